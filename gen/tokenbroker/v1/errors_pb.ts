@@ -24,7 +24,7 @@ export const file_tokenbroker_v1_errors: GenFile = /*@__PURE__*/
 export type ErrorDetail = Message<"tokenbroker.v1.ErrorDetail"> & {
   /**
    * Stable, machine-readable reason. One of:
-   * INVALID_ARGUMENT, PROVIDER_NOT_FOUND, LINK_NOT_FOUND, REAUTH_REQUIRED,
+   * INVALID_ARGUMENT, NOT_FOUND, PROVIDER_NOT_FOUND, LINK_NOT_FOUND, REAUTH_REQUIRED,
    * PROVIDER_MISCONFIGURED, PROVIDER_UNAVAILABLE, PROVIDER_RATE_LIMITED,
    * DEADLINE_EXCEEDED, CALLER_UNKNOWN, SCOPE_MISSING, DECRYPT_FAILED,
    * UNIMPLEMENTED, SHUTTING_DOWN, INTERNAL. New reasons may be added; treat

@@ -1,0 +1,85 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { createConnectTransport } from "@connectrpc/connect-node";
+
+export interface ClientOptions {
+  /** Caller token sent as `authorization: Bearer …`. */
+  callerToken?: string | undefined;
+}
+
+export interface BrokerClient<D extends DescService> {
+  readonly rpc: Client<D>;
+  close(): void;
+}
+
+/**
+ * A client for any tokenbroker service, by address: `unix:///path` and
+ * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
+ * the Connect protocol to the web listener. Errors are ConnectErrors with the
+ * ErrorDetail attached, whatever the transport.
+ */
+export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
+  const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
+  if (/^https?:\/\//.test(address)) {
+    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true });
+    const rpc = createClient(desc, transport);
+    return { rpc: withHeaders(rpc, headers), close() {} };
+  }
+  const target = grpcTarget(address);
+  const channel = new grpc.Client(target, grpc.credentials.createInsecure());
+  const rpc: Record<string, unknown> = {};
+  for (const method of desc.methods) {
+    if (method.methodKind !== "unary") continue;
+    rpc[method.localName] = (req: unknown, callOpts?: { timeoutMs?: number; headers?: Record<string, string> }) =>
+      unaryCall(channel, desc, method as DescMethodUnary, req, { ...headers, ...(callOpts?.headers ?? {}) }, callOpts?.timeoutMs);
+  }
+  return { rpc: rpc as Client<D>, close: () => channel.close() };
+}
+
+export function grpcTarget(address: string): string {
+  if (address.startsWith("unix:")) return address;
+  if (address.startsWith("tcp://")) return address.slice("tcp://".length);
+  throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+}
+
+function unaryCall(
+  channel: grpc.Client,
+  desc: DescService,
+  method: DescMethodUnary,
+  req: unknown,
+  headers: Record<string, string>,
+  timeoutMs: number | undefined,
+): Promise<unknown> {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return new Promise((resolve, reject) => {
+    channel.makeUnaryRequest(
+      `/${desc.typeName}/${method.name}`,
+      (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
+      (b: Buffer) => fromBinary(method.output, b),
+      req,
+      metadata,
+      timeoutMs !== undefined ? { deadline: Date.now() + timeoutMs } : {},
+      (err, res) => (err ? reject(connectErrorFromGrpc(err)) : resolve(res)),
+    );
+  });
+}
+
+/** Rebuilds the ConnectError (with details) from a grpc-js ServiceError. */
+export function connectErrorFromGrpc(err: grpc.ServiceError): ConnectError {
+  const trailer = new Headers({ "grpc-status": String(err.code), "grpc-message": encodeURIComponent(err.details ?? "") });
+  const bin = err.metadata?.get("grpc-status-details-bin")[0];
+  if (bin !== undefined) trailer.set("grpc-status-details-bin", Buffer.from(bin as Buffer).toString("base64"));
+  return findTrailerError(trailer) ?? new ConnectError(err.details ?? "", err.code as number as Code);
+}
+
+function withHeaders<D extends DescService>(rpc: Client<D>, headers: Record<string, string>): Client<D> {
+  if (Object.keys(headers).length === 0) return rpc;
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(rpc as Record<string, (req: unknown, o?: { headers?: ConstructorParameters<typeof Headers>[0] }) => unknown>)) {
+    out[name] = (req: unknown, o: { headers?: ConstructorParameters<typeof Headers>[0] } = {}) => fn(req, { ...o, headers: { ...headers, ...Object.fromEntries(new Headers(o.headers)) } });
+  }
+  return out as Client<D>;
+}

@@ -1,0 +1,205 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import type { Config, ProviderConfig } from "./config.js";
+import { parseDuration } from "./duration.js";
+import { parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { catalogDefaults } from "./provider-catalog.js";
+import { configSchema, type ConfigInput, type ProviderInput } from "./schema.js";
+
+/** Raised for any problem with the configuration; the CLI exits 2 with it. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration ${source}:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read config file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parseConfig(text, path, opts);
+}
+
+export function parseConfig(text: string, source: string, opts: LoadOptions = {}): Config {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ""}: ${e.message.split("\n")[0]}`.replace("YAML : ", "YAML: ")),
+    );
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  return resolveConfig(raw, source, opts);
+}
+
+/** Validates an already-parsed object (YAML or built in code, as dev mode does). */
+export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = {}): Config {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(formatIssue));
+  const input = parsed.data;
+  const baseDir = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
+  const problems: string[] = [];
+  const env = opts.env ?? process.env;
+
+  const providers: ProviderConfig[] = [];
+  const seen = new Map<string, number>();
+  input.providers.forEach((p, i) => {
+    const where = `providers[${i}]`;
+    const previous = seen.get(p.id);
+    if (previous !== undefined) problems.push(`${where}.id: duplicate id "${p.id}" (also providers[${previous}])`);
+    seen.set(p.id, i);
+    const resolved = resolveProvider(p, where, baseDir, env, problems);
+    if (resolved !== undefined) providers.push(resolved);
+  });
+
+  const listenGrpc = input.listen.grpc.map((s) => resolveListen(parseListenAddress(s) as ListenAddress, baseDir));
+  const listenHttp = input.listen.http === undefined ? undefined : resolveListen(parseListenAddress(input.listen.http) as ListenAddress, baseDir);
+  if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
+
+  const ms = (s: string): number => parseDuration(s) as number;
+  const refresh = {
+    minValidForMs: ms(input.refresh.min_valid_for),
+    timeoutMs: ms(input.refresh.timeout),
+    initialBackoffMs: ms(input.refresh.initial_backoff),
+    maxBackoffMs: ms(input.refresh.max_backoff),
+    budgetMs: ms(input.refresh.retry_budget),
+    providerConcurrency: input.refresh.provider_concurrency,
+    validate: input.refresh.validate,
+  };
+  if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
+  if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");
+
+  const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `http://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
+
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return {
+    source,
+    listen: { grpc: listenGrpc, http: listenHttp },
+    publicUrl: publicUrl.replace(/\/+$/, ""),
+    store: { sqlite: { path: resolvePath(baseDir, input.store.sqlite.path) } },
+    encryption: {
+      keysFile: input.encryption.keys_file === undefined ? undefined : resolvePath(baseDir, input.encryption.keys_file),
+      keysCredential: input.encryption.keys_credential,
+    },
+    refresh,
+    shutdownGraceMs: ms(input.shutdown_grace),
+    logLevel: input.log.level,
+    callers: input.callers.map((c) => ({ name: c.name, tokenSha256: Buffer.from(c.token_sha256, "hex"), scopes: c.scopes })),
+    providers,
+  };
+}
+
+function resolveProvider(
+  p: ProviderInput,
+  where: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): ProviderConfig | undefined {
+  const defaults = catalogDefaults(p.type);
+  if (defaults === undefined) {
+    problems.push(`${where}.type: provider type "${p.type}" is not supported yet`);
+    return undefined;
+  }
+  const tokenUrl = p.token_url ?? defaults.tokenUrl;
+  if (tokenUrl === undefined) problems.push(`${where}.token_url: required for type ${p.type}`);
+
+  const secretSources = [p.client_secret, p.client_secret_file, p.client_secret_credential].filter((s) => s !== undefined);
+  if (secretSources.length > 1) problems.push(`${where}: set only one of client_secret, client_secret_file, client_secret_credential`);
+  let clientSecret = p.client_secret ?? "";
+  if (p.client_secret_file !== undefined) {
+    const file = resolvePath(baseDir, p.client_secret_file);
+    try {
+      clientSecret = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`${where}.client_secret_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  }
+  if (p.client_secret_credential !== undefined) {
+    const dir = env.CREDENTIALS_DIRECTORY;
+    if (dir === undefined || dir === "") {
+      problems.push(`${where}.client_secret_credential: CREDENTIALS_DIRECTORY is not set (not running under systemd with LoadCredential)`);
+    } else {
+      try {
+        clientSecret = readFileSync(join(dir, p.client_secret_credential), "utf8").trim();
+      } catch (err) {
+        problems.push(`${where}.client_secret_credential: cannot read credential ${p.client_secret_credential} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    }
+  }
+
+  let regex: RegExp | undefined;
+  const regexSource = p.regex ?? defaults.regex;
+  if (regexSource !== undefined) {
+    try {
+      regex = new RegExp(regexSource);
+    } catch (err) {
+      problems.push(`${where}.regex: not a valid regular expression (${(err as Error).message})`);
+    }
+  }
+  const deviceCodeUrl = p.device_code_url ?? defaults.deviceCodeUrl;
+  const deviceFlow = p.device_flow ?? false;
+  if (deviceFlow && deviceCodeUrl === undefined) problems.push(`${where}.device_flow: needs device_code_url`);
+  if (tokenUrl === undefined) return undefined;
+  return {
+    id: p.id,
+    type: p.type,
+    displayName: p.display_name ?? defaults.displayName,
+    clientId: p.client_id,
+    clientSecret,
+    authUrl: p.auth_url ?? defaults.authUrl,
+    tokenUrl,
+    validateUrl: p.validate_url ?? defaults.validateUrl,
+    revokeUrl: p.revoke_url ?? defaults.revokeUrl,
+    deviceCodeUrl,
+    apiBaseUrl: p.api_base_url ?? defaults.apiBaseUrl,
+    scopes: p.scopes ?? defaults.scopes,
+    extraTokenKeys: p.extra_token_keys ?? [],
+    regex,
+    pkceMethods: p.pkce_methods ?? defaults.pkceMethods,
+    deviceFlow,
+    noRefresh: p.no_refresh ?? false,
+    tokenAuthMethod: p.token_auth_method ?? "client_secret_basic",
+    authUrlParams: p.auth_url_params ?? {},
+    revocation: defaults.revocation,
+    quirks: defaults.quirks,
+  };
+}
+
+function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {
+  if (addr.kind !== "unix") return addr;
+  const path = resolvePath(baseDir, addr.path);
+  return { kind: "unix", path, url: `unix://${path}` };
+}
+
+function resolvePath(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : join(baseDir, p);
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** `providers[2].token_url: not an http(s) URL` */
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.reduce<string>((acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : acc === "" ? String(seg) : `${acc}.${String(seg)}`), "");
+  let message = issue.message;
+  if (issue.code === "unrecognized_keys") message = `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  if (issue.code === "invalid_type" && message.includes("received undefined")) message = "required";
+  return `${path === "" ? "(top level)" : path}: ${message}`;
+}
+
+export type { ConfigInput };

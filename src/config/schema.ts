@@ -1,0 +1,121 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+import { parseListenAddress } from "./listen-address.js";
+
+/**
+ * The YAML file's shape, as operators write it (snake_case). Unknown keys are
+ * errors: a typo such as `min_vaild_for` must not silently fall back to a
+ * default.
+ */
+
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
+  error: "not a duration (use e.g. 250ms, 10s, 5m)",
+});
+
+const listenAddress = z.string().superRefine((s, ctx) => {
+  const parsed = parseListenAddress(s);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+});
+
+const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
+  error: "not an http(s) URL",
+});
+
+export const PROVIDER_TYPES = [
+  "github",
+  "gitlab",
+  "bitbucket-cloud",
+  "bitbucket-server",
+  "azure-devops",
+  "azure-devops-entra",
+  "gitea",
+  "jfrog",
+  "slack",
+  "oauth2",
+  "oidc",
+] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+export const SCOPES = ["token", "link", "admin"] as const;
+export type CallerScope = (typeof SCOPES)[number];
+
+const providerSchema = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, {
+    error: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  }),
+  type: z.enum(PROVIDER_TYPES, { error: `must be one of ${PROVIDER_TYPES.join(", ")}` }),
+  display_name: z.string().optional(),
+  client_id: z.string().min(1, { error: "must not be empty" }),
+  client_secret: z.string().optional(),
+  client_secret_file: z.string().optional(),
+  client_secret_credential: z.string().optional(),
+  auth_url: url.optional(),
+  token_url: url.optional(),
+  validate_url: url.optional(),
+  revoke_url: url.optional(),
+  device_code_url: url.optional(),
+  api_base_url: url.optional(),
+  issuer: url.optional(),
+  scopes: z.array(z.string()).optional(),
+  extra_token_keys: z.array(z.string()).optional(),
+  regex: z.string().optional(),
+  pkce_methods: z.array(z.enum(["S256", "plain", "none"])).optional(),
+  device_flow: z.boolean().optional(),
+  no_refresh: z.boolean().optional(),
+  token_auth_method: z.enum(["client_secret_basic", "client_secret_post"]).optional(),
+  auth_url_params: z.record(z.string(), z.string()).optional(),
+});
+export type ProviderInput = z.infer<typeof providerSchema>;
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      grpc: z.array(listenAddress).default([]),
+      http: listenAddress.optional(),
+    })
+    .default({ grpc: [] }),
+  public_url: url.optional(),
+  store: z.strictObject({
+    sqlite: z.strictObject({ path: z.string().min(1, { error: "must not be empty" }) }),
+  }),
+  encryption: z
+    .strictObject({
+      keys_file: z.string().min(1).optional(),
+      keys_credential: z.string().min(1).optional(),
+    })
+    .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
+      error: "set exactly one of keys_file or keys_credential",
+    }),
+  refresh: z
+    .strictObject({
+      min_valid_for: duration.default("60s"),
+      timeout: duration.default("10s"),
+      initial_backoff: duration.default("250ms"),
+      max_backoff: duration.default("2s"),
+      retry_budget: duration.default("10s"),
+      provider_concurrency: z.number().int().min(1).max(1024).default(8),
+      validate: z.boolean().default(true),
+    })
+    .default({
+      min_valid_for: "60s",
+      timeout: "10s",
+      initial_backoff: "250ms",
+      max_backoff: "2s",
+      retry_budget: "10s",
+      provider_concurrency: 8,
+      validate: true,
+    }),
+  shutdown_grace: duration.default("10s"),
+  log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
+  callers: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }),
+        scopes: z.array(z.enum(SCOPES)).min(1),
+      }),
+    )
+    .default([]),
+  providers: z.array(providerSchema).default([]),
+});
+export type ConfigInput = z.infer<typeof configSchema>;

@@ -1,0 +1,83 @@
+import type { Config } from "./config/config.js";
+import type { ListenAddress } from "./config/listen-address.js";
+import type { Logger } from "./log.js";
+import { startGrpcListener, type GrpcListener } from "./rpc/grpc-listener.js";
+import { HealthState, ServingStatus, healthService } from "./rpc/health.js";
+import { reflectionServices } from "./rpc/reflection.js";
+import { completeImpl, type Hooks, type RpcService } from "./rpc/service.js";
+import { startWebListener, type WebListener, type WebRoute } from "./web/web-listener.js";
+
+export interface DaemonParts {
+  /** The product services (token, link, admin). */
+  services: RpcService[];
+  /** Plain HTTP routes on the web listener. */
+  routes?: WebRoute[];
+  hooks?: Hooks;
+  /** Runs after listeners stopped and in-flight calls drained. */
+  onStopped?: () => Promise<void>;
+}
+
+export interface Daemon {
+  readonly grpc: ListenAddress[];
+  readonly http: ListenAddress | undefined;
+  readonly health: HealthState;
+  /** Idempotent: NOT_SERVING, stop accepting, drain, close. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Brings the listeners up around already-built services. Health reports
+ * SERVING only once every listener is bound (the store and keys are verified
+ * before the services are built).
+ */
+export async function startDaemon(config: Config, parts: DaemonParts, log: Logger): Promise<Daemon> {
+  const shutdown = new AbortController();
+  const health = new HealthState(parts.services.map((s) => s.desc.typeName));
+  const open = [healthService(health), ...parts.services];
+  const all = [...open, ...reflectionServices(open.map((s) => s.desc))];
+  const completed = all.map((service) => ({ service, impl: completeImpl(service, parts.hooks ?? {}) }));
+
+  let grpcListener: GrpcListener | undefined;
+  let webListener: WebListener | undefined;
+  try {
+    if (config.listen.grpc.length > 0) grpcListener = await startGrpcListener(config.listen.grpc, completed, shutdown.signal);
+    if (config.listen.http !== undefined) {
+      webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal);
+    }
+  } catch (err) {
+    shutdown.abort();
+    await grpcListener?.shutdown(0);
+    throw err;
+  }
+  health.setAll(ServingStatus.SERVING);
+  log.info({ grpc: grpcListener?.bound.map((a) => a.url) ?? [], http: webListener?.bound.url }, "serving");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    grpc: grpcListener?.bound ?? [],
+    http: webListener?.bound,
+    health,
+    stop() {
+      stopping ??= (async () => {
+        log.info({ graceMs: config.shutdownGraceMs }, "shutting down");
+        health.shutdown();
+        const grace = setTimeout(() => shutdown.abort(), config.shutdownGraceMs);
+        await Promise.all([grpcListener?.shutdown(config.shutdownGraceMs), webListener?.shutdown(config.shutdownGraceMs)]);
+        clearTimeout(grace);
+        shutdown.abort();
+        await parts.onStopped?.();
+        log.info("stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function healthzRoute(health: HealthState): WebRoute {
+  return (req, res, url) => {
+    if (url.pathname !== "/healthz") return false;
+    const serving = health.get("") === ServingStatus.SERVING;
+    res.writeHead(serving ? 200 : 503, { "content-type": "text/plain; charset=utf-8" }).end(serving ? "ok\n" : "not serving\n");
+    return true;
+  };
+}

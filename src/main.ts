@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { checkConfigCommand } from "./cli/check-config.js";
+import { devCommand } from "./cli/dev.js";
+import { EXIT_USAGE } from "./cli/exit-codes.js";
+import { serveCommand } from "./cli/serve.js";
+import { tokenCommand } from "./cli/token.js";
+
+const USAGE = `usage: tokenbroker <command> [options]
+
+commands:
+  serve --config FILE            run the daemon
+  dev                            run the daemon in dev mode (state under ./var/dev)
+  check-config --config FILE     validate a configuration without starting
+  token --user U --provider P [--min-valid 5m] [--json] [--addr ADDR]
+                                 print an access token
+
+client commands find the daemon through --addr or TOKENBROKER_ADDR
+(unix:///path/to/tokenbroker.sock or tcp://host:port).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const args = (options: NonNullable<ParseArgsConfig["options"]>) => parseArgs({ args: rest, options, allowPositionals: false, strict: true }).values;
+  try {
+    switch (command) {
+      case "serve":
+        return await serveCommand(args({ config: { type: "string" } }).config as string | undefined);
+      case "check-config":
+        return checkConfigCommand(args({ config: { type: "string" } }).config as string | undefined);
+      case "dev":
+        return await devCommand(args({ dir: { type: "string" } }).dir as string | undefined);
+      case "token": {
+        const v = args({
+          user: { type: "string" },
+          provider: { type: "string" },
+          "min-valid": { type: "string" },
+          json: { type: "boolean" },
+          addr: { type: "string" },
+          "caller-token": { type: "string" },
+        });
+        return await tokenCommand(v as Record<string, string | boolean | undefined>);
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return command === undefined ? EXIT_USAGE : 0;
+      default:
+        process.stderr.write(`tokenbroker: unknown command "${command}"\n${USAGE}`);
+        return EXIT_USAGE;
+    }
+  } catch (err) {
+    if (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`tokenbroker ${command}: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Exit explicitly: a drained daemon may leave idle handles behind (keep-alive timers).
+    process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`tokenbroker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

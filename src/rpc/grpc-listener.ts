@@ -1,0 +1,72 @@
+import * as grpc from "@grpc/grpc-js";
+import type { ListenAddress } from "../config/listen-address.js";
+import { addGrpcService } from "./grpc-transport.js";
+import type { AnyImpl, RpcService } from "./service.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
+
+export interface GrpcListener {
+  /** The addresses actually bound (TCP port 0 resolved). */
+  readonly bound: ListenAddress[];
+  /** Stops accepting, lets in-flight calls finish for `graceMs`, then cuts the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export async function startGrpcListener(
+  addresses: ListenAddress[],
+  services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
+  shutdownSignal: AbortSignal,
+): Promise<GrpcListener> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 1024 * 1024,
+    "grpc.max_send_message_length": 4 * 1024 * 1024,
+  });
+  for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal);
+
+  const bound: ListenAddress[] = [];
+  const unixPaths: string[] = [];
+  try {
+    for (const addr of addresses) {
+      if (addr.kind === "unix") {
+        await prepareUnixSocket(addr.path);
+        await bind(server, `unix://${addr.path}`);
+        await finishUnixSocket(addr.path);
+        unixPaths.push(addr.path);
+        bound.push(addr);
+      } else {
+        const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+        const port = await bind(server, `${host}:${addr.port}`);
+        bound.push({ kind: "tcp", host: addr.host, port, url: `tcp://${host}:${port}` });
+      }
+    }
+  } catch (err) {
+    server.forceShutdown();
+    await Promise.all(unixPaths.map(removeUnixSocket));
+    throw err;
+  }
+
+  return {
+    bound,
+    async shutdown(graceMs: number) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await Promise.all(unixPaths.map(removeUnixSocket));
+    },
+  };
+}
+
+function bind(server: grpc.Server, target: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new Error(`cannot listen on ${target}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}

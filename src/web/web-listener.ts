@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ListenAddress } from "../config/listen-address.js";
+import type { AnyImpl, RpcService } from "../rpc/service.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../rpc/unix-socket.js";
+
+/** Plain HTTP routes beside Connect (callback, /healthz, /metrics). */
+export type WebRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+
+export interface WebListener {
+  readonly bound: ListenAddress;
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/**
+ * The HTTP/1.1 listener: Connect (JSON or binary, so curl works) and
+ * gRPC-Web for every service through connect-node, plus plain routes.
+ */
+export async function startWebListener(
+  address: ListenAddress,
+  services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
+  routes: WebRoute[],
+  shutdownSignal: AbortSignal,
+): Promise<WebListener> {
+  const handler = connectNodeAdapter({
+    grpc: false,
+    shutdownSignal,
+    readMaxBytes: 1024 * 1024,
+    writeMaxBytes: 4 * 1024 * 1024,
+    routes(router) {
+      for (const { service, impl } of services) router.service(service.desc, impl as never);
+    },
+    fallback(anyReq, anyRes) {
+      // This listener is HTTP/1.1 only, so these are node:http's types.
+      const req = anyReq as IncomingMessage;
+      const res = anyRes as ServerResponse;
+      const url = new URL(req.url ?? "/", "http://localhost");
+      void (async () => {
+        for (const route of routes) if (await route(req, res, url)) return;
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
+      })().catch(() => {
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    },
+  });
+  const server = createServer({ requestTimeout: 60_000, keepAliveTimeout: 5_000 }, handler);
+  const sockets = new Set<Socket>();
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+
+  let bound: ListenAddress;
+  if (address.kind === "unix") {
+    await prepareUnixSocket(address.path);
+    await listen(server, { path: address.path });
+    await finishUnixSocket(address.path);
+    bound = address;
+  } else {
+    await listen(server, { host: address.host, port: address.port });
+    const a = server.address();
+    const port = typeof a === "object" && a !== null ? a.port : address.port;
+    const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+    bound = { kind: "tcp", host: address.host, port, url: `tcp://${host}:${port}` };
+  }
+
+  return {
+    bound,
+    async shutdown(graceMs: number) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(timer);
+      if (address.kind === "unix") await removeUnixSocket(address.path);
+    },
+  };
+}
+
+function listen(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${"path" in opts ? opts.path : `${opts.host}:${opts.port}`}: ${err.message}`));
+    server.once("error", onError);
+    server.listen(opts, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
