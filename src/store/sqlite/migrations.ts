@@ -1,0 +1,119 @@
+import type { Database } from "better-sqlite3";
+
+/**
+ * Numbered schema migrations. Append only: never edit or reorder a released
+ * entry; add a new one with the next version number instead. Versions must be
+ * 1, 2, 3, ... with no gaps (checked at apply time).
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** SQL run with db.exec inside the migration transaction. */
+  readonly up: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "links and key sentinels",
+    up: `
+      CREATE TABLE links (
+        provider_id          TEXT    NOT NULL,
+        user_id              TEXT    NOT NULL,
+        version              INTEGER NOT NULL CHECK (version >= 1),
+        access_token         BLOB,
+        token_type           TEXT    NOT NULL,
+        refresh_token        BLOB,
+        refresh_token_digest TEXT,
+        expires_at           INTEGER,
+        extra                BLOB,
+        failure_reason       BLOB,
+        failed_at            INTEGER,
+        lease_owner          TEXT,
+        lease_until          INTEGER,
+        generation           INTEGER NOT NULL DEFAULT 0,
+        created_at           INTEGER NOT NULL,
+        updated_at           INTEGER NOT NULL,
+        last_refreshed_at    INTEGER,
+        PRIMARY KEY (provider_id, user_id),
+        CHECK ((refresh_token IS NULL) = (refresh_token_digest IS NULL)),
+        CHECK ((lease_owner IS NULL) = (lease_until IS NULL))
+      ) STRICT;
+
+      CREATE INDEX links_by_user ON links (user_id, provider_id);
+
+      CREATE TABLE key_sentinels (
+        key_id     TEXT    NOT NULL PRIMARY KEY,
+        envelope   BLOB    NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+/** The schema version this build writes. */
+export const LATEST_SCHEMA_VERSION: number = migrations.length;
+
+/** The database was written by a newer tokenbroker; this build must not touch it. */
+export class SchemaTooNewError extends Error {
+  override readonly name = "SchemaTooNewError";
+  constructor(
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      `database schema version ${found} is newer than this tokenbroker supports (${supported}); ` +
+        `upgrade tokenbroker or restore a database backup — refusing to open`,
+    );
+  }
+}
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+  applied: number[];
+}
+
+const CREATE_MIGRATIONS_TABLE = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  ) STRICT`;
+
+function checkSequence(list: readonly Migration[]): void {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`migration #${i} has version ${m.version}; expected ${i + 1} (versions must be 1..n without gaps)`);
+    }
+  });
+}
+
+/**
+ * Brings the schema up to the last entry of `list`, in one BEGIN IMMEDIATE
+ * transaction, so two processes opening a fresh file at once cannot both
+ * apply a migration, and a failing migration leaves nothing behind.
+ * Idempotent: an up-to-date database applies nothing.
+ */
+export function migrate(db: Database, list: readonly Migration[] = migrations, now: number = Date.now()): MigrationResult {
+  checkSequence(list);
+  const latest = list.length;
+  const run = db.transaction((): MigrationResult => {
+    db.exec(CREATE_MIGRATIONS_TABLE);
+    const row = db.prepare<[], { v: number | null }>("SELECT max(version) AS v FROM schema_migrations").get();
+    const from = row?.v ?? 0;
+    if (from > latest) throw new SchemaTooNewError(from, latest);
+    const record = db.prepare<[number, string, number]>(
+      "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+    );
+    const applied: number[] = [];
+    for (const m of list) {
+      if (m.version <= from) continue;
+      db.exec(m.up);
+      record.run(m.version, m.name, now);
+      applied.push(m.version);
+    }
+    return { from, to: Math.max(from, latest), applied };
+  });
+  return run.immediate();
+}

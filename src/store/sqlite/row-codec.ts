@@ -1,0 +1,140 @@
+import type { SealContext, Sealer } from "../../crypto/sealer.js";
+import type { LinkKey, LinkMeta, LinkRecord } from "../link-store.js";
+
+/** The table every link secret is sealed for (part of each value's SealContext). */
+export const LINKS_TABLE = "links";
+
+/** The sealed columns of `links`; each name is also the SealContext column. */
+export const SEALED_COLUMNS = ["access_token", "refresh_token", "extra", "failure_reason"] as const;
+export type SealedColumn = (typeof SEALED_COLUMNS)[number];
+
+/** A `links` row as better-sqlite3 returns it. */
+export interface LinkRow {
+  provider_id: string;
+  user_id: string;
+  version: number;
+  access_token: Buffer | null;
+  token_type: string;
+  refresh_token: Buffer | null;
+  refresh_token_digest: string | null;
+  expires_at: number | null;
+  extra: Buffer | null;
+  failure_reason: Buffer | null;
+  failed_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  generation: number;
+  created_at: number;
+  updated_at: number;
+  last_refreshed_at: number | null;
+}
+
+/** The columns a listing reads: no sealed bytes at all. */
+export interface LinkMetaRow {
+  provider_id: string;
+  user_id: string;
+  version: number;
+  has_refresh_token: 0 | 1;
+  expires_at: number | null;
+  failed_at: number | null;
+  created_at: number;
+  updated_at: number;
+  last_refreshed_at: number | null;
+}
+
+export const META_COLUMNS =
+  "provider_id, user_id, version, refresh_token IS NOT NULL AS has_refresh_token, expires_at, failed_at, created_at, updated_at, last_refreshed_at";
+
+/**
+ * Converts between plaintext values and sealed column bytes. Empty strings
+ * and empty `extra` objects are never sealed: they are stored as NULL.
+ */
+export class RowCodec {
+  constructor(readonly sealer: Sealer) {}
+
+  context(key: LinkKey, column: SealedColumn): SealContext {
+    return { table: LINKS_TABLE, column, providerId: key.providerId, userId: key.userId };
+  }
+
+  /** Seals a non-empty string; "" and null become NULL. */
+  seal(key: LinkKey, column: SealedColumn, value: string | null): Buffer | null {
+    if (value === null || value === "") return null;
+    return this.sealer.seal(value, this.context(key, column));
+  }
+
+  /** Opens a sealed column; NULL reads back as null. Throws DecryptError. */
+  open(key: LinkKey, column: SealedColumn, envelope: Uint8Array | null): string | null {
+    if (envelope === null) return null;
+    return this.sealer.open(envelope, this.context(key, column));
+  }
+
+  sealExtra(key: LinkKey, extra: Record<string, string>): Buffer | null {
+    const entries = Object.entries(extra);
+    if (entries.length === 0) return null;
+    for (const [name, value] of entries) {
+      if (typeof value !== "string") throw new TypeError(`extra["${name}"] must be a string`);
+    }
+    return this.seal(key, "extra", JSON.stringify(extra));
+  }
+
+  openExtra(key: LinkKey, envelope: Uint8Array | null): Record<string, string> {
+    const json = this.open(key, "extra", envelope);
+    if (json === null) return {};
+    const parsed: unknown = JSON.parse(json);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new Error(`links.extra of ${key.providerId}/${key.userId} is not a JSON object`);
+    }
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsed)) {
+      if (typeof value !== "string") throw new Error(`links.extra of ${key.providerId}/${key.userId} has a non-string value`);
+      out[name] = value;
+    }
+    return out;
+  }
+
+  /** Opens every sealed column of a row. Throws DecryptError for that row. */
+  decodeRecord(row: LinkRow): LinkRecord {
+    const key: LinkKey = { providerId: row.provider_id, userId: row.user_id };
+    const accessToken = this.open(key, "access_token", row.access_token) ?? "";
+    const refreshToken = this.open(key, "refresh_token", row.refresh_token);
+    const extra = this.openExtra(key, row.extra);
+    const refreshFailure =
+      row.failed_at === null
+        ? null
+        : { reason: this.open(key, "failure_reason", row.failure_reason) ?? "", failedAt: row.failed_at };
+    return {
+      providerId: row.provider_id,
+      userId: row.user_id,
+      version: row.version,
+      accessToken,
+      tokenType: row.token_type,
+      refreshToken,
+      expiresAt: row.expires_at,
+      extra,
+      refreshFailure,
+      lease: leaseOf(row),
+      generation: row.generation,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      lastRefreshedAt: row.last_refreshed_at,
+    };
+  }
+}
+
+export function leaseOf(row: Pick<LinkRow, "lease_owner" | "lease_until">): { owner: string; until: number } | null {
+  return row.lease_owner === null || row.lease_until === null ? null : { owner: row.lease_owner, until: row.lease_until };
+}
+
+export function decodeMeta(row: LinkMetaRow): LinkMeta {
+  return {
+    providerId: row.provider_id,
+    userId: row.user_id,
+    version: row.version,
+    hasRefreshToken: row.has_refresh_token === 1,
+    expiresAt: row.expires_at,
+    refreshFailure: row.failed_at === null ? null : { failedAt: row.failed_at },
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastRefreshedAt: row.last_refreshed_at,
+  };
+}

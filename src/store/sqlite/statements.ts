@@ -1,0 +1,169 @@
+import type { Database, Statement } from "better-sqlite3";
+import { META_COLUMNS, type LinkMetaRow, type LinkRow } from "./row-codec.js";
+
+/** Primary-key parameters shared by most statements. */
+export interface PkParams {
+  provider_id: string;
+  user_id: string;
+}
+
+export interface UpsertParams extends PkParams {
+  access_token: Buffer | null;
+  token_type: string;
+  refresh_token: Buffer | null;
+  refresh_token_digest: string | null;
+  expires_at: number | null;
+  extra: Buffer | null;
+  now: number;
+}
+
+export interface CommitParams extends UpsertParams {
+  expect_version: number;
+}
+
+export interface FailureParams extends PkParams {
+  expect_digest: string;
+  failure_reason: Buffer | null;
+  now: number;
+}
+
+export interface ClaimParams extends PkParams {
+  owner: string;
+  until: number;
+  now: number;
+}
+
+export interface ReleaseParams extends PkParams {
+  owner: string;
+  generation: number;
+}
+
+export interface ListParams {
+  provider_id?: string;
+  user_id?: string;
+  after_provider_id?: string;
+  after_user_id?: string;
+  limit: number;
+}
+
+export interface SentinelRow {
+  key_id: string;
+  envelope: Buffer;
+  created_at: number;
+}
+
+export interface SealedValuesRow {
+  access_token: Buffer | null;
+  refresh_token: Buffer | null;
+  extra: Buffer | null;
+  failure_reason: Buffer | null;
+}
+
+const PK = "provider_id = @provider_id AND user_id = @user_id";
+
+/** Every statement the store runs, prepared once per connection. */
+export class Statements {
+  readonly select: Statement<[PkParams], LinkRow>;
+  readonly upsert: Statement<[UpsertParams], Pick<LinkRow, "version" | "generation" | "created_at">>;
+  readonly commit: Statement<[CommitParams]>;
+  readonly recordFailure: Statement<[FailureParams]>;
+  readonly claim: Statement<[ClaimParams], LinkRow>;
+  readonly leaseOf: Statement<[PkParams], Pick<LinkRow, "lease_owner" | "lease_until">>;
+  readonly release: Statement<[ReleaseParams]>;
+  readonly remove: Statement<[PkParams]>;
+  readonly count: Statement<[], number>;
+  readonly sealedValues: Statement<[], SealedValuesRow>;
+  readonly sentinels: Statement<[], SentinelRow>;
+  readonly putSentinel: Statement<[SentinelRow]>;
+  private readonly listers = new Map<string, Statement<[ListParams], LinkMetaRow>>();
+
+  constructor(private readonly db: Database) {
+    this.select = db.prepare(`SELECT * FROM links WHERE ${PK}`);
+    this.upsert = db.prepare(`
+      INSERT INTO links (provider_id, user_id, version, access_token, token_type, refresh_token,
+                         refresh_token_digest, expires_at, extra, generation, created_at, updated_at)
+      VALUES (@provider_id, @user_id, 1, @access_token, @token_type, @refresh_token,
+              @refresh_token_digest, @expires_at, @extra, 0, @now, @now)
+      ON CONFLICT (provider_id, user_id) DO UPDATE SET
+        version = version + 1,
+        access_token = excluded.access_token,
+        token_type = excluded.token_type,
+        refresh_token = excluded.refresh_token,
+        refresh_token_digest = excluded.refresh_token_digest,
+        expires_at = excluded.expires_at,
+        extra = excluded.extra,
+        failure_reason = NULL,
+        failed_at = NULL,
+        lease_owner = NULL,
+        lease_until = NULL,
+        updated_at = excluded.updated_at,
+        last_refreshed_at = NULL
+      RETURNING version, generation, created_at`);
+    this.commit = db.prepare(`
+      UPDATE links SET
+        version = version + 1,
+        access_token = @access_token,
+        token_type = @token_type,
+        refresh_token = @refresh_token,
+        refresh_token_digest = @refresh_token_digest,
+        expires_at = @expires_at,
+        extra = @extra,
+        failure_reason = NULL,
+        failed_at = NULL,
+        lease_owner = NULL,
+        lease_until = NULL,
+        updated_at = @now,
+        last_refreshed_at = @now
+      WHERE ${PK} AND version = @expect_version`);
+    this.recordFailure = db.prepare(`
+      UPDATE links SET
+        version = version + 1,
+        refresh_token = NULL,
+        refresh_token_digest = NULL,
+        failure_reason = @failure_reason,
+        failed_at = @now,
+        lease_owner = NULL,
+        lease_until = NULL,
+        updated_at = @now
+      WHERE ${PK} AND refresh_token_digest = @expect_digest`);
+    this.claim = db.prepare(`
+      UPDATE links SET
+        lease_owner = @owner,
+        lease_until = @until,
+        generation = generation + 1
+      WHERE ${PK}
+        AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= @now OR lease_owner = @owner)
+      RETURNING *`);
+    this.leaseOf = db.prepare(`SELECT lease_owner, lease_until FROM links WHERE ${PK}`);
+    this.release = db.prepare(`
+      UPDATE links SET lease_owner = NULL, lease_until = NULL
+      WHERE ${PK} AND lease_owner = @owner AND generation = @generation`);
+    this.remove = db.prepare(`DELETE FROM links WHERE ${PK}`);
+    this.count = db.prepare<[], number>("SELECT count(*) FROM links").pluck();
+    this.sealedValues = db.prepare("SELECT access_token, refresh_token, extra, failure_reason FROM links");
+    this.sentinels = db.prepare("SELECT key_id, envelope, created_at FROM key_sentinels ORDER BY created_at, key_id");
+    this.putSentinel = db.prepare(`
+      INSERT INTO key_sentinels (key_id, envelope, created_at) VALUES (@key_id, @envelope, @created_at)
+      ON CONFLICT (key_id) DO NOTHING`);
+  }
+
+  /**
+   * One statement per filter shape (at most eight), prepared on first use,
+   * so each shape gets a plan that can use the primary key or links_by_user.
+   */
+  list(params: ListParams): Statement<[ListParams], LinkMetaRow> {
+    const where: string[] = [];
+    if (params.provider_id !== undefined) where.push("provider_id = @provider_id");
+    if (params.user_id !== undefined) where.push("user_id = @user_id");
+    if (params.after_provider_id !== undefined) where.push("(provider_id, user_id) > (@after_provider_id, @after_user_id)");
+    const shape = where.join(" AND ");
+    let stmt = this.listers.get(shape);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(
+        `SELECT ${META_COLUMNS} FROM links ${shape === "" ? "" : `WHERE ${shape}`} ORDER BY provider_id, user_id LIMIT @limit`,
+      );
+      this.listers.set(shape, stmt);
+    }
+    return stmt;
+  }
+}

@@ -1,0 +1,32 @@
+import type { LinkKey, ListQuery, NewTokens } from "../link-store.js";
+
+/**
+ * Argument checks for the SQLite store. They run before any statement so a
+ * bad argument rejects without touching the database.
+ */
+
+export function assertKey(key: LinkKey, what = "key"): void {
+  if (typeof key !== "object" || key === null) throw new TypeError(`${what} must be an object`);
+  if (typeof key.providerId !== "string" || key.providerId === "") throw new TypeError(`${what}.providerId must be a non-empty string`);
+  if (typeof key.userId !== "string" || key.userId === "") throw new TypeError(`${what}.userId must be a non-empty string`);
+}
+
+/** Epoch milliseconds (or a duration) as a safe integer; SQLite stores them as INTEGER. */
+export function assertMillis(name: string, value: number, { min = 0 }: { min?: number } = {}): void {
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min} (got ${String(value)})`);
+}
+
+export function assertTokens(tokens: NewTokens): void {
+  if (typeof tokens !== "object" || tokens === null) throw new TypeError("tokens must be an object");
+  if (typeof tokens.accessToken !== "string") throw new TypeError("tokens.accessToken must be a string");
+  if (typeof tokens.tokenType !== "string") throw new TypeError("tokens.tokenType must be a string");
+  if (tokens.refreshToken !== undefined && tokens.refreshToken !== null && typeof tokens.refreshToken !== "string") {
+    throw new TypeError("tokens.refreshToken must be a string, null or undefined");
+  }
+  if (tokens.expiresAt !== null) assertMillis("tokens.expiresAt", tokens.expiresAt, { min: Number.MIN_SAFE_INTEGER });
+}
+
+export function assertListQuery(query: ListQuery): void {
+  if (!Number.isSafeInteger(query.limit) || query.limit < 0) throw new RangeError(`limit must be an integer >= 0 (got ${String(query.limit)})`);
+  if (query.after !== undefined) assertKey(query.after, "after");
+}

@@ -1,0 +1,46 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The sources a child process needs: the SQLite store, its interfaces and the fake sealer. */
+function sources(): string[] {
+  const sqliteDir = join(repo, "src/store/sqlite");
+  return [
+    ...readdirSync(sqliteDir).filter((f) => f.endsWith(".ts")).map((f) => join(sqliteDir, f)),
+    join(repo, "src/store/link-store.ts"),
+    join(repo, "src/crypto/sealer.ts"),
+    join(repo, "test/store/fake-sealer.ts"),
+  ];
+}
+
+/**
+ * Transpiles the store (no type check) into a private temp dir, so child
+ * processes can run it with plain `node` without touching the shared dist/.
+ * The dir gets a node_modules symlink to the repo's, for better-sqlite3.
+ */
+export function buildStoreForChildren(): string {
+  const out = mkdtempSync(join(tmpdir(), "tb-store-build-"));
+  writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
+  symlinkSync(join(repo, "node_modules"), join(out, "node_modules"), "dir");
+  for (const file of sources()) {
+    const { outputText } = ts.transpileModule(readFileSync(file, "utf8"), {
+      fileName: file,
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2022,
+        verbatimModuleSyntax: true,
+        esModuleInterop: true,
+      },
+    });
+    const target = join(out, relative(repo, file)).replace(/\.ts$/, ".js");
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, outputText);
+  }
+  return out;
+}
+
+export const CHILD_SCRIPT = join(repo, "test/store/fixtures/race-child.mjs");

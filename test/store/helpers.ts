@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach } from "vitest";
+import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import type { LinkKey, NewTokens } from "../../src/store/link-store.js";
+import { FakeSealer } from "./fake-sealer.js";
+
+/**
+ * Per-test temp dirs and stores, closed and removed after each test.
+ * Call `useTempStores()` at the top of a test file.
+ */
+export function useTempStores() {
+  const dirs: string[] = [];
+  const closers: (() => unknown)[] = [];
+
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  return {
+    /** A fresh database path in a new temp dir. */
+    dbPath(): string {
+      const dir = mkdtempSync(join(tmpdir(), "tb-store-"));
+      dirs.push(dir);
+      return join(dir, "links.db");
+    },
+    open(path: string, sealer: FakeSealer = new FakeSealer(), busyTimeoutMs?: number): SqliteLinkStore {
+      const store = SqliteLinkStore.open({ path, sealer, busyTimeoutMs });
+      closers.push(() => store.close());
+      return store;
+    },
+    /** A plain better-sqlite3 connection for inspecting or tampering with raw rows. */
+    raw(path: string): Database.Database {
+      const db = new Database(path, { timeout: 5000 });
+      closers.push(() => db.close());
+      return db;
+    },
+  };
+}
+
+export const KEY: LinkKey = { providerId: "github", userId: "alice" };
+export const T0 = 1_700_000_000_000;
+
+export function tokens(over: Partial<NewTokens> = {}): NewTokens & { refreshToken: string; extra: Record<string, string> } {
+  return {
+    accessToken: "at-1",
+    tokenType: "Bearer",
+    refreshToken: "rt-1",
+    expiresAt: T0 + 3_600_000,
+    extra: { scope: "repo" },
+    ...over,
+  } as NewTokens & { refreshToken: string; extra: Record<string, string> };
+}

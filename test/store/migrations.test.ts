@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import {
+  LATEST_SCHEMA_VERSION,
+  SchemaTooNewError,
+  SqliteLinkStore,
+  migrate,
+  migrations,
+  type Migration,
+} from "../../src/store/sqlite/index.js";
+import { FakeSealer } from "./fake-sealer.js";
+import { useTempStores } from "./helpers.js";
+
+const t = useTempStores();
+
+describe("migrations", () => {
+  it("are numbered 1..n without gaps", () => {
+    expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1));
+    expect(LATEST_SCHEMA_VERSION).toBe(migrations.length);
+  });
+
+  it("creates the schema on first open and records each migration", () => {
+    const path = t.dbPath();
+    t.open(path);
+    const raw = t.raw(path);
+    const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all();
+    expect(tables).toEqual(expect.arrayContaining(["links", "key_sentinels", "schema_migrations"]));
+    const cols = raw.prepare("SELECT name FROM pragma_table_info('links')").pluck().all();
+    expect(cols).toEqual([
+      "provider_id", "user_id", "version", "access_token", "token_type", "refresh_token",
+      "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner",
+      "lease_until", "generation", "created_at", "updated_at", "last_refreshed_at",
+    ]);
+    const applied = raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all();
+    expect(applied).toEqual(migrations.map((m) => m.version));
+  });
+
+  it("re-opening does not re-apply anything", async () => {
+    const path = t.dbPath();
+    const first = t.open(path);
+    await first.close();
+    const raw = t.raw(path);
+    const before = raw.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all();
+    raw.prepare("UPDATE schema_migrations SET applied_at = 42").run();
+    t.open(path);
+    t.open(path);
+    const after = raw.prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version").all();
+    expect(after).toHaveLength(before.length);
+    expect(after.every((r) => (r as { applied_at: number }).applied_at === 42)).toBe(true);
+    expect(migrate(raw)).toEqual({ from: LATEST_SCHEMA_VERSION, to: LATEST_SCHEMA_VERSION, applied: [] });
+  });
+
+  it("refuses a database from a newer version with a clear error, changing nothing", async () => {
+    const path = t.dbPath();
+    await t.open(path).close();
+    const raw = t.raw(path);
+    const newer = LATEST_SCHEMA_VERSION + 1;
+    raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from the future', 1)").run(newer);
+    const open = () => SqliteLinkStore.open({ path, sealer: new FakeSealer() });
+    expect(open).toThrow(SchemaTooNewError);
+    expect(open).toThrow(new RegExp(`schema version ${newer} is newer than this tokenbroker supports \\(${LATEST_SCHEMA_VERSION}\\)`));
+    expect(raw.prepare("SELECT max(version) FROM schema_migrations").pluck().get()).toBe(newer);
+  });
+
+  it("applies pending migrations in one transaction: a failing one leaves nothing behind", () => {
+    const path = t.dbPath();
+    const raw = t.raw(path);
+    const broken: Migration[] = [
+      ...migrations,
+      { version: migrations.length + 1, name: "ok part", up: "CREATE TABLE extra_table (x INTEGER)" },
+      { version: migrations.length + 2, name: "broken", up: "CREATE TABLE nope (" },
+    ];
+    expect(() => migrate(raw, broken)).toThrow();
+    const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all();
+    expect(tables).toEqual([]);
+    // And a later good run applies everything from scratch.
+    expect(migrate(raw).applied).toEqual(migrations.map((m) => m.version));
+  });
+
+  it("rejects a migration list with gaps", () => {
+    const raw = t.raw(t.dbPath());
+    const gappy: Migration[] = [{ version: 2, name: "x", up: "SELECT 1" }];
+    expect(() => migrate(raw, gappy)).toThrow(/expected 1/);
+  });
+
+  it("sets WAL, synchronous=FULL, secure_delete, foreign_keys and the busy timeout", () => {
+    const path = t.dbPath();
+    const store = t.open(path, new FakeSealer(), 1234);
+    const db = (store as unknown as { db: import("better-sqlite3").Database }).db;
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(db.pragma("synchronous", { simple: true })).toBe(2); // FULL
+    expect(db.pragma("secure_delete", { simple: true })).toBe(1);
+    expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
+    expect(db.pragma("busy_timeout", { simple: true })).toBe(1234);
+    const dflt = t.open(t.dbPath());
+    expect((dflt as unknown as { db: import("better-sqlite3").Database }).db.pragma("busy_timeout", { simple: true })).toBe(5000);
+  });
+
+  it("close checkpoints the WAL (TRUNCATE) and is idempotent", async () => {
+    const path = t.dbPath();
+    const store = t.open(path);
+    await store.put({ providerId: "p", userId: "u" }, { accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: null, extra: {} }, 1);
+    await store.close();
+    await store.close();
+    const { statSync, existsSync } = await import("node:fs");
+    const wal = `${path}-wal`;
+    expect(!existsSync(wal) || statSync(wal).size === 0).toBe(true);
+    await expect(store.get({ providerId: "p", userId: "u" })).rejects.toThrow();
+  });
+});

@@ -1,0 +1,213 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { LinkKey } from "../../src/store/link-store.js";
+import { CHILD_SCRIPT, buildStoreForChildren } from "./child-build.js";
+import { LATEST_SCHEMA_VERSION } from "../../src/store/sqlite/index.js";
+import { FakeSealer } from "./fake-sealer.js";
+import { T0, tokens, useTempStores } from "./helpers.js";
+
+const t = useTempStores();
+const CHILDREN = 4;
+
+type Reply = { ok: true; result: unknown } | { ok: false; error: string };
+
+/** A forked node process running race-child.mjs against one DB file. */
+class Child {
+  private readonly replies: Reply[] = [];
+  private waiter: ((r: Reply) => void) | undefined;
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    proc.on("message", (m: Reply) => {
+      const w = this.waiter;
+      if (w) {
+        this.waiter = undefined;
+        w(m);
+      } else this.replies.push(m);
+    });
+    this.exited = new Promise((resolve) => proc.on("exit", (code) => resolve(code)));
+  }
+
+  async next(): Promise<unknown> {
+    const reply =
+      this.replies.shift() ??
+      (await new Promise<Reply>((resolve, reject) => {
+        this.waiter = resolve;
+        this.exited.then((code) => reject(new Error(`child exited (${code}) before replying`)), reject);
+      }));
+    if (!reply.ok) throw new Error(`child failed: ${reply.error}`);
+    return reply.result;
+  }
+
+  send(msg: Record<string, unknown>): void {
+    this.proc.send(msg);
+  }
+}
+
+let buildDir: string;
+let children: Child[] = [];
+
+beforeAll(() => {
+  buildDir = buildStoreForChildren();
+});
+afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
+afterEach(async () => {
+  for (const c of children) {
+    if (c.proc.connected) c.send({ cmd: "exit" });
+  }
+  await Promise.all(children.map((c) => c.exited));
+  children = [];
+});
+
+async function spawnChildren(dbPath: string, n = CHILDREN): Promise<Child[]> {
+  children = Array.from({ length: n }, (_, i) => new Child(fork(CHILD_SCRIPT, [buildDir, dbPath, String(i)], { stdio: "inherit" })));
+  const ready = await Promise.all(children.map((c) => c.next()));
+  expect(ready).toEqual(children.map(() => "ready"));
+  return children;
+}
+
+/** Sends the same command to every child at once and collects the results. */
+async function race<R>(cs: Child[], msg: Record<string, unknown> | ((i: number) => Record<string, unknown>)): Promise<R[]> {
+  cs.forEach((c, i) => c.send(typeof msg === "function" ? msg(i) : msg));
+  return (await Promise.all(cs.map((c) => c.next()))) as R[];
+}
+
+const keyName = (k: LinkKey) => `${k.providerId}/${k.userId}`;
+
+async function seed(path: string, n: number): Promise<LinkKey[]> {
+  const store = t.open(path);
+  const keys = Array.from({ length: n }, (_, i) => ({ providerId: "github", userId: `u${String(i).padStart(3, "0")}` }));
+  for (const key of keys) await store.put(key, tokens(), T0);
+  await store.close();
+  return keys;
+}
+
+describe("several OS processes on one SQLite file", () => {
+  it("open a fresh file together: migrations are applied once", async () => {
+    const path = t.dbPath();
+    await spawnChildren(path);
+    const raw = t.raw(path);
+    expect(raw.prepare("SELECT count(*) FROM schema_migrations").pluck().get()).toBe(LATEST_SCHEMA_VERSION);
+    expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+  });
+
+  it("exactly one process wins each lease", async () => {
+    const path = t.dbPath();
+    const keys = await seed(path, 150);
+    const cs = await spawnChildren(path);
+    const won = await race<{ key: LinkKey; generation: number }[]>(cs, (i) => ({
+      cmd: "claimAll",
+      keys: i % 2 === 0 ? keys : [...keys].reverse(), // opposite orders meet in the middle
+    }));
+    const winners = new Map<string, number>();
+    won.forEach((list, child) => {
+      for (const w of list) {
+        expect(winners.has(keyName(w.key))).toBe(false);
+        expect(w.generation).toBe(1);
+        winners.set(keyName(w.key), child);
+      }
+    });
+    expect(winners.size).toBe(keys.length);
+    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
+
+    const store = t.open(path);
+    for (const key of keys) {
+      const rec = await store.get(key);
+      expect(rec).toMatchObject({ version: 1, generation: 1, lease: { owner: `child-${winners.get(keyName(key))}` } });
+    }
+  });
+
+  it("exactly one of several commits with the same expectation succeeds", async () => {
+    const path = t.dbPath();
+    const keys = await seed(path, 150);
+    const cs = await spawnChildren(path);
+    const won = await race<LinkKey[]>(cs, (i) => ({ cmd: "commitAll", keys: i % 2 === 0 ? keys : [...keys].reverse() }));
+    const winners = new Map<string, number>();
+    won.forEach((list, child) => {
+      for (const key of list) {
+        expect(winners.has(keyName(key))).toBe(false);
+        winners.set(keyName(key), child);
+      }
+    });
+    expect(winners.size).toBe(keys.length);
+    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
+    const store = t.open(path);
+    for (const key of keys) {
+      const child = winners.get(keyName(key));
+      expect(await store.get(key)).toMatchObject({ version: 2, refreshToken: `rt-from-${child}`, accessToken: `at-${child}` });
+    }
+  });
+
+  it("read-then-CAS rotation loops never lose or fork a refresh-token chain", async () => {
+    const path = t.dbPath();
+    const [key] = await seed(path, 1);
+    const cs = await spawnChildren(path);
+    const perChild = 25;
+    const results = await race<{ chain: [string, string, number][]; attempts: number }>(cs, { cmd: "rotate", key, successes: perChild });
+
+    // Every success consumed a distinct refresh token, and following them from
+    // the seed visits every success once: a single chain, no lost update.
+    const next = new Map<string, string>();
+    const versions = new Set<number>();
+    for (const { chain } of results) {
+      for (const [from, to, version] of chain) {
+        expect(next.has(from)).toBe(false);
+        next.set(from, to);
+        versions.add(version);
+      }
+    }
+    const total = CHILDREN * perChild;
+    expect(next.size).toBe(total);
+    expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i + 2));
+    let cur = "rt-1";
+    for (let i = 0; i < total; i++) cur = next.get(cur) ?? "broken chain";
+    const rec = await t.open(path).get(key!);
+    expect(rec).toMatchObject({ version: 1 + total, refreshToken: cur });
+    expect(results.reduce((n, r) => n + r.attempts, 0)).toBeGreaterThanOrEqual(total);
+  });
+
+  it("with the lease protocol, every leased commit succeeds and the chain stays linear", async () => {
+    const path = t.dbPath();
+    const [key] = await seed(path, 1);
+    const cs = await spawnChildren(path);
+    const rounds = 15;
+    const results = await race<{ done: [string, string][]; waits: number }>(cs, { cmd: "leasedRotate", key, rounds });
+    const next = new Map<string, string>();
+    for (const { done } of results) {
+      for (const [from, to] of done) {
+        expect(next.has(from)).toBe(false);
+        next.set(from, to);
+      }
+    }
+    let cur = "rt-1";
+    for (let i = 0; i < CHILDREN * rounds; i++) cur = next.get(cur) ?? "broken chain";
+    expect(await t.open(path).get(key!)).toMatchObject({ version: 1 + CHILDREN * rounds, refreshToken: cur, lease: null });
+  });
+});
+
+describe("two store instances in one process on one file", () => {
+  it("one lease winner among N claims, one CAS winner among two commits", async () => {
+    const path = t.dbPath();
+    const a = t.open(path, new FakeSealer());
+    const b = t.open(path, new FakeSealer());
+    const key = { providerId: "github", userId: "alice" };
+    await a.put(key, tokens(), T0);
+
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimLease(key, `owner-${i}`, 60_000, T0)),
+    );
+    expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+    expect(claims.filter((c) => !c.claimed && "owner" in c && c.owner === "owner-0")).toHaveLength(9);
+
+    const expectation = { version: 1, refreshToken: "rt-1" };
+    const [ra, rb] = await Promise.all([
+      a.commitRefresh(key, expectation, { accessToken: "at-a", tokenType: "Bearer", refreshToken: "rt-a", expiresAt: null }, T0 + 1),
+      b.commitRefresh(key, expectation, { accessToken: "at-b", tokenType: "Bearer", refreshToken: "rt-b", expiresAt: null }, T0 + 1),
+    ]);
+    expect([ra, rb].filter((r) => r !== undefined)).toHaveLength(1);
+    expect(await b.get(key)).toEqual(ra);
+    expect(await b.recordFailure(key, "rt-1", "invalid_grant", T0 + 2)).toBe(false);
+    expect((await a.get(key))?.refreshToken).toBe("rt-a");
+  });
+});
