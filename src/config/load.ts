@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
@@ -34,11 +34,14 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
 }
 
 export function parseConfig(text: string, source: string, opts: LoadOptions = {}): Config {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ""}: ${e.message.split("\n")[0]}`.replace("YAML : ", "YAML: ")),
+      doc.errors.map((e) => {
+        const where = e.linePos?.[0] ? ` line ${e.linePos[0].line}` : "";
+        return `YAML${where}: ${(e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "")}`;
+      }),
     );
   }
   const raw: unknown = doc.toJS() ?? {};
@@ -69,6 +72,10 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
   const listenHttp = input.listen.http === undefined ? undefined : resolveListen(parseListenAddress(input.listen.http) as ListenAddress, baseDir);
   if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
 
+  const storePath = resolvePath(baseDir, input.store.sqlite.path);
+  const storeDir = dirname(storePath);
+  if (!isDirectory(storeDir)) problems.push(`store.sqlite.path: directory ${storeDir} does not exist`);
+
   const ms = (s: string): number => parseDuration(s) as number;
   const refresh = {
     minValidForMs: ms(input.refresh.min_valid_for),
@@ -89,7 +96,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     source,
     listen: { grpc: listenGrpc, http: listenHttp },
     publicUrl: publicUrl.replace(/\/+$/, ""),
-    store: { sqlite: { path: resolvePath(baseDir, input.store.sqlite.path) } },
+    store: { sqlite: { path: storePath } },
     encryption: {
       keysFile: input.encryption.keys_file === undefined ? undefined : resolvePath(baseDir, input.encryption.keys_file),
       keysCredential: input.encryption.keys_credential,
@@ -187,6 +194,14 @@ function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {
 
 function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : join(baseDir, p);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function hostForUrl(host: string): string {

@@ -12,25 +12,31 @@ import type { AnyImpl } from "./service.js";
  * stay transport-neutral.
  */
 export function addGrpcService(server: grpc.Server, desc: DescService, impl: Record<string, AnyImpl>, shutdownSignal: AbortSignal): void {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of desc.methods) {
     const fn = impl[method.localName];
-    if (fn === undefined) continue;
+    if (fn !== undefined) handlers[method.localName] = handlerFor(desc, method, fn, shutdownSignal);
+  }
+  server.addService(grpcDefinition(desc), handlers);
+}
+
+/** The grpc-js service definition of a protobuf-es descriptor (servers and clients). */
+export function grpcDefinition(desc: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of desc.methods) {
     definition[method.localName] = {
       path: `/${desc.typeName}/${method.name}`,
       originalName: method.name,
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-      requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, m as never)),
+      // Handlers and callers pass init shapes; `create` fills defaults before encoding.
+      requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
       requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      // Handlers return init shapes; `create` fills defaults before encoding.
       responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, create(method.output, m as never))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
-    handlers[method.localName] = handlerFor(desc, method, fn, shutdownSignal);
   }
-  server.addService(definition as grpc.ServiceDefinition, handlers);
+  return definition as grpc.ServiceDefinition;
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -75,7 +81,7 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, shutdown
       const streaming = method.methodKind === "bidi_streaming";
       return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
         const ctx = contextFor(desc, method, call, shutdownSignal);
-        const input = streaming ? (call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
+        const input = streaming ? messagesOf(call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
         (async () => {
           for await (const msg of fn(input, ctx) as AsyncIterable<unknown>) {
             if (call.cancelled) break;
@@ -93,7 +99,7 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, shutdown
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const ctx = contextFor(desc, method, call as unknown as AnyCall, shutdownSignal);
         Promise.resolve()
-          .then(() => fn(call, ctx))
+          .then(() => fn(messagesOf(call), ctx))
           .then(
             (res) => callback(null, res),
             (err: unknown) => callback(grpcStatusFrom(err)),
@@ -111,4 +117,42 @@ export function grpcStatusFrom(err: unknown): Partial<grpc.StatusObject> {
   const details = trailer.get("grpc-status-details-bin");
   if (details !== null) metadata.set("grpc-status-details-bin", Buffer.from(details, "base64"));
   return { code: ce.code as number as grpc.status, details: ce.rawMessage, metadata };
+}
+
+/**
+ * The request messages of a streaming call. Iterating the grpc-js Duplex
+ * directly never ends on the client's half-close (the iterator also waits for
+ * the writable side), so read it through events.
+ */
+async function* messagesOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncGenerator<unknown> {
+  const queue: unknown[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  call.on("data", (m: unknown) => {
+    queue.push(m);
+    notify();
+  });
+  call.once("end", () => {
+    ended = true;
+    notify();
+  });
+  call.once("cancelled", notify);
+  call.once("error", (e: unknown) => {
+    failure = e;
+    notify();
+  });
+  for (;;) {
+    if (queue.length > 0) {
+      yield queue.shift();
+      continue;
+    }
+    if (failure !== undefined) throw failure;
+    if (ended || call.cancelled) return;
+    await new Promise<void>((r) => (wake = r));
+  }
 }

@@ -52,6 +52,9 @@ export interface NewTokens {
   extra?: Record<string, string> | undefined;
 }
 
+/** A complete set of tokens, as ImportLink or a code exchange stores them. */
+export type StoredTokens = Omit<NewTokens, "refreshToken" | "extra"> & { refreshToken: string | null; extra: Record<string, string> };
+
 export interface CasExpectation {
   /** The version read before the refresh. */
   version: number;
@@ -75,7 +78,7 @@ export interface ListQuery {
 export interface LinkStore {
   get(key: LinkKey): Promise<LinkRecord | undefined>;
   /** Creates or replaces a link's tokens (import, code exchange); clears any failure. */
-  put(key: LinkKey, tokens: NewTokens & { refreshToken: string | null; extra: Record<string, string> }, now: number): Promise<LinkRecord>;
+  put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord>;
   /**
    * Commits a refresh result iff the row still has `expect.version` and still
    * holds `expect.refreshToken`; also clears any lease and failure and sets

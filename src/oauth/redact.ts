@@ -1,0 +1,68 @@
+const REDACTED = "[redacted]";
+
+/**
+ * Secrets shorter than this are not replaced: a one-letter "secret" would
+ * shred the text and cannot be a real credential anyway.
+ */
+const MIN_SECRET_LENGTH = 4;
+
+/**
+ * Shapes that are tokens whether or not we know the value: provider-prefixed
+ * tokens, JWTs, credentials after an auth scheme or a well-known field name.
+ * Ordered so the specific patterns run before the generic opaque-run one.
+ */
+const TOKEN_SHAPES: ReadonlyArray<[RegExp, string]> = [
+  [/\b(?:gh[opusr]_|github_pat_)[A-Za-z0-9_]+/g, REDACTED],
+  [/\bxox[a-z]-[A-Za-z0-9-]+/g, REDACTED],
+  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+  [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  [
+    /\b((?:access|refresh|id)_token|client_secret|code_verifier|password|secret)(["']?\s*[:=]\s*["']?)[^\s"'&,;]+/gi,
+    `$1$2${REDACTED}`,
+  ],
+];
+
+/**
+ * Long runs of token alphabet that mix letters and digits. Prose and error
+ * codes ("bad_refresh_token") do not look like this; opaque tokens do.
+ */
+const OPAQUE_RUN = /[A-Za-z0-9_\-.~+/]{24,}={0,2}/g;
+
+function looksOpaque(run: string): boolean {
+  return /[0-9]/.test(run) && /[A-Za-z]/.test(run);
+}
+
+/**
+ * Removes the given secret values (also in their URL-encoded form, as they
+ * appear when a provider echoes a form body) and anything token-shaped.
+ */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  const known = secrets
+    .filter((s) => s.length >= MIN_SECRET_LENGTH)
+    .flatMap((s) => [s, encodeURIComponent(s), new URLSearchParams({ s }).toString().slice(2)])
+    // Longest first, so a secret containing another is removed whole.
+    .sort((a, b) => b.length - a.length);
+  for (const s of known) out = out.split(s).join(REDACTED);
+  for (const [pattern, replacement] of TOKEN_SHAPES) out = out.replace(pattern, replacement);
+  return out.replace(OPAQUE_RUN, (run) => (looksOpaque(run) ? REDACTED : run));
+}
+
+/**
+ * Cuts `text` to at most `maxBytes` of UTF-8, never inside a code point, and
+ * marks the cut with an ellipsis so a reader knows the reason is incomplete.
+ */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  const ellipsis = "…";
+  const budget = maxBytes - Buffer.byteLength(ellipsis, "utf8");
+  let out = "";
+  let used = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, "utf8");
+    if (used + n > budget) break;
+    out += ch;
+    used += n;
+  }
+  return budget >= 0 ? out + ellipsis : "";
+}

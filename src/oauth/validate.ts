@@ -1,0 +1,53 @@
+import { fetchBounded, type TransportLimits } from "./http.js";
+import { isAllowedTransport } from "./loopback.js";
+import { hasRateLimitSignal, type HeaderLookup } from "./rate-limit-headers.js";
+
+/**
+ * valid / invalid are verdicts on the token. rate_limited and unknown are not:
+ * the caller keeps treating the token as valid (DESIGN §3.8), because a
+ * validation hiccup must never discard a token that was just persisted.
+ */
+export type ValidationOutcome = "valid" | "invalid" | "rate_limited" | "unknown";
+
+export interface ValidationResult {
+  outcome: ValidationOutcome;
+  /** Absent when no HTTP response arrived. */
+  status?: number;
+}
+
+/** The decision table of DESIGN §3.8, separated from I/O. */
+export function validationOutcome(status: number, headers: HeaderLookup): ValidationOutcome {
+  if (status >= 200 && status <= 299) return "valid";
+  if (status === 401) return "invalid";
+  if (status === 429) return "rate_limited";
+  // GitHub answers both "revoked" and "rate limited" with 403; only headers tell them apart.
+  if (status === 403) return hasRateLimitSignal(headers) ? "rate_limited" : "invalid";
+  return "unknown";
+}
+
+const USER_AGENT = "tokenbroker"; // GitHub's API rejects requests without one
+
+/**
+ * Asks the provider whether an access token works. Never throws: transport
+ * failures, timeouts and odd statuses are "unknown". A URL that is neither
+ * https nor loopback http is not contacted at all (the bearer token would
+ * travel in clear) and also yields "unknown".
+ */
+export async function validateToken(
+  url: string,
+  accessToken: string,
+  opts: TransportLimits,
+): Promise<ValidationResult> {
+  if (!isAllowedTransport(url)) return { outcome: "unknown" };
+  try {
+    const x = await fetchBounded(
+      url,
+      { method: "GET", headers: { authorization: `Bearer ${accessToken}`, "user-agent": USER_AGENT } },
+      opts,
+      "validate endpoint",
+    );
+    return { outcome: validationOutcome(x.status, x.headers), status: x.status };
+  } catch {
+    return { outcome: "unknown" };
+  }
+}

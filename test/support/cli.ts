@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+
+export const CLI = resolve(import.meta.dirname, "../../dist/src/main.js");
+
+export function assertBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+}
+
+export function tempDir(prefix = "tb-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI to completion. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  assertBuilt();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? process.cwd(),
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`tokenbroker ${args.join(" ")} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export interface ServingDaemon {
+  child: ChildProcess;
+  /** Every line the daemon wrote (stdout and stderr). */
+  output: () => string;
+  grpc: string[];
+  http: string | undefined;
+  /** tcp://host:port of the first TCP gRPC listener, as a grpc-js target. */
+  tcpTarget: string | undefined;
+  unixTarget: string | undefined;
+  httpBaseUrl: string | undefined;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
+}
+
+/** Writes a config file, runs `tokenbroker serve` on it and waits until it serves. */
+export async function startServe(config: Record<string, unknown>, dir: string, opts: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<ServingDaemon> {
+  assertBuilt();
+  const configPath = join(dir, "config.yaml");
+  writeFileSync(configPath, stringify(config));
+  const child = spawn(process.execPath, [CLI, "serve", "--config", configPath, ...(opts.args ?? [])], {
+    cwd: dir,
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const serving = await new Promise<{ grpc: string[]; http?: string }>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${output}`)), 30_000);
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      for (const line of output.split("\n")) {
+        if (!line.includes('"msg":"serving"')) continue;
+        clearTimeout(timer);
+        const parsed = JSON.parse(line) as { grpc: string[]; http?: string };
+        resolvePromise(parsed);
+        return;
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before serving:\n${output}`));
+    });
+  });
+  const tcp = serving.grpc.find((u) => u.startsWith("tcp://"));
+  const unix = serving.grpc.find((u) => u.startsWith("unix://"));
+  return {
+    child,
+    output: () => output,
+    grpc: serving.grpc,
+    http: serving.http,
+    tcpTarget: tcp?.slice("tcp://".length),
+    unixTarget: unix,
+    httpBaseUrl: serving.http?.replace(/^tcp:\/\//, "http://"),
+    async stop(signal = "SIGTERM") {
+      const started = performance.now();
+      if (child.exitCode === null) child.kill(signal);
+      const code = await exited;
+      return { code, ms: performance.now() - started };
+    },
+  };
+}

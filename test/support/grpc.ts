@@ -1,0 +1,39 @@
+import * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import { ConnectError } from "@connectrpc/connect";
+import { connectErrorFromGrpc } from "../../src/client/client.js";
+import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
+import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
+
+/** A plain @grpc/grpc-js generic client for a generated service. */
+export function grpcClient(desc: DescService, target: string): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+  const Ctor = grpc.makeGenericClientConstructor(grpcDefinition(desc), desc.name);
+  return new Ctor(target, grpc.credentials.createInsecure()) as never;
+}
+
+export function unary<T>(client: grpc.Client, method: string, req: unknown, opts: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<T> {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(opts.metadata ?? {})) md.set(k, v);
+  const callOpts: grpc.CallOptions = opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, (...a: unknown[]) => void>)[method]!(req, md, callOpts, (err: grpc.ServiceError | null, res: T) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+/** Runs a promise expected to fail with a grpc-js ServiceError; returns it. */
+export async function grpcFailure(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** The tokenbroker ErrorDetail carried by a grpc-js or connect error. */
+export function detailOf(err: unknown): ErrorDetail | undefined {
+  const ce = err instanceof ConnectError ? err : connectErrorFromGrpc(err as grpc.ServiceError);
+  return ce.findDetails(ErrorDetailSchema)[0];
+}
