@@ -1,0 +1,160 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { refreshGrant, validateToken, type OAuthError, type TokenSet } from "../../src/oauth/index.js";
+import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
+import { endpointsFor, expectOAuthError } from "./helpers.js";
+
+const opts = { timeoutMs: 2000 };
+let fake: FakeProvider | undefined;
+async function start(o: FakeProviderOptions = {}): Promise<FakeProvider> {
+  fake = await startFakeProvider(o);
+  return fake;
+}
+afterEach(async () => {
+  expect(fake?.errors ?? []).toEqual([]);
+  await fake?.close();
+  fake = undefined;
+});
+
+describe("fake provider", () => {
+  it("binds 127.0.0.1 on an ephemeral port and exposes its endpoints", async () => {
+    const f = await start();
+    expect(f.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(f.tokenUrl).toBe(`${f.url}/token`);
+    expect(f.validateUrl).toBe(`${f.url}/user`);
+  });
+
+  it("issue() seeds a family; withRefresh: false gives an access token only", async () => {
+    const f = await start({ expiresInSec: 60 });
+    const before = Date.now();
+    const t = f.issue();
+    expect(f.isValid(t.accessToken)).toBe(true);
+    expect(t.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    const a = f.issue({ withRefresh: false, accessTtlSec: 5 });
+    expect(a.refreshToken).toBeUndefined();
+    expect(f.isValid(a.accessToken)).toBe(true);
+  });
+
+  it("concurrent refreshes with one token: one wins, the replay revokes the winner's tokens too", async () => {
+    const f = await start({ latencyMs: 50 });
+    const seed = f.issue();
+    const results = await Promise.allSettled([
+      refreshGrant(endpointsFor(f), seed.refreshToken, opts),
+      refreshGrant(endpointsFor(f), seed.refreshToken, opts),
+    ]);
+    const won = results.filter((r): r is PromiseFulfilledResult<TokenSet> => r.status === "fulfilled");
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0]!.reason as OAuthError).error).toBe("invalid_grant");
+    expect(f.peakInFlight).toBe(2);
+    expect(f.inFlight).toBe(0);
+    expect(f.tokenRequests).toBe(2);
+    expect(f.refreshes).toBe(1);
+    expect(f.rejections).toBe(1);
+    expect(f.replays).toBe(1);
+    expect(f.revokedFamilies).toBe(1);
+    // The family is dead: the winner's new tokens no longer work.
+    expect(f.isValid(won[0]!.value.accessToken)).toBe(false);
+    await expectOAuthError(refreshGrant(endpointsFor(f), won[0]!.value.refreshToken!, opts), {
+      kind: "permanent",
+      status: 400,
+      error: "invalid_grant",
+    });
+    expect(f.revokedFamilies).toBe(1); // revoking twice counts once
+  });
+
+  it("beforeRespond runs after the refresh is decided, before the answer: races can be staged", async () => {
+    const f = await start();
+    const seed = f.issue();
+    const seen: string[] = [];
+    let raced: TokenSet | undefined;
+    f.beforeRespond = async (ctx) => {
+      if (ctx.index === 1) {
+        expect(ctx.presentedRefreshToken).toBe(seed.refreshToken);
+        expect(f.isValid(ctx.issued!.accessToken)).toBe(true);
+        // A second request lands while the first answer is still on its way.
+        raced = await refreshGrant(endpointsFor(f), ctx.issued!.refreshToken, opts);
+      }
+      seen.push(`${ctx.index}:${ctx.outcome}`); // order in which answers are released
+    };
+    const first = await refreshGrant(endpointsFor(f), seed.refreshToken, opts);
+    expect(seen).toEqual(["2:issued", "1:issued"]);
+    expect(raced).toBeDefined();
+    expect(first.refreshToken).not.toBe(raced!.refreshToken);
+  });
+
+  it("github mode: errors in HTTP 200, and a refresh kills the previous access token", async () => {
+    const f = await start({ mode: "github" });
+    const seed = f.issue();
+    const set = await refreshGrant(endpointsFor(f), seed.refreshToken, opts);
+    expect(f.isValid(seed.accessToken)).toBe(false);
+    expect(f.isValid(set.accessToken)).toBe(true);
+    const err = await expectOAuthError(refreshGrant(endpointsFor(f), seed.refreshToken, opts), {
+      kind: "permanent",
+      status: 200,
+      error: "bad_refresh_token",
+    });
+    expect(err.description).toBe("The refresh token passed is incorrect or expired.");
+    expect(f.replays).toBe(1);
+  });
+
+  it("revoke() kills a family, as a user revoking the app would", async () => {
+    const f = await start();
+    const seed = f.issue();
+    f.revoke(seed.accessToken);
+    expect(f.isValid(seed.accessToken)).toBe(false);
+    await expectOAuthError(refreshGrant(endpointsFor(f), seed.refreshToken, opts), { kind: "permanent", status: 400, error: "invalid_grant" });
+    expect(f.replays).toBe(0);
+  });
+
+  it("faults are consumed in order and do not consume the refresh token", async () => {
+    const f = await start();
+    const seed = f.issue();
+    f.failNext(1, { status: 500 });
+    f.failNext(1, { oauthError: "invalid_grant" });
+    await expectOAuthError(refreshGrant(endpointsFor(f), seed.refreshToken, opts), { kind: "transient", status: 500 });
+    await expectOAuthError(refreshGrant(endpointsFor(f), seed.refreshToken, opts), { kind: "permanent", status: 400, error: "invalid_grant" });
+    await refreshGrant(endpointsFor(f), seed.refreshToken, opts);
+    expect(f.tokenRequests).toBe(3);
+    expect(f.refreshes).toBe(1);
+    expect(f.tokenFaults).toEqual([]);
+  });
+
+  it("latency is settable at runtime", async () => {
+    const f = await start();
+    f.latencyMs = 200;
+    const started = performance.now();
+    await refreshGrant(endpointsFor(f), f.issue().refreshToken, opts);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+  });
+
+  it("the client secret can change at runtime (a rotated app secret)", async () => {
+    const f = await start();
+    const p = endpointsFor(f);
+    f.clientSecret = "rotated";
+    await expectOAuthError(refreshGrant(p, f.issue().refreshToken, opts), { kind: "client_credentials", status: 401, error: "invalid_client" });
+  });
+
+  it("validate faults apply to GET /user in order", async () => {
+    const f = await start();
+    const { accessToken } = f.issue();
+    f.failValidateNext(1, { status: 403, headers: { "x-ratelimit-remaining": "0" } });
+    f.failValidateNext(1, { status: 401 });
+    expect((await validateToken(f.validateUrl, accessToken, opts)).outcome).toBe("rate_limited");
+    expect((await validateToken(f.validateUrl, accessToken, opts)).outcome).toBe("invalid");
+    expect((await validateToken(f.validateUrl, accessToken, opts)).outcome).toBe("valid");
+    expect(f.validateRequests).toBe(3);
+  });
+
+  it("close() does not wait for hung requests", async () => {
+    const f = await start();
+    f.failNext(1, { hangMs: 60_000 });
+    const pending = refreshGrant(endpointsFor(f), f.issue().refreshToken, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    const started = performance.now();
+    await f.close();
+    fake = undefined;
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await pending).toMatchObject({ kind: "transient" });
+  });
+});

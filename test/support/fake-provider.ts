@@ -1,0 +1,432 @@
+/**
+ * A hostile-but-honest OAuth2 provider on a real loopback socket, for tests.
+ *
+ * It enforces what makes refreshing hard: single-use rotating refresh tokens
+ * with reuse detection (presenting a spent refresh token revokes the whole
+ * token family, as Auth0 and Okta do), GitHub's errors-in-HTTP-200 dialect,
+ * and injectable faults and races. It holds no real secrets; every token is
+ * random and lives only in this process.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** "github": every token-endpoint error is HTTP 200 with `error`, refreshing kills older access tokens. */
+export type ProviderMode = "standard" | "github";
+
+/** A replacement for the next token-endpoint response. The refresh is NOT processed. */
+export type TokenFault =
+  /** This status with body `{}` (or `body`), plus optional Retry-After and headers. */
+  | { status: number; retryAfterSec?: number; headers?: Record<string, string>; body?: string; contentType?: string }
+  /** A proxy-style HTML 502 page. */
+  | { html502: true }
+  /** Hold the request this long (past the client's timeout), then answer 504. */
+  | { hangMs: number }
+  /** Destroy the socket without answering. */
+  | { reset: true }
+  /** An OAuth error body; status defaults to 200 (github), 401 (invalid_client) or 400. */
+  | { oauthError: string; status?: number; description?: string }
+  /** A 200 body of this many bytes, chunked unless `chunked: false` (then Content-Length is sent). */
+  | { bigBodyBytes: number; chunked?: boolean };
+
+/** A replacement for the next validate-endpoint response. */
+export interface ValidateFault {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Hold the answer this long first (to outlast the client's timeout). */
+  hangMs?: number;
+}
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** Handed to `beforeRespond` once a refresh has been decided, before the answer is written. */
+export interface TokenRequestContext {
+  /** 1-based position of this request among all token-endpoint requests. */
+  readonly index: number;
+  readonly presentedRefreshToken: string | undefined;
+  readonly outcome: "issued" | "rejected";
+  /** The OAuth error code when rejected. */
+  readonly error?: string;
+  /** The new tokens when issued (refreshToken is the old one when rotation is off). */
+  readonly issued?: IssuedTokens;
+}
+
+export interface FakeProviderOptions {
+  mode?: ProviderMode;
+  clientId?: string;
+  clientSecret?: string;
+  /** Single-use rotating refresh tokens (default true). false: responses omit refresh_token. */
+  rotate?: boolean;
+  /** Lifetime of issued access tokens (default 120). */
+  expiresInSec?: number;
+  /** Answer the token endpoint form-encoded (GitHub's legacy default). */
+  formEncoded?: boolean;
+  /** Leave token_type out of token responses. */
+  omitTokenType?: boolean;
+  /**
+   * Extra members of every successful token response, e.g. `{ authed_user: { access_token } }`.
+   * Merged last, so it can also override standard members (`{ refresh_token: null }`).
+   */
+  extra?: Record<string, unknown> | (() => Record<string, unknown>);
+  /** Delay before the token endpoint processes a request. */
+  latencyMs?: number;
+  beforeRespond?: (ctx: TokenRequestContext) => Promise<void>;
+}
+
+interface AccessRecord {
+  family: Family;
+  expiresAt: number;
+  dead: boolean;
+}
+interface RefreshRecord {
+  family: Family;
+  spent: boolean;
+}
+interface Family {
+  revoked: boolean;
+  access: Set<AccessRecord>;
+  current: string | undefined;
+}
+type TokenReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+
+const JSON_TYPE = "application/json";
+const token = (prefix: string): string => `${prefix}_${randomBytes(24).toString("base64url")}`;
+
+export class FakeProvider {
+  readonly url: string;
+  readonly tokenUrl: string;
+  readonly validateUrl: string;
+
+  // Behaviour, all settable at runtime.
+  mode: ProviderMode;
+  clientId: string;
+  clientSecret: string;
+  rotate: boolean;
+  expiresInSec: number;
+  formEncoded: boolean;
+  omitTokenType: boolean;
+  extra: Record<string, unknown> | (() => Record<string, unknown>) | undefined;
+  latencyMs: number;
+  beforeRespond: ((ctx: TokenRequestContext) => Promise<void>) | undefined;
+  /** Queues consumed one per request; push directly or use failNext / failValidateNext. */
+  readonly tokenFaults: TokenFault[] = [];
+  readonly validateFaults: ValidateFault[] = [];
+
+  // Observations.
+  /** Every request to the token endpoint, faulted, rejected or successful. */
+  tokenRequests = 0;
+  /** Successful refreshes (new tokens issued). */
+  refreshes = 0;
+  /** Token requests answered with an OAuth error by the provider's own logic (not faults). */
+  rejections = 0;
+  validateRequests = 0;
+  /** Spent refresh tokens presented again. */
+  replays = 0;
+  /** Families revoked by reuse detection. */
+  revokedFamilies = 0;
+  inFlight = 0;
+  peakInFlight = 0;
+  /** How the last token request authenticated the client. */
+  lastClientAuth: "basic" | "post" | "none" | undefined;
+  /** Internal failures (e.g. a throwing beforeRespond); tests should expect this empty. */
+  readonly errors: unknown[] = [];
+
+  private readonly accessTokens = new Map<string, AccessRecord>();
+  private readonly refreshTokens = new Map<string, RefreshRecord>();
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(
+    private readonly server: Server,
+    opts: FakeProviderOptions,
+  ) {
+    const { port } = server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+    this.tokenUrl = `${this.url}/token`;
+    this.validateUrl = `${this.url}/user`;
+    this.mode = opts.mode ?? "standard";
+    this.clientId = opts.clientId ?? "tb-client";
+    this.clientSecret = opts.clientSecret ?? "tb-client-secret";
+    this.rotate = opts.rotate ?? true;
+    this.expiresInSec = opts.expiresInSec ?? 120;
+    this.formEncoded = opts.formEncoded ?? false;
+    this.omitTokenType = opts.omitTokenType ?? false;
+    this.extra = opts.extra;
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.beforeRespond = opts.beforeRespond;
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      res.on("error", () => {}); // the client may have gone (timeouts, resets)
+      this.route(req, res).catch((e: unknown) => this.errors.push(e));
+    });
+  }
+
+  /** Seeds a new token family, as if the user had just linked. */
+  issue(opts?: { accessTtlSec?: number; withRefresh?: true }): IssuedTokens;
+  issue(opts: { accessTtlSec?: number; withRefresh: false }): Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined };
+  issue(opts: { accessTtlSec?: number; withRefresh?: boolean } = {}): IssuedTokens | (Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined }) {
+    const family: Family = { revoked: false, access: new Set(), current: undefined };
+    const { accessToken, expiresAt } = this.mintAccess(family, opts.accessTtlSec ?? this.expiresInSec);
+    if (opts.withRefresh === false) return { accessToken, refreshToken: undefined, expiresAt };
+    return { accessToken, refreshToken: this.mintRefresh(family), expiresAt };
+  }
+
+  /** Valid = known, unexpired, not superseded (github mode) and its family not revoked. */
+  isValid(accessToken: string): boolean {
+    const rec = this.accessTokens.get(accessToken);
+    return rec !== undefined && !rec.dead && !rec.family.revoked && rec.expiresAt > Date.now();
+  }
+
+  /** Revokes the family of an access or refresh token (the user revoked the app). */
+  revoke(anyToken: string): void {
+    const family = (this.accessTokens.get(anyToken) ?? this.refreshTokens.get(anyToken))?.family;
+    if (family) family.revoked = true;
+  }
+
+  /** The next n token-endpoint responses are `fault`. */
+  failNext(n: number, fault: TokenFault): void {
+    for (let i = 0; i < n; i++) this.tokenFaults.push(fault);
+  }
+
+  /** The next n validate-endpoint responses are `fault`. */
+  failValidateNext(n: number, fault: ValidateFault): void {
+    for (let i = 0; i < n; i++) this.validateFaults.push(fault);
+  }
+
+  async close(): Promise<void> {
+    for (const wake of [...this.sleepers]) wake();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private mintAccess(family: Family, ttlSec: number): { accessToken: string; expiresAt: number } {
+    const accessToken = token("fake_at");
+    const rec: AccessRecord = { family, expiresAt: Date.now() + ttlSec * 1000, dead: false };
+    this.accessTokens.set(accessToken, rec);
+    family.access.add(rec);
+    return { accessToken, expiresAt: rec.expiresAt };
+  }
+
+  private mintRefresh(family: Family): string {
+    const refreshToken = token("fake_rt");
+    this.refreshTokens.set(refreshToken, { family, spent: false });
+    family.current = refreshToken;
+    return refreshToken;
+  }
+
+  /** Cancellable on close(), so hung requests never hold the suite open. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", this.url).pathname;
+    if (path === "/token" && req.method === "POST") return this.handleToken(req, res);
+    if (path === "/user" && req.method === "GET") return this.handleValidate(req, res);
+    send(res, 404, JSON_TYPE, "{}");
+  }
+
+  private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const index = ++this.tokenRequests;
+    const fault = this.tokenFaults.shift();
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    try {
+      const form = new URLSearchParams(await readBody(req));
+      if (this.latencyMs > 0) await this.sleep(this.latencyMs);
+      if (fault) return await this.applyFault(fault, req, res);
+      const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization);
+      if (this.beforeRespond) await this.beforeRespond(ctx);
+      this.sendToken(res, reply);
+    } catch (e) {
+      this.errors.push(e);
+      if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: "server_error" }));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private processRefresh(
+    index: number,
+    form: URLSearchParams,
+    authorization: string | undefined,
+  ): { reply: TokenReply; ctx: TokenRequestContext } {
+    const presented = form.get("refresh_token") ?? undefined;
+    const reject = (error: string, description: string, status = 400): { reply: TokenReply; ctx: TokenRequestContext } => {
+      this.rejections++;
+      const headers: Record<string, string> = {};
+      if (error === "invalid_client" && this.lastClientAuth === "basic") headers["www-authenticate"] = 'Basic realm="fake"';
+      const reply = this.errorReply(error, description, status, headers);
+      return { reply, ctx: { index, presentedRefreshToken: presented, outcome: "rejected", error } };
+    };
+
+    const client = clientCredentials(form, authorization);
+    this.lastClientAuth = client.method;
+    if (client.id !== this.clientId || client.secret !== this.clientSecret) {
+      return this.mode === "github"
+        ? reject("incorrect_client_credentials", "The client_id and/or client_secret passed are incorrect.")
+        : reject("invalid_client", "Client authentication failed.", 401);
+    }
+    if (form.get("grant_type") !== "refresh_token") {
+      return reject("unsupported_grant_type", "Only the refresh_token grant is supported.");
+    }
+    const rec = presented === undefined ? undefined : this.refreshTokens.get(presented);
+    const dead = (): { reply: TokenReply; ctx: TokenRequestContext } =>
+      this.mode === "github"
+        ? reject("bad_refresh_token", "The refresh token passed is incorrect or expired.")
+        : reject("invalid_grant", "The refresh token is invalid, expired or revoked.");
+    if (rec === undefined) return dead();
+    if (rec.spent) {
+      // Reuse detection: a replayed token means it leaked or a client raced; kill the lineage.
+      this.replays++;
+      if (!rec.family.revoked) {
+        rec.family.revoked = true;
+        this.revokedFamilies++;
+      }
+      return dead();
+    }
+    if (rec.family.revoked) return dead();
+
+    const family = rec.family;
+    if (this.mode === "github") for (const a of family.access) a.dead = true; // GitHub kills the old pair
+    const { accessToken, expiresAt } = this.mintAccess(family, this.expiresInSec);
+    let refreshToken = presented!;
+    if (this.rotate) {
+      rec.spent = true;
+      refreshToken = this.mintRefresh(family);
+    }
+    this.refreshes++;
+    const body: Record<string, unknown> = { access_token: accessToken, token_type: "bearer", expires_in: this.expiresInSec };
+    if (this.omitTokenType) delete body.token_type;
+    if (this.rotate) body.refresh_token = refreshToken;
+    if (this.mode === "github") Object.assign(body, { refresh_token_expires_in: 15_897_600, scope: "" });
+    Object.assign(body, typeof this.extra === "function" ? this.extra() : this.extra);
+    const issued: IssuedTokens = { accessToken, refreshToken, expiresAt };
+    return {
+      reply: { status: 200, body },
+      ctx: { index, presentedRefreshToken: presented, outcome: "issued", issued },
+    };
+  }
+
+  private errorReply(error: string, description: string | undefined, status: number, headers?: Record<string, string>): TokenReply {
+    const body: Record<string, unknown> = { error };
+    if (description !== undefined) body.error_description = description;
+    return { status: this.mode === "github" ? 200 : status, body, ...(headers ? { headers } : {}) };
+  }
+
+  private sendToken(res: ServerResponse, reply: TokenReply): void {
+    if (this.formEncoded) {
+      const form = new URLSearchParams();
+      for (const [k, v] of Object.entries(reply.body)) form.set(k, typeof v === "string" ? v : JSON.stringify(v));
+      send(res, reply.status, "application/x-www-form-urlencoded; charset=utf-8", form.toString(), reply.headers);
+    } else {
+      send(res, reply.status, JSON_TYPE, JSON.stringify(reply.body), reply.headers);
+    }
+  }
+
+  private async applyFault(fault: TokenFault, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ("reset" in fault) {
+      req.socket.destroy();
+    } else if ("hangMs" in fault) {
+      await this.sleep(fault.hangMs);
+      send(res, 504, JSON_TYPE, "{}");
+    } else if ("html502" in fault) {
+      send(res, 502, "text/html", "<html><body><h1>502 Bad Gateway</h1><p>upstream hiccup</p></body></html>");
+    } else if ("oauthError" in fault) {
+      const status = fault.status ?? (fault.oauthError === "invalid_client" ? 401 : 400);
+      const reply = this.errorReply(fault.oauthError, fault.description, status);
+      if (fault.status !== undefined) reply.status = fault.status; // explicit status beats the mode
+      this.sendToken(res, reply);
+    } else if ("bigBodyBytes" in fault) {
+      const body = Buffer.alloc(fault.bigBodyBytes, 0x61);
+      if (fault.chunked === false) {
+        send(res, 200, JSON_TYPE, body);
+      } else {
+        res.writeHead(200, { "content-type": JSON_TYPE }); // no length: chunked
+        res.write(body.subarray(0, 1));
+        res.end(body.subarray(1));
+      }
+    } else {
+      const headers = { ...fault.headers };
+      if (fault.retryAfterSec !== undefined) headers["retry-after"] = String(fault.retryAfterSec);
+      send(res, fault.status, fault.contentType ?? JSON_TYPE, fault.body ?? "{}", headers);
+    }
+  }
+
+  private async handleValidate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.validateRequests++;
+    const fault = this.validateFaults.shift();
+    if (fault?.hangMs !== undefined) await this.sleep(fault.hangMs);
+    if (fault) return send(res, fault.status, JSON_TYPE, fault.body ?? '{"message":"fault"}', fault.headers);
+    const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
+    if (m?.[1] !== undefined && this.isValid(m[1])) {
+      send(res, 200, JSON_TYPE, JSON.stringify({ login: "fake-user", id: 1 }));
+    } else {
+      send(res, 401, JSON_TYPE, JSON.stringify({ message: "Bad credentials" }));
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  if (res.destroyed) return;
+  res.writeHead(status, { ...headers, "content-type": type, "content-length": String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error("fake provider: request body too large");
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
+function formDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch {
+    return s;
+  }
+}
+
+function clientCredentials(form: URLSearchParams, authorization: string | undefined) {
+  const basic = /^basic\s+(\S+)$/i.exec(authorization ?? "");
+  if (basic?.[1] !== undefined) {
+    const decoded = Buffer.from(basic[1], "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    return {
+      method: "basic" as const,
+      id: formDecode(decoded.slice(0, colon < 0 ? decoded.length : colon)),
+      secret: colon < 0 ? undefined : formDecode(decoded.slice(colon + 1)),
+    };
+  }
+  const id = form.get("client_id") ?? undefined;
+  const secret = form.get("client_secret") ?? undefined;
+  return { method: secret === undefined ? ("none" as const) : ("post" as const), id, secret };
+}
+
+/** Starts a fake provider on 127.0.0.1 with an ephemeral port. Always `close()` it. */
+export async function startFakeProvider(opts: FakeProviderOptions = {}): Promise<FakeProvider> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return new FakeProvider(server, opts);
+}
