@@ -1,13 +1,65 @@
+import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
+import { RefreshEngine } from "./broker/engine.js";
 import type { Config } from "./config/config.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import type { Logger } from "./log.js";
-import { defineService } from "./rpc/service.js";
-import { AdminService } from "../gen/tokenbroker/v1/admin_service_pb.js";
-import { LinkService } from "../gen/tokenbroker/v1/link_service_pb.js";
-import { TokenService } from "../gen/tokenbroker/v1/token_service_pb.js";
+import { adminService } from "./rpc/admin-service.js";
+import { linkService } from "./rpc/link-service.js";
+import { tokenService } from "./rpc/token-service.js";
+import { SqliteLinkStore } from "./store/sqlite/index.js";
 
-/** Everything the daemon runs, built from a validated config. */
-export async function startApp(config: Config, log: Logger): Promise<Daemon> {
-  const services = [defineService(TokenService, {}, "token"), defineService(LinkService, {}, "link"), defineService(AdminService, {}, "admin")];
-  return startDaemon(config, { services }, log);
+export interface App {
+  daemon: Daemon;
+  engine: RefreshEngine;
+  store: SqliteLinkStore;
+}
+
+/**
+ * Everything the daemon runs, built from a validated config: keys first
+ * (a wrong key stops here, before the store is touched), then the store,
+ * the engine, the services and the listeners.
+ */
+export async function startApp(config: Config, log: Logger): Promise<App> {
+  const { keysFile, keysCredential } = config.encryption;
+  const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
+  for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
+  const keyring = new Keyring(loaded.keys);
+  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring) });
+  let engine: RefreshEngine;
+  try {
+    const check = checkKeyring(keyring, store);
+    addSentinels(keyring, store, check.missing, Date.now());
+    log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
+    engine = new RefreshEngine({
+      store,
+      providers: config.providers,
+      settings: config.refresh,
+      log,
+      misconfiguredBackoff: { initialMs: config.refresh.misconfiguredBackoffMs, maxMs: Math.max(config.refresh.misconfiguredBackoffMs, 600_000) },
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const services = [
+    tokenService(engine, config.providers, config.refresh.minValidForMs),
+    linkService(engine, store),
+    adminService(engine, config.providers),
+  ];
+  const daemon = await startDaemon(
+    config,
+    {
+      services,
+      async onStopped() {
+        // In-flight refreshes commit before the store closes (invariant 3).
+        await engine.drain();
+        await store.close();
+      },
+    },
+    log,
+  ).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  return { daemon, engine, store };
 }

@@ -10,7 +10,9 @@ const USAGE = `usage: tokenbroker <command> [options]
 
 commands:
   serve --config FILE            run the daemon
-  dev                            run the daemon in dev mode (state under ./var/dev)
+  dev [--dir DIR] [--grpc-port N] [--http-port N]
+                                 run the daemon in dev mode (state under ./var/dev,
+                                 a demo provider and a demo link)
   check-config --config FILE     validate a configuration without starting
   token --user U --provider P [--min-valid 5m] [--json] [--addr ADDR]
                                  print an access token
@@ -28,8 +30,14 @@ async function main(argv: string[]): Promise<number> {
         return await serveCommand(args({ config: { type: "string" } }).config as string | undefined);
       case "check-config":
         return checkConfigCommand(args({ config: { type: "string" } }).config as string | undefined);
-      case "dev":
-        return await devCommand(args({ dir: { type: "string" } }).dir as string | undefined);
+      case "dev": {
+        const v = args({ dir: { type: "string" }, "grpc-port": { type: "string" }, "http-port": { type: "string" } });
+        const port = (s: unknown): number | undefined => (typeof s === "string" ? Number(s) : undefined);
+        return await devCommand(v.dir as string | undefined, {
+          ...(port(v["grpc-port"]) !== undefined ? { grpc: port(v["grpc-port"]) as number } : {}),
+          ...(port(v["http-port"]) !== undefined ? { http: port(v["http-port"]) as number } : {}),
+        });
+      }
       case "token": {
         const v = args({
           user: { type: "string" },

@@ -1,24 +1,72 @@
+import { existsSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { generateKeyLine } from "../crypto/index.js";
 import { resolveConfig } from "../config/load.js";
+import { startDemoProvider } from "../dev/demo-provider.js";
 import { runUntilSignal } from "./serve.js";
 
 /**
- * Dev mode: embedded defaults, state under ./var/dev, nothing to configure.
+ * Dev mode: embedded defaults, state under ./var/dev, a generated key, the
+ * built-in demo provider on loopback and one demo link (user "demo",
+ * provider "demo"), imported fresh at every start because the demo
+ * provider keeps its grants in memory.
  */
-export async function devCommand(dirFlag: string | undefined): Promise<number> {
+export async function devCommand(dirFlag: string | undefined, ports: { grpc?: number; http?: number } = {}): Promise<number> {
   const dir = resolve(dirFlag ?? "var/dev");
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const keysFile = join(dir, "keys");
+  if (!existsSync(keysFile)) writeFileSync(keysFile, `${generateKeyLine()}\n`, { mode: 0o600 });
+  const demo = await startDemoProvider();
+  const grpcPort = ports.grpc ?? 7480;
+  const httpPort = ports.http ?? 7481;
   const config = resolveConfig(
     {
-      listen: { grpc: [`unix://${dir}/tokenbroker.sock`, "tcp://127.0.0.1:7480"], http: "tcp://127.0.0.1:7481" },
-      store: { sqlite: { path: `${dir}/tokenbroker.db` } },
-      encryption: { keys_file: `${dir}/keys` },
+      listen: { grpc: [`unix://${dir}/tokenbroker.sock`, `tcp://127.0.0.1:${grpcPort}`], http: `tcp://127.0.0.1:${httpPort}` },
+      store: { sqlite: { path: join(dir, "tokenbroker.db") } },
+      encryption: { keys_file: keysFile },
       shutdown_grace: "3s",
+      providers: [
+        {
+          id: "demo",
+          type: "oauth2",
+          display_name: "Demo provider (dev mode)",
+          client_id: demo.clientId,
+          client_secret: demo.clientSecret,
+          token_url: demo.tokenUrl,
+          validate_url: demo.validateUrl,
+          regex: "^https?://demo\\.invalid(/.*)?$",
+        },
+      ],
     },
     "<dev>",
   );
-  return runUntilSignal(config, (addresses) => {
-    process.stdout.write(`tokenbroker dev mode — state in ${dir}\nlistening on:\n${addresses.map((a) => `  ${a}`).join("\n")}\n`);
+  const sock = relative(process.cwd(), join(dir, "tokenbroker.sock"));
+  return runUntilSignal(config, {
+    async onStarted(app, log) {
+      const grant = demo.issue();
+      await app.store.put(
+        { providerId: "demo", userId: "demo" },
+        { accessToken: grant.accessToken, tokenType: "bearer", refreshToken: grant.refreshToken, expiresAt: grant.expiresAt, extra: {} },
+        Date.now(),
+      );
+      log.info({ provider: "demo", user: "demo" }, "demo link imported");
+      const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
+      process.stderr.write(
+        [
+          "",
+          `tokenbroker dev mode — state in ${dir}`,
+          `  gRPC:    ${addr}  and  tcp://127.0.0.1:${grpcPort}`,
+          `  Connect: http://127.0.0.1:${httpPort}`,
+          `  demo provider on ${demo.url} (2-minute access tokens, single-use rotating refresh tokens)`,
+          "",
+          "try:",
+          `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
+          `  curl -s -H 'content-type: application/json' -d '{"userId":"demo","providerId":"demo"}' http://127.0.0.1:${httpPort}/tokenbroker.v1.TokenService/ObtainAccessToken`,
+          "",
+        ].join("\n"),
+      );
+    },
+    onStopped: () => demo.close(),
   });
 }

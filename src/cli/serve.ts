@@ -1,7 +1,7 @@
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
-import { createLogger } from "../log.js";
-import { startApp } from "../app.js";
+import { createLogger, type Logger } from "../log.js";
+import { startApp, type App } from "../app.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 export async function serveCommand(configPath: string | undefined): Promise<number> {
@@ -23,19 +23,27 @@ export async function serveCommand(configPath: string | undefined): Promise<numb
   return runUntilSignal(config);
 }
 
+export interface RunHooks {
+  /** After the daemon serves; e.g. dev mode seeds its demo link. */
+  onStarted?: (app: App, log: Logger) => Promise<void>;
+  /** After the daemon drained and closed. */
+  onStopped?: () => Promise<void>;
+}
+
 /** Runs the daemon until SIGTERM or SIGINT, then drains and returns the exit code. */
-export async function runUntilSignal(config: Config, onReady?: (addresses: string[]) => void): Promise<number> {
+export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Promise<number> {
   const log = createLogger(config.logLevel);
-  let daemon;
+  let app: App;
   try {
-    daemon = await startApp(config, log);
+    app = await startApp(config, log);
   } catch (err) {
-    log.error({ err: { message: (err as Error).message } }, "failed to start");
-    process.stderr.write(`tokenbroker: ${(err as Error).message}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    log.error({ err: { message } }, "failed to start");
+    process.stderr.write(`tokenbroker: ${message}\n`);
+    await hooks.onStopped?.();
     return EXIT_FAILURE;
   }
-  onReady?.([...daemon.grpc.map((a) => a.url), ...(daemon.http ? [`http ${daemon.http.url}`] : [])]);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, "signal received");
       process.off("SIGTERM", onSignal);
@@ -45,6 +53,9 @@ export async function runUntilSignal(config: Config, onReady?: (addresses: strin
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
-  await daemon.stop();
+  await hooks.onStarted?.(app, log);
+  await stopped;
+  await app.daemon.stop();
+  await hooks.onStopped?.();
   return EXIT_OK;
 }

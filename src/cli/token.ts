@@ -66,7 +66,8 @@ export function describeError(err: unknown, user: string, provider: string): str
   let out = `tokenbroker: ${reason}: ${err.rawMessage}\n`;
   if (detail?.failureReason) out += `  provider said: ${detail.failureReason}\n`;
   if (detail?.hint) out += `  hint: ${detail.hint}\n`;
-  if (reason === "REAUTH_REQUIRED" || reason === "LINK_NOT_FOUND") {
+  if (detail?.retryAfter) out += `  retry after: ${Number(detail.retryAfter.seconds) + detail.retryAfter.nanos / 1e9}s\n`;
+  if ((reason === "REAUTH_REQUIRED" || reason === "LINK_NOT_FOUND") && !detail?.hint) {
     out += `  to link again: tokenbroker link --user ${user} --provider ${provider}\n`;
   }
   return out;

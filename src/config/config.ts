@@ -25,6 +25,8 @@ export interface RefreshSettings {
   providerConcurrency: number;
   /** Validate a freshly refreshed token at the provider's validate URL. */
   validate: boolean;
+  /** How long a provider that rejected our client credentials is left alone (doubling). */
+  misconfiguredBackoffMs: number;
 }
 
 export interface CallerConfig {

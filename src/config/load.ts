@@ -85,6 +85,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     budgetMs: ms(input.refresh.retry_budget),
     providerConcurrency: input.refresh.provider_concurrency,
     validate: input.refresh.validate,
+    misconfiguredBackoffMs: ms(input.refresh.misconfigured_backoff),
   };
   if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
   if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");

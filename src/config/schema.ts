@@ -95,6 +95,7 @@ export const configSchema = z.strictObject({
       retry_budget: duration.default("10s"),
       provider_concurrency: z.number().int().min(1).max(1024).default(8),
       validate: z.boolean().default(true),
+      misconfigured_backoff: duration.default("30s"),
     })
     .default({
       min_valid_for: "60s",
@@ -104,6 +105,7 @@ export const configSchema = z.strictObject({
       retry_budget: "10s",
       provider_concurrency: 8,
       validate: true,
+      misconfigured_backoff: "30s",
     }),
   shutdown_grace: duration.default("10s"),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),

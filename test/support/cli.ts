@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,6 +13,13 @@ export function assertBuilt(): void {
 
 export function tempDir(prefix = "tb-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a keys file with one fresh key (mode 0600) and returns its path. */
+export function writeKeys(dir: string, lines: string[] = [randomBytes(32).toString("base64")]): string {
+  const path = join(dir, "keys");
+  writeFileSync(path, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return path;
 }
 
 export interface CliResult {
@@ -61,6 +69,7 @@ export interface ServingDaemon {
 /** Writes a config file, runs `tokenbroker serve` on it and waits until it serves. */
 export async function startServe(config: Record<string, unknown>, dir: string, opts: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<ServingDaemon> {
   assertBuilt();
+  if (!existsSync(join(dir, "keys"))) writeKeys(dir);
   const configPath = join(dir, "config.yaml");
   writeFileSync(configPath, stringify(config));
   const child = spawn(process.execPath, [CLI, "serve", "--config", configPath, ...(opts.args ?? [])], {

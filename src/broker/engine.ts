@@ -1,0 +1,371 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ProviderConfig, RefreshSettings } from "../config/config.js";
+import { DecryptError } from "../crypto/sealer.js";
+import { BrokerError, Reason } from "../errors.js";
+import type { Logger } from "../log.js";
+import { OAuthError, failureReason, refreshWithRetry, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
+import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import { isFresh, isUsable, isWinner } from "./freshness.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { ProviderGate } from "./provider-gate.js";
+
+export interface EngineOptions {
+  store: LinkStore;
+  providers: ProviderConfig[];
+  settings: RefreshSettings;
+  log: Logger;
+  /** How long a process may hold a row's refresh lease; must outlast one whole refresh. */
+  leaseTtlMs?: number;
+  /** How often a process waiting on another's lease re-reads the row. */
+  leasePollMs?: number;
+  misconfiguredBackoff?: { initialMs: number; maxMs: number };
+  now?: () => number;
+}
+
+/**
+ * The refresh engine: hands out access tokens valid for at least the asked
+ * time and refreshes them so that racing callers — in this process or in
+ * others sharing the store — never replay a spent refresh token, never lose
+ * a rotated one, and never blame the user for someone else's win.
+ * DESIGN §3 lists the invariants; each is marked below where it is kept.
+ */
+export class RefreshEngine {
+  readonly #store: LinkStore;
+  readonly #providers: Map<string, { config: ProviderConfig; endpoints: ProviderEndpoints; gate: ProviderGate }>;
+  readonly #settings: RefreshSettings;
+  readonly #log: Logger;
+  readonly #locks = new KeyedLock();
+  readonly #owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  readonly #leaseTtlMs: number;
+  readonly #leasePollMs: number;
+  readonly #now: () => number;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #lastRateLimitWarning = new Map<string, number>();
+
+  constructor(opts: EngineOptions) {
+    this.#store = opts.store;
+    this.#settings = opts.settings;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#leaseTtlMs = opts.leaseTtlMs ?? opts.settings.budgetMs + 2 * opts.settings.timeoutMs + 5_000;
+    this.#leasePollMs = opts.leasePollMs ?? 25;
+    const backoff = opts.misconfiguredBackoff ?? { initialMs: 30_000, maxMs: 600_000 };
+    this.#providers = new Map(
+      opts.providers.map((p) => [
+        p.id,
+        {
+          config: p,
+          endpoints: {
+            id: p.id,
+            tokenUrl: p.tokenUrl,
+            ...(p.validateUrl !== undefined ? { validateUrl: p.validateUrl } : {}),
+            clientId: p.clientId,
+            clientSecret: p.clientSecret,
+            tokenAuthMethod: p.tokenAuthMethod,
+            extraTokenKeys: p.extraTokenKeys,
+          },
+          gate: new ProviderGate(opts.settings.providerConcurrency, backoff),
+        },
+      ]),
+    );
+  }
+
+  provider(id: string): ProviderConfig | undefined {
+    return this.#providers.get(id)?.config;
+  }
+
+  gate(id: string): ProviderGate | undefined {
+    return this.#providers.get(id)?.gate;
+  }
+
+  /** Per-key locks currently held or awaited (0 when idle). */
+  get lockCount(): number {
+    return this.#locks.size;
+  }
+
+  /**
+   * A token valid for at least `minValidMs`. The caller's `signal` only stops
+   * the caller from waiting: a refresh it started runs on and is committed.
+   */
+  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal): Promise<LinkRecord> {
+    const p = this.#providers.get(key.providerId);
+    if (p === undefined) throw providerNotFound(key.providerId);
+    const seen = await this.#read(key);
+    if (isFresh(seen, minValidMs, this.#now())) return seen;
+    this.#refusePointlessRefresh(seen, p.config);
+    const misconfigured = p.gate.misconfigured(this.#now());
+    if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
+
+    // Invariant 3: the work is detached from the caller's lifetime.
+    const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, minValidMs, seen));
+    this.#track(work);
+    return raceSignal(work, signal);
+  }
+
+  /** Waits for every refresh in flight to commit (shutdown). */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#inFlight.add(p);
+    const done = (): void => {
+      this.#inFlight.delete(p);
+    };
+    p.then(done, done);
+  }
+
+  async #read(key: LinkKey): Promise<LinkRecord> {
+    let rec: LinkRecord | undefined;
+    try {
+      rec = await this.#store.get(key);
+    } catch (err) {
+      if (err instanceof DecryptError) throw decryptFailed(key, err);
+      throw err;
+    }
+    if (rec === undefined) throw linkNotFound(key);
+    return rec;
+  }
+
+  #refusePointlessRefresh(rec: LinkRecord, provider: ProviderConfig): void {
+    if (rec.refreshToken !== null && !provider.noRefresh) return;
+    // Invariant 5, the fast path: a recorded failure is final until re-link.
+    if (rec.refreshFailure !== null) {
+      throw new BrokerError(Reason.REAUTH_REQUIRED, "the link's refresh failed; the user has to link again", {
+        failureReason: rec.refreshFailure.reason,
+        failedAt: rec.refreshFailure.failedAt,
+        hint: "link again with StartLink (tokenbroker link)",
+      });
+    }
+    throw new BrokerError(Reason.REAUTH_REQUIRED, "the access token expired and no refresh token is stored", {
+      failureReason: "no refresh token",
+      hint: "link again with StartLink (tokenbroker link)",
+    });
+  }
+
+  async #refreshLocked(key: LinkKey, minValidMs: number, seen: LinkRecord): Promise<LinkRecord> {
+    const p = this.#providers.get(key.providerId);
+    if (p === undefined) throw providerNotFound(key.providerId);
+    const waitUntil = this.#now() + this.#leaseTtlMs + this.#settings.budgetMs;
+    for (;;) {
+      // Invariant 2: after taking the lock, re-read.
+      const current = await this.#read(key);
+      const now = this.#now();
+      if (isFresh(current, minValidMs, now)) return current;
+      // Someone refreshed while we waited, and this is as fresh as the
+      // provider makes tokens: take it rather than refresh again.
+      if (current.version !== seen.version && current.lastRefreshedAt !== null && current.lastRefreshedAt >= seen.updatedAt && isUsable(current, now)) return current;
+      this.#refusePointlessRefresh(current, p.config);
+      const misconfigured = p.gate.misconfigured(now);
+      if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
+
+      // Invariant 1, across processes: claim the row's lease or wait for its holder.
+      const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, now);
+      if (!claim.claimed) {
+        if ("missing" in claim) throw linkNotFound(key);
+        if (this.#now() > waitUntil) throw unavailable(key.providerId, "another process is still refreshing this link", 1000);
+        await sleep(Math.min(this.#leasePollMs, Math.max(1, claim.until - this.#now())));
+        continue;
+      }
+      const held = claim.record;
+      if (isFresh(held, minValidMs, this.#now()) || held.refreshToken === null) {
+        await this.#store.releaseLease(key, this.#owner, claim.generation);
+        continue;
+      }
+      return this.#refreshWithLease(key, p, held, claim.generation);
+    }
+  }
+
+  async #refreshWithLease(
+    key: LinkKey,
+    p: { config: ProviderConfig; endpoints: ProviderEndpoints; gate: ProviderGate },
+    held: LinkRecord,
+    generation: number,
+  ): Promise<LinkRecord> {
+    const refreshToken = held.refreshToken as string;
+    let leaseHeld = true;
+    try {
+      let tokens: TokenSet;
+      try {
+        tokens = await p.gate.withSlot(() =>
+          refreshWithRetry(p.endpoints, refreshToken, {
+            timeoutMs: this.#settings.timeoutMs,
+            initialBackoffMs: this.#settings.initialBackoffMs,
+            maxBackoffMs: this.#settings.maxBackoffMs,
+            budgetMs: this.#settings.budgetMs,
+            onAttempt: (attempt, err) =>
+              this.#log.warn({ provider: key.providerId, attempt, kind: err.kind, status: err.status, error: err.error }, "refresh attempt failed"),
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof OAuthError)) throw err;
+        return await this.#onRefreshError(key, p, refreshToken, err);
+      }
+
+      // Invariants 3 and 4: commit at once, conditional on what we read.
+      const now = this.#now();
+      const committed = await this.#store.commitRefresh(
+        key,
+        { version: held.version, refreshToken },
+        {
+          accessToken: tokens.accessToken,
+          tokenType: tokens.tokenType,
+          refreshToken: tokens.refreshToken,
+          expiresAt: tokens.expiresInSec === undefined ? null : now + tokens.expiresInSec * 1000,
+          extra: Object.keys(tokens.extra).length > 0 ? tokens.extra : undefined,
+        },
+        now,
+      );
+      leaseHeld = false;
+      p.gate.markHealthy();
+      if (committed === undefined) {
+        // The row changed under us (re-linked or unlinked): its owner's data wins.
+        this.#log.warn({ provider: key.providerId }, "refresh result discarded: the link changed during the refresh");
+        return await this.#read(key);
+      }
+      this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+      await this.#validate(key, p, committed);
+      return committed;
+    } finally {
+      if (leaseHeld) await this.#store.releaseLease(key, this.#owner, generation).catch(() => undefined);
+    }
+  }
+
+  async #onRefreshError(
+    key: LinkKey,
+    p: { config: ProviderConfig; gate: ProviderGate },
+    refreshToken: string,
+    err: OAuthError,
+  ): Promise<LinkRecord> {
+    const now = this.#now();
+    const reason = failureReason(err, [refreshToken, p.config.clientSecret]);
+    switch (err.kind) {
+      case "client_credentials": {
+        // Invariant 6: not the user's fault; keep their refresh token.
+        const backoffMs = p.gate.markMisconfigured(reason, now);
+        this.#log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
+        throw misconfiguredError(key.providerId, reason, backoffMs);
+      }
+      case "transient":
+        throw unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000);
+      case "rate_limited":
+        throw new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${key.providerId} is rate limiting token refreshes`, {
+          retryAfterMs: err.retryAfterMs ?? 1000,
+        });
+      case "permanent": {
+        // Invariant 5: re-read before caching a failure.
+        const current = await this.#store.get(key);
+        if (isWinner(current, refreshToken, now)) {
+          this.#log.info({ provider: key.providerId }, "refresh lost a race; using the winner's token");
+          return current as LinkRecord;
+        }
+        const recorded = await this.#store.recordFailure(key, refreshToken, reason, now);
+        if (recorded) {
+          this.#log.warn({ provider: key.providerId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
+          throw reauth(reason, now);
+        }
+        const after = await this.#store.get(key);
+        if (isWinner(after, refreshToken, now)) return after as LinkRecord;
+        if (after?.refreshFailure) throw reauth(after.refreshFailure.reason, after.refreshFailure.failedAt);
+        if (after === undefined) throw linkNotFound(key);
+        throw reauth(reason, now);
+      }
+    }
+  }
+
+  /** Invariant 8: validate after a refresh only; never discard what was persisted. */
+  async #validate(key: LinkKey, p: { config: ProviderConfig }, rec: LinkRecord): Promise<void> {
+    const url = p.config.validateUrl;
+    if (!this.#settings.validate || url === undefined) return;
+    const result = await validateToken(url, rec.accessToken, { timeoutMs: this.#settings.timeoutMs });
+    switch (result.outcome) {
+      case "valid":
+      case "unknown":
+        return;
+      case "rate_limited": {
+        const last = this.#lastRateLimitWarning.get(key.providerId) ?? 0;
+        if (this.#now() - last >= 60_000) {
+          this.#lastRateLimitWarning.set(key.providerId, this.#now());
+          this.#log.warn({ provider: key.providerId, status: result.status }, "validation rate limited; treating the refreshed token as valid");
+        }
+        return;
+      }
+      case "invalid":
+        this.#log.warn({ provider: key.providerId, status: result.status }, "the provider rejected a freshly refreshed token");
+        throw new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refreshed access token", {
+          failureReason: `validation answered HTTP ${result.status ?? "error"}`,
+          failedAt: this.#now(),
+          hint: "link again with StartLink (tokenbroker link)",
+        });
+    }
+  }
+}
+
+export function lockKey(key: LinkKey): string {
+  return `${key.providerId}\u0000${key.userId}`;
+}
+
+function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  const err = new Error("the caller stopped waiting", { cause: signal.reason });
+  err.name = "AbortError";
+  return err;
+}
+
+function providerNotFound(id: string): BrokerError {
+  return new BrokerError(Reason.PROVIDER_NOT_FOUND, `unknown provider ${JSON.stringify(id)}`, { hint: "AdminService.ListProviders lists the configured providers" });
+}
+
+function linkNotFound(key: LinkKey): BrokerError {
+  return new BrokerError(Reason.LINK_NOT_FOUND, `no link for this user at provider ${JSON.stringify(key.providerId)}`, {
+    hint: "create one with StartLink (tokenbroker link)",
+  });
+}
+
+function decryptFailed(key: LinkKey, err: DecryptError): BrokerError {
+  return new BrokerError(Reason.DECRYPT_FAILED, `the stored link for provider ${JSON.stringify(key.providerId)} failed to decrypt`, {
+    hint: err.keyId !== undefined ? `sealed under key ${err.keyId}` : "check the keyring",
+  });
+}
+
+function misconfiguredError(providerId: string, reason: string, retryAfterMs: number): BrokerError {
+  return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(providerId)} rejected tokenbroker's client credentials`, {
+    failureReason: reason,
+    retryAfterMs,
+    hint: "fix client_id or client_secret in the provider's configuration",
+  });
+}
+
+function unavailable(providerId: string, what: string, retryAfterMs: number): BrokerError {
+  return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(providerId)}: ${what}`, { retryAfterMs });
+}
+
+function reauth(reason: string, failedAt: number): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refresh token; the user has to link again", {
+    failureReason: reason,
+    failedAt,
+    hint: "link again with StartLink (tokenbroker link)",
+  });
+}
+
+export { decryptFailed, linkNotFound, providerNotFound };

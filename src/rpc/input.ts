@@ -1,0 +1,55 @@
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { BrokerError } from "../errors.js";
+
+/**
+ * Pure checks on request fields. Each failure is INVALID_ARGUMENT naming the
+ * field, raised before anything is read or written.
+ */
+export const MAX_ID_BYTES = 256;
+export const MAX_TOKEN_BYTES = 16_384;
+export const MAX_EXTRA_ENTRIES = 64;
+const MAX_MIN_VALID_MS = 24 * 3_600_000;
+
+export function requireId(field: string, value: string): string {
+  if (value === "") throw BrokerError.invalidArgument(field, "must not be empty");
+  if (Buffer.byteLength(value, "utf8") > MAX_ID_BYTES) throw BrokerError.invalidArgument(field, `must be at most ${MAX_ID_BYTES} bytes`);
+  if (value.includes("\u0000")) throw BrokerError.invalidArgument(field, "must not contain NUL");
+  return value;
+}
+
+export function optionalId(field: string, value: string): string | undefined {
+  return value === "" ? undefined : requireId(field, value);
+}
+
+export function requireSecret(field: string, value: string, required: boolean): string {
+  if (required && value === "") throw BrokerError.invalidArgument(field, "must not be empty");
+  if (Buffer.byteLength(value, "utf8") > MAX_TOKEN_BYTES) throw BrokerError.invalidArgument(field, `must be at most ${MAX_TOKEN_BYTES} bytes`);
+  return value;
+}
+
+export function durationMs(field: string, d: Duration | undefined, fallbackMs: number): number {
+  if (d === undefined) return fallbackMs;
+  if (d.seconds < 0n || d.nanos < 0) throw BrokerError.invalidArgument(field, "must not be negative");
+  if (d.nanos > 999_999_999) throw BrokerError.invalidArgument(field, "nanos out of range");
+  const ms = Number(d.seconds) * 1000 + Math.floor(d.nanos / 1_000_000);
+  if (ms > MAX_MIN_VALID_MS) throw BrokerError.invalidArgument(field, "must be at most 24h");
+  return ms;
+}
+
+export function timestampMs(field: string, t: Timestamp | undefined): number | null {
+  if (t === undefined) return null;
+  if (t.nanos < 0 || t.nanos > 999_999_999) throw BrokerError.invalidArgument(field, "nanos out of range");
+  const ms = Number(t.seconds) * 1000 + Math.floor(t.nanos / 1_000_000);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw BrokerError.invalidArgument(field, "out of range");
+  return ms;
+}
+
+export function extraMap(field: string, extra: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(extra);
+  if (entries.length > MAX_EXTRA_ENTRIES) throw BrokerError.invalidArgument(field, `at most ${MAX_EXTRA_ENTRIES} entries`);
+  for (const [k, v] of entries) {
+    if (k === "" || Buffer.byteLength(k) > MAX_ID_BYTES) throw BrokerError.invalidArgument(field, "keys must be 1 to 256 bytes");
+    if (Buffer.byteLength(v) > MAX_TOKEN_BYTES) throw BrokerError.invalidArgument(field, `values must be at most ${MAX_TOKEN_BYTES} bytes`);
+  }
+  return Object.fromEntries(entries);
+}

@@ -1,0 +1,58 @@
+import { Code } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
+import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
+import type { RefreshEngine } from "../broker/engine.js";
+import type { ProviderConfig } from "../config/config.js";
+import { BrokerError, Reason, toConnectError } from "../errors.js";
+import { tokenOf } from "./convert.js";
+import { durationMs, requireId } from "./input.js";
+import { defineService, type RpcService } from "./service.js";
+
+const MAX_PROVIDERS_PER_CALL = 64;
+const MAX_URL_BYTES = 2048;
+
+export function tokenService(engine: RefreshEngine, providers: ProviderConfig[], defaultMinValidMs: number): RpcService {
+  return defineService(
+    TokenService,
+    {
+      async obtainAccessToken(req, ctx) {
+        const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
+        const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
+        const rec = await engine.obtain(key, minValid, ctx.signal);
+        return { token: tokenOf(rec) };
+      },
+
+      async obtainAccessTokens(req, ctx) {
+        const userId = requireId("user_id", req.userId);
+        if (req.providerIds.length === 0) throw BrokerError.invalidArgument("provider_ids", "must not be empty");
+        if (req.providerIds.length > MAX_PROVIDERS_PER_CALL) throw BrokerError.invalidArgument("provider_ids", `at most ${MAX_PROVIDERS_PER_CALL}`);
+        const ids = [...new Set(req.providerIds.map((id, i) => requireId(`provider_ids[${i}]`, id)))];
+        const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
+        const results = await Promise.all(
+          ids.map(async (providerId) => {
+            try {
+              const rec = await engine.obtain({ userId, providerId }, minValid, ctx.signal);
+              return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
+            } catch (err) {
+              const wire = toConnectError(err);
+              if (wire.code === Code.Internal || wire.code === Code.DeadlineExceeded) throw err;
+              const detail = wire.findDetails(ErrorDetailSchema)[0] ?? create(ErrorDetailSchema, { reason: Reason.INTERNAL });
+              return { providerId, outcome: { case: "error" as const, value: { code: wire.code, message: wire.rawMessage, detail } } };
+            }
+          }),
+        );
+        return { results };
+      },
+
+      matchProvider(req) {
+        if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
+        if (Buffer.byteLength(req.url) > MAX_URL_BYTES) throw BrokerError.invalidArgument("url", `must be at most ${MAX_URL_BYTES} bytes`);
+        const match = providers.find((p) => p.regex?.test(req.url) === true);
+        if (match === undefined) throw new BrokerError(Reason.PROVIDER_NOT_FOUND, "no provider's regex matches the URL");
+        return { providerId: match.id };
+      },
+    },
+    "token",
+  );
+}
