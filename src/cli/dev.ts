@@ -52,17 +52,19 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       );
       log.info({ provider: "demo", user: "demo" }, "demo link imported");
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
+      const tcp = app.daemon.grpc.find((a) => a.kind === "tcp")?.url ?? "";
+      const http = app.daemon.http?.url.replace("tcp://", "http://") ?? "";
       process.stderr.write(
         [
           "",
           `tokenbroker dev mode — state in ${dir}`,
-          `  gRPC:    ${addr}  and  tcp://127.0.0.1:${grpcPort}`,
-          `  Connect: http://127.0.0.1:${httpPort}`,
+          `  gRPC:    ${addr}  and  ${tcp}`,
+          `  Connect: ${http}`,
           `  demo provider on ${demo.url} (2-minute access tokens, single-use rotating refresh tokens)`,
           "",
           "try:",
           `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
-          `  curl -s -H 'content-type: application/json' -d '{"userId":"demo","providerId":"demo"}' http://127.0.0.1:${httpPort}/tokenbroker.v1.TokenService/ObtainAccessToken`,
+          `  curl -s -H 'content-type: application/json' -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,
           "",
         ].join("\n"),
       );

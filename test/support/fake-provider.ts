@@ -176,6 +176,11 @@ export class FakeProvider {
   }
 
   /** Valid = known, unexpired, not superseded (github mode) and its family not revoked. */
+  /** Every access and refresh token value this provider ever issued (for leak checks). */
+  issuedTokens(): string[] {
+    return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
+  }
+
   isValid(accessToken: string): boolean {
     const rec = this.accessTokens.get(accessToken);
     return rec !== undefined && !rec.dead && !rec.family.revoked && rec.expiresAt > Date.now();
