@@ -6,6 +6,7 @@ import type { Logger } from "./log.js";
 import { adminService } from "./rpc/admin-service.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { KeyRotation } from "./store/key-rotation.js";
 import { SqliteLinkStore } from "./store/sqlite/index.js";
 
 export interface App {
@@ -44,7 +45,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const services = [
     tokenService(engine, config.providers, config.refresh.minValidForMs),
     linkService(engine, store),
-    adminService(engine, config.providers),
+    adminService(engine, config.providers, new KeyRotation(store, keyring)),
   ];
   const daemon = await startDaemon(
     config,

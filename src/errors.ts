@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ErrorDetailSchema } from "../gen/tokenbroker/v1/errors_pb.js";
+import { DecryptError } from "./crypto/sealer.js";
 
 /**
  * Every failure tokenbroker reports to a caller is a BrokerError carrying one
@@ -98,6 +99,9 @@ export class BrokerError extends Error {
  */
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof BrokerError) return err.toConnectError();
+  if (err instanceof DecryptError) {
+    return new BrokerError(Reason.DECRYPT_FAILED, "a stored value failed to decrypt", err.keyId !== undefined ? { hint: `sealed under key ${err.keyId}` } : {}).toConnectError();
+  }
   if (err instanceof ConnectError) {
     if (err.findDetails(ErrorDetailSchema).length > 0) return err;
     const reason = reasonForCode(err.code);

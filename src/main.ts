@@ -4,6 +4,7 @@ import { checkConfigCommand } from "./cli/check-config.js";
 import { devCommand } from "./cli/dev.js";
 import { EXIT_USAGE } from "./cli/exit-codes.js";
 import { serveCommand } from "./cli/serve.js";
+import { keysCommand } from "./cli/keys.js";
 import { tokenCommand } from "./cli/token.js";
 
 const USAGE = `usage: tokenbroker <command> [options]
@@ -16,6 +17,11 @@ commands:
   check-config --config FILE     validate a configuration without starting
   token --user U --provider P [--min-valid 5m] [--json] [--addr ADDR]
                                  print an access token
+
+  keys generate                  print a new key line for the keys file
+  keys status [--json]           per key id: active or decrypt-only, values sealed under it
+  keys rotate [--batch N]        re-seal every value under the active key (online)
+  keys retire ID --keys-file F   remove a key no value uses any more
 
 client commands find the daemon through --addr or TOKENBROKER_ADDR
 (unix:///path/to/tokenbroker.sock or tcp://host:port).
@@ -48,6 +54,16 @@ async function main(argv: string[]): Promise<number> {
           "caller-token": { type: "string" },
         });
         return await tokenCommand(v as Record<string, string | boolean | undefined>);
+      }
+      case "keys": {
+        const [sub, ...more] = rest;
+        const parsed = parseArgs({
+          args: more,
+          options: { addr: { type: "string" }, "caller-token": { type: "string" }, json: { type: "boolean" }, batch: { type: "string" }, "keys-file": { type: "string" } },
+          allowPositionals: true,
+          strict: true,
+        });
+        return await keysCommand(sub, parsed.positionals, parsed.values as Record<string, string | boolean | undefined>);
       }
       case undefined:
       case "help":

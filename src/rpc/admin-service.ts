@@ -1,9 +1,15 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import type { ProviderConfig } from "../config/config.js";
+import { BrokerError } from "../errors.js";
+import type { KeyRotation } from "../store/key-rotation.js";
 import { defineService, type RpcService } from "./service.js";
 
-export function adminService(engine: RefreshEngine, providers: ProviderConfig[]): RpcService {
+const DEFAULT_BATCH = 200;
+const MAX_BATCH = 10_000;
+
+export function adminService(engine: RefreshEngine, providers: ProviderConfig[], rotation: KeyRotation): RpcService {
   return defineService(
     AdminService,
     {
@@ -23,6 +29,25 @@ export function adminService(engine: RefreshEngine, providers: ProviderConfig[])
             misconfiguredReason: engine.gate(p.id)?.misconfiguredReason ?? "",
           })),
         };
+      },
+
+      getKeyStatus() {
+        const { keys, underUnknownKeys } = rotation.status();
+        return {
+          keys: keys.map((k) => ({
+            keyId: k.keyId,
+            active: k.active,
+            sealedValues: k.sealedValues,
+            ...(k.firstSeenAt !== undefined ? { firstSeenAt: timestampFromMs(k.firstSeenAt) } : {}),
+          })),
+          valuesUnderUnknownKeys: underUnknownKeys,
+        };
+      },
+
+      async reencryptLinks(req, ctx) {
+        if (req.batchSize > MAX_BATCH) throw BrokerError.invalidArgument("batch_size", `must be at most ${MAX_BATCH}`);
+        const { rows, remaining } = await rotation.reencrypt(req.batchSize === 0 ? DEFAULT_BATCH : req.batchSize, ctx.signal);
+        return { reencryptedRows: rows, remainingValues: remaining };
       },
     },
     "admin",

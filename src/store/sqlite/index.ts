@@ -8,3 +8,4 @@ export {
   type Migration,
   type MigrationResult,
 } from "./migrations.js";
+export { type ResealBatch } from "./reseal.js";

@@ -12,6 +12,7 @@ import type {
 } from "../link-store.js";
 import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore } from "./keyring-store.js";
 import { migrate } from "./migrations.js";
+import { createResealer, type ResealBatch } from "./reseal.js";
 import { RowCodec, SEALED_COLUMNS, decodeMeta, type LinkRow } from "./row-codec.js";
 import { Statements, type ListParams, type PkParams } from "./statements.js";
 import { assertKey, assertListQuery, assertMillis, assertTokens } from "./validate.js";
@@ -61,6 +62,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
   private readonly claimTxn: (key: LinkKey, owner: string, until: number, now: number) => LinkRow | LeaseClaim;
   private readonly deleteTxn: (key: LinkKey) => LinkRecord | undefined;
   private readonly writeTxn: <R>(fn: () => R) => R;
+  private resealer: ((after: LinkKey | undefined, limit: number) => ResealBatch) | undefined;
 
   static open(opts: SqliteLinkStoreOptions): SqliteLinkStore {
     const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
@@ -181,6 +183,24 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
   }
 
   /**
+   * Bulk import (migrations, seeding): many puts in one transaction, so one
+   * fsync instead of one per link. All or nothing.
+   */
+  async putMany(items: Array<{ key: LinkKey; tokens: PutTokens }>, now: number): Promise<number> {
+    assertMillis("now", now);
+    const sealed = items.map(({ key, tokens }) => {
+      assertKey(key);
+      assertTokens(tokens);
+      const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
+      return { key, sealed: this.sealTokens(key, { ...tokens, refreshToken, extra: tokens.extra ?? {} }) };
+    });
+    this.writeTxn(() => {
+      for (const item of sealed) this.putTxn(item.key, item.sealed, now);
+    });
+    return sealed.length;
+  }
+
+  /**
    * Compare-and-swap on (version, refresh-token digest). An undefined or
    * empty `tokens.refreshToken` keeps the stored one. The new values are
    * sealed before the transaction starts, so the write lock is held only for
@@ -297,6 +317,16 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     assertMillis("now", now);
     const row = { key_id: keyId, envelope: toBuffer(envelope), created_at: now };
     return this.writeTxn(() => this.s.putSentinel.run(row).changes === 1);
+  }
+
+  /**
+   * Re-seals one batch of rows under the active key (see reseal.ts). A row
+   * that fails to open stops the batch with DecryptError: rotation never
+   * skips a value silently.
+   */
+  async reseal(after: LinkKey | undefined, limit: number): Promise<ResealBatch> {
+    this.resealer ??= createResealer(this.db, this.sealer);
+    return this.resealer(after, limit);
   }
 
   countByKeyId(): Map<string, number> {
