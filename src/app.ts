@@ -4,6 +4,7 @@ import type { Config } from "./config/config.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import type { Logger } from "./log.js";
 import { adminService } from "./rpc/admin-service.js";
+import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
@@ -51,6 +52,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config,
     {
       services,
+      hooks: { guard: callerGuard(config.callers) },
       async onStopped() {
         // In-flight refreshes commit before the store closes (invariant 3).
         await engine.drain();

@@ -1,7 +1,7 @@
 import type { Config } from "./config/config.js";
 import type { ListenAddress } from "./config/listen-address.js";
 import type { Logger } from "./log.js";
-import { startGrpcListener, type GrpcListener } from "./rpc/grpc-listener.js";
+import { startGrpcListeners, type GrpcListener } from "./rpc/grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "./rpc/health.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { completeImpl, type Hooks, type RpcService } from "./rpc/service.js";
@@ -40,7 +40,7 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
   let grpcListener: GrpcListener | undefined;
   let webListener: WebListener | undefined;
   try {
-    if (config.listen.grpc.length > 0) grpcListener = await startGrpcListener(config.listen.grpc, completed, shutdown.signal);
+    if (config.listen.grpc.length > 0) grpcListener = await startGrpcListeners(config.listen.grpc, completed, shutdown.signal);
     if (config.listen.http !== undefined) {
       webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal);
     }

@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { generateKeyLine } from "../crypto/index.js";
@@ -17,6 +18,10 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keysFile = join(dir, "keys");
   if (!existsSync(keysFile)) writeFileSync(keysFile, `${generateKeyLine()}\n`, { mode: 0o600 });
+  // TCP listeners require a caller token, even in dev mode; the Unix socket does not.
+  const tokenFile = join(dir, "caller-token");
+  if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
+  const callerToken = readFileSync(tokenFile, "utf8").trim();
   const demo = await startDemoProvider();
   const grpcPort = ports.grpc ?? 7480;
   const httpPort = ports.http ?? 7481;
@@ -26,6 +31,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       store: { sqlite: { path: join(dir, "tokenbroker.db") } },
       encryption: { keys_file: keysFile },
       shutdown_grace: "3s",
+      callers: [{ name: "dev", token_sha256: createHash("sha256").update(callerToken).digest("hex"), scopes: ["token", "link", "admin"] }],
       providers: [
         {
           id: "demo",
@@ -64,7 +70,9 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           "",
           "try:",
           `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
-          `  curl -s -H 'content-type: application/json' -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,
+          `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) npx tokenbroker token --user demo --provider demo --addr ${tcp}`,
+          `  curl -s -H "authorization: Bearer $(cat ${relative(process.cwd(), tokenFile)})" -H 'content-type: application/json' \\`,
+          `    -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,
           "",
         ].join("\n"),
       );

@@ -11,7 +11,37 @@ export interface GrpcListener {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export async function startGrpcListener(
+/**
+ * One grpc-js server per listener kind, so every call knows for certain
+ * whether it came over a Unix socket or TCP (caller auth depends on it).
+ */
+export async function startGrpcListeners(
+  addresses: ListenAddress[],
+  services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
+  shutdownSignal: AbortSignal,
+): Promise<GrpcListener> {
+  const listeners: GrpcListener[] = [];
+  try {
+    for (const kind of ["unix", "tcp"] as const) {
+      const group = addresses.filter((a) => a.kind === kind);
+      if (group.length > 0) listeners.push(await startGrpcListener(kind, group, services, shutdownSignal));
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.shutdown(0)));
+    throw err;
+  }
+  // Report bound addresses in config order (TCP port 0 resolved).
+  const boundTcp = listeners.flatMap((l) => l.bound).filter((a) => a.kind === "tcp");
+  return {
+    bound: addresses.map((a) => (a.kind === "unix" ? a : (boundTcp.shift() ?? a))),
+    async shutdown(graceMs) {
+      await Promise.all(listeners.map((l) => l.shutdown(graceMs)));
+    },
+  };
+}
+
+async function startGrpcListener(
+  kind: "unix" | "tcp",
   addresses: ListenAddress[],
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   shutdownSignal: AbortSignal,
@@ -20,7 +50,7 @@ export async function startGrpcListener(
     "grpc.max_receive_message_length": 1024 * 1024,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
   });
-  for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal);
+  for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal, kind);
 
   const bound: ListenAddress[] = [];
   const unixPaths: string[] = [];

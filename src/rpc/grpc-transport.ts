@@ -3,6 +3,7 @@ import { create, fromBinary, toBinary, type DescMethod, type DescService } from 
 import { Code, ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { toConnectError } from "../errors.js";
+import { listenerKindKey } from "./context.js";
 import type { AnyImpl } from "./service.js";
 
 /**
@@ -11,11 +12,17 @@ import type { AnyImpl } from "./service.js";
  * per call than connect-node here, so gRPC listeners use it; the handlers
  * stay transport-neutral.
  */
-export function addGrpcService(server: grpc.Server, desc: DescService, impl: Record<string, AnyImpl>, shutdownSignal: AbortSignal): void {
+export function addGrpcService(
+  server: grpc.Server,
+  desc: DescService,
+  impl: Record<string, AnyImpl>,
+  shutdownSignal: AbortSignal,
+  listenerKind: "unix" | "tcp",
+): void {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of desc.methods) {
     const fn = impl[method.localName];
-    if (fn !== undefined) handlers[method.localName] = handlerFor(desc, method, fn, shutdownSignal);
+    if (fn !== undefined) handlers[method.localName] = handlerFor(desc, method, fn, { shutdownSignal, listenerKind });
   }
   server.addService(grpcDefinition(desc), handlers);
 }
@@ -41,7 +48,12 @@ export function grpcDefinition(desc: DescService): grpc.ServiceDefinition {
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
-function contextFor(desc: DescService, method: DescMethod, call: AnyCall, shutdownSignal: AbortSignal) {
+interface CallEnv {
+  shutdownSignal: AbortSignal;
+  listenerKind: "unix" | "tcp";
+}
+
+function contextFor(desc: DescService, method: DescMethod, call: AnyCall, env: CallEnv) {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   const requestHeader = new Headers();
@@ -55,19 +67,19 @@ function contextFor(desc: DescService, method: DescMethod, call: AnyCall, shutdo
     requestMethod: "POST",
     url: `/${desc.typeName}/${method.name}`,
     ...(Number.isFinite(deadlineMs) ? { timeoutMs: Math.max(0, deadlineMs - Date.now()) } : {}),
-    shutdownSignal,
+    shutdownSignal: env.shutdownSignal,
     requestHeader,
-    contextValues: createContextValues(),
+    contextValues: createContextValues().set(listenerKindKey, env.listenerKind),
   });
   (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", () => ctx.abort(new ConnectError("the call was cancelled", Code.Canceled)));
   return ctx;
 }
 
-function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, shutdownSignal: AbortSignal): grpc.UntypedHandleCall {
+function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: CallEnv): grpc.UntypedHandleCall {
   switch (method.methodKind) {
     case "unary":
       return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const ctx = contextFor(desc, method, call, shutdownSignal);
+        const ctx = contextFor(desc, method, call, env);
         Promise.resolve()
           .then(() => fn(call.request, ctx))
           .then(
@@ -80,7 +92,7 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, shutdown
     case "bidi_streaming": {
       const streaming = method.methodKind === "bidi_streaming";
       return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
-        const ctx = contextFor(desc, method, call, shutdownSignal);
+        const ctx = contextFor(desc, method, call, env);
         const input = streaming ? messagesOf(call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
         (async () => {
           for await (const msg of fn(input, ctx) as AsyncIterable<unknown>) {
@@ -97,7 +109,7 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, shutdown
     }
     case "client_streaming":
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const ctx = contextFor(desc, method, call as unknown as AnyCall, shutdownSignal);
+        const ctx = contextFor(desc, method, call as unknown as AnyCall, env);
         Promise.resolve()
           .then(() => fn(messagesOf(call), ctx))
           .then(

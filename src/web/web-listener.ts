@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { listenerKindKey } from "../rpc/context.js";
 import type { ListenAddress } from "../config/listen-address.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../rpc/unix-socket.js";
@@ -25,6 +27,7 @@ export async function startWebListener(
 ): Promise<WebListener> {
   const handler = connectNodeAdapter({
     grpc: false,
+    contextValues: () => createContextValues().set(listenerKindKey, address.kind),
     shutdownSignal,
     readMaxBytes: 1024 * 1024,
     writeMaxBytes: 4 * 1024 * 1024,

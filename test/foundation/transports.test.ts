@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { statSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -9,7 +10,9 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionAlpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import { startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 const run = promisify(execFile);
@@ -20,6 +23,7 @@ function baseConfig(dir: string): Record<string, unknown> {
     store: { sqlite: { path: `${dir}/tokenbroker.db` } },
     encryption: { keys_file: `${dir}/keys` },
     shutdown_grace: "3s",
+    callers: [...TEST_CALLERS, { name: "token-only", token_sha256: createHash("sha256").update("token-scope-only").digest("hex"), scopes: ["token"] }],
   };
 }
 
@@ -65,8 +69,8 @@ describe("both transports against one daemon process", () => {
 
     it(`answers UNIMPLEMENTED with the reason detail over gRPC (${via})`, async () => {
       const target = via === "unix" ? daemon.unixTarget! : daemon.tcpTarget!;
-      const client = grpcClient(AdminService, target);
-      const err = await grpcFailure(unary(client, "getKeyStatus", {}));
+      const client = grpcClient(LinkService, target, { callerToken: TEST_CALLER_TOKEN });
+      const err = await grpcFailure(unary(client, "startDeviceLink", { userId: "u", providerId: "p" }));
       expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
       expect(detailOf(err)?.reason).toBe("UNIMPLEMENTED");
       client.close();
@@ -80,8 +84,8 @@ describe("both transports against one daemon process", () => {
     ]) {
       const health = createClient(Health, transport);
       expect((await health.check({ service: "" })).status).toBe(Status.SERVING);
-      const admin = createClient(AdminService, transport);
-      const err = await admin.getKeyStatus({}).catch((e: unknown) => e);
+      const links = createClient(LinkService, transport);
+      const err = await links.startDeviceLink({ userId: "u", providerId: "p" }, { headers: { authorization: `Bearer ${TEST_CALLER_TOKEN}` } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectError);
       expect((err as ConnectError).code).toBe(Code.Unimplemented);
       expect(detailOf(err)?.reason).toBe("UNIMPLEMENTED");
@@ -100,7 +104,18 @@ describe("both transports against one daemon process", () => {
       `${daemon.httpBaseUrl}/grpc.health.v1.Health/Check`,
     ]);
     expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
-    const failed = await run("curl", ["-sS", "-X", "POST", "-H", "content-type: application/json", "-d", "{}", `${daemon.httpBaseUrl}/tokenbroker.v1.AdminService/GetKeyStatus`]);
+    const failed = await run("curl", [
+      "-sS",
+      "-X",
+      "POST",
+      "-H",
+      "content-type: application/json",
+      "-H",
+      `authorization: Bearer ${TEST_CALLER_TOKEN}`,
+      "-d",
+      '{"userId":"u","providerId":"p"}',
+      `${daemon.httpBaseUrl}/tokenbroker.v1.LinkService/StartDeviceLink`,
+    ]);
     const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string } }> };
     expect(body.code).toBe("unimplemented");
     expect(body.details[0]?.type).toBe("tokenbroker.v1.ErrorDetail");
@@ -140,6 +155,42 @@ describe("both transports against one daemon process", () => {
       expect(responses[4]!.messageResponse.case).toBe("errorResponse");
     });
   }
+
+  it("authenticates callers: optional on the Unix socket, required on TCP and the web listener, scopes enforced", async () => {
+    const req = { userId: "nobody", providerId: "nope" };
+    // Unix socket without a token: allowed through to the handler (NOT_FOUND).
+    const unixAnon = grpcClient(TokenService, daemon.unixTarget!);
+    expect((await grpcFailure(unary(unixAnon, "obtainAccessToken", req))).code).toBe(grpc.status.NOT_FOUND);
+    unixAnon.close();
+    // ...but a wrong token is refused there too.
+    const unixWrong = grpcClient(TokenService, daemon.unixTarget!, { callerToken: "wrong" });
+    const wrong = await grpcFailure(unary(unixWrong, "obtainAccessToken", req));
+    expect(wrong.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(detailOf(wrong)?.reason).toBe("CALLER_UNKNOWN");
+    unixWrong.close();
+    // TCP without a token: refused before the handler.
+    const tcpAnon = grpcClient(TokenService, daemon.tcpTarget!);
+    const anon = await grpcFailure(unary(tcpAnon, "obtainAccessToken", req));
+    expect(anon.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(detailOf(anon)?.reason).toBe("CALLER_UNKNOWN");
+    // Health stays open for probes.
+    expect((await unary<{ status: Status }>(grpcClient(Health, daemon.tcpTarget!), "check", { service: "" })).status).toBe(Status.SERVING);
+    tcpAnon.close();
+    const tcpOk = grpcClient(TokenService, daemon.tcpTarget!, { callerToken: TEST_CALLER_TOKEN });
+    expect((await grpcFailure(unary(tcpOk, "obtainAccessToken", req))).code).toBe(grpc.status.NOT_FOUND);
+    tcpOk.close();
+    // A caller without the admin scope.
+    const tokenOnly = grpcClient(AdminService, daemon.unixTarget!, { callerToken: "token-scope-only" });
+    const denied = await grpcFailure(unary(tokenOnly, "listProviders", {}));
+    expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(detailOf(denied)?.reason).toBe("SCOPE_MISSING");
+    tokenOnly.close();
+    // The web listener is TCP: Connect without a token is refused the same way.
+    const web = createClient(TokenService, createConnectTransport({ baseUrl: daemon.httpBaseUrl!, httpVersion: "1.1" }));
+    const webErr = await web.obtainAccessToken(req).catch((e: unknown) => e);
+    expect((webErr as ConnectError).code).toBe(Code.Unauthenticated);
+    expect(detailOf(webErr)?.reason).toBe("CALLER_UNKNOWN");
+  });
 
   it("propagates a client deadline: DEADLINE_EXCEEDED", async () => {
     const client = grpcClient(Health, daemon.tcpTarget!);

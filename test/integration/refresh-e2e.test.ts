@@ -5,7 +5,7 @@ import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { TokenService, type ObtainAccessTokensResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
@@ -16,6 +16,7 @@ function config(dir: string, fake: FakeProvider, extra: Record<string, unknown> 
     encryption: { keys_file: `${dir}/keys` },
     refresh: { timeout: "2s", retry_budget: "3s", initial_backoff: "50ms", max_backoff: "200ms" },
     shutdown_grace: "3s",
+    callers: TEST_CALLERS,
     providers: [
       { id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, validate_url: fake.validateUrl },
       { id: "gh", type: "github", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, validate_url: fake.validateUrl },
@@ -69,7 +70,7 @@ describe("ObtainAccessToken against the daemon process", () => {
     expect(fake.isValid(token!)).toBe(true);
     expect(timestampMs(results[0]!.token.expiresAt!)).toBeGreaterThan(Date.now() + 60_000);
 
-    const links = grpcClient(LinkService, daemon.tcpTarget!);
+    const links = grpcClient(LinkService, daemon.tcpTarget!, { callerToken: TEST_CALLER_TOKEN });
     const link = await unary<{ link: Link }>(links, "getLink", { userId: "alice", providerId: "fake" });
     links.close();
     expect(link.link.hasRefreshToken).toBe(true);
@@ -81,7 +82,7 @@ describe("ObtainAccessToken against the daemon process", () => {
     const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
     for (const u of users) await importLink(daemon.unixTarget!, u, fake.issue({ accessTtlSec: 5 }));
     const before = fake.refreshes;
-    const client = grpcClient(TokenService, daemon.tcpTarget!);
+    const client = grpcClient(TokenService, daemon.tcpTarget!, { callerToken: TEST_CALLER_TOKEN });
     const results = await Promise.all(
       users.flatMap((u) => Array.from({ length: 50 }, () => unary<{ token: Token }>(client, "obtainAccessToken", { userId: u, providerId: "fake" }).then((r) => [u, r.token.accessToken] as const))),
     );

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -14,6 +14,10 @@ export function assertBuilt(): void {
 export function tempDir(prefix = "tb-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** A caller with every scope, for tests that call over TCP. */
+export const TEST_CALLER_TOKEN = "test-caller-token-0123456789";
+export const TEST_CALLERS = [{ name: "test", token_sha256: createHash("sha256").update(TEST_CALLER_TOKEN).digest("hex"), scopes: ["token", "link", "admin"] }];
 
 /** Writes a keys file with one fresh key (mode 0600) and returns its path. */
 export function writeKeys(dir: string, lines: string[] = [randomBytes(32).toString("base64")]): string {

@@ -5,10 +5,23 @@ import { connectErrorFromGrpc } from "../../src/client/client.js";
 import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
 
-/** A plain @grpc/grpc-js generic client for a generated service. */
-export function grpcClient(desc: DescService, target: string): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+/** A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata. */
+export function grpcClient(desc: DescService, target: string, opts: { callerToken?: string } = {}): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
   const Ctor = grpc.makeGenericClientConstructor(grpcDefinition(desc), desc.name);
-  return new Ctor(target, grpc.credentials.createInsecure()) as never;
+  const token = opts.callerToken;
+  const interceptors: grpc.Interceptor[] =
+    token === undefined
+      ? []
+      : [
+          (options, nextCall) =>
+            new grpc.InterceptingCall(nextCall(options), {
+              start(metadata, listener, next) {
+                metadata.set("authorization", `Bearer ${token}`);
+                next(metadata, listener);
+              },
+            }),
+        ];
+  return new Ctor(target, grpc.credentials.createInsecure(), { interceptors }) as never;
 }
 
 export function unary<T>(client: grpc.Client, method: string, req: unknown, opts: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<T> {

@@ -1,0 +1,43 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { HandlerContext } from "@connectrpc/connect";
+import type { CallerConfig } from "../config/config.js";
+import { BrokerError, Reason } from "../errors.js";
+import { callerKey, listenerKindKey } from "./context.js";
+import type { CallGuard, RpcService } from "./service.js";
+
+/**
+ * Caller authentication (DESIGN §6): `authorization: Bearer <token>`, checked
+ * against SHA-256 hashes from the config in constant time, then the
+ * service's scope. On a Unix socket a token is optional (the socket's mode
+ * and group already decide who may connect); on TCP it is required.
+ */
+export function callerGuard(callers: CallerConfig[]): CallGuard {
+  return (ctx: HandlerContext, service: RpcService) => {
+    if (service.scope === undefined) return;
+    const header = ctx.requestHeader.get("authorization");
+    if (header === null) {
+      if (ctx.values.get(listenerKindKey) === "unix") return;
+      throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {
+        hint: "send authorization: Bearer <token> for a caller configured in callers[]",
+      });
+    }
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    if (token === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the authorization header is not a Bearer token");
+    const caller = identify(callers, token);
+    if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
+    if (!caller.scopes.includes(service.scope)) {
+      throw new BrokerError(Reason.SCOPE_MISSING, `caller ${caller.name} lacks the ${service.scope} scope`);
+    }
+    ctx.values.set(callerKey, caller.name);
+  };
+}
+
+function identify(callers: CallerConfig[], token: string): CallerConfig | undefined {
+  const digest = createHash("sha256").update(token, "utf8").digest();
+  let found: CallerConfig | undefined;
+  // Compare against every caller, so timing does not tell which one matched.
+  for (const c of callers) {
+    if (c.tokenSha256.length === digest.length && timingSafeEqual(c.tokenSha256, digest)) found ??= c;
+  }
+  return found;
+}
