@@ -49,6 +49,32 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: "pending authorization-code and device flows",
+    up: `
+      CREATE TABLE auth_flows (
+        state_hash     TEXT    NOT NULL PRIMARY KEY,
+        provider_id    TEXT    NOT NULL,
+        user_id        TEXT    NOT NULL,
+        code_verifier  BLOB,
+        redirect_after TEXT,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_flows (
+        session_hash TEXT    NOT NULL PRIMARY KEY,
+        provider_id  TEXT    NOT NULL,
+        user_id      TEXT    NOT NULL,
+        device_code  BLOB    NOT NULL,
+        interval_ms  INTEGER NOT NULL,
+        next_poll_at INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -13,6 +13,7 @@ import type {
 import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore } from "./keyring-store.js";
 import { migrate } from "./migrations.js";
 import { createResealer, type ResealBatch } from "./reseal.js";
+import { FlowTables } from "./flow-tables.js";
 import { RowCodec, SEALED_COLUMNS, decodeMeta, type LinkRow } from "./row-codec.js";
 import { Statements, type ListParams, type PkParams } from "./statements.js";
 import { assertKey, assertListQuery, assertMillis, assertTokens } from "./validate.js";
@@ -63,6 +64,8 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
   private readonly deleteTxn: (key: LinkKey) => LinkRecord | undefined;
   private readonly writeTxn: <R>(fn: () => R) => R;
   private resealer: ((after: LinkKey | undefined, limit: number) => ResealBatch) | undefined;
+  /** Pending link flows, in the same database file. */
+  readonly flows: FlowTables;
 
   static open(opts: SqliteLinkStoreOptions): SqliteLinkStore {
     const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
@@ -83,6 +86,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     private readonly sealer: Sealer,
   ) {
     this.codec = new RowCodec(sealer);
+    this.flows = new FlowTables(db, sealer);
     this.s = new Statements(db);
     const s = this.s;
 
@@ -326,22 +330,26 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
    */
   async reseal(after: LinkKey | undefined, limit: number): Promise<ResealBatch> {
     this.resealer ??= createResealer(this.db, this.sealer);
+    if (after === undefined) this.flows.resealAll();
     return this.resealer(after, limit);
   }
 
   countByKeyId(): Map<string, number> {
     const counts = new Map<string, number>();
+    const count = (envelope: Buffer): void => {
+      let keyId: string;
+      try {
+        keyId = this.sealer.keyIdOf(envelope);
+      } catch {
+        keyId = UNREADABLE_KEY_ID;
+      }
+      counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
+    };
+    for (const envelope of this.flows.sealedValues()) count(envelope);
     for (const row of this.s.sealedValues.iterate()) {
       for (const column of SEALED_COLUMNS) {
         const envelope = row[column];
-        if (envelope === null) continue;
-        let keyId: string;
-        try {
-          keyId = this.sealer.keyIdOf(envelope);
-        } catch {
-          keyId = UNREADABLE_KEY_ID;
-        }
-        counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
+        if (envelope !== null) count(envelope);
       }
     }
     return counts;
