@@ -1,14 +1,18 @@
 import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
-import type { Config } from "./config/config.js";
+import type { Config, ProviderConfig } from "./config/config.js";
 import { startDaemon, type Daemon } from "./daemon.js";
+import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
+import { applyDiscovery, discoverOidc } from "./oauth/discovery.js";
 import { adminService } from "./rpc/admin-service.js";
 import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { SqliteLinkStore } from "./store/sqlite/index.js";
+import { Metrics } from "./web/metrics.js";
+import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
   daemon: Daemon;
@@ -16,12 +20,15 @@ export interface App {
   store: SqliteLinkStore;
 }
 
+const FLOW_PURGE_INTERVAL_MS = 60_000;
+
 /**
- * Everything the daemon runs, built from a validated config: keys first
- * (a wrong key stops here, before the store is touched), then the store,
- * the engine, the services and the listeners.
+ * Everything the daemon runs, built from a validated config: OIDC discovery,
+ * then the keys (a wrong key stops here, before anything is written), the
+ * store, the engine, the services and the listeners.
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
+  const providers = await discoverProviders(config.providers, config.refresh.timeoutMs);
   const { keysFile, keysCredential } = config.encryption;
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
@@ -34,7 +41,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
     engine = new RefreshEngine({
       store,
-      providers: config.providers,
+      providers,
       settings: config.refresh,
       log,
       misconfiguredBackoff: { initialMs: config.refresh.misconfiguredBackoffMs, maxMs: Math.max(config.refresh.misconfiguredBackoffMs, 600_000) },
@@ -43,17 +50,35 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await store.close();
     throw err;
   }
+  const flows = new LinkFlows({
+    store,
+    flows: store.flows,
+    provider: (id) => engine.provider(id),
+    publicUrl: config.publicUrl,
+    redirectAllowlist: config.redirectAllowlist,
+    timeoutMs: config.refresh.timeoutMs,
+    log,
+  });
+  const metrics = new Metrics({
+    lockCount: () => engine.lockCount,
+    misconfigured: () => providers.map((p) => ({ provider: p.id, misconfigured: engine.gate(p.id)?.misconfigured(Date.now()) !== undefined })),
+  });
   const services = [
-    tokenService(engine, config.providers, config.refresh.minValidForMs),
-    linkService(engine, store),
-    adminService(engine, config.providers, new KeyRotation(store, keyring)),
+    tokenService(engine, providers, config.refresh.minValidForMs),
+    linkService(engine, store, flows),
+    adminService(engine, providers, new KeyRotation(store, keyring)),
   ];
+  const purge = setInterval(() => {
+    store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
+  }, FLOW_PURGE_INTERVAL_MS).unref();
   const daemon = await startDaemon(
     config,
     {
       services,
-      hooks: { guard: callerGuard(config.callers) },
+      routes: [oauthCallbackRoute(flows, config.publicUrl, log), metrics.route()],
+      hooks: { guard: callerGuard(config.callers), observe: metrics.observe },
       async onStopped() {
+        clearInterval(purge);
         // In-flight refreshes commit before the store closes (invariant 3).
         await engine.drain();
         await store.close();
@@ -61,8 +86,23 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     },
     log,
   ).catch(async (err: unknown) => {
+    clearInterval(purge);
     await store.close();
     throw err;
   });
   return { daemon, engine, store };
+}
+
+/** oidc providers: endpoints from the issuer's discovery document, once, at start. */
+async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
+  return Promise.all(
+    providers.map(async (p) => {
+      if (p.pendingDiscovery === undefined) return p;
+      try {
+        return applyDiscovery(p, await discoverOidc(p.pendingDiscovery.issuer, { timeoutMs }));
+      } catch (err) {
+        throw new Error(`provider ${p.id}: OIDC discovery at ${p.pendingDiscovery.issuer} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
 }

@@ -1,4 +1,6 @@
-import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import type { LinkFlows } from "../link/link-flows.js";
 import { linkNotFound, providerNotFound, decryptFailed, type RefreshEngine } from "../broker/engine.js";
 import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError } from "../errors.js";
@@ -10,7 +12,7 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-export function linkService(engine: RefreshEngine, store: LinkStore, now: () => number = Date.now): RpcService {
+export function linkService(engine: RefreshEngine, store: LinkStore, flows: LinkFlows, now: () => number = Date.now): RpcService {
   const keyOf = (req: { userId: string; providerId: string }): LinkKey => {
     const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
     if (engine.provider(key.providerId) === undefined) throw providerNotFound(key.providerId);
@@ -28,6 +30,48 @@ export function linkService(engine: RefreshEngine, store: LinkStore, now: () => 
   return defineService(
     LinkService,
     {
+      async startLink(req) {
+        const key = keyOf(req);
+        if (Buffer.byteLength(req.redirectAfter) > 2048) throw BrokerError.invalidArgument("redirect_after", "must be at most 2048 bytes");
+        const started = await flows.start(key, req.redirectAfter);
+        return { authorizeUrl: started.authorizeUrl, state: started.state, expiresAt: timestampFromMs(started.expiresAt) };
+      },
+
+      async completeLink(req) {
+        if (Buffer.byteLength(req.state) > 512) throw BrokerError.invalidArgument("state", "too long");
+        if (Buffer.byteLength(req.code) > 4096) throw BrokerError.invalidArgument("code", "too long");
+        const { link } = await flows.complete(req.state, req.code);
+        return { link: linkOf(link) };
+      },
+
+      async startDeviceLink(req) {
+        const key = keyOf(req);
+        const s = await flows.startDevice(key);
+        return {
+          sessionId: s.sessionId,
+          userCode: s.userCode,
+          verificationUri: s.verificationUri,
+          verificationUriComplete: s.verificationUriComplete,
+          interval: durationFromMs(s.intervalMs),
+          expiresAt: timestampFromMs(s.expiresAt),
+        };
+      },
+
+      async pollDeviceLink(req) {
+        if (Buffer.byteLength(req.sessionId) > 512) throw BrokerError.invalidArgument("session_id", "too long");
+        const r = await flows.pollDevice(req.sessionId);
+        switch (r.state) {
+          case "pending":
+            return { state: DeviceLinkState.PENDING, retryAfter: durationFromMs(r.retryAfterMs) };
+          case "linked":
+            return { state: DeviceLinkState.LINKED, link: linkOf(r.link) };
+          case "denied":
+            return { state: DeviceLinkState.DENIED };
+          case "expired":
+            return { state: DeviceLinkState.EXPIRED };
+        }
+      },
+
       async importLink(req) {
         const key = keyOf(req);
         const accessToken = requireSecret("access_token", req.accessToken, true);
@@ -79,7 +123,7 @@ export function linkService(engine: RefreshEngine, store: LinkStore, now: () => 
           throw err;
         }
         if (rec === undefined) throw linkNotFound(key);
-        return { tokenRevoked: false, revocationError: "revocation not attempted: not supported by this version" };
+        return flows.unlink(key, rec);
       },
     },
     "link",

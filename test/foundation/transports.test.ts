@@ -67,12 +67,12 @@ describe("both transports against one daemon process", () => {
       client.close();
     });
 
-    it(`answers UNIMPLEMENTED with the reason detail over gRPC (${via})`, async () => {
+    it(`answers errors with the reason detail over gRPC (${via})`, async () => {
       const target = via === "unix" ? daemon.unixTarget! : daemon.tcpTarget!;
       const client = grpcClient(LinkService, target, { callerToken: TEST_CALLER_TOKEN });
       const err = await grpcFailure(unary(client, "startDeviceLink", { userId: "u", providerId: "p" }));
-      expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-      expect(detailOf(err)?.reason).toBe("UNIMPLEMENTED");
+      expect(err.code).toBe(grpc.status.NOT_FOUND);
+      expect(detailOf(err)?.reason).toBe("PROVIDER_NOT_FOUND");
       client.close();
     });
   }
@@ -87,8 +87,8 @@ describe("both transports against one daemon process", () => {
       const links = createClient(LinkService, transport);
       const err = await links.startDeviceLink({ userId: "u", providerId: "p" }, { headers: { authorization: `Bearer ${TEST_CALLER_TOKEN}` } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectError);
-      expect((err as ConnectError).code).toBe(Code.Unimplemented);
-      expect(detailOf(err)?.reason).toBe("UNIMPLEMENTED");
+      expect((err as ConnectError).code).toBe(Code.NotFound);
+      expect(detailOf(err)?.reason).toBe("PROVIDER_NOT_FOUND");
     }
   });
 
@@ -117,9 +117,9 @@ describe("both transports against one daemon process", () => {
       `${daemon.httpBaseUrl}/tokenbroker.v1.LinkService/StartDeviceLink`,
     ]);
     const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string } }> };
-    expect(body.code).toBe("unimplemented");
+    expect(body.code).toBe("not_found");
     expect(body.details[0]?.type).toBe("tokenbroker.v1.ErrorDetail");
-    expect(body.details[0]?.debug.reason).toBe("UNIMPLEMENTED");
+    expect(body.details[0]?.debug.reason).toBe("PROVIDER_NOT_FOUND");
     const healthz = await run("curl", ["-sS", `${daemon.httpBaseUrl}/healthz`]);
     expect(healthz.stdout).toBe("ok\n");
   });

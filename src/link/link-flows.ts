@@ -1,0 +1,245 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { ProviderConfig } from "../config/config.js";
+import { BrokerError, Reason } from "../errors.js";
+import type { Logger } from "../log.js";
+import { OAuthError, failureReason } from "../oauth/oauth-error.js";
+import { buildAuthorizeUrl } from "../oauth/authorize.js";
+import { exchangeCode } from "../oauth/code-exchange.js";
+import { SLOW_DOWN_INCREMENT_SEC, pollDeviceToken, startDeviceAuthorization } from "../oauth/device-flow.js";
+import { createPkce, generateState } from "../oauth/pkce.js";
+import { revokeTokens } from "../oauth/revoke.js";
+import type { TokenSet } from "../oauth/token-grant.js";
+import type { FlowStore } from "../store/flow-store.js";
+import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+
+export const STATE_TTL_MS = 10 * 60_000;
+
+export interface LinkFlowsOptions {
+  store: LinkStore;
+  flows: FlowStore;
+  provider: (id: string) => ProviderConfig | undefined;
+  publicUrl: string;
+  /** Origins a non-relative redirect_after may point to. */
+  redirectAllowlist: string[];
+  timeoutMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export type DevicePoll =
+  | { state: "pending"; retryAfterMs: number }
+  | { state: "linked"; link: LinkRecord }
+  | { state: "denied"; reason: string }
+  | { state: "expired" };
+
+/**
+ * The link lifecycle around the refresh engine: authorization code with
+ * state and PKCE, the device flow, and unlink with best-effort revocation.
+ * State and session ids are random and stored hashed; the PKCE verifier and
+ * the device code are sealed by the store.
+ */
+export class LinkFlows {
+  readonly #o: LinkFlowsOptions;
+  readonly #now: () => number;
+
+  constructor(opts: LinkFlowsOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  redirectUri(providerId: string): string {
+    return `${this.#o.publicUrl}/oauth/${encodeURIComponent(providerId)}/callback`;
+  }
+
+  async start(key: LinkKey, redirectAfter: string): Promise<{ authorizeUrl: string; state: string; expiresAt: number }> {
+    const p = this.#provider(key.providerId);
+    if (p.authUrl === undefined) throw new BrokerError(Reason.INVALID_ARGUMENT, `provider ${JSON.stringify(p.id)} has no authorization endpoint`, { field: "provider_id" });
+    if (redirectAfter !== "" && !this.isAllowedRedirect(redirectAfter)) {
+      throw BrokerError.invalidArgument("redirect_after", "must be a relative path or on an allow-listed origin");
+    }
+    const state = generateState();
+    const pkce = await createPkce(p.pkceMethods);
+    const now = this.#now();
+    const expiresAt = now + STATE_TTL_MS;
+    await this.#o.flows.createAuthFlow({
+      stateHash: hash(state),
+      providerId: key.providerId,
+      userId: key.userId,
+      codeVerifier: pkce?.codeVerifier ?? null,
+      redirectAfter: redirectAfter === "" ? null : redirectAfter,
+      createdAt: now,
+      expiresAt,
+    });
+    const authorizeUrl = buildAuthorizeUrl(p, {
+      state,
+      redirectUri: this.redirectUri(p.id),
+      scopes: p.scopes,
+      ...(pkce !== undefined ? { codeChallenge: pkce.codeChallenge, codeChallengeMethod: pkce.codeChallengeMethod } : {}),
+    });
+    return { authorizeUrl, state, expiresAt };
+  }
+
+  /**
+   * Finishes a code flow. The state is consumed first (single use) whatever
+   * happens next; `expectProvider` guards the callback path's provider id.
+   */
+  async complete(state: string, code: string, expectProvider?: string): Promise<{ link: LinkRecord; redirectAfter: string | null }> {
+    const flow = state === "" ? undefined : await this.#o.flows.takeAuthFlow(hash(state), this.#now());
+    if (flow === undefined) throw BrokerError.invalidArgument("state", "unknown, expired or already used");
+    if (expectProvider !== undefined && flow.providerId !== expectProvider) throw BrokerError.invalidArgument("state", "belongs to another provider");
+    if (code === "") throw BrokerError.invalidArgument("code", "must not be empty");
+    const p = this.#provider(flow.providerId);
+    let tokens: TokenSet;
+    try {
+      tokens = await exchangeCode(p, {
+        code,
+        redirectUri: this.redirectUri(p.id),
+        ...(flow.codeVerifier !== null ? { codeVerifier: flow.codeVerifier } : {}),
+        timeoutMs: this.#o.timeoutMs,
+      });
+    } catch (err) {
+      throw this.#grantError(p, err, "code", [code, flow.codeVerifier ?? ""]);
+    }
+    const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, tokens);
+    this.#o.log.info({ provider: p.id }, "link created by authorization code");
+    return { link, redirectAfter: flow.redirectAfter };
+  }
+
+  async startDevice(key: LinkKey): Promise<{ sessionId: string; userCode: string; verificationUri: string; verificationUriComplete: string; intervalMs: number; expiresAt: number }> {
+    const p = this.#provider(key.providerId);
+    if (!p.deviceFlow || p.deviceCodeUrl === undefined) {
+      throw new BrokerError(Reason.INVALID_ARGUMENT, `provider ${JSON.stringify(p.id)} does not have the device flow enabled`, { field: "provider_id" });
+    }
+    let auth;
+    try {
+      auth = await startDeviceAuthorization(p, { scopes: p.scopes, timeoutMs: this.#o.timeoutMs });
+    } catch (err) {
+      throw this.#grantError(p, err, "provider_id", []);
+    }
+    const sessionId = randomBytes(24).toString("base64url");
+    const now = this.#now();
+    const intervalMs = auth.intervalSec * 1000;
+    const expiresAt = now + auth.expiresInSec * 1000;
+    await this.#o.flows.createDeviceFlow({
+      sessionHash: hash(sessionId),
+      providerId: key.providerId,
+      userId: key.userId,
+      deviceCode: auth.deviceCode,
+      intervalMs,
+      nextPollAt: now + intervalMs,
+      createdAt: now,
+      expiresAt,
+    });
+    return { sessionId, userCode: auth.userCode, verificationUri: auth.verificationUri, verificationUriComplete: auth.verificationUriComplete ?? "", intervalMs, expiresAt };
+  }
+
+  /**
+   * One poll, never faster than the provider allows: before `nextPollAt` the
+   * answer is PENDING without contacting the provider.
+   */
+  async pollDevice(sessionId: string): Promise<DevicePoll> {
+    if (sessionId === "") throw BrokerError.invalidArgument("session_id", "must not be empty");
+    const h = hash(sessionId);
+    const flow = await this.#o.flows.getDeviceFlow(h);
+    if (flow === undefined) throw new BrokerError(Reason.NOT_FOUND, "unknown device flow session (finished or never started)");
+    const now = this.#now();
+    if (now >= flow.expiresAt) {
+      await this.#o.flows.deleteDeviceFlow(h);
+      return { state: "expired" };
+    }
+    if (now < flow.nextPollAt) return { state: "pending", retryAfterMs: flow.nextPollAt - now };
+    const claimed = await this.#o.flows.claimDevicePoll(h, now, flow.intervalMs);
+    if (claimed === undefined) return { state: "pending", retryAfterMs: flow.intervalMs };
+    const p = this.#provider(flow.providerId);
+    let result;
+    try {
+      result = await pollDeviceToken(p, claimed.deviceCode, { timeoutMs: this.#o.timeoutMs });
+    } catch (err) {
+      throw this.#grantError(p, err, "session_id", [claimed.deviceCode]);
+    }
+    switch (result.status) {
+      case "pending":
+        return { state: "pending", retryAfterMs: flow.intervalMs };
+      case "slow_down": {
+        const intervalMs = flow.intervalMs + SLOW_DOWN_INCREMENT_SEC * 1000;
+        await this.#o.flows.claimDevicePoll(h, this.#now(), intervalMs);
+        return { state: "pending", retryAfterMs: intervalMs };
+      }
+      case "denied":
+        await this.#o.flows.deleteDeviceFlow(h);
+        return { state: "denied", reason: result.reason };
+      case "expired":
+        await this.#o.flows.deleteDeviceFlow(h);
+        return { state: "expired" };
+      case "linked": {
+        await this.#o.flows.deleteDeviceFlow(h);
+        const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, result.tokens);
+        this.#o.log.info({ provider: p.id }, "link created by device flow");
+        return { state: "linked", link };
+      }
+    }
+  }
+
+  /**
+   * Deletes first, so a concurrent ObtainAccessToken sees LINK_NOT_FOUND and
+   * never a token about to be revoked; then revokes, best effort.
+   */
+  async unlink(key: LinkKey, deleted: LinkRecord): Promise<{ tokenRevoked: boolean; revocationError: string }> {
+    const p = this.#provider(key.providerId);
+    const result = await revokeTokens(p, {
+      ...(deleted.refreshToken !== null ? { refreshToken: deleted.refreshToken } : {}),
+      ...(deleted.accessToken !== "" ? { accessToken: deleted.accessToken } : {}),
+      timeoutMs: this.#o.timeoutMs,
+    });
+    this.#o.log.info({ provider: p.id, revoked: result.revoked }, "link deleted");
+    return { tokenRevoked: result.revoked, revocationError: result.error ?? "" };
+  }
+
+  isAllowedRedirect(target: string): boolean {
+    // Relative: one leading slash, not "//host" (protocol-relative) nor "/\host".
+    if (/^\/(?![/\\])/.test(target)) return !/[\r\n]/.test(target);
+    if (!URL.canParse(target)) return false;
+    const origin = new URL(target).origin;
+    return this.#o.redirectAllowlist.some((allowed) => URL.canParse(allowed) && new URL(allowed).origin === origin);
+  }
+
+  async #store(key: LinkKey, tokens: TokenSet): Promise<LinkRecord> {
+    const now = this.#now();
+    return this.#o.store.put(
+      key,
+      {
+        accessToken: tokens.accessToken,
+        tokenType: tokens.tokenType,
+        refreshToken: tokens.refreshToken ?? null,
+        expiresAt: tokens.expiresInSec === undefined ? null : now + tokens.expiresInSec * 1000,
+        extra: tokens.extra,
+      },
+      now,
+    );
+  }
+
+  #provider(id: string): ProviderConfig {
+    const p = this.#o.provider(id);
+    if (p === undefined) throw new BrokerError(Reason.PROVIDER_NOT_FOUND, `unknown provider ${JSON.stringify(id)}`);
+    return p;
+  }
+
+  #grantError(p: ProviderConfig, err: unknown, field: string, secrets: string[]): BrokerError {
+    if (!(err instanceof OAuthError)) return new BrokerError(Reason.INTERNAL, "link flow failed", {}, { cause: err });
+    const reason = failureReason(err, [...secrets, p.clientSecret]);
+    switch (err.kind) {
+      case "client_credentials":
+        return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(p.id)} rejected tokenbroker's client credentials`, { failureReason: reason });
+      case "transient":
+        return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(p.id)} did not answer usefully`, { retryAfterMs: err.retryAfterMs ?? 1000 });
+      case "rate_limited":
+        return new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${JSON.stringify(p.id)} is rate limiting`, { retryAfterMs: err.retryAfterMs ?? 1000 });
+      case "permanent":
+        return new BrokerError(Reason.INVALID_ARGUMENT, `${field}: the provider refused it`, { field, failureReason: reason });
+    }
+  }
+}
+
+function hash(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("base64url");
+}
