@@ -57,6 +57,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     publicUrl: config.publicUrl,
     redirectAllowlist: config.redirectAllowlist,
     timeoutMs: config.refresh.timeoutMs,
+    stateTtlMs: config.linkStateTtlMs,
     log,
   });
   const metrics = new Metrics({

@@ -5,6 +5,7 @@ import { devCommand } from "./cli/dev.js";
 import { EXIT_USAGE } from "./cli/exit-codes.js";
 import { serveCommand } from "./cli/serve.js";
 import { keysCommand } from "./cli/keys.js";
+import { linkCommand, linksCommand, unlinkCommand } from "./cli/links.js";
 import { tokenCommand } from "./cli/token.js";
 
 const USAGE = `usage: tokenbroker <command> [options]
@@ -18,6 +19,11 @@ commands:
   token --user U --provider P [--min-valid 5m] [--json] [--addr ADDR]
                                  print an access token
 
+  link --user U --provider P [--device] [--redirect-after PATH]
+                                 print the authorize URL (or run the device flow)
+  unlink --user U --provider P   delete a link and revoke its tokens
+  links [--user U] [--provider P] [--json]
+                                 list links (never token values)
   keys generate                  print a new key line for the keys file
   keys status [--json]           per key id: active or decrypt-only, values sealed under it
   keys rotate [--batch N]        re-seal every value under the active key (online)
@@ -54,6 +60,20 @@ async function main(argv: string[]): Promise<number> {
           "caller-token": { type: "string" },
         });
         return await tokenCommand(v as Record<string, string | boolean | undefined>);
+      }
+      case "link":
+      case "unlink":
+      case "links": {
+        const v = args({
+          user: { type: "string" },
+          provider: { type: "string" },
+          device: { type: "boolean" },
+          "redirect-after": { type: "string" },
+          json: { type: "boolean" },
+          addr: { type: "string" },
+          "caller-token": { type: "string" },
+        }) as Record<string, string | boolean | undefined>;
+        return command === "link" ? await linkCommand(v) : command === "unlink" ? await unlinkCommand(v) : await linksCommand(v);
       }
       case "keys": {
         const [sub, ...more] = rest;

@@ -12,7 +12,7 @@ import type { TokenSet } from "../oauth/token-grant.js";
 import type { FlowStore } from "../store/flow-store.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 
-export const STATE_TTL_MS = 10 * 60_000;
+export const DEFAULT_STATE_TTL_MS = 10 * 60_000;
 
 export interface LinkFlowsOptions {
   store: LinkStore;
@@ -22,6 +22,8 @@ export interface LinkFlowsOptions {
   /** Origins a non-relative redirect_after may point to. */
   redirectAllowlist: string[];
   timeoutMs: number;
+  /** How long a StartLink state stays usable (default 10 minutes). */
+  stateTtlMs?: number;
   log: Logger;
   now?: () => number;
 }
@@ -60,7 +62,7 @@ export class LinkFlows {
     const state = generateState();
     const pkce = await createPkce(p.pkceMethods);
     const now = this.#now();
-    const expiresAt = now + STATE_TTL_MS;
+    const expiresAt = now + (this.#o.stateTtlMs ?? DEFAULT_STATE_TTL_MS);
     await this.#o.flows.createAuthFlow({
       stateHash: hash(state),
       providerId: key.providerId,
