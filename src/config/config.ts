@@ -55,6 +55,16 @@ export interface ProviderConfig {
   noRefresh: boolean;
   tokenAuthMethod: "client_secret_basic" | "client_secret_post";
   authUrlParams: Record<string, string>;
-  revocation: "rfc7009" | "github-grant" | "none";
-  quirks: "github" | "standard";
+  revocation: "rfc7009" | "github-grant" | "slack" | "none";
+  quirks: "github" | "standard" | "slack" | "jfrog" | "azure-devops";
+  /** oidc: the issuer whose discovery document supplies the endpoints. */
+  issuer?: string | undefined;
+  /**
+   * oidc: set until applyDiscovery (src/oauth/discovery.ts) has filled the
+   * endpoints from the issuer at startup; `explicit` lists what the operator
+   * set and discovery must not replace. tokenUrl is "" while pending.
+   */
+  pendingDiscovery?: { issuer: string; explicit: ReadonlyArray<"authUrl" | "tokenUrl" | "revokeUrl" | "deviceCodeUrl" | "validateUrl" | "pkceMethods" | "tokenAuthMethod"> } | undefined;
+  /** Send the configured scopes on refresh (Entra v2). */
+  scopeOnRefresh?: boolean | undefined;
 }

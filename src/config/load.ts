@@ -5,6 +5,8 @@ import type { z } from "zod";
 import type { Config, ProviderConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { RESERVED_AUTHORIZE_PARAMS } from "../oauth/authorize.js";
+import { isAllowedTransport } from "../oauth/loopback.js";
 import { catalogDefaults } from "./provider-catalog.js";
 import { configSchema, type ConfigInput, type ProviderInput } from "./schema.js";
 
@@ -117,14 +119,117 @@ function resolveProvider(
   env: NodeJS.ProcessEnv,
   problems: string[],
 ): ProviderConfig | undefined {
-  const defaults = catalogDefaults(p.type);
+  const defaults = catalogDefaults(p.type, { authUrl: p.auth_url, clientId: p.client_id });
   if (defaults === undefined) {
-    problems.push(`${where}.type: provider type "${p.type}" is not supported yet`);
+    // Self-hosted only (bitbucket-server, jfrog): nothing to derive URLs from.
+    problems.push(`${where}.auth_url: required for type ${p.type} (self-hosted; the other URLs are derived from its host)`);
     return undefined;
   }
-  const tokenUrl = p.token_url ?? defaults.tokenUrl;
-  if (tokenUrl === undefined) problems.push(`${where}.token_url: required for type ${p.type}`);
+  const before = problems.length;
 
+  // oidc: endpoints come from the issuer at startup, except those set here.
+  const discover = defaults.discovery && p.issuer !== undefined;
+  if (p.issuer !== undefined && !defaults.discovery) problems.push(`${where}.issuer: only used by type oidc`);
+  if (defaults.discovery && p.issuer === undefined && p.token_url === undefined) {
+    problems.push(`${where}.issuer: required for type ${p.type} (or set token_url and auth_url)`);
+  }
+  const tokenUrl = p.token_url ?? defaults.tokenUrl ?? (discover ? "" : undefined);
+  if (tokenUrl === undefined && !defaults.discovery) problems.push(`${where}.token_url: required for type ${p.type}`);
+
+  const clientSecret = resolveClientSecret(p, where, baseDir, env, problems);
+
+  let regex: RegExp | undefined;
+  if (p.regex !== undefined) {
+    try {
+      regex = new RegExp(p.regex);
+    } catch (err) {
+      problems.push(`${where}.regex: not a valid regular expression (${(err as Error).message})`);
+    }
+  } else if (defaults.regex !== undefined) {
+    regex = new RegExp(defaults.regex, "i"); // host names are case-insensitive
+  }
+
+  const pkceMethods = p.pkce_methods ?? defaults.pkceMethods;
+  if (pkceMethods.length === 0) problems.push(`${where}.pkce_methods: must list at least one method (use [none] to opt out)`);
+  if (pkceMethods.includes("none") && pkceMethods.length > 1) {
+    problems.push(`${where}.pkce_methods: "none" cannot be combined with other methods`);
+  }
+
+  const deviceCodeUrl = p.device_code_url ?? defaults.deviceCodeUrl;
+  const deviceFlow = p.device_flow ?? false;
+  if (deviceFlow && deviceCodeUrl === undefined && !discover) {
+    const why = defaults.deviceFlowSupported ? "" : ` (type ${p.type} has no device authorization endpoint)`;
+    problems.push(`${where}.device_flow: needs device_code_url${why}`);
+  }
+
+  const authUrlParams = p.auth_url_params ?? {};
+  for (const key of Object.keys(authUrlParams)) {
+    if (RESERVED_AUTHORIZE_PARAMS.has(key)) {
+      problems.push(`${where}.auth_url_params.${key}: set by tokenbroker on every authorize URL and cannot be overridden`);
+    }
+  }
+
+  const urls = {
+    auth_url: p.auth_url ?? defaults.authUrl,
+    token_url: tokenUrl === "" ? undefined : tokenUrl,
+    validate_url: p.validate_url ?? defaults.validateUrl,
+    revoke_url: p.revoke_url ?? defaults.revokeUrl,
+    device_code_url: deviceCodeUrl,
+    api_base_url: p.api_base_url ?? defaults.apiBaseUrl,
+    issuer: p.issuer,
+  };
+  for (const [field, value] of Object.entries(urls)) {
+    // A client secret, code or token must never cross the network in clear.
+    if (value !== undefined && !isAllowedTransport(value)) problems.push(`${where}.${field}: http is only allowed on loopback hosts; use https`);
+  }
+
+  if (problems.length > before || tokenUrl === undefined) return undefined;
+
+  // An explicit revoke_url makes RFC 7009 revocation possible where the type has none.
+  let revocation = defaults.revocation;
+  if (revocation === "none" && p.revoke_url !== undefined) revocation = "rfc7009";
+  if (revocation === "rfc7009" && urls.revoke_url === undefined && !discover) revocation = "none";
+
+  const resolved: ProviderConfig = {
+    id: p.id,
+    type: p.type,
+    displayName: p.display_name ?? defaults.displayName,
+    clientId: p.client_id,
+    clientSecret,
+    authUrl: urls.auth_url,
+    tokenUrl,
+    validateUrl: urls.validate_url,
+    revokeUrl: urls.revoke_url,
+    deviceCodeUrl,
+    apiBaseUrl: urls.api_base_url,
+    scopes: p.scopes ?? defaults.scopes,
+    extraTokenKeys: p.extra_token_keys ?? defaults.extraTokenKeys,
+    regex,
+    pkceMethods,
+    deviceFlow,
+    noRefresh: p.no_refresh ?? false,
+    tokenAuthMethod: p.token_auth_method ?? defaults.tokenAuthMethod,
+    authUrlParams,
+    revocation,
+    quirks: defaults.quirks,
+  };
+  if (defaults.scopeOnRefresh) resolved.scopeOnRefresh = true;
+  if (p.issuer !== undefined) resolved.issuer = p.issuer;
+  if (discover && p.issuer !== undefined) {
+    const explicit: NonNullable<ProviderConfig["pendingDiscovery"]>["explicit"][number][] = [];
+    if (p.auth_url !== undefined) explicit.push("authUrl");
+    if (p.token_url !== undefined) explicit.push("tokenUrl");
+    if (p.revoke_url !== undefined) explicit.push("revokeUrl");
+    if (p.device_code_url !== undefined) explicit.push("deviceCodeUrl");
+    if (p.validate_url !== undefined) explicit.push("validateUrl");
+    if (p.pkce_methods !== undefined) explicit.push("pkceMethods");
+    if (p.token_auth_method !== undefined) explicit.push("tokenAuthMethod");
+    resolved.pendingDiscovery = { issuer: p.issuer, explicit };
+  }
+  return resolved;
+}
+
+function resolveClientSecret(p: ProviderInput, where: string, baseDir: string, env: NodeJS.ProcessEnv, problems: string[]): string {
   const secretSources = [p.client_secret, p.client_secret_file, p.client_secret_credential].filter((s) => s !== undefined);
   if (secretSources.length > 1) problems.push(`${where}: set only one of client_secret, client_secret_file, client_secret_credential`);
   let clientSecret = p.client_secret ?? "";
@@ -148,43 +253,7 @@ function resolveProvider(
       }
     }
   }
-
-  let regex: RegExp | undefined;
-  const regexSource = p.regex ?? defaults.regex;
-  if (regexSource !== undefined) {
-    try {
-      regex = new RegExp(regexSource);
-    } catch (err) {
-      problems.push(`${where}.regex: not a valid regular expression (${(err as Error).message})`);
-    }
-  }
-  const deviceCodeUrl = p.device_code_url ?? defaults.deviceCodeUrl;
-  const deviceFlow = p.device_flow ?? false;
-  if (deviceFlow && deviceCodeUrl === undefined) problems.push(`${where}.device_flow: needs device_code_url`);
-  if (tokenUrl === undefined) return undefined;
-  return {
-    id: p.id,
-    type: p.type,
-    displayName: p.display_name ?? defaults.displayName,
-    clientId: p.client_id,
-    clientSecret,
-    authUrl: p.auth_url ?? defaults.authUrl,
-    tokenUrl,
-    validateUrl: p.validate_url ?? defaults.validateUrl,
-    revokeUrl: p.revoke_url ?? defaults.revokeUrl,
-    deviceCodeUrl,
-    apiBaseUrl: p.api_base_url ?? defaults.apiBaseUrl,
-    scopes: p.scopes ?? defaults.scopes,
-    extraTokenKeys: p.extra_token_keys ?? [],
-    regex,
-    pkceMethods: p.pkce_methods ?? defaults.pkceMethods,
-    deviceFlow,
-    noRefresh: p.no_refresh ?? false,
-    tokenAuthMethod: p.token_auth_method ?? "client_secret_basic",
-    authUrlParams: p.auth_url_params ?? {},
-    revocation: defaults.revocation,
-    quirks: defaults.quirks,
-  };
+  return clientSecret;
 }
 
 function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {

@@ -1,36 +1,10 @@
 import * as oauth from "oauth4webapi";
-import { classify } from "./classify.js";
-import { isLoopbackUrl } from "./loopback.js";
-import { OAuthError, FAILURE_REASON_MAX_BYTES } from "./oauth-error.js";
+import { OAuthError } from "./oauth-error.js";
 import type { ProviderEndpoints } from "./provider-endpoints.js";
-import { redactSecrets, truncateUtf8 } from "./redact.js";
-import { tokenEndpointFetch, type TokenExchange } from "./token-endpoint-fetch.js";
-import { extractExtra } from "./token-response.js";
+import { tokenGrant, type GrantOptions, type GrantSender, type TokenSet } from "./token-grant.js";
 
-/** The outcome of a successful refresh, in the broker's vocabulary. */
-export interface TokenSet {
-  accessToken: string;
-  /** Lower-cased by oauth4webapi ("bearer"); "bearer" when the provider omits it. */
-  tokenType: string;
-  /** Absent when the provider did not rotate: keep the stored one (DESIGN §3.3). */
-  refreshToken?: string;
-  /** Absent when the provider did not say; the caller picks a policy. */
-  expiresInSec?: number;
-  /** The configured extraTokenKeys found in the response. */
-  extra: Record<string, string>;
-  scope?: string;
-}
-
-export interface RefreshOptions {
-  timeoutMs: number;
-  /**
-   * Shutdown only. A caller's deadline must not reach here: once the provider
-   * has rotated the refresh token, an aborted response is a lost grant.
-   */
-  signal?: AbortSignal | undefined;
-}
-
-const USER_AGENT = "tokenbroker";
+export type { TokenSet } from "./token-grant.js";
+export type RefreshOptions = GrantOptions;
 
 /**
  * Exactly one refresh_token grant request. Every failure, whatever layer it
@@ -41,104 +15,21 @@ export async function refreshGrant(p: ProviderEndpoints, refreshToken: string, o
   if (refreshToken === "") {
     throw new OAuthError({ kind: "permanent", message: "no refresh token to present" });
   }
-  let exchange: TokenExchange | undefined;
-  try {
-    // No discovery: the token endpoint is all a refresh needs, and the issuer
-    // only matters for ID tokens, which token-response.ts drops.
-    const as: oauth.AuthorizationServer = { issuer: new URL(p.tokenUrl).origin, token_endpoint: p.tokenUrl };
-    const client: oauth.Client = { client_id: p.clientId };
-    const auth =
-      p.tokenAuthMethod === "client_secret_post"
-        ? oauth.ClientSecretPost(p.clientSecret)
-        : oauth.ClientSecretBasic(p.clientSecret);
-    const response = await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, {
-      [oauth.customFetch]: tokenEndpointFetch(opts, (x) => {
-        exchange = x;
-      }),
-      // oauth4webapi refuses http:// unless told; only loopback gets that.
-      [oauth.allowInsecureRequests]: isLoopbackUrl(p.tokenUrl),
-      headers: { "user-agent": USER_AGENT },
-    });
-    const recognizedTokenTypes = acceptTokenTypeOf(exchange);
-    const body = await oauth.processRefreshTokenResponse(
-      as,
-      client,
-      response,
-      recognizedTokenTypes ? { recognizedTokenTypes } : {},
-    );
-    return toTokenSet(body, exchange, p.extraTokenKeys);
-  } catch (e) {
-    throw toOAuthError(e, exchange, [refreshToken, p.clientSecret]);
+  return tokenGrant(p, refreshSender(p, refreshToken), opts, [refreshToken]);
+}
+
+function refreshSender(p: ProviderEndpoints, refreshToken: string): GrantSender {
+  if (p.quirks === "azure-devops") {
+    // Legacy Azure DevOps: the refresh token travels as `assertion`, with the redirect URI.
+    const params: Record<string, string> = { assertion: refreshToken };
+    if (p.redirectUri !== undefined) params.redirect_uri = p.redirectUri;
+    return (as, client, auth, options) => oauth.genericTokenEndpointRequest(as, client, auth, "refresh_token", params, options);
   }
-}
-
-/**
- * oauth4webapi rejects token types other than bearer and DPoP, yet providers
- * use their own (Slack: "user", "bot") for what are bearer tokens in
- * practice. The broker hands token_type through, so accept what was sent.
- */
-function acceptTokenTypeOf(x: TokenExchange | undefined): oauth.RecognizedTokenTypes | undefined {
-  const t = x?.json?.token_type;
-  if (typeof t !== "string") return undefined;
-  const lower = t.toLowerCase();
-  if (lower === "bearer" || lower === "dpop") return undefined;
-  return { [lower]: () => {} };
-}
-
-function toTokenSet(
-  body: oauth.TokenEndpointResponse,
-  x: TokenExchange | undefined,
-  extraKeys: readonly string[],
-): TokenSet {
-  const set: TokenSet = {
-    accessToken: body.access_token,
-    tokenType: body.token_type,
-    extra: extractExtra(x?.json, extraKeys),
-  };
-  if (body.refresh_token !== undefined) set.refreshToken = body.refresh_token;
-  if (body.expires_in !== undefined) set.expiresInSec = body.expires_in;
-  if (body.scope !== undefined && body.scope !== "") set.scope = body.scope;
-  return set;
-}
-
-/** Printable-ASCII only, so a provider cannot smuggle control or reserved characters into messages. */
-function messageSafe(s: string): string {
-  return s.replace(/[^A-Za-z0-9_.\- ]/g, "").slice(0, 64);
-}
-
-function libraryCode(e: unknown): string {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === "string" ? messageSafe(c) : e instanceof Error ? messageSafe(e.name) : "unknown";
-}
-
-function toOAuthError(e: unknown, x: TokenExchange | undefined, secrets: readonly string[]): OAuthError {
-  if (e instanceof OAuthError) return e; // transport failures, already classified
-  if (x === undefined) {
-    // Refused before sending: http:// off loopback, a malformed URL, an empty
-    // secret. Config problems, so the user's grant must be left alone.
-    return new OAuthError({
-      kind: "client_credentials",
-      message: `token request not sent, provider configuration rejected (${libraryCode(e)})`,
+  const scopes = p.scopeOnRefresh === true ? (p.scopes ?? []) : [];
+  return (as, client, auth, options) =>
+    oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, {
+      ...options,
+      // RFC 6749 §6 lets a refresh narrow the scope; Entra v2 wants it named.
+      ...(scopes.length > 0 ? { additionalParameters: { scope: scopes.join(" ") } } : {}),
     });
-  }
-  const scrub = (s: string, max: number) => truncateUtf8(redactSecrets(s.replace(/\s+/g, " ").trim(), secrets), max);
-  const rawError = x.json?.error;
-  const error = typeof rawError === "string" && rawError !== "" ? scrub(rawError, 128) : undefined;
-  const rawDescription = x.json?.error_description;
-  const description = typeof rawDescription === "string" ? scrub(rawDescription, FAILURE_REASON_MAX_BYTES) : undefined;
-  const c = classify({ httpStatus: x.status, oauthError: error, headers: x.headers, nonJson: x.nonJson });
-
-  let message = `token endpoint answered HTTP ${x.status}`;
-  if (error !== undefined) message += ` with ${messageSafe(error)}`;
-  else if (x.nonJson) message += " with a non-JSON body";
-  else if (x.status >= 200 && x.status <= 299) message += ` with an unusable token response (${libraryCode(e)})`;
-
-  return new OAuthError({
-    kind: c.kind,
-    message,
-    status: x.status,
-    error,
-    description,
-    retryAfterMs: c.retryAfterMs,
-  });
 }

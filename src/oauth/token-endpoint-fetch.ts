@@ -21,11 +21,17 @@ export type CustomFetch = (url: string, init: CustomFetchInit) => Promise<Respon
  * reports the raw exchange through `observe` before handing oauth4webapi a
  * normalised response, because oauth4webapi's own errors lose what we need
  * (a WWW-Authenticate challenge hides the body's error code; a non-JSON body
- * hides the status and Retry-After).
+ * hides the status and Retry-After). The device authorization endpoint
+ * speaks the same dialect (GitHub's HTTP-200 errors included), so it uses
+ * this too, with its own name in messages (`what`).
  */
-export function tokenEndpointFetch(limits: TransportLimits, observe: (x: TokenExchange) => void): CustomFetch {
+export function tokenEndpointFetch(
+  limits: TransportLimits,
+  observe: (x: TokenExchange) => void,
+  what = "token endpoint",
+): CustomFetch {
   return async (url, init) => {
-    const x = await fetchBounded(url, init, limits, "token endpoint");
+    const x = await fetchBounded(url, init, limits, what);
     const parsed = parseTokenBody(x);
     observe({ status: x.status, headers: x.headers, ...parsed });
     return normalizedTokenResponse(x, parsed);

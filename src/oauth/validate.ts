@@ -1,5 +1,6 @@
 import { fetchBounded, type TransportLimits } from "./http.js";
 import { isAllowedTransport } from "./loopback.js";
+import type { ProviderQuirks } from "./provider.js";
 import { hasRateLimitSignal, type HeaderLookup } from "./rate-limit-headers.js";
 
 /**
@@ -27,6 +28,27 @@ export function validationOutcome(status: number, headers: HeaderLookup): Valida
 
 const USER_AGENT = "tokenbroker"; // GitHub's API rejects requests without one
 
+/** Slack's error codes (auth.test) that mean the token itself is no good. */
+const SLACK_DEAD_TOKEN = new Set(["invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"]);
+
+/**
+ * Slack's Web API answers HTTP 200 whatever happened and reports in the
+ * body: `{"ok": false, "error": "invalid_auth"}` for a dead token. Pure.
+ */
+export function slackValidationOutcome(json: unknown): ValidationOutcome {
+  const body = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : undefined;
+  if (body === undefined) return "unknown";
+  if (body.ok === true) return "valid";
+  if (typeof body.error === "string" && SLACK_DEAD_TOKEN.has(body.error)) return "invalid";
+  if (body.error === "ratelimited") return "rate_limited";
+  return "unknown";
+}
+
+export interface ValidateOptions extends TransportLimits {
+  /** "slack" reads the verdict from the 200 body (auth.test); the rest go by status. */
+  quirks?: ProviderQuirks | undefined;
+}
+
 /**
  * Asks the provider whether an access token works. Never throws: transport
  * failures, timeouts and odd statuses are "unknown". A URL that is neither
@@ -36,7 +58,7 @@ const USER_AGENT = "tokenbroker"; // GitHub's API rejects requests without one
 export async function validateToken(
   url: string,
   accessToken: string,
-  opts: TransportLimits,
+  opts: ValidateOptions,
 ): Promise<ValidationResult> {
   if (!isAllowedTransport(url)) return { outcome: "unknown" };
   try {
@@ -46,8 +68,20 @@ export async function validateToken(
       opts,
       "validate endpoint",
     );
-    return { outcome: validationOutcome(x.status, x.headers), status: x.status };
+    const outcome = validationOutcome(x.status, x.headers);
+    if (outcome === "valid" && opts.quirks === "slack") {
+      return { outcome: slackValidationOutcome(parseJson(x.body)), status: x.status };
+    }
+    return { outcome, status: x.status };
   } catch {
     return { outcome: "unknown" };
+  }
+}
+
+function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return undefined;
   }
 }

@@ -79,6 +79,13 @@ export interface FakeProviderOptions {
   beforeRespond?: (ctx: TokenRequestContext) => Promise<void>;
 }
 
+/** What an extension's handler decides for one token request of its grant type. */
+export type GrantDecision = { issue: true; onIssued?: (t: IssuedTokens) => void } | { error: string; description: string; status?: number };
+/** Decides a grant other than refresh_token; the client was already authenticated. */
+export type GrantHandler = (form: URLSearchParams) => GrantDecision;
+/** An extra endpoint; returns true when it handled the request. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> | boolean;
+
 interface AccessRecord {
   family: Family;
   expiresAt: number;
@@ -136,6 +143,14 @@ export class FakeProvider {
   lastClientAuth: "basic" | "post" | "none" | undefined;
   /** Internal failures (e.g. a throwing beforeRespond); tests should expect this empty. */
   readonly errors: unknown[] = [];
+
+  /**
+   * Extensions (test/support/fake-link-flows.ts): grant types other than
+   * refresh_token, keyed by grant_type, and extra endpoints tried before the
+   * 404. Client authentication is checked before a grant handler runs.
+   */
+  readonly grantHandlers = new Map<string, GrantHandler>();
+  readonly extraRoutes: RouteHandler[] = [];
 
   private readonly accessTokens = new Map<string, AccessRecord>();
   private readonly refreshTokens = new Map<string, RefreshRecord>();
@@ -240,6 +255,7 @@ export class FakeProvider {
     const path = new URL(req.url ?? "/", this.url).pathname;
     if (path === "/token" && req.method === "POST") return this.handleToken(req, res);
     if (path === "/user" && req.method === "GET") return this.handleValidate(req, res);
+    for (const route of this.extraRoutes) if (await route(req, res, path)) return;
     send(res, 404, JSON_TYPE, "{}");
   }
 
@@ -284,6 +300,14 @@ export class FakeProvider {
         ? reject("incorrect_client_credentials", "The client_id and/or client_secret passed are incorrect.")
         : reject("invalid_client", "Client authentication failed.", 401);
     }
+    const handler = this.grantHandlers.get(form.get("grant_type") ?? "");
+    if (handler !== undefined) {
+      const decision = handler(form);
+      if ("error" in decision) return reject(decision.error, decision.description, decision.status);
+      const issued = this.issueGrant(index);
+      if (issued.ctx.issued !== undefined) decision.onIssued?.(issued.ctx.issued);
+      return issued;
+    }
     if (form.get("grant_type") !== "refresh_token") {
       return reject("unsupported_grant_type", "Only the refresh_token grant is supported.");
     }
@@ -323,6 +347,21 @@ export class FakeProvider {
       reply: { status: 200, body },
       ctx: { index, presentedRefreshToken: presented, outcome: "issued", issued },
     };
+  }
+
+  /** A new token family for an initial grant (authorization code, device code). */
+  private issueGrant(index: number): { reply: TokenReply; ctx: TokenRequestContext } {
+    const issued = this.issue();
+    const body: Record<string, unknown> = {
+      access_token: issued.accessToken,
+      token_type: "bearer",
+      expires_in: this.expiresInSec,
+      refresh_token: issued.refreshToken,
+    };
+    if (this.omitTokenType) delete body.token_type;
+    if (this.mode === "github") Object.assign(body, { refresh_token_expires_in: 15_897_600, scope: "" });
+    Object.assign(body, typeof this.extra === "function" ? this.extra() : this.extra);
+    return { reply: { status: 200, body }, ctx: { index, presentedRefreshToken: undefined, outcome: "issued", issued } };
   }
 
   private errorReply(error: string, description: string | undefined, status: number, headers?: Record<string, string>): TokenReply {
@@ -384,13 +423,13 @@ export class FakeProvider {
   }
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+export function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   if (res.destroyed) return;
   res.writeHead(status, { ...headers, "content-type": type, "content-length": String(Buffer.byteLength(body)) });
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -410,7 +449,7 @@ function formDecode(s: string): string {
   }
 }
 
-function clientCredentials(form: URLSearchParams, authorization: string | undefined) {
+export function clientCredentials(form: URLSearchParams, authorization: string | undefined) {
   const basic = /^basic\s+(\S+)$/i.exec(authorization ?? "");
   if (basic?.[1] !== undefined) {
     const decoded = Buffer.from(basic[1], "base64").toString("utf8");
