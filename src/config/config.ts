@@ -7,6 +7,8 @@ export interface Config {
   source: string;
   listen: { grpc: ListenAddress[]; http?: ListenAddress | undefined };
   publicUrl: string;
+  redirectAllowlist: string[];
+  linkStateTtlMs: number;
   store: { sqlite: { path: string } };
   encryption: { keysFile?: string | undefined; keysCredential?: string | undefined };
   refresh: RefreshSettings;

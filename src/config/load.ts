@@ -4,7 +4,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { Config, ProviderConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
-import { parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { isLoopbackHost, parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { RESERVED_AUTHORIZE_PARAMS } from "../oauth/authorize.js";
 import { isAllowedTransport } from "../oauth/loopback.js";
 import { catalogDefaults } from "./provider-catalog.js";
@@ -72,6 +72,13 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
 
   const listenGrpc = input.listen.grpc.map((s) => resolveListen(parseListenAddress(s) as ListenAddress, baseDir));
   const listenHttp = input.listen.http === undefined ? undefined : resolveListen(parseListenAddress(input.listen.http) as ListenAddress, baseDir);
+  // No TLS yet: a TCP listener beyond loopback would put tokens on the wire in clear.
+  listenGrpc.forEach((a, i) => {
+    if (a.kind === "tcp" && !isLoopbackHost(a.host)) problems.push(`listen.grpc[${i}]: ${a.host} is not a loopback address; TCP listeners beyond loopback need TLS, which this version does not support`);
+  });
+  if (listenHttp?.kind === "tcp" && !isLoopbackHost(listenHttp.host)) {
+    problems.push(`listen.http: ${listenHttp.host} is not a loopback address; bind the web listener to loopback (TLS is not supported yet)`);
+  }
   if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
 
   const storePath = resolvePath(baseDir, input.store.sqlite.path);
@@ -99,6 +106,8 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     source,
     listen: { grpc: listenGrpc, http: listenHttp },
     publicUrl: publicUrl.replace(/\/+$/, ""),
+    redirectAllowlist: input.redirect_allowlist,
+    linkStateTtlMs: ms(input.link_state_ttl),
     store: { sqlite: { path: storePath } },
     encryption: {
       keysFile: input.encryption.keys_file === undefined ? undefined : resolvePath(baseDir, input.encryption.keys_file),

@@ -75,6 +75,10 @@ export const configSchema = z.strictObject({
     })
     .default({ grpc: [] }),
   public_url: url.optional(),
+  /** Origins a link flow's redirect_after may point to (relative paths are always allowed). */
+  redirect_allowlist: z.array(url).default([]),
+  /** How long a StartLink state stays usable. */
+  link_state_ttl: duration.default("10m"),
   store: z.strictObject({
     sqlite: z.strictObject({ path: z.string().min(1, { error: "must not be empty" }) }),
   }),
