@@ -1,4 +1,5 @@
 import type { ListenAddress } from "./listen-address.js";
+import type { OAuthProvider } from "../oauth/provider.js";
 import type { CallerScope, ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */
@@ -37,28 +38,13 @@ export interface CallerConfig {
   scopes: CallerScope[];
 }
 
-export interface ProviderConfig {
-  id: string;
+/** A provider as the daemon runs it: the OAuth client's view plus what only tokenbroker uses. */
+export interface ProviderConfig extends OAuthProvider {
   type: ProviderType;
   displayName: string;
-  clientId: string;
-  clientSecret: string;
-  authUrl?: string | undefined;
-  tokenUrl: string;
-  validateUrl?: string | undefined;
-  revokeUrl?: string | undefined;
-  deviceCodeUrl?: string | undefined;
-  apiBaseUrl?: string | undefined;
-  scopes: string[];
-  extraTokenKeys: string[];
   regex?: RegExp | undefined;
-  pkceMethods: Array<"S256" | "plain" | "none">;
   deviceFlow: boolean;
   noRefresh: boolean;
-  tokenAuthMethod: "client_secret_basic" | "client_secret_post";
-  authUrlParams: Record<string, string>;
-  revocation: "rfc7009" | "github-grant" | "slack" | "none";
-  quirks: "github" | "standard" | "slack" | "jfrog" | "azure-devops";
   /** oidc: the issuer whose discovery document supplies the endpoints. */
   issuer?: string | undefined;
   /**
@@ -67,6 +53,4 @@ export interface ProviderConfig {
    * set and discovery must not replace. tokenUrl is "" while pending.
    */
   pendingDiscovery?: { issuer: string; explicit: ReadonlyArray<"authUrl" | "tokenUrl" | "revokeUrl" | "deviceCodeUrl" | "validateUrl" | "pkceMethods" | "tokenAuthMethod"> } | undefined;
-  /** Send the configured scopes on refresh (Entra v2). */
-  scopeOnRefresh?: boolean | undefined;
 }
