@@ -149,6 +149,7 @@ export class RefreshEngine {
     const p = this.#providers.get(key.providerId);
     if (p === undefined) throw providerNotFound(key.providerId);
     const waitUntil = this.#now() + this.#leaseTtlMs + this.#settings.budgetMs;
+    let discarded = false;
     for (;;) {
       // Invariant 2: after taking the lock, re-read.
       const current = await this.#read(key);
@@ -161,20 +162,41 @@ export class RefreshEngine {
       const misconfigured = p.gate.misconfigured(now);
       if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
 
-      // Invariant 1, across processes: claim the row's lease or wait for its holder.
-      const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, now);
-      if (!claim.claimed) {
-        if ("missing" in claim) throw linkNotFound(key);
-        if (this.#now() > waitUntil) throw unavailable(key.providerId, "another process is still refreshing this link", 1000);
-        await sleep(Math.min(this.#leasePollMs, Math.max(1, claim.until - this.#now())));
-        continue;
+      // Invariant 9 before invariant 1: queue for a provider slot first and
+      // claim the lease only once we hold one, so time spent queueing never
+      // eats into the lease (a lease that lapsed in the queue would let
+      // another process present the same single-use refresh token).
+      const releaseSlot = await p.gate.acquire();
+      let pollMs = 0;
+      let attempted = false;
+      let refreshed: LinkRecord | undefined;
+      try {
+        const breaker = p.gate.misconfigured(this.#now());
+        if (breaker !== undefined) throw misconfiguredError(key.providerId, breaker.reason, breaker.retryAfterMs);
+        // Invariant 1, across processes: claim the row's lease or wait for its holder.
+        const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now());
+        if (!claim.claimed) {
+          if ("missing" in claim) throw linkNotFound(key);
+          if (this.#now() > waitUntil) throw unavailable(key.providerId, "another process is still refreshing this link", 1000);
+          pollMs = Math.min(this.#leasePollMs, Math.max(1, claim.until - this.#now()));
+        } else if (isFresh(claim.record, minValidMs, this.#now()) || claim.record.refreshToken === null) {
+          await this.#store.releaseLease(key, this.#owner, claim.generation);
+        } else {
+          attempted = true;
+          refreshed = await this.#refreshWithLease(key, p, claim.record, claim.generation, releaseSlot);
+        }
+      } finally {
+        releaseSlot();
       }
-      const held = claim.record;
-      if (isFresh(held, minValidMs, this.#now()) || held.refreshToken === null) {
-        await this.#store.releaseLease(key, this.#owner, claim.generation);
-        continue;
-      }
-      return this.#refreshWithLease(key, p, held, claim.generation);
+      if (pollMs > 0) await sleep(pollMs);
+      if (!attempted) continue;
+      if (refreshed !== undefined) return refreshed;
+      // Our commit was discarded because another writer changed the row
+      // (re-linked, unlinked, or cleared its refresh token). Its data wins:
+      // judge the row afresh rather than hand out whatever is stored, which
+      // may be a stale token of a link that now needs re-linking. Once only.
+      if (discarded) throw unavailable(key.providerId, "the link kept changing during the refresh", 1000);
+      discarded = true;
     }
   }
 
@@ -183,22 +205,25 @@ export class RefreshEngine {
     p: { config: ProviderConfig; endpoints: ProviderEndpoints; gate: ProviderGate },
     held: LinkRecord,
     generation: number,
-  ): Promise<LinkRecord> {
+    releaseSlot: () => void,
+  ): Promise<LinkRecord | undefined> {
     const refreshToken = held.refreshToken as string;
     let leaseHeld = true;
     try {
       let tokens: TokenSet;
       try {
-        tokens = await p.gate.withSlot(() =>
-          refreshWithRetry(p.endpoints, refreshToken, {
+        try {
+          tokens = await refreshWithRetry(p.endpoints, refreshToken, {
             timeoutMs: this.#settings.timeoutMs,
             initialBackoffMs: this.#settings.initialBackoffMs,
             maxBackoffMs: this.#settings.maxBackoffMs,
             budgetMs: this.#settings.budgetMs,
             onAttempt: (attempt, err) =>
               this.#log.warn({ provider: key.providerId, attempt, kind: err.kind, status: err.status, error: err.error }, "refresh attempt failed"),
-          }),
-        );
+          });
+        } finally {
+          releaseSlot(); // the provider call is over: committing needs no slot
+        }
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err;
         return await this.#onRefreshError(key, p, refreshToken, err);
@@ -221,9 +246,9 @@ export class RefreshEngine {
       leaseHeld = false;
       p.gate.markHealthy();
       if (committed === undefined) {
-        // The row changed under us (re-linked or unlinked): its owner's data wins.
+        // The row changed under us (re-linked, unlinked or failed by another writer): its owner's data wins.
         this.#log.warn({ provider: key.providerId }, "refresh result discarded: the link changed during the refresh");
-        return await this.#read(key);
+        return undefined;
       }
       this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
       await this.#validate(key, p, committed);

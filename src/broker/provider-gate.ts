@@ -21,14 +21,25 @@ export class ProviderGate {
   }
 
   async withSlot<T>(work: () => Promise<T>): Promise<T> {
-    return this.#limit.runExclusive(async () => {
-      this.#peak = Math.max(this.#peak, ++this.#inFlight);
-      try {
-        return await work();
-      } finally {
-        this.#inFlight--;
-      }
-    });
+    const release = await this.acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits for a slot; the returned function gives it back (calling it again is a no-op). */
+  async acquire(): Promise<() => void> {
+    const [, release] = await this.#limit.acquire();
+    this.#peak = Math.max(this.#peak, ++this.#inFlight);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#inFlight--;
+      release();
+    };
   }
 
   get peakInFlight(): number {
