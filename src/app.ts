@@ -44,6 +44,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       providers,
       settings: config.refresh,
       log,
+      redirectUri: (id) => `${config.publicUrl}/oauth/${encodeURIComponent(id)}/callback`,
       misconfiguredBackoff: { initialMs: config.refresh.misconfiguredBackoffMs, maxMs: Math.max(config.refresh.misconfiguredBackoffMs, 600_000) },
     });
   } catch (err) {

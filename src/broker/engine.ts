@@ -5,7 +5,7 @@ import type { ProviderConfig, RefreshSettings } from "../config/config.js";
 import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { OAuthError, failureReason, refreshWithRetry, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
+import { OAuthError, failureReason, providerEndpoints, refreshWithRetry, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -21,8 +21,13 @@ export interface EngineOptions {
   /** How often a process waiting on another's lease re-reads the row. */
   leasePollMs?: number;
   misconfiguredBackoff?: { initialMs: number; maxMs: number };
+  /** The link flow's redirect URI per provider ({public_url}/oauth/{id}/callback). */
+  redirectUri?: (providerId: string) => string;
   now?: () => number;
 }
+
+/** The most transient failures remembered per process (see #recentFailures). */
+const MAX_REMEMBERED_FAILURES = 10_000;
 
 /**
  * The refresh engine: hands out access tokens valid for at least the asked
@@ -43,6 +48,13 @@ export class RefreshEngine {
   readonly #now: () => number;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #lastRateLimitWarning = new Map<string, number>();
+  /**
+   * The last transient or rate-limited failure per key, until its retry-after
+   * passes. Callers that queued behind the failed refresh get the same answer
+   * instead of each running a full retry series against a provider that is
+   * down.
+   */
+  readonly #recentFailures = new Map<string, { at: number; until: number; error: BrokerError }>();
 
   constructor(opts: EngineOptions) {
     this.#store = opts.store;
@@ -57,15 +69,8 @@ export class RefreshEngine {
         p.id,
         {
           config: p,
-          endpoints: {
-            id: p.id,
-            tokenUrl: p.tokenUrl,
-            ...(p.validateUrl !== undefined ? { validateUrl: p.validateUrl } : {}),
-            clientId: p.clientId,
-            clientSecret: p.clientSecret,
-            tokenAuthMethod: p.tokenAuthMethod,
-            extraTokenKeys: p.extraTokenKeys,
-          },
+          // Legacy Azure DevOps wants the redirect URI on refresh too.
+          endpoints: providerEndpoints(p, opts.redirectUri?.(p.id)),
           gate: new ProviderGate(opts.settings.providerConcurrency, backoff),
         },
       ]),
@@ -99,7 +104,8 @@ export class RefreshEngine {
     if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
 
     // Invariant 3: the work is detached from the caller's lifetime.
-    const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, minValidMs, seen));
+    const arrived = this.#now();
+    const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, minValidMs, seen, arrived));
     this.#track(work);
     return raceSignal(work, signal);
   }
@@ -145,7 +151,7 @@ export class RefreshEngine {
     });
   }
 
-  async #refreshLocked(key: LinkKey, minValidMs: number, seen: LinkRecord): Promise<LinkRecord> {
+  async #refreshLocked(key: LinkKey, minValidMs: number, seen: LinkRecord, arrived: number): Promise<LinkRecord> {
     const p = this.#providers.get(key.providerId);
     if (p === undefined) throw providerNotFound(key.providerId);
     const waitUntil = this.#now() + this.#leaseTtlMs + this.#settings.budgetMs;
@@ -161,6 +167,8 @@ export class RefreshEngine {
       this.#refusePointlessRefresh(current, p.config);
       const misconfigured = p.gate.misconfigured(now);
       if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
+      const recent = this.#recentFailures.get(lockKey(key));
+      if (recent !== undefined && now < recent.until && recent.at >= arrived) throw recent.error;
 
       // Invariant 9 before invariant 1: queue for a provider slot first and
       // claim the lease only once we hold one, so time spent queueing never
@@ -245,6 +253,7 @@ export class RefreshEngine {
       );
       leaseHeld = false;
       p.gate.markHealthy();
+      this.#recentFailures.delete(lockKey(key));
       if (committed === undefined) {
         // The row changed under us (re-linked, unlinked or failed by another writer): its owner's data wins.
         this.#log.warn({ provider: key.providerId }, "refresh result discarded: the link changed during the refresh");
@@ -274,11 +283,15 @@ export class RefreshEngine {
         throw misconfiguredError(key.providerId, reason, backoffMs);
       }
       case "transient":
-        throw unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000);
+        throw this.#remember(key, unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000), now);
       case "rate_limited":
-        throw new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${key.providerId} is rate limiting token refreshes`, {
-          retryAfterMs: err.retryAfterMs ?? 1000,
-        });
+        throw this.#remember(
+          key,
+          new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${key.providerId} is rate limiting token refreshes`, {
+            retryAfterMs: err.retryAfterMs ?? 1000,
+          }),
+          now,
+        );
       case "permanent": {
         // Invariant 5: re-read before caching a failure.
         const current = await this.#store.get(key);
@@ -300,11 +313,21 @@ export class RefreshEngine {
     }
   }
 
+  #remember(key: LinkKey, error: BrokerError, now: number): BrokerError {
+    if (this.#recentFailures.size >= MAX_REMEMBERED_FAILURES) {
+      for (const [k, f] of this.#recentFailures) if (f.until <= now) this.#recentFailures.delete(k);
+    }
+    if (this.#recentFailures.size < MAX_REMEMBERED_FAILURES) {
+      this.#recentFailures.set(lockKey(key), { at: now, until: now + (error.detail.retryAfterMs ?? 1000), error });
+    }
+    return error;
+  }
+
   /** Invariant 8: validate after a refresh only; never discard what was persisted. */
   async #validate(key: LinkKey, p: { config: ProviderConfig }, rec: LinkRecord): Promise<void> {
     const url = p.config.validateUrl;
     if (!this.#settings.validate || url === undefined) return;
-    const result = await validateToken(url, rec.accessToken, { timeoutMs: this.#settings.timeoutMs });
+    const result = await validateToken(url, rec.accessToken, { timeoutMs: this.#settings.timeoutMs, quirks: p.config.quirks });
     switch (result.outcome) {
       case "valid":
       case "unknown":

@@ -104,6 +104,21 @@ describe("transient provider failures (invariant 7)", () => {
     expect(h.fake.peakInFlight).toBe(1);
     await expectUntouched(h, k, seeded);
   });
+  it("callers queued behind a failed refresh share its answer instead of each retrying against a provider that is down", async () => {
+    const h = await harness({ settings: { timeoutMs: 300, budgetMs: 400, initialBackoffMs: 50, maxBackoffMs: 100 } });
+    const k = key("queue");
+    const { record: seeded } = await h.seed(k, { accessTtlSec: 5 });
+    failAlways(h, { status: 503, retryAfterSec: 2 });
+    const errs = await Promise.all(Array.from({ length: 20 }, () => h.engine.obtain(k, MIN_VALID).then(() => null, (e: unknown) => e)));
+    for (const e of errs) expect(e).toMatchObject({ reason: Reason.PROVIDER_UNAVAILABLE });
+    // One retry series (a 2 s Retry-After exceeds the 400 ms budget: one attempt), not twenty.
+    expect(h.fake.tokenRequests).toBe(1);
+    await expectUntouched(h, k, seeded);
+    // A caller arriving after the failure tries again.
+    h.fake.tokenFaults.length = 0;
+    const got = await h.engine.obtain(k, MIN_VALID);
+    expect(h.fake.isValid(got.accessToken)).toBe(true);
+  });
 });
 
 describe("rate limiting at the token endpoint (invariant 7)", () => {
