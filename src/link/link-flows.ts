@@ -164,8 +164,8 @@ export class LinkFlows {
         return { state: "pending", retryAfterMs: flow.intervalMs };
       case "slow_down": {
         const intervalMs = flow.intervalMs + SLOW_DOWN_INCREMENT_SEC * 1000;
-        await this.#o.flows.claimDevicePoll(h, this.#now(), intervalMs);
-        return { state: "pending", retryAfterMs: intervalMs };
+        const nextPollAt = await this.#slowDown(h, intervalMs);
+        return { state: "pending", retryAfterMs: Math.max(0, nextPollAt - this.#now()) };
       }
       case "denied":
         await this.#o.flows.deleteDeviceFlow(h);
@@ -180,6 +180,25 @@ export class LinkFlows {
         return { state: "linked", link };
       }
     }
+  }
+
+  /**
+   * Stores the longer interval after slow_down (RFC 8628 §3.5: for this and
+   * every later poll). Our claim reserved the session until its nextPollAt,
+   * and claimDevicePoll only updates a session whose nextPollAt has come, so
+   * the update is made as of that instant: the next poll waits the new
+   * interval counted from the end of the reservation (never sooner than the
+   * provider asked). Returns when the next poll may happen.
+   */
+  async #slowDown(h: string, intervalMs: number): Promise<number> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = await this.#o.flows.getDeviceFlow(h);
+      if (current === undefined) break;
+      if (current.intervalMs >= intervalMs) return current.nextPollAt;
+      const updated = await this.#o.flows.claimDevicePoll(h, Math.max(this.#now(), current.nextPollAt), intervalMs);
+      if (updated !== undefined) return updated.nextPollAt;
+    }
+    return this.#now() + intervalMs;
   }
 
   /**

@@ -21,7 +21,13 @@ export function oauthCallbackRoute(flows: LinkFlows, publicUrl: string, log: Log
       page(res, 405, "Method not allowed", "Use GET.");
       return true;
     }
-    const providerId = decodeURIComponent(m[1] as string);
+    let providerId: string;
+    try {
+      providerId = decodeURIComponent(m[1] as string);
+    } catch {
+      page(res, 400, "Bad request", "Malformed provider in the callback path.");
+      return true;
+    }
     const state = url.searchParams.get("state") ?? "";
     const code = url.searchParams.get("code") ?? "";
     const providerError = url.searchParams.get("error");
