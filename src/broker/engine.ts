@@ -5,7 +5,7 @@ import type { ProviderConfig, RefreshSettings } from "../config/config.js";
 import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { OAuthError, failureReason, providerEndpoints, refreshWithRetry, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
+import { OAuthError, failureReason, providerEndpoints, refreshWithRetry, revokeTokens, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -257,6 +257,7 @@ export class RefreshEngine {
       if (committed === undefined) {
         // The row changed under us (re-linked, unlinked or failed by another writer): its owner's data wins.
         this.#log.warn({ provider: key.providerId }, "refresh result discarded: the link changed during the refresh");
+        if ((await this.#store.get(key).catch(() => null)) === undefined) this.#revokeOrphan(key, p.config, tokens);
         return undefined;
       }
       this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
@@ -311,6 +312,24 @@ export class RefreshEngine {
         throw reauth(reason, now);
       }
     }
+  }
+
+  /**
+   * Tokens issued for a link that was unlinked while the refresh was in
+   * flight (possibly by another process) belong to no one: revoke them.
+   */
+  #revokeOrphan(key: LinkKey, provider: ProviderConfig, tokens: TokenSet): void {
+    const work = revokeTokens(provider, {
+      ...(tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}),
+      accessToken: tokens.accessToken,
+      timeoutMs: this.#settings.timeoutMs,
+    }).then((r) => this.#log.info({ provider: key.providerId, revoked: r.revoked }, "revoked tokens refreshed for an unlinked link"));
+    this.#track(work);
+  }
+
+  /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it. */
+  exclusive<T>(key: LinkKey, work: () => Promise<T>): Promise<T> {
+    return this.#locks.run(lockKey(key), work);
   }
 
   #remember(key: LinkKey, error: BrokerError, now: number): BrokerError {

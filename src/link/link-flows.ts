@@ -190,15 +190,11 @@ export class LinkFlows {
    * interval counted from the end of the reservation (never sooner than the
    * provider asked). Returns when the next poll may happen.
    */
+  /** RFC 8628 §3.5: the interval grows for good, counted from this poll. */
   async #slowDown(h: string, intervalMs: number): Promise<number> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const current = await this.#o.flows.getDeviceFlow(h);
-      if (current === undefined) break;
-      if (current.intervalMs >= intervalMs) return current.nextPollAt;
-      const updated = await this.#o.flows.claimDevicePoll(h, Math.max(this.#now(), current.nextPollAt), intervalMs);
-      if (updated !== undefined) return updated.nextPollAt;
-    }
-    return this.#now() + intervalMs;
+    const nextPollAt = this.#now() + intervalMs;
+    await this.#o.flows.setDevicePoll(h, intervalMs, nextPollAt);
+    return nextPollAt;
   }
 
   /**

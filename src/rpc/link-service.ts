@@ -117,7 +117,10 @@ export function linkService(engine: RefreshEngine, store: LinkStore, flows: Link
         const key = keyOf(req);
         let rec: LinkRecord | undefined;
         try {
-          rec = await store.delete(key);
+          // Under the key's lock: a refresh of this process either committed
+          // before (and its tokens are revoked below) or starts after and
+          // finds no link.
+          rec = await engine.exclusive(key, () => store.delete(key));
         } catch (err) {
           if (err instanceof DecryptError) throw decryptFailed(key, err);
           throw err;

@@ -36,6 +36,8 @@ export interface FlowStore {
   getDeviceFlow(sessionHash: string): Promise<DeviceFlow | undefined>;
   /** Reserves the next poll: succeeds only if `now` is past nextPollAt (one poller at a time). */
   claimDevicePoll(sessionHash: string, now: number, intervalMs: number): Promise<DeviceFlow | undefined>;
+  /** Sets the interval and the next allowed poll (after a slow_down). */
+  setDevicePoll(sessionHash: string, intervalMs: number, nextPollAt: number): Promise<void>;
   deleteDeviceFlow(sessionHash: string): Promise<void>;
   /** Removes flows past their expiry; returns how many. */
   purgeExpiredFlows(now: number): Promise<number>;

@@ -42,6 +42,7 @@ export class FlowTables implements FlowStore {
       claimPoll: db.prepare<[number, number, string, number], DeviceFlowRow>(
         "UPDATE device_flows SET interval_ms = ?, next_poll_at = ? WHERE session_hash = ? AND next_poll_at <= ? RETURNING *",
       ),
+      setPoll: db.prepare<[number, number, string]>("UPDATE device_flows SET interval_ms = ?, next_poll_at = ? WHERE session_hash = ?"),
       deleteDevice: db.prepare<[string]>("DELETE FROM device_flows WHERE session_hash = ?"),
       purgeAuth: db.prepare<[number]>("DELETE FROM auth_flows WHERE expires_at <= ?"),
       purgeDevice: db.prepare<[number]>("DELETE FROM device_flows WHERE expires_at <= ?"),
@@ -98,6 +99,10 @@ export class FlowTables implements FlowStore {
   async claimDevicePoll(sessionHash: string, now: number, intervalMs: number): Promise<DeviceFlow | undefined> {
     const row = this.#db.transaction(() => this.#s.claimPoll.get(intervalMs, now + intervalMs, sessionHash, now)).immediate();
     return row === undefined ? undefined : this.#device(row);
+  }
+
+  async setDevicePoll(sessionHash: string, intervalMs: number, nextPollAt: number): Promise<void> {
+    this.#s.setPoll.run(intervalMs, nextPollAt, sessionHash);
   }
 
   async deleteDeviceFlow(sessionHash: string): Promise<void> {
