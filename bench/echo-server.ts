@@ -1,0 +1,65 @@
+/**
+ * The bare transport ceiling: a @grpc/grpc-js server in its own process
+ * (forked by the bench; argv[2] is its Unix socket path) that answers
+ * TokenService/ObtainAccessToken with one fixed response. Per call it does
+ * what any grpc-js server built on protobuf-es must: decode the request
+ * (fromBinary) and encode the answer (toBinary) — nothing else.
+ */
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  ObtainAccessTokenRequestSchema,
+  ObtainAccessTokenResponseSchema,
+  type ObtainAccessTokenRequest,
+  type ObtainAccessTokenResponse,
+} from "../gen/tokenbroker/v1/token_service_pb.js";
+import { PATHS } from "./rpc-paths.js";
+
+const socketPath = process.argv[2];
+if (process.send === undefined || socketPath === undefined) {
+  process.stderr.write("bench/echo-server.js runs as a child of bench/run.js: echo-server.js SOCKET_PATH\n");
+  process.exit(2);
+}
+
+// Shaped like the broker's cache-hit answer (same field set, similar sizes).
+const FIXED: ObtainAccessTokenResponse = create(ObtainAccessTokenResponseSchema, {
+  token: {
+    accessToken: `bench_at_${randomBytes(24).toString("base64url")}`,
+    tokenType: "bearer",
+    expiresAt: timestampFromMs(Date.now() + 3_600_000),
+    userId: "hit-42",
+    providerId: "bench",
+  },
+});
+
+const definition: grpc.ServiceDefinition = {
+  ObtainAccessToken: {
+    path: PATHS.obtain,
+    originalName: "obtainAccessToken",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (m: ObtainAccessTokenRequest) => Buffer.from(toBinary(ObtainAccessTokenRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => fromBinary(ObtainAccessTokenRequestSchema, b),
+    responseSerialize: (m: ObtainAccessTokenResponse) => Buffer.from(toBinary(ObtainAccessTokenResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => fromBinary(ObtainAccessTokenResponseSchema, b),
+  },
+};
+
+// The daemon's gRPC server options, so both sides run the same grpc-js configuration.
+const server = new grpc.Server({ "grpc.max_receive_message_length": 1024 * 1024, "grpc.max_send_message_length": 4 * 1024 * 1024 });
+server.addService(definition, {
+  ObtainAccessToken: (_call: grpc.ServerUnaryCall<ObtainAccessTokenRequest, ObtainAccessTokenResponse>, cb: grpc.sendUnaryData<ObtainAccessTokenResponse>) => cb(null, FIXED),
+});
+server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
+  if (err) {
+    process.stderr.write(`echo server: cannot listen on ${socketPath}: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.send!({ ready: true });
+});
+process.on("disconnect", () => {
+  server.forceShutdown();
+  process.exit(0);
+});

@@ -1,0 +1,229 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { CpuMeter } from "../cpu-meter.js";
+import { startBenchDaemon, storePathOf, writeKeysFile, type BenchDaemon } from "../daemon.js";
+import { seedStoreDirect } from "../seed-store.js";
+import { monotonicUs, summarizeProfile, type ProfileSummary, type Window } from "../profile-summary.js";
+import { fmt } from "../format.js";
+import { readLockGauge, type LockGauge } from "../lock-gauge.js";
+import type { KeySpace, LoadResult } from "../protocol.js";
+import { PROVIDER_ID, daemonProviderOf, startBenchProvider } from "../provider.js";
+import { median } from "../stats.js";
+import type { Memory } from "../proc.js";
+import type { ScenarioContext } from "./context.js";
+
+export interface ScaleRun {
+  store: "small" | "large";
+  round: number;
+  callsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  daemonCpuUsPerCall: number;
+  othersCores: number;
+}
+
+export interface ScaleResult {
+  largeLinks: number;
+  smallLinks: number;
+  concurrency: number;
+  /** Seeding the large store: most links in batches (putMany) before the daemon starts... */
+  seedBatchLinks: number;
+  seedBatchMs: number;
+  seedBatchPerSec: number;
+  /** ...the rest through ImportLink into the running daemon, on top of them. */
+  seedImportLinks: number;
+  seedImportMs: number;
+  seedImportPerSec: number;
+  seedErrors: number;
+  /** Spawn to "serving" of the daemon on the big store (keyring check reads every sealed value). */
+  largeStartupMs: number;
+  smallStartupMs: number;
+  dbFileMb: number;
+  runs: ScaleRun[];
+  /** Medians over the rounds. */
+  smallP99Ms: number;
+  largeP99Ms: number;
+  /** large / small p99 (target ≤ 1.10). */
+  p99Ratio: number;
+  smallCallsPerSec: number;
+  largeCallsPerSec: number;
+  /** Daemon CPU per call (medians): the store-size effect without the scheduling noise in p99. */
+  smallCpuUsPerCall: number;
+  largeCpuUsPerCall: number;
+  /** RSS right after start (store opened, nothing served yet). */
+  largeMemoryAtStart: Memory | undefined;
+  smallMemoryAtStart: Memory | undefined;
+  largeMemoryAfterSeed: Memory | undefined;
+  largeMemoryAfterLoad: Memory | undefined;
+  smallMemoryAfterLoad: Memory | undefined;
+  lockMapAfter: LockGauge;
+  daemonProblems: Record<string, number>;
+  /** With --profile: each daemon over its measured rounds. */
+  profiles?: { small?: ProfileSummary; large?: ProfileSummary };
+}
+
+/**
+ * Scenario 4: scale. Two daemons side by side, one with 100 links and one
+ * with `links` (most seeded in batches before it starts, the rest through
+ * ImportLink; both timed). Cache-hit load on
+ * random keys across each store, in ABBA order over the rounds so drifting
+ * background load hits both alike; the medians are compared.
+ */
+export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
+  const { opts, loadgen } = ctx;
+  const s = opts.scale;
+  const fake = await startBenchProvider(0);
+  let small: BenchDaemon | undefined;
+  let large: BenchDaemon | undefined;
+  let result: ScaleResult;
+  const windows: Record<"small" | "large", Window[]> = { small: [], large: [] };
+  const stopped: Record<"small" | "large", { code: number | null; profile?: string } | undefined> = { small: undefined, large: undefined };
+  const profDir = opts.profile ? ctx.dir : undefined;
+  try {
+    const expiresAtMs = Date.now() + 6 * 3_600_000;
+    const smallKeys: KeySpace = { providerId: PROVIDER_ID, userPrefix: "user-", count: s.baseLinks };
+    const largeKeys: KeySpace = { providerId: PROVIDER_ID, userPrefix: "user-", count: s.links };
+    const viaImport = Math.min(s.viaImportLink, s.links);
+    ctx.log(`  seeding ${s.links - viaImport} links in batches (SqliteLinkStore.putMany) ...`);
+    const batch = await seedStoreDirect({
+      dbPath: storePathOf(ctx.dir, "large"),
+      keysFile: writeKeysFile(ctx.dir),
+      providerId: PROVIDER_ID,
+      userPrefix: largeKeys.userPrefix,
+      count: s.links - viaImport,
+      expiresAtMs,
+    });
+    ctx.log(`  seeded ${batch.links} links in ${fmt(batch.ms / 1000, 1)} s (${fmt(batch.perSec, 0)}/s)`);
+    small = await startBenchDaemon({ cli: ctx.opts.cli, dir: ctx.dir, name: "small", provider: daemonProviderOf(fake), cpuProfDir: profDir });
+    large = await startBenchDaemon({ cli: ctx.opts.cli, dir: ctx.dir, name: "large", provider: daemonProviderOf(fake), cpuProfDir: profDir });
+    const largeMemoryAtStart = large.memory();
+    const smallMemoryAtStart = small.memory();
+    ctx.log(`  daemon start: ${fmt(large.startupMs, 0)} ms with ${batch.links} links, ${fmt(small.startupMs, 0)} ms empty`);
+    const seedSmall = await loadgen.run({
+      kind: "import",
+      address: small.grpcTarget,
+      channels: opts.channels,
+      concurrency: opts.importConcurrency,
+      providerId: PROVIDER_ID,
+      synthetic: { userPrefix: smallKeys.userPrefix, from: 0, count: smallKeys.count, expiresAtMs },
+    });
+    if (seedSmall.errors > 0) throw new Error(`seeding the small store failed: ${seedSmall.samples.join("; ")}`);
+    const seed = await loadgen.run({
+      kind: "import",
+      address: large.grpcTarget,
+      channels: opts.channels,
+      concurrency: opts.importConcurrency,
+      providerId: PROVIDER_ID,
+      synthetic: { userPrefix: largeKeys.userPrefix, from: s.links - viaImport, count: viaImport, expiresAtMs },
+    });
+    ctx.log(`  imported ${seed.imported} more through ImportLink (${opts.importConcurrency} in flight) in ${fmt(seed.wallMs / 1000, 1)} s (${fmt(seed.perSec, 0)}/s), ${seed.errors} errors`);
+    const largeMemoryAfterSeed = large.memory();
+
+    const runs: ScaleRun[] = [];
+    // Warm both daemons (JIT, SQLite page cache) before any measured round.
+    for (const [daemon, keys] of [
+      [small, smallKeys],
+      [large, largeKeys],
+    ] as const) {
+      await loadgen.run({ kind: "load", transport: "grpc", address: daemon.grpcTarget, method: "obtain", keys, concurrency: s.concurrency, channels: opts.channels, warmupMs: 0, durationMs: 1500 });
+    }
+    const pair = [
+      ["small", small, smallKeys],
+      ["large", large, largeKeys],
+    ] as const;
+    for (let round = 1; round <= s.rounds; round++) {
+      // small, large, then large, small, ...: drift in background load hits both alike.
+      for (const [store, daemon, keys] of round % 2 === 1 ? pair : [...pair].reverse()) {
+        const meter = new CpuMeter({ daemon: daemon.pid });
+        const running = loadgen.run({
+          kind: "load",
+          transport: "grpc",
+          address: daemon.grpcTarget,
+          method: "obtain",
+          keys,
+          concurrency: s.concurrency,
+          channels: opts.channels,
+          warmupMs: s.warmupMs,
+          durationMs: s.durationMs,
+        });
+        await new Promise((r) => setTimeout(r, s.warmupMs));
+        meter.start();
+        const fromUs = monotonicUs();
+        const r: LoadResult = await running;
+        const cpu = meter.stop();
+        windows[store].push({ fromUs, toUs: monotonicUs() });
+        const run: ScaleRun = {
+          store,
+          round,
+          callsPerSec: r.callsPerSec,
+          p50Ms: r.latency.p50Ms,
+          p99Ms: r.latency.p99Ms,
+          errors: r.errors,
+          daemonCpuUsPerCall: r.callsPerSec > 0 ? ((cpu.cores.daemon ?? 0) * 1e6) / r.callsPerSec : 0,
+          othersCores: cpu.othersCores,
+        };
+        runs.push(run);
+        ctx.log(
+          `  ${store.padEnd(5)} (${String(keys.count).padStart(6)} links) round ${round}: ${fmt(run.callsPerSec, 0)} calls/s, p50 ${fmt(run.p50Ms, 2)} ms, ` +
+            `p99 ${fmt(run.p99Ms, 2)} ms, ${fmt(run.daemonCpuUsPerCall, 0)} µs/call${run.errors > 0 ? `, ERRORS ${run.errors}` : ""} (others ${fmt(run.othersCores, 2)} cores)`,
+        );
+      }
+    }
+    const med = (store: "small" | "large", f: (r: ScaleRun) => number): number => median(runs.filter((r) => r.store === store).map(f));
+    const smallP99Ms = med("small", (r) => r.p99Ms);
+    const largeP99Ms = med("large", (r) => r.p99Ms);
+    let dbFileMb = 0;
+    for (const suffix of ["", "-wal"]) {
+      try {
+        dbFileMb += statSync(join(ctx.dir, `large.db${suffix}`)).size / 2 ** 20;
+      } catch {
+        // no WAL file
+      }
+    }
+    result = {
+      largeLinks: s.links,
+      smallLinks: s.baseLinks,
+      concurrency: s.concurrency,
+      seedBatchLinks: batch.links,
+      seedBatchMs: batch.ms,
+      seedBatchPerSec: batch.perSec,
+      seedImportLinks: viaImport,
+      seedImportMs: seed.wallMs,
+      seedImportPerSec: seed.perSec,
+      seedErrors: seed.errors + seedSmall.errors,
+      largeStartupMs: large.startupMs,
+      smallStartupMs: small.startupMs,
+      dbFileMb,
+      runs,
+      smallP99Ms,
+      largeP99Ms,
+      p99Ratio: largeP99Ms / smallP99Ms,
+      smallCallsPerSec: med("small", (r) => r.callsPerSec),
+      largeCallsPerSec: med("large", (r) => r.callsPerSec),
+      smallCpuUsPerCall: med("small", (r) => r.daemonCpuUsPerCall),
+      largeCpuUsPerCall: med("large", (r) => r.daemonCpuUsPerCall),
+      largeMemoryAtStart,
+      smallMemoryAtStart,
+      largeMemoryAfterSeed,
+      largeMemoryAfterLoad: large.memory(),
+      smallMemoryAfterLoad: small.memory(),
+      lockMapAfter: await readLockGauge(large.httpBaseUrl),
+      daemonProblems: Object.fromEntries(large.problems),
+    };
+  } finally {
+    stopped.small = await small?.stop();
+    stopped.large = await large?.stop();
+    await fake.close();
+  }
+  if (opts.profile) {
+    result.profiles = {};
+    for (const store of ["small", "large"] as const) {
+      const file = stopped[store]?.profile;
+      if (file === undefined) continue;
+      ctx.log(`  profile written: ${file}`);
+      result.profiles[store] = summarizeProfile(file, 25, windows[store]);
+    }
+  }
+  return result;
+}

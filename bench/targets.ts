@@ -1,0 +1,83 @@
+import type { CacheHitResult } from "./scenarios/cache-hit.js";
+import type { MassExpiryResult } from "./scenarios/mass-expiry.js";
+import type { ScaleResult } from "./scenarios/scale.js";
+import type { StormResult } from "./scenarios/storm.js";
+import { fmt } from "./format.js";
+import type { LockGauge } from "./lock-gauge.js";
+
+export type Status = "PASS" | "MISS" | "N/A";
+
+export interface Check {
+  scenario: string;
+  /**
+   * "target": from issue 6, as written; "floor": the same target measured
+   * above the transport floor (what the load generator alone costs); "sanity":
+   * correctness the figures rest on.
+   */
+  kind: "target" | "floor" | "sanity";
+  what: string;
+  measured: string;
+  status: Status;
+}
+
+export interface AllResults {
+  cache?: CacheHitResult;
+  storm?: StormResult;
+  mass?: MassExpiryResult;
+  scale?: ScaleResult;
+}
+
+const ok = (b: boolean): Status => (b ? "PASS" : "MISS");
+const lockText = (g: LockGauge): string => (g.exposed ? `${g.value} (tokenbroker_refresh_locks)` : `not exposed (${g.why})`);
+const lockStatus = (g: LockGauge): Status => (g.exposed ? ok(g.value === 0) : "N/A");
+
+/** The targets of issue 6, each as PASS / MISS (N/A when the daemon exposes nothing to measure). */
+export function evaluate(r: AllResults): Check[] {
+  const checks: Check[] = [];
+  const add = (scenario: string, kind: Check["kind"], what: string, measured: string, status: Status): void => {
+    checks.push({ scenario, kind, what, measured, status });
+  };
+
+  if (r.cache !== undefined) {
+    const c = r.cache;
+    const top = c.ratios.at(-1)!;
+    const at = `@${top.concurrency}`;
+    add("cache", "target", `throughput ≥ 0.90 × no-op RPC ${at}`, `× ${fmt(top.brokerVsNoop, 3)}`, ok(top.brokerVsNoop >= 0.9));
+    add("cache", "target", `throughput ≥ 0.80 × bare grpc-js echo ${at}`, `× ${fmt(top.brokerVsBare, 3)}`, ok(top.brokerVsBare >= 0.8));
+    add("cache", "target", `p99 ≤ 2 × no-op p99 ${at}`, `× ${fmt(top.p99VsNoop, 3)}`, ok(top.p99VsNoop <= 2));
+    const errors = c.cells.reduce((n, x) => n + x.errors, 0);
+    const unverified = c.cells.filter((x) => !x.verified).length;
+    add("cache", "sanity", "no errors; sampled answers decode; provider untouched", `${errors} errors, ${unverified} unverified, ${c.providerRequests} provider requests`, ok(errors === 0 && unverified === 0 && c.providerRequests === 0));
+  }
+
+  if (r.storm !== undefined) {
+    const s = r.storm;
+    add("storm", "target", "exactly 1 provider refresh", `${s.providerRefreshes} (${s.providerTokenRequests} token requests)`, ok(s.providerRefreshes === 1 && s.providerTokenRequests === 1));
+    const limit = s.providerLatencyMs + 50;
+    add("storm", "target", `callers' p99 ≤ provider latency + 50 ms (${limit} ms)`, `${fmt(s.p99Ms, 1)} ms`, ok(s.p99Ms <= limit));
+    const above = s.p99Ms - s.floor.p99Ms;
+    add("storm", "floor", `p99 − echo-burst floor p99 ≤ provider latency + 50 ms`, `${fmt(s.p99Ms, 1)} − ${fmt(s.floor.p99Ms, 1)} = ${fmt(above, 1)} ms`, ok(above <= limit));
+    add("storm", "sanity", "no errors, no replay, one shared fresh token", `${s.errors} errors, ${s.providerReplays} replays, ${s.distinctTokens} token(s), ${s.staleAnswers} stale`, ok(s.errors === 0 && s.providerReplays === 0 && s.distinctTokens === 1 && s.staleAnswers === 0));
+    add("storm", "sanity", "lock map empty after", lockText(s.lockMapAfter), lockStatus(s.lockMapAfter));
+  }
+
+  if (r.mass !== undefined) {
+    const m = r.mass;
+    add("mass", "target", "0 errors", `${m.errors}`, ok(m.errors === 0));
+    add("mass", "target", `peak provider concurrency ≤ limit (${m.limit})`, `${m.peakProviderConcurrency}`, ok(m.peakProviderConcurrency <= m.limit));
+    add("mass", "target", `time ≤ 1.2 × ideal (${fmt(m.idealMs / 1000, 2)} s)`, `${fmt(m.wallMs / 1000, 2)} s = × ${fmt(m.vsIdeal, 3)}`, ok(m.vsIdeal <= 1.2));
+    add("mass", "sanity", "one refresh per key, no replay, fresh answers", `${m.providerRefreshes}/${m.keys} refreshes, ${m.providerReplays} replays, ${m.staleAnswers} stale`, ok(m.providerRefreshes === m.keys && m.providerReplays === 0 && m.staleAnswers === 0));
+    add("mass", "sanity", "lock map empty after", lockText(m.lockMapAfter), lockStatus(m.lockMapAfter));
+  }
+
+  if (r.scale !== undefined) {
+    const s = r.scale;
+    add("scale", "target", `p99 with ${s.largeLinks} links ≤ 1.10 × with ${s.smallLinks}`, `${fmt(s.largeP99Ms, 2)} vs ${fmt(s.smallP99Ms, 2)} ms = × ${fmt(s.p99Ratio, 3)}`, ok(s.p99Ratio <= 1.1));
+    const rss = s.largeMemoryAfterLoad?.rssMb;
+    add("scale", "target", "daemon RSS ≤ 200 MB", rss === undefined ? "unreadable" : `${fmt(rss, 0)} MB (peak ${fmt(s.largeMemoryAfterLoad?.hwmMb, 0)} MB)`, rss === undefined ? "N/A" : ok(rss <= 200));
+    add("scale", "target", "per-key lock map empty after the run", lockText(s.lockMapAfter), lockStatus(s.lockMapAfter));
+    const errors = s.runs.reduce((n, x) => n + x.errors, 0);
+    add("scale", "sanity", "seeding and load without errors", `${s.seedErrors} seed errors, ${errors} call errors`, ok(s.seedErrors === 0 && errors === 0));
+  }
+  return checks;
+}
