@@ -1,9 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
+import { create, fromBinary, isMessage, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { toConnectError } from "../errors.js";
-import { listenerKindKey } from "./context.js";
+import { grpcHandlerContext, type CallEnv } from "./grpc-context.js";
 import type { AnyImpl } from "./service.js";
 
 /**
@@ -39,60 +38,36 @@ export function grpcDefinition(desc: DescService): grpc.ServiceDefinition {
       // Handlers and callers pass init shapes; `create` fills defaults before encoding.
       requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
       requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, create(method.output, m as never))),
+      responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, isMessage(m, method.output) ? m : create(method.output, m as never))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
   }
   return definition as grpc.ServiceDefinition;
 }
 
-type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
-
-interface CallEnv {
-  shutdownSignal: AbortSignal;
-  listenerKind: "unix" | "tcp";
-}
-
-function contextFor(desc: DescService, method: DescMethod, call: AnyCall, env: CallEnv) {
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  const requestHeader = new Headers();
-  for (const [k, v] of Object.entries(call.metadata.getMap())) {
-    if (typeof v === "string") requestHeader.set(k, v);
-  }
-  const ctx = createHandlerContext({
-    service: desc,
-    method,
-    protocolName: "grpc",
-    requestMethod: "POST",
-    url: `/${desc.typeName}/${method.name}`,
-    ...(Number.isFinite(deadlineMs) ? { timeoutMs: Math.max(0, deadlineMs - Date.now()) } : {}),
-    shutdownSignal: env.shutdownSignal,
-    requestHeader,
-    contextValues: createContextValues().set(listenerKindKey, env.listenerKind),
-  });
-  (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", () => ctx.abort(new ConnectError("the call was cancelled", Code.Canceled)));
-  return ctx;
-}
-
 function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: CallEnv): grpc.UntypedHandleCall {
   switch (method.methodKind) {
     case "unary":
       return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const ctx = contextFor(desc, method, call, env);
+        const { ctx, done } = grpcHandlerContext(desc, method, call, env);
         Promise.resolve()
           .then(() => fn(call.request, ctx))
           .then(
-            (res) => callback(null, res),
-            (err: unknown) => callback(grpcStatusFrom(err)),
-          )
-          .finally(() => ctx.abort());
+            (res) => {
+              done();
+              callback(null, res);
+            },
+            (err: unknown) => {
+              done();
+              callback(grpcStatusFrom(err));
+            },
+          );
       };
     case "server_streaming":
     case "bidi_streaming": {
       const streaming = method.methodKind === "bidi_streaming";
       return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
-        const ctx = contextFor(desc, method, call, env);
+        const { ctx, done } = grpcHandlerContext(desc, method, call, env);
         const input = streaming ? messagesOf(call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
         (async () => {
           for await (const msg of fn(input, ctx) as AsyncIterable<unknown>) {
@@ -104,19 +79,24 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: Cal
           .catch((err: unknown) => {
             if (!call.cancelled) call.emit("error", grpcStatusFrom(err));
           })
-          .finally(() => ctx.abort());
+          .finally(done);
       };
     }
     case "client_streaming":
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const ctx = contextFor(desc, method, call as unknown as AnyCall, env);
+        const { ctx, done } = grpcHandlerContext(desc, method, call as unknown as grpc.ServerUnaryCall<unknown, unknown>, env);
         Promise.resolve()
           .then(() => fn(messagesOf(call), ctx))
           .then(
-            (res) => callback(null, res),
-            (err: unknown) => callback(grpcStatusFrom(err)),
-          )
-          .finally(() => ctx.abort());
+            (res) => {
+              done();
+              callback(null, res);
+            },
+            (err: unknown) => {
+              done();
+              callback(grpcStatusFrom(err));
+            },
+          );
       };
   }
 }

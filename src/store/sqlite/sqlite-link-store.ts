@@ -12,6 +12,7 @@ import type {
 } from "../link-store.js";
 import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore } from "./keyring-store.js";
 import { migrate } from "./migrations.js";
+import { RecordCache } from "./record-cache.js";
 import { createResealer, type ResealBatch } from "./reseal.js";
 import { FlowTables } from "./flow-tables.js";
 import { RowCodec, SEALED_COLUMNS, decodeMeta, type LinkRow } from "./row-codec.js";
@@ -26,6 +27,8 @@ export interface SqliteLinkStoreOptions {
   sealer: Sealer;
   /** How long a write waits for another connection's lock (default 5000). */
   busyTimeoutMs?: number | undefined;
+  /** Decoded records kept in memory for cache hits (default 10,000; 0 disables). */
+  cacheEntries?: number | undefined;
 }
 
 type PutTokens = NewTokens & { refreshToken: string | null; extra: Record<string, string> };
@@ -41,6 +44,7 @@ interface SealedTokens {
 }
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
+const ck = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -74,17 +78,21 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     try {
       configure(db, busyTimeoutMs);
       migrate(db);
-      return new SqliteLinkStore(db, opts.sealer);
+      return new SqliteLinkStore(db, opts.sealer, opts.cacheEntries ?? 10_000);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
+  private readonly cache: RecordCache;
+
   private constructor(
     private readonly db: Database.Database,
     private readonly sealer: Sealer,
+    cacheEntries: number,
   ) {
+    this.cache = new RecordCache(db, cacheEntries);
     this.codec = new RowCodec(sealer);
     this.flows = new FlowTables(db, sealer);
     this.s = new Statements(db);
@@ -154,10 +162,16 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     });
   }
 
+  /** Records are shared with the cache: callers must not modify them. */
   async get(key: LinkKey): Promise<LinkRecord | undefined> {
     assertKey(key);
+    const cached = this.cache.get(ck(key));
+    if (cached !== undefined) return cached;
     const row = this.s.select.get(pk(key));
-    return row === undefined ? undefined : this.codec.decodeRecord(row);
+    if (row === undefined) return undefined;
+    const record = this.codec.decodeRecord(row);
+    this.cache.set(ck(key), record);
+    return record;
   }
 
   /** An empty or null refresh token is stored as NULL; so is an empty access token or extra. */
@@ -168,8 +182,9 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? null : tokens.refreshToken;
     const extra = tokens.extra ?? {};
     const sealed = this.sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined, extra });
+    this.cache.delete(ck(key));
     const row = this.putTxn(key, sealed, now);
-    return {
+    return this.remember(key, {
       ...key,
       version: row.version,
       accessToken: tokens.accessToken,
@@ -183,7 +198,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
       createdAt: row.created_at,
       updatedAt: now,
       lastRefreshedAt: null,
-    };
+    });
   }
 
   /**
@@ -198,6 +213,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
       const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
       return { key, sealed: this.sealTokens(key, { ...tokens, refreshToken, extra: tokens.extra ?? {} }) };
     });
+    for (const item of sealed) this.cache.delete(ck(item.key));
     this.writeTxn(() => {
       for (const item of sealed) this.putTxn(item.key, item.sealed, now);
     });
@@ -219,9 +235,10 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     assertMillis("expect.version", expect.version);
     if (typeof expect.refreshToken !== "string") throw new TypeError("expect.refreshToken must be a string");
     const sealed = this.sealTokens(key, tokens);
+    this.cache.delete(ck(key));
     const before = this.commitTxn(key, expect, sealed, now);
     if (before === undefined) return undefined;
-    return {
+    return this.remember(key, {
       ...key,
       version: before.version + 1,
       accessToken: tokens.accessToken,
@@ -235,7 +252,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
       createdAt: before.created_at,
       updatedAt: now,
       lastRefreshedAt: now,
-    };
+    });
   }
 
   async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {
@@ -243,7 +260,9 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     assertMillis("now", now);
     if (typeof refreshToken !== "string") throw new TypeError("refreshToken must be a string");
     if (typeof reason !== "string") throw new TypeError("reason must be a string");
-    return this.failTxn(key, refreshToken, this.codec.seal(key, "failure_reason", reason), now);
+    const sealedReason = this.codec.seal(key, "failure_reason", reason);
+    this.cache.delete(ck(key));
+    return this.failTxn(key, refreshToken, sealedReason, now);
   }
 
   /**
@@ -257,6 +276,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
     if (typeof owner !== "string" || owner === "") throw new TypeError("owner must be a non-empty string");
     assertMillis("ttlMs", ttlMs, { min: 1 });
     assertMillis("now", now);
+    this.cache.delete(ck(key));
     const result = this.claimTxn(key, owner, now + ttlMs, now);
     if ("claimed" in result) return result;
     try {
@@ -269,18 +289,21 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
 
   async releaseLease(key: LinkKey, owner: string, generation: number): Promise<void> {
     assertKey(key);
+    this.cache.delete(ck(key));
     this.writeTxn(() => this.s.release.run({ ...pk(key), owner, generation }));
   }
 
   /** Opens the row, then deletes it, in one transaction; a row that fails to open is not deleted (see purge). */
   async delete(key: LinkKey): Promise<LinkRecord | undefined> {
     assertKey(key);
+    this.cache.delete(ck(key));
     return this.deleteTxn(key);
   }
 
   /** Deletes a link without opening it (for rows that no longer decrypt). Returns whether a row was deleted. */
   async purge(key: LinkKey): Promise<boolean> {
     assertKey(key);
+    this.cache.delete(ck(key));
     return this.writeTxn(() => this.s.remove.run(pk(key)).changes === 1);
   }
 
@@ -353,6 +376,11 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
       }
     }
     return counts;
+  }
+
+  private remember(key: LinkKey, record: LinkRecord): LinkRecord {
+    this.cache.set(ck(key), record);
+    return record;
   }
 
   private sealTokens(key: LinkKey, tokens: NewTokens): SealedTokens {

@@ -1,0 +1,66 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
+import { listenerKindKey } from "./context.js";
+
+export interface CallEnv {
+  shutdownSignal: AbortSignal;
+  listenerKind: "unix" | "tcp";
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+/**
+ * A connect-es HandlerContext for a grpc-js call, built for the hot path:
+ * headers are materialized only when a handler reads them, and finishing a
+ * call clears its timer instead of aborting its signal (connect's own
+ * context allocates a DOMException and a ConnectError per call for that).
+ * The signal fires on the deadline, on client cancellation and on shutdown.
+ */
+export function grpcHandlerContext(desc: DescService, method: DescMethod, call: AnyCall, env: CallEnv): { ctx: HandlerContext; done: () => void } {
+  const controller = new AbortController();
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const finite = Number.isFinite(deadlineMs);
+  const timer = finite
+    ? setTimeout(() => controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), Math.max(0, deadlineMs - Date.now()))
+    : undefined;
+  const onShutdown = (): void => controller.abort(new ConnectError("shutting down", Code.Unavailable));
+  if (env.shutdownSignal.aborted) onShutdown();
+  else env.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
+  (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(new ConnectError("the call was cancelled", Code.Canceled)));
+
+  let requestHeader: Headers | undefined;
+  let responseHeader: Headers | undefined;
+  let responseTrailer: Headers | undefined;
+  const ctx: HandlerContext = {
+    service: desc,
+    method,
+    signal: controller.signal,
+    timeoutMs: () => (finite ? deadlineMs - Date.now() : undefined),
+    requestMethod: "POST",
+    get requestHeader() {
+      if (requestHeader === undefined) {
+        requestHeader = new Headers();
+        for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === "string") requestHeader.set(k, v);
+      }
+      return requestHeader;
+    },
+    get responseHeader() {
+      return (responseHeader ??= new Headers());
+    },
+    get responseTrailer() {
+      return (responseTrailer ??= new Headers());
+    },
+    protocolName: "grpc",
+    values: createContextValues().set(listenerKindKey, env.listenerKind),
+    url: `/${desc.typeName}/${method.name}`,
+  };
+  return {
+    ctx,
+    done() {
+      if (timer !== undefined) clearTimeout(timer);
+      env.shutdownSignal.removeEventListener("abort", onShutdown);
+    },
+  };
+}
