@@ -33,7 +33,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring) });
+  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
   let engine: RefreshEngine;
   try {
     const check = checkKeyring(keyring, store);

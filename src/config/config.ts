@@ -10,7 +10,7 @@ export interface Config {
   publicUrl: string;
   redirectAllowlist: string[];
   linkStateTtlMs: number;
-  store: { sqlite: { path: string } };
+  store: { sqlite: { path: string; cacheEntries: number } };
   encryption: { keysFile?: string | undefined; keysCredential?: string | undefined };
   refresh: RefreshSettings;
   shutdownGraceMs: number;

@@ -108,7 +108,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     publicUrl: publicUrl.replace(/\/+$/, ""),
     redirectAllowlist: input.redirect_allowlist,
     linkStateTtlMs: ms(input.link_state_ttl),
-    store: { sqlite: { path: storePath } },
+    store: { sqlite: { path: storePath, cacheEntries: input.store.sqlite.cache_entries } },
     encryption: {
       keysFile: input.encryption.keys_file === undefined ? undefined : resolvePath(baseDir, input.encryption.keys_file),
       keysCredential: input.encryption.keys_credential,

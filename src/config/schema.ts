@@ -80,7 +80,11 @@ export const configSchema = z.strictObject({
   /** How long a StartLink state stays usable. */
   link_state_ttl: duration.default("10m"),
   store: z.strictObject({
-    sqlite: z.strictObject({ path: z.string().min(1, { error: "must not be empty" }) }),
+    sqlite: z.strictObject({
+      path: z.string().min(1, { error: "must not be empty" }),
+      /** Decoded links kept in memory for cache hits; 0 disables. */
+      cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+    }),
   }),
   encryption: z
     .strictObject({
