@@ -5,6 +5,7 @@ import { startGrpcListeners, type GrpcListener } from "./rpc/grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "./rpc/health.js";
 import { reflectionServices } from "./rpc/reflection.js";
 import { completeImpl, type Hooks, type RpcService } from "./rpc/service.js";
+import { listenOnFds, takeListenFds, type ActivatedSocket, type ListenFd } from "./systemd/activation.js";
 import { startWebListener, type WebListener, type WebRoute } from "./web/web-listener.js";
 
 export interface DaemonParts {
@@ -29,8 +30,14 @@ export interface Daemon {
  * Brings the listeners up around already-built services. Health reports
  * SERVING only once every listener is bound (the store and keys are verified
  * before the services are built).
+ *
+ * Sockets passed by systemd (socket activation; by default read from this
+ * process's LISTEN_* variables) serve gRPC in place of the configured
+ * listeners of their kind: a passed Unix socket replaces listen.grpc's Unix
+ * sockets (its TCP listeners are still bound), a passed TCP socket its TCP
+ * listeners.
  */
-export async function startDaemon(config: Config, parts: DaemonParts, log: Logger): Promise<Daemon> {
+export async function startDaemon(config: Config, parts: DaemonParts, log: Logger, listenFds: ListenFd[] = takeListenFds()): Promise<Daemon> {
   const shutdown = new AbortController();
   const health = new HealthState(parts.services.map((s) => s.desc.typeName));
   const open = [healthService(health), ...parts.services];
@@ -39,14 +46,24 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
 
   let grpcListener: GrpcListener | undefined;
   let webListener: WebListener | undefined;
+  let inherited: ActivatedSocket[] = [];
   try {
-    if (config.listen.grpc.length > 0) grpcListener = await startGrpcListeners(config.listen.grpc, completed, shutdown.signal);
+    inherited = await listenOnFds(listenFds);
+    // A passed socket replaces the configured listeners of its kind (the
+    // same path or port, most likely: binding it again would fail).
+    const grpcAddresses = config.listen.grpc.filter((a) => !inherited.some((s) => s.kind === a.kind));
+    if (inherited.length > 0) {
+      const replaced = config.listen.grpc.filter((a) => !grpcAddresses.includes(a)).map((a) => a.url);
+      log.info({ inherited: inherited.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url })), replaced }, "using sockets passed by systemd");
+    }
+    if (grpcAddresses.length > 0 || inherited.length > 0) grpcListener = await startGrpcListeners(grpcAddresses, completed, shutdown.signal, inherited);
     if (config.listen.http !== undefined) {
       webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal);
     }
   } catch (err) {
     shutdown.abort();
     await grpcListener?.shutdown(0);
+    for (const s of inherited) s.close();
     throw err;
   }
   health.setAll(ServingStatus.SERVING);

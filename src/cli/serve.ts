@@ -2,6 +2,7 @@ import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
 import { createLogger, type Logger } from "../log.js";
 import { startApp, type App } from "../app.js";
+import { createNotifier } from "../systemd/notify.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 export async function serveCommand(configPath: string | undefined): Promise<number> {
@@ -30,9 +31,16 @@ export interface RunHooks {
   onStopped?: () => Promise<void>;
 }
 
-/** Runs the daemon until SIGTERM or SIGINT, then drains and returns the exit code. */
+/**
+ * Runs the daemon until SIGTERM or SIGINT, then drains and returns the exit
+ * code. Under systemd (NOTIFY_SOCKET) it reports READY=1 once the daemon
+ * serves, pings the watchdog, and reports STOPPING=1 before draining.
+ */
 export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Promise<number> {
   const log = createLogger(config.logLevel);
+  const notifier = createNotifier({ log });
+  notifier.startWatchdog();
+  notifier.status("starting");
   let app: App;
   try {
     app = await startApp(config, log);
@@ -40,12 +48,18 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
     const message = err instanceof Error ? err.message : String(err);
     log.error({ err: { message } }, "failed to start");
     process.stderr.write(`tokenbroker: ${message}\n`);
+    notifier.status(`failed to start: ${message}`);
+    await notifier.close();
     await hooks.onStopped?.();
     return EXIT_FAILURE;
   }
+  // startApp resolves once the store is open, the keys verified and every
+  // listener bound (the "serving" log line).
+  notifier.ready(`serving on ${[...app.daemon.grpc.map((a) => a.url), ...(app.daemon.http !== undefined ? [app.daemon.http.url] : [])].join(", ")}`);
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, "signal received");
+      notifier.stopping(`${sig}: draining in-flight calls`);
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
       resolve();
@@ -56,6 +70,8 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   await hooks.onStarted?.(app, log);
   await stopped;
   await app.daemon.stop();
+  notifier.status("stopped");
+  await notifier.close();
   await hooks.onStopped?.();
   return EXIT_OK;
 }

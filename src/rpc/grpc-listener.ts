@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ListenAddress } from "../config/listen-address.js";
+import type { ActivatedSocket } from "../systemd/activation.js";
 import { addGrpcService } from "./grpc-transport.js";
 import type { AnyImpl, RpcService } from "./service.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
@@ -14,17 +15,21 @@ export interface GrpcListener {
 /**
  * One grpc-js server per listener kind, so every call knows for certain
  * whether it came over a Unix socket or TCP (caller auth depends on it).
+ * Sockets inherited from systemd (socket activation) join the server of
+ * their kind.
  */
 export async function startGrpcListeners(
   addresses: ListenAddress[],
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   shutdownSignal: AbortSignal,
+  inherited: ActivatedSocket[] = [],
 ): Promise<GrpcListener> {
   const listeners: GrpcListener[] = [];
   try {
     for (const kind of ["unix", "tcp"] as const) {
       const group = addresses.filter((a) => a.kind === kind);
-      if (group.length > 0) listeners.push(await startGrpcListener(kind, group, services, shutdownSignal));
+      const inheritedGroup = inherited.filter((s) => s.kind === kind);
+      if (group.length + inheritedGroup.length > 0) listeners.push(await startGrpcListener(kind, group, inheritedGroup, services, shutdownSignal));
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.shutdown(0)));
@@ -33,7 +38,7 @@ export async function startGrpcListeners(
   // Report bound addresses in config order (TCP port 0 resolved).
   const boundTcp = listeners.flatMap((l) => l.bound).filter((a) => a.kind === "tcp");
   return {
-    bound: addresses.map((a) => (a.kind === "unix" ? a : (boundTcp.shift() ?? a))),
+    bound: [...addresses.map((a) => (a.kind === "unix" ? a : (boundTcp.shift() ?? a))), ...inherited.map((s) => s.address)],
     async shutdown(graceMs) {
       await Promise.all(listeners.map((l) => l.shutdown(graceMs)));
     },
@@ -43,6 +48,7 @@ export async function startGrpcListeners(
 async function startGrpcListener(
   kind: "unix" | "tcp",
   addresses: ListenAddress[],
+  inherited: ActivatedSocket[],
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   shutdownSignal: AbortSignal,
 ): Promise<GrpcListener> {
@@ -73,10 +79,19 @@ async function startGrpcListener(
     await Promise.all(unixPaths.map(removeUnixSocket));
     throw err;
   }
+  // grpc-js cannot bind a descriptor, but it serves any connection injected
+  // into it; the injector's HTTP/2 sessions are drained by tryShutdown and
+  // cut by forceShutdown like those of bound ports.
+  for (const socket of inherited) {
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    socket.onConnection((conn) => injector.injectConnection(conn));
+  }
 
   return {
     bound,
     async shutdown(graceMs: number) {
+      // Stop accepting; the inherited socket itself stays (systemd owns it).
+      for (const socket of inherited) socket.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
