@@ -73,6 +73,9 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
     try {
       hooks.guard?.(ctx, service);
       yield* impl(input, ctx) as AsyncIterable<unknown>;
+      // A stream that ended because its deadline passed or the server is
+      // stopping did not complete: say so rather than end with OK.
+      if (ctx.signal.aborted) throw deadlineOrCancel(ctx);
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
     } catch (err) {
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
@@ -89,5 +92,5 @@ function deadlineOrCancel(ctx: HandlerContext): BrokerError {
   const left = ctx.timeoutMs();
   return left !== undefined && left <= 0
     ? new BrokerError(Reason.DEADLINE_EXCEEDED, "the caller's deadline passed")
-    : new BrokerError(Reason.SHUTTING_DOWN, "the call was cancelled");
+    : new BrokerError(Reason.SHUTTING_DOWN, "the call was cancelled or the server is stopping");
 }
