@@ -1,6 +1,8 @@
 import type Database from "better-sqlite3";
 import type { LinkRecord } from "../link-store.js";
 
+const ADMIT_ONE_IN = 16;
+
 /**
  * Decoded records of recently read links, so a cache hit costs neither a
  * B-tree lookup nor three AES-GCM opens. Correct across processes: SQLite's
@@ -12,6 +14,7 @@ export class RecordCache {
   readonly #entries = new Map<string, LinkRecord>();
   readonly #dataVersion: Database.Statement<[], number>;
   #seen: number;
+  #missesWhileFull = 0;
 
   constructor(
     db: Database.Database,
@@ -33,10 +36,16 @@ export class RecordCache {
     return this.#entries.get(key);
   }
 
-  set(key: string, record: LinkRecord): void {
+  /**
+   * `written`: the record was just written by this connection (always kept).
+   * A record that was merely read enters a full cache only now and then, so
+   * a working set larger than the cache does not churn it on every miss.
+   */
+  set(key: string, record: LinkRecord, written = false): void {
     if (this.maxEntries === 0) return;
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.maxEntries) {
+    const present = this.#entries.delete(key);
+    if (!present && this.#entries.size >= this.maxEntries) {
+      if (!written && ++this.#missesWhileFull % ADMIT_ONE_IN !== 0) return;
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }

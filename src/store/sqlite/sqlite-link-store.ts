@@ -379,7 +379,7 @@ export class SqliteLinkStore implements LinkStore, KeyringStore {
   }
 
   private remember(key: LinkKey, record: LinkRecord): LinkRecord {
-    this.cache.set(ck(key), record);
+    this.cache.set(ck(key), record, true);
     return record;
   }
 
