@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
-import { callerKey, listenerKindKey } from "./context.js";
+import { authorizationKey, callerKey, listenerKindKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
 /**
@@ -14,7 +14,7 @@ import type { CallGuard, RpcService } from "./service.js";
 export function callerGuard(callers: CallerConfig[]): CallGuard {
   return (ctx: HandlerContext, service: RpcService) => {
     if (service.scope === undefined) return;
-    const header = ctx.requestHeader.get("authorization");
+    const header = ctx.values.get(authorizationKey) ?? ctx.requestHeader.get("authorization");
     if (header === null) {
       if (ctx.values.get(listenerKindKey) === "unix") return;
       throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {

@@ -8,3 +8,10 @@ export const listenerKindKey = createContextKey<"unix" | "tcp">("tcp", { descrip
 
 /** The authenticated caller's name, when it presented a token. */
 export const callerKey = createContextKey<string | undefined>(undefined, { description: "caller name" });
+
+/**
+ * The `authorization` header when the transport can read it without
+ * materializing every header (grpc-js metadata); undefined means "read
+ * ctx.requestHeader".
+ */
+export const authorizationKey = createContextKey<string | null | undefined>(undefined, { description: "authorization header" });

@@ -1,7 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import { listenerKindKey } from "./context.js";
+import { authorizationKey, listenerKindKey } from "./context.js";
 
 export interface CallEnv {
   shutdownSignal: AbortSignal;
@@ -53,7 +53,9 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
       return (responseTrailer ??= new Headers());
     },
     protocolName: "grpc",
-    values: createContextValues().set(listenerKindKey, env.listenerKind),
+    values: createContextValues()
+      .set(listenerKindKey, env.listenerKind)
+      .set(authorizationKey, (call.metadata.get("authorization")[0] as string | undefined) ?? null),
     url: `/${desc.typeName}/${method.name}`,
   };
   return {

@@ -22,6 +22,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #calls: Counter<"service" | "method" | "code" | "reason">;
   readonly #duration: Histogram<"method">;
+  readonly #callChildren = new Map<string, { inc: () => void }>();
+  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
 
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
@@ -65,8 +67,20 @@ export class Metrics {
       code = Code[wire.code] ?? String(wire.code);
       reason = wire.findDetails(ErrorDetailSchema)[0]?.reason ?? "";
     }
-    this.#calls.inc({ service: service.desc.typeName, method: method.name, code, reason });
-    this.#duration.observe({ method: method.name }, durationMs / 1000);
+    // Label children are cached: resolving labels per call is most of prom-client's cost.
+    const callKey = `${method.parent.typeName}/${method.name}/${code}/${reason}`;
+    let counter = this.#callChildren.get(callKey);
+    if (counter === undefined) {
+      counter = this.#calls.labels({ service: service.desc.typeName, method: method.name, code, reason });
+      this.#callChildren.set(callKey, counter);
+    }
+    counter.inc();
+    let histogram = this.#durationChildren.get(method.name);
+    if (histogram === undefined) {
+      histogram = this.#duration.labels({ method: method.name });
+      this.#durationChildren.set(method.name, histogram);
+    }
+    histogram.observe(durationMs / 1000);
   };
 
   route(): WebRoute {
