@@ -1,8 +1,6 @@
 import type Database from "better-sqlite3";
 import type { LinkRecord } from "../link-store.js";
 
-const ADMIT_ONE_IN = 16;
-
 /**
  * Decoded records of recently read links, so a cache hit costs neither a
  * B-tree lookup nor three AES-GCM opens. Correct across processes: SQLite's
@@ -14,7 +12,6 @@ export class RecordCache {
   readonly #entries = new Map<string, LinkRecord>();
   readonly #dataVersion: Database.Statement<[], number>;
   #seen: number;
-  #missesWhileFull = 0;
 
   constructor(
     db: Database.Database,
@@ -37,15 +34,19 @@ export class RecordCache {
   }
 
   /**
-   * `written`: the record was just written by this connection (always kept).
-   * A record that was merely read enters a full cache only now and then, so
-   * a working set larger than the cache does not churn it on every miss.
+   * `written`: the record was just written by this connection (always kept,
+   * evicting the oldest entry). A record that was merely read does not enter
+   * a full cache: a working set larger than the cache would otherwise churn
+   * it on every miss, promoting short-lived records into the old generation
+   * (measured: +60-80 MB RSS at 100,000 links). A full cache still follows
+   * the hot set through refreshes, imports and relinks, and starts over
+   * whenever another process writes to the file.
    */
   set(key: string, record: LinkRecord, written = false): void {
     if (this.maxEntries === 0) return;
     const present = this.#entries.delete(key);
     if (!present && this.#entries.size >= this.maxEntries) {
-      if (!written && ++this.#missesWhileFull % ADMIT_ONE_IN !== 0) return;
+      if (!written) return;
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
