@@ -8,7 +8,9 @@ import type { Logger } from "../log.js";
 import { OAuthError, failureReason, providerEndpoints, refreshWithRetry, revokeTokens, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
+import { decryptFailed, linkNotFound, misconfiguredError, providerNotFound, reauth, unavailable } from "./broker-errors.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { raceSignal } from "./race-signal.js";
 import { ProviderGate } from "./provider-gate.js";
 
 export interface EngineOptions {
@@ -373,66 +375,3 @@ export class RefreshEngine {
 export function lockKey(key: LinkKey): string {
   return `${key.providerId}\u0000${key.userId}`;
 }
-
-function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-function abortError(signal: AbortSignal): Error {
-  const err = new Error("the caller stopped waiting", { cause: signal.reason });
-  err.name = "AbortError";
-  return err;
-}
-
-function providerNotFound(id: string): BrokerError {
-  return new BrokerError(Reason.PROVIDER_NOT_FOUND, `unknown provider ${JSON.stringify(id)}`, { hint: "AdminService.ListProviders lists the configured providers" });
-}
-
-function linkNotFound(key: LinkKey): BrokerError {
-  return new BrokerError(Reason.LINK_NOT_FOUND, `no link for this user at provider ${JSON.stringify(key.providerId)}`, {
-    hint: "create one with StartLink (tokenbroker link)",
-  });
-}
-
-function decryptFailed(key: LinkKey, err: DecryptError): BrokerError {
-  return new BrokerError(Reason.DECRYPT_FAILED, `the stored link for provider ${JSON.stringify(key.providerId)} failed to decrypt`, {
-    hint: err.keyId !== undefined ? `sealed under key ${err.keyId}` : "check the keyring",
-  });
-}
-
-function misconfiguredError(providerId: string, reason: string, retryAfterMs: number): BrokerError {
-  return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(providerId)} rejected tokenbroker's client credentials`, {
-    failureReason: reason,
-    retryAfterMs,
-    hint: "fix client_id or client_secret in the provider's configuration",
-  });
-}
-
-function unavailable(providerId: string, what: string, retryAfterMs: number): BrokerError {
-  return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(providerId)}: ${what}`, { retryAfterMs });
-}
-
-function reauth(reason: string, failedAt: number): BrokerError {
-  return new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refresh token; the user has to link again", {
-    failureReason: reason,
-    failedAt,
-    hint: "link again with StartLink (tokenbroker link)",
-  });
-}
-
-export { decryptFailed, linkNotFound, providerNotFound };

@@ -1,7 +1,8 @@
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { LinkFlows } from "../link/link-flows.js";
-import { linkNotFound, providerNotFound, decryptFailed, type RefreshEngine } from "../broker/engine.js";
+import { decryptFailed, linkNotFound, providerNotFound } from "../broker/broker-errors.js";
+import type { RefreshEngine } from "../broker/engine.js";
 import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError } from "../errors.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
