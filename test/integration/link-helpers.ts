@@ -4,9 +4,7 @@
  * browser-like callback visit, raw SQLite file scans, and an oidc-provider
  * whose registered redirect URI is the daemon's real callback.
  */
-import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Client as GrpcClient } from "@grpc/grpc-js";
@@ -15,6 +13,7 @@ import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient } from "../support/grpc.js";
+import { startOidcProvider } from "../support/oidc-server.js";
 
 /** A port that was free a moment ago (bind to 0, read it, close). */
 export async function freePort(): Promise<number> {
@@ -145,11 +144,10 @@ export function recordVerifiers(fake: FakeProvider): string[] {
 }
 
 // ---------------------------------------------------------------------------
-// oidc-provider with login and consent answered in code. Modelled on
-// test/support/fake-oidc-login.ts, whose client registers the fixed redirect
-// URI http://127.0.0.1/oauth/oidc/callback (port 80): a web client's
-// redirect_uri must match exactly, so the daemon's real callback (on its own
-// port) has to be registered instead.
+// oidc-provider with login and consent answered in code (startOidcProvider in
+// test/support/oidc-server.ts), its client registering the daemon's real
+// callback: a web client's redirect_uri must match exactly, and the daemon
+// listens on its own port.
 
 export interface OidcIdp {
   issuer: string;
@@ -165,128 +163,50 @@ export interface OidcIdp {
   close(): Promise<void>;
 }
 
-const OIDC_MODULE = "oidc-provider";
-
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const { warn, info } = console;
-  const keep =
-    (orig: (...a: unknown[]) => void) =>
-    (...a: unknown[]): void => {
-      if (typeof a[0] === "string" && a[0].includes("oidc-provider ")) return;
-      orig.apply(console, a);
-    };
-  console.warn = keep(warn);
-  console.info = keep(info);
-  try {
-    return await fn();
-  } finally {
-    console.warn = warn;
-    console.info = info;
-  }
-}
-
 export async function startOidcIdp(opts: { redirectUris: string[]; clientId?: string; clientSecret?: string }): Promise<OidcIdp> {
   const clientId = opts.clientId ?? "tb-link-acceptance";
   const clientSecret = opts.clientSecret ?? "oidc-client-secret-for-link-acceptance-7f3a";
   const issued: OidcIdp["issued"] = { accessTokens: [], refreshTokens: [], codes: [], verifiers: [] };
   const requests: string[] = [];
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server = createHttpServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    if (req.method === "POST" && path === "/token/revocation") requests.push("revocation");
-    if (path.startsWith("/interaction/")) {
-      interact(req, res).catch((e: unknown) => {
-        console.error("interaction failed", e);
-        if (!res.headersSent) res.writeHead(500).end();
-      });
-      return;
-    }
-    if (handler === undefined) return void res.writeHead(503).end();
-    handler(req, res);
+  const idp = await startOidcProvider({
+    clientId,
+    clientSecret,
+    redirectUris: opts.redirectUris,
+    kid: "link-acceptance",
+    accessTokenTtlSec: 300,
+    authorizationCodeTtlSec: 60,
+    loginAs: () => out.accountId,
+    onRequest: (req, path) => {
+      if (req.method === "POST" && path === "/token/revocation") requests.push("revocation");
+    },
+    subscribe: (provider) => {
+      provider.on("access_token.saved", (t: { jti: string }) => issued.accessTokens.push(t.jti));
+      provider.on("refresh_token.saved", (t: { jti: string }) => issued.refreshTokens.push(t.jti));
+      provider.on("authorization_code.saved", (t: { jti: string }) => issued.codes.push(t.jti));
+      const onToken = (ctx: { oidc: { params: { grant_type?: string; code_verifier?: string } } }): void => {
+        requests.push(ctx.oidc.params.grant_type ?? "?");
+        if (typeof ctx.oidc.params.code_verifier === "string") issued.verifiers.push(ctx.oidc.params.code_verifier);
+      };
+      provider.on("grant.success", onToken);
+      provider.on("grant.error", onToken);
+      provider.on("grant.revoked", (_ctx: unknown, grantId: string) => requests.push(`grant revoked ${grantId}`));
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
-  const provider: any = await quietly(async () => {
-    const { default: Provider } = (await import(OIDC_MODULE)) as { default: new (issuer: string, config: object) => any };
-    return new Provider(issuer, {
-      clients: [
-        {
-          client_id: clientId,
-          client_secret: clientSecret,
-          grant_types: ["authorization_code", "refresh_token"],
-          response_types: ["code"],
-          redirect_uris: opts.redirectUris,
-          token_endpoint_auth_method: "client_secret_basic",
-        },
-      ],
-      jwks: { keys: [{ ...jwk, kid: "link-acceptance", use: "sig", alg: "RS256" }] },
-      scopes: ["openid", "offline_access"],
-      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-      features: {
-        devInteractions: { enabled: false },
-        introspection: { enabled: true, allowedPolicy: () => true },
-        revocation: { enabled: true, allowedPolicy: () => true },
-      },
-      ttl: { AccessToken: 300, RefreshToken: 86_400, Grant: 86_400, IdToken: 3600, Session: 86_400, Interaction: 600, AuthorizationCode: 60 },
-      findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
-    });
-  });
-  provider.on("server_error", (_ctx: unknown, err: unknown) => console.error("oidc-provider server_error", err));
-  provider.on("access_token.saved", (t: { jti: string }) => issued.accessTokens.push(t.jti));
-  provider.on("refresh_token.saved", (t: { jti: string }) => issued.refreshTokens.push(t.jti));
-  provider.on("authorization_code.saved", (t: { jti: string }) => issued.codes.push(t.jti));
-  const onToken = (ctx: { oidc: { params: { grant_type?: string; code_verifier?: string } } }): void => {
-    requests.push(ctx.oidc.params.grant_type ?? "?");
-    if (typeof ctx.oidc.params.code_verifier === "string") issued.verifiers.push(ctx.oidc.params.code_verifier);
-  };
-  provider.on("grant.success", onToken);
-  provider.on("grant.error", onToken);
-  provider.on("grant.revoked", (_ctx: unknown, grantId: string) => requests.push(`grant revoked ${grantId}`));
-  handler = provider.callback();
 
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString("base64")}`;
   const out: OidcIdp = {
-    issuer,
+    issuer: idp.issuer,
     clientId,
     clientSecret,
     accountId: "oidc-user-1",
     issued,
     requests,
-    async introspect(token) {
-      const res = await fetch(`${issuer}/token/introspection`, {
-        method: "POST",
-        headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-        body: new URLSearchParams({ token }),
-      });
-      return (await res.json()) as { active: boolean } & Record<string, unknown>;
-    },
+    introspect: idp.introspect,
     async userinfo(accessToken) {
-      const res = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const res = await fetch(`${idp.issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
       await res.arrayBuffer();
       return res.status;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: idp.close,
   };
-
-  /** Login, then consent to everything asked for; oidc-provider redirects onwards. */
-  async function interact(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const details = await provider.interactionDetails(req, res);
-    const { prompt, params } = details as { prompt: { name: string; details: Record<string, unknown> }; params: Record<string, string> };
-    if (prompt.name === "login") {
-      await provider.interactionFinished(req, res, { login: { accountId: out.accountId } }, { mergeWithLastSubmission: false });
-      return;
-    }
-    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: out.accountId, clientId: params.client_id });
-    const missingScope = prompt.details.missingOIDCScope as string[] | undefined;
-    grant.addOIDCScope((missingScope ?? params.scope?.split(" ") ?? []).join(" "));
-    const grantId = await grant.save();
-    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-  }
-
   return out;
 }

@@ -72,26 +72,72 @@ async function quietly<T>(fn: () => Promise<T>): Promise<T> {
 // oidc-provider ships no type declarations; a non-literal specifier keeps tsc from looking.
 const MODULE = "oidc-provider";
 
-export async function startOidcServer(opts: OidcServerOptions = {}): Promise<OidcServer> {
-  const clientId = opts.clientId ?? "tokenbroker-test";
-  const clientSecret = opts.clientSecret ?? "s3cret-for-oidc-rotation-tests";
-  const stats: OidcServer["stats"] = { tokenRequests: 0, refreshes: 0, tokenErrors: [], revokedGrants: new Set() };
+/**
+ * What differs between the oidc-provider test servers; everything else (the
+ * HTTP server, one confidential client, an RS256 key, `findAccount`, the
+ * scopes, introspection and revocation, and optionally login and consent
+ * answered in code) is the same for all of them and built by
+ * `startOidcProvider`.
+ */
+export interface OidcProviderSetup {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+  tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post";
+  /** `kid` of the signing key. */
+  kid: string;
+  accessTokenTtlSec: number;
+  /** Authorization code lifetime; left to oidc-provider's default when absent. */
+  authorizationCodeTtlSec?: number;
+  rotateRefreshToken?: boolean;
+  /**
+   * When given, interactions live at /interaction/:uid and are answered in
+   * code: login as the account this returns (asked anew each time), then
+   * consent to every scope asked for.
+   */
+  loginAs?: () => string;
+  /** Sees every request (with its path) before anything answers it. */
+  onRequest?: (req: IncomingMessage, path: string) => void;
+  /** Attaches event listeners to the provider before it serves anything. */
+  subscribe?: (provider: any) => void;
+}
 
+export interface OidcProviderHandle {
+  issuer: string;
+  /** The oidc-provider instance (untyped: the package ships no declarations). */
+  provider: any;
+  /** A form POST to `path` with this client's Basic credentials; the raw status and JSON body. */
+  post(path: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** RFC 7662 introspection with this client's credentials. */
+  introspect(token: string): Promise<{ active: boolean } & Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** An oidc-provider (v9) authorization server on 127.0.0.1, built from `setup`. */
+export async function startOidcProvider(setup: OidcProviderSetup): Promise<OidcProviderHandle> {
+  const { clientId, clientSecret, loginAs } = setup;
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let provider: any;
   const server = createServer((req, res) => {
-    if (req.method === "POST" && new URL(req.url ?? "/", "http://x").pathname === "/token") stats.tokenRequests++;
-    if (handler === undefined) {
-      res.writeHead(503).end();
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    setup.onRequest?.(req, path);
+    if (loginAs !== undefined && path.startsWith("/interaction/")) {
+      interact(req, res).catch((e: unknown) => {
+        console.error("interaction failed", e);
+        if (!res.headersSent) res.writeHead(500).end();
+      });
       return;
     }
+    if (handler === undefined) return void res.writeHead(503).end();
     handler(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
-  const ttl = opts.accessTokenTtlSec ?? 60;
-  const provider: any = await quietly(async () => {
+  const ttl: Record<string, number> = { AccessToken: setup.accessTokenTtlSec, RefreshToken: 86_400, Grant: 86_400, IdToken: 3600, Session: 86_400, Interaction: 600 };
+  if (setup.authorizationCodeTtlSec !== undefined) ttl.AuthorizationCode = setup.authorizationCodeTtlSec;
+  provider = await quietly(async () => {
     const { default: Provider } = (await import(MODULE)) as { default: new (issuer: string, config: object) => any };
     return new Provider(issuer, {
       clients: [
@@ -100,34 +146,44 @@ export async function startOidcServer(opts: OidcServerOptions = {}): Promise<Oid
           client_secret: clientSecret,
           grant_types: ["authorization_code", "refresh_token"],
           response_types: ["code"],
-          redirect_uris: ["http://127.0.0.1/cb"],
-          token_endpoint_auth_method: "client_secret_basic",
+          redirect_uris: setup.redirectUris,
+          token_endpoint_auth_method: setup.tokenEndpointAuthMethod ?? "client_secret_basic",
         },
       ],
-      jwks: { keys: [{ ...jwk, kid: "test", use: "sig", alg: "RS256" }] },
+      jwks: { keys: [{ ...jwk, kid: setup.kid, use: "sig", alg: "RS256" }] },
       scopes: ["openid", "offline_access"],
-      rotateRefreshToken: true,
+      ...(setup.rotateRefreshToken === undefined ? {} : { rotateRefreshToken: setup.rotateRefreshToken }),
+      ...(loginAs === undefined ? {} : { interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` } }),
       features: {
         devInteractions: { enabled: false },
         introspection: { enabled: true, allowedPolicy: () => true },
         revocation: { enabled: true, allowedPolicy: () => true },
       },
-      ttl: { AccessToken: ttl, RefreshToken: 86_400, Grant: 86_400, IdToken: 3600, Session: 86_400, Interaction: 600 },
+      ttl,
       findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
     });
   });
-  provider.on("grant.success", (ctx: { oidc: { params: { grant_type?: string } } }) => {
-    if (ctx.oidc.params.grant_type === "refresh_token") stats.refreshes++;
-  });
-  provider.on("grant.error", (_ctx: unknown, err: { error?: string; error_description?: string; error_detail?: string }) => {
-    stats.tokenErrors.push(`${err.error}: ${err.error_detail ?? err.error_description}`);
-  });
-  provider.on("grant.revoked", (_ctx: unknown, grantId: string) => stats.revokedGrants.add(grantId));
   provider.on("server_error", (_ctx: unknown, err: unknown) => console.error("oidc-provider server_error", err));
+  setup.subscribe?.(provider);
   handler = provider.callback();
 
+  /** Login, then consent to everything asked for; oidc-provider redirects onwards. */
+  async function interact(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const details = await provider.interactionDetails(req, res);
+    const { prompt, params } = details as { prompt: { name: string; details: Record<string, unknown> }; params: Record<string, string> };
+    if (prompt.name === "login") {
+      await provider.interactionFinished(req, res, { login: { accountId: loginAs!() } }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: loginAs!(), clientId: params.client_id });
+    const missingScope = prompt.details.missingOIDCScope as string[] | undefined;
+    grant.addOIDCScope((missingScope ?? params.scope?.split(" ") ?? []).join(" "));
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString("base64")}`;
-  const post = async (path: string, form: Record<string, string>) => {
+  const post: OidcProviderHandle["post"] = async (path, form) => {
     const res = await fetch(`${issuer}${path}`, {
       method: "POST",
       headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
@@ -135,6 +191,53 @@ export async function startOidcServer(opts: OidcServerOptions = {}): Promise<Oid
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
+
+  return {
+    issuer,
+    provider,
+    post,
+    async introspect(token) {
+      const { body } = await post("/token/introspection", { token });
+      return body as { active: boolean } & Record<string, unknown>;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+/**
+ * The rotation-test server: client redirect URI http://127.0.0.1/cb, no
+ * interactions (tokens are minted directly), `rotateRefreshToken: true`.
+ */
+export async function startOidcServer(opts: OidcServerOptions = {}): Promise<OidcServer> {
+  const clientId = opts.clientId ?? "tokenbroker-test";
+  const clientSecret = opts.clientSecret ?? "s3cret-for-oidc-rotation-tests";
+  const stats: OidcServer["stats"] = { tokenRequests: 0, refreshes: 0, tokenErrors: [], revokedGrants: new Set() };
+
+  const idp = await startOidcProvider({
+    clientId,
+    clientSecret,
+    redirectUris: ["http://127.0.0.1/cb"],
+    kid: "test",
+    accessTokenTtlSec: opts.accessTokenTtlSec ?? 60,
+    rotateRefreshToken: true,
+    onRequest: (req, path) => {
+      if (req.method === "POST" && path === "/token") stats.tokenRequests++;
+    },
+    subscribe: (provider) => {
+      provider.on("grant.success", (ctx: { oidc: { params: { grant_type?: string } } }) => {
+        if (ctx.oidc.params.grant_type === "refresh_token") stats.refreshes++;
+      });
+      provider.on("grant.error", (_ctx: unknown, err: { error?: string; error_description?: string; error_detail?: string }) => {
+        stats.tokenErrors.push(`${err.error}: ${err.error_detail ?? err.error_description}`);
+      });
+      provider.on("grant.revoked", (_ctx: unknown, grantId: string) => stats.revokedGrants.add(grantId));
+    },
+  });
+  const { issuer, provider } = idp;
 
   return {
     issuer,
@@ -156,15 +259,8 @@ export async function startOidcServer(opts: OidcServerOptions = {}): Promise<Oid
     async isGrantRevoked(grantId) {
       return stats.revokedGrants.has(grantId) || (await provider.Grant.find(grantId)) === undefined;
     },
-    async introspect(token) {
-      const { body } = await post("/token/introspection", { token });
-      return body as { active: boolean } & Record<string, unknown>;
-    },
-    refresh: (refreshToken) => post("/token", { grant_type: "refresh_token", refresh_token: refreshToken }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    introspect: idp.introspect,
+    refresh: (refreshToken) => idp.post("/token", { grant_type: "refresh_token", refresh_token: refreshToken }),
+    close: idp.close,
   };
 }
