@@ -8,7 +8,7 @@ import { isLoopbackHost, parseListenAddress, type ListenAddress } from "./listen
 import { RESERVED_AUTHORIZE_PARAMS } from "../oauth/authorize.js";
 import { isAllowedTransport } from "../oauth/loopback.js";
 import { catalogDefaults } from "./provider-catalog.js";
-import { configSchema, type ConfigInput, type ProviderInput } from "./schema.js";
+import { configSchema, type ProviderInput } from "./schema.js";
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
 export class ConfigError extends Error {
@@ -296,4 +296,3 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${path === "" ? "(top level)" : path}: ${message}`;
 }
 
-export type { ConfigInput };

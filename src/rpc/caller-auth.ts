@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
-import { authorizationKey, callerKey, listenerKindKey } from "./context.js";
+import { authorizationKey, listenerKindKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
 /**
@@ -28,7 +28,6 @@ export function callerGuard(callers: CallerConfig[]): CallGuard {
     if (!caller.scopes.includes(service.scope)) {
       throw new BrokerError(Reason.SCOPE_MISSING, `caller ${caller.name} lacks the ${service.scope} scope`);
     }
-    ctx.values.set(callerKey, caller.name);
   };
 }
 

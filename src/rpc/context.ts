@@ -6,9 +6,6 @@ import { createContextKey } from "@connectrpc/connect";
  */
 export const listenerKindKey = createContextKey<"unix" | "tcp">("tcp", { description: "listener kind" });
 
-/** The authenticated caller's name, when it presented a token. */
-export const callerKey = createContextKey<string | undefined>(undefined, { description: "caller name" });
-
 /**
  * The `authorization` header when the transport can read it without
  * materializing every header (grpc-js metadata); undefined means "read

@@ -50,18 +50,7 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: Cal
     case "unary":
       return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const { ctx, done } = grpcHandlerContext(desc, method, call, env);
-        Promise.resolve()
-          .then(() => fn(call.request, ctx))
-          .then(
-            (res) => {
-              done();
-              callback(null, res);
-            },
-            (err: unknown) => {
-              done();
-              callback(grpcStatusFrom(err));
-            },
-          );
+        answer(() => fn(call.request, ctx), done, callback);
       };
     case "server_streaming":
     case "bidi_streaming": {
@@ -85,20 +74,25 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: Cal
     case "client_streaming":
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const { ctx, done } = grpcHandlerContext(desc, method, call as unknown as grpc.ServerUnaryCall<unknown, unknown>, env);
-        Promise.resolve()
-          .then(() => fn(messagesOf(call), ctx))
-          .then(
-            (res) => {
-              done();
-              callback(null, res);
-            },
-            (err: unknown) => {
-              done();
-              callback(grpcStatusFrom(err));
-            },
-          );
+        answer(() => fn(messagesOf(call), ctx), done, callback);
       };
   }
+}
+
+/** Runs a handler that answers once, then reports its result or error to grpc-js. */
+function answer(run: () => unknown, done: () => void, callback: grpc.sendUnaryData<unknown>): void {
+  Promise.resolve()
+    .then(run)
+    .then(
+      (res) => {
+        done();
+        callback(null, res);
+      },
+      (err: unknown) => {
+        done();
+        callback(grpcStatusFrom(err));
+      },
+    );
 }
 
 /** The same status, message and `grpc-status-details-bin` connect-node would send. */
