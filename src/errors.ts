@@ -22,6 +22,8 @@ export const Reason = {
   CALLER_UNKNOWN: "CALLER_UNKNOWN",
   SCOPE_MISSING: "SCOPE_MISSING",
   DECRYPT_FAILED: "DECRYPT_FAILED",
+  STORE_UNAVAILABLE: "STORE_UNAVAILABLE",
+  MIN_VALIDITY_UNREACHABLE: "MIN_VALIDITY_UNREACHABLE",
   UNIMPLEMENTED: "UNIMPLEMENTED",
   SHUTTING_DOWN: "SHUTTING_DOWN",
   INTERNAL: "INTERNAL",
@@ -41,6 +43,8 @@ const codeOf: Record<Reason, Code> = {
   CALLER_UNKNOWN: Code.Unauthenticated,
   SCOPE_MISSING: Code.PermissionDenied,
   DECRYPT_FAILED: Code.DataLoss,
+  STORE_UNAVAILABLE: Code.Unavailable,
+  MIN_VALIDITY_UNREACHABLE: Code.FailedPrecondition,
   UNIMPLEMENTED: Code.Unimplemented,
   SHUTTING_DOWN: Code.Unavailable,
   INTERNAL: Code.Internal,
@@ -54,6 +58,8 @@ export interface BrokerErrorDetail {
   /** epoch milliseconds */
   failedAt?: number;
   field?: string;
+  /** Machine-readable facts (ErrorDetail.metadata); never a secret. */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -85,6 +91,7 @@ export class BrokerError extends Error {
       hint: d.hint ?? "",
       failureReason: d.failureReason ?? "",
       field: d.field ?? "",
+      metadata: d.metadata ?? {},
       ...(d.retryAfterMs !== undefined ? { retryAfter: durationFromMs(Math.max(0, Math.ceil(d.retryAfterMs))) } : {}),
       ...(d.failedAt !== undefined ? { failedAt: timestampFromMs(d.failedAt) } : {}),
     });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/errors.proto.
  */
 export const file_tokenbroker_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxIrEBCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSLgoLcmV0cnlfYWZ0ZXIYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEaGludBgDIAEoCRIWCg5mYWlsdXJlX3JlYXNvbhgEIAEoCRItCglmYWlsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWZpZWxkGAYgASgJYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxIp8CCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSLgoLcmV0cnlfYWZ0ZXIYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEaGludBgDIAEoCRIWCg5mYWlsdXJlX3JlYXNvbhgEIAEoCRItCglmYWlsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWZpZWxkGAYgASgJEjsKCG1ldGFkYXRhGAcgAygLMikudG9rZW5icm9rZXIudjEuRXJyb3JEZXRhaWwuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * ErrorDetail travels with every error tokenbroker returns (in
@@ -27,8 +27,9 @@ export type ErrorDetail = Message<"tokenbroker.v1.ErrorDetail"> & {
    * INVALID_ARGUMENT, NOT_FOUND, PROVIDER_NOT_FOUND, LINK_NOT_FOUND, REAUTH_REQUIRED,
    * PROVIDER_MISCONFIGURED, PROVIDER_UNAVAILABLE, PROVIDER_RATE_LIMITED,
    * DEADLINE_EXCEEDED, CALLER_UNKNOWN, SCOPE_MISSING, DECRYPT_FAILED,
-   * UNIMPLEMENTED, SHUTTING_DOWN, INTERNAL. New reasons may be added; treat
-   * an unknown reason like its gRPC code.
+   * STORE_UNAVAILABLE, MIN_VALIDITY_UNREACHABLE, UNIMPLEMENTED, SHUTTING_DOWN,
+   * INTERNAL. New reasons may be added; treat an unknown reason like its gRPC
+   * code.
    *
    * @generated from field: string reason = 1;
    */
@@ -36,7 +37,8 @@ export type ErrorDetail = Message<"tokenbroker.v1.ErrorDetail"> & {
 
   /**
    * How long the caller should wait before trying again. Set with
-   * PROVIDER_UNAVAILABLE and PROVIDER_RATE_LIMITED; unset otherwise.
+   * PROVIDER_UNAVAILABLE, PROVIDER_RATE_LIMITED and STORE_UNAVAILABLE; unset
+   * otherwise.
    *
    * @generated from field: google.protobuf.Duration retry_after = 2;
    */
@@ -72,6 +74,21 @@ export type ErrorDetail = Message<"tokenbroker.v1.ErrorDetail"> & {
    * @generated from field: string field = 6;
    */
   field: string;
+
+  /**
+   * Machine-readable facts about the error, for clients that branch on more
+   * than the reason. Keys in use:
+   *   provider_id          the provider the error concerns
+   *   issued_lifetime      with MIN_VALIDITY_UNREACHABLE: how long the
+   *                        provider's tokens live, as a duration ("120s")
+   *   refresh_in_progress  "true" when the call ended (DEADLINE_EXCEEDED or
+   *                        PROVIDER_UNAVAILABLE) while a refresh of this link
+   *                        was still running; it completes and is stored
+   * Values never contain a secret.
+   *
+   * @generated from field: map<string, string> metadata = 7;
+   */
+  metadata: { [key: string]: string };
 };
 
 /**
