@@ -4,7 +4,7 @@ import type { Config, ProviderConfig } from "./config/config.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
-import { applyDiscovery, discoverOidc } from "./oauth/discovery.js";
+import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { adminService } from "./rpc/admin-service.js";
 import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";

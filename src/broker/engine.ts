@@ -5,7 +5,7 @@ import type { ProviderConfig, RefreshSettings } from "../config/config.js";
 import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { OAuthError, failureReason, providerEndpoints, refreshWithRetry, revokeTokens, validateToken, type ProviderEndpoints, type TokenSet } from "../oauth/index.js";
+import { OAuthError, failureReason, refreshWithRetry, revokeTokens, validateToken, type TokenSet } from "../oauth/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
 import { decryptFailed, linkNotFound, misconfiguredError, providerNotFound, reauth, unavailable } from "./broker-errors.js";
@@ -40,7 +40,7 @@ const MAX_REMEMBERED_FAILURES = 10_000;
  */
 export class RefreshEngine {
   readonly #store: LinkStore;
-  readonly #providers: Map<string, { config: ProviderConfig; endpoints: ProviderEndpoints; gate: ProviderGate }>;
+  readonly #providers: Map<string, { config: ProviderConfig; redirectUri: string | undefined; gate: ProviderGate }>;
   readonly #settings: RefreshSettings;
   readonly #log: Logger;
   readonly #locks = new KeyedLock();
@@ -72,7 +72,7 @@ export class RefreshEngine {
         {
           config: p,
           // Legacy Azure DevOps wants the redirect URI on refresh too.
-          endpoints: providerEndpoints(p, opts.redirectUri?.(p.id)),
+          redirectUri: opts.redirectUri?.(p.id),
           gate: new ProviderGate(opts.settings.providerConcurrency, backoff),
         },
       ]),
@@ -212,7 +212,7 @@ export class RefreshEngine {
 
   async #refreshWithLease(
     key: LinkKey,
-    p: { config: ProviderConfig; endpoints: ProviderEndpoints; gate: ProviderGate },
+    p: { config: ProviderConfig; redirectUri: string | undefined; gate: ProviderGate },
     held: LinkRecord,
     generation: number,
     releaseSlot: () => void,
@@ -223,7 +223,8 @@ export class RefreshEngine {
       let tokens: TokenSet;
       try {
         try {
-          tokens = await refreshWithRetry(p.endpoints, refreshToken, {
+          tokens = await refreshWithRetry(p.config, refreshToken, {
+            redirectUri: p.redirectUri,
             timeoutMs: this.#settings.timeoutMs,
             initialBackoffMs: this.#settings.initialBackoffMs,
             maxBackoffMs: this.#settings.maxBackoffMs,
@@ -238,6 +239,7 @@ export class RefreshEngine {
         if (!(err instanceof OAuthError)) throw err;
         return await this.#onRefreshError(key, p, refreshToken, err);
       }
+      if (tokens.notes.length > 0) this.#log.warn({ provider: key.providerId, notes: tokens.notes }, "token response normalised");
 
       // Invariants 3 and 4: commit at once, conditional on what we read.
       const now = this.#now();
@@ -263,6 +265,8 @@ export class RefreshEngine {
         return undefined;
       }
       this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+      // Invariant 10: the new refresh token is committed; the caller still has no token to use.
+      if (tokens.accessToken === "") throw unavailable(key.providerId, "the provider issued a new refresh token but no usable access token", 1000);
       await this.#validate(key, p, committed);
       return committed;
     } finally {
@@ -287,6 +291,9 @@ export class RefreshEngine {
       }
       case "transient":
         throw this.#remember(key, unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000), now);
+      case "unusable_answer":
+        this.#log.error({ provider: key.providerId, status: err.status }, "token endpoint answered 2xx without usable tokens; not retried");
+        throw this.#remember(key, unavailable(key.providerId, "the provider answered without usable tokens", 1000), now);
       case "rate_limited":
         throw this.#remember(
           key,

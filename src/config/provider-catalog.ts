@@ -1,4 +1,4 @@
-import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/provider.js";
+import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
 import type { ProviderType } from "./schema.js";
 
 /**

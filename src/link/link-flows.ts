@@ -2,13 +2,19 @@ import { createHash, randomBytes } from "node:crypto";
 import type { ProviderConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { OAuthError, failureReason } from "../oauth/oauth-error.js";
-import { buildAuthorizeUrl } from "../oauth/authorize.js";
-import { exchangeCode } from "../oauth/code-exchange.js";
-import { SLOW_DOWN_INCREMENT_SEC, pollDeviceToken, startDeviceAuthorization } from "../oauth/device-flow.js";
-import { createPkce, generateState } from "../oauth/pkce.js";
-import { revokeTokens } from "../oauth/revoke.js";
-import type { TokenSet } from "../oauth/token-grant.js";
+import {
+  OAuthError,
+  SLOW_DOWN_INCREMENT_SEC,
+  buildAuthorizeUrl,
+  createPkce,
+  exchangeCode,
+  failureReason,
+  generateState,
+  pollDeviceToken,
+  revokeTokens,
+  startDeviceAuthorization,
+  type TokenSet,
+} from "../oauth/index.js";
 import type { FlowStore } from "../store/flow-store.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 
@@ -248,6 +254,7 @@ export class LinkFlows {
       case "client_credentials":
         return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(p.id)} rejected tokenbroker's client credentials`, { failureReason: reason });
       case "transient":
+      case "unusable_answer":
         return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(p.id)} did not answer usefully`, { retryAfterMs: err.retryAfterMs ?? 1000 });
       case "rate_limited":
         return new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${JSON.stringify(p.id)} is rate limiting`, { retryAfterMs: err.retryAfterMs ?? 1000 });

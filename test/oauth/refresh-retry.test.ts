@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { refreshWithRetry, type OAuthError, type RetryOptions } from "../../src/oauth/index.js";
+import type { OAuthError } from "../../src/oauth/oauth-error.js";
+import { refreshWithRetry, type RetryOptions } from "../../src/oauth/refresh-retry.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
