@@ -1,24 +1,26 @@
 /**
- * How long an expired deadline waits before it acts. It only has to outlast
- * one turn of the event loop (timers run before the poll phase reads
- * sockets); the rest is slack for a loaded machine.
+ * How long an expired deadline waits before it acts: slack for a loaded
+ * machine to finish reading an answer it has started to process.
  */
 export const DEADLINE_GRACE_MS = 100;
 
 /**
  * A timeout that bounds waiting, not reading (docs/design.md §3 invariant 15).
- * When it expires it does not act at once: it first lets the event loop run
- * for `graceMs`, so I/O that is already pending gets read. A process that was
- * paused past the deadline (SIGSTOP, a long GC pause, a blocked loop) resumes
- * with the answer in its socket buffer, and Node runs expired timers before
- * it polls sockets; acting then would throw away an answer that arrived in
- * time — from a token endpoint, possibly a rotated refresh token. The owner
- * cancels the deadline when what it waited for arrives, also during the grace.
+ * A process that was paused past its deadline (SIGSTOP, a long GC pause, a
+ * blocked loop) resumes with the answer in its socket buffer, and Node runs
+ * overdue timers before it polls sockets; acting from the timer would throw
+ * away an answer that arrived in time — from a token endpoint, possibly a
+ * rotated refresh token. So an expired deadline first waits `graceMs`, and
+ * then acts from the check phase (setImmediate), which guarantees one more
+ * poll of the sockets between the last timer and the action even if the
+ * process was paused during the grace too. The owner cancels the deadline
+ * when what it waited for arrives.
  */
 export class Deadline {
   readonly #onExpire: () => void;
   readonly #graceMs: number;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #expired = false;
 
   constructor(onExpire: () => void, graceMs = DEADLINE_GRACE_MS) {
@@ -31,18 +33,22 @@ export class Deadline {
     this.cancel();
     this.#expired = false;
     this.#timer = setTimeout(() => {
-      // Scheduled from the timers phase, this runs after at least one poll phase.
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.#expired = true;
-        this.#onExpire();
+        this.#immediate = setImmediate(() => {
+          this.#immediate = undefined;
+          this.#expired = true;
+          this.#onExpire();
+        });
       }, this.#graceMs);
     }, ms);
   }
 
   cancel(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#immediate = undefined;
   }
 
   /** Whether it has expired and acted. */
