@@ -24,14 +24,14 @@ export interface Classification {
 }
 
 /** Codes meaning the client (our config), not the user's grant, was rejected. */
-export const CLIENT_CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
+const CLIENT_CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
   "invalid_client",
   "incorrect_client_credentials", // GitHub, in an HTTP 200 body
   "unauthorized_client",
 ]);
 
 /** Codes meaning the refresh token itself is dead. */
-export const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
+const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
   "bad_refresh_token", // GitHub, in an HTTP 200 body
   "invalid_grant",
   "unsupported_grant_type",
@@ -67,7 +67,7 @@ export function isSuccessStatus(s: number | undefined): boolean {
  *   provider speaking (clearing a refresh token is the one irreversible move).
  * - Unknown situations are transient: a retry within budget costs little.
  */
-export const CLASSIFICATION_RULES: readonly Rule[] = [
+const CLASSIFICATION_RULES: readonly Rule[] = [
   { name: "http-2xx-unusable", when: (i) => isSuccessStatus(i.httpStatus) && code(i) === "", kind: "unusable_answer" },
   { name: "network", when: (i) => i.networkError === true, kind: "transient" },
   { name: "http-429", when: (i) => status(i) === 429, kind: "rate_limited" },

@@ -10,7 +10,7 @@ import { tokenGrant, USER_AGENT, type GrantOptions } from "./token-grant.js";
 import { isErrorAnswer, type TokenSet } from "./token-normalize.js";
 
 /** RFC 8628 §3.2: poll every 5 s unless the server says otherwise. */
-export const DEFAULT_DEVICE_INTERVAL_SEC = 5;
+const DEFAULT_DEVICE_INTERVAL_SEC = 5;
 /** RFC 8628 §3.5: each slow_down adds 5 s to the interval, for good. */
 export const SLOW_DOWN_INCREMENT_SEC = 5;
 

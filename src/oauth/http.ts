@@ -3,7 +3,7 @@ import { Deadline } from "./deadline.js";
 import { OAuthError, type SentState } from "./oauth-error.js";
 
 /** x/oauth2 caps token responses at 1 MiB too; nothing legitimate comes close. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The least time a body that has started to arrive is given to finish. */
 const MIN_BODY_TIMEOUT_MS = 30_000;

@@ -170,7 +170,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * objects; values that are not strings are stringified (JSON for objects) so
  * the result fits the proto's map<string,string>. Absent and null are skipped.
  */
-export function extractExtra(json: Record<string, unknown>, keys: readonly string[]): Record<string, string> {
+function extractExtra(json: Record<string, unknown>, keys: readonly string[]): Record<string, string> {
   const extra: Record<string, string> = {};
   for (const key of keys) {
     // A top-level key that itself contains a dot is taken literally first.
