@@ -5,17 +5,10 @@ import { OAuthError, type SentState } from "./oauth-error.js";
 /** x/oauth2 caps token responses at 1 MiB too; nothing legitimate comes close. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The least time a body that has started to arrive is given to finish. */
-const MIN_BODY_TIMEOUT_MS = 30_000;
-
 export interface TransportLimits {
   /** How long to wait for the provider's answer (status line and headers). */
   timeoutMs: number;
-  /**
-   * How long the body may take once the headers are in; default
-   * max(timeoutMs, 30 s). Generous on purpose: an answer that has started
-   * to arrive may carry a rotated refresh token.
-   */
+  /** How long the body may take once the headers are in; default timeoutMs, counted afresh. */
   bodyTimeoutMs?: number | undefined;
   /** Shutdown only: the engine must not tie a refresh to a caller's deadline. */
   signal?: AbortSignal | undefined;
@@ -86,7 +79,7 @@ export async function fetchBounded(
 }
 
 function bodyTimeout(limits: TransportLimits): number {
-  return limits.bodyTimeoutMs ?? Math.max(limits.timeoutMs, MIN_BODY_TIMEOUT_MS);
+  return limits.bodyTimeoutMs ?? limits.timeoutMs;
 }
 
 async function readCapped(res: Response, max: number): Promise<Uint8Array> {

@@ -17,6 +17,13 @@ export interface CustomFetchInit {
 
 export type CustomFetch = (url: string, init: CustomFetchInit) => Promise<Response>;
 
+/**
+ * The least time a token-endpoint body that has started to arrive is given
+ * to finish: it may carry a rotated refresh token, and cutting it short
+ * loses that token.
+ */
+const MIN_BODY_TIMEOUT_MS = 30_000;
+
 /** Where tokenEndpointFetch leaves the exchange; empty until an answer arrived. */
 export interface ExchangeRecord {
   exchange?: TokenExchange;
@@ -34,8 +41,9 @@ export interface ExchangeRecord {
  * gets an empty response it passes back unread.
  */
 export function tokenEndpointFetch(limits: TransportLimits, into: ExchangeRecord, what = "token endpoint"): CustomFetch {
+  const bounds: TransportLimits = { ...limits, bodyTimeoutMs: limits.bodyTimeoutMs ?? Math.max(limits.timeoutMs, MIN_BODY_TIMEOUT_MS) };
   return async (url, init) => {
-    const x = await fetchBounded(url, init, limits, what);
+    const x = await fetchBounded(url, init, bounds, what);
     into.exchange = { status: x.status, headers: x.headers, ...parseTokenBody(x) };
     return new Response(null, { status: 204 });
   };

@@ -96,9 +96,9 @@ describe("a provider that does not answer still times out", () => {
 });
 
 describe("once the headers are in, the body has its own, generous bound", () => {
-  it("a body that takes longer than the timeout to arrive is read", async () => {
+  it("a body that takes longer than the request timeout is read within its own bound", async () => {
     const started = performance.now();
-    const x = await fetchBounded(`${server.url}/slow-body`, post, { timeoutMs: 150 }, "token endpoint");
+    const x = await fetchBounded(`${server.url}/slow-body`, post, { timeoutMs: 150, bodyTimeoutMs: 5000 }, "token endpoint");
     expect(performance.now() - started).toBeGreaterThan(300);
     expect(JSON.parse(Buffer.from(x.body).toString("utf8"))).toEqual(ROTATED);
   });
@@ -117,14 +117,21 @@ describe("once the headers are in, the body has its own, generous bound", () => 
     expect(err).toMatchObject({ kind: "transient", sent: "answered", status: 503 });
   });
 
-  it("by default the body is not cut at the request timeout", async () => {
+  it("by default the body bound is the timeout, counted afresh from the headers", async () => {
+    const started = performance.now();
+    const err = await failure(fetchBounded(`${server.url}/stall-body`, post, { timeoutMs: 150 }, "validate endpoint"));
+    expect(err).toMatchObject({ status: 200, message: "validate endpoint answered HTTP 200 but its body did not arrive within 150 ms" });
+    expect(performance.now() - started).toBeLessThan(2 * 150 + DEADLINE_GRACE_MS + SLACK_MS);
+  });
+
+  it("a token endpoint's body is given at least 30 s, whatever the timeout", async () => {
+    const p = { id: "w", tokenUrl: `${server.url}/stall-body`, clientId: "cid", clientSecret: "cs", tokenAuthMethod: "client_secret_basic", extraTokenKeys: [], quirks: "standard", scopes: [] } as const;
     const ac = new AbortController();
     const started = performance.now();
-    // The shutdown signal is the only way out before 30 s; it ends the read at once, without grace.
-    setTimeout(() => ac.abort(), 600);
-    const err = await failure(fetchBounded(`${server.url}/stall-body`, post, { timeoutMs: 100, signal: ac.signal }, "token endpoint"));
-    expect(err).toMatchObject({ kind: "unusable_answer", status: 200, message: "token endpoint answered HTTP 200 but its body was aborted" });
-    expect(performance.now() - started).toBeGreaterThanOrEqual(590);
-    expect(performance.now() - started).toBeLessThan(600 + DEADLINE_GRACE_MS);
+    // Shutdown is the only way out before 30 s; it ends the read at once, without grace.
+    setTimeout(() => ac.abort(), 800);
+    const err = await failure(refreshGrant(p, "rt-old", { timeoutMs: 100, signal: ac.signal }));
+    expect(err).toMatchObject({ kind: "unusable_answer", sent: "unknown", status: 200, message: "token endpoint answered HTTP 200 but its body was aborted" });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(790);
   });
 });
