@@ -189,7 +189,7 @@ describe("bounded pressure on the provider (invariant 9)", () => {
     expect(h.fake.peakInFlight).toBeLessThanOrEqual(4);
     // The limit was actually exercised (the requests did overlap), not trivially met.
     expect(h.fake.peakInFlight).toBeGreaterThanOrEqual(2);
-    expect(h.engine.gate("fake")!.peakInFlight).toBeLessThanOrEqual(4);
+    expect(h.providers.require("fake").gate.peakInFlight).toBeLessThanOrEqual(4);
     for (const k of keys) {
       const rec = await stored(h, k);
       expect(h.fake.isValid(rec.accessToken)).toBe(true);
