@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariants 1, 2 and 9: one refresh per key at a time, in a
+ * docs/design.md §3 invariants 1, 2 and 9: one refresh per key at a time, in a
  * process and across processes sharing a store; re-read after taking the
  * lock; a per-provider limit on concurrent token-endpoint calls.
  */
