@@ -24,8 +24,8 @@ export interface App {
 const FLOW_PURGE_INTERVAL_MS = 60_000;
 
 /**
- * Everything the daemon runs, built from a validated config: OIDC discovery,
- * then the keys (a wrong key stops here, before anything is written), the
+ * Everything the daemon runs, built once from a validated config: the
+ * provider registry (after OIDC discovery), then the keys (a wrong key stops here, before anything is written), the
  * store, the engine, the services and the listeners.
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
@@ -43,12 +43,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const check = checkKeyring(keyring, store);
     addSentinels(keyring, store, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({
-      store,
-      providers,
-      settings: config.refresh,
-      log,
-    });
+    engine = new RefreshEngine({ store, providers, settings: config.refresh, log });
   } catch (err) {
     await store.close();
     throw err;
