@@ -25,8 +25,9 @@ const FLOW_PURGE_INTERVAL_MS = 60_000;
 
 /**
  * Everything the daemon runs, built once from a validated config: the
- * provider registry (after OIDC discovery), then the keys (a wrong key stops here, before anything is written), the
- * store, the engine, the services and the listeners.
+ * provider registry (after OIDC discovery), then the keys (a wrong key stops
+ * here, before anything is written), the store, the engine, the services and
+ * the listeners.
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
   const providers = new ProviderRegistry(await discoverProviders(config.providers, config.refresh.timeoutMs), {
