@@ -239,7 +239,6 @@ export class LinkFlows {
       now,
     );
   }
-
 }
 
 /** A grant's failure in a link flow; `secrets` are the values sent, scrubbed from the reason. */
