@@ -1,5 +1,5 @@
-import type { ListenAddress } from "./listen-address.js";
-import type { OAuthProvider } from "../oauth/provider.js";
+import type { ListenAddress } from "../net/listen-address.js";
+import type { OAuthProvider } from "../oauth/index.js";
 import type { CallerScope, ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */

@@ -1,4 +1,4 @@
-import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/provider.js";
+import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
 import type { ProviderType } from "./schema.js";
 
 /**
@@ -376,10 +376,4 @@ export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): 
     out.regex = hostRegex(entry.host(esc(new URL(base).hostname), isCloud));
   }
   return out;
-}
-
-/** Types that cannot guess where the provider lives. */
-export function requiresAuthUrl(type: ProviderType): boolean {
-  const entry = CATALOG[type];
-  return entry.cloudBase === undefined && entry.urls !== undefined;
 }

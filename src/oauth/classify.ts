@@ -76,7 +76,7 @@ export const CLASSIFICATION_RULES: readonly Rule[] = [
     when: (i) => status(i) === 403 && i.headers !== undefined && hasRateLimitSignal(i.headers),
     kind: "rate_limited",
   },
-  // DESIGN §3.7: a plain 403 from the token endpoint is transient (WAFs, geo blocks, abuse heuristics).
+  // docs/design.md §3 invariant 7: a plain 403 from the token endpoint is transient (WAFs, geo blocks, abuse heuristics).
   { name: "http-403", when: (i) => status(i) === 403, kind: "transient" },
   { name: "non-json", when: (i) => i.nonJson === true, kind: "transient" },
   // GitHub reports every error as HTTP 200 with `error`; treat it as the 400 it stands for.

@@ -64,7 +64,7 @@ export function isOAuthError(e: unknown): e is OAuthError {
   return e instanceof OAuthError;
 }
 
-/** DESIGN §3.5 stores at most this much of a failure reason. */
+/** docs/design.md §3 invariant 5 stores at most this much of a failure reason. */
 export const FAILURE_REASON_MAX_BYTES = 400;
 
 /**

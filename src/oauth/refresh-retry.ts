@@ -4,7 +4,7 @@ import type { ProviderEndpoints } from "./provider-endpoints.js";
 import { refreshGrant, type RefreshOptions, type TokenSet } from "./refresh.js";
 
 export interface RetryOptions extends RefreshOptions {
-  /** First backoff ceiling; doubles per attempt. Default 250 ms (DESIGN §3.7). */
+  /** First backoff ceiling; doubles per attempt. Default 250 ms (docs/design.md §3 invariant 7). */
   initialBackoffMs?: number | undefined;
   /** Backoff ceiling cap. Default 2 s. */
   maxBackoffMs?: number | undefined;

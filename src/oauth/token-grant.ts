@@ -13,7 +13,7 @@ export interface TokenSet {
   accessToken: string;
   /** Lower-cased by oauth4webapi ("bearer"); "bearer" when the provider omits it. */
   tokenType: string;
-  /** Absent when the provider did not rotate: keep the stored one (DESIGN §3.3). */
+  /** Absent when the provider did not rotate: keep the stored one (docs/design.md §3 invariant 3). */
   refreshToken?: string;
   /** Absent when the provider did not say; the caller picks a policy. */
   expiresInSec?: number;

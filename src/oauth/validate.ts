@@ -5,7 +5,7 @@ import { hasRateLimitSignal, type HeaderLookup } from "./rate-limit-headers.js";
 
 /**
  * valid / invalid are verdicts on the token. rate_limited and unknown are not:
- * the caller keeps treating the token as valid (DESIGN §3.8), because a
+ * the caller keeps treating the token as valid (docs/design.md §3 invariant 8), because a
  * validation hiccup must never discard a token that was just persisted.
  */
 export type ValidationOutcome = "valid" | "invalid" | "rate_limited" | "unknown";
@@ -16,7 +16,7 @@ export interface ValidationResult {
   status?: number;
 }
 
-/** The decision table of DESIGN §3.8, separated from I/O. */
+/** The decision table of docs/design.md §3 invariant 8, separated from I/O. */
 export function validationOutcome(status: number, headers: HeaderLookup): ValidationOutcome {
   if (status >= 200 && status <= 299) return "valid";
   if (status === 401) return "invalid";

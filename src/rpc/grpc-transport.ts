@@ -1,9 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, isMessage, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { toConnectError } from "../errors.js";
 import { grpcHandlerContext, type CallEnv } from "./grpc-context.js";
 import type { AnyImpl } from "./service.js";
+import { toConnectError } from "./wire-error.js";
 
 /**
  * Maps a protobuf-es service descriptor and a connect-es style

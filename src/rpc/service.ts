@@ -1,7 +1,8 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { BrokerError, Reason, toConnectError } from "../errors.js";
+import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
+import { toConnectError } from "./wire-error.js";
 
 /**
  * One service implementation, written once against connect-es's handler

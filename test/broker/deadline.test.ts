@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 3: the refresh runs on a lifetime detached from the
+ * docs/design.md §3 invariant 3: the refresh runs on a lifetime detached from the
  * caller. A caller whose deadline passes mid-refresh stops waiting, but the
  * rotated refresh token is still committed, and the next caller is served
  * from the store.

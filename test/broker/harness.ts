@@ -22,13 +22,14 @@ import type { ProviderConfig, RefreshSettings } from "../../src/config/config.js
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
 import { BrokerError, type Reason } from "../../src/errors.js";
 import { createLogger, type Logger } from "../../src/log.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
 import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions, type IssuedTokens, type TokenRequestContext } from "../support/fake-provider.js";
 
 export const PROVIDER = "fake";
 
-/** Short, fast settings for tests (DESIGN defaults are 10 s timeouts and budgets). */
+/** Short, fast settings for tests (the config's defaults are 10 s timeouts and budgets). */
 export function testSettings(over: Partial<RefreshSettings> = {}): RefreshSettings {
   return {
     minValidForMs: 60_000,
@@ -92,6 +93,10 @@ export interface Harness {
   store: SqliteLinkStore;
   fake: FakeProvider;
   provider: ProviderConfig;
+  /** `engine`'s registry (its gate for `provider`); every other engine has its own, as another process would. */
+  providers: ProviderRegistry;
+  /** A registry of these provider configs, built like the daemon's. */
+  registry(configs: ProviderConfig[]): ProviderRegistry;
   engine: RefreshEngine;
   /** Every engine this harness built (drained after the test). */
   engines: RefreshEngine[];
@@ -152,6 +157,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const log = createLogger("trace", logs);
   const settings = testSettings(opts.settings);
   const engines: RefreshEngine[] = [];
+  // Doubling from 200 ms capped at 400 ms, so breaker tests wait little.
+  const registry = (configs: ProviderConfig[]): ProviderRegistry =>
+    new ProviderRegistry(configs, { publicUrl: "http://127.0.0.1:9", refresh: settings, misconfiguredMaxBackoffMs: 400 });
 
   const secrets = new Set<string>([fake.clientSecret, provider.clientSecret]);
   const issued: IssuedTokens[] = [];
@@ -159,10 +167,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const makeEngine = (s: SqliteLinkStore, over: Partial<EngineOptions> = {}): RefreshEngine => {
     const e = new RefreshEngine({
       store: s,
-      providers: [provider],
+      providers: registry([provider]),
       settings,
       log,
-      misconfiguredBackoff: { initialMs: 200, maxMs: 400 },
       ...opts.engine,
       ...over,
     });
@@ -177,6 +184,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     store,
     fake,
     provider,
+    providers: undefined as unknown as ProviderRegistry,
+    registry,
     engine: undefined as unknown as RefreshEngine,
     engines,
     log,
@@ -211,7 +220,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       return db;
     },
   };
-  h.engine = makeEngine(store);
+  h.providers = registry([provider]);
+  h.engine = makeEngine(store, { providers: h.providers });
   fake.beforeRespond = async (ctx) => {
     if (ctx.issued) {
       issued.push(ctx.issued);

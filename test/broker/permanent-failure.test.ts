@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 5: re-read before caching a failure. A permanent
+ * docs/design.md §3 invariant 5: re-read before caching a failure. A permanent
  * refresh error is cached (refresh token cleared to NULL, reason stored) only
  * when no concurrent caller won; a winner's token is returned instead, and a
  * cleared refresh token is never mistaken for a win.

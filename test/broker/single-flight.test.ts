@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariants 1, 2 and 9: one refresh per key at a time, in a
+ * docs/design.md §3 invariants 1, 2 and 9: one refresh per key at a time, in a
  * process and across processes sharing a store; re-read after taking the
  * lock; a per-provider limit on concurrent token-endpoint calls.
  */
@@ -189,7 +189,7 @@ describe("bounded pressure on the provider (invariant 9)", () => {
     expect(h.fake.peakInFlight).toBeLessThanOrEqual(4);
     // The limit was actually exercised (the requests did overlap), not trivially met.
     expect(h.fake.peakInFlight).toBeGreaterThanOrEqual(2);
-    expect(h.engine.gate("fake")!.peakInFlight).toBeLessThanOrEqual(4);
+    expect(h.providers.require("fake").gate.peakInFlight).toBeLessThanOrEqual(4);
     for (const k of keys) {
       const rec = await stored(h, k);
       expect(h.fake.isValid(rec.accessToken)).toBe(true);

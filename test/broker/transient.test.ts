@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 7: transient errors are retried within the budget and
+ * docs/design.md §3 invariant 7: transient errors are retried within the budget and
  * never cached as permanent. The link is left exactly as it was.
  */
 import { describe, expect, it } from "vitest";
