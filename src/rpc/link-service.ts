@@ -7,7 +7,7 @@ import { DecryptError } from "../crypto/sealer.js";
 import { BrokerError } from "../errors.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
-import { extraMap, optionalId, requireId, requireSecret, timestampMs } from "./input.js";
+import { extraMap, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_PAGE = 100;
@@ -79,9 +79,10 @@ export function linkService(engine: RefreshEngine, store: LinkStore, flows: Link
         const refreshToken = requireSecret("refresh_token", req.refreshToken, false);
         const expiresAt = timestampMs("expires_at", req.expiresAt);
         const extra = extraMap("extra", req.extra);
+        const type = tokenType("token_type", req.tokenType);
         const rec = await store.put(
           key,
-          { accessToken, tokenType: req.tokenType === "" ? "bearer" : req.tokenType, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
+          { accessToken, tokenType: type === "" ? "bearer" : type, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
           now(),
         );
         return { link: linkOf(rec) };
