@@ -27,7 +27,7 @@ export function requireSecret(field: string, value: string, required: boolean): 
   return value;
 }
 
-export const MAX_TOKEN_TYPE_BYTES = 64;
+const MAX_TOKEN_TYPE_BYTES = 64;
 // token68-ish (RFC 7235): what an Authorization scheme may look like, so a
 // stored type can go into a header or a log line as is.
 const TOKEN_TYPE = /^[A-Za-z0-9\-._~+/]*$/;
