@@ -17,6 +17,7 @@ import {
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
 import type { FlowStore } from "../store/flow-store.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import { RedirectRule } from "./redirect-target.js";
 
 export const DEFAULT_STATE_TTL_MS = 10 * 60_000;
 
@@ -48,19 +49,20 @@ export type DevicePoll =
 export class LinkFlows {
   readonly #o: LinkFlowsOptions;
   readonly #now: () => number;
+  readonly #redirect: RedirectRule;
 
   constructor(opts: LinkFlowsOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
+    this.#redirect = new RedirectRule(opts.providers.callbacks.publicUrl, opts.redirectAllowlist);
   }
 
   async start(key: LinkKey, redirectAfter: string): Promise<{ authorizeUrl: string; state: string; expiresAt: number }> {
     const entry = this.#o.providers.require(key.providerId);
     const p = entry.config;
     if (p.authUrl === undefined) throw new BrokerError(Reason.INVALID_ARGUMENT, `provider ${JSON.stringify(p.id)} has no authorization endpoint`, { field: "provider_id" });
-    if (redirectAfter !== "" && !this.isAllowedRedirect(redirectAfter)) {
-      throw BrokerError.invalidArgument("redirect_after", "must be a relative path or on an allow-listed origin");
-    }
+    const redirect = redirectAfter === "" ? undefined : this.#redirect.judge(redirectAfter);
+    if (redirect?.allowed === false) throw BrokerError.invalidArgument("redirect_after", redirect.problem);
     const state = generateState();
     const pkce = await createPkce(p.pkceMethods);
     const now = this.#now();
@@ -217,12 +219,14 @@ export class LinkFlows {
     return { tokenRevoked: result.revoked, revocationError: result.error ?? "" };
   }
 
-  isAllowedRedirect(target: string): boolean {
-    // Relative: one leading slash, not "//host" (protocol-relative) nor "/\host".
-    if (/^\/(?![/\\])/.test(target)) return !/[\r\n]/.test(target);
-    if (!URL.canParse(target)) return false;
-    const origin = new URL(target).origin;
-    return this.#o.redirectAllowlist.some((allowed) => URL.canParse(allowed) && new URL(allowed).origin === origin);
+  /**
+   * Where the callback sends the browser for a stored redirect_after, judged
+   * again by the rule StartLink applied (the allow-list may have changed
+   * since); undefined when it no longer passes.
+   */
+  redirectLocation(target: string): string | undefined {
+    const verdict = this.#redirect.judge(target);
+    return verdict.allowed ? verdict.location : undefined;
   }
 
   async #store(key: LinkKey, tokens: TokenSet): Promise<LinkRecord> {

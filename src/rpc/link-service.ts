@@ -6,7 +6,7 @@ import { BrokerError, domainError, linkNotFound } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
-import { extraMap, optionalId, requireId, requireSecret, timestampMs } from "./input.js";
+import { extraMap, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_PAGE = 100;
@@ -77,9 +77,10 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
         const refreshToken = requireSecret("refresh_token", req.refreshToken, false);
         const expiresAt = timestampMs("expires_at", req.expiresAt);
         const extra = extraMap("extra", req.extra);
+        const type = tokenType("token_type", req.tokenType);
         const rec = await store.put(
           key,
-          { accessToken, tokenType: req.tokenType === "" ? "bearer" : req.tokenType, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
+          { accessToken, tokenType: type === "" ? "bearer" : type, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
           now(),
         );
         return { link: linkOf(rec) };

@@ -37,8 +37,10 @@ export function oauthCallbackRoute(flows: LinkFlows, callbacks: CallbackUrls, lo
     }
     try {
       const { redirectAfter } = await flows.complete(state, code, providerId);
-      if (redirectAfter !== null && flows.isAllowedRedirect(redirectAfter)) {
-        res.writeHead(302, { location: redirectAfter, "cache-control": "no-store", "referrer-policy": "no-referrer" }).end();
+      const location = redirectAfter === null ? undefined : flows.redirectLocation(redirectAfter);
+      if (redirectAfter !== null && location === undefined) log.warn({ provider: providerId }, "stored redirect_after no longer allowed; showing the success page");
+      if (location !== undefined) {
+        res.writeHead(302, { location, "cache-control": "no-store", "referrer-policy": "no-referrer" }).end();
       } else {
         page(res, 200, "Linked", `Your ${providerId} account is linked. You can close this window.`);
       }
