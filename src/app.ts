@@ -10,14 +10,15 @@ import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
-import { SqliteLinkStore } from "./store/sqlite/index.js";
+import { openSqliteStore } from "./store/sqlite/index.js";
+import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
-  store: SqliteLinkStore;
+  store: Store;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
@@ -33,14 +34,14 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
+  const store = openSqliteStore({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
   let engine: RefreshEngine;
   try {
-    const check = checkKeyring(keyring, store);
-    addSentinels(keyring, store, check.missing, Date.now());
+    const check = await checkKeyring(keyring, store.keyring);
+    await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
     engine = new RefreshEngine({
-      store,
+      store: store.links,
       providers,
       settings: config.refresh,
       log,
@@ -52,7 +53,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     throw err;
   }
   const flows = new LinkFlows({
-    store,
+    store: store.links,
     flows: store.flows,
     provider: (id) => engine.provider(id),
     publicUrl: config.publicUrl,
@@ -67,8 +68,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   });
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs),
-    linkService(engine, store, flows),
-    adminService(engine, providers, new KeyRotation(store, keyring)),
+    linkService(engine, store.links, flows),
+    adminService(engine, providers, new KeyRotation(store.keyring, keyring)),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));

@@ -31,8 +31,8 @@ export function adminService(engine: RefreshEngine, providers: ProviderConfig[],
         };
       },
 
-      getKeyStatus() {
-        const { keys, underUnknownKeys } = rotation.status();
+      async getKeyStatus() {
+        const { keys, underUnknownKeys } = await rotation.status();
         return {
           keys: keys.map((k) => ({
             keyId: k.keyId,

@@ -7,7 +7,7 @@ const stores = useTempStores();
 describe("the decoded-record cache", () => {
   it("serves repeated reads without the database, and sees this connection's own writes", async () => {
     const path = stores.dbPath();
-    const store = stores.open(path);
+    const store = stores.links(path);
     await store.put(KEY, tokens(), T0);
     const first = await store.get(KEY);
     // Tamper behind SQLite's back: a cached read does not notice...
@@ -30,8 +30,8 @@ describe("the decoded-record cache", () => {
   it("another store instance's refresh commit is seen at once (two processes sharing a file)", async () => {
     const path = stores.dbPath();
     const sealer = new FakeSealer();
-    const a = stores.open(path, sealer);
-    const b = stores.open(path, sealer);
+    const a = stores.links(path, sealer);
+    const b = stores.links(path, sealer);
     await a.put(KEY, tokens(), T0);
     const seenByB = await b.get(KEY);
     expect(seenByB?.accessToken).toBe("at-1");

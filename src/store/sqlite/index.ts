@@ -1,5 +1,6 @@
-export { SqliteLinkStore, DEFAULT_BUSY_TIMEOUT_MS, type SqliteLinkStoreOptions } from "./sqlite-link-store.js";
-export { UNREADABLE_KEY_ID, type KeyringStore, type KeySentinel } from "./keyring-store.js";
+export { openSqliteStore, DEFAULT_CACHE_ENTRIES, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export { DEFAULT_BUSY_BUDGET_MS, DEFAULT_BUSY_TIMEOUT_MS } from "./connection.js";
+export type { SqliteLinks } from "./links.js";
 export {
   migrations,
   migrate,
@@ -8,4 +9,3 @@ export {
   type Migration,
   type MigrationResult,
 } from "./migrations.js";
-export { type ResealBatch } from "./reseal.js";

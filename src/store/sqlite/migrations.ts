@@ -75,6 +75,18 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: "the refresh a lease holder is sending",
+    // Set by confirmLease(sending) and cleared by commit, failure, put and a
+    // clean release; "sending the stored token" is refresh_sent_digest =
+    // refresh_token_digest (docs/design.md §4). Existing rows get NULL.
+    up: `
+      ALTER TABLE links ADD COLUMN refresh_sent_at INTEGER;
+      ALTER TABLE links ADD COLUMN refresh_sent_by TEXT;
+      ALTER TABLE links ADD COLUMN refresh_sent_digest TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */
