@@ -39,7 +39,7 @@ export function sealSentinel(key: DataKey): Buffer {
 
 /**
  * Checks the keyring against the store's sentinels without writing anything.
- * Throws KeyringError SENTINEL_INVALID if a key fails to open its sentinel,
+ * Rejects with KeyringError SENTINEL_INVALID if a key fails to open its sentinel,
  * KEY_MISMATCH if the store has sentinels but none for any key of the ring.
  * A store with no sentinels (brand new) passes with every key missing.
  */
@@ -85,7 +85,7 @@ export async function addSentinels(keyring: Keyring, store: SentinelWriter, keyI
 }
 
 /**
- * Startup check: verifies first, then records sentinels for new keys. Throws
+ * Startup check: verifies first, then records sentinels for new keys. Rejects
  * (see checkKeyring) before writing anything. Returns what it found; `missing`
  * lists the sentinels it just added.
  */
