@@ -87,6 +87,21 @@ describe("a database locked by another process", () => {
   });
 });
 
+describe("the record cache across a write that waits for the lock", () => {
+  it("reads served while a failure waits to be recorded leave no stale record behind", async () => {
+    const path = t.dbPath();
+    const store = t.links(path);
+    await store.put(KEY, tokens(), T0);
+    const lock = await holdWriteLock(path, 300);
+    const recorded = store.recordFailure(KEY, "rt-1", "invalid_grant", T0 + 1);
+    // Until the write commits, readers see (and may cache) the row as it is.
+    expect((await store.get(KEY))?.refreshToken).toBe("rt-1");
+    await lock.released;
+    expect(await recorded).toBe(true);
+    expect(await store.get(KEY)).toMatchObject({ refreshToken: null, refreshFailure: { reason: "invalid_grant" } });
+  });
+});
+
 describe("every write turns a busy database into StoreUnavailableError; reads do not wait", () => {
   const writes: Array<[string, (s: SqliteStore) => Promise<unknown>]> = [
     ["links.put", (s) => s.links.put(OTHER, tokens(), T0)],
