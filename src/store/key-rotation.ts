@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { Mutex } from "async-mutex";
-import type { Keyring } from "../crypto/keyring.js";
+import type { Keyring } from "../crypto/index.js";
 import type { KeyringStore } from "./keyring-store.js";
 import type { LinkKey } from "./link-store.js";
 

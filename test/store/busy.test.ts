@@ -34,33 +34,39 @@ describe("a database locked by another process", () => {
   it("a commit waits it out without blocking the event loop, while cached and uncached reads keep answering", async () => {
     const path = t.dbPath();
     const store = t.links(path);
-    await store.put(KEY, tokens(), T0);
     await store.put(OTHER, tokens({ accessToken: "bob-at" }), T0);
     const cached = await store.get(OTHER);
 
-    const lock = await holdWriteLock(path, 1000);
-    const readMs: number[] = [];
-    const { result, gapMs } = await largestTickGap(async () => {
-      const commit = store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1).then((rec) => ({ rec, at: performance.now() }));
-      // Meanwhile: cache hits, and a read that misses the cache (WAL readers never wait for the writer).
-      for (let i = 0; i < 40; i++) {
-        const started = performance.now();
-        expect(await store.get(OTHER)).toBe(cached);
-        expect(await store.readLease(KEY)).toBeNull();
-        readMs.push(performance.now() - started);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return commit;
-    });
-    const releasedAt = await lock.released;
+    // On a shared 2-core machine the OS alone can pause this process for tens of
+    // milliseconds now and then; a synchronous wait in the store shows up in every
+    // run, so the bound must hold in at least one of three.
+    const gaps: number[] = [];
+    for (let run = 0; run < 3 && !gaps.some((g) => g < 50); run++) {
+      await store.put(KEY, tokens(), T0);
+      const lock = await holdWriteLock(path, 1000);
+      const readMs: number[] = [];
+      const { result, gapMs } = await largestTickGap(async () => {
+        const commit = store.commitRefresh(KEY, { version: 1 + 2 * run, refreshToken: "rt-1" }, fresh, T0 + 1).then((rec) => ({ rec, at: performance.now() }));
+        // Meanwhile: cache hits, and a read that misses the cache (WAL readers never wait for the writer).
+        for (let i = 0; i < 40; i++) {
+          const started = performance.now();
+          expect(await store.get(OTHER)).toBe(cached);
+          expect(await store.readLease(KEY)).toBeNull();
+          readMs.push(performance.now() - started);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return commit;
+      });
+      const releasedAt = await lock.released;
 
-    expect(result.rec).toMatchObject({ version: 2, accessToken: "at-2", refreshToken: "rt-2" });
-    // It committed only once the other process let go (IPC delivery may trail the release a little).
-    expect(result.at).toBeGreaterThan(lock.lockedAt + 900);
-    expect(result.at).toBeGreaterThan(releasedAt - 100);
-    expect(gapMs).toBeLessThan(50);
-    expect(Math.max(...readMs)).toBeLessThan(50);
-    expect(await store.get(KEY)).toEqual(result.rec);
+      expect(result.rec).toMatchObject({ version: 2 + 2 * run, accessToken: "at-2", refreshToken: "rt-2" });
+      // It committed only once the other process let go (IPC delivery may trail the release a little).
+      expect(result.at).toBeGreaterThan(lock.lockedAt + 900);
+      expect(result.at).toBeGreaterThan(releasedAt - 100);
+      expect(await store.get(KEY)).toEqual(result.rec);
+      gaps.push(Math.max(gapMs, ...readMs));
+    }
+    expect(Math.min(...gaps), `largest event-loop gap per run: ${gaps.map((g) => g.toFixed(0)).join(", ")} ms`).toBeLessThan(50);
   });
 
   it("held past the busy budget: StoreUnavailableError(SQLITE_BUSY), nothing changed, and the connection still works", async () => {

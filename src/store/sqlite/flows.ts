@@ -1,5 +1,5 @@
 import type { Statement } from "better-sqlite3";
-import type { SealContext, Sealer } from "../../crypto/sealer.js";
+import type { SealContext, Sealer } from "../../crypto/index.js";
 import type { AuthFlow, DeviceFlow, FlowStore } from "../flow-store.js";
 import type { SqliteConnection } from "./connection.js";
 

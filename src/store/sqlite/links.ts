@@ -1,4 +1,4 @@
-import type { Sealer } from "../../crypto/sealer.js";
+import type { Sealer } from "../../crypto/index.js";
 import type {
   CasExpectation,
   HeldLease,

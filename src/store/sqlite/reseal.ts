@@ -1,5 +1,5 @@
 import type { Statement } from "better-sqlite3";
-import type { Sealer } from "../../crypto/sealer.js";
+import type { Sealer } from "../../crypto/index.js";
 import type { ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";

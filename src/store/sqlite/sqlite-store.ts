@@ -1,4 +1,4 @@
-import type { Sealer } from "../../crypto/sealer.js";
+import type { Sealer } from "../../crypto/index.js";
 import type { Store } from "../store.js";
 import { SqliteConnection, type ConnectionOptions } from "./connection.js";
 import { SqliteFlows } from "./flows.js";
