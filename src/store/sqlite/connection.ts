@@ -5,9 +5,9 @@ import { migrate } from "./migrations.js";
 import { assertMillis } from "./validate.js";
 
 /** How long one statement may wait synchronously for another connection's lock. */
-export const DEFAULT_BUSY_TIMEOUT_MS = 20;
+const DEFAULT_BUSY_TIMEOUT_MS = 20;
 /** How long a busy operation keeps being retried (asynchronously) before it gives up. */
-export const DEFAULT_BUSY_BUDGET_MS = 2000;
+const DEFAULT_BUSY_BUDGET_MS = 2000;
 /** Opening (pragmas, migrations) happens before anything is served, so it may wait longer. */
 const OPEN_BUSY_TIMEOUT_MS = 5000;
 const FIRST_BACKOFF_MS = 5;

@@ -1,5 +1,4 @@
-export { openSqliteStore, DEFAULT_CACHE_ENTRIES, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
-export { DEFAULT_BUSY_BUDGET_MS, DEFAULT_BUSY_TIMEOUT_MS } from "./connection.js";
+export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export type { SqliteLinks } from "./links.js";
 export {
   migrations,

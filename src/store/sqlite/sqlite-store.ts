@@ -5,7 +5,7 @@ import { SqliteFlows } from "./flows.js";
 import { SqliteKeyring } from "./keyring.js";
 import { SqliteLinks } from "./links.js";
 
-export const DEFAULT_CACHE_ENTRIES = 10_000;
+const DEFAULT_CACHE_ENTRIES = 10_000;
 
 export interface SqliteStoreOptions extends ConnectionOptions {
   sealer: Sealer;
