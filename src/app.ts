@@ -11,14 +11,15 @@ import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
-import { SqliteLinkStore } from "./store/sqlite/index.js";
+import { openSqliteStore } from "./store/sqlite/index.js";
+import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
-  store: SqliteLinkStore;
+  store: Store;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
@@ -38,19 +39,19 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
+  const store = openSqliteStore({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
   let engine: RefreshEngine;
   try {
-    const check = checkKeyring(keyring, store);
-    addSentinels(keyring, store, check.missing, Date.now());
+    const check = await checkKeyring(keyring, store.keyring);
+    await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({ store, providers, settings: config.refresh, log });
+    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log });
   } catch (err) {
     await store.close();
     throw err;
   }
   const flows = new LinkFlows({
-    store,
+    store: store.links,
     flows: store.flows,
     providers,
     redirectAllowlist: config.redirectAllowlist,
@@ -61,8 +62,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const metrics = new Metrics({ lockCount: () => engine.lockCount, providers });
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs),
-    linkService(providers, engine, store, flows),
-    adminService(providers, new KeyRotation(store, keyring)),
+    linkService(providers, engine, store.links, flows),
+    adminService(providers, new KeyRotation(store.keyring, keyring)),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));

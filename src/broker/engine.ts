@@ -17,7 +17,7 @@ import {
 import type { Logger } from "../log.js";
 import { OAuthError, failureReason, refreshWithRetry, revokeTokens, validateToken, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import type { HeldLease, LeaseClaim, LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { raceSignal } from "./race-signal.js";
@@ -159,16 +159,17 @@ export class RefreshEngine {
         const breaker = p.gate.misconfigured(this.#now());
         if (breaker !== undefined) throw providerMisconfigured(key.providerId, breaker.reason, breaker.retryAfterMs);
         // Invariant 1, across processes: claim the row's lease or wait for its holder.
-        const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now());
+        const claim = await this.#claim(key);
         if (!claim.claimed) {
           if ("missing" in claim) throw linkNotFound(key);
           if (this.#now() > waitUntil) throw providerUnavailable(key.providerId, "another process is still refreshing this link", 1000);
-          pollMs = Math.min(this.#leasePollMs, Math.max(1, claim.until - this.#now()));
+          // A lease released since we looked: claim again at once.
+          if (claim.held !== null) pollMs = Math.min(this.#leasePollMs, Math.max(1, claim.held.until - this.#now()));
         } else if (isFresh(claim.record, minValidMs, this.#now()) || claim.record.refreshToken === null) {
-          await this.#store.releaseLease(key, this.#owner, claim.generation);
+          await this.#store.releaseLease(key, claim.lease);
         } else {
           attempted = true;
-          refreshed = await this.#refreshWithLease(key, p, claim.record, claim.generation, releaseSlot);
+          refreshed = await this.#refreshWithLease(key, p, claim.record, claim.lease, releaseSlot);
         }
       } finally {
         releaseSlot();
@@ -185,11 +186,23 @@ export class RefreshEngine {
     }
   }
 
+  /**
+   * Claims the row's lease when it is free, expired, or still ours (a
+   * release that failed); the takeover is conditional on the holder we saw.
+   */
+  async #claim(key: LinkKey): Promise<LeaseClaim> {
+    const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now(), null);
+    if (claim.claimed || "missing" in claim || claim.held === null) return claim;
+    const { held } = claim;
+    if (held.until > this.#now() && held.owner !== this.#owner) return claim;
+    return this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now(), { owner: held.owner, generation: held.generation });
+  }
+
   async #refreshWithLease(
     key: LinkKey,
     p: ProviderEntry,
     held: LinkRecord,
-    generation: number,
+    lease: HeldLease,
     releaseSlot: () => void,
   ): Promise<LinkRecord | undefined> {
     const refreshToken = held.refreshToken as string;
@@ -241,7 +254,7 @@ export class RefreshEngine {
       await this.#validate(key, p, committed);
       return committed;
     } finally {
-      if (leaseHeld) await this.#store.releaseLease(key, this.#owner, generation).catch(() => undefined);
+      if (leaseHeld) await this.#store.releaseLease(key, lease).catch(() => undefined);
     }
   }
 

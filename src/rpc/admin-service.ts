@@ -30,8 +30,8 @@ export function adminService(providers: ProviderRegistry, rotation: KeyRotation)
         };
       },
 
-      getKeyStatus() {
-        const { keys, underUnknownKeys } = rotation.status();
+      async getKeyStatus() {
+        const { keys, underUnknownKeys } = await rotation.status();
         return {
           keys: keys.map((k) => ({
             keyId: k.keyId,

@@ -32,7 +32,7 @@ describe("a caller's deadline never loses a rotated refresh token (invariant 3)"
     expect(rec.refreshToken).not.toBe(old.refreshToken);
     expect(rec.accessToken).toBe(issued!.accessToken);
     expect(rec.refreshFailure).toBeNull();
-    expect(rec.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(h.fake.isValid(rec.accessToken)).toBe(true);
 
     const requests = h.fake.tokenRequests;

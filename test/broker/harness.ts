@@ -1,6 +1,6 @@
 /**
  * Shared set-up for the in-process refresh-engine suites: a real
- * SqliteLinkStore on a temp file sealed by a real AesSealer, a real fake
+ * SQLite store on a temp file sealed by a real AesSealer, a real fake
  * provider on loopback, a RefreshEngine built directly, and a pino logger
  * (the daemon's own createLogger, so its redaction config is the real one)
  * writing into memory. No function mocks anywhere.
@@ -24,7 +24,7 @@ import { BrokerError, type Reason } from "../../src/errors.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
-import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import { openSqliteStore, type SqliteLinks } from "../../src/store/sqlite/index.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions, type IssuedTokens, type TokenRequestContext } from "../support/fake-provider.js";
 
 export const PROVIDER = "fake";
@@ -90,7 +90,7 @@ export interface Harness {
   dir: string;
   dbPath: string;
   sealer: AesSealer;
-  store: SqliteLinkStore;
+  store: SqliteLinks;
   fake: FakeProvider;
   provider: ProviderConfig;
   /** `engine`'s registry (its gate for `provider`); every other engine has its own, as another process would. */
@@ -148,8 +148,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const dbPath = join(dir, "links.db");
   const sealer = new AesSealer(new Keyring([randomBytes(32)]));
-  const store = SqliteLinkStore.open({ path: dbPath, sealer });
-  cleanups.push(() => store.close());
+  const opened = openSqliteStore({ path: dbPath, sealer });
+  cleanups.push(() => opened.close());
+  const store = opened.links;
   const fake = await startFakeProvider(opts.fake);
   cleanups.push(() => fake.close());
   const provider = providerConfig(fake, opts.provider);
@@ -164,7 +165,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const secrets = new Set<string>([fake.clientSecret, provider.clientSecret]);
   const issued: IssuedTokens[] = [];
 
-  const makeEngine = (s: SqliteLinkStore, over: Partial<EngineOptions> = {}): RefreshEngine => {
+  const makeEngine = (s: SqliteLinks, over: Partial<EngineOptions> = {}): RefreshEngine => {
     const e = new RefreshEngine({
       store: s,
       providers: registry([provider]),
@@ -194,9 +195,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     issued,
     onRespond: undefined,
     secondEngine(over) {
-      const other = SqliteLinkStore.open({ path: dbPath, sealer });
+      const other = openSqliteStore({ path: dbPath, sealer });
       cleanups.push(() => other.close());
-      return makeEngine(other, over);
+      return makeEngine(other.links, over);
     },
     newEngine(over) {
       return makeEngine(store, over);

@@ -36,7 +36,7 @@ describe("client-credential errors (invariant 6)", () => {
       expect(rec.version).toBe(seeded[i]!.record.version);
       expect(rec.refreshToken).toBe(seeded[i]!.tokens.refreshToken);
       expect(rec.refreshFailure).toBeNull();
-      expect(rec.lease).toBeNull();
+      expect(await h.store.readLease(k)).toBeNull();
     }
 
     // While the breaker is open nobody reaches the provider, on any key.

@@ -36,7 +36,7 @@ describe("one refresh per key (invariants 1 and 2)", () => {
     expect(after.refreshToken).toBe(issued!.refreshToken);
     expect(after.refreshToken).not.toBe(old.refreshToken);
     expect(after.refreshFailure).toBeNull();
-    expect(after.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(after.lastRefreshedAt).not.toBeNull();
     expect(h.engine.lockCount).toBe(0);
 
@@ -120,7 +120,7 @@ describe("one refresh per key across processes (invariant 1, lease)", () => {
     expect(rec.version).toBe(seeded.version + 1);
     expect(rec.accessToken).toBe(results[0]!.accessToken);
     expect(rec.refreshToken).toBe(h.issued[0]!.refreshToken);
-    expect(rec.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(h.fake.isValid(rec.accessToken)).toBe(true);
     expect(h.engine.lockCount).toBe(0);
     expect(other.lockCount).toBe(0);

@@ -20,7 +20,7 @@ async function expectUntouched(h: Harness, k: ReturnType<typeof key>, seeded: { 
   expect(rec.refreshToken).toBe(seeded.refreshToken);
   expect(rec.accessToken).toBe(seeded.accessToken);
   expect(rec.refreshFailure).toBeNull();
-  expect(rec.lease).toBeNull();
+  expect(await h.store.readLease(k)).toBeNull();
   expect(rec.lastRefreshedAt).toBeNull();
 }
 
