@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AesSealer, Keyring, loadKeys } from "../src/crypto/index.js";
-import { SqliteLinkStore } from "../src/store/sqlite/index.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
 
 export interface DirectSeed {
   links: number;
@@ -10,7 +10,7 @@ export interface DirectSeed {
 
 /**
  * Seeds a store file before its daemon starts, in batches through the
- * store's own bulk import (SqliteLinkStore.putMany: one transaction and one
+ * store's own bulk import (SqliteLinks.putMany: one transaction and one
  * fsync per batch), sealed under the daemon's keys file — the fast path for
  * the 100,000-link store. ImportLink, one fsync'd transaction per link, runs
  * at a few hundred links/s on a busy 2-core machine; the scale scenario still
@@ -29,12 +29,12 @@ export async function seedStoreDirect(opts: {
 }): Promise<DirectSeed> {
   const batch = opts.batch ?? 5000;
   const t0 = performance.now();
-  const store = SqliteLinkStore.open({ path: opts.dbPath, sealer: new AesSealer(new Keyring(loadKeys({ keysFile: opts.keysFile }).keys)) });
+  const store = openSqliteStore({ path: opts.dbPath, sealer: new AesSealer(new Keyring(loadKeys({ keysFile: opts.keysFile }).keys)) });
   try {
     const now = Date.now();
     for (let from = 0; from < opts.count; from += batch) {
       const n = Math.min(batch, opts.count - from);
-      await store.putMany(
+      await store.links.putMany(
         Array.from({ length: n }, (_, i) => ({
           key: { providerId: opts.providerId, userId: `${opts.userPrefix}${from + i}` },
           tokens: {

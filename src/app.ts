@@ -5,70 +5,65 @@ import { startDaemon, type Daemon } from "./daemon.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
+import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
 import { callerGuard } from "./rpc/caller-auth.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
-import { SqliteLinkStore } from "./store/sqlite/index.js";
+import { openSqliteStore } from "./store/sqlite/index.js";
+import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
-  store: SqliteLinkStore;
+  store: Store;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
 
 /**
- * Everything the daemon runs, built from a validated config: OIDC discovery,
- * then the keys (a wrong key stops here, before anything is written), the
- * store, the engine, the services and the listeners.
+ * Everything the daemon runs, built once from a validated config: the
+ * provider registry (after OIDC discovery), then the keys (a wrong key stops
+ * here, before anything is written), the store, the engine, the services and
+ * the listeners.
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
-  const providers = await discoverProviders(config.providers, config.refresh.timeoutMs);
+  const providers = new ProviderRegistry(await discoverProviders(config.providers, config.refresh.timeoutMs), {
+    publicUrl: config.publicUrl,
+    refresh: config.refresh,
+  });
   const { keysFile, keysCredential } = config.encryption;
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const store = SqliteLinkStore.open({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
+  const store = openSqliteStore({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
   let engine: RefreshEngine;
   try {
-    const check = checkKeyring(keyring, store);
-    addSentinels(keyring, store, check.missing, Date.now());
+    const check = await checkKeyring(keyring, store.keyring);
+    await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({
-      store,
-      providers,
-      settings: config.refresh,
-      log,
-      redirectUri: (id) => `${config.publicUrl}/oauth/${encodeURIComponent(id)}/callback`,
-      misconfiguredBackoff: { initialMs: config.refresh.misconfiguredBackoffMs, maxMs: Math.max(config.refresh.misconfiguredBackoffMs, 600_000) },
-    });
+    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log });
   } catch (err) {
     await store.close();
     throw err;
   }
   const flows = new LinkFlows({
-    store,
+    store: store.links,
     flows: store.flows,
-    provider: (id) => engine.provider(id),
-    publicUrl: config.publicUrl,
+    providers,
     redirectAllowlist: config.redirectAllowlist,
     timeoutMs: config.refresh.timeoutMs,
     stateTtlMs: config.linkStateTtlMs,
     log,
   });
-  const metrics = new Metrics({
-    lockCount: () => engine.lockCount,
-    misconfigured: () => providers.map((p) => ({ provider: p.id, misconfigured: engine.gate(p.id)?.misconfigured(Date.now()) !== undefined })),
-  });
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, providers });
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs),
-    linkService(engine, store, flows),
-    adminService(engine, providers, new KeyRotation(store, keyring)),
+    linkService(providers, engine, store.links, flows),
+    adminService(providers, new KeyRotation(store.keyring, keyring)),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
@@ -77,7 +72,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config,
     {
       services,
-      routes: [oauthCallbackRoute(flows, config.publicUrl, log), metrics.route()],
+      routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
       hooks: { guard: callerGuard(config.callers), observe: metrics.observe },
       async onStopped() {
         clearInterval(purge);

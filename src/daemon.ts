@@ -1,5 +1,5 @@
 import type { Config } from "./config/config.js";
-import type { ListenAddress } from "./config/listen-address.js";
+import type { ListenAddress } from "./net/listen-address.js";
 import type { Logger } from "./log.js";
 import { startGrpcListeners, type GrpcListener } from "./rpc/grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "./rpc/health.js";

@@ -85,7 +85,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
     const smallKeys: KeySpace = { providerId: PROVIDER_ID, userPrefix: "user-", count: s.baseLinks };
     const largeKeys: KeySpace = { providerId: PROVIDER_ID, userPrefix: "user-", count: s.links };
     const viaImport = Math.min(s.viaImportLink, s.links);
-    ctx.log(`  seeding ${s.links - viaImport} links in batches (SqliteLinkStore.putMany) ...`);
+    ctx.log(`  seeding ${s.links - viaImport} links in batches (SqliteLinks.putMany) ...`);
     const batch = await seedStoreDirect({
       dbPath: storePathOf(ctx.dir, "large"),
       keysFile: writeKeysFile(ctx.dir),

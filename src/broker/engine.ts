@@ -2,29 +2,35 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ProviderConfig, RefreshSettings } from "../config/config.js";
-import { DecryptError } from "../crypto/sealer.js";
-import { BrokerError, Reason } from "../errors.js";
+import {
+  domainError,
+  fromOAuthError,
+  linkNotFound,
+  noRefreshToken,
+  providerMisconfigured,
+  providerUnavailable,
+  reauthRecorded,
+  reauthRequired,
+  refreshedTokenRejected,
+  type BrokerError,
+} from "../errors.js";
 import type { Logger } from "../log.js";
 import { OAuthError, failureReason, refreshWithRetry, revokeTokens, validateToken, type TokenSet } from "../oauth/index.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
+import type { HeldLease, LeaseClaim, LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { isFresh, isUsable, isWinner } from "./freshness.js";
-import { decryptFailed, linkNotFound, misconfiguredError, providerNotFound, reauth, unavailable } from "./broker-errors.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { raceSignal } from "./race-signal.js";
-import { ProviderGate } from "./provider-gate.js";
 
 export interface EngineOptions {
   store: LinkStore;
-  providers: ProviderConfig[];
+  providers: ProviderRegistry;
   settings: RefreshSettings;
   log: Logger;
   /** How long a process may hold a row's refresh lease; must outlast one whole refresh. */
   leaseTtlMs?: number;
   /** How often a process waiting on another's lease re-reads the row. */
   leasePollMs?: number;
-  misconfiguredBackoff?: { initialMs: number; maxMs: number };
-  /** The link flow's redirect URI per provider ({public_url}/oauth/{id}/callback). */
-  redirectUri?: (providerId: string) => string;
   now?: () => number;
 }
 
@@ -36,11 +42,11 @@ const MAX_REMEMBERED_FAILURES = 10_000;
  * time and refreshes them so that racing callers — in this process or in
  * others sharing the store — never replay a spent refresh token, never lose
  * a rotated one, and never blame the user for someone else's win.
- * DESIGN §3 lists the invariants; each is marked below where it is kept.
+ * docs/design.md §3 lists the invariants; each is marked below where it is kept.
  */
 export class RefreshEngine {
   readonly #store: LinkStore;
-  readonly #providers: Map<string, { config: ProviderConfig; redirectUri: string | undefined; gate: ProviderGate }>;
+  readonly #providers: ProviderRegistry;
   readonly #settings: RefreshSettings;
   readonly #log: Logger;
   readonly #locks = new KeyedLock();
@@ -65,26 +71,7 @@ export class RefreshEngine {
     this.#now = opts.now ?? Date.now;
     this.#leaseTtlMs = opts.leaseTtlMs ?? opts.settings.budgetMs + 2 * opts.settings.timeoutMs + 5_000;
     this.#leasePollMs = opts.leasePollMs ?? 25;
-    const backoff = opts.misconfiguredBackoff ?? { initialMs: 30_000, maxMs: 600_000 };
-    this.#providers = new Map(
-      opts.providers.map((p) => [
-        p.id,
-        {
-          config: p,
-          // Legacy Azure DevOps wants the redirect URI on refresh too.
-          redirectUri: opts.redirectUri?.(p.id),
-          gate: new ProviderGate(opts.settings.providerConcurrency, backoff),
-        },
-      ]),
-    );
-  }
-
-  provider(id: string): ProviderConfig | undefined {
-    return this.#providers.get(id)?.config;
-  }
-
-  gate(id: string): ProviderGate | undefined {
-    return this.#providers.get(id)?.gate;
+    this.#providers = opts.providers;
   }
 
   /** Per-key locks currently held or awaited (0 when idle). */
@@ -97,13 +84,12 @@ export class RefreshEngine {
    * the caller from waiting: a refresh it started runs on and is committed.
    */
   async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal): Promise<LinkRecord> {
-    const p = this.#providers.get(key.providerId);
-    if (p === undefined) throw providerNotFound(key.providerId);
+    const p = this.#providers.require(key.providerId);
     const seen = await this.#read(key);
     if (isFresh(seen, minValidMs, this.#now())) return seen;
     this.#refusePointlessRefresh(seen, p.config);
     const misconfigured = p.gate.misconfigured(this.#now());
-    if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
+    if (misconfigured !== undefined) throw providerMisconfigured(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
 
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#now();
@@ -130,8 +116,7 @@ export class RefreshEngine {
     try {
       rec = await this.#store.get(key);
     } catch (err) {
-      if (err instanceof DecryptError) throw decryptFailed(key, err);
-      throw err;
+      throw domainError(err, key);
     }
     if (rec === undefined) throw linkNotFound(key);
     return rec;
@@ -140,22 +125,12 @@ export class RefreshEngine {
   #refusePointlessRefresh(rec: LinkRecord, provider: ProviderConfig): void {
     if (rec.refreshToken !== null && !provider.noRefresh) return;
     // Invariant 5, the fast path: a recorded failure is final until re-link.
-    if (rec.refreshFailure !== null) {
-      throw new BrokerError(Reason.REAUTH_REQUIRED, "the link's refresh failed; the user has to link again", {
-        failureReason: rec.refreshFailure.reason,
-        failedAt: rec.refreshFailure.failedAt,
-        hint: "link again with StartLink (tokenbroker link)",
-      });
-    }
-    throw new BrokerError(Reason.REAUTH_REQUIRED, "the access token expired and no refresh token is stored", {
-      failureReason: "no refresh token",
-      hint: "link again with StartLink (tokenbroker link)",
-    });
+    if (rec.refreshFailure !== null) throw reauthRecorded(rec.refreshFailure);
+    throw noRefreshToken();
   }
 
   async #refreshLocked(key: LinkKey, minValidMs: number, seen: LinkRecord, arrived: number): Promise<LinkRecord> {
-    const p = this.#providers.get(key.providerId);
-    if (p === undefined) throw providerNotFound(key.providerId);
+    const p = this.#providers.require(key.providerId);
     const waitUntil = this.#now() + this.#leaseTtlMs + this.#settings.budgetMs;
     let discarded = false;
     for (;;) {
@@ -168,7 +143,7 @@ export class RefreshEngine {
       if (current.version !== seen.version && current.lastRefreshedAt !== null && current.lastRefreshedAt >= seen.updatedAt && isUsable(current, now)) return current;
       this.#refusePointlessRefresh(current, p.config);
       const misconfigured = p.gate.misconfigured(now);
-      if (misconfigured !== undefined) throw misconfiguredError(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
+      if (misconfigured !== undefined) throw providerMisconfigured(key.providerId, misconfigured.reason, misconfigured.retryAfterMs);
       const recent = this.#recentFailures.get(lockKey(key));
       if (recent !== undefined && now < recent.until && recent.at >= arrived) throw recent.error;
 
@@ -182,18 +157,19 @@ export class RefreshEngine {
       let refreshed: LinkRecord | undefined;
       try {
         const breaker = p.gate.misconfigured(this.#now());
-        if (breaker !== undefined) throw misconfiguredError(key.providerId, breaker.reason, breaker.retryAfterMs);
+        if (breaker !== undefined) throw providerMisconfigured(key.providerId, breaker.reason, breaker.retryAfterMs);
         // Invariant 1, across processes: claim the row's lease or wait for its holder.
-        const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now());
+        const claim = await this.#claim(key);
         if (!claim.claimed) {
           if ("missing" in claim) throw linkNotFound(key);
-          if (this.#now() > waitUntil) throw unavailable(key.providerId, "another process is still refreshing this link", 1000);
-          pollMs = Math.min(this.#leasePollMs, Math.max(1, claim.until - this.#now()));
+          if (this.#now() > waitUntil) throw providerUnavailable(key.providerId, "another process is still refreshing this link", 1000);
+          // A lease released since we looked: claim again at once.
+          if (claim.held !== null) pollMs = Math.min(this.#leasePollMs, Math.max(1, claim.held.until - this.#now()));
         } else if (isFresh(claim.record, minValidMs, this.#now()) || claim.record.refreshToken === null) {
-          await this.#store.releaseLease(key, this.#owner, claim.generation);
+          await this.#store.releaseLease(key, claim.lease);
         } else {
           attempted = true;
-          refreshed = await this.#refreshWithLease(key, p, claim.record, claim.generation, releaseSlot);
+          refreshed = await this.#refreshWithLease(key, p, claim.record, claim.lease, releaseSlot);
         }
       } finally {
         releaseSlot();
@@ -205,16 +181,28 @@ export class RefreshEngine {
       // (re-linked, unlinked, or cleared its refresh token). Its data wins:
       // judge the row afresh rather than hand out whatever is stored, which
       // may be a stale token of a link that now needs re-linking. Once only.
-      if (discarded) throw unavailable(key.providerId, "the link kept changing during the refresh", 1000);
+      if (discarded) throw providerUnavailable(key.providerId, "the link kept changing during the refresh", 1000);
       discarded = true;
     }
   }
 
+  /**
+   * Claims the row's lease when it is free, expired, or still ours (a
+   * release that failed); the takeover is conditional on the holder we saw.
+   */
+  async #claim(key: LinkKey): Promise<LeaseClaim> {
+    const claim = await this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now(), null);
+    if (claim.claimed || "missing" in claim || claim.held === null) return claim;
+    const { held } = claim;
+    if (held.until > this.#now() && held.owner !== this.#owner) return claim;
+    return this.#store.claimLease(key, this.#owner, this.#leaseTtlMs, this.#now(), { owner: held.owner, generation: held.generation });
+  }
+
   async #refreshWithLease(
     key: LinkKey,
-    p: { config: ProviderConfig; redirectUri: string | undefined; gate: ProviderGate },
+    p: ProviderEntry,
     held: LinkRecord,
-    generation: number,
+    lease: HeldLease,
     releaseSlot: () => void,
   ): Promise<LinkRecord | undefined> {
     const refreshToken = held.refreshToken as string;
@@ -266,17 +254,17 @@ export class RefreshEngine {
       }
       this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
       // Invariant 10: the new refresh token is committed; the caller still has no token to use.
-      if (tokens.accessToken === "") throw unavailable(key.providerId, "the provider issued a new refresh token but no usable access token", 1000);
+      if (tokens.accessToken === "") throw providerUnavailable(key.providerId, "the provider issued a new refresh token but no usable access token", 1000);
       await this.#validate(key, p, committed);
       return committed;
     } finally {
-      if (leaseHeld) await this.#store.releaseLease(key, this.#owner, generation).catch(() => undefined);
+      if (leaseHeld) await this.#store.releaseLease(key, lease).catch(() => undefined);
     }
   }
 
   async #onRefreshError(
     key: LinkKey,
-    p: { config: ProviderConfig; gate: ProviderGate },
+    p: ProviderEntry,
     refreshToken: string,
     err: OAuthError,
   ): Promise<LinkRecord> {
@@ -287,21 +275,14 @@ export class RefreshEngine {
         // Invariant 6: not the user's fault; keep their refresh token.
         const backoffMs = p.gate.markMisconfigured(reason, now);
         this.#log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
-        throw misconfiguredError(key.providerId, reason, backoffMs);
+        throw fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now, retryAfterMs: backoffMs });
       }
       case "transient":
-        throw this.#remember(key, unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000), now);
+      case "rate_limited":
+        throw this.#remember(key, fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
       case "unusable_answer":
         this.#log.error({ provider: key.providerId, status: err.status }, "token endpoint answered 2xx without usable tokens; not retried");
-        throw this.#remember(key, unavailable(key.providerId, "the provider answered without usable tokens", 1000), now);
-      case "rate_limited":
-        throw this.#remember(
-          key,
-          new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${key.providerId} is rate limiting token refreshes`, {
-            retryAfterMs: err.retryAfterMs ?? 1000,
-          }),
-          now,
-        );
+        throw this.#remember(key, fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
       case "permanent": {
         // Invariant 5: re-read before caching a failure.
         const current = await this.#store.get(key);
@@ -312,13 +293,13 @@ export class RefreshEngine {
         const recorded = await this.#store.recordFailure(key, refreshToken, reason, now);
         if (recorded) {
           this.#log.warn({ provider: key.providerId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
-          throw reauth(reason, now);
+          throw reauthRequired(reason, now);
         }
         const after = await this.#store.get(key);
         if (isWinner(after, refreshToken, now)) return after as LinkRecord;
-        if (after?.refreshFailure) throw reauth(after.refreshFailure.reason, after.refreshFailure.failedAt);
+        if (after?.refreshFailure) throw reauthRequired(after.refreshFailure.reason, after.refreshFailure.failedAt);
         if (after === undefined) throw linkNotFound(key);
-        throw reauth(reason, now);
+        throw reauthRequired(reason, now);
       }
     }
   }
@@ -352,7 +333,7 @@ export class RefreshEngine {
   }
 
   /** Invariant 8: validate after a refresh only; never discard what was persisted. */
-  async #validate(key: LinkKey, p: { config: ProviderConfig }, rec: LinkRecord): Promise<void> {
+  async #validate(key: LinkKey, p: ProviderEntry, rec: LinkRecord): Promise<void> {
     const url = p.config.validateUrl;
     if (!this.#settings.validate || url === undefined) return;
     const result = await validateToken(url, rec.accessToken, { timeoutMs: this.#settings.timeoutMs, quirks: p.config.quirks });
@@ -370,11 +351,7 @@ export class RefreshEngine {
       }
       case "invalid":
         this.#log.warn({ provider: key.providerId, status: result.status }, "the provider rejected a freshly refreshed token");
-        throw new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refreshed access token", {
-          failureReason: `validation answered HTTP ${result.status ?? "error"}`,
-          failedAt: this.#now(),
-          hint: "link again with StartLink (tokenbroker link)",
-        });
+        throw refreshedTokenRejected(result.status, this.#now());
     }
   }
 }

@@ -51,7 +51,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   return runUntilSignal(config, {
     async onStarted(app, log) {
       const grant = demo.issue();
-      await app.store.put(
+      await app.store.links.put(
         { providerId: "demo", userId: "demo" },
         { accessToken: grant.accessToken, tokenType: "bearer", refreshToken: grant.refreshToken, expiresAt: grant.expiresAt, extra: {} },
         Date.now(),

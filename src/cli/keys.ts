@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import { createBrokerClient } from "../client/client.js";
+import { createBrokerClient } from "./daemon-client.js";
 import { Keyring, generateKeyLine, parseKeysFile } from "../crypto/index.js";
 import { describeError, resolveAddr } from "./token.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";

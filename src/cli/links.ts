@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
-import { createBrokerClient } from "../client/client.js";
+import { createBrokerClient } from "./daemon-client.js";
 import { describeError, resolveAddr } from "./token.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 

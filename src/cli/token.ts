@@ -1,6 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { createBrokerClient } from "../client/client.js";
+import { createBrokerClient } from "./daemon-client.js";
 import { parseDuration } from "../config/duration.js";
 import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";

@@ -4,7 +4,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { Config, ProviderConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
-import { isLoopbackHost, parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { catalogDefaults } from "./provider-catalog.js";
 import { configSchema, type ProviderInput } from "./schema.js";
@@ -296,10 +296,6 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** `providers[2].token_url: not an http(s) URL` */

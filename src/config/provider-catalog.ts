@@ -377,9 +377,3 @@ export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): 
   }
   return out;
 }
-
-/** Types that cannot guess where the provider lives. */
-export function requiresAuthUrl(type: ProviderType): boolean {
-  const entry = CATALOG[type];
-  return entry.cloudBase === undefined && entry.urls !== undefined;
-}

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
-import { parseListenAddress } from "./listen-address.js";
+import { parseListenAddress } from "../net/listen-address.js";
 
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are

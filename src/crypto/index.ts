@@ -13,8 +13,6 @@ export {
   sealSentinel,
   verifyKeyring,
   type KeyringCheck,
-  type SentinelStore,
-  type StoredSentinel,
 } from "./sentinel.js";
 export { keyIdOfEnvelope, openEnvelope, sealEnvelope, type KeyLookup } from "./envelope.js";
 export { valueAad } from "./aad.js";

@@ -12,18 +12,13 @@ import { KeyringError } from "./keyring-error.js";
  * wrong keys file leaves the database untouched.
  */
 
-/** What the store keeps per key (the SQLite store implements exactly this). */
-export interface StoredSentinel {
-  keyId: string;
-  envelope: Buffer;
-  /** epoch milliseconds */
-  createdAt: number;
-}
-
-export interface SentinelStore {
-  listSentinels(): StoredSentinel[];
-  putSentinel(keyId: string, envelope: Buffer, now: number): void;
-}
+/**
+ * The narrow part of the store's KeyringStore (store/keyring-store.ts) these
+ * checks use, declared here structurally: crypto/ sits below store/ and does
+ * not import it.
+ */
+type SentinelReader = { listSentinels(): Promise<ReadonlyArray<{ keyId: string; envelope: Uint8Array }>> };
+type SentinelWriter = { putSentinel(keyId: string, envelope: Uint8Array, now: number): Promise<unknown> };
 
 /** The known plaintext; a sentinel must open to exactly these bytes. */
 const SENTINEL_PLAINTEXT = Buffer.from("tokenbroker keyring sentinel v1", "utf8");
@@ -44,12 +39,12 @@ export function sealSentinel(key: DataKey): Buffer {
 
 /**
  * Checks the keyring against the store's sentinels without writing anything.
- * Throws KeyringError SENTINEL_INVALID if a key fails to open its sentinel,
+ * Rejects with KeyringError SENTINEL_INVALID if a key fails to open its sentinel,
  * KEY_MISMATCH if the store has sentinels but none for any key of the ring.
  * A store with no sentinels (brand new) passes with every key missing.
  */
-export function checkKeyring(keyring: Keyring, store: Pick<SentinelStore, "listSentinels">): KeyringCheck {
-  const sentinels = store.listSentinels();
+export async function checkKeyring(keyring: Keyring, store: SentinelReader): Promise<KeyringCheck> {
+  const sentinels = await store.listSentinels();
   const verified = new Set<string>();
   const unknown = new Set<string>();
   for (const s of sentinels) {
@@ -81,26 +76,26 @@ export function checkKeyring(keyring: Keyring, store: Pick<SentinelStore, "listS
 }
 
 /** Stores a sentinel for each key id given (normally `checkKeyring(...).missing`). */
-export function addSentinels(keyring: Keyring, store: Pick<SentinelStore, "putSentinel">, keyIds: readonly string[], now: number): void {
+export async function addSentinels(keyring: Keyring, store: SentinelWriter, keyIds: readonly string[], now: number): Promise<void> {
   for (const id of keyIds) {
     const key = keyring.get(id);
     if (key === undefined) throw new Error(`addSentinels: key ${id} is not in the keyring`);
-    store.putSentinel(id, sealSentinel(key), now);
+    await store.putSentinel(id, sealSentinel(key), now);
   }
 }
 
 /**
- * Startup check: verifies first, then records sentinels for new keys. Throws
+ * Startup check: verifies first, then records sentinels for new keys. Rejects
  * (see checkKeyring) before writing anything. Returns what it found; `missing`
  * lists the sentinels it just added.
  */
-export function verifyKeyring(keyring: Keyring, store: SentinelStore, now: number): KeyringCheck {
-  const check = checkKeyring(keyring, store);
-  addSentinels(keyring, store, check.missing, now);
+export async function verifyKeyring(keyring: Keyring, store: SentinelReader & SentinelWriter, now: number): Promise<KeyringCheck> {
+  const check = await checkKeyring(keyring, store);
+  await addSentinels(keyring, store, check.missing, now);
   return check;
 }
 
-function opensSentinel(key: DataKey, envelope: Buffer): boolean {
+function opensSentinel(key: DataKey, envelope: Uint8Array): boolean {
   try {
     // Open only with the key the row claims: a sentinel whose header names
     // another key is not this key's sentinel.

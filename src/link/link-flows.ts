@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { ProviderConfig } from "../config/config.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason, fromOAuthError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   OAuthError,
@@ -15,16 +14,17 @@ import {
   startDeviceAuthorization,
   type TokenSet,
 } from "../oauth/index.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
 import type { FlowStore } from "../store/flow-store.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import { RedirectRule } from "./redirect-target.js";
 
 export const DEFAULT_STATE_TTL_MS = 10 * 60_000;
 
 export interface LinkFlowsOptions {
   store: LinkStore;
   flows: FlowStore;
-  provider: (id: string) => ProviderConfig | undefined;
-  publicUrl: string;
+  providers: ProviderRegistry;
   /** Origins a non-relative redirect_after may point to. */
   redirectAllowlist: string[];
   timeoutMs: number;
@@ -49,22 +49,20 @@ export type DevicePoll =
 export class LinkFlows {
   readonly #o: LinkFlowsOptions;
   readonly #now: () => number;
+  readonly #redirect: RedirectRule;
 
   constructor(opts: LinkFlowsOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
-  }
-
-  redirectUri(providerId: string): string {
-    return `${this.#o.publicUrl}/oauth/${encodeURIComponent(providerId)}/callback`;
+    this.#redirect = new RedirectRule(opts.providers.callbacks.publicUrl, opts.redirectAllowlist);
   }
 
   async start(key: LinkKey, redirectAfter: string): Promise<{ authorizeUrl: string; state: string; expiresAt: number }> {
-    const p = this.#provider(key.providerId);
+    const entry = this.#o.providers.require(key.providerId);
+    const p = entry.config;
     if (p.authUrl === undefined) throw new BrokerError(Reason.INVALID_ARGUMENT, `provider ${JSON.stringify(p.id)} has no authorization endpoint`, { field: "provider_id" });
-    if (redirectAfter !== "" && !this.isAllowedRedirect(redirectAfter)) {
-      throw BrokerError.invalidArgument("redirect_after", "must be a relative path or on an allow-listed origin");
-    }
+    const redirect = redirectAfter === "" ? undefined : this.#redirect.judge(redirectAfter);
+    if (redirect?.allowed === false) throw BrokerError.invalidArgument("redirect_after", redirect.problem);
     const state = generateState();
     const pkce = await createPkce(p.pkceMethods);
     const now = this.#now();
@@ -80,7 +78,7 @@ export class LinkFlows {
     });
     const authorizeUrl = buildAuthorizeUrl(p, {
       state,
-      redirectUri: this.redirectUri(p.id),
+      redirectUri: entry.redirectUri,
       scopes: p.scopes,
       ...(pkce !== undefined ? { codeChallenge: pkce.codeChallenge, codeChallengeMethod: pkce.codeChallengeMethod } : {}),
     });
@@ -96,17 +94,18 @@ export class LinkFlows {
     if (flow === undefined) throw BrokerError.invalidArgument("state", "unknown, expired or already used");
     if (expectProvider !== undefined && flow.providerId !== expectProvider) throw BrokerError.invalidArgument("state", "belongs to another provider");
     if (code === "") throw BrokerError.invalidArgument("code", "must not be empty");
-    const p = this.#provider(flow.providerId);
+    const entry = this.#o.providers.require(flow.providerId);
+    const p = entry.config;
     let tokens: TokenSet;
     try {
       tokens = await exchangeCode(p, {
         code,
-        redirectUri: this.redirectUri(p.id),
+        redirectUri: entry.redirectUri,
         ...(flow.codeVerifier !== null ? { codeVerifier: flow.codeVerifier } : {}),
         timeoutMs: this.#o.timeoutMs,
       });
     } catch (err) {
-      throw this.#grantError(p, err, "code", [code, flow.codeVerifier ?? ""]);
+      throw grantError(entry, err, "code", [code, flow.codeVerifier ?? ""]);
     }
     const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, tokens);
     this.#o.log.info({ provider: p.id }, "link created by authorization code");
@@ -114,7 +113,8 @@ export class LinkFlows {
   }
 
   async startDevice(key: LinkKey): Promise<{ sessionId: string; userCode: string; verificationUri: string; verificationUriComplete: string; intervalMs: number; expiresAt: number }> {
-    const p = this.#provider(key.providerId);
+    const entry = this.#o.providers.require(key.providerId);
+    const p = entry.config;
     if (!p.deviceFlow || p.deviceCodeUrl === undefined) {
       throw new BrokerError(Reason.INVALID_ARGUMENT, `provider ${JSON.stringify(p.id)} does not have the device flow enabled`, { field: "provider_id" });
     }
@@ -122,7 +122,7 @@ export class LinkFlows {
     try {
       auth = await startDeviceAuthorization(p, { scopes: p.scopes, timeoutMs: this.#o.timeoutMs });
     } catch (err) {
-      throw this.#grantError(p, err, "provider_id", []);
+      throw grantError(entry, err, "provider_id", []);
     }
     const sessionId = randomBytes(24).toString("base64url");
     const now = this.#now();
@@ -158,12 +158,13 @@ export class LinkFlows {
     if (now < flow.nextPollAt) return { state: "pending", retryAfterMs: flow.nextPollAt - now };
     const claimed = await this.#o.flows.claimDevicePoll(h, now, flow.intervalMs);
     if (claimed === undefined) return { state: "pending", retryAfterMs: flow.intervalMs };
-    const p = this.#provider(flow.providerId);
+    const entry = this.#o.providers.require(flow.providerId);
+    const p = entry.config;
     let result;
     try {
       result = await pollDeviceToken(p, claimed.deviceCode, { timeoutMs: this.#o.timeoutMs });
     } catch (err) {
-      throw this.#grantError(p, err, "session_id", [claimed.deviceCode]);
+      throw grantError(entry, err, "session_id", [claimed.deviceCode]);
     }
     switch (result.status) {
       case "pending":
@@ -208,7 +209,7 @@ export class LinkFlows {
    * never a token about to be revoked; then revokes, best effort.
    */
   async unlink(key: LinkKey, deleted: LinkRecord): Promise<{ tokenRevoked: boolean; revocationError: string }> {
-    const p = this.#provider(key.providerId);
+    const p = this.#o.providers.require(key.providerId).config;
     const result = await revokeTokens(p, {
       ...(deleted.refreshToken !== null ? { refreshToken: deleted.refreshToken } : {}),
       ...(deleted.accessToken !== "" ? { accessToken: deleted.accessToken } : {}),
@@ -218,12 +219,14 @@ export class LinkFlows {
     return { tokenRevoked: result.revoked, revocationError: result.error ?? "" };
   }
 
-  isAllowedRedirect(target: string): boolean {
-    // Relative: one leading slash, not "//host" (protocol-relative) nor "/\host".
-    if (/^\/(?![/\\])/.test(target)) return !/[\r\n]/.test(target);
-    if (!URL.canParse(target)) return false;
-    const origin = new URL(target).origin;
-    return this.#o.redirectAllowlist.some((allowed) => URL.canParse(allowed) && new URL(allowed).origin === origin);
+  /**
+   * Where the callback sends the browser for a stored redirect_after, judged
+   * again by the rule StartLink applied (the allow-list may have changed
+   * since); undefined when it no longer passes.
+   */
+  redirectLocation(target: string): string | undefined {
+    const verdict = this.#redirect.judge(target);
+    return verdict.allowed ? verdict.location : undefined;
   }
 
   async #store(key: LinkKey, tokens: TokenSet): Promise<LinkRecord> {
@@ -240,28 +243,13 @@ export class LinkFlows {
       now,
     );
   }
+}
 
-  #provider(id: string): ProviderConfig {
-    const p = this.#o.provider(id);
-    if (p === undefined) throw new BrokerError(Reason.PROVIDER_NOT_FOUND, `unknown provider ${JSON.stringify(id)}`);
-    return p;
-  }
-
-  #grantError(p: ProviderConfig, err: unknown, field: string, secrets: string[]): BrokerError {
-    if (!(err instanceof OAuthError)) return new BrokerError(Reason.INTERNAL, "link flow failed", {}, { cause: err });
-    const reason = failureReason(err, [...secrets, p.clientSecret]);
-    switch (err.kind) {
-      case "client_credentials":
-        return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(p.id)} rejected tokenbroker's client credentials`, { failureReason: reason });
-      case "transient":
-      case "unusable_answer":
-        return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(p.id)} did not answer usefully`, { retryAfterMs: err.retryAfterMs ?? 1000 });
-      case "rate_limited":
-        return new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${JSON.stringify(p.id)} is rate limiting`, { retryAfterMs: err.retryAfterMs ?? 1000 });
-      case "permanent":
-        return new BrokerError(Reason.INVALID_ARGUMENT, `${field}: the provider refused it`, { field, failureReason: reason });
-    }
-  }
+/** A grant's failure in a link flow; `secrets` are the values sent, scrubbed from the reason. */
+function grantError(entry: ProviderEntry, err: unknown, field: string, secrets: string[]): BrokerError {
+  if (!(err instanceof OAuthError)) return new BrokerError(Reason.INTERNAL, "link flow failed", {}, { cause: err });
+  const reason = failureReason(err, [...secrets, entry.config.clientSecret]);
+  return fromOAuthError(entry.config.id, err, reason, { grant: "link", field });
 }
 
 function hash(value: string): string {

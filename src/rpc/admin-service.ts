@@ -1,21 +1,20 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import type { RefreshEngine } from "../broker/engine.js";
-import type { ProviderConfig } from "../config/config.js";
 import { BrokerError } from "../errors.js";
+import type { ProviderRegistry } from "../providers/registry.js";
 import type { KeyRotation } from "../store/key-rotation.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_BATCH = 200;
 const MAX_BATCH = 10_000;
 
-export function adminService(engine: RefreshEngine, providers: ProviderConfig[], rotation: KeyRotation): RpcService {
+export function adminService(providers: ProviderRegistry, rotation: KeyRotation): RpcService {
   return defineService(
     AdminService,
     {
       listProviders() {
         return {
-          providers: providers.map((p) => ({
+          providers: providers.all().map(({ config: p, gate }) => ({
             id: p.id,
             type: p.type,
             displayName: p.displayName,
@@ -26,13 +25,13 @@ export function adminService(engine: RefreshEngine, providers: ProviderConfig[],
             clientId: p.clientId,
             authUrl: p.authUrl ?? "",
             tokenUrl: p.tokenUrl,
-            misconfiguredReason: engine.gate(p.id)?.misconfiguredReason ?? "",
+            misconfiguredReason: gate.misconfiguredReason ?? "",
           })),
         };
       },
 
-      getKeyStatus() {
-        const { keys, underUnknownKeys } = rotation.status();
+      async getKeyStatus() {
+        const { keys, underUnknownKeys } = await rotation.status();
         return {
           keys: keys.map((k) => ({
             keyId: k.keyId,

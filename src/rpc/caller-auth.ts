@@ -6,7 +6,7 @@ import { authorizationKey, listenerKindKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
 /**
- * Caller authentication (DESIGN §6): `authorization: Bearer <token>`, checked
+ * Caller authentication (docs/design.md §6): `authorization: Bearer <token>`, checked
  * against SHA-256 hashes from the config in constant time, then the
  * service's scope. On a Unix socket a token is optional (the socket's mode
  * and group already decide who may connect); on TCP it is required.

@@ -1,9 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
-import type { ListenAddress } from "../config/listen-address.js";
+import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
 import type { ActivatedSocket } from "../systemd/activation.js";
 import { addGrpcService } from "./grpc-transport.js";
 import type { AnyImpl, RpcService } from "./service.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
 
 export interface GrpcListener {
   /** The addresses actually bound (TCP port 0 resolved). */
@@ -69,9 +69,8 @@ async function startGrpcListener(
         unixPaths.push(addr.path);
         bound.push(addr);
       } else {
-        const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
-        const port = await bind(server, `${host}:${addr.port}`);
-        bound.push({ kind: "tcp", host: addr.host, port, url: `tcp://${host}:${port}` });
+        const port = await bind(server, `${hostForUrl(addr.host)}:${addr.port}`);
+        bound.push(tcpAddress(addr.host, port));
       }
     }
   } catch (err) {

@@ -1,9 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, isMessage, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { toConnectError } from "../errors.js";
 import { grpcHandlerContext, type CallEnv } from "./grpc-context.js";
+import { MalformedRequest, decodeBinaryRequest, malformedError, malformedRequestKey } from "./request-decoding.js";
 import type { AnyImpl } from "./service.js";
+import { toConnectError } from "./wire-error.js";
 
 /**
  * Maps a protobuf-es service descriptor and a connect-es style
@@ -37,7 +39,8 @@ export function grpcDefinition(desc: DescService): grpc.ServiceDefinition {
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       // Handlers and callers pass init shapes; `create` fills defaults before encoding.
       requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      // Never throws: grpc-js would answer INTERNAL; the handler refuses it as INVALID_ARGUMENT.
+      requestDeserialize: (b: Buffer) => decodeBinaryRequest(method.input, b),
       responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, isMessage(m, method.output) ? m : create(method.output, m as never))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
@@ -50,14 +53,14 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: Cal
     case "unary":
       return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const { ctx, done } = grpcHandlerContext(desc, method, call, env);
-        answer(() => fn(call.request, ctx), done, callback);
+        answer(() => fn(requestOf(method, call.request, ctx), ctx), done, callback);
       };
     case "server_streaming":
     case "bidi_streaming": {
       const streaming = method.methodKind === "bidi_streaming";
       return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
         const { ctx, done } = grpcHandlerContext(desc, method, call, env);
-        const input = streaming ? messagesOf(call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
+        const input = streaming ? messagesOf(method, call as grpc.ServerDuplexStream<unknown, unknown>) : requestOf(method, (call as grpc.ServerWritableStream<unknown, unknown>).request, ctx);
         (async () => {
           for await (const msg of fn(input, ctx) as AsyncIterable<unknown>) {
             if (call.cancelled) break;
@@ -74,9 +77,20 @@ function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: Cal
     case "client_streaming":
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const { ctx, done } = grpcHandlerContext(desc, method, call as unknown as grpc.ServerUnaryCall<unknown, unknown>, env);
-        answer(() => fn(messagesOf(call), ctx), done, callback);
+        answer(() => fn(messagesOf(method, call), ctx), done, callback);
       };
   }
+}
+
+/**
+ * The request a handler gets: a request that did not decode is noted on the
+ * call and replaced by an empty message, which the handler wrapper refuses
+ * after caller auth.
+ */
+function requestOf(method: DescMethod, request: unknown, ctx: HandlerContext): unknown {
+  if (!(request instanceof MalformedRequest)) return request;
+  ctx.values.set(malformedRequestKey, request.problem);
+  return create(method.input);
 }
 
 /** Runs a handler that answers once, then reports its result or error to grpc-js. */
@@ -110,7 +124,7 @@ export function grpcStatusFrom(err: unknown): Partial<grpc.StatusObject> {
  * directly never ends on the client's half-close (the iterator also waits for
  * the writable side), so read it through events.
  */
-async function* messagesOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncGenerator<unknown> {
+async function* messagesOf(method: DescMethod, call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncGenerator<unknown> {
   const queue: unknown[] = [];
   let ended = false;
   let failure: unknown;
@@ -134,7 +148,9 @@ async function* messagesOf(call: grpc.ServerReadableStream<unknown, unknown> | g
   });
   for (;;) {
     if (queue.length > 0) {
-      yield queue.shift();
+      const m = queue.shift();
+      if (m instanceof MalformedRequest) throw malformedError(method.input, m.problem);
+      yield m;
       continue;
     }
     if (failure !== undefined) throw failure;

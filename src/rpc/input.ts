@@ -27,6 +27,18 @@ export function requireSecret(field: string, value: string, required: boolean): 
   return value;
 }
 
+const MAX_TOKEN_TYPE_BYTES = 64;
+// token68-ish (RFC 7235): what an Authorization scheme may look like, so a
+// stored type can go into a header or a log line as is.
+const TOKEN_TYPE = /^[A-Za-z0-9\-._~+/]*$/;
+
+/** An optional token type ("" = unset): at most 64 bytes of letters, digits and `-._~+/`. */
+export function tokenType(field: string, value: string): string {
+  if (value.length > MAX_TOKEN_TYPE_BYTES) throw BrokerError.invalidArgument(field, `must be at most ${MAX_TOKEN_TYPE_BYTES} bytes`);
+  if (!TOKEN_TYPE.test(value)) throw BrokerError.invalidArgument(field, "only letters, digits, hyphen, dot, underscore, tilde, plus and slash");
+  return value;
+}
+
 export function durationMs(field: string, d: Duration | undefined, fallbackMs: number): number {
   if (d === undefined) return fallbackMs;
   if (d.seconds < 0n || d.nanos < 0) throw BrokerError.invalidArgument(field, "must not be negative");

@@ -1,30 +1,28 @@
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { LinkFlows } from "../link/link-flows.js";
-import { decryptFailed, linkNotFound, providerNotFound } from "../broker/broker-errors.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import { DecryptError } from "../crypto/sealer.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError, domainError, linkNotFound } from "../errors.js";
+import type { ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
-import { extraMap, optionalId, requireId, requireSecret, timestampMs } from "./input.js";
+import { extraMap, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-export function linkService(engine: RefreshEngine, store: LinkStore, flows: LinkFlows, now: () => number = Date.now): RpcService {
+export function linkService(providers: ProviderRegistry, engine: RefreshEngine, store: LinkStore, flows: LinkFlows, now: () => number = Date.now): RpcService {
   const keyOf = (req: { userId: string; providerId: string }): LinkKey => {
     const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
-    if (engine.provider(key.providerId) === undefined) throw providerNotFound(key.providerId);
+    providers.require(key.providerId);
     return key;
   };
   const read = async (key: LinkKey): Promise<LinkRecord | undefined> => {
     try {
       return await store.get(key);
     } catch (err) {
-      if (err instanceof DecryptError) throw decryptFailed(key, err);
-      throw err;
+      throw domainError(err, key);
     }
   };
 
@@ -79,9 +77,10 @@ export function linkService(engine: RefreshEngine, store: LinkStore, flows: Link
         const refreshToken = requireSecret("refresh_token", req.refreshToken, false);
         const expiresAt = timestampMs("expires_at", req.expiresAt);
         const extra = extraMap("extra", req.extra);
+        const type = tokenType("token_type", req.tokenType);
         const rec = await store.put(
           key,
-          { accessToken, tokenType: req.tokenType === "" ? "bearer" : req.tokenType, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
+          { accessToken, tokenType: type === "" ? "bearer" : type, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
           now(),
         );
         return { link: linkOf(rec) };
@@ -123,8 +122,7 @@ export function linkService(engine: RefreshEngine, store: LinkStore, flows: Link
           // finds no link.
           rec = await engine.exclusive(key, () => store.delete(key));
         } catch (err) {
-          if (err instanceof DecryptError) throw decryptFailed(key, err);
-          throw err;
+          throw domainError(err, key);
         }
         if (rec === undefined) throw linkNotFound(key);
         return flows.unlink(key, rec);

@@ -1,7 +1,9 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { BrokerError, Reason, toConnectError } from "../errors.js";
+import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
+import { refuseMalformed } from "./request-decoding.js";
+import { toConnectError } from "./wire-error.js";
 
 /**
  * One service implementation, written once against connect-es's handler
@@ -56,6 +58,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
     const started = performance.now();
     try {
       hooks.guard?.(ctx, service);
+      refuseMalformed(ctx);
       const result: unknown = await impl(input, ctx);
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
       return result;
@@ -72,6 +75,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
     const started = performance.now();
     try {
       hooks.guard?.(ctx, service);
+      refuseMalformed(ctx);
       yield* impl(input, ctx) as AsyncIterable<unknown>;
       // A stream that ended because its deadline passed or the server is
       // stopping did not complete: say so rather than end with OK.

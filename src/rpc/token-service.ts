@@ -1,18 +1,17 @@
 import { Code } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import type { ProviderConfig } from "../config/config.js";
-import { BrokerError, Reason, toConnectError } from "../errors.js";
+import { BrokerError } from "../errors.js";
+import type { ProviderRegistry } from "../providers/registry.js";
 import { tokenOf } from "./convert.js";
 import { durationMs, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { wireStatus } from "./wire-error.js";
 
 const MAX_PROVIDERS_PER_CALL = 64;
 const MAX_URL_BYTES = 2048;
 
-export function tokenService(engine: RefreshEngine, providers: ProviderConfig[], defaultMinValidMs: number): RpcService {
+export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number): RpcService {
   return defineService(
     TokenService,
     {
@@ -35,10 +34,9 @@ export function tokenService(engine: RefreshEngine, providers: ProviderConfig[],
               const rec = await engine.obtain({ userId, providerId }, minValid, ctx.signal);
               return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
             } catch (err) {
-              const wire = toConnectError(err);
+              const wire = wireStatus(err);
               if (wire.code === Code.Internal || wire.code === Code.DeadlineExceeded) throw err;
-              const detail = wire.findDetails(ErrorDetailSchema)[0] ?? create(ErrorDetailSchema, { reason: Reason.INTERNAL });
-              return { providerId, outcome: { case: "error" as const, value: { code: wire.code, message: wire.rawMessage, detail } } };
+              return { providerId, outcome: { case: "error" as const, value: { code: wire.code, message: wire.message, detail: wire.detail } } };
             }
           }),
         );
@@ -48,9 +46,7 @@ export function tokenService(engine: RefreshEngine, providers: ProviderConfig[],
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
         if (Buffer.byteLength(req.url) > MAX_URL_BYTES) throw BrokerError.invalidArgument("url", `must be at most ${MAX_URL_BYTES} bytes`);
-        const match = providers.find((p) => p.regex?.test(req.url) === true);
-        if (match === undefined) throw new BrokerError(Reason.PROVIDER_NOT_FOUND, "no provider's regex matches the URL");
-        return { providerId: match.id };
+        return { providerId: providers.match(req.url).config.id };
       },
     },
     "token",

@@ -1,15 +1,8 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { Mutex } from "async-mutex";
-import type { Keyring } from "../crypto/keyring.js";
+import type { Keyring } from "../crypto/index.js";
+import type { KeyringStore } from "./keyring-store.js";
 import type { LinkKey } from "./link-store.js";
-import type { KeySentinel, ResealBatch } from "./sqlite/index.js";
-
-/** What rotation needs from a store. */
-export interface RotatableStore {
-  reseal(after: LinkKey | undefined, limit: number): Promise<ResealBatch>;
-  countByKeyId(): Map<string, number>;
-  listSentinels(): KeySentinel[];
-}
 
 export interface KeyStatusEntry {
   keyId: string;
@@ -27,13 +20,13 @@ export class KeyRotation {
   readonly #running = new Mutex();
 
   constructor(
-    private readonly store: RotatableStore,
+    private readonly store: KeyringStore,
     private readonly keyring: Keyring,
   ) {}
 
-  status(): { keys: KeyStatusEntry[]; underUnknownKeys: number } {
-    const counts = this.store.countByKeyId();
-    const firstSeen = new Map(this.store.listSentinels().map((s) => [s.keyId, s.createdAt]));
+  async status(): Promise<{ keys: KeyStatusEntry[]; underUnknownKeys: number }> {
+    const counts = await this.store.countByKeyId();
+    const firstSeen = new Map((await this.store.listSentinels()).map((s) => [s.keyId, s.createdAt]));
     const keys = this.keyring.keys.map((k) => ({
       keyId: k.id,
       active: k.id === this.keyring.active.id,
@@ -46,9 +39,9 @@ export class KeyRotation {
   }
 
   /** Values not sealed under the active key. */
-  remaining(): number {
+  async remaining(): Promise<number> {
     let n = 0;
-    for (const [id, count] of this.store.countByKeyId()) if (id !== this.keyring.active.id) n += count;
+    for (const [id, count] of await this.store.countByKeyId()) if (id !== this.keyring.active.id) n += count;
     return n;
   }
 
@@ -63,7 +56,7 @@ export class KeyRotation {
         after = batch.next;
         await yieldToLoop();
       } while (after !== undefined);
-      return { rows, remaining: this.remaining() };
+      return { rows, remaining: await this.remaining() };
     });
   }
 }

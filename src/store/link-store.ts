@@ -5,6 +5,9 @@
  *
  * Values are plaintext at this interface; implementations seal every secret
  * column through a Sealer (crypto/sealer.ts) and store NULL for empty ones.
+ * A storage fault that may pass (busy, full, I/O) rejects with
+ * StoreUnavailableError (store-errors.ts); docs/design.md §4 describes the
+ * model, the lease included.
  */
 
 export interface LinkKey {
@@ -23,9 +26,6 @@ export interface LinkRecord extends LinkKey {
   expiresAt: number | null;
   extra: Record<string, string>;
   refreshFailure: { reason: string; failedAt: number } | null;
-  lease: { owner: string; until: number } | null;
-  /** Incremented on every successful lease claim. */
-  generation: number;
   createdAt: number;
   updatedAt: number;
   lastRefreshedAt: number | null;
@@ -62,9 +62,32 @@ export interface CasExpectation {
   refreshToken: string;
 }
 
+/** Who holds a row's lease and whether it was sending. */
+export interface LeaseState {
+  owner: string;
+  /** epoch ms; the store never judges expiry itself: that policy is the engine's. */
+  until: number;
+  generation: number;
+  /** Set when the holder recorded that it is sending the *currently stored* refresh token. */
+  sending?: { at: number };
+}
+
+/** A lease this caller holds: every lease write is conditional on both. */
+export interface HeldLease {
+  owner: string;
+  generation: number;
+}
+
+/** A refresh that was sent with the stored refresh token and never finished (commit / failure / clean release). */
+export interface InterruptedRefresh {
+  by: string;
+  at: number;
+}
+
 export type LeaseClaim =
-  | { claimed: true; generation: number; record: LinkRecord }
-  | { claimed: false; owner: string; until: number }
+  | { claimed: true; lease: HeldLease; record: LinkRecord; interrupted?: InterruptedRefresh }
+  /** `held` is null when a conditional claim found the lease already released (claim again with `expect` null). */
+  | { claimed: false; held: LeaseState | null }
   | { claimed: false; missing: true };
 
 export interface ListQuery {
@@ -77,28 +100,57 @@ export interface ListQuery {
 
 export interface LinkStore {
   get(key: LinkKey): Promise<LinkRecord | undefined>;
-  /** Creates or replaces a link's tokens (import, code exchange); clears any failure. */
+  /**
+   * Creates or replaces a link's tokens (import, code exchange); clears any
+   * failure, the lease and the sending marker.
+   */
   put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord>;
   /**
    * Commits a refresh result iff the row still has `expect.version` and still
-   * holds `expect.refreshToken`; also clears any lease and failure and sets
-   * last_refreshed_at. Durable (synchronous=FULL) before it resolves.
-   * Returns undefined (and changes nothing) when the expectation fails.
+   * holds `expect.refreshToken` — not conditional on the lease: tokens the
+   * provider already issued are never dropped because a lease lapsed. Also
+   * clears the lease, the sending marker and any failure, and sets
+   * last_refreshed_at. Durable before it resolves. Returns undefined (and
+   * changes nothing) when the expectation fails.
    */
   commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined>;
   /**
    * Records a permanent refresh failure iff `refreshToken` is still the stored
-   * one: clears the refresh token (NULL), stores the reason, releases the lease.
-   * Returns false (and changes nothing) otherwise.
+   * one: clears the refresh token (NULL), stores the reason, clears the lease
+   * and the sending marker. Returns false (and changes nothing) otherwise.
    */
   recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean>;
-  /** Claims the cross-process refresh lease if it is free or expired. */
-  claimLease(key: LinkKey, owner: string, ttlMs: number, now: number): Promise<LeaseClaim>;
-  /** Releases the lease iff `owner` still holds it with `generation`. */
-  releaseLease(key: LinkKey, owner: string, generation: number): Promise<void>;
+  /** The row's lease, read without writing: null when free, undefined when there is no row. */
+  readLease(key: LinkKey): Promise<LeaseState | null | undefined>;
+  /**
+   * Claims the lease (generation + 1, until = now + ttlMs) iff it is exactly as
+   * the caller observed: `expect === null` → only if free; otherwise only if
+   * owner AND generation equal `expect` (the engine decided the holder's lease
+   * expired or the holder is dead). Never claims on its own judgement of
+   * expiry. `interrupted` is set when the row records that some owner was
+   * sending the currently stored refresh token (see confirmLease). A row that
+   * fails to open rejects (DecryptError) and is left unclaimed.
+   */
+  claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim>;
+  /**
+   * Renews the lease to now + ttlMs iff `lease` (owner + generation) still
+   * holds it AND the row still has `version`. With `sending: true` it also
+   * records, in the same write, that the holder is about to send the stored
+   * refresh token (when, by whom, and that token's digest). Returns false
+   * (changing nothing) when the lease was lost or the row changed.
+   */
+  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts?: { sending?: boolean }): Promise<boolean>;
+  /**
+   * Releases iff owner + generation match. By default also clears the sending
+   * marker (the provider answered without rotating). `keepSending: true`
+   * leaves it (the outcome of a sent request is unknown: a timeout, a reset,
+   * an unusable 2xx), so the next claimant learns of it.
+   */
+  releaseLease(key: LinkKey, lease: HeldLease, opts?: { keepSending?: boolean }): Promise<void>;
   /** Deletes the link; returns what was stored (so tokens can be revoked). */
   delete(key: LinkKey): Promise<LinkRecord | undefined>;
   list(query: ListQuery): Promise<LinkMeta[]>;
   count(): Promise<number>;
+  /** Closes the store this belongs to (the same as the store's own close). */
   close(): Promise<void>;
 }

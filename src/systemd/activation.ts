@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { isLoopbackHost, type ListenAddress } from "../config/listen-address.js";
+import { isLoopbackHost, tcpAddress, type ListenAddress } from "../net/listen-address.js";
 
 /** First descriptor systemd passes (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
@@ -108,8 +108,7 @@ async function listenOnFd(fd: number, name: string | undefined): Promise<Activat
       for (const conn of early.splice(0)) conn.destroy();
       throw new Error(`socket activation: descriptor ${fd} is a TCP socket on ${a.address}; TCP listeners must be on loopback (TLS is not supported yet)`);
     }
-    const host = a.address.includes(":") ? `[${a.address}]` : a.address;
-    address = { kind: "tcp", host: a.address, port: a.port, url: `tcp://${host}:${a.port}` };
+    address = tcpAddress(a.address, a.port);
   } else {
     const path = unixSocketPath(fd);
     address = { kind: "unix", path: path ?? "", url: path !== undefined ? `unix://${path}` : `fd:${fd}` };

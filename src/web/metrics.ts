@@ -1,16 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ConnectError } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
-import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
-import { toConnectError } from "../errors.js";
+import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallObserver } from "../rpc/service.js";
+import { wireStatus } from "../rpc/wire-error.js";
 import type { WebRoute } from "./web-listener.js";
 
 export interface MetricsSources {
   /** Per-key refresh locks held or awaited. */
   lockCount: () => number;
-  /** Providers whose client credentials are currently rejected. */
-  misconfigured: () => Array<{ provider: string; misconfigured: boolean }>;
+  /** Their gates tell which providers currently reject our client credentials. */
+  providers: ProviderRegistry;
 }
 
 /**
@@ -54,7 +53,8 @@ export class Metrics {
       labelNames: ["provider"],
       registers: [this.registry],
       collect() {
-        for (const p of sources.misconfigured()) this.set({ provider: p.provider }, p.misconfigured ? 1 : 0);
+        const at = Date.now();
+        for (const p of sources.providers.all()) this.set({ provider: p.config.id }, p.gate.misconfigured(at) !== undefined ? 1 : 0);
       },
     });
   }
@@ -63,9 +63,9 @@ export class Metrics {
     let code = "OK";
     let reason = "";
     if (error !== undefined) {
-      const wire: ConnectError = toConnectError(error);
+      const wire = wireStatus(error);
       code = Code[wire.code] ?? String(wire.code);
-      reason = wire.findDetails(ErrorDetailSchema)[0]?.reason ?? "";
+      reason = wire.detail.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.
     const callKey = `${method.parent.typeName}/${method.name}/${code}/${reason}`;

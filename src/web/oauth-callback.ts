@@ -1,8 +1,10 @@
 import type { ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
-import { BrokerError } from "../errors.js";
+import { BrokerError, Reason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { LinkFlows } from "../link/link-flows.js";
+import type { CallbackUrls } from "../providers/callback-url.js";
+import { grpcCode } from "../rpc/wire-error.js";
 import type { WebRoute } from "./web-listener.js";
 
 /**
@@ -11,20 +13,15 @@ import type { WebRoute } from "./web-listener.js";
  * wrong, expired or replayed state, or a provider-reported error, gets a 400
  * page and stores nothing. The page never echoes the code or the state.
  */
-export function oauthCallbackRoute(flows: LinkFlows, publicUrl: string, log: Logger): WebRoute {
-  const prefix = new URL(publicUrl).pathname.replace(/\/+$/, "");
-  const pattern = new RegExp(`^${escapeRegExp(prefix)}/oauth/([^/]+)/callback$`);
+export function oauthCallbackRoute(flows: LinkFlows, callbacks: CallbackUrls, log: Logger): WebRoute {
   return async (req, res, url) => {
-    const m = pattern.exec(url.pathname);
-    if (m === null) return false;
+    const providerId = callbacks.providerOf(url.pathname);
+    if (providerId === undefined) return false;
     if (req.method !== "GET") {
       page(res, 405, "Method not allowed", "Use GET.");
       return true;
     }
-    let providerId: string;
-    try {
-      providerId = decodeURIComponent(m[1] as string);
-    } catch {
+    if (providerId === null) {
       page(res, 400, "Bad request", "Malformed provider in the callback path.");
       return true;
     }
@@ -40,13 +37,15 @@ export function oauthCallbackRoute(flows: LinkFlows, publicUrl: string, log: Log
     }
     try {
       const { redirectAfter } = await flows.complete(state, code, providerId);
-      if (redirectAfter !== null && flows.isAllowedRedirect(redirectAfter)) {
-        res.writeHead(302, { location: redirectAfter, "cache-control": "no-store", "referrer-policy": "no-referrer" }).end();
+      const location = redirectAfter === null ? undefined : flows.redirectLocation(redirectAfter);
+      if (redirectAfter !== null && location === undefined) log.warn({ provider: providerId }, "stored redirect_after no longer allowed; showing the success page");
+      if (location !== undefined) {
+        res.writeHead(302, { location, "cache-control": "no-store", "referrer-policy": "no-referrer" }).end();
       } else {
         page(res, 200, "Linked", `Your ${providerId} account is linked. You can close this window.`);
       }
     } catch (err) {
-      const status = !(err instanceof BrokerError) ? 500 : err.reason === "INVALID_ARGUMENT" ? 400 : err.code === Code.Unavailable ? 503 : 502;
+      const status = !(err instanceof BrokerError) ? 500 : err.reason === Reason.INVALID_ARGUMENT ? 400 : grpcCode(err.reason) === Code.Unavailable ? 503 : 502;
       const message = err instanceof BrokerError ? err.message : "internal error";
       if (!(err instanceof BrokerError)) log.error({ provider: providerId }, "callback failed");
       page(res, status, "Linking failed", `${message}. Nothing was stored; start again.`);
@@ -71,8 +70,4 @@ function page(res: ServerResponse, status: number, title: string, message: strin
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

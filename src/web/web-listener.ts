@@ -3,9 +3,10 @@ import type { Socket } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { listenerKindKey } from "../rpc/context.js";
-import type { ListenAddress } from "../config/listen-address.js";
+import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../rpc/unix-socket.js";
+import { checkRequestMessages } from "./request-message-check.js";
 
 /** Plain HTTP routes beside Connect (callback, /healthz, /metrics). */
 export type WebRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
@@ -25,14 +26,16 @@ export async function startWebListener(
   routes: WebRoute[],
   shutdownSignal: AbortSignal,
 ): Promise<WebListener> {
+  const readMaxBytes = 1024 * 1024;
   const handler = connectNodeAdapter({
     grpc: false,
     contextValues: () => createContextValues().set(listenerKindKey, address.kind),
     shutdownSignal,
-    readMaxBytes: 1024 * 1024,
+    readMaxBytes,
     writeMaxBytes: 4 * 1024 * 1024,
     routes(router) {
       for (const { service, impl } of services) router.service(service.desc, impl as never);
+      checkRequestMessages(router.handlers, readMaxBytes);
     },
     fallback(anyReq, anyRes) {
       // This listener is HTTP/1.1 only, so these are node:http's types.
@@ -64,9 +67,7 @@ export async function startWebListener(
   } else {
     await listen(server, { host: address.host, port: address.port });
     const a = server.address();
-    const port = typeof a === "object" && a !== null ? a.port : address.port;
-    const host = address.host.includes(":") ? `[${address.host}]` : address.host;
-    bound = { kind: "tcp", host: address.host, port, url: `tcp://${host}:${port}` };
+    bound = tcpAddress(address.host, typeof a === "object" && a !== null ? a.port : address.port);
   }
 
   return {

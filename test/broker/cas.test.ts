@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 4 (compare-and-swap commits, no last-writer-wins) and
+ * docs/design.md §3 invariant 4 (compare-and-swap commits, no last-writer-wins) and
  * invariant 3's "a response without refresh_token keeps the old one".
  */
 import { describe, expect, it } from "vitest";

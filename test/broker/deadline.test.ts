@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 3: the refresh runs on a lifetime detached from the
+ * docs/design.md §3 invariant 3: the refresh runs on a lifetime detached from the
  * caller. A caller whose deadline passes mid-refresh stops waiting, but the
  * rotated refresh token is still committed, and the next caller is served
  * from the store.
@@ -32,7 +32,7 @@ describe("a caller's deadline never loses a rotated refresh token (invariant 3)"
     expect(rec.refreshToken).not.toBe(old.refreshToken);
     expect(rec.accessToken).toBe(issued!.accessToken);
     expect(rec.refreshFailure).toBeNull();
-    expect(rec.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(h.fake.isValid(rec.accessToken)).toBe(true);
 
     const requests = h.fake.tokenRequests;

@@ -1,6 +1,6 @@
 /**
  * Shared set-up for the in-process refresh-engine suites: a real
- * SqliteLinkStore on a temp file sealed by a real AesSealer, a real fake
+ * SQLite store on a temp file sealed by a real AesSealer, a real fake
  * provider on loopback, a RefreshEngine built directly, and a pino logger
  * (the daemon's own createLogger, so its redaction config is the real one)
  * writing into memory. No function mocks anywhere.
@@ -22,13 +22,14 @@ import type { ProviderConfig, RefreshSettings } from "../../src/config/config.js
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
 import { BrokerError, type Reason } from "../../src/errors.js";
 import { createLogger, type Logger } from "../../src/log.js";
+import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
-import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import { openSqliteStore, type SqliteLinks } from "../../src/store/sqlite/index.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions, type IssuedTokens, type TokenRequestContext } from "../support/fake-provider.js";
 
 export const PROVIDER = "fake";
 
-/** Short, fast settings for tests (DESIGN defaults are 10 s timeouts and budgets). */
+/** Short, fast settings for tests (the config's defaults are 10 s timeouts and budgets). */
 export function testSettings(over: Partial<RefreshSettings> = {}): RefreshSettings {
   return {
     minValidForMs: 60_000,
@@ -91,9 +92,13 @@ export interface Harness {
   dir: string;
   dbPath: string;
   sealer: AesSealer;
-  store: SqliteLinkStore;
+  store: SqliteLinks;
   fake: FakeProvider;
   provider: ProviderConfig;
+  /** `engine`'s registry (its gate for `provider`); every other engine has its own, as another process would. */
+  providers: ProviderRegistry;
+  /** A registry of these provider configs, built like the daemon's. */
+  registry(configs: ProviderConfig[]): ProviderRegistry;
   engine: RefreshEngine;
   /** Every engine this harness built (drained after the test). */
   engines: RefreshEngine[];
@@ -145,8 +150,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const dbPath = join(dir, "links.db");
   const sealer = new AesSealer(new Keyring([randomBytes(32)]));
-  const store = SqliteLinkStore.open({ path: dbPath, sealer });
-  cleanups.push(() => store.close());
+  const opened = openSqliteStore({ path: dbPath, sealer });
+  cleanups.push(() => opened.close());
+  const store = opened.links;
   const fake = await startFakeProvider(opts.fake);
   cleanups.push(() => fake.close());
   const provider = providerConfig(fake, opts.provider);
@@ -154,17 +160,19 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const log = createLogger("trace", logs);
   const settings = testSettings(opts.settings);
   const engines: RefreshEngine[] = [];
+  // Doubling from 200 ms capped at 400 ms, so breaker tests wait little.
+  const registry = (configs: ProviderConfig[]): ProviderRegistry =>
+    new ProviderRegistry(configs, { publicUrl: "http://127.0.0.1:9", refresh: settings, misconfiguredMaxBackoffMs: 400 });
 
   const secrets = new Set<string>([fake.clientSecret, provider.clientSecret]);
   const issued: IssuedTokens[] = [];
 
-  const makeEngine = (s: SqliteLinkStore, over: Partial<EngineOptions> = {}): RefreshEngine => {
+  const makeEngine = (s: SqliteLinks, over: Partial<EngineOptions> = {}): RefreshEngine => {
     const e = new RefreshEngine({
       store: s,
-      providers: [provider],
+      providers: registry([provider]),
       settings,
       log,
-      misconfiguredBackoff: { initialMs: 200, maxMs: 400 },
       ...opts.engine,
       ...over,
     });
@@ -179,6 +187,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     store,
     fake,
     provider,
+    providers: undefined as unknown as ProviderRegistry,
+    registry,
     engine: undefined as unknown as RefreshEngine,
     engines,
     log,
@@ -187,9 +197,9 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     issued,
     onRespond: undefined,
     secondEngine(over) {
-      const other = SqliteLinkStore.open({ path: dbPath, sealer });
+      const other = openSqliteStore({ path: dbPath, sealer });
       cleanups.push(() => other.close());
-      return makeEngine(other, over);
+      return makeEngine(other.links, over);
     },
     newEngine(over) {
       return makeEngine(store, over);
@@ -213,7 +223,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       return db;
     },
   };
-  h.engine = makeEngine(store);
+  h.providers = registry([provider]);
+  h.engine = makeEngine(store, { providers: h.providers });
   fake.beforeRespond = async (ctx) => {
     if (ctx.issued) {
       issued.push(ctx.issued);

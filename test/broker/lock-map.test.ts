@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 1: the per-key lock map entry is dropped when unused,
+ * docs/design.md §3 invariant 1: the per-key lock map entry is dropped when unused,
  * so memory does not grow with the number of keys ever seen.
  *
  * To make 100,000 distinct keys really take their per-key lock without

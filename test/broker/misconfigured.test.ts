@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 6: client-credential errors are not the user's fault.
+ * docs/design.md §3 invariant 6: client-credential errors are not the user's fault.
  * The user's refresh token is kept, the provider is marked misconfigured with
  * a backoff (no retry storm), and fixing the configuration heals every link.
  */
@@ -28,7 +28,7 @@ describe("client-credential errors (invariant 6)", () => {
     expect(h.fake.rejections).toBe(1);
     expect(errs[0]!.detail.failureReason).toContain(code);
     for (const e of errs) expect(e.detail.retryAfterMs).toBeGreaterThan(0);
-    expect(h.engine.gate("fake")!.misconfigured(Date.now())).toBeDefined();
+    expect(h.providers.require("fake").gate.misconfigured(Date.now())).toBeDefined();
 
     // The users' links are untouched.
     for (const [i, k] of keys.entries()) {
@@ -36,7 +36,7 @@ describe("client-credential errors (invariant 6)", () => {
       expect(rec.version).toBe(seeded[i]!.record.version);
       expect(rec.refreshToken).toBe(seeded[i]!.tokens.refreshToken);
       expect(rec.refreshFailure).toBeNull();
-      expect(rec.lease).toBeNull();
+      expect(await h.store.readLease(k)).toBeNull();
     }
 
     // While the breaker is open nobody reaches the provider, on any key.
@@ -53,7 +53,7 @@ describe("client-credential errors (invariant 6)", () => {
 
     // Fix the configuration (here: the provider accepts our secret again) and let the backoff pass.
     h.fake.clientSecret = h.provider.clientSecret;
-    const wait = h.engine.gate("fake")!.misconfigured(Date.now())?.retryAfterMs ?? 0;
+    const wait = h.providers.require("fake").gate.misconfigured(Date.now())?.retryAfterMs ?? 0;
     await sleep(wait + 30);
     const healed = await Promise.all(keys.map((k) => h.engine.obtain(k, MIN_VALID)));
     expect(h.fake.refreshes).toBe(2);
@@ -64,7 +64,7 @@ describe("client-credential errors (invariant 6)", () => {
       expect(rec.version).toBe(seeded[i]!.record.version + 1);
       expect(rec.refreshFailure).toBeNull();
     }
-    expect(h.engine.gate("fake")!.misconfigured(Date.now())).toBeUndefined();
+    expect(h.providers.require("fake").gate.misconfigured(Date.now())).toBeUndefined();
   });
 
   it("many keys queued for the provider when it starts rejecting our credentials: one request, not a storm", async () => {
@@ -113,7 +113,7 @@ describe("client-credential errors (invariant 6)", () => {
     const h = await harness();
     const k = key("frank");
     const { tokens } = await h.seed(k, { accessTtlSec: 5 });
-    const broken = h.newEngine({ providers: [{ ...h.provider, clientSecret: "wrong-secret" }] });
+    const broken = h.newEngine({ providers: h.registry([{ ...h.provider, clientSecret: "wrong-secret" }]) });
     await brokerError(broken.obtain(k, MIN_VALID), Reason.PROVIDER_MISCONFIGURED);
     expect((await stored(h, k)).refreshToken).toBe(tokens.refreshToken);
     // The daemon restarted with the fixed config (h.engine has the right secret).

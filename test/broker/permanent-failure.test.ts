@@ -1,12 +1,11 @@
 /**
- * DESIGN §3 invariant 5: re-read before caching a failure. A permanent
+ * docs/design.md §3 invariant 5: re-read before caching a failure. A permanent
  * refresh error is cached (refresh token cleared to NULL, reason stored) only
  * when no concurrent caller won; a winner's token is returned instead, and a
  * cleared refresh token is never mistaken for a win.
  */
 import { describe, expect, it } from "vitest";
 import { Reason } from "../../src/errors.js";
-import type { LinkStore } from "../../src/store/link-store.js";
 import type { TokenFault } from "../support/fake-provider.js";
 import { brokerError, harness, key, stored, type Harness } from "./harness.js";
 
@@ -37,7 +36,7 @@ describe("a permanent refresh error is cached and fails fast (invariant 5)", () 
     expect(rec.refreshFailure?.reason).toContain("bad_refresh_token");
     expect(rec.refreshFailure?.failedAt).toBe(err.detail.failedAt);
     expect(rec.version).toBe(seeded.version + 1);
-    expect(rec.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     // NULL in the database, not an encrypted empty string.
     const raw = rawRefreshColumns(h, "alice");
     expect(raw.refresh_token).toBeNull();
@@ -223,8 +222,7 @@ describe("a cleared refresh token is not a win (invariant 5)", () => {
     h.secrets.add(imported.accessToken);
     let importedVersion = -1;
     h.onRespond = async () => {
-      // Through the LinkStore interface: SqliteLinkStore.put's own parameter type does not admit null.
-      const w = await (h.store as LinkStore).put(k, { accessToken: imported.accessToken, tokenType: "bearer", refreshToken: null, expiresAt: imported.expiresAt, extra: {} }, Date.now());
+      const w = await h.store.put(k, { accessToken: imported.accessToken, tokenType: "bearer", refreshToken: null, expiresAt: imported.expiresAt, extra: {} }, Date.now());
       importedVersion = w.version;
     };
     await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);

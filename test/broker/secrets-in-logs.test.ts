@@ -1,5 +1,5 @@
 /**
- * DESIGN §6: no token, refresh token or client secret ever appears in a log
+ * docs/design.md §6: no token, refresh token or client secret ever appears in a log
  * line or an error. One engine run goes through refreshes, retries,
  * permanent failures, validation verdicts and client-credential errors, with
  * a provider that echoes secrets back in its error bodies; the captured log
@@ -12,7 +12,7 @@ import { assertNoSecretsIn, brokerError, harness, key } from "./harness.js";
 
 const MIN_VALID = 60_000;
 
-describe("secrets never reach logs or errors (DESIGN §6)", () => {
+describe("secrets never reach logs or errors (docs/design.md §6)", () => {
   it("a run with refreshes and every kind of failure logs no token value and no client secret", async () => {
     const h = await harness({ settings: { validate: true, budgetMs: 400 } });
     const errors: BrokerError[] = [];

@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariants 1, 2 and 9: one refresh per key at a time, in a
+ * docs/design.md §3 invariants 1, 2 and 9: one refresh per key at a time, in a
  * process and across processes sharing a store; re-read after taking the
  * lock; a per-provider limit on concurrent token-endpoint calls.
  */
@@ -36,7 +36,7 @@ describe("one refresh per key (invariants 1 and 2)", () => {
     expect(after.refreshToken).toBe(issued!.refreshToken);
     expect(after.refreshToken).not.toBe(old.refreshToken);
     expect(after.refreshFailure).toBeNull();
-    expect(after.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(after.lastRefreshedAt).not.toBeNull();
     expect(h.engine.lockCount).toBe(0);
 
@@ -120,7 +120,7 @@ describe("one refresh per key across processes (invariant 1, lease)", () => {
     expect(rec.version).toBe(seeded.version + 1);
     expect(rec.accessToken).toBe(results[0]!.accessToken);
     expect(rec.refreshToken).toBe(h.issued[0]!.refreshToken);
-    expect(rec.lease).toBeNull();
+    expect(await h.store.readLease(k)).toBeNull();
     expect(h.fake.isValid(rec.accessToken)).toBe(true);
     expect(h.engine.lockCount).toBe(0);
     expect(other.lockCount).toBe(0);
@@ -189,7 +189,7 @@ describe("bounded pressure on the provider (invariant 9)", () => {
     expect(h.fake.peakInFlight).toBeLessThanOrEqual(4);
     // The limit was actually exercised (the requests did overlap), not trivially met.
     expect(h.fake.peakInFlight).toBeGreaterThanOrEqual(2);
-    expect(h.engine.gate("fake")!.peakInFlight).toBeLessThanOrEqual(4);
+    expect(h.providers.require("fake").gate.peakInFlight).toBeLessThanOrEqual(4);
     for (const k of keys) {
       const rec = await stored(h, k);
       expect(h.fake.isValid(rec.accessToken)).toBe(true);

@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 7: transient errors are retried within the budget and
+ * docs/design.md §3 invariant 7: transient errors are retried within the budget and
  * never cached as permanent. The link is left exactly as it was.
  */
 import { describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ async function expectUntouched(h: Harness, k: ReturnType<typeof key>, seeded: { 
   expect(rec.refreshToken).toBe(seeded.refreshToken);
   expect(rec.accessToken).toBe(seeded.accessToken);
   expect(rec.refreshFailure).toBeNull();
-  expect(rec.lease).toBeNull();
+  expect(await h.store.readLease(k)).toBeNull();
   expect(rec.lastRefreshedAt).toBeNull();
 }
 

@@ -1,5 +1,5 @@
 /**
- * DESIGN §3 invariant 8: validate after a refresh only, rate-limit aware;
+ * docs/design.md §3 invariant 8: validate after a refresh only, rate-limit aware;
  * and invariant 3: a failed validation never discards the token that was
  * just persisted.
  */

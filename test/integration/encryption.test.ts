@@ -10,7 +10,7 @@ import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
-import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import { openSqliteStore } from "../../src/store/sqlite/index.js";
 import { runCli, startServe, tempDir, writeKeys } from "../support/cli.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
@@ -178,10 +178,10 @@ describe("online key rotation", () => {
     const oldId = new Keyring([oldKey]).active.id;
     const newId = new Keyring([newKey]).active.id;
     // Seed under the old key, in bulk.
-    const seedStore = SqliteLinkStore.open({ path: join(dir, "tb.db"), sealer: new AesSealer(new Keyring([oldKey])) });
+    const seedStore = openSqliteStore({ path: join(dir, "tb.db"), sealer: new AesSealer(new Keyring([oldKey])) });
     const now = Date.now();
     for (let b = 0; b < 10; b++) {
-      await seedStore.putMany(
+      await seedStore.links.putMany(
         Array.from({ length: 5000 }, (_, i) => ({
           key: { providerId: "fake", userId: `bulk-${b}-${i}` },
           tokens: { accessToken: `bulk-at-${b}-${i}`, tokenType: "bearer", refreshToken: `bulk-rt-${b}-${i}`, expiresAt: now + 3_600_000, extra: {} },
@@ -196,7 +196,7 @@ describe("online key rotation", () => {
     for (const [i, t] of racing.entries()) {
       // `extra` is kept across refreshes (the provider sends none), so these rows
       // still hold a value under the old key when the re-sealer reaches them.
-      await seedStore.put({ providerId: "fake", userId: raceId(i) }, { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: t.expiresAt, extra: { team: `t${i}` } }, now);
+      await seedStore.links.put({ providerId: "fake", userId: raceId(i) }, { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: t.expiresAt, extra: { team: `t${i}` } }, now);
     }
     await seedStore.close();
     // (An earlier start under the old key alone records its sentinel.)
@@ -278,14 +278,14 @@ describe("online key rotation", () => {
       await daemon.stop();
     }
     // Every value opens under the new key alone.
-    const check = SqliteLinkStore.open({ path: join(dir, "tb.db"), sealer: new AesSealer(new Keyring([newKey])) });
-    const sample = await check.list({ limit: 60_000 });
+    const check = openSqliteStore({ path: join(dir, "tb.db"), sealer: new AesSealer(new Keyring([newKey])) });
+    const sample = await check.links.list({ limit: 60_000 });
     expect(sample.length).toBe(50_020);
     for (const m of sample.filter((row, i) => i % 97 === 0 || row.userId.includes("-race-"))) {
-      const rec = await check.get(m);
+      const rec = await check.links.get(m);
       expect(rec?.accessToken).toMatch(/\S/);
     }
-    expect([...check.countByKeyId().keys()]).toEqual([newId]);
+    expect([...(await check.keyring.countByKeyId()).keys()]).toEqual([newId]);
     await check.close();
     await fake.close();
   }, 240_000);

@@ -10,7 +10,7 @@ import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { startOidcServer, type OidcServer } from "../support/oidc-server.js";
 
 /**
- * DESIGN §3 against a real authorization server: oidc-provider with
+ * docs/design.md §3 against a real authorization server: oidc-provider with
  * `rotateRefreshToken: true` consumes a refresh token on use and, when a
  * consumed one is presented again, answers invalid_grant and revokes the whole
  * grant. A broker that ever replays a refresh token loses the user's link, so

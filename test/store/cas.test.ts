@@ -13,7 +13,7 @@ function rawRow(path: string): Record<string, unknown> {
 describe("commitRefresh (compare-and-swap)", () => {
   it("commits when version and refresh token match", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     const before = await store.put(KEY, tokens(), T0);
     const after = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, extra: { scope: "repo user" } }, T0 + 100);
     expect(after).toEqual({
@@ -32,7 +32,7 @@ describe("commitRefresh (compare-and-swap)", () => {
 
   it("a stale version changes nothing and returns undefined", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put(KEY, tokens(), T0);
     await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
     const snapshot = rawRow(path);
@@ -43,7 +43,7 @@ describe("commitRefresh (compare-and-swap)", () => {
 
   it("a refresh token that is no longer stored changes nothing", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put(KEY, tokens(), T0);
     const snapshot = rawRow(path);
     expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-other" }, fresh, T0 + 1)).toBeUndefined();
@@ -51,7 +51,7 @@ describe("commitRefresh (compare-and-swap)", () => {
   });
 
   it("a link without a refresh token never matches, nor does a missing link", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0)).toBeUndefined();
     await store.put(KEY, tokens({ refreshToken: "" }), T0);
     expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "" }, fresh, T0 + 1)).toBeUndefined();
@@ -60,7 +60,7 @@ describe("commitRefresh (compare-and-swap)", () => {
   it("keeps the stored refresh token and extra when the response omits them", async () => {
     const path = t.dbPath();
     const sealer = new FakeSealer();
-    const store = t.open(path, sealer);
+    const store = t.links(path, sealer);
     await store.put(KEY, tokens({ extra: { scope: "repo" } }), T0);
     const rawBefore = rawRow(path);
     const opens = sealer.calls.open;
@@ -83,7 +83,7 @@ describe("commitRefresh (compare-and-swap)", () => {
 
   it("opens nothing when every value is supplied", async () => {
     const sealer = new FakeSealer();
-    const store = t.open(t.dbPath(), sealer);
+    const store = t.links(t.dbPath(), sealer);
     await store.put(KEY, tokens(), T0);
     const opens = sealer.calls.open;
     await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, extra: {} }, T0 + 1);
@@ -92,20 +92,20 @@ describe("commitRefresh (compare-and-swap)", () => {
 
   it("matches refresh tokens whose digest was made under an older key", async () => {
     const path = t.dbPath();
-    await t.open(path, new FakeSealer(["k1"])).put(KEY, tokens(), T0);
-    const rotated = t.open(path, new FakeSealer(["k2", "k1"]));
+    await t.links(path, new FakeSealer(["k1"])).put(KEY, tokens(), T0);
+    const rotated = t.links(path, new FakeSealer(["k2", "k1"]));
     const rec = await rotated.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
     expect(rec?.refreshToken).toBe("rt-2");
     expect(rawRow(path)["refresh_token_digest"]).toMatch(/^k2:/);
   });
 
   it("clears the lease", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     await store.put(KEY, tokens(), T0);
-    const claim = await store.claimLease(KEY, "me", 30_000, T0);
+    const claim = await store.claimLease(KEY, "me", 30_000, T0, null);
     expect(claim.claimed).toBe(true);
     const rec = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
-    expect(rec).toMatchObject({ lease: null, generation: 1 });
+    expect(await store.readLease(KEY)).toBeNull();
     expect(await store.get(KEY)).toEqual(rec);
   });
 });
@@ -113,16 +113,16 @@ describe("commitRefresh (compare-and-swap)", () => {
 describe("recordFailure", () => {
   it("succeeds once: clears the refresh token (NULL), seals the reason, bumps the version, releases the lease", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put(KEY, tokens(), T0);
-    await store.claimLease(KEY, "me", 30_000, T0);
+    await store.claimLease(KEY, "me", 30_000, T0, null);
     expect(await store.recordFailure(KEY, "rt-1", "invalid_grant: token revoked", T0 + 10)).toBe(true);
+    expect(await store.readLease(KEY)).toBeNull();
     const rec = await store.get(KEY);
     expect(rec).toMatchObject({
       version: 2,
       refreshToken: null,
       refreshFailure: { reason: "invalid_grant: token revoked", failedAt: T0 + 10 },
-      lease: null,
       accessToken: "at-1",
       updatedAt: T0 + 10,
     });
@@ -140,7 +140,7 @@ describe("recordFailure", () => {
   });
 
   it("with a stale refresh token after a successful commit: false, and the new token stays", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     await store.put(KEY, tokens(), T0);
     const won = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
     expect(await store.recordFailure(KEY, "rt-1", "invalid_grant", T0 + 2)).toBe(false);
@@ -149,7 +149,7 @@ describe("recordFailure", () => {
 
   it("returns false for a missing link; an empty reason is stored as NULL", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     expect(await store.recordFailure(KEY, "rt-1", "x", T0)).toBe(false);
     await store.put(KEY, tokens(), T0);
     expect(await store.recordFailure(KEY, "rt-1", "", T0 + 1)).toBe(true);
@@ -161,7 +161,7 @@ describe("recordFailure", () => {
     // commitRefresh needs a stored refresh token, so store one with a failure
     // still recorded (as an older build or a manual edit could leave it).
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put(KEY, tokens(), T0);
     const sealer = new FakeSealer();
     const reason = sealer.seal("old failure", { table: "links", column: "failure_reason", ...KEY });

@@ -6,15 +6,10 @@ import ts from "typescript";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** The sources a child process needs: the SQLite store, its interfaces and the fake sealer. */
+/** The sources a child process needs: the store, its SQLite implementation and the fake sealer. */
 function sources(): string[] {
-  const sqliteDir = join(repo, "src/store/sqlite");
-  return [
-    ...readdirSync(sqliteDir).filter((f) => f.endsWith(".ts")).map((f) => join(sqliteDir, f)),
-    join(repo, "src/store/link-store.ts"),
-    join(repo, "src/crypto/sealer.ts"),
-    join(repo, "test/store/fake-sealer.ts"),
-  ];
+  const tsFiles = (dir: string): string[] => readdirSync(join(repo, dir)).filter((f) => f.endsWith(".ts")).map((f) => join(repo, dir, f));
+  return [...tsFiles("src/store/sqlite"), ...tsFiles("src/store"), join(repo, "src/crypto/sealer.ts"), join(repo, "test/store/fake-sealer.ts")];
 }
 
 /**

@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach } from "vitest";
-import { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import { openSqliteStore, type SqliteLinks, type SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/index.js";
 import type { LinkKey, NewTokens } from "../../src/store/link-store.js";
 import { FakeSealer } from "./fake-sealer.js";
+
+type OpenOptions = Omit<SqliteStoreOptions, "path" | "sealer">;
 
 /**
  * Per-test temp dirs and stores, closed and removed after each test.
@@ -20,17 +22,28 @@ export function useTempStores() {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
+  const open = (path: string, sealer: FakeSealer = new FakeSealer(), opts: OpenOptions = {}): SqliteStore => {
+    const store = openSqliteStore({ path, sealer, ...opts });
+    closers.push(() => store.close());
+    return store;
+  };
+
   return {
-    /** A fresh database path in a new temp dir. */
-    dbPath(): string {
+    /** A fresh temp dir, removed after the test. */
+    dir(): string {
       const dir = mkdtempSync(join(tmpdir(), "tb-store-"));
       dirs.push(dir);
-      return join(dir, "links.db");
+      return dir;
     },
-    open(path: string, sealer: FakeSealer = new FakeSealer(), busyTimeoutMs?: number): SqliteLinkStore {
-      const store = SqliteLinkStore.open({ path, sealer, busyTimeoutMs });
-      closers.push(() => store.close());
-      return store;
+    /** A fresh database path in a new temp dir. */
+    dbPath(): string {
+      return join(this.dir(), "links.db");
+    },
+    /** The whole store (links, flows, keyring). */
+    open,
+    /** Just its links. */
+    links(path: string, sealer?: FakeSealer, opts?: OpenOptions): SqliteLinks {
+      return open(path, sealer, opts).links;
     },
     /** A plain better-sqlite3 connection for inspecting or tampering with raw rows. */
     raw(path: string): Database.Database {

@@ -23,13 +23,13 @@ function rawRow(path: string): RawLink {
 
 describe("SqliteLinkStore put/get", () => {
   it("is a LinkStore", () => {
-    const store: LinkStore = t.open(t.dbPath());
+    const store: LinkStore = t.links(t.dbPath());
     expect(typeof store.commitRefresh).toBe("function");
   });
 
   it("round-trips a full record and stores only sealed bytes", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     const put = await store.put(KEY, tokens({ extra: { scope: "repo", id_token: "eyJ" } }), T0);
     expect(put).toEqual({
       ...KEY,
@@ -40,8 +40,6 @@ describe("SqliteLinkStore put/get", () => {
       expiresAt: T0 + 3_600_000,
       extra: { scope: "repo", id_token: "eyJ" },
       refreshFailure: null,
-      lease: null,
-      generation: 0,
       createdAt: T0,
       updatedAt: T0,
       lastRefreshedAt: null,
@@ -63,9 +61,8 @@ describe("SqliteLinkStore put/get", () => {
   it("stores NULL for no refresh token, empty extra and no expiry", async () => {
     const path = t.dbPath();
     const sealer = new FakeSealer();
-    const store = t.open(path, sealer);
-    // The given PutTokens type intersects refreshToken to `string`, so null needs a cast (see report).
-    const rec = await store.put(KEY, { ...tokens({ expiresAt: null, extra: {} }), refreshToken: null as unknown as string }, T0);
+    const store = t.links(path, sealer);
+    const rec = await store.put(KEY, { ...tokens({ expiresAt: null, extra: {} }), refreshToken: null }, T0);
     expect(rec.refreshToken).toBeNull();
     expect(rec.expiresAt).toBeNull();
     expect(rec.extra).toEqual({});
@@ -85,21 +82,19 @@ describe("SqliteLinkStore put/get", () => {
   });
 
   it("returns undefined for a missing link", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     expect(await store.get(KEY)).toBeUndefined();
     expect(await store.delete(KEY)).toBeUndefined();
   });
 
-  it("put replaces: version+1, created_at kept, failure and lease cleared, generation kept", async () => {
+  it("put replaces: version+1, created_at kept, failure cleared", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put(KEY, tokens(), T0);
-    const claim = await store.claimLease(KEY, "me", 30_000, T0 + 1);
-    expect(claim.claimed).toBe(true);
     expect(await store.recordFailure(KEY, "rt-1", "invalid_grant", T0 + 2)).toBe(true);
 
     const replaced = await store.put(KEY, tokens({ accessToken: "at-2", refreshToken: "rt-2", extra: {} }), T0 + 10);
-    expect(replaced).toMatchObject({ version: 3, createdAt: T0, updatedAt: T0 + 10, refreshFailure: null, lease: null, generation: 1 });
+    expect(replaced).toMatchObject({ version: 3, createdAt: T0, updatedAt: T0 + 10, refreshFailure: null });
     expect(replaced.extra).toEqual({});
     expect(await store.get(KEY)).toEqual(replaced);
     expect(rawRow(path).failure_reason).toBeNull();
@@ -108,7 +103,7 @@ describe("SqliteLinkStore put/get", () => {
 
   it("binds sealed values to their row: a value copied to another row fails to open", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     const bob = { providerId: "github", userId: "bob" };
     await store.put(KEY, tokens(), T0);
     await store.put(bob, tokens({ accessToken: "bob-at" }), T0);
@@ -120,7 +115,7 @@ describe("SqliteLinkStore put/get", () => {
   });
 
   it("delete returns the opened record, then the row is gone", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     const rec = await store.put(KEY, tokens(), T0);
     await store.put({ providerId: "gitlab", userId: "alice" }, tokens(), T0);
     expect(await store.count()).toBe(2);
@@ -130,10 +125,14 @@ describe("SqliteLinkStore put/get", () => {
   });
 
   it("rejects bad arguments without touching the database", async () => {
-    const store = t.open(t.dbPath());
+    const store = t.links(t.dbPath());
     await expect(store.get({ providerId: "", userId: "u" })).rejects.toThrow(TypeError);
     await expect(store.put(KEY, tokens(), 1.5)).rejects.toThrow(RangeError);
-    await expect(store.claimLease(KEY, "me", 0, T0)).rejects.toThrow(RangeError);
+    await expect(store.claimLease(KEY, "me", 0, T0, null)).rejects.toThrow(RangeError);
+    await expect(store.claimLease(KEY, "", 1000, T0, null)).rejects.toThrow(TypeError);
+    await expect(store.claimLease(KEY, "me", 1000, T0, { owner: "x", generation: -1 })).rejects.toThrow(RangeError);
+    await expect(store.confirmLease(KEY, { owner: "me", generation: 1 }, 1.5, 1000, T0)).rejects.toThrow(RangeError);
+    await expect(store.releaseLease(KEY, { owner: "", generation: 1 })).rejects.toThrow(TypeError);
     await expect(store.list({ limit: -1 })).rejects.toThrow(RangeError);
     expect(await store.count()).toBe(0);
   });

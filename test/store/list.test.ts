@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { LinkKey, LinkMeta, ListQuery } from "../../src/store/link-store.js";
-import type { SqliteLinkStore } from "../../src/store/sqlite/index.js";
+import type { SqliteLinks } from "../../src/store/sqlite/index.js";
 import { FakeSealer } from "./fake-sealer.js";
 import { T0, tokens, useTempStores } from "./helpers.js";
 
@@ -9,7 +9,7 @@ const t = useTempStores();
 const PROVIDERS = ["azure", "bitbucket", "github", "gitlab", "slack"];
 const USERS = Array.from({ length: 50 }, (_, i) => `user-${String(i).padStart(3, "0")}`);
 
-async function pageAll(store: SqliteLinkStore, query: Omit<ListQuery, "after" | "limit">, limit: number): Promise<{ all: LinkMeta[]; pages: number }> {
+async function pageAll(store: SqliteLinks, query: Omit<ListQuery, "after" | "limit">, limit: number): Promise<{ all: LinkMeta[]; pages: number }> {
   const all: LinkMeta[] = [];
   let after: LinkKey | undefined;
   let pages = 0;
@@ -26,14 +26,14 @@ async function pageAll(store: SqliteLinkStore, query: Omit<ListQuery, "after" | 
 const keyOf = (m: LinkMeta) => `${m.providerId}/${m.userId}`;
 
 describe("list", () => {
-  let store: SqliteLinkStore;
+  let store: SqliteLinks;
   let sealer: FakeSealer;
   let path: string;
 
   beforeEach(async () => {
     path = t.dbPath();
     sealer = new FakeSealer();
-    store = t.open(path, sealer);
+    store = t.links(path, sealer);
     // Insert in a scrambled order; every 7th link has no refresh token, every 11th a failure.
     const keys = PROVIDERS.flatMap((providerId) => USERS.map((userId) => ({ providerId, userId })));
     keys.sort((a, b) => ((a.userId.charCodeAt(7) * 31 + a.providerId.length) % 13) - ((b.userId.charCodeAt(7) * 31 + b.providerId.length) % 13));

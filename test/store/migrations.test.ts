@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { SqliteConnection } from "../../src/store/sqlite/connection.js";
 import {
   LATEST_SCHEMA_VERSION,
   SchemaTooNewError,
-  SqliteLinkStore,
+  openSqliteStore,
   migrate,
   migrations,
   type Migration,
@@ -29,6 +30,7 @@ describe("migrations", () => {
       "provider_id", "user_id", "version", "access_token", "token_type", "refresh_token",
       "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner",
       "lease_until", "generation", "created_at", "updated_at", "last_refreshed_at",
+      "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest",
     ]);
     const applied = raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all();
     expect(applied).toEqual(migrations.map((m) => m.version));
@@ -55,7 +57,7 @@ describe("migrations", () => {
     const raw = t.raw(path);
     const newer = LATEST_SCHEMA_VERSION + 1;
     raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from the future', 1)").run(newer);
-    const open = () => SqliteLinkStore.open({ path, sealer: new FakeSealer() });
+    const open = () => openSqliteStore({ path, sealer: new FakeSealer() });
     expect(open).toThrow(SchemaTooNewError);
     expect(open).toThrow(new RegExp(`schema version ${newer} is newer than this tokenbroker supports \\(${LATEST_SCHEMA_VERSION}\\)`));
     expect(raw.prepare("SELECT max(version) FROM schema_migrations").pluck().get()).toBe(newer);
@@ -82,22 +84,40 @@ describe("migrations", () => {
     expect(() => migrate(raw, gappy)).toThrow(/expected 1/);
   });
 
-  it("sets WAL, synchronous=FULL, secure_delete, foreign_keys and the busy timeout", () => {
+  it("sets WAL, synchronous=FULL, secure_delete, foreign_keys and a short busy timeout", async () => {
+    const conn = SqliteConnection.open({ path: t.dbPath(), busyTimeoutMs: 34 });
+    try {
+      const db = conn.db;
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(db.pragma("synchronous", { simple: true })).toBe(2); // FULL
+      expect(db.pragma("secure_delete", { simple: true })).toBe(1);
+      expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
+      expect(db.pragma("busy_timeout", { simple: true })).toBe(34);
+    } finally {
+      await conn.close();
+    }
+    const dflt = SqliteConnection.open({ path: t.dbPath() });
+    expect(dflt.db.pragma("busy_timeout", { simple: true })).toBe(20);
+    await dflt.close();
+  });
+
+  it("migration 3 adds the sending marker to existing rows as NULL", () => {
     const path = t.dbPath();
-    const store = t.open(path, new FakeSealer(), 1234);
-    const db = (store as unknown as { db: import("better-sqlite3").Database }).db;
-    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(db.pragma("synchronous", { simple: true })).toBe(2); // FULL
-    expect(db.pragma("secure_delete", { simple: true })).toBe(1);
-    expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
-    expect(db.pragma("busy_timeout", { simple: true })).toBe(1234);
-    const dflt = t.open(t.dbPath());
-    expect((dflt as unknown as { db: import("better-sqlite3").Database }).db.pragma("busy_timeout", { simple: true })).toBe(5000);
+    const raw = t.raw(path);
+    migrate(raw, migrations.slice(0, 2));
+    raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, created_at, updated_at) VALUES ('p', 'u', 1, 'bearer', 1, 1)").run();
+    expect(migrate(raw).applied).toEqual([3]);
+    expect(raw.prepare("SELECT refresh_sent_at, refresh_sent_by, refresh_sent_digest, version FROM links").get()).toEqual({
+      refresh_sent_at: null,
+      refresh_sent_by: null,
+      refresh_sent_digest: null,
+      version: 1,
+    });
   });
 
   it("close checkpoints the WAL (TRUNCATE) and is idempotent", async () => {
     const path = t.dbPath();
-    const store = t.open(path);
+    const store = t.links(path);
     await store.put({ providerId: "p", userId: "u" }, { accessToken: "a", tokenType: "Bearer", refreshToken: "r", expiresAt: null, extra: {} }, 1);
     await store.close();
     await store.close();

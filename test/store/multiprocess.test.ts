@@ -76,7 +76,7 @@ async function race<R>(cs: Child[], msg: Record<string, unknown> | ((i: number) 
 const keyName = (k: LinkKey) => `${k.providerId}/${k.userId}`;
 
 async function seed(path: string, n: number): Promise<LinkKey[]> {
-  const store = t.open(path);
+  const store = t.links(path);
   const keys = Array.from({ length: n }, (_, i) => ({ providerId: "github", userId: `u${String(i).padStart(3, "0")}` }));
   for (const key of keys) await store.put(key, tokens(), T0);
   await store.close();
@@ -111,11 +111,40 @@ describe("several OS processes on one SQLite file", () => {
     expect(winners.size).toBe(keys.length);
     expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
 
-    const store = t.open(path);
+    const store = t.links(path);
     for (const key of keys) {
-      const rec = await store.get(key);
-      expect(rec).toMatchObject({ version: 1, generation: 1, lease: { owner: `child-${winners.get(keyName(key))}` } });
+      expect(await store.readLease(key)).toMatchObject({ owner: `child-${winners.get(keyName(key))}`, generation: 1 });
+      expect(await store.get(key)).toMatchObject({ version: 1 });
     }
+  });
+
+  it("exactly one process takes over a holder they all observed, and each learns of its interrupted send", async () => {
+    const path = t.dbPath();
+    const keys = await seed(path, 100);
+    // A holder that recorded sending the stored refresh token, then died.
+    const store = t.links(path);
+    for (const key of keys) {
+      const claim = await store.claimLease(key, "dead-holder", 1000, T0, null);
+      if (!claim.claimed) throw new Error("seed claim failed");
+      expect(await store.confirmLease(key, claim.lease, 1, 1000, T0 + 5, { sending: true })).toBe(true);
+    }
+    const cs = await spawnChildren(path);
+    const won = await race<{ key: LinkKey; generation: number; interrupted: unknown }[]>(cs, (i) => ({
+      cmd: "takeoverAll",
+      keys: i % 2 === 0 ? keys : [...keys].reverse(),
+      expect: { owner: "dead-holder", generation: 1 },
+    }));
+    const winners = new Map<string, number>();
+    won.forEach((list, child) => {
+      for (const w of list) {
+        expect(winners.has(keyName(w.key))).toBe(false);
+        expect(w).toMatchObject({ generation: 2, interrupted: { by: "dead-holder", at: T0 + 5 } });
+        winners.set(keyName(w.key), child);
+      }
+    });
+    expect(winners.size).toBe(keys.length);
+    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
+    for (const key of keys) expect((await store.readLease(key))?.owner).toBe(`child-${winners.get(keyName(key))}`);
   });
 
   it("exactly one of several commits with the same expectation succeeds", async () => {
@@ -132,7 +161,7 @@ describe("several OS processes on one SQLite file", () => {
     });
     expect(winners.size).toBe(keys.length);
     expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
-    const store = t.open(path);
+    const store = t.links(path);
     for (const key of keys) {
       const child = winners.get(keyName(key));
       expect(await store.get(key)).toMatchObject({ version: 2, refreshToken: `rt-from-${child}`, accessToken: `at-${child}` });
@@ -162,7 +191,7 @@ describe("several OS processes on one SQLite file", () => {
     expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i + 2));
     let cur = "rt-1";
     for (let i = 0; i < total; i++) cur = next.get(cur) ?? "broken chain";
-    const rec = await t.open(path).get(key!);
+    const rec = await t.links(path).get(key!);
     expect(rec).toMatchObject({ version: 1 + total, refreshToken: cur });
     expect(results.reduce((n, r) => n + r.attempts, 0)).toBeGreaterThanOrEqual(total);
   });
@@ -182,23 +211,25 @@ describe("several OS processes on one SQLite file", () => {
     }
     let cur = "rt-1";
     for (let i = 0; i < CHILDREN * rounds; i++) cur = next.get(cur) ?? "broken chain";
-    expect(await t.open(path).get(key!)).toMatchObject({ version: 1 + CHILDREN * rounds, refreshToken: cur, lease: null });
+    const store = t.links(path);
+    expect(await store.get(key!)).toMatchObject({ version: 1 + CHILDREN * rounds, refreshToken: cur });
+    expect(await store.readLease(key!)).toBeNull();
   });
 });
 
 describe("two store instances in one process on one file", () => {
   it("one lease winner among N claims, one CAS winner among two commits", async () => {
     const path = t.dbPath();
-    const a = t.open(path, new FakeSealer());
-    const b = t.open(path, new FakeSealer());
+    const a = t.links(path, new FakeSealer());
+    const b = t.links(path, new FakeSealer());
     const key = { providerId: "github", userId: "alice" };
     await a.put(key, tokens(), T0);
 
     const claims = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimLease(key, `owner-${i}`, 60_000, T0)),
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimLease(key, `owner-${i}`, 60_000, T0, null)),
     );
     expect(claims.filter((c) => c.claimed)).toHaveLength(1);
-    expect(claims.filter((c) => !c.claimed && "owner" in c && c.owner === "owner-0")).toHaveLength(9);
+    expect(claims.filter((c) => !c.claimed && "held" in c && c.held?.owner === "owner-0")).toHaveLength(9);
 
     const expectation = { version: 1, refreshToken: "rt-1" };
     const [ra, rb] = await Promise.all([

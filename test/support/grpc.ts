@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { connectErrorFromGrpc } from "../../src/client/client.js";
+import { connectErrorFromGrpc } from "../../src/cli/daemon-client.js";
 import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
 

@@ -1,5 +1,5 @@
-export { SqliteLinkStore, DEFAULT_BUSY_TIMEOUT_MS, type SqliteLinkStoreOptions } from "./sqlite-link-store.js";
-export { UNREADABLE_KEY_ID, type KeyringStore, type KeySentinel } from "./keyring-store.js";
+export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export type { SqliteLinks } from "./links.js";
 export {
   migrations,
   migrate,
@@ -8,4 +8,3 @@ export {
   type Migration,
   type MigrationResult,
 } from "./migrations.js";
-export { type ResealBatch } from "./reseal.js";

@@ -75,6 +75,18 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: "the refresh a lease holder is sending",
+    // Set by confirmLease(sending) and cleared by commit, failure, put and a
+    // clean release; "sending the stored token" is refresh_sent_digest =
+    // refresh_token_digest (docs/design.md §4). Existing rows get NULL.
+    up: `
+      ALTER TABLE links ADD COLUMN refresh_sent_at INTEGER;
+      ALTER TABLE links ADD COLUMN refresh_sent_by TEXT;
+      ALTER TABLE links ADD COLUMN refresh_sent_digest TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */
@@ -107,6 +119,13 @@ const CREATE_MIGRATIONS_TABLE = `
     applied_at INTEGER NOT NULL
   ) STRICT`;
 
+/** The highest applied migration, or undefined on a database without the migrations table. */
+function appliedVersion(db: Database): number | undefined {
+  const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (table === undefined) return undefined;
+  return db.prepare<[], { v: number | null }>("SELECT max(version) AS v FROM schema_migrations").get()?.v ?? 0;
+}
+
 function checkSequence(list: readonly Migration[]): void {
   list.forEach((m, i) => {
     if (m.version !== i + 1) {
@@ -124,6 +143,11 @@ function checkSequence(list: readonly Migration[]): void {
 export function migrate(db: Database, list: readonly Migration[] = migrations, now: number = Date.now()): MigrationResult {
   checkSequence(list);
   const latest = list.length;
+  // Up to date (the common case) is decided by a read, so opening does not
+  // wait for another process's write lock.
+  const current = appliedVersion(db);
+  if (current !== undefined && current > latest) throw new SchemaTooNewError(current, latest);
+  if (current === latest) return { from: latest, to: latest, applied: [] };
   const run = db.transaction((): MigrationResult => {
     db.exec(CREATE_MIGRATIONS_TABLE);
     const row = db.prepare<[], { v: number | null }>("SELECT max(version) AS v FROM schema_migrations").get();

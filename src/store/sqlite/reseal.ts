@@ -1,47 +1,57 @@
-import type Database from "better-sqlite3";
-import type { Sealer } from "../../crypto/sealer.js";
+import type { Statement } from "better-sqlite3";
+import type { Sealer } from "../../crypto/index.js";
+import type { ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
-import { LINKS_TABLE, SEALED_COLUMNS } from "./row-codec.js";
+import type { SqliteConnection } from "./connection.js";
+import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "./flows.js";
+import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "./row-codec.js";
 
-export interface ResealBatch {
-  /** Rows whose values were re-sealed under the active key. */
-  resealed: number;
-  /** Rows looked at. */
-  scanned: number;
-  /** Where the next batch starts; undefined when the table is done. */
-  next: LinkKey | undefined;
-}
-
-interface ResealRow {
-  provider_id: string;
-  user_id: string;
-  version: number;
-  access_token: Buffer | null;
-  refresh_token: Buffer | null;
-  refresh_token_digest: string | null;
-  extra: Buffer | null;
-  failure_reason: Buffer | null;
-}
+type ResealRow = Pick<
+  LinkRow,
+  "provider_id" | "user_id" | "version" | "access_token" | "refresh_token" | "refresh_token_digest" | "extra" | "failure_reason"
+>;
 
 /**
- * Key rotation: walks `links` in key order, one batch per BEGIN IMMEDIATE
- * transaction, and re-seals every value not sealed under the active key
- * (and the refresh-token digest with it). It changes no plaintext, so it
+ * Key rotation's writer: re-seals every value not sealed under the active key
+ * — links in key order, one batch per BEGIN IMMEDIATE transaction, and the
+ * few short-lived pending flows all at once. It changes no plaintext, so it
  * leaves `version` alone: a refresh that read the row before the re-seal
  * still commits, because its compare-and-swap checks the version and the
  * refresh token's plaintext (via the self-describing digest), not bytes.
+ *
+ * The refresh-token digest is re-made under the active key too, and a
+ * sending marker that named the stored token (refresh_sent_digest =
+ * refresh_token_digest) moves with it: a rotation must never hide an
+ * interrupted refresh.
  */
-export function createResealer(db: Database.Database, sealer: Sealer): (after: LinkKey | undefined, limit: number) => ResealBatch {
-  const page = db.prepare<[string, string, number], ResealRow>(`
-    SELECT provider_id, user_id, version, access_token, refresh_token, refresh_token_digest, extra, failure_reason
-    FROM links WHERE (provider_id, user_id) > (?, ?) ORDER BY provider_id, user_id LIMIT ?`);
-  const update = db.prepare(`
-    UPDATE links SET access_token = @access_token, refresh_token = @refresh_token,
-      refresh_token_digest = @refresh_token_digest, extra = @extra, failure_reason = @failure_reason
-    WHERE provider_id = @provider_id AND user_id = @user_id AND version = @version`);
+export class Resealer {
+  readonly #conn: SqliteConnection;
+  readonly #sealer: Sealer;
+  readonly #page: Statement<[string, string, number], ResealRow>;
+  readonly #update: Statement<[Record<string, unknown>]>;
 
-  const batch = db.transaction((after: LinkKey | undefined, limit: number): ResealBatch => {
-    const rows = page.all(after?.providerId ?? "", after?.userId ?? "", limit);
+  constructor(conn: SqliteConnection, sealer: Sealer) {
+    this.#conn = conn;
+    this.#sealer = sealer;
+    this.#page = conn.db.prepare(`
+      SELECT provider_id, user_id, version, access_token, refresh_token, refresh_token_digest, extra, failure_reason
+      FROM links WHERE (provider_id, user_id) > (?, ?) ORDER BY provider_id, user_id LIMIT ?`);
+    // SET expressions read the row's old values, so the CASE compares with the old digest.
+    this.#update = conn.db.prepare(`
+      UPDATE links SET access_token = @access_token, refresh_token = @refresh_token,
+        refresh_token_digest = @refresh_token_digest, extra = @extra, failure_reason = @failure_reason,
+        refresh_sent_digest = CASE WHEN refresh_sent_digest = refresh_token_digest THEN @refresh_token_digest ELSE refresh_sent_digest END
+      WHERE provider_id = @provider_id AND user_id = @user_id AND version = @version`);
+  }
+
+  /** One batch of links after `after`. */
+  links(after: LinkKey | undefined, limit: number): Promise<ResealBatch> {
+    return this.#conn.write("keyring.reseal", () => this.#linkBatch(after, limit));
+  }
+
+  #linkBatch(after: LinkKey | undefined, limit: number): ResealBatch {
+    const sealer = this.#sealer;
+    const rows = this.#page.all(after?.providerId ?? "", after?.userId ?? "", limit);
     let resealed = 0;
     for (const row of rows) {
       const stale = SEALED_COLUMNS.some((c) => {
@@ -64,7 +74,7 @@ export function createResealer(db: Database.Database, sealer: Sealer): (after: L
         next[column] = sealer.keyIdOf(v) === sealer.activeKeyId ? v : sealer.seal(plain, ctx);
       }
       next.refresh_token_digest = refreshPlain === undefined ? row.refresh_token_digest : sealer.digest(refreshPlain);
-      resealed += update.run(next).changes;
+      resealed += this.#update.run(next).changes;
     }
     const last = rows.at(-1);
     return {
@@ -72,6 +82,32 @@ export function createResealer(db: Database.Database, sealer: Sealer): (after: L
       scanned: rows.length,
       next: rows.length < limit || last === undefined ? undefined : { providerId: last.provider_id, userId: last.user_id },
     };
-  });
-  return (after, limit) => batch.immediate(after, limit);
+  }
+
+  /** Every pending flow's secret; returns how many were re-sealed. */
+  flows(): Promise<number> {
+    return this.#conn.write("keyring.reseal", () => this.#allFlows());
+  }
+
+  #allFlows(): number {
+    const db = this.#conn.db;
+    const sealer = this.#sealer;
+    const active = sealer.activeKeyId;
+    let n = 0;
+    const auth = db.prepare<[], AuthFlowRow>("SELECT * FROM auth_flows WHERE code_verifier IS NOT NULL").all();
+    const setAuth = db.prepare<[Buffer, string]>("UPDATE auth_flows SET code_verifier = ? WHERE state_hash = ?");
+    for (const r of auth) {
+      if (r.code_verifier === null || sealer.keyIdOf(r.code_verifier) === active) continue;
+      const ctx = authFlowContext(r.provider_id, r.user_id);
+      n += setAuth.run(sealer.seal(sealer.open(r.code_verifier, ctx), ctx), r.state_hash).changes;
+    }
+    const device = db.prepare<[], DeviceFlowRow>("SELECT * FROM device_flows").all();
+    const setDevice = db.prepare<[Buffer, string]>("UPDATE device_flows SET device_code = ? WHERE session_hash = ?");
+    for (const r of device) {
+      if (sealer.keyIdOf(r.device_code) === active) continue;
+      const ctx = deviceFlowContext(r.provider_id, r.user_id);
+      n += setDevice.run(sealer.seal(sealer.open(r.device_code, ctx), ctx), r.session_hash).changes;
+    }
+    return n;
+  }
 }

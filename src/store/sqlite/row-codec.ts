@@ -1,5 +1,5 @@
-import type { SealContext, Sealer } from "../../crypto/sealer.js";
-import type { LinkKey, LinkMeta, LinkRecord } from "../link-store.js";
+import type { SealContext, Sealer } from "../../crypto/index.js";
+import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord } from "../link-store.js";
 
 /** The table every link secret is sealed for (part of each value's SealContext). */
 export const LINKS_TABLE = "links";
@@ -27,7 +27,19 @@ export interface LinkRow {
   created_at: number;
   updated_at: number;
   last_refreshed_at: number | null;
+  refresh_sent_at: number | null;
+  refresh_sent_by: string | null;
+  refresh_sent_digest: string | null;
 }
+
+/** The columns that describe a row's lease and the refresh its holder is sending. */
+export type LeaseRow = Pick<
+  LinkRow,
+  "lease_owner" | "lease_until" | "generation" | "refresh_token_digest" | "refresh_sent_at" | "refresh_sent_by" | "refresh_sent_digest"
+>;
+
+export const LEASE_COLUMNS =
+  "lease_owner, lease_until, generation, refresh_token_digest, refresh_sent_at, refresh_sent_by, refresh_sent_digest";
 
 /** The columns a listing reads: no sealed bytes at all. */
 export interface LinkMetaRow {
@@ -112,8 +124,6 @@ export class RowCodec {
       expiresAt: row.expires_at,
       extra,
       refreshFailure,
-      lease: leaseOf(row),
-      generation: row.generation,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       lastRefreshedAt: row.last_refreshed_at,
@@ -121,8 +131,20 @@ export class RowCodec {
   }
 }
 
-export function leaseOf(row: Pick<LinkRow, "lease_owner" | "lease_until">): { owner: string; until: number } | null {
-  return row.lease_owner === null || row.lease_until === null ? null : { owner: row.lease_owner, until: row.lease_until };
+/** The refresh recorded as being sent, iff it was sent with the refresh token stored now. */
+export function interruptedOf(row: LeaseRow): InterruptedRefresh | undefined {
+  const sent = row.refresh_sent_digest;
+  if (sent === null || sent !== row.refresh_token_digest || row.refresh_sent_by === null || row.refresh_sent_at === null) return undefined;
+  return { by: row.refresh_sent_by, at: row.refresh_sent_at };
+}
+
+/** null when free. `sending` only for the holder's own mark on the stored token. */
+export function leaseStateOf(row: LeaseRow): LeaseState | null {
+  if (row.lease_owner === null || row.lease_until === null) return null;
+  const state: LeaseState = { owner: row.lease_owner, until: row.lease_until, generation: row.generation };
+  const sent = interruptedOf(row);
+  if (sent !== undefined && sent.by === row.lease_owner) state.sending = { at: sent.at };
+  return state;
 }
 
 export function decodeMeta(row: LinkMetaRow): LinkMeta {

@@ -1,4 +1,4 @@
-import type { LinkKey, ListQuery, NewTokens } from "../link-store.js";
+import type { HeldLease, LinkKey, ListQuery, NewTokens, StoredTokens } from "../link-store.js";
 
 /**
  * Argument checks for the SQLite store. They run before any statement so a
@@ -16,7 +16,17 @@ export function assertMillis(name: string, value: number, { min = 0 }: { min?: n
   if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min} (got ${String(value)})`);
 }
 
-export function assertTokens(tokens: NewTokens): void {
+export function assertOwner(owner: string, what = "owner"): void {
+  if (typeof owner !== "string" || owner === "") throw new TypeError(`${what} must be a non-empty string`);
+}
+
+export function assertHeldLease(lease: HeldLease, what: string): void {
+  if (typeof lease !== "object" || lease === null) throw new TypeError(`${what} must be an object`);
+  assertOwner(lease.owner, `${what}.owner`);
+  assertMillis(`${what}.generation`, lease.generation);
+}
+
+export function assertTokens(tokens: NewTokens | StoredTokens): void {
   if (typeof tokens !== "object" || tokens === null) throw new TypeError("tokens must be an object");
   if (typeof tokens.accessToken !== "string") throw new TypeError("tokens.accessToken must be a string");
   if (typeof tokens.tokenType !== "string") throw new TypeError("tokens.tokenType must be a string");

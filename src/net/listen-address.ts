@@ -37,3 +37,13 @@ export function parseListenAddress(text: string): ListenAddress | string {
 export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
+
+/** A host as it stands in a URL or a `host:port` target: IPv6 literals in brackets. */
+export function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** A bound TCP listener's address, its url spelled as the config spells it. */
+export function tcpAddress(host: string, port: number): ListenAddress {
+  return { kind: "tcp", host, port, url: `tcp://${hostForUrl(host)}:${port}` };
+}

@@ -3,9 +3,9 @@ import { Semaphore } from "async-mutex";
 /**
  * Per-provider pressure control. A concurrency limit on token-endpoint calls
  * (thousands of keys expiring together queue here instead of tripping the
- * provider's rate limits), and a misconfiguration breaker: once a provider
- * rejects our client credentials, no user's refresh is attempted until the
- * backoff passes.
+ * provider's rate limits: docs/design.md §3 invariant 9), and a
+ * misconfiguration breaker: once a provider rejects our client credentials,
+ * no user's refresh is attempted until the backoff passes (invariant 6).
  */
 export class ProviderGate {
   readonly #limit: Semaphore;
@@ -18,15 +18,6 @@ export class ProviderGate {
     private readonly backoff: { initialMs: number; maxMs: number },
   ) {
     this.#limit = new Semaphore(concurrency);
-  }
-
-  async withSlot<T>(work: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await work();
-    } finally {
-      release();
-    }
   }
 
   /** Waits for a slot; the returned function gives it back (calling it again is a no-op). */

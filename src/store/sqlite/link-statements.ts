@@ -1,5 +1,5 @@
 import type { Database, Statement } from "better-sqlite3";
-import { META_COLUMNS, type LinkMetaRow, type LinkRow } from "./row-codec.js";
+import { LEASE_COLUMNS, META_COLUMNS, type LeaseRow, type LinkMetaRow, type LinkRow } from "./row-codec.js";
 
 /** Primary-key parameters shared by most statements. */
 export interface PkParams {
@@ -30,12 +30,22 @@ export interface FailureParams extends PkParams {
 export interface ClaimParams extends PkParams {
   owner: string;
   until: number;
-  now: number;
 }
 
-export interface ReleaseParams extends PkParams {
+export interface TakeoverParams extends ClaimParams {
+  expect_owner: string;
+  expect_generation: number;
+}
+
+export interface HeldParams extends PkParams {
   owner: string;
   generation: number;
+}
+
+export interface ConfirmParams extends HeldParams {
+  version: number;
+  until: number;
+  now: number;
 }
 
 export interface ListParams {
@@ -46,35 +56,29 @@ export interface ListParams {
   limit: number;
 }
 
-export interface SentinelRow {
-  key_id: string;
-  envelope: Buffer;
-  created_at: number;
-}
-
-export interface SealedValuesRow {
-  access_token: Buffer | null;
-  refresh_token: Buffer | null;
-  extra: Buffer | null;
-  failure_reason: Buffer | null;
-}
-
 const PK = "provider_id = @provider_id AND user_id = @user_id";
+const HELD = `${PK} AND lease_owner = @owner AND generation = @generation`;
+/** Every write of link data ends the lease and forgets what its holder was sending. */
+const END_LEASE = `lease_owner = NULL, lease_until = NULL,
+        refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL`;
 
-/** Every statement the store runs, prepared once per connection. */
-export class Statements {
+/** Every statement on `links`, prepared once per connection. */
+export class LinkStatements {
   readonly select: Statement<[PkParams], LinkRow>;
-  readonly upsert: Statement<[UpsertParams], Pick<LinkRow, "version" | "generation" | "created_at">>;
+  readonly upsert: Statement<[UpsertParams], Pick<LinkRow, "version" | "created_at">>;
   readonly commit: Statement<[CommitParams]>;
   readonly recordFailure: Statement<[FailureParams]>;
-  readonly claim: Statement<[ClaimParams], LinkRow>;
-  readonly leaseOf: Statement<[PkParams], Pick<LinkRow, "lease_owner" | "lease_until">>;
-  readonly release: Statement<[ReleaseParams]>;
   readonly remove: Statement<[PkParams]>;
   readonly count: Statement<[], number>;
-  readonly sealedValues: Statement<[], SealedValuesRow>;
-  readonly sentinels: Statement<[], SentinelRow>;
-  readonly putSentinel: Statement<[SentinelRow]>;
+  readonly leaseOf: Statement<[PkParams], LeaseRow>;
+  /** Claims a free lease. */
+  readonly claim: Statement<[ClaimParams], LinkRow>;
+  /** Takes the lease over from exactly the holder the caller observed. */
+  readonly takeover: Statement<[TakeoverParams], LinkRow>;
+  readonly confirm: Statement<[ConfirmParams]>;
+  readonly confirmSending: Statement<[ConfirmParams]>;
+  readonly release: Statement<[HeldParams]>;
+  readonly releaseKeepSending: Statement<[HeldParams]>;
   private readonly listers = new Map<string, Statement<[ListParams], LinkMetaRow>>();
 
   constructor(private readonly db: Database) {
@@ -94,11 +98,10 @@ export class Statements {
         extra = excluded.extra,
         failure_reason = NULL,
         failed_at = NULL,
-        lease_owner = NULL,
-        lease_until = NULL,
+        ${END_LEASE},
         updated_at = excluded.updated_at,
         last_refreshed_at = NULL
-      RETURNING version, generation, created_at`);
+      RETURNING version, created_at`);
     this.commit = db.prepare(`
       UPDATE links SET
         version = version + 1,
@@ -110,8 +113,7 @@ export class Statements {
         extra = @extra,
         failure_reason = NULL,
         failed_at = NULL,
-        lease_owner = NULL,
-        lease_until = NULL,
+        ${END_LEASE},
         updated_at = @now,
         last_refreshed_at = @now
       WHERE ${PK} AND version = @expect_version`);
@@ -122,29 +124,29 @@ export class Statements {
         refresh_token_digest = NULL,
         failure_reason = @failure_reason,
         failed_at = @now,
-        lease_owner = NULL,
-        lease_until = NULL,
+        ${END_LEASE},
         updated_at = @now
       WHERE ${PK} AND refresh_token_digest = @expect_digest`);
-    this.claim = db.prepare(`
-      UPDATE links SET
-        lease_owner = @owner,
-        lease_until = @until,
-        generation = generation + 1
-      WHERE ${PK}
-        AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= @now OR lease_owner = @owner)
-      RETURNING *`);
-    this.leaseOf = db.prepare(`SELECT lease_owner, lease_until FROM links WHERE ${PK}`);
-    this.release = db.prepare(`
-      UPDATE links SET lease_owner = NULL, lease_until = NULL
-      WHERE ${PK} AND lease_owner = @owner AND generation = @generation`);
     this.remove = db.prepare(`DELETE FROM links WHERE ${PK}`);
     this.count = db.prepare<[], number>("SELECT count(*) FROM links").pluck();
-    this.sealedValues = db.prepare("SELECT access_token, refresh_token, extra, failure_reason FROM links");
-    this.sentinels = db.prepare("SELECT key_id, envelope, created_at FROM key_sentinels ORDER BY created_at, key_id");
-    this.putSentinel = db.prepare(`
-      INSERT INTO key_sentinels (key_id, envelope, created_at) VALUES (@key_id, @envelope, @created_at)
-      ON CONFLICT (key_id) DO NOTHING`);
+
+    // Lease bookkeeping never touches version or updated_at: it is not link data.
+    this.leaseOf = db.prepare(`SELECT ${LEASE_COLUMNS} FROM links WHERE ${PK}`);
+    this.claim = db.prepare(`
+      UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1
+      WHERE ${PK} AND lease_owner IS NULL
+      RETURNING *`);
+    this.takeover = db.prepare(`
+      UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1
+      WHERE ${PK} AND lease_owner = @expect_owner AND generation = @expect_generation
+      RETURNING *`);
+    this.confirm = db.prepare(`UPDATE links SET lease_until = @until WHERE ${HELD} AND version = @version`);
+    this.confirmSending = db.prepare(`
+      UPDATE links SET lease_until = @until,
+        refresh_sent_at = @now, refresh_sent_by = @owner, refresh_sent_digest = refresh_token_digest
+      WHERE ${HELD} AND version = @version`);
+    this.release = db.prepare(`UPDATE links SET ${END_LEASE} WHERE ${HELD}`);
+    this.releaseKeepSending = db.prepare(`UPDATE links SET lease_owner = NULL, lease_until = NULL WHERE ${HELD}`);
   }
 
   /**

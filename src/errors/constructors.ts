@@ -1,0 +1,69 @@
+import { BrokerError, Reason } from "./broker-error.js";
+
+// The domain's answers, one constructor each, so every path words them alike.
+// Keys are taken structurally ({ providerId }) so this room needs no store types.
+
+const RELINK_HINT = "link again with StartLink (tokenbroker link)";
+
+/** PROVIDER_NOT_FOUND: an id that is not configured, or (without one) a URL no provider's regex matches. */
+export function providerNotFound(id?: string): BrokerError {
+  const message = id === undefined ? "no provider's regex matches the URL" : `unknown provider ${JSON.stringify(id)}`;
+  return new BrokerError(Reason.PROVIDER_NOT_FOUND, message, { hint: "AdminService.ListProviders lists the configured providers" });
+}
+
+export function linkNotFound(key: { providerId: string }): BrokerError {
+  return new BrokerError(Reason.LINK_NOT_FOUND, `no link for this user at provider ${JSON.stringify(key.providerId)}`, {
+    hint: "create one with StartLink (tokenbroker link)",
+  });
+}
+
+/** PROVIDER_MISCONFIGURED; `retryAfterMs` is the breaker's backoff when one was opened (docs/design.md §3 invariant 6). */
+export function providerMisconfigured(providerId: string, failureReason: string, retryAfterMs?: number): BrokerError {
+  return new BrokerError(Reason.PROVIDER_MISCONFIGURED, `provider ${JSON.stringify(providerId)} rejected tokenbroker's client credentials`, {
+    failureReason,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    hint: "fix client_id or client_secret in the provider's configuration",
+  });
+}
+
+export function providerUnavailable(providerId: string, what: string, retryAfterMs: number): BrokerError {
+  return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(providerId)}: ${what}`, { retryAfterMs });
+}
+
+export function providerRateLimited(providerId: string, retryAfterMs: number): BrokerError {
+  return new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${JSON.stringify(providerId)} is rate limiting`, { retryAfterMs });
+}
+
+/** REAUTH_REQUIRED: the provider refused the refresh token just now (docs/design.md §3 invariant 5). */
+export function reauthRequired(failureReason: string, failedAt: number): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refresh token; the user has to link again", {
+    failureReason,
+    failedAt,
+    hint: RELINK_HINT,
+  });
+}
+
+/** REAUTH_REQUIRED from the failure recorded on the link: final until re-link, the provider is not asked. */
+export function reauthRecorded(failure: { reason: string; failedAt: number }): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, "the link's refresh failed; the user has to link again", {
+    failureReason: failure.reason,
+    failedAt: failure.failedAt,
+    hint: RELINK_HINT,
+  });
+}
+
+export function noRefreshToken(): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, "the access token expired and no refresh token is stored", {
+    failureReason: "no refresh token",
+    hint: RELINK_HINT,
+  });
+}
+
+/** REAUTH_REQUIRED: the validate URL refused a token that was just refreshed (and is kept: §3 invariant 8). */
+export function refreshedTokenRejected(status: number | undefined, failedAt: number): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refreshed access token", {
+    failureReason: `validation answered HTTP ${status ?? "error"}`,
+    failedAt,
+    hint: RELINK_HINT,
+  });
+}

@@ -1,0 +1,347 @@
+import type { Sealer } from "../../crypto/index.js";
+import type {
+  CasExpectation,
+  HeldLease,
+  LeaseClaim,
+  LeaseState,
+  LinkKey,
+  LinkMeta,
+  LinkRecord,
+  LinkStore,
+  ListQuery,
+  NewTokens,
+  StoredTokens,
+} from "../link-store.js";
+import type { SqliteConnection } from "./connection.js";
+import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
+import { RecordCache } from "./record-cache.js";
+import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow } from "./row-codec.js";
+import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "./validate.js";
+
+interface SealedTokens {
+  access_token: Buffer | null;
+  token_type: string;
+  expires_at: number | null;
+  /** undefined: keep the stored refresh token (and digest). */
+  refresh?: { token: Buffer | null; digest: string | null; plain: string | null };
+  /** undefined: keep the stored extra. */
+  extra?: Buffer | null;
+}
+
+const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
+const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
+
+/**
+ * LinkStore over the `links` table. Every multi-statement write is one
+ * BEGIN IMMEDIATE transaction with no await inside, its body a private
+ * method right below the public one that runs it; commits are durable
+ * (synchronous=FULL) before a promise resolves. Secrets are sealed per column
+ * before a transaction starts, so the write lock is held only for SQL.
+ *
+ * Decoded records are cached (record-cache.ts). Records carry no lease
+ * fields, so lease writes leave the cache alone; writes of link data update
+ * it in the same turn as their commit (SqliteConnection.write's `then`).
+ */
+export class SqliteLinks implements LinkStore {
+  readonly #conn: SqliteConnection;
+  readonly #sealer: Sealer;
+  readonly #codec: RowCodec;
+  readonly #s: LinkStatements;
+  readonly #cache: RecordCache;
+
+  constructor(conn: SqliteConnection, sealer: Sealer, cacheEntries: number) {
+    this.#conn = conn;
+    this.#sealer = sealer;
+    this.#codec = new RowCodec(sealer);
+    this.#s = new LinkStatements(conn.db);
+    this.#cache = new RecordCache(conn.db, cacheEntries);
+  }
+
+  /**
+   * The hot path: a cache hit costs one `PRAGMA data_version` step and a map
+   * lookup. Records are shared with the cache: callers must not modify them.
+   */
+  async get(key: LinkKey): Promise<LinkRecord | undefined> {
+    assertKey(key);
+    try {
+      return this.#read(key);
+    } catch (err) {
+      return this.#conn.retry("links.get", () => this.#read(key), err);
+    }
+  }
+
+  #read(key: LinkKey): LinkRecord | undefined {
+    const ck = cacheKey(key);
+    const cached = this.#cache.get(ck);
+    if (cached !== undefined) return cached;
+    const row = this.#s.select.get(pk(key));
+    if (row === undefined) return undefined;
+    const record = this.#codec.decodeRecord(row);
+    this.#cache.set(ck, record);
+    return record;
+  }
+
+  /** An empty or null refresh token is stored as NULL; so is an empty access token or extra. */
+  async put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord> {
+    assertKey(key);
+    assertTokens(tokens);
+    assertMillis("now", now);
+    const refreshToken = tokens.refreshToken === "" ? null : tokens.refreshToken;
+    const sealed = this.#sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined });
+    return this.#conn.write(
+      "links.put",
+      () => this.#upsert(key, sealed, now),
+      (row) =>
+        this.#remember(key, {
+          ...key,
+          version: row.version,
+          accessToken: tokens.accessToken,
+          tokenType: tokens.tokenType,
+          refreshToken,
+          expiresAt: tokens.expiresAt,
+          extra: { ...tokens.extra },
+          refreshFailure: null,
+          createdAt: row.created_at,
+          updatedAt: now,
+          lastRefreshedAt: null,
+        }),
+    );
+  }
+
+  #upsert(key: LinkKey, t: SealedTokens, now: number): Pick<LinkRow, "version" | "created_at"> {
+    const refresh = t.refresh ?? { token: null, digest: null };
+    const row = this.#s.upsert.get({
+      ...pk(key),
+      access_token: t.access_token,
+      token_type: t.token_type,
+      refresh_token: refresh.token,
+      refresh_token_digest: refresh.digest,
+      expires_at: t.expires_at,
+      extra: t.extra ?? null,
+      now,
+    });
+    if (row === undefined) throw new Error("upsert returned no row");
+    return row;
+  }
+
+  /**
+   * Bulk import (migrations, seeding): many puts in one transaction, so one
+   * fsync instead of one per link. All or nothing.
+   */
+  async putMany(items: Array<{ key: LinkKey; tokens: StoredTokens }>, now: number): Promise<number> {
+    assertMillis("now", now);
+    const sealed = items.map(({ key, tokens }) => {
+      assertKey(key);
+      assertTokens(tokens);
+      const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
+      return { key, sealed: this.#sealTokens(key, { ...tokens, refreshToken }) };
+    });
+    return this.#conn.write(
+      "links.putMany",
+      () => {
+        for (const item of sealed) this.#upsert(item.key, item.sealed, now);
+        return sealed.length;
+      },
+      (n) => {
+        for (const item of sealed) this.#cache.delete(cacheKey(item.key));
+        return n;
+      },
+    );
+  }
+
+  /**
+   * Compare-and-swap on (version, refresh-token digest). An undefined or
+   * empty `tokens.refreshToken` keeps the stored one. When `tokens.extra` is
+   * undefined the stored extra is opened after the commit for the returned
+   * record; if that fails (DecryptError) the commit has still happened.
+   */
+  async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
+    assertKey(key);
+    assertTokens(tokens);
+    assertMillis("now", now);
+    assertMillis("expect.version", expect.version);
+    if (typeof expect.refreshToken !== "string") throw new TypeError("expect.refreshToken must be a string");
+    const sealed = this.#sealTokens(key, tokens);
+    return this.#conn.write(
+      "links.commitRefresh",
+      () => this.#commit(key, expect, sealed, now),
+      (before) => {
+        if (before === undefined) return undefined;
+        this.#cache.delete(cacheKey(key));
+        return this.#remember(key, {
+          ...key,
+          version: before.version + 1,
+          accessToken: tokens.accessToken,
+          tokenType: tokens.tokenType,
+          refreshToken: sealed.refresh === undefined ? expect.refreshToken : sealed.refresh.plain,
+          expiresAt: tokens.expiresAt,
+          extra: tokens.extra === undefined ? this.#codec.openExtra(key, before.extra) : { ...tokens.extra },
+          refreshFailure: null,
+          createdAt: before.created_at,
+          updatedAt: now,
+          lastRefreshedAt: now,
+        });
+      },
+    );
+  }
+
+  /** The row as it was before the commit, or undefined when the expectation failed. */
+  #commit(key: LinkKey, expect: CasExpectation, t: SealedTokens, now: number): LinkRow | undefined {
+    const row = this.#s.select.get(pk(key));
+    if (row === undefined || row.version !== expect.version) return undefined;
+    if (row.refresh_token_digest === null || !this.#sealer.digestMatches(row.refresh_token_digest, expect.refreshToken)) return undefined;
+    const info = this.#s.commit.run({
+      ...pk(key),
+      access_token: t.access_token,
+      token_type: t.token_type,
+      refresh_token: t.refresh === undefined ? row.refresh_token : t.refresh.token,
+      refresh_token_digest: t.refresh === undefined ? row.refresh_token_digest : t.refresh.digest,
+      expires_at: t.expires_at,
+      extra: t.extra === undefined ? row.extra : t.extra,
+      now,
+      expect_version: expect.version,
+    });
+    if (info.changes !== 1) throw new Error(`commitRefresh updated ${info.changes} rows inside its transaction`);
+    return row;
+  }
+
+  async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {
+    assertKey(key);
+    assertMillis("now", now);
+    if (typeof refreshToken !== "string") throw new TypeError("refreshToken must be a string");
+    if (typeof reason !== "string") throw new TypeError("reason must be a string");
+    const sealedReason = this.#codec.seal(key, "failure_reason", reason);
+    return this.#conn.write(
+      "links.recordFailure",
+      () => this.#fail(key, refreshToken, sealedReason, now),
+      (recorded) => {
+        if (recorded) this.#cache.delete(cacheKey(key));
+        return recorded;
+      },
+    );
+  }
+
+  #fail(key: LinkKey, refreshToken: string, reason: Buffer | null, now: number): boolean {
+    const digest = this.#s.select.get(pk(key))?.refresh_token_digest ?? null;
+    if (digest === null || !this.#sealer.digestMatches(digest, refreshToken)) return false;
+    return this.#s.recordFailure.run({ ...pk(key), expect_digest: digest, failure_reason: reason, now }).changes === 1;
+  }
+
+  async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
+    assertKey(key);
+    return this.#conn.run("links.readLease", () => {
+      const row = this.#s.leaseOf.get(pk(key));
+      return row === undefined ? undefined : leaseStateOf(row);
+    });
+  }
+
+  /**
+   * See LinkStore.claimLease. The claimed row is opened inside the claim's
+   * transaction, so a row that fails to open rolls the claim back.
+   */
+  async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
+    assertKey(key);
+    assertOwner(owner);
+    assertMillis("ttlMs", ttlMs, { min: 1 });
+    assertMillis("now", now);
+    if (expect !== null) assertHeldLease(expect, "expect");
+    return this.#conn.write("links.claimLease", () => this.#claim(key, owner, now + ttlMs, expect));
+  }
+
+  #claim(key: LinkKey, owner: string, until: number, expect: HeldLease | null): LeaseClaim {
+    const row =
+      expect === null
+        ? this.#s.claim.get({ ...pk(key), owner, until })
+        : this.#s.takeover.get({ ...pk(key), owner, until, expect_owner: expect.owner, expect_generation: expect.generation });
+    if (row === undefined) {
+      const now = this.#s.leaseOf.get(pk(key));
+      return now === undefined ? { claimed: false, missing: true } : { claimed: false, held: leaseStateOf(now) };
+    }
+    const claim: LeaseClaim = { claimed: true, lease: { owner, generation: row.generation }, record: this.#codec.decodeRecord(row) };
+    const interrupted = interruptedOf(row);
+    if (interrupted !== undefined) claim.interrupted = interrupted;
+    return claim;
+  }
+
+  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
+    assertKey(key);
+    assertHeldLease(lease, "lease");
+    assertMillis("version", version);
+    assertMillis("ttlMs", ttlMs, { min: 1 });
+    assertMillis("now", now);
+    const params = { ...pk(key), owner: lease.owner, generation: lease.generation, version, until: now + ttlMs, now };
+    const stmt = opts.sending === true ? this.#s.confirmSending : this.#s.confirm;
+    return this.#conn.run("links.confirmLease", () => stmt.run(params).changes === 1);
+  }
+
+  async releaseLease(key: LinkKey, lease: HeldLease, opts: { keepSending?: boolean } = {}): Promise<void> {
+    assertKey(key);
+    assertHeldLease(lease, "lease");
+    const params = { ...pk(key), owner: lease.owner, generation: lease.generation };
+    const stmt = opts.keepSending === true ? this.#s.releaseKeepSending : this.#s.release;
+    await this.#conn.run("links.releaseLease", () => stmt.run(params));
+  }
+
+  /** Opens the row, then deletes it, in one transaction: a row that fails to open is not deleted. */
+  async delete(key: LinkKey): Promise<LinkRecord | undefined> {
+    assertKey(key);
+    return this.#conn.write(
+      "links.delete",
+      () => this.#remove(key),
+      (record) => {
+        this.#cache.delete(cacheKey(key));
+        return record;
+      },
+    );
+  }
+
+  #remove(key: LinkKey): LinkRecord | undefined {
+    const row = this.#s.select.get(pk(key));
+    if (row === undefined) return undefined;
+    const record = this.#codec.decodeRecord(row);
+    this.#s.remove.run(pk(key));
+    return record;
+  }
+
+  async list(query: ListQuery): Promise<LinkMeta[]> {
+    assertListQuery(query);
+    const params: ListParams = { limit: query.limit };
+    if (query.providerId !== undefined) params.provider_id = query.providerId;
+    if (query.userId !== undefined) params.user_id = query.userId;
+    if (query.after !== undefined) {
+      params.after_provider_id = query.after.providerId;
+      params.after_user_id = query.after.userId;
+    }
+    return this.#conn.run("links.list", () => this.#s.list(params).all(params).map(decodeMeta));
+  }
+
+  async count(): Promise<number> {
+    return this.#conn.run("links.count", () => this.#s.count.get() ?? 0);
+  }
+
+  close(): Promise<void> {
+    return this.#conn.close();
+  }
+
+  #remember(key: LinkKey, record: LinkRecord): LinkRecord {
+    this.#cache.set(cacheKey(key), record, true);
+    return record;
+  }
+
+  #sealTokens(key: LinkKey, tokens: NewTokens): SealedTokens {
+    const sealed: SealedTokens = {
+      access_token: this.#codec.seal(key, "access_token", tokens.accessToken),
+      token_type: tokens.tokenType,
+      expires_at: tokens.expiresAt,
+    };
+    if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") {
+      sealed.refresh = {
+        token: this.#codec.seal(key, "refresh_token", tokens.refreshToken),
+        digest: this.#sealer.digest(tokens.refreshToken),
+        plain: tokens.refreshToken,
+      };
+    }
+    if (tokens.extra !== undefined) sealed.extra = this.#codec.sealExtra(key, tokens.extra);
+    return sealed;
+  }
+}

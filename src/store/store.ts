@@ -1,0 +1,15 @@
+import type { FlowStore } from "./flow-store.js";
+import type { KeyringStore } from "./keyring-store.js";
+import type { LinkStore } from "./link-store.js";
+
+/**
+ * One opened store (today the embedded SQLite file, store/sqlite/): the
+ * composition root hands each part to the room that needs it.
+ */
+export interface Store {
+  readonly links: LinkStore;
+  readonly flows: FlowStore;
+  readonly keyring: KeyringStore;
+  /** Finishes pending writes and closes. Idempotent. */
+  close(): Promise<void>;
+}
