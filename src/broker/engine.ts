@@ -211,7 +211,8 @@ export class RefreshEngine {
       let tokens: TokenSet;
       try {
         try {
-          tokens = await refreshWithRetry(p.endpoints, refreshToken, {
+          tokens = await refreshWithRetry(p.config, refreshToken, {
+            redirectUri: p.redirectUri,
             timeoutMs: this.#settings.timeoutMs,
             initialBackoffMs: this.#settings.initialBackoffMs,
             maxBackoffMs: this.#settings.maxBackoffMs,
@@ -226,6 +227,7 @@ export class RefreshEngine {
         if (!(err instanceof OAuthError)) throw err;
         return await this.#onRefreshError(key, p, refreshToken, err);
       }
+      if (tokens.notes.length > 0) this.#log.warn({ provider: key.providerId, notes: tokens.notes }, "token response normalised");
 
       // Invariants 3 and 4: commit at once, conditional on what we read.
       const now = this.#now();
@@ -251,6 +253,8 @@ export class RefreshEngine {
         return undefined;
       }
       this.#log.info({ provider: key.providerId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+      // Invariant 10: the new refresh token is committed; the caller still has no token to use.
+      if (tokens.accessToken === "") throw providerUnavailable(key.providerId, "the provider issued a new refresh token but no usable access token", 1000);
       await this.#validate(key, p, committed);
       return committed;
     } finally {
@@ -275,6 +279,9 @@ export class RefreshEngine {
       }
       case "transient":
       case "rate_limited":
+        throw this.#remember(key, fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
+      case "unusable_answer":
+        this.#log.error({ provider: key.providerId, status: err.status }, "token endpoint answered 2xx without usable tokens; not retried");
         throw this.#remember(key, fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
       case "permanent": {
         // Invariant 5: re-read before caching a failure.

@@ -1,5 +1,5 @@
 import type { ListenAddress } from "../net/listen-address.js";
-import type { OAuthProvider } from "../oauth/index.js";
+import type { DiscoverableField, OAuthProvider } from "../oauth/index.js";
 import type { CallerScope, ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */
@@ -30,6 +30,11 @@ export interface RefreshSettings {
   validate: boolean;
   /** How long a provider that rejected our client credentials is left alone (doubling). */
   misconfiguredBackoffMs: number;
+  /**
+   * How long a process's lease on a row lasts without renewal; the engine
+   * renews it every third of that while it works (`refresh.lease_ttl`).
+   */
+  leaseTtlMs: number;
 }
 
 export interface CallerConfig {
@@ -45,6 +50,12 @@ export interface ProviderConfig extends OAuthProvider {
   regex?: RegExp | undefined;
   deviceFlow: boolean;
   noRefresh: boolean;
+  /**
+   * The provider's declared refresh-token reuse grace window (Auth0's
+   * rotation overlap, Okta's grace period): how long after a rotation the
+   * previous refresh token is still accepted. 0 when none is declared.
+   */
+  rotationGraceMs: number;
   /** oidc: the issuer whose discovery document supplies the endpoints. */
   issuer?: string | undefined;
   /**
@@ -52,5 +63,5 @@ export interface ProviderConfig extends OAuthProvider {
    * endpoints from the issuer at startup; `explicit` lists what the operator
    * set and discovery must not replace. tokenUrl is "" while pending.
    */
-  pendingDiscovery?: { issuer: string; explicit: ReadonlyArray<"authUrl" | "tokenUrl" | "revokeUrl" | "deviceCodeUrl" | "validateUrl" | "pkceMethods" | "tokenAuthMethod"> } | undefined;
+  pendingDiscovery?: { issuer: string; explicit: readonly DiscoverableField[] } | undefined;
 }

@@ -5,9 +5,14 @@ import type { z } from "zod";
 import type { Config, ProviderConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
-import { RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
+import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { catalogDefaults } from "./provider-catalog.js";
 import { configSchema, type ProviderInput } from "./schema.js";
+
+const MIN_LEASE_TTL_MS = 1000;
+const MAX_LEASE_TTL_MS = 10 * 60_000;
+/** Grace windows providers declare are seconds to minutes; an hour already lets a stolen token live long. */
+const MAX_ROTATION_GRACE_MS = 3_600_000;
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
 export class ConfigError extends Error {
@@ -94,8 +99,11 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     providerConcurrency: input.refresh.provider_concurrency,
     validate: input.refresh.validate,
     misconfiguredBackoffMs: ms(input.refresh.misconfigured_backoff),
+    leaseTtlMs: ms(input.refresh.lease_ttl),
   };
   if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
+  if (refresh.leaseTtlMs < MIN_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at least 1s");
+  if (refresh.leaseTtlMs > MAX_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at most 10m");
   if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");
 
   const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `http://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
@@ -170,6 +178,12 @@ function resolveProvider(
     problems.push(`${where}.device_flow: needs device_code_url${why}`);
   }
 
+  const rotationGraceMs = p.rotation_grace === undefined ? 0 : (parseDuration(p.rotation_grace) as number);
+  if (rotationGraceMs > MAX_ROTATION_GRACE_MS) problems.push(`${where}.rotation_grace: must be at most 1h`);
+  const defaultTokenLifetimeSec = p.default_token_lifetime === undefined ? undefined : Math.ceil((parseDuration(p.default_token_lifetime) as number) / 1000);
+  if (defaultTokenLifetimeSec !== undefined && defaultTokenLifetimeSec < 1) problems.push(`${where}.default_token_lifetime: must be at least 1s`);
+  if (defaultTokenLifetimeSec !== undefined && defaultTokenLifetimeSec > MAX_TOKEN_LIFETIME_SEC) problems.push(`${where}.default_token_lifetime: must be at most 10 years (87600h)`);
+
   const authUrlParams = p.auth_url_params ?? {};
   for (const key of Object.keys(authUrlParams)) {
     if (RESERVED_AUTHORIZE_PARAMS.has(key)) {
@@ -216,12 +230,14 @@ function resolveProvider(
     pkceMethods,
     deviceFlow,
     noRefresh: p.no_refresh ?? false,
+    rotationGraceMs,
     tokenAuthMethod: p.token_auth_method ?? defaults.tokenAuthMethod,
     authUrlParams,
     revocation,
     quirks: defaults.quirks,
   };
   if (defaults.scopeOnRefresh) resolved.scopeOnRefresh = true;
+  if (defaultTokenLifetimeSec !== undefined) resolved.defaultTokenLifetimeSec = defaultTokenLifetimeSec;
   if (p.issuer !== undefined) resolved.issuer = p.issuer;
   if (discover && p.issuer !== undefined) {
     const explicit: NonNullable<ProviderConfig["pendingDiscovery"]>["explicit"][number][] = [];

@@ -64,6 +64,10 @@ const providerSchema = z.strictObject({
   no_refresh: z.boolean().optional(),
   token_auth_method: z.enum(["client_secret_basic", "client_secret_post"]).optional(),
   auth_url_params: z.record(z.string(), z.string()).optional(),
+  /** The provider's refresh-token reuse grace window (Auth0 rotation overlap, Okta grace period). */
+  rotation_grace: duration.optional(),
+  /** Assumed access-token lifetime when a token response has no usable expires_in. */
+  default_token_lifetime: duration.optional(),
 });
 export type ProviderInput = z.infer<typeof providerSchema>;
 
@@ -104,6 +108,7 @@ export const configSchema = z.strictObject({
       provider_concurrency: z.number().int().min(1).max(1024).default(8),
       validate: z.boolean().default(true),
       misconfigured_backoff: duration.default("30s"),
+      lease_ttl: duration.default("15s"),
     })
     .default({
       min_valid_for: "60s",
@@ -114,6 +119,7 @@ export const configSchema = z.strictObject({
       provider_concurrency: 8,
       validate: true,
       misconfigured_backoff: "30s",
+      lease_ttl: "15s",
     }),
   shutdown_grace: duration.default("10s"),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),

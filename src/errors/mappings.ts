@@ -26,6 +26,8 @@ export function fromOAuthError(providerId: string, err: OAuthError, failureReaso
       return providerUnavailable(providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000);
     case "rate_limited":
       return providerRateLimited(providerId, err.retryAfterMs ?? 1000);
+    case "unusable_answer":
+      return providerUnavailable(providerId, "the provider answered without usable tokens", 1000);
     case "permanent":
       if (site.grant === "refresh") return reauthRequired(failureReason, site.failedAt);
       return new BrokerError(Reason.INVALID_ARGUMENT, `${site.field}: the provider refused it`, { field: site.field, failureReason });

@@ -35,7 +35,7 @@ export type AuthorizeProvider = Pick<OAuthProvider, "id" | "authUrl" | "clientId
  */
 export function buildAuthorizeUrl(p: AuthorizeProvider, req: AuthorizeRequest): string {
   if (p.authUrl === undefined || p.authUrl === "") {
-    throw new OAuthError({ kind: "client_credentials", message: `provider ${p.id} has no authorization endpoint configured` });
+    throw new OAuthError({ kind: "client_credentials", sent: "not_sent", message: `provider ${p.id} has no authorization endpoint configured` });
   }
   if ((req.codeChallenge === undefined) !== (req.codeChallengeMethod === undefined)) {
     // A challenge without its method is read as "plain" by servers: never send half a pair.

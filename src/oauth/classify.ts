@@ -3,12 +3,12 @@ import { hasRateLimitSignal, retryDelayMs, type HeaderLookup } from "./rate-limi
 
 /** What was observed about one failed token-endpoint exchange. */
 export interface ClassifyInput {
-  /** Absent when no HTTP response arrived. */
+  /** Absent when no HTTP response (status line and headers) arrived. */
   httpStatus?: number | undefined;
   /** The `error` member of the response body, when it had one. */
   oauthError?: string | undefined;
   headers?: HeaderLookup | undefined;
-  /** Connection refused/reset, DNS failure, timeout, body over the size cap. */
+  /** Connection refused/reset, DNS failure, timeout, body over the size cap or cut off. */
   networkError?: boolean | undefined;
   /** A body was present but was neither JSON nor form-encoded (an HTML error page). */
   nonJson?: boolean | undefined;
@@ -24,14 +24,14 @@ export interface Classification {
 }
 
 /** Codes meaning the client (our config), not the user's grant, was rejected. */
-export const CLIENT_CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
+const CLIENT_CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
   "invalid_client",
   "incorrect_client_credentials", // GitHub, in an HTTP 200 body
   "unauthorized_client",
 ]);
 
 /** Codes meaning the refresh token itself is dead. */
-export const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
+const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
   "bad_refresh_token", // GitHub, in an HTTP 200 body
   "invalid_grant",
   "unsupported_grant_type",
@@ -46,8 +46,17 @@ interface Rule {
 const status = (i: ClassifyInput): number => i.httpStatus ?? 0;
 const code = (i: ClassifyInput): string => i.oauthError ?? "";
 
+/** A 2xx answer: the provider accepted the request and may have rotated the refresh token. */
+export function isSuccessStatus(s: number | undefined): boolean {
+  return s !== undefined && s >= 200 && s <= 299;
+}
+
 /**
  * First match wins. The order encodes the policy:
+ * - A 2xx without an OAuth error code is never transient, whatever else
+ *   went wrong (no tokens, a non-JSON body, a body over the cap or cut off):
+ *   the provider accepted the request and may have rotated the refresh
+ *   token, so retrying would replay a spent one (docs/design.md §3 invariant 10).
  * - Server-state statuses (429, 5xx) are trusted over body codes: a server
  *   under duress may say anything, and misreading an overload as a dead grant
  *   would destroy the user's refresh token.
@@ -58,7 +67,8 @@ const code = (i: ClassifyInput): string => i.oauthError ?? "";
  *   provider speaking (clearing a refresh token is the one irreversible move).
  * - Unknown situations are transient: a retry within budget costs little.
  */
-export const CLASSIFICATION_RULES: readonly Rule[] = [
+const CLASSIFICATION_RULES: readonly Rule[] = [
+  { name: "http-2xx-unusable", when: (i) => isSuccessStatus(i.httpStatus) && code(i) === "", kind: "unusable_answer" },
   { name: "network", when: (i) => i.networkError === true, kind: "transient" },
   { name: "http-429", when: (i) => status(i) === 429, kind: "rate_limited" },
   { name: "http-5xx", when: (i) => status(i) >= 500 && status(i) <= 599, kind: "transient" },
@@ -82,7 +92,7 @@ export const CLASSIFICATION_RULES: readonly Rule[] = [
   // GitHub reports every error as HTTP 200 with `error`; treat it as the 400 it stands for.
   {
     name: "http-400-401",
-    when: (i) => status(i) === 400 || status(i) === 401 || (status(i) >= 200 && status(i) <= 299 && code(i) !== ""),
+    when: (i) => status(i) === 400 || status(i) === 401 || (isSuccessStatus(i.httpStatus) && code(i) !== ""),
     kind: "permanent",
   },
 ];

@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { OAuthError } from "./oauth-error.js";
-import { tokenGrant, type GrantOptions, type GrantProvider, type GrantSender, type TokenSet } from "./token-grant.js";
+import { tokenGrant, type GrantOptions, type GrantProvider, type GrantSender } from "./token-grant.js";
+import type { TokenSet } from "./token-normalize.js";
 
 export interface CodeExchangeRequest extends GrantOptions {
   /** The `code` query parameter of the callback; the caller has already checked `state`. */
@@ -22,9 +23,9 @@ const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
  * single-use, so the caller must not retry a permanent failure.
  */
 export async function exchangeCode(p: GrantProvider, req: CodeExchangeRequest): Promise<TokenSet> {
-  if (req.code === "") throw new OAuthError({ kind: "permanent", message: "no authorization code to exchange" });
+  if (req.code === "") throw new OAuthError({ kind: "permanent", sent: "not_sent", message: "no authorization code to exchange" });
   const secrets = req.codeVerifier === undefined ? [req.code] : [req.code, req.codeVerifier];
-  return tokenGrant(p, codeSender(p, req), { timeoutMs: req.timeoutMs, signal: req.signal }, secrets);
+  return tokenGrant(p, codeSender(p, req), { timeoutMs: req.timeoutMs, bodyTimeoutMs: req.bodyTimeoutMs, signal: req.signal, now: req.now }, secrets);
 }
 
 function codeSender(p: GrantProvider, req: CodeExchangeRequest): GrantSender {

@@ -1,13 +1,16 @@
 import * as oauth from "oauth4webapi";
 import { clientAuthFor } from "./client-auth.js";
 import { isAllowedTransport, isLoopbackUrl } from "./loopback.js";
+import { isSuccessStatus } from "./classify.js";
 import { OAuthError, failureReason } from "./oauth-error.js";
 import type { OAuthProvider } from "./provider.js";
-import { tokenEndpointFetch, type TokenExchange } from "./token-endpoint-fetch.js";
-import { tokenGrant, toOAuthError, USER_AGENT, type GrantOptions, type TokenSet } from "./token-grant.js";
+import { answerError, sendError } from "./token-endpoint-error.js";
+import { recordedAnswer, tokenEndpointFetch, type ExchangeRecord } from "./token-endpoint-fetch.js";
+import { tokenGrant, USER_AGENT, type GrantOptions } from "./token-grant.js";
+import { isErrorAnswer, type TokenSet } from "./token-normalize.js";
 
 /** RFC 8628 §3.2: poll every 5 s unless the server says otherwise. */
-export const DEFAULT_DEVICE_INTERVAL_SEC = 5;
+const DEFAULT_DEVICE_INTERVAL_SEC = 5;
 /** RFC 8628 §3.5: each slow_down adds 5 s to the interval, for good. */
 export const SLOW_DOWN_INCREMENT_SEC = 5;
 
@@ -30,7 +33,7 @@ export type DevicePollResult =
 
 export type DeviceProvider = Pick<
   OAuthProvider,
-  "id" | "deviceCodeUrl" | "tokenUrl" | "clientId" | "clientSecret" | "tokenAuthMethod" | "extraTokenKeys" | "quirks"
+  "id" | "deviceCodeUrl" | "tokenUrl" | "clientId" | "clientSecret" | "tokenAuthMethod" | "extraTokenKeys" | "quirks" | "defaultTokenLifetimeSec"
 >;
 
 export interface DeviceStartOptions extends GrantOptions {
@@ -45,31 +48,30 @@ export interface DeviceStartOptions extends GrantOptions {
 export async function startDeviceAuthorization(p: DeviceProvider, opts: DeviceStartOptions): Promise<DeviceAuthorization> {
   const url = p.deviceCodeUrl;
   if (url === undefined || url === "") {
-    throw new OAuthError({ kind: "client_credentials", message: `provider ${p.id} has no device authorization endpoint configured` });
+    throw new OAuthError({ kind: "client_credentials", sent: "not_sent", message: `provider ${p.id} has no device authorization endpoint configured` });
   }
-  let exchange: TokenExchange | undefined;
+  const seen: ExchangeRecord = {};
   const what = "device authorization endpoint";
   try {
     const as: oauth.AuthorizationServer = { issuer: new URL(url).origin, device_authorization_endpoint: url, token_endpoint: p.tokenUrl };
     const client: oauth.Client = { client_id: p.clientId };
     const params: Record<string, string> = {};
     if (opts.scopes.length > 0) params.scope = opts.scopes.join(" ");
-    const response = await oauth.deviceAuthorizationRequest(as, client, clientAuthFor(p), params, {
-      [oauth.customFetch]: tokenEndpointFetch(opts, (x) => (exchange = x), what),
+    await oauth.deviceAuthorizationRequest(as, client, clientAuthFor(p), params, {
+      [oauth.customFetch]: tokenEndpointFetch(opts, seen, what),
       [oauth.allowInsecureRequests]: isLoopbackUrl(url),
       headers: { "user-agent": USER_AGENT },
     });
-    // oauth4webapi checks the status and surfaces error bodies; the body itself is read below.
-    await oauth.processDeviceAuthorizationResponse(as, client, response);
   } catch (e) {
-    // A response whose only problem is a spelling we accept (verification_url) is parsed below.
-    if (!(exchange !== undefined && exchange.status === 200 && exchange.json !== undefined && exchange.json.error === undefined)) {
-      throw toOAuthError(e, exchange, [p.clientSecret], what);
-    }
+    throw sendError(e, seen.exchange, [p.clientSecret], what);
   }
-  const parsed = parseDeviceAuthorization(exchange?.json);
+  const x = recordedAnswer(seen, what);
+  // GitHub answers errors with HTTP 200 here too.
+  if (!isSuccessStatus(x.status) || isErrorAnswer(x.json)) throw answerError(x, [p.clientSecret], what);
+  // Nothing is spent by asking for a device code, so an unusable answer may be asked again.
+  const parsed = parseDeviceAuthorization(x.json);
   if (typeof parsed === "string") {
-    throw new OAuthError({ kind: "transient", message: `${what} answered an unusable response (${parsed})`, status: exchange?.status });
+    throw new OAuthError({ kind: "transient", sent: "answered", message: `${what} answered an unusable response (${parsed})`, status: x.status });
   }
   return parsed;
 }

@@ -30,10 +30,10 @@ export async function discoverOidc(issuer: string, opts: TransportLimits): Promi
   try {
     issuerUrl = new URL(issuer);
   } catch {
-    throw new OAuthError({ kind: "client_credentials", message: "issuer is not a URL" });
+    throw new OAuthError({ kind: "client_credentials", sent: "not_sent", message: "issuer is not a URL" });
   }
   if (!isAllowedTransport(issuer)) {
-    throw new OAuthError({ kind: "client_credentials", message: "issuer must be https (or http on loopback)" });
+    throw new OAuthError({ kind: "client_credentials", sent: "not_sent", message: "issuer must be https (or http on loopback)" });
   }
   let status: number | undefined;
   let metadata: oauth.AuthorizationServer;
@@ -51,7 +51,7 @@ export async function discoverOidc(issuer: string, opts: TransportLimits): Promi
     if (e instanceof OAuthError) throw e;
     const transient = status !== undefined && (status >= 500 || status === 429);
     const detail = status === undefined || (status >= 200 && status <= 299) ? "an unusable or mismatched document" : `HTTP ${status}`;
-    throw new OAuthError({ kind: transient ? "transient" : "client_credentials", message: `discovery answered ${detail}`, status });
+    throw new OAuthError({ kind: transient ? "transient" : "client_credentials", sent: status === undefined ? "not_sent" : "answered", message: `discovery answered ${detail}`, status });
   }
   return endpointsFromMetadata(metadata);
 }
@@ -62,7 +62,7 @@ export function endpointsFromMetadata(m: oauth.AuthorizationServer): OidcEndpoin
   const list = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined);
   const tokenEndpoint = url(m.token_endpoint);
   if (tokenEndpoint === undefined) {
-    throw new OAuthError({ kind: "client_credentials", message: "discovery document has no usable token_endpoint" });
+    throw new OAuthError({ kind: "client_credentials", sent: "answered", message: "discovery document has no usable token_endpoint" });
   }
   const out: OidcEndpoints = { issuer: m.issuer, tokenEndpoint };
   const set = <K extends keyof OidcEndpoints>(k: K, v: OidcEndpoints[K] | undefined): void => {
@@ -128,7 +128,7 @@ export function applyDiscovery<T extends DiscoveryTarget>(config: T, metadata: O
     next.revocation = next.revokeUrl !== undefined && next.revokeUrl !== "" ? "rfc7009" : "none";
   }
   if (next.deviceFlow === true && (next.deviceCodeUrl === undefined || next.deviceCodeUrl === "")) {
-    throw new OAuthError({ kind: "client_credentials", message: "device_flow is on but the issuer advertises no device_authorization_endpoint" });
+    throw new OAuthError({ kind: "client_credentials", sent: "answered", message: "device_flow is on but the issuer advertises no device_authorization_endpoint" });
   }
   return next;
 }

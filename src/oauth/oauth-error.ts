@@ -7,11 +7,29 @@ import { redactSecrets, truncateUtf8 } from "./redact.js";
  *   user's refresh token, fixing the config heals every link.
  * - transient: retry with backoff; never cache as permanent.
  * - rate_limited: retry later, honouring retryAfterMs.
+ * - unusable_answer: the provider answered HTTP 2xx but without usable
+ *   tokens (no body, not an object, neither token, a body that could not be
+ *   read). Never retried: the provider may have rotated the refresh token,
+ *   and presenting the old one again is a replay (docs/design.md §3.1).
  */
-export type OAuthErrorKind = "permanent" | "client_credentials" | "transient" | "rate_limited";
+export type OAuthErrorKind = "permanent" | "client_credentials" | "transient" | "rate_limited" | "unusable_answer";
+
+/**
+ * What the provider may have done with the request, so the engine can tell
+ * a refresh token that is certainly unspent from one that may be spent:
+ * - not_sent: the request never left (refused before sending, connection
+ *   refused, name not resolved); nothing it carried was presented.
+ * - answered: the provider answered with an error (an HTTP error status, or
+ *   an OAuth `error` body in a 2xx); it issued no tokens, so it rotated nothing.
+ * - unknown: the request may have reached the provider and its answer was
+ *   lost or unusable (timeout, reset, shutdown abort, unusable_answer); the
+ *   provider may have rotated the refresh token.
+ */
+export type SentState = "not_sent" | "answered" | "unknown";
 
 export interface OAuthErrorInit {
   kind: OAuthErrorKind;
+  sent: SentState;
   /** Must be free of secrets and of `= & / ? #` (grpc-js percent-encodes them). */
   message: string;
   status?: number | undefined;
@@ -29,6 +47,7 @@ export interface OAuthErrorInit {
 export class OAuthError extends Error {
   override readonly name = "OAuthError";
   readonly kind: OAuthErrorKind;
+  readonly sent: SentState;
   readonly status?: number;
   readonly error?: string;
   readonly description?: string;
@@ -37,6 +56,7 @@ export class OAuthError extends Error {
   constructor(init: OAuthErrorInit) {
     super(init.message);
     this.kind = init.kind;
+    this.sent = init.sent;
     if (init.status !== undefined) this.status = init.status;
     if (init.error !== undefined) this.error = init.error;
     if (init.description !== undefined) this.description = init.description;
@@ -51,6 +71,7 @@ export class OAuthError extends Error {
   private init(): OAuthErrorInit {
     return {
       kind: this.kind,
+      sent: this.sent,
       message: this.message,
       status: this.status,
       error: this.error,
@@ -58,10 +79,6 @@ export class OAuthError extends Error {
       retryAfterMs: this.retryAfterMs,
     };
   }
-}
-
-export function isOAuthError(e: unknown): e is OAuthError {
-  return e instanceof OAuthError;
 }
 
 /** docs/design.md §3 invariant 5 stores at most this much of a failure reason. */

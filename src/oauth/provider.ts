@@ -55,4 +55,10 @@ export interface OAuthProvider {
   quirks: ProviderQuirks;
   /** Send the configured scopes on refresh too (Entra v2 expects them). */
   scopeOnRefresh?: boolean | undefined;
+  /**
+   * The lifetime (whole seconds, 1 to 10 years) assumed for an access token
+   * whose response has no usable `expires_in` (`default_token_lifetime`;
+   * rules in docs/design.md §3.1).
+   */
+  defaultTokenLifetimeSec?: number | undefined;
 }

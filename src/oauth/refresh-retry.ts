@@ -1,7 +1,8 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { isSuccessStatus } from "./classify.js";
 import { OAuthError } from "./oauth-error.js";
-import type { ProviderEndpoints } from "./provider-endpoints.js";
-import { refreshGrant, type RefreshOptions, type TokenSet } from "./refresh.js";
+import { refreshGrant, type RefreshOptions, type RefreshProvider } from "./refresh.js";
+import type { TokenSet } from "./token-normalize.js";
 
 export interface RetryOptions extends RefreshOptions {
   /** First backoff ceiling; doubles per attempt. Default 250 ms (docs/design.md §3 invariant 7). */
@@ -10,52 +11,91 @@ export interface RetryOptions extends RefreshOptions {
   maxBackoffMs?: number | undefined;
   /** Time allowed for waiting between attempts. Default 10 s. */
   budgetMs?: number | undefined;
+  /**
+   * Awaited before every request, the first included (the engine confirms
+   * its lease here). If it throws, nothing is sent and the loop stops,
+   * rethrowing that error unchanged.
+   */
+  beforeAttempt?: ((attempt: number) => Promise<void>) | undefined;
   /** Called after every failed attempt (1-based), retried or not; for logs and metrics. */
   onAttempt?: ((attempt: number, err: OAuthError) => void) | undefined;
   /** Replaceable wait; the default is a real timer that ends early on `signal`. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** The jitter's source, a number in [0, 1); default Math.random. */
+  random?: (() => number) | undefined;
+  /**
+   * The clock for the budget and for HTTP-date Retry-After values. Default:
+   * a monotonic clock for the budget (a wall-clock step must not stretch
+   * it) and Date.now for dates.
+   */
+  now?: (() => number) | undefined;
 }
 
-const realSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  delay(ms, undefined, signal ? { signal } : {});
+const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {});
 
+/**
+ * Whether a failed attempt may be repeated: transient and rate-limited
+ * failures, but never one that came with a 2xx status. A 2xx may have
+ * rotated the refresh token, so presenting the old one again would be a
+ * replay (docs/design.md §3 invariant 10); the status check holds even if
+ * classification were wrong.
+ */
 export function isRetryable(e: OAuthError): boolean {
-  return e.kind === "transient" || e.kind === "rate_limited";
+  return (e.kind === "transient" || e.kind === "rate_limited") && !isSuccessStatus(e.status);
+}
+
+interface Backoff {
+  initialMs: number;
+  capMs: number;
+  random: () => number;
 }
 
 /**
- * refreshGrant, retried on transient and rate-limited failures with
- * exponential backoff and full jitter (a random wait up to a ceiling that
- * doubles from initialBackoffMs to maxBackoffMs), never shorter than the
- * provider's Retry-After. Gives up, throwing the last error, as soon as the
- * next wait would not fit in what is left of the budget; an attempt already
- * started runs to its own timeout, because cutting a refresh short after the
- * provider rotated would lose the new refresh token. The thrown error always
- * carries retryAfterMs, so the caller can tell its client when to come back.
- * Permanent and client-credential errors are thrown at once: retrying them
- * only adds load on a provider that has already answered.
+ * Full jitter: a random wait up to a ceiling that doubles per attempt from
+ * initialMs to capMs, never shorter than the provider's Retry-After.
  */
-export async function refreshWithRetry(p: ProviderEndpoints, refreshToken: string, opts: RetryOptions): Promise<TokenSet> {
-  const initial = opts.initialBackoffMs ?? 250;
-  const cap = opts.maxBackoffMs ?? 2000;
+function backoff(attempt: number, retryAfterMs: number | undefined, b: Backoff): { waitMs: number; ceilingMs: number } {
+  const ceilingMs = Math.min(b.capMs, b.initialMs * 2 ** (attempt - 1));
+  return { waitMs: Math.max(b.random() * ceilingMs, retryAfterMs ?? 0), ceilingMs };
+}
+
+/**
+ * refreshGrant, retried on retryable failures (isRetryable) with backoff().
+ * Gives up, throwing the last error, as soon as the next wait would not fit
+ * in what is left of the budget; an attempt already started runs to its own
+ * timeout, because cutting a refresh short after the provider rotated would
+ * lose the new refresh token. The thrown OAuthError always carries
+ * retryAfterMs when it is retryable, so the caller can tell its client when
+ * to come back, and `sent` says whether the provider may have rotated.
+ * Permanent, client-credential and unusable answers are thrown at once:
+ * retrying them only adds load on a provider that has already answered, or
+ * replays a spent token. Anything that is not an OAuthError (a bug)
+ * propagates unchanged and is not retried either.
+ */
+export async function refreshWithRetry(p: RefreshProvider, refreshToken: string, opts: RetryOptions): Promise<TokenSet> {
+  const policy: Backoff = { initialMs: opts.initialBackoffMs ?? 250, capMs: opts.maxBackoffMs ?? 2000, random: opts.random ?? Math.random };
   const sleep = opts.sleep ?? realSleep;
-  const deadline = performance.now() + (opts.budgetMs ?? 10_000);
+  const clock = opts.now ?? (() => performance.now());
+  const deadline = clock() + (opts.budgetMs ?? 10_000);
+  const grant: RefreshOptions = { timeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.bodyTimeoutMs, signal: opts.signal, now: opts.now, redirectUri: opts.redirectUri };
   for (let attempt = 1; ; attempt++) {
+    await opts.beforeAttempt?.(attempt);
+    let err: OAuthError;
     try {
-      return await refreshGrant(p, refreshToken, { timeoutMs: opts.timeoutMs, signal: opts.signal });
+      return await refreshGrant(p, refreshToken, grant);
     } catch (e) {
-      const err = e instanceof OAuthError ? e : new OAuthError({ kind: "transient", message: "refresh failed unexpectedly" });
-      opts.onAttempt?.(attempt, err);
-      if (!isRetryable(err)) throw err;
-      const ceiling = Math.min(cap, initial * 2 ** (attempt - 1));
-      const wait = Math.max(Math.random() * ceiling, err.retryAfterMs ?? 0);
-      const giveUp = err.retryAfterMs === undefined ? err.withRetryAfter(Math.round(ceiling)) : err;
-      if (opts.signal?.aborted || wait > deadline - performance.now()) throw giveUp;
-      try {
-        await sleep(wait, opts.signal);
-      } catch {
-        throw giveUp; // shutdown during the wait
-      }
+      if (!(e instanceof OAuthError)) throw e;
+      err = e;
+    }
+    opts.onAttempt?.(attempt, err);
+    if (!isRetryable(err)) throw err;
+    const { waitMs, ceilingMs } = backoff(attempt, err.retryAfterMs, policy);
+    const giveUp = err.retryAfterMs === undefined ? err.withRetryAfter(Math.round(ceilingMs)) : err;
+    if (opts.signal?.aborted || waitMs > deadline - clock()) throw giveUp;
+    try {
+      await sleep(waitMs, opts.signal);
+    } catch {
+      throw giveUp; // shutdown during the wait
     }
   }
 }

@@ -1,31 +1,42 @@
 import * as oauth from "oauth4webapi";
 import { OAuthError } from "./oauth-error.js";
-import type { ProviderEndpoints } from "./provider-endpoints.js";
-import { tokenGrant, type GrantOptions, type GrantSender, type TokenSet } from "./token-grant.js";
+import type { OAuthProvider } from "./provider.js";
+import { tokenGrant, type GrantOptions, type GrantProvider, type GrantSender } from "./token-grant.js";
+import type { TokenSet } from "./token-normalize.js";
 
-export type { TokenSet } from "./token-grant.js";
-export type RefreshOptions = GrantOptions;
+/** What a refresh reads of a provider; a resolved ProviderConfig fits as it is. */
+export type RefreshProvider = GrantProvider & Pick<OAuthProvider, "scopes" | "scopeOnRefresh">;
+
+export interface RefreshOptions extends GrantOptions {
+  /**
+   * The link callback (`{public_url}/oauth/{id}/callback`); only legacy
+   * Azure DevOps wants it on refresh too.
+   */
+  redirectUri?: string | undefined;
+}
 
 /**
  * Exactly one refresh_token grant request. Every failure, whatever layer it
- * comes from (transport, oauth4webapi validation, the provider's answer),
- * leaves as an OAuthError classified by classify.ts.
+ * comes from (transport, request building, the provider's answer), leaves
+ * as an OAuthError classified by classify.ts; every 2xx that carries a
+ * token resolves (token-grant.ts).
  */
-export async function refreshGrant(p: ProviderEndpoints, refreshToken: string, opts: RefreshOptions): Promise<TokenSet> {
+export async function refreshGrant(p: RefreshProvider, refreshToken: string, opts: RefreshOptions): Promise<TokenSet> {
   if (refreshToken === "") {
-    throw new OAuthError({ kind: "permanent", message: "no refresh token to present" });
+    throw new OAuthError({ kind: "permanent", sent: "not_sent", message: "no refresh token to present" });
   }
-  return tokenGrant(p, refreshSender(p, refreshToken), opts, [refreshToken]);
+  const { redirectUri, ...grant } = opts;
+  return tokenGrant(p, refreshSender(p, refreshToken, redirectUri), grant, [refreshToken]);
 }
 
-function refreshSender(p: ProviderEndpoints, refreshToken: string): GrantSender {
+function refreshSender(p: RefreshProvider, refreshToken: string, redirectUri: string | undefined): GrantSender {
   if (p.quirks === "azure-devops") {
     // Legacy Azure DevOps: the refresh token travels as `assertion`, with the redirect URI.
     const params: Record<string, string> = { assertion: refreshToken };
-    if (p.redirectUri !== undefined) params.redirect_uri = p.redirectUri;
+    if (redirectUri !== undefined) params.redirect_uri = redirectUri;
     return (as, client, auth, options) => oauth.genericTokenEndpointRequest(as, client, auth, "refresh_token", params, options);
   }
-  const scopes = p.scopeOnRefresh === true ? (p.scopes ?? []) : [];
+  const scopes = p.scopeOnRefresh === true ? p.scopes : [];
   return (as, client, auth, options) =>
     oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, {
       ...options,

@@ -4,7 +4,8 @@ import { isAllowedTransport } from "./loopback.js";
 import { OAuthError } from "./oauth-error.js";
 import type { OAuthProvider } from "./provider.js";
 import { redactSecrets } from "./redact.js";
-import { messageSafe, USER_AGENT } from "./token-grant.js";
+import { messageSafe } from "./token-endpoint-error.js";
+import { USER_AGENT } from "./token-grant.js";
 
 export type RevokeProvider = Pick<
   OAuthProvider,

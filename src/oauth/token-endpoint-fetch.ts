@@ -1,7 +1,8 @@
 import { fetchBounded, type TransportLimits } from "./http.js";
-import { normalizedTokenResponse, parseTokenBody, type ParsedTokenBody } from "./token-response.js";
+import { OAuthError } from "./oauth-error.js";
+import { parseTokenBody, type ParsedTokenBody } from "./token-response.js";
 
-/** What the provider actually said, before normalisation; classification and extras read this. */
+/** What the provider actually said, before normalisation; the only record of its answer. */
 export interface TokenExchange extends ParsedTokenBody {
   status: number;
   headers: Headers;
@@ -17,23 +18,39 @@ export interface CustomFetchInit {
 export type CustomFetch = (url: string, init: CustomFetchInit) => Promise<Response>;
 
 /**
- * Builds the `customFetch` handed to oauth4webapi for one token request. It
- * reports the raw exchange through `observe` before handing oauth4webapi a
- * normalised response, because oauth4webapi's own errors lose what we need
- * (a WWW-Authenticate challenge hides the body's error code; a non-JSON body
- * hides the status and Retry-After). The device authorization endpoint
- * speaks the same dialect (GitHub's HTTP-200 errors included), so it uses
- * this too, with its own name in messages (`what`).
+ * The least time a token-endpoint body that has started to arrive is given
+ * to finish: it may carry a rotated refresh token, and cutting it short
+ * loses that token.
  */
-export function tokenEndpointFetch(
-  limits: TransportLimits,
-  observe: (x: TokenExchange) => void,
-  what = "token endpoint",
-): CustomFetch {
+const MIN_BODY_TIMEOUT_MS = 30_000;
+
+/** Where tokenEndpointFetch leaves the exchange; empty until an answer arrived. */
+export interface ExchangeRecord {
+  exchange?: TokenExchange;
+}
+
+/**
+ * Builds the `customFetch` handed to oauth4webapi for one token-endpoint
+ * request (any grant, or the device authorization request). oauth4webapi
+ * builds and authenticates the request; its strict response processing is
+ * not used, because it refuses 2xx answers the broker must accept (an odd
+ * `expires_in` or `token_type` after the provider has already rotated the
+ * refresh token) and its errors hide what we need (a WWW-Authenticate
+ * challenge hides the body's error code; a non-JSON body hides the status
+ * and Retry-After). So the answer is recorded in `into` and oauth4webapi
+ * gets an empty response it passes back unread.
+ */
+export function tokenEndpointFetch(limits: TransportLimits, into: ExchangeRecord, what = "token endpoint"): CustomFetch {
+  const bounds: TransportLimits = { ...limits, bodyTimeoutMs: limits.bodyTimeoutMs ?? Math.max(limits.timeoutMs, MIN_BODY_TIMEOUT_MS) };
   return async (url, init) => {
-    const x = await fetchBounded(url, init, limits, what);
-    const parsed = parseTokenBody(x);
-    observe({ status: x.status, headers: x.headers, ...parsed });
-    return normalizedTokenResponse(x, parsed);
+    const x = await fetchBounded(url, init, bounds, what);
+    into.exchange = { status: x.status, headers: x.headers, ...parseTokenBody(x) };
+    return new Response(null, { status: 204 });
   };
+}
+
+/** The answer tokenEndpointFetch recorded; none means oauth4webapi returned without sending. */
+export function recordedAnswer(into: ExchangeRecord, what: string): TokenExchange {
+  if (into.exchange === undefined) throw new OAuthError({ kind: "client_credentials", sent: "not_sent", message: `${what} request not sent` });
+  return into.exchange;
 }

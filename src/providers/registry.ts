@@ -1,17 +1,14 @@
 import type { ProviderConfig, RefreshSettings } from "../config/config.js";
 import { providerNotFound } from "../errors.js";
-import { providerEndpoints, type ProviderEndpoints } from "../oauth/index.js";
 import { CallbackUrls } from "./callback-url.js";
 import { ProviderGate } from "./provider-gate.js";
 
 /** Everything the daemon knows about one configured provider. */
 export interface ProviderEntry {
   readonly config: ProviderConfig;
-  /** What a refresh sends (legacy Azure DevOps also wants the redirect URI there). */
-  readonly endpoints: ProviderEndpoints;
   /** Its concurrency limit and misconfiguration breaker, shared by every caller in this process. */
   readonly gate: ProviderGate;
-  /** `{public_url}/oauth/{id}/callback` */
+  /** `{public_url}/oauth/{id}/callback`; legacy Azure DevOps also wants it on refresh. */
   readonly redirectUri: string;
 }
 
@@ -40,12 +37,10 @@ export class ProviderRegistry {
     const backoff = { initialMs, maxMs: Math.max(initialMs, opts.misconfiguredMaxBackoffMs ?? DEFAULT_MISCONFIGURED_MAX_BACKOFF_MS) };
     this.#entries = new Map(
       providers.map((config) => {
-        const redirectUri = this.callbacks.for(config.id);
         const entry: ProviderEntry = {
           config,
-          endpoints: providerEndpoints(config, redirectUri),
           gate: new ProviderGate(opts.refresh.providerConcurrency, backoff),
-          redirectUri,
+          redirectUri: this.callbacks.for(config.id),
         };
         return [config.id, entry];
       }),

@@ -40,6 +40,7 @@ export function testSettings(over: Partial<RefreshSettings> = {}): RefreshSettin
     providerConcurrency: 8,
     validate: false,
     misconfiguredBackoffMs: 200,
+    leaseTtlMs: 15_000,
     ...over,
   };
 }
@@ -59,6 +60,7 @@ export function providerConfig(fake: FakeProvider, over: Partial<ProviderConfig>
     pkceMethods: ["S256"],
     deviceFlow: false,
     noRefresh: false,
+    rotationGraceMs: 0,
     tokenAuthMethod: "client_secret_basic",
     authUrlParams: {},
     revocation: "none",

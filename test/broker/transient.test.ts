@@ -34,7 +34,6 @@ describe("transient provider failures (invariant 7)", () => {
     ["a plain 403 (WAF)", { status: 403, body: '{"message":"forbidden"}' }],
     ["an HTML 400 page from a proxy (not the OAuth server)", { status: 400, contentType: "text/html", body: "<html><body>Bad Request</body></html>" }],
     ["an HTML 401 page from a proxy", { status: 401, contentType: "text/html", body: "<html><body>Unauthorized</body></html>" }],
-    ["HTTP 200 with an unusable body", { status: 200, body: '{"hello":"world"}' }],
     ["server_error in a JSON 400", { oauthError: "server_error", status: 400 }],
     ["temporarily_unavailable", { oauthError: "temporarily_unavailable", status: 400 }],
   ];

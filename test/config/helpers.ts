@@ -22,8 +22,9 @@ function base(providers: unknown[]): Record<string, unknown> {
   };
 }
 
-export function load(providers: unknown[]): Config {
-  return resolveConfig(base(providers), join(dir, "config.yaml"), { env: {} });
+/** A minimal valid config with these providers and top-level keys (`over`) replaced. */
+export function load(providers: unknown[], over: Record<string, unknown> = {}): Config {
+  return resolveConfig({ ...base(providers), ...over }, join(dir, "config.yaml"), { env: {} });
 }
 
 /** The one provider of a config holding just it. */
@@ -33,9 +34,9 @@ export function provider(p: Record<string, unknown>): ProviderConfig {
 }
 
 /** The problems a config with these providers is rejected with ([] when accepted). */
-export function problems(providers: unknown[]): string[] {
+export function problems(providers: unknown[], over: Record<string, unknown> = {}): string[] {
   try {
-    load(providers);
+    load(providers, over);
     return [];
   } catch (e) {
     if (e instanceof ConfigError) return e.problems;

@@ -24,6 +24,12 @@ describe("provider config errors name the path and the problem", () => {
     ["plain http off loopback", [{ id: "o", type: "oauth2", client_id: "c", token_url: "http://idp.example/token" }], /^providers\[0\]\.token_url: http is only allowed on loopback hosts; use https$/],
     ["a self-hosted auth_url over plain http", [{ id: "g", type: "gitlab", client_id: "c", auth_url: "http://git.corp.example/oauth/authorize" }], /^providers\[0\]\.auth_url: http is only allowed on loopback/],
     ["an unknown field", [gh({ client_secert: "typo" })], /^providers\[0\]: unknown field "client_secert"$/],
+    ["rotation_grace not a duration", [gh({ rotation_grace: "soon" })], /^providers\[0\]\.rotation_grace: not a duration/],
+    ["rotation_grace negative", [gh({ rotation_grace: "-5s" })], /^providers\[0\]\.rotation_grace: not a duration/],
+    ["rotation_grace over an hour", [gh({ rotation_grace: "61m" })], /^providers\[0\]\.rotation_grace: must be at most 1h$/],
+    ["default_token_lifetime not a duration", [gh({ default_token_lifetime: 3600 })], /^providers\[0\]\.default_token_lifetime: /],
+    ["default_token_lifetime zero", [gh({ default_token_lifetime: "0s" })], /^providers\[0\]\.default_token_lifetime: must be at least 1s$/],
+    ["default_token_lifetime over 10 years", [gh({ default_token_lifetime: "87601h" })], /^providers\[0\]\.default_token_lifetime: must be at most 10 years/],
   ])("%s", (_what, providers, expected) => {
     const found = problems(providers);
     expect(found.some((p) => expected.test(p)), found.join("\n")).toBe(true);

@@ -9,7 +9,7 @@ import { BrokerError, Reason, domainError, fromOAuthError } from "../../src/erro
 import { OAuthError, type OAuthErrorKind } from "../../src/oauth/index.js";
 
 const oauth = (kind: OAuthErrorKind, retryAfterMs?: number): OAuthError =>
-  new OAuthError({ kind, message: "provider said no", status: 400, error: "x", ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  new OAuthError({ kind, sent: "answered", message: "provider said no", status: 400, error: "x", ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
 
 describe("fromOAuthError", () => {
   const refresh = { grant: "refresh", failedAt: 1234, retryAfterMs: 30_000 } as const;
@@ -21,6 +21,8 @@ describe("fromOAuthError", () => {
     ["transient", refresh, Reason.PROVIDER_UNAVAILABLE, { retryAfterMs: 1000 }],
     ["transient", link, Reason.PROVIDER_UNAVAILABLE, { retryAfterMs: 1000 }],
     ["rate_limited", refresh, Reason.PROVIDER_RATE_LIMITED, { retryAfterMs: 1000 }],
+    ["unusable_answer", refresh, Reason.PROVIDER_UNAVAILABLE, { retryAfterMs: 1000 }],
+    ["unusable_answer", link, Reason.PROVIDER_UNAVAILABLE, { retryAfterMs: 1000 }],
     ["permanent", refresh, Reason.REAUTH_REQUIRED, { failureReason: "why", failedAt: 1234 }],
     ["permanent", link, Reason.INVALID_ARGUMENT, { failureReason: "why", field: "code" }],
   ] as const)("%s during a %o grant → %s", (kind, site, reason, detail) => {

@@ -1,14 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  buildAuthorizeUrl,
-  choosePkceMethod,
-  createPkce,
-  generateState,
-  OAuthError,
-  RESERVED_AUTHORIZE_PARAMS,
-  type AuthorizeProvider,
-} from "../../src/oauth/index.js";
+import { buildAuthorizeUrl, RESERVED_AUTHORIZE_PARAMS, type AuthorizeProvider } from "../../src/oauth/authorize.js";
+import { OAuthError } from "../../src/oauth/oauth-error.js";
+import { choosePkceMethod, createPkce, generateState } from "../../src/oauth/pkce.js";
 
 const provider = (o: Partial<AuthorizeProvider> = {}): AuthorizeProvider => ({
   id: "p",

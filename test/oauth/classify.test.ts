@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { classify, parseRetryAfter, retryDelayMs, type ClassifyInput, type OAuthErrorKind } from "../../src/oauth/index.js";
+import { classify, type ClassifyInput } from "../../src/oauth/classify.js";
+import type { OAuthErrorKind } from "../../src/oauth/oauth-error.js";
+import { parseRetryAfter, retryDelayMs } from "../../src/oauth/rate-limit-headers.js";
 
 const NOW = Date.parse("2025-01-01T00:00:00Z");
 const h = (o: Record<string, string> = {}) => new Headers(o);
@@ -35,15 +37,22 @@ describe("classify", () => {
     ["504", { httpStatus: 504 }, "transient"],
     ["HTML 502", { httpStatus: 502, nonJson: true }, "transient"],
     ["HTML 400 (a proxy)", { httpStatus: 400, nonJson: true }, "transient"],
-    ["HTML 200", { httpStatus: 200, nonJson: true }, "transient"],
     ["plain 403", { httpStatus: 403 }, "transient"],
     ["403 with quota left", { httpStatus: 403, headers: h({ "x-ratelimit-remaining": "12" }) }, "transient"],
     ["temporarily_unavailable", { httpStatus: 400, oauthError: "temporarily_unavailable" }, "transient"],
     ["server_error", { httpStatus: 400, oauthError: "server_error" }, "transient"],
-    ["200 without code (malformed success)", { httpStatus: 200 }, "transient"],
     ["404 (misrouted)", { httpStatus: 404 }, "transient"],
     ["302", { httpStatus: 302 }, "transient"],
     ["nothing known", {}, "transient"],
+    // a 2xx without an error code may have rotated the refresh token: never transient
+    ["200 without code (no usable tokens)", { httpStatus: 200 }, "unusable_answer"],
+    ["HTML 200", { httpStatus: 200, nonJson: true }, "unusable_answer"],
+    ["201 without code", { httpStatus: 201 }, "unusable_answer"],
+    ["200 whose body was cut off or over the cap", { httpStatus: 200, networkError: true }, "unusable_answer"],
+    ["200 with Retry-After carries no hint", { httpStatus: 200, headers: h({ "retry-after": "5" }) }, "unusable_answer"],
+    ["299 without code", { httpStatus: 299 }, "unusable_answer"],
+    ["300 is not a 2xx", { httpStatus: 300 }, "transient"],
+    ["200 with temporarily_unavailable", { httpStatus: 200, oauthError: "temporarily_unavailable" }, "transient"],
     // rate limited
     ["429", { httpStatus: 429 }, "rate_limited"],
     ["429 with Retry-After seconds", { httpStatus: 429, headers: h({ "retry-after": "120" }) }, "rate_limited", 120_000],

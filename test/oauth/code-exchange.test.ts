@@ -1,14 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  buildAuthorizeUrl,
-  createPkce,
-  exchangeCode,
-  generateState,
-  refreshGrant,
-  validateToken,
-  providerEndpoints,
-  type OAuthProvider,
-} from "../../src/oauth/index.js";
+import { buildAuthorizeUrl } from "../../src/oauth/authorize.js";
+import { exchangeCode } from "../../src/oauth/code-exchange.js";
+import { createPkce, generateState } from "../../src/oauth/pkce.js";
+import type { OAuthProvider } from "../../src/oauth/provider.js";
+import { refreshGrant } from "../../src/oauth/refresh.js";
+import { validateToken } from "../../src/oauth/validate.js";
 import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
@@ -65,7 +61,7 @@ describe("authorization code + PKCE against the fake provider", () => {
     expect(fake.lastClientAuth).toBe("basic");
     expect((await validateToken(fake.validateUrl, tokens.accessToken, { timeoutMs })).outcome).toBe("valid");
 
-    const refreshed = await refreshGrant(providerEndpoints(p), tokens.refreshToken!, { timeoutMs });
+    const refreshed = await refreshGrant(p, tokens.refreshToken!, { timeoutMs });
     expect(fake.isValid(refreshed.accessToken)).toBe(true);
   });
 
@@ -204,16 +200,16 @@ describe("provider dialects on the wire", () => {
       client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
       client_assertion: "csecret-value",
     });
-    await refreshGrant(providerEndpoints(p, REDIRECT), "rt-0", { timeoutMs });
+    await refreshGrant(p, "rt-0", { timeoutMs, redirectUri: REDIRECT });
     expect(Object.fromEntries(capture.requests[1]!.form)).toMatchObject({ grant_type: "refresh_token", assertion: "rt-0", redirect_uri: REDIRECT, client_assertion: "csecret-value" });
   });
 
   it("Entra: the configured scopes are sent on refresh (scopeOnRefresh), not otherwise", async () => {
     capture = await startCaptureServer(ok);
     const scopes = ["499b84ac-1321-427f-aa17-267ca6975798/.default", "offline_access"];
-    await refreshGrant(providerEndpoints(base(capture.url, { scopes, scopeOnRefresh: true })), "rt", { timeoutMs });
+    await refreshGrant(base(capture.url, { scopes, scopeOnRefresh: true }), "rt", { timeoutMs });
     expect(capture.requests[0]!.form.get("scope")).toBe(scopes.join(" "));
-    await refreshGrant(providerEndpoints(base(capture.url, { scopes })), "rt", { timeoutMs });
+    await refreshGrant(base(capture.url, { scopes }), "rt", { timeoutMs });
     expect(capture.requests[1]!.form.has("scope")).toBe(false);
   });
 

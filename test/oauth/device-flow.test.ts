@@ -4,13 +4,12 @@ import {
   deviceErrorStatus,
   parseDeviceAuthorization,
   pollDeviceToken,
-  refreshGrant,
-  providerEndpoints,
   SLOW_DOWN_INCREMENT_SEC,
   startDeviceAuthorization,
   type DevicePollResult,
-  type OAuthProvider,
-} from "../../src/oauth/index.js";
+} from "../../src/oauth/device-flow.js";
+import type { OAuthProvider } from "../../src/oauth/provider.js";
+import { refreshGrant } from "../../src/oauth/refresh.js";
 import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
 import { enableLinkFlows, type LinkFlows, type LinkFlowsOptions } from "../support/fake-link-flows.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
@@ -121,7 +120,7 @@ describe("pollDeviceToken: one poll per call", () => {
         expect(r.status).toBe("linked");
         const tokens = (r as Extract<DevicePollResult, { status: "linked" }>).tokens;
         expect(fake.isValid(tokens.accessToken)).toBe(true);
-        expect(fake.isValid((await refreshGrant(providerEndpoints(p), tokens.refreshToken!, { timeoutMs })).accessToken)).toBe(true);
+        expect(fake.isValid((await refreshGrant(p, tokens.refreshToken!, { timeoutMs })).accessToken)).toBe(true);
         // The device code is spent: polling again cannot link twice.
         expect(await pollDeviceToken(p, d.deviceCode, { timeoutMs })).toEqual({ status: "expired" });
       });

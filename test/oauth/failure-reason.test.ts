@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { OAuthError, failureReason, redactSecrets, truncateUtf8, FAILURE_REASON_MAX_BYTES } from "../../src/oauth/index.js";
+import { OAuthError, failureReason, FAILURE_REASON_MAX_BYTES } from "../../src/oauth/oauth-error.js";
+import { redactSecrets, truncateUtf8 } from "../../src/oauth/redact.js";
 
 const err = (init: Partial<ConstructorParameters<typeof OAuthError>[0]> = {}) =>
-  new OAuthError({ kind: "permanent", message: "token endpoint answered HTTP 400", ...init });
+  new OAuthError({ kind: "permanent", sent: "answered", message: "token endpoint answered HTTP 400", ...init });
 
 describe("failureReason", () => {
   it("is 'code: description' for provider errors", () => {
@@ -83,8 +84,8 @@ describe("truncateUtf8", () => {
 
 describe("OAuthError", () => {
   it("withRetryAfter copies every field", () => {
-    const e = new OAuthError({ kind: "transient", message: "m", status: 503, error: "x", description: "d" }).withRetryAfter(750);
-    expect(e).toMatchObject({ kind: "transient", message: "m", status: 503, error: "x", description: "d", retryAfterMs: 750 });
+    const e = new OAuthError({ kind: "transient", sent: "unknown", message: "m", status: 503, error: "x", description: "d" }).withRetryAfter(750);
+    expect(e).toMatchObject({ kind: "transient", sent: "unknown", message: "m", status: 503, error: "x", description: "d", retryAfterMs: 750 });
     expect(e).toBeInstanceOf(OAuthError);
   });
 });

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { refreshGrant, validateToken, type OAuthError, type TokenSet } from "../../src/oauth/index.js";
+import type { OAuthError } from "../../src/oauth/oauth-error.js";
+import { refreshGrant } from "../../src/oauth/refresh.js";
+import type { TokenSet } from "../../src/oauth/token-normalize.js";
+import { validateToken } from "../../src/oauth/validate.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 

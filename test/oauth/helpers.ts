@@ -1,16 +1,20 @@
 import { expect } from "vitest";
-import { OAuthError, type OAuthErrorKind, type OAuthProvider, type ProviderEndpoints } from "../../src/oauth/index.js";
+import { OAuthError, type OAuthErrorKind } from "../../src/oauth/oauth-error.js";
+import type { OAuthProvider } from "../../src/oauth/provider.js";
+import type { RefreshProvider } from "../../src/oauth/refresh.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 
-export function endpointsFor(fake: FakeProvider, overrides: Partial<ProviderEndpoints> = {}): ProviderEndpoints {
+/** What a refresh reads of a provider, pointing at the fake. */
+export function endpointsFor(fake: FakeProvider, overrides: Partial<RefreshProvider> = {}): RefreshProvider {
   return {
     id: "fake",
     tokenUrl: fake.tokenUrl,
-    validateUrl: fake.validateUrl,
     clientId: fake.clientId,
     clientSecret: fake.clientSecret,
     tokenAuthMethod: "client_secret_basic",
     extraTokenKeys: [],
+    quirks: "standard",
+    scopes: [],
     ...overrides,
   };
 }

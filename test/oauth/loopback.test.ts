@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isAllowedTransport, isLoopbackUrl } from "../../src/oauth/index.js";
+import { isAllowedTransport, isLoopbackUrl } from "../../src/oauth/loopback.js";
 
 describe("loopback and transport policy", () => {
   it.each([

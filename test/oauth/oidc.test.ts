@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  applyDiscovery,
-  buildAuthorizeUrl,
-  createPkce,
-  discoverOidc,
-  endpointsFromMetadata,
-  exchangeCode,
-  generateState,
-  providerEndpoints,
-  refreshGrant,
-  revokeTokens,
-  validateToken,
-  OAuthError,
-  type DiscoveryTarget,
-  type OAuthProvider,
-  type OidcEndpoints,
-} from "../../src/oauth/index.js";
+import { buildAuthorizeUrl } from "../../src/oauth/authorize.js";
+import { exchangeCode } from "../../src/oauth/code-exchange.js";
+import { applyDiscovery, discoverOidc, endpointsFromMetadata, type DiscoveryTarget, type OidcEndpoints } from "../../src/oauth/discovery.js";
+import { OAuthError } from "../../src/oauth/oauth-error.js";
+import { createPkce, generateState } from "../../src/oauth/pkce.js";
+import type { OAuthProvider } from "../../src/oauth/provider.js";
+import { refreshGrant } from "../../src/oauth/refresh.js";
+import { revokeTokens } from "../../src/oauth/revoke.js";
+import { validateToken } from "../../src/oauth/validate.js";
 import { startCaptureServer } from "../support/fake-capture.js";
 import { followToCallback, startOidcLoginServer, type OidcLoginServer } from "../support/fake-oidc-login.js";
 
@@ -164,7 +156,7 @@ describe("authorization code + PKCE at oidc-provider, then RFC 7009 revocation",
     expect((await idp.introspect(tokens.accessToken)).active).toBe(true);
     expect((await validateToken(p.validateUrl!, tokens.accessToken, { timeoutMs })).outcome).toBe("valid");
 
-    const refreshed = await refreshGrant(providerEndpoints(p), tokens.refreshToken!, { timeoutMs });
+    const refreshed = await refreshGrant(p, tokens.refreshToken!, { timeoutMs });
     const live = { access: refreshed.accessToken, refresh: refreshed.refreshToken ?? tokens.refreshToken! };
     expect((await idp.introspect(live.refresh)).active).toBe(true);
 

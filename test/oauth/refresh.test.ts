@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { failureReason, refreshGrant, type TokenSet } from "../../src/oauth/index.js";
+import { failureReason } from "../../src/oauth/oauth-error.js";
+import { refreshGrant } from "../../src/oauth/refresh.js";
+import type { TokenSet } from "../../src/oauth/token-normalize.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
@@ -311,17 +313,32 @@ describe("refreshGrant: transient and rate-limited errors", () => {
     await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "rate_limited", status: 403 });
   });
 
+});
+
+describe("refreshGrant: 2xx answers are never transient (docs/design.md §3.1)", () => {
   it.each([
     ["chunked", true],
     ["with Content-Length", false],
-  ])("a body over 1 MiB (%s)", async (_label, chunked) => {
+  ])("a 200 body over 1 MiB (%s) is an unusable answer: the provider may have rotated", async (_label, chunked) => {
     fake.failNext(1, { bigBodyBytes: 1024 * 1024 + 10, chunked });
-    const err = await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "transient" });
+    const err = await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "unusable_answer", status: 200 });
     expect(err.message).toContain("exceeded");
+    expect(err.sent).toBe("unknown");
   });
 
-  it("a 200 without access_token is transient, not a dead grant", async () => {
+  it("a 200 without access_token or refresh_token is an unusable answer, not a dead grant", async () => {
     fake.failNext(1, { status: 200, body: JSON.stringify({ token_type: "bearer" }) });
-    await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "transient", status: 200 });
+    const err = await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "unusable_answer", status: 200 });
+    expect(err.message).toBe("token endpoint answered HTTP 200 without usable tokens (neither access_token nor refresh_token)");
+    expect(err.sent).toBe("unknown");
+  });
+
+  it("an HTTP error answer says the provider answered; a refused connection says nothing was sent", async () => {
+    fake.failNext(1, { status: 503 });
+    expect((await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "transient", status: 503 })).sent).toBe("answered");
+    const p = endpointsFor(fake);
+    await fake.close();
+    fake = await startFakeProvider();
+    expect((await expectOAuthError(refreshGrant(p, "rt", opts), { kind: "transient" })).sent).toBe("not_sent");
   });
 });

@@ -1,12 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  GITHUB_API_VERSION,
-  planRevocation,
-  revocationAnswer,
-  revokeTokens,
-  type OAuthProvider,
-  type RevokeProvider,
-} from "../../src/oauth/index.js";
+import type { OAuthProvider } from "../../src/oauth/provider.js";
+import { GITHUB_API_VERSION, planRevocation, revocationAnswer, revokeTokens, type RevokeProvider } from "../../src/oauth/revoke.js";
 import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { slackValidationOutcome, validateToken } from "../../src/oauth/index.js";
+import { slackValidationOutcome, validateToken } from "../../src/oauth/validate.js";
 import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
 
 let capture: CaptureServer | undefined;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { validateToken, validationOutcome } from "../../src/oauth/index.js";
+import { validateToken, validationOutcome } from "../../src/oauth/validate.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 
 const opts = { timeoutMs: 300 };
