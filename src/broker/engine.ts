@@ -1,10 +1,8 @@
 import type { RefreshSettings } from "../config/config.js";
-import { DecryptError } from "../crypto/index.js";
-import { decryptFailed, linkNotFound, minValidityUnreachableError, noRefreshToken, reauth, storeUnavailable, unavailable } from "../errors.js";
+import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { revokeTokens, type TokenSet } from "../oauth/index.js";
-import type { ProviderRegistry, RegisteredProvider } from "../providers/registry.js";
-import { StoreUnavailableError } from "../store/store-errors.js";
+import type { ProviderEntry as RegisteredProvider, ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
@@ -96,8 +94,10 @@ export class RefreshEngine {
   /**
    * A token valid for at least `minValidMs`. The caller's `signal` only stops
    * the caller from waiting: a refresh it started runs on and is committed.
+   * Pass a function to build the signal only when there is something to wait
+   * for (a cache hit then allocates no timer).
    */
-  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal): Promise<LinkRecord> {
+  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal)): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
     const seen = await this.#current(key);
     const answer = this.#judge(seen, provider, minValidMs, Number.NEGATIVE_INFINITY);
@@ -106,7 +106,7 @@ export class RefreshEngine {
     const arrived = this.#clock.now();
     const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, provider, minValidMs, arrived));
     this.#track(work);
-    return raceSignal(work, signal);
+    return raceSignal(work, typeof signal === "function" ? signal() : signal);
   }
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */
@@ -142,10 +142,10 @@ export class RefreshEngine {
         case "done":
           return outcome.record;
         case "changed":
-          if (++changes > MAX_CHANGES) throw unavailable(key.providerId, "the link kept changing during the refresh", 1000);
+          if (++changes > MAX_CHANGES) throw providerUnavailable(key.providerId, "the link kept changing during the refresh", 1000);
           continue;
         case "wait":
-          if (this.#clock.now() >= giveUpAt) throw unavailable(key.providerId, "another process is still refreshing this link", 1000, { refresh_in_progress: "true" });
+          if (this.#clock.now() >= giveUpAt) throw refreshInProgress(key.providerId);
           await this.#clock.sleep(outcome.ms);
       }
     }
@@ -163,7 +163,7 @@ export class RefreshEngine {
     if (lifetime !== undefined) throw minValidityUnreachableError(rec.providerId, lifetime, minValidMs);
     if (rec.refreshToken === null || provider.config.noRefresh) {
       // Invariant 5, the fast path: a recorded failure is final until re-link.
-      if (rec.refreshFailure !== null) throw reauth(rec.refreshFailure.reason, rec.refreshFailure.failedAt);
+      if (rec.refreshFailure !== null) throw reauthRecorded(rec.refreshFailure);
       throw noRefreshToken();
     }
     // A commit held in memory carries the only live refresh token: no refresh may start from the stored one.
@@ -187,9 +187,7 @@ export class RefreshEngine {
     try {
       rec = await this.#store.get(key);
     } catch (err) {
-      if (err instanceof DecryptError) throw decryptFailed(key, err);
-      if (err instanceof StoreUnavailableError) throw storeUnavailable(err);
-      throw err;
+      throw domainError(err, key);
     }
     if (rec === undefined) throw linkNotFound(key);
     return rec;

@@ -2,16 +2,17 @@ import type { RefreshSettings } from "../config/config.js";
 import {
   BrokerError,
   Reason,
+  fromOAuthError,
   linkNotFound,
-  minValidityUnreachableError,
-  misconfiguredError,
-  reauth,
+  minValidityUnreachable as minValidityUnreachableError,
+  providerMisconfigured,
+  reauthRecorded,
+  reauthRequired,
   storeUnavailable,
-  unavailable,
 } from "../errors.js";
 import type { Logger } from "../log.js";
 import { OAuthError, failureReason, refreshWithRetry, type TokenSet } from "../oauth/index.js";
-import type { RegisteredProvider } from "../providers/registry.js";
+import type { ProviderEntry as RegisteredProvider } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord, LinkStore, NewTokens } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
@@ -76,7 +77,7 @@ export class Refresher {
       // provider passes, after the wait for a slot (the breaker may have
       // opened meanwhile).
       const open = provider.gate.misconfigured(o.clock.now());
-      if (open !== undefined) throw misconfiguredError(provider.id, open.reason, open.retryAfterMs);
+      if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
       // Invariants 1 and 14: claim the lease, or wait for its holder.
       const state = await o.store.readLease(key);
@@ -108,7 +109,8 @@ export class Refresher {
       const keeper = new LeaseKeeper(o.store, key, claim.lease, record.version, o.leaseTtlMs, o.clock, o.log).start();
       let tokens: TokenSet;
       try {
-        tokens = await refreshWithRetry({ ...provider.config, redirectUri: provider.redirectUri }, record.refreshToken, {
+        tokens = await refreshWithRetry(provider.config, record.refreshToken, {
+          redirectUri: provider.redirectUri,
           timeoutMs: o.settings.timeoutMs,
           initialBackoffMs: o.settings.initialBackoffMs,
           maxBackoffMs: o.settings.maxBackoffMs,
@@ -126,7 +128,7 @@ export class Refresher {
           o.log.warn({ provider: key.providerId, user: key.userId }, "refresh lease lost; sending nothing more and reading the link again");
           return { kind: "changed" };
         }
-        if (err instanceof StoreUnavailableError) throw storeUnavailable(err);
+        if (err instanceof StoreUnavailableError) throw storeUnavailable(err); // the lease could not be confirmed: nothing was sent
         if (!(err instanceof OAuthError)) throw err;
         return await this.#onProviderError(key, provider, record.refreshToken, err, interrupted);
       } finally {
@@ -171,7 +173,14 @@ export class Refresher {
       extra: Object.keys(tokens.extra).length > 0 ? tokens.extra : undefined,
     };
     const expect = { version: held.version, refreshToken: held.refreshToken as string };
-    const commitOnce = (): Promise<LinkRecord | undefined> => o.store.commitRefresh(key, expect, next, o.clock.now());
+    const commitOnce = async (): Promise<LinkRecord | undefined> => {
+      const committed = await o.store.commitRefresh(key, expect, next, o.clock.now());
+      if (committed !== undefined) return committed;
+      // A commit that failed with an I/O error may still have reached the
+      // disk; its retry then finds the row changed — by itself.
+      const row = await o.store.get(key);
+      return row !== undefined && holds(row, next) ? row : undefined;
+    };
     provider.gate.markHealthy();
     o.failures.forget(lockKey(key));
 
@@ -200,7 +209,7 @@ export class Refresher {
     }
     o.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
     if (tokens.accessToken === "") {
-      throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored`, {
+      throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored, so try again`, {
         retryAfterMs: 0,
         metadata: { provider_id: key.providerId },
       });
@@ -230,24 +239,18 @@ export class Refresher {
     let reason = failureReason(err, [refreshToken, provider.config.clientSecret]);
     switch (err.kind) {
       case "client_credentials": {
+        // Invariant 6: not the user's fault; their refresh token is kept.
         const backoffMs = provider.gate.markMisconfigured(reason, now);
         o.log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
-        throw misconfiguredError(key.providerId, reason, backoffMs);
+        throw fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now, retryAfterMs: backoffMs });
       }
-      case "transient":
-        throw o.failures.remember(lockKey(key), unavailable(key.providerId, "the provider did not answer usefully", err.retryAfterMs ?? 1000), now);
       case "unusable_answer":
         o.log.warn({ provider: key.providerId, user: key.userId, status: err.status }, "the provider answered a refresh with a 2xx that held no usable tokens");
-        throw o.failures.remember(lockKey(key), unavailable(key.providerId, "the provider answered without usable tokens", err.retryAfterMs ?? 5000), now);
+        throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
+      case "transient":
       case "rate_limited":
-        throw o.failures.remember(
-          lockKey(key),
-          new BrokerError(Reason.PROVIDER_RATE_LIMITED, `provider ${JSON.stringify(key.providerId)} is rate limiting token refreshes`, {
-            retryAfterMs: err.retryAfterMs ?? 1000,
-            metadata: { provider_id: key.providerId },
-          }),
-          now,
-        );
+        // Invariant 7: retried already, within the budget; never cached as permanent.
+        throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
       case "permanent": {
         if (interrupted !== undefined) reason = `${interruptionText(interrupted, "grace")}; sent again inside the provider's reuse grace window and refused: ${reason}`;
         // Invariant 5: re-read before caching a failure.
@@ -258,12 +261,12 @@ export class Refresher {
         }
         if (await o.store.recordFailure(key, refreshToken, reason, now)) {
           o.log.warn({ provider: key.providerId, user: key.userId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
-          throw reauth(reason, now);
+          throw reauthRequired(reason, now);
         }
         const after = await o.store.get(key);
         if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
         if (after === undefined) throw linkNotFound(key);
-        if (after.refreshFailure !== null) throw reauth(after.refreshFailure.reason, after.refreshFailure.failedAt);
+        if (after.refreshFailure !== null) throw reauthRecorded(after.refreshFailure);
         return { kind: "changed" };
       }
     }
@@ -281,7 +284,7 @@ export class Refresher {
     const now = o.clock.now();
     const reason = `${interruptionText(interrupted, why)}; the provider may have rotated the refresh token, so it was not sent again`;
     o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh cannot be retried safely; link needs re-authentication");
-    if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw reauth(reason, now);
+    if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw reauthRequired(reason, now);
     return { kind: "changed" };
   }
 }
@@ -289,6 +292,12 @@ export class Refresher {
 function interruptionText(i: InterruptedRefresh, why: ClaimReason | "grace"): string {
   const how = why === "holder-dead" ? "when that process died" : why === "grace" ? "" : "when that process stopped renewing its lease";
   return `a refresh sent at ${new Date(i.at).toISOString()} by ${describeOwner(i.by)} was interrupted${how === "" ? "" : ` ${how}`}`;
+}
+
+/** Whether `row` holds what `next` would have written. */
+function holds(row: LinkRecord, next: NewTokens): boolean {
+  if (next.refreshToken !== undefined) return row.refreshToken === next.refreshToken;
+  return next.accessToken !== "" && row.accessToken === next.accessToken;
 }
 
 /** The record a pending commit will produce, for serving it from memory meanwhile. */
