@@ -59,7 +59,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     stateTtlMs: config.linkStateTtlMs,
     log,
   });
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, providers });
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs),
     linkService(providers, engine, store.links, flows),
@@ -77,7 +77,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       async onStopped() {
         clearInterval(purge);
         // In-flight refreshes commit before the store closes (invariant 3).
-        await engine.drain();
+        // Refreshed tokens the store could not take yet get one more grace period.
+        await engine.drain(Date.now() + config.shutdownGraceMs);
         await store.close();
       },
     },

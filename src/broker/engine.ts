@@ -2,7 +2,7 @@ import type { RefreshSettings } from "../config/config.js";
 import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { revokeTokens, type TokenSet } from "../oauth/index.js";
-import type { ProviderEntry as RegisteredProvider, ProviderRegistry } from "../providers/registry.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
@@ -100,7 +100,8 @@ export class RefreshEngine {
   async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal)): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
     const seen = await this.#current(key);
-    const answer = this.#judge(seen, provider, minValidMs, Number.NEGATIVE_INFINITY);
+    // A new caller is not answered with a failure remembered from before it arrived.
+    const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY);
     if (answer !== undefined) return answer;
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#clock.now();
@@ -120,13 +121,19 @@ export class RefreshEngine {
    * loudly, since its rotated refresh token is lost with the process.
    */
   async drain(deadline = Number.POSITIVE_INFINITY): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    while (this.#inFlight.size > 0 && this.#clock.now() < deadline) {
+      const timer = new AbortController();
+      const left = deadline - this.#clock.now();
+      const wait = Number.isFinite(left) ? [this.#clock.sleep(left, timer.signal).catch(() => undefined)] : [];
+      await Promise.race([Promise.allSettled([...this.#inFlight]), ...wait]);
+      timer.abort();
+    }
     for (const key of await this.#pending.drain(deadline)) {
       this.#log.error({ provider: key.providerId, user: key.userId }, "shutting down with a refreshed token that could not be stored; the user will have to link again");
     }
   }
 
-  async #refreshLocked(key: LinkKey, provider: RegisteredProvider, minValidMs: number, arrived: number): Promise<LinkRecord> {
+  async #refreshLocked(key: LinkKey, provider: ProviderEntry, minValidMs: number, arrived: number): Promise<LinkRecord> {
     // Long enough for a live holder to finish one whole refresh; the caller
     // has usually stopped waiting long before (its deadline), the work not.
     const s = this.#settings;
@@ -155,7 +162,7 @@ export class RefreshEngine {
    * Whether `rec` answers the caller without a refresh: the record itself,
    * a thrown final answer, or undefined when a refresh is needed.
    */
-  #judge(rec: LinkRecord, provider: RegisteredProvider, minValidMs: number, arrived: number): LinkRecord | undefined {
+  #judge(rec: LinkRecord, provider: ProviderEntry, minValidMs: number, arrived: number): LinkRecord | undefined {
     const now = this.#clock.now();
     if (isFresh(rec, minValidMs, now)) return rec;
     // Invariant 16: another refresh would mint a token just as short-lived.
@@ -202,7 +209,7 @@ export class RefreshEngine {
   }
 
   /** Tokens issued for a link unlinked while the refresh was in flight (possibly by another process) belong to no one. */
-  #revokeOrphan(key: LinkKey, provider: RegisteredProvider, tokens: TokenSet): void {
+  #revokeOrphan(key: LinkKey, provider: ProviderEntry, tokens: TokenSet): void {
     const work = revokeTokens(provider.config, {
       ...(tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}),
       accessToken: tokens.accessToken,

@@ -45,7 +45,10 @@ export class LeaseKeeper {
 
   /** Starts the heartbeat; stop() ends it. */
   start(): this {
-    void this.#beat();
+    this.#beat().catch((err: unknown) => {
+      this.#lost = true; // a renewal that cannot be judged is no lease: send nothing more
+      this.log.error({ provider: this.key.providerId, user: this.key.userId, err: { name: err instanceof Error ? err.name : "unknown" } }, "renewing the refresh lease failed");
+    });
     return this;
   }
 

@@ -12,7 +12,7 @@ import {
 } from "../errors.js";
 import type { Logger } from "../log.js";
 import { OAuthError, failureReason, refreshWithRetry, type TokenSet } from "../oauth/index.js";
-import type { ProviderEntry as RegisteredProvider } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord, LinkStore, NewTokens } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
@@ -48,7 +48,7 @@ export interface RefresherOptions {
   failures: RecentFailures;
   validator: Validator;
   /** Tokens issued for a link deleted meanwhile belong to no one. */
-  revokeOrphan: (key: LinkKey, provider: RegisteredProvider, tokens: TokenSet) => void;
+  revokeOrphan: (key: LinkKey, provider: ProviderEntry, tokens: TokenSet) => void;
 }
 
 /** Thrown by the lease gate before a send: this process no longer holds the lease. */
@@ -65,7 +65,7 @@ class LeaseLost extends Error {
 export class Refresher {
   constructor(private readonly o: RefresherOptions) {}
 
-  async attempt(key: LinkKey, provider: RegisteredProvider, minValidMs: number): Promise<Outcome> {
+  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
     const o = this.o;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -92,7 +92,8 @@ export class Refresher {
       const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, o.clock.now(), decision.expect);
       if (!claim.claimed) {
         if ("missing" in claim) throw linkNotFound(key);
-        return { kind: "wait", ms: o.leasePollMs };
+        // Lost the race for it; released meanwhile (held: null): look again at once.
+        return { kind: "wait", ms: claim.held === null ? 0 : o.leasePollMs };
       }
       held = claim.lease;
       const record = claim.record;
@@ -155,7 +156,7 @@ export class Refresher {
    */
   async #commit(
     key: LinkKey,
-    provider: RegisteredProvider,
+    provider: ProviderEntry,
     held: LinkRecord,
     lease: HeldLease,
     tokens: TokenSet,
@@ -163,7 +164,7 @@ export class Refresher {
   ): Promise<Outcome | { kind: "held"; record: LinkRecord }> {
     const o = this.o;
     const now = o.clock.now();
-    if (tokens.notes.length > 0) o.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "normalised an odd token response");
+    if (tokens.notes.length > 0) o.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
     const next: NewTokens = {
       accessToken: tokens.accessToken,
       tokenType: tokens.tokenType,
@@ -221,7 +222,7 @@ export class Refresher {
   }
 
   /** The row changed under the refresh (re-linked, unlinked, failed by another writer): its data wins. */
-  async #onDiscarded(key: LinkKey, provider: RegisteredProvider, tokens: TokenSet): Promise<void> {
+  async #onDiscarded(key: LinkKey, provider: ProviderEntry, tokens: TokenSet): Promise<void> {
     this.o.log.warn({ provider: key.providerId, user: key.userId }, "refresh result discarded: the link changed during the refresh");
     const now = await this.o.store.get(key).catch(() => null);
     if (now === undefined) this.o.revokeOrphan(key, provider, tokens);
@@ -229,7 +230,7 @@ export class Refresher {
 
   async #onProviderError(
     key: LinkKey,
-    provider: RegisteredProvider,
+    provider: ProviderEntry,
     refreshToken: string,
     err: OAuthError,
     interrupted: InterruptedRefresh | undefined,
@@ -267,7 +268,10 @@ export class Refresher {
         if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
         if (after === undefined) throw linkNotFound(key);
         if (after.refreshFailure !== null) throw reauthRecorded(after.refreshFailure);
-        return { kind: "changed" };
+        // Another writer replaced the tokens with some that are no win (no
+        // refresh token, or an access token already expired): its data stays
+        // as written, and this caller learns that its refresh was refused.
+        throw reauthRequired(reason, now);
       }
     }
   }

@@ -1,8 +1,8 @@
 import type { RefreshSettings } from "../config/config.js";
-import { BrokerError, Reason } from "../errors.js";
+import { refreshedTokenRejected } from "../errors.js";
 import type { Logger } from "../log.js";
 import { validateToken } from "../oauth/index.js";
-import type { RegisteredProvider } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
 
@@ -22,7 +22,7 @@ export class Validator {
     private readonly clock: Clock,
   ) {}
 
-  async validate(key: LinkKey, provider: RegisteredProvider, rec: LinkRecord): Promise<void> {
+  async validate(key: LinkKey, provider: ProviderEntry, rec: LinkRecord): Promise<void> {
     const url = provider.config.validateUrl;
     if (!this.settings.validate || url === undefined) return;
     const result = await validateToken(url, rec.accessToken, { timeoutMs: this.settings.timeoutMs, quirks: provider.config.quirks });
@@ -32,19 +32,15 @@ export class Validator {
         return;
       case "rate_limited": {
         const now = this.clock.now();
-        if (now - (this.#lastRateLimitWarning.get(provider.id) ?? -Infinity) >= RATE_LIMIT_WARNING_EVERY_MS) {
-          this.#lastRateLimitWarning.set(provider.id, now);
-          this.log.warn({ provider: provider.id, status: result.status }, "validation rate limited; treating the refreshed token as valid");
+        if (now - (this.#lastRateLimitWarning.get(provider.config.id) ?? -Infinity) >= RATE_LIMIT_WARNING_EVERY_MS) {
+          this.#lastRateLimitWarning.set(provider.config.id, now);
+          this.log.warn({ provider: provider.config.id, status: result.status }, "validation rate limited; treating the refreshed token as valid");
         }
         return;
       }
       case "invalid":
-        this.log.warn({ provider: provider.id, user: key.userId, status: result.status }, "the provider rejected a freshly refreshed token");
-        throw new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refreshed access token", {
-          failureReason: `validation answered HTTP ${result.status ?? "error"}`,
-          failedAt: this.clock.now(),
-          hint: "link again with StartLink (tokenbroker link)",
-        });
+        this.log.warn({ provider: provider.config.id, user: key.userId, status: result.status }, "the provider rejected a freshly refreshed token");
+        throw refreshedTokenRejected(result.status, this.clock.now());
     }
   }
 }
