@@ -14,8 +14,29 @@ import type { AddressInfo } from "node:net";
 /** "github": every token-endpoint error is HTTP 200 with `error`, refreshing kills older access tokens. */
 export type ProviderMode = "standard" | "github";
 
-/** A replacement for the next token-endpoint response. The refresh is NOT processed. */
+/**
+ * A rotating 2xx whose body is odd but which the provider meant: the refresh
+ * IS processed (the presented refresh token is spent and a new pair minted, as
+ * for any success) and `oddSuccess(issued)` is the body, so a test can send
+ * `expires_in: "abc"` next to the real new refresh token. A refresh the
+ * provider refuses (a spent or unknown token) is answered with its usual error.
+ */
+export interface OddSuccessFault {
+  oddSuccess: (issued: IssuedTokens) => Record<string, unknown>;
+  /** Status of the answer (default 200). */
+  status?: number;
+  /** Mint the new refresh token as 15 decimal digits, so the body can carry it as a JSON number. */
+  numericRefreshToken?: boolean;
+  /** Answer form-encoded (non-string values as their JSON text), whatever the provider's default. */
+  formEncoded?: boolean;
+}
+
+/**
+ * A replacement for the next token-endpoint response. The refresh is NOT
+ * processed, except by an OddSuccessFault.
+ */
 export type TokenFault =
+  | OddSuccessFault
   /** This status with body `{}` (or `body`), plus optional Retry-After and headers. */
   | { status: number; retryAfterSec?: number; headers?: Record<string, string>; body?: string; contentType?: string }
   /** A proxy-style HTML 502 page. */
@@ -36,6 +57,36 @@ export interface ValidateFault {
   body?: string;
   /** Hold the answer this long first (to outlast the client's timeout). */
   hangMs?: number;
+}
+
+/** A token request as it arrived, before the provider decided anything. */
+export interface TokenArrival {
+  /** 1-based position among all token-endpoint requests. */
+  readonly index: number;
+  readonly grantType: string | undefined;
+  readonly presentedRefreshToken: string | undefined;
+}
+
+/**
+ * A token request held on arrival (holdNextTokenRequest): the provider has
+ * read it but neither processed nor answered it until `release()`. Lets a
+ * test pause, kill or block the caller at an exact point of a refresh.
+ */
+export interface HeldTokenRequest {
+  /** Resolves once the request has arrived (its body read). */
+  readonly arrived: Promise<TokenArrival>;
+  /** Resolves once its answer is written to the socket (or the client had gone). */
+  readonly answered: Promise<void>;
+  /** Lets it go on: it is then faulted or processed and answered as usual. */
+  release(): void;
+}
+
+interface HoldSlot {
+  held: HeldTokenRequest;
+  arrive: (a: TokenArrival) => void;
+  released: Promise<void>;
+  release: () => void;
+  answer: () => void;
 }
 
 export interface IssuedTokens {
@@ -76,6 +127,8 @@ export interface FakeProviderOptions {
   extra?: Record<string, unknown> | (() => Record<string, unknown>);
   /** Delay before the token endpoint processes a request. */
   latencyMs?: number;
+  /** See FakeProvider.reuseGraceSec (default 0). */
+  reuseGraceSec?: number;
   beforeRespond?: (ctx: TokenRequestContext) => Promise<void>;
 }
 
@@ -94,11 +147,15 @@ interface AccessRecord {
 interface RefreshRecord {
   family: Family;
   spent: boolean;
+  /** Epoch ms when it was spent by a rotation. */
+  spentAt?: number;
 }
 interface Family {
   revoked: boolean;
   access: Set<AccessRecord>;
   current: string | undefined;
+  /** The refresh token the current one replaced, while its grace reuse is still unused. */
+  previous: string | undefined;
 }
 type TokenReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
@@ -120,6 +177,13 @@ export class FakeProvider {
   omitTokenType: boolean;
   extra: Record<string, unknown> | (() => Record<string, unknown>) | undefined;
   latencyMs: number;
+  /**
+   * Seconds after a rotation during which the refresh token it spent is
+   * accepted once more (Auth0's rotation overlap, Okta's grace period): the
+   * answer is a new pair, the pair the rotation issued is superseded, and it
+   * is counted in `graceReuses`, not in `replays`. 0: reuse detection at once.
+   */
+  reuseGraceSec: number;
   beforeRespond: ((ctx: TokenRequestContext) => Promise<void>) | undefined;
   /** Queues consumed one per request; push directly or use failNext / failValidateNext. */
   readonly tokenFaults: TokenFault[] = [];
@@ -133,8 +197,10 @@ export class FakeProvider {
   /** Token requests answered with an OAuth error by the provider's own logic (not faults). */
   rejections = 0;
   validateRequests = 0;
-  /** Spent refresh tokens presented again. */
+  /** Spent refresh tokens presented again, outside any grace window: the number that must stay 0. */
   replays = 0;
+  /** Spent refresh tokens accepted inside the reuse grace window. */
+  graceReuses = 0;
   /** Families revoked by reuse detection. */
   revokedFamilies = 0;
   inFlight = 0;
@@ -155,6 +221,7 @@ export class FakeProvider {
   private readonly accessTokens = new Map<string, AccessRecord>();
   private readonly refreshTokens = new Map<string, RefreshRecord>();
   private readonly sleepers = new Set<() => void>();
+  private readonly holds: HoldSlot[] = [];
 
   constructor(
     private readonly server: Server,
@@ -173,6 +240,7 @@ export class FakeProvider {
     this.omitTokenType = opts.omitTokenType ?? false;
     this.extra = opts.extra;
     this.latencyMs = opts.latencyMs ?? 0;
+    this.reuseGraceSec = opts.reuseGraceSec ?? 0;
     this.beforeRespond = opts.beforeRespond;
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       res.on("error", () => {}); // the client may have gone (timeouts, resets)
@@ -184,7 +252,7 @@ export class FakeProvider {
   issue(opts?: { accessTtlSec?: number; withRefresh?: true }): IssuedTokens;
   issue(opts: { accessTtlSec?: number; withRefresh: false }): Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined };
   issue(opts: { accessTtlSec?: number; withRefresh?: boolean } = {}): IssuedTokens | (Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined }) {
-    const family: Family = { revoked: false, access: new Set(), current: undefined };
+    const family: Family = { revoked: false, access: new Set(), current: undefined, previous: undefined };
     const { accessToken, expiresAt } = this.mintAccess(family, opts.accessTtlSec ?? this.expiresInSec);
     if (opts.withRefresh === false) return { accessToken, refreshToken: undefined, expiresAt };
     return { accessToken, refreshToken: this.mintRefresh(family), expiresAt };
@@ -217,7 +285,24 @@ export class FakeProvider {
     for (let i = 0; i < n; i++) this.validateFaults.push(fault);
   }
 
+  /**
+   * Holds the next token request that arrives (queued: each call holds one
+   * more request, in arrival order) until the returned `release()`.
+   */
+  holdNextTokenRequest(): HeldTokenRequest {
+    let arrive!: (a: TokenArrival) => void;
+    let release!: () => void;
+    let answer!: () => void;
+    const arrived = new Promise<TokenArrival>((r) => (arrive = r));
+    const released = new Promise<void>((r) => (release = r));
+    const answered = new Promise<void>((r) => (answer = r));
+    const slot: HoldSlot = { held: { arrived, answered, release }, arrive, released, release, answer };
+    this.holds.push(slot);
+    return slot.held;
+  }
+
   async close(): Promise<void> {
+    for (const hold of this.holds.splice(0)) hold.release(); // lets held handlers finish instead of pending forever
     for (const wake of [...this.sleepers]) wake();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -231,8 +316,9 @@ export class FakeProvider {
     return { accessToken, expiresAt: rec.expiresAt };
   }
 
-  private mintRefresh(family: Family): string {
-    const refreshToken = token("fake_rt");
+  private mintRefresh(family: Family, numeric = false): string {
+    // 15 digits stay exact as a JSON number (below 2^53).
+    const refreshToken = numeric ? String(1e14 + randomBytes(6).readUIntBE(0, 6)) : token("fake_rt");
     this.refreshTokens.set(refreshToken, { family, spent: false });
     family.current = refreshToken;
     return refreshToken;
@@ -262,20 +348,31 @@ export class FakeProvider {
   private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const index = ++this.tokenRequests;
     const fault = this.tokenFaults.shift();
+    const hold = this.holds.shift();
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     try {
       const form = new URLSearchParams(await readBody(req));
+      if (hold) {
+        hold.arrive({ index, grantType: form.get("grant_type") ?? undefined, presentedRefreshToken: form.get("refresh_token") ?? undefined });
+        await hold.released;
+      }
       if (this.latencyMs > 0) await this.sleep(this.latencyMs);
-      if (fault) return await this.applyFault(fault, req, res);
-      const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization);
+      const odd = fault !== undefined && "oddSuccess" in fault ? fault : undefined;
+      if (fault !== undefined && !("oddSuccess" in fault)) return await this.applyFault(fault, req, res);
+      const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization, odd?.numericRefreshToken);
       if (this.beforeRespond) await this.beforeRespond(ctx);
-      this.sendToken(res, reply);
+      if (odd && ctx.issued) {
+        this.sendToken(res, { status: odd.status ?? 200, body: odd.oddSuccess(ctx.issued) }, odd.formEncoded);
+      } else {
+        this.sendToken(res, reply);
+      }
     } catch (e) {
       this.errors.push(e);
       if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: "server_error" }));
     } finally {
       this.inFlight--;
+      if (hold) void written(res).then(hold.answer);
     }
   }
 
@@ -283,6 +380,7 @@ export class FakeProvider {
     index: number,
     form: URLSearchParams,
     authorization: string | undefined,
+    numericRefreshToken = false,
   ): { reply: TokenReply; ctx: TokenRequestContext } {
     const presented = form.get("refresh_token") ?? undefined;
     const reject = (error: string, description: string, status = 400): { reply: TokenReply; ctx: TokenRequestContext } => {
@@ -317,7 +415,13 @@ export class FakeProvider {
         ? reject("bad_refresh_token", "The refresh token passed is incorrect or expired.")
         : reject("invalid_grant", "The refresh token is invalid, expired or revoked.");
     if (rec === undefined) return dead();
-    if (rec.spent) {
+    const graceReuse = rec.spent && this.insideGrace(rec, presented!);
+    if (graceReuse) {
+      this.graceReuses++;
+      rec.family.previous = undefined; // accepted once
+      const superseded = rec.family.current === undefined ? undefined : this.refreshTokens.get(rec.family.current);
+      if (superseded) superseded.spent = true;
+    } else if (rec.spent) {
       // Reuse detection: a replayed token means it leaked or a client raced; kill the lineage.
       this.replays++;
       if (!rec.family.revoked) {
@@ -333,8 +437,12 @@ export class FakeProvider {
     const { accessToken, expiresAt } = this.mintAccess(family, this.expiresInSec);
     let refreshToken = presented!;
     if (this.rotate) {
-      rec.spent = true;
-      refreshToken = this.mintRefresh(family);
+      if (!graceReuse) {
+        rec.spent = true;
+        rec.spentAt = Date.now();
+      }
+      refreshToken = this.mintRefresh(family, numericRefreshToken);
+      family.previous = graceReuse ? undefined : presented;
     }
     this.refreshes++;
     const body: Record<string, unknown> = { access_token: accessToken, token_type: "bearer", expires_in: this.expiresInSec };
@@ -347,6 +455,16 @@ export class FakeProvider {
       reply: { status: 200, body },
       ctx: { index, presentedRefreshToken: presented, outcome: "issued", issued },
     };
+  }
+
+  /** The family's previous refresh token, presented within reuseGraceSec of its rotation, before any grace reuse. */
+  private insideGrace(rec: RefreshRecord, presented: string): boolean {
+    return (
+      this.reuseGraceSec > 0 &&
+      rec.family.previous === presented &&
+      rec.spentAt !== undefined &&
+      Date.now() - rec.spentAt <= this.reuseGraceSec * 1000
+    );
   }
 
   /** A new token family for an initial grant (authorization code, device code). */
@@ -370,8 +488,8 @@ export class FakeProvider {
     return { status: this.mode === "github" ? 200 : status, body, ...(headers ? { headers } : {}) };
   }
 
-  private sendToken(res: ServerResponse, reply: TokenReply): void {
-    if (this.formEncoded) {
+  private sendToken(res: ServerResponse, reply: TokenReply, formEncoded = this.formEncoded): void {
+    if (formEncoded) {
       const form = new URLSearchParams();
       for (const [k, v] of Object.entries(reply.body)) form.set(k, typeof v === "string" ? v : JSON.stringify(v));
       send(res, reply.status, "application/x-www-form-urlencoded; charset=utf-8", form.toString(), reply.headers);
@@ -380,7 +498,7 @@ export class FakeProvider {
     }
   }
 
-  private async applyFault(fault: TokenFault, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async applyFault(fault: Exclude<TokenFault, OddSuccessFault>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ("reset" in fault) {
       req.socket.destroy();
     } else if ("hangMs" in fault) {
@@ -427,6 +545,15 @@ export function send(res: ServerResponse, status: number, type: string, body: st
   if (res.destroyed) return;
   res.writeHead(status, { ...headers, "content-type": type, "content-length": String(Buffer.byteLength(body)) });
   res.end(body);
+}
+
+/** Resolves once the answer is handed to the OS, or the connection is gone. */
+function written(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.writableFinished || res.destroyed) return resolve();
+    res.once("finish", () => resolve());
+    res.once("close", () => resolve());
+  });
 }
 
 export async function readBody(req: IncomingMessage): Promise<string> {
