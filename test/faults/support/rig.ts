@@ -91,12 +91,13 @@ export class FaultRig {
   }
 
   async close(): Promise<void> {
+    // The provider goes first: a request it still holds would keep a daemon's shutdown waiting.
+    await this.fake.close();
     for (const d of this.#daemons) {
       d.resume();
       d.client.close();
     }
     await Promise.all(this.#daemons.map((d) => stopWithin(d.serving, 10_000)));
-    await this.fake.close();
   }
 }
 
