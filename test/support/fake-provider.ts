@@ -7,87 +7,19 @@
  * and injectable faults and races. It holds no real secrets; every token is
  * random and lives only in this process.
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { clientCredentials, readBody, send, written } from "./fake-http.js";
+import type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+import { HeldTokenRequests, type HeldTokenRequest } from "./held-token-requests.js";
+import { TokenLedger } from "./token-ledger.js";
+
+export { clientCredentials, readBody, send } from "./fake-http.js";
+export type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+export type { HeldTokenRequest, TokenArrival } from "./held-token-requests.js";
 
 /** "github": every token-endpoint error is HTTP 200 with `error`, refreshing kills older access tokens. */
 export type ProviderMode = "standard" | "github";
-
-/**
- * A rotating 2xx whose body is odd but which the provider meant: the refresh
- * IS processed (the presented refresh token is spent and a new pair minted, as
- * for any success) and `oddSuccess(issued)` is the body, so a test can send
- * `expires_in: "abc"` next to the real new refresh token. A refresh the
- * provider refuses (a spent or unknown token) is answered with its usual error.
- */
-export interface OddSuccessFault {
-  oddSuccess: (issued: IssuedTokens) => Record<string, unknown>;
-  /** Status of the answer (default 200). */
-  status?: number;
-  /** Mint the new refresh token as 15 decimal digits, so the body can carry it as a JSON number. */
-  numericRefreshToken?: boolean;
-  /** Answer form-encoded (non-string values as their JSON text), whatever the provider's default. */
-  formEncoded?: boolean;
-}
-
-/**
- * A replacement for the next token-endpoint response. The refresh is NOT
- * processed, except by an OddSuccessFault.
- */
-export type TokenFault =
-  | OddSuccessFault
-  /** This status with body `{}` (or `body`), plus optional Retry-After and headers. */
-  | { status: number; retryAfterSec?: number; headers?: Record<string, string>; body?: string; contentType?: string }
-  /** A proxy-style HTML 502 page. */
-  | { html502: true }
-  /** Hold the request this long (past the client's timeout), then answer 504. */
-  | { hangMs: number }
-  /** Destroy the socket without answering. */
-  | { reset: true }
-  /** An OAuth error body; status defaults to 200 (github), 401 (invalid_client) or 400. */
-  | { oauthError: string; status?: number; description?: string }
-  /** A 200 body of this many bytes, chunked unless `chunked: false` (then Content-Length is sent). */
-  | { bigBodyBytes: number; chunked?: boolean };
-
-/** A replacement for the next validate-endpoint response. */
-export interface ValidateFault {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-  /** Hold the answer this long first (to outlast the client's timeout). */
-  hangMs?: number;
-}
-
-/** A token request as it arrived, before the provider decided anything. */
-export interface TokenArrival {
-  /** 1-based position among all token-endpoint requests. */
-  readonly index: number;
-  readonly grantType: string | undefined;
-  readonly presentedRefreshToken: string | undefined;
-}
-
-/**
- * A token request held on arrival (holdNextTokenRequest): the provider has
- * read it but neither processed nor answered it until `release()`. Lets a
- * test pause, kill or block the caller at an exact point of a refresh.
- */
-export interface HeldTokenRequest {
-  /** Resolves once the request has arrived (its body read). */
-  readonly arrived: Promise<TokenArrival>;
-  /** Resolves once its answer is written to the socket (or the client had gone). */
-  readonly answered: Promise<void>;
-  /** Lets it go on: it is then faulted or processed and answered as usual. */
-  release(): void;
-}
-
-interface HoldSlot {
-  held: HeldTokenRequest;
-  arrive: (a: TokenArrival) => void;
-  released: Promise<void>;
-  release: () => void;
-  answer: () => void;
-}
 
 export interface IssuedTokens {
   accessToken: string;
@@ -139,28 +71,9 @@ export type GrantHandler = (form: URLSearchParams) => GrantDecision;
 /** An extra endpoint; returns true when it handled the request. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> | boolean;
 
-interface AccessRecord {
-  family: Family;
-  expiresAt: number;
-  dead: boolean;
-}
-interface RefreshRecord {
-  family: Family;
-  spent: boolean;
-  /** Epoch ms when it was spent by a rotation. */
-  spentAt?: number;
-}
-interface Family {
-  revoked: boolean;
-  access: Set<AccessRecord>;
-  current: string | undefined;
-  /** The refresh token the current one replaced, while its grace reuse is still unused. */
-  previous: string | undefined;
-}
 type TokenReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 const JSON_TYPE = "application/json";
-const token = (prefix: string): string => `${prefix}_${randomBytes(24).toString("base64url")}`;
 
 export class FakeProvider {
   readonly url: string;
@@ -218,10 +131,9 @@ export class FakeProvider {
   readonly grantHandlers = new Map<string, GrantHandler>();
   readonly extraRoutes: RouteHandler[] = [];
 
-  private readonly accessTokens = new Map<string, AccessRecord>();
-  private readonly refreshTokens = new Map<string, RefreshRecord>();
+  private readonly ledger = new TokenLedger();
   private readonly sleepers = new Set<() => void>();
-  private readonly holds: HoldSlot[] = [];
+  private readonly holds = new HeldTokenRequests();
 
   constructor(
     private readonly server: Server,
@@ -252,27 +164,24 @@ export class FakeProvider {
   issue(opts?: { accessTtlSec?: number; withRefresh?: true }): IssuedTokens;
   issue(opts: { accessTtlSec?: number; withRefresh: false }): Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined };
   issue(opts: { accessTtlSec?: number; withRefresh?: boolean } = {}): IssuedTokens | (Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined }) {
-    const family: Family = { revoked: false, access: new Set(), current: undefined, previous: undefined };
-    const { accessToken, expiresAt } = this.mintAccess(family, opts.accessTtlSec ?? this.expiresInSec);
-    if (opts.withRefresh === false) return { accessToken, refreshToken: undefined, expiresAt };
-    return { accessToken, refreshToken: this.mintRefresh(family), expiresAt };
+    const { accessToken, refreshToken, expiresAt } = this.ledger.seed(opts.accessTtlSec ?? this.expiresInSec, opts.withRefresh !== false);
+    // Narrowed apart for the overloads: without or with a refresh token.
+    return refreshToken === undefined ? { accessToken, refreshToken, expiresAt } : { accessToken, refreshToken, expiresAt };
+  }
+
+  /** Every access and refresh token value this provider ever issued (for leak checks). */
+  issuedTokens(): string[] {
+    return this.ledger.all();
   }
 
   /** Valid = known, unexpired, not superseded (github mode) and its family not revoked. */
-  /** Every access and refresh token value this provider ever issued (for leak checks). */
-  issuedTokens(): string[] {
-    return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
-  }
-
   isValid(accessToken: string): boolean {
-    const rec = this.accessTokens.get(accessToken);
-    return rec !== undefined && !rec.dead && !rec.family.revoked && rec.expiresAt > Date.now();
+    return this.ledger.isValid(accessToken);
   }
 
   /** Revokes the family of an access or refresh token (the user revoked the app). */
   revoke(anyToken: string): void {
-    const family = (this.accessTokens.get(anyToken) ?? this.refreshTokens.get(anyToken))?.family;
-    if (family) family.revoked = true;
+    this.ledger.revoke(anyToken);
   }
 
   /** The next n token-endpoint responses are `fault`. */
@@ -290,38 +199,14 @@ export class FakeProvider {
    * more request, in arrival order) until the returned `release()`.
    */
   holdNextTokenRequest(): HeldTokenRequest {
-    let arrive!: (a: TokenArrival) => void;
-    let release!: () => void;
-    let answer!: () => void;
-    const arrived = new Promise<TokenArrival>((r) => (arrive = r));
-    const released = new Promise<void>((r) => (release = r));
-    const answered = new Promise<void>((r) => (answer = r));
-    const slot: HoldSlot = { held: { arrived, answered, release }, arrive, released, release, answer };
-    this.holds.push(slot);
-    return slot.held;
+    return this.holds.hold();
   }
 
   async close(): Promise<void> {
-    for (const hold of this.holds.splice(0)) hold.release(); // lets held handlers finish instead of pending forever
+    this.holds.releaseAll();
     for (const wake of [...this.sleepers]) wake();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private mintAccess(family: Family, ttlSec: number): { accessToken: string; expiresAt: number } {
-    const accessToken = token("fake_at");
-    const rec: AccessRecord = { family, expiresAt: Date.now() + ttlSec * 1000, dead: false };
-    this.accessTokens.set(accessToken, rec);
-    family.access.add(rec);
-    return { accessToken, expiresAt: rec.expiresAt };
-  }
-
-  private mintRefresh(family: Family, numeric = false): string {
-    // 15 digits stay exact as a JSON number (below 2^53).
-    const refreshToken = numeric ? String(1e14 + randomBytes(6).readUIntBE(0, 6)) : token("fake_rt");
-    this.refreshTokens.set(refreshToken, { family, spent: false });
-    family.current = refreshToken;
-    return refreshToken;
   }
 
   /** Cancellable on close(), so hung requests never hold the suite open. */
@@ -348,7 +233,7 @@ export class FakeProvider {
   private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const index = ++this.tokenRequests;
     const fault = this.tokenFaults.shift();
-    const hold = this.holds.shift();
+    const hold = this.holds.take();
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     try {
@@ -409,41 +294,22 @@ export class FakeProvider {
     if (form.get("grant_type") !== "refresh_token") {
       return reject("unsupported_grant_type", "Only the refresh_token grant is supported.");
     }
-    const rec = presented === undefined ? undefined : this.refreshTokens.get(presented);
-    const dead = (): { reply: TokenReply; ctx: TokenRequestContext } =>
-      this.mode === "github"
+    const redeemed = this.ledger.redeem(presented, {
+      rotate: this.rotate,
+      supersedeAccess: this.mode === "github", // GitHub kills the old pair
+      accessTtlSec: this.expiresInSec,
+      numericRefreshToken,
+      graceSec: this.reuseGraceSec,
+    });
+    if (redeemed.outcome === "dead") {
+      if (redeemed.replay) this.replays++;
+      if (redeemed.revokedFamily) this.revokedFamilies++;
+      return this.mode === "github"
         ? reject("bad_refresh_token", "The refresh token passed is incorrect or expired.")
         : reject("invalid_grant", "The refresh token is invalid, expired or revoked.");
-    if (rec === undefined) return dead();
-    const graceReuse = rec.spent && this.insideGrace(rec, presented!);
-    if (graceReuse) {
-      this.graceReuses++;
-      rec.family.previous = undefined; // accepted once
-      const superseded = rec.family.current === undefined ? undefined : this.refreshTokens.get(rec.family.current);
-      if (superseded) superseded.spent = true;
-    } else if (rec.spent) {
-      // Reuse detection: a replayed token means it leaked or a client raced; kill the lineage.
-      this.replays++;
-      if (!rec.family.revoked) {
-        rec.family.revoked = true;
-        this.revokedFamilies++;
-      }
-      return dead();
     }
-    if (rec.family.revoked) return dead();
-
-    const family = rec.family;
-    if (this.mode === "github") for (const a of family.access) a.dead = true; // GitHub kills the old pair
-    const { accessToken, expiresAt } = this.mintAccess(family, this.expiresInSec);
-    let refreshToken = presented!;
-    if (this.rotate) {
-      if (!graceReuse) {
-        rec.spent = true;
-        rec.spentAt = Date.now();
-      }
-      refreshToken = this.mintRefresh(family, numericRefreshToken);
-      family.previous = graceReuse ? undefined : presented;
-    }
+    if (redeemed.grace) this.graceReuses++;
+    const { accessToken, refreshToken, expiresAt } = redeemed;
     this.refreshes++;
     const body: Record<string, unknown> = { access_token: accessToken, token_type: "bearer", expires_in: this.expiresInSec };
     if (this.omitTokenType) delete body.token_type;
@@ -455,16 +321,6 @@ export class FakeProvider {
       reply: { status: 200, body },
       ctx: { index, presentedRefreshToken: presented, outcome: "issued", issued },
     };
-  }
-
-  /** The family's previous refresh token, presented within reuseGraceSec of its rotation, before any grace reuse. */
-  private insideGrace(rec: RefreshRecord, presented: string): boolean {
-    return (
-      this.reuseGraceSec > 0 &&
-      rec.family.previous === presented &&
-      rec.spentAt !== undefined &&
-      Date.now() - rec.spentAt <= this.reuseGraceSec * 1000
-    );
   }
 
   /** A new token family for an initial grant (authorization code, device code). */
@@ -539,57 +395,6 @@ export class FakeProvider {
       send(res, 401, JSON_TYPE, JSON.stringify({ message: "Bad credentials" }));
     }
   }
-}
-
-export function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-type": type, "content-length": String(Buffer.byteLength(body)) });
-  res.end(body);
-}
-
-/** Resolves once the answer is handed to the OS, or the connection is gone. */
-function written(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.writableFinished || res.destroyed) return resolve();
-    res.once("finish", () => resolve());
-    res.once("close", () => resolve());
-  });
-}
-
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 64 * 1024) throw new Error("fake provider: request body too large");
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
-function formDecode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "));
-  } catch {
-    return s;
-  }
-}
-
-export function clientCredentials(form: URLSearchParams, authorization: string | undefined) {
-  const basic = /^basic\s+(\S+)$/i.exec(authorization ?? "");
-  if (basic?.[1] !== undefined) {
-    const decoded = Buffer.from(basic[1], "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    return {
-      method: "basic" as const,
-      id: formDecode(decoded.slice(0, colon < 0 ? decoded.length : colon)),
-      secret: colon < 0 ? undefined : formDecode(decoded.slice(colon + 1)),
-    };
-  }
-  const id = form.get("client_id") ?? undefined;
-  const secret = form.get("client_secret") ?? undefined;
-  return { method: secret === undefined ? ("none" as const) : ("post" as const), id, secret };
 }
 
 /** Starts a fake provider on 127.0.0.1 with an ephemeral port. Always `close()` it. */
