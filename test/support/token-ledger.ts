@@ -63,7 +63,6 @@ export class TokenLedger {
     const family = rec.family;
     const grace = rec.spent && this.#insideGrace(rec, presented!, o.graceSec);
     if (grace) {
-      family.previous = undefined; // accepted once
       const superseded = family.current === undefined ? undefined : this.#refresh.get(family.current);
       if (superseded) superseded.spent = true;
     } else if (rec.spent) {
@@ -83,7 +82,7 @@ export class TokenLedger {
         rec.spentAt = Date.now();
       }
       refreshToken = this.#mintRefresh(family, o.numericRefreshToken);
-      family.previous = grace ? undefined : presented;
+      family.previous = grace ? undefined : presented; // a grace reuse is accepted once
     }
     return { outcome: "issued", accessToken, refreshToken, expiresAt, grace };
   }
