@@ -1,8 +1,11 @@
 /**
- * docs/design.md §3 invariant 14 (its last rule): a caller whose deadline
- * passes while a refresh of its link is running — in another process or in
- * its own — gets DEADLINE_EXCEEDED with metadata refresh_in_progress "true",
- * and the refresh still completes and is stored.
+ * The contract of ErrorDetail.metadata (proto/tokenbroker/v1/errors.proto):
+ * a caller whose deadline passes while a refresh of its link is running — in
+ * another process or in its own — gets DEADLINE_EXCEEDED with metadata
+ * refresh_in_progress "true", and the refresh still completes and is stored.
+ * The daemon has to answer a little before the deadline: a status sent at
+ * the deadline loses the race with the client's own timer, which reports a
+ * bare DEADLINE_EXCEEDED without the detail.
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, expect, it } from "vitest";
