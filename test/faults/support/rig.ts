@@ -21,7 +21,6 @@ export interface DaemonOptions {
 export interface RigDaemon {
   readonly serving: ServingDaemon;
   readonly client: BrokerClient;
-  readonly pid: number;
   pause(): void;
   resume(): void;
   /** SIGKILL, and waits until the process is gone. */
@@ -68,7 +67,6 @@ export class FaultRig {
     const d = {
       serving,
       client: new BrokerClient(serving.unixTarget!),
-      pid: child.pid!,
       paused: false,
       pause() {
         child.kill("SIGSTOP");
