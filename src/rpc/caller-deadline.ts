@@ -16,7 +16,7 @@ export function callerPatience(ctx: HandlerContext): AbortSignal {
   const left = ctx.timeoutMs();
   if (left === undefined) return ctx.signal;
   const margin = Math.min(MAX_MARGIN_MS, Math.max(MIN_MARGIN_MS, left / 10));
-  return AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, left - margin))]);
+  return AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.floor(left - margin)))]);
 }
 
 /** Whether `err` is a caller that stopped waiting while a refresh was still running (broker's StoppedWaiting). */

@@ -49,7 +49,7 @@ it("the disk fills during a refresh: token or STORE_UNAVAILABLE meanwhile, the d
   let rotated: string | undefined;
   fake.beforeRespond = async (c) => {
     presented.push(c.presentedRefreshToken);
-    rotated = c.issued?.refreshToken;
+    rotated ??= c.issued?.refreshToken;
   };
   fake.expiresInSec = 3; // expired again by the time space is freed
   const held = fake.holdNextTokenRequest();
