@@ -37,5 +37,6 @@ export function issuedLifetimeMs(rec: Pick<LinkRecord, "expiresAt" | "lastRefres
  */
 export function minValidityUnreachable(rec: Pick<LinkRecord, "expiresAt" | "lastRefreshedAt" | "accessToken">, minValidMs: number, now: number): number | undefined {
   const lifetime = issuedLifetimeMs(rec);
-  return lifetime !== undefined && lifetime < minValidMs && isUsable(rec, now) ? lifetime : undefined;
+  // A token that lives exactly min_valid_for has less left by the time anyone gets it.
+  return lifetime !== undefined && lifetime <= minValidMs && isUsable(rec, now) ? lifetime : undefined;
 }

@@ -175,7 +175,9 @@ export class Refresher {
     };
     const expect = { version: held.version, refreshToken: held.refreshToken as string };
     const commitOnce = async (): Promise<LinkRecord | undefined> => {
-      const committed = await o.store.commitRefresh(key, expect, next, o.clock.now());
+      // Every attempt writes the answer's time: last_refreshed_at is when the
+      // provider issued, so the issued lifetime stays exact (invariant 16).
+      const committed = await o.store.commitRefresh(key, expect, next, now);
       if (committed !== undefined) return committed;
       // A commit that failed with an I/O error may still have reached the
       // disk; its retry then finds the row changed — by itself.
