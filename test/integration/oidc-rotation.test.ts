@@ -1,6 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { status as grpcStatus, type Client as GrpcClient } from "@grpc/grpc-js";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
