@@ -50,8 +50,9 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   const sock = relative(process.cwd(), join(dir, "tokenbroker.sock"));
   return runUntilSignal(config, {
     async onStarted(app, log) {
-      // A minute left on the seeded token, so `--min-valid 90s` shows a refresh at once.
-      const grant = demo.issue(60);
+      // 75 s left on the seeded token: enough for the default min_valid_for (60 s),
+      // too little for `--min-valid 90s`, which then shows a refresh at once.
+      const grant = demo.issue(75);
       await app.store.links.put(
         { providerId: "demo", userId: "demo" },
         { accessToken: grant.accessToken, tokenType: "bearer", refreshToken: grant.refreshToken, expiresAt: grant.expiresAt, extra: {} },
