@@ -11,7 +11,7 @@ import {
   storeUnavailable,
 } from "../errors.js";
 import type { Logger } from "../log.js";
-import { OAuthError, failureReason, refreshWithRetry, type TokenSet } from "../oauth/index.js";
+import { OAuthError, boundFailureReason, failureReason, refreshWithRetry, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord, LinkStore, NewTokens } from "../store/link-store.js";
@@ -108,6 +108,10 @@ export class Refresher {
 
       // Invariants 11 and 15: every request under a confirmed lease.
       const keeper = new LeaseKeeper(o.store, key, claim.lease, record.version, o.leaseTtlMs, o.clock, o.log).start();
+      // An attempt that may have reached the provider without an answer (a
+      // timeout, a reset): if a retry is then refused, that attempt probably
+      // spent the token, and the failure reason says so.
+      let unanswered = false;
       let tokens: TokenSet;
       try {
         tokens = await refreshWithRetry(provider.config, record.refreshToken, {
@@ -121,8 +125,10 @@ export class Refresher {
           beforeAttempt: async () => {
             if (!(await keeper.confirmSending())) throw new LeaseLost();
           },
-          onAttempt: (attempt, err) =>
-            o.log.warn({ provider: key.providerId, user: key.userId, attempt, kind: err.kind, status: err.status, error: err.error }, "refresh attempt failed"),
+          onAttempt: (attempt, err) => {
+            if (err.sent === "unknown") unanswered = true;
+            o.log.warn({ provider: key.providerId, user: key.userId, attempt, kind: err.kind, sent: err.sent, status: err.status, error: err.error }, "refresh attempt failed");
+          },
         });
       } catch (err) {
         if (err instanceof LeaseLost) {
@@ -131,7 +137,7 @@ export class Refresher {
         }
         if (err instanceof StoreUnavailableError) throw storeUnavailable(err); // the lease could not be confirmed: nothing was sent
         if (!(err instanceof OAuthError)) throw err;
-        return await this.#onProviderError(key, provider, record.refreshToken, err, interrupted);
+        return await this.#onProviderError(key, provider, record.refreshToken, err, interrupted, unanswered && err.sent === "answered");
       } finally {
         keeper.stop();
         slot(); // the provider call is over: committing needs no slot
@@ -236,6 +242,7 @@ export class Refresher {
     refreshToken: string,
     err: OAuthError,
     interrupted: InterruptedRefresh | undefined,
+    afterUnanswered: boolean,
   ): Promise<Outcome> {
     const o = this.o;
     const now = o.clock.now();
@@ -255,7 +262,8 @@ export class Refresher {
         // Invariant 7: retried already, within the budget; never cached as permanent.
         throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
       case "permanent": {
-        if (interrupted !== undefined) reason = `${interruptionText(interrupted, "grace")}; sent again inside the provider's reuse grace window and refused: ${reason}`;
+        if (interrupted !== undefined) reason = boundFailureReason(`${interruptionText(interrupted, "grace")}; sent again inside the provider's reuse grace window and refused: ${reason}`);
+        else if (afterUnanswered) reason = boundFailureReason(`an earlier attempt of this refresh got no answer and may have rotated the refresh token; the retry was refused: ${reason}`);
         // Invariant 5: re-read before caching a failure.
         const current = await o.store.get(key);
         if (isWinner(current, refreshToken, now)) {
@@ -288,7 +296,7 @@ export class Refresher {
   async #failInterrupted(key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<Outcome> {
     const o = this.o;
     const now = o.clock.now();
-    const reason = `${interruptionText(interrupted, why)}; the provider may have rotated the refresh token, so it was not sent again`;
+    const reason = boundFailureReason(`${interruptionText(interrupted, why)}; the provider may have rotated the refresh token, so it was not sent again`);
     o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh cannot be retried safely; link needs re-authentication");
     if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw reauthRequired(reason, now);
     return { kind: "changed" };
