@@ -8,6 +8,7 @@ import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
 import { callerGuard } from "./rpc/caller-auth.js";
+import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
@@ -59,7 +60,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     stateTtlMs: config.linkStateTtlMs,
     log,
   });
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, providers });
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs),
     linkService(providers, engine, store.links, flows),
@@ -68,16 +69,24 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
   }, FLOW_PURGE_INTERVAL_MS).unref();
+  const logInternal = internalErrorLogger(log);
   const daemon = await startDaemon(
     config,
     {
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
-      hooks: { guard: callerGuard(config.callers), observe: metrics.observe },
+      hooks: {
+        guard: callerGuard(config.callers),
+        observe: (call) => {
+          metrics.observe(call);
+          logInternal(call);
+        },
+      },
       async onStopped() {
         clearInterval(purge);
         // In-flight refreshes commit before the store closes (invariant 3).
-        await engine.drain();
+        // Refreshed tokens the store could not take yet get one more grace period.
+        await engine.drain(Date.now() + config.shutdownGraceMs);
         await store.close();
       },
     },

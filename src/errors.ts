@@ -3,6 +3,7 @@
 export { BrokerError, Reason, type BrokerErrorDetail } from "./errors/broker-error.js";
 export {
   linkNotFound,
+  minValidityUnreachable,
   noRefreshToken,
   providerMisconfigured,
   providerNotFound,
@@ -11,5 +12,7 @@ export {
   reauthRecorded,
   reauthRequired,
   refreshedTokenRejected,
+  refreshInProgress,
+  storeUnavailable,
 } from "./errors/constructors.js";
 export { domainError, fromOAuthError, type OAuthFailureSite } from "./errors/mappings.js";

@@ -1,6 +1,9 @@
 /**
  * Lets a caller stop waiting for `work` when its signal aborts, without
  * stopping the work itself (a refresh must commit whatever the caller does).
+ * The rejection says so (`refreshInProgress`), so the caller's
+ * DEADLINE_EXCEEDED can tell it that a refresh is still running
+ * (docs/design.md §3 invariant 14).
  */
 export function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return work;
@@ -21,8 +24,12 @@ export function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined)
   });
 }
 
+/** What a caller that stopped waiting for a refresh is rejected with. */
+export class StoppedWaiting extends Error {
+  override readonly name = "AbortError";
+  readonly refreshInProgress = true;
+}
+
 function abortError(signal: AbortSignal): Error {
-  const err = new Error("the caller stopped waiting", { cause: signal.reason });
-  err.name = "AbortError";
-  return err;
+  return new StoppedWaiting("the caller stopped waiting", { cause: signal.reason });
 }

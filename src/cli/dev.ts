@@ -50,7 +50,9 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   const sock = relative(process.cwd(), join(dir, "tokenbroker.sock"));
   return runUntilSignal(config, {
     async onStarted(app, log) {
-      const grant = demo.issue();
+      // 75 s left on the seeded token: enough for the default min_valid_for (60 s),
+      // too little for `--min-valid 90s`, which then shows a refresh at once.
+      const grant = demo.issue(75);
       await app.store.links.put(
         { providerId: "demo", userId: "demo" },
         { accessToken: grant.accessToken, tokenType: "bearer", refreshToken: grant.refreshToken, expiresAt: grant.expiresAt, extra: {} },
@@ -70,6 +72,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           "",
           "try:",
           `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
+          `  npx tokenbroker token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
           `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) npx tokenbroker token --user demo --provider demo --addr ${tcp}`,
           `  curl -s -H "authorization: Bearer $(cat ${relative(process.cwd(), tokenFile)})" -H 'content-type: application/json' \\`,
           `    -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,

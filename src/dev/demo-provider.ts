@@ -7,8 +7,8 @@ export interface DemoProvider {
   readonly validateUrl: string;
   readonly clientId: string;
   readonly clientSecret: string;
-  /** Mints a fresh grant (access + refresh token) for seeding the demo link. */
-  issue(): { accessToken: string; refreshToken: string; expiresAt: number };
+  /** Mints a fresh grant (access + refresh token) for seeding the demo link; its access token lives `accessTtlSec` (default: the provider's). */
+  issue(accessTtlSec?: number): { accessToken: string; refreshToken: string; expiresAt: number };
   close(): Promise<void>;
 }
 
@@ -30,13 +30,13 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
   const refreshTokens = new Map<string, Family>();
   const accessTokens = new Map<string, { expiresAt: number; family: Family }>();
 
-  const mint = (family?: Family): { accessToken: string; refreshToken: string; expiresAt: number } => {
+  const mint = (family?: Family, accessTtlSec = ttl): { accessToken: string; refreshToken: string; expiresAt: number } => {
     const refreshToken = `demo_rt_${randomBytes(18).toString("base64url")}`;
     const accessToken = `demo_at_${randomBytes(18).toString("base64url")}`;
     const fam = family ?? { current: refreshToken, revoked: false };
     fam.current = refreshToken;
     refreshTokens.set(refreshToken, fam);
-    const expiresAt = Date.now() + ttl * 1000;
+    const expiresAt = Date.now() + accessTtlSec * 1000;
     accessTokens.set(accessToken, { expiresAt, family: fam });
     return { accessToken, refreshToken, expiresAt };
   };
@@ -84,7 +84,7 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
     validateUrl: `${base}/user`,
     clientId,
     clientSecret,
-    issue: () => mint(),
+    issue: (accessTtlSec) => mint(undefined, accessTtlSec),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -67,3 +67,44 @@ export function refreshedTokenRejected(status: number | undefined, failedAt: num
     hint: RELINK_HINT,
   });
 }
+
+/**
+ * STORE_UNAVAILABLE: the store cannot serve now (busy past its budget, full,
+ * failing I/O); nothing was lost, try again after `retryAfterMs`
+ * (docs/design.md §3 invariant 12). `cause` is the store's fault, if any.
+ */
+export function storeUnavailable(cause?: { code: string; retryAfterMs: number }, what = "the store cannot serve this request now"): BrokerError {
+  return new BrokerError(Reason.STORE_UNAVAILABLE, what, {
+    retryAfterMs: Math.max(cause?.retryAfterMs ?? 1000, 100),
+    ...(cause !== undefined ? { metadata: { store_code: cause.code } } : {}),
+  });
+}
+
+/** For durations in details: whole seconds, the way the config writes them. */
+function seconds(ms: number): string {
+  return `${Math.floor(ms / 1000)}s`;
+}
+
+/**
+ * MIN_VALIDITY_UNREACHABLE: the provider issues tokens that live shorter than
+ * the caller asked (docs/design.md §3 invariant 16); another refresh would
+ * not help.
+ */
+export function minValidityUnreachable(providerId: string, issuedLifetimeMs: number, minValidMs: number): BrokerError {
+  return new BrokerError(
+    Reason.MIN_VALIDITY_UNREACHABLE,
+    `provider ${JSON.stringify(providerId)} issues tokens valid for ${seconds(issuedLifetimeMs)}, less than the ${seconds(minValidMs)} asked`,
+    {
+      hint: `ask for a min_valid_for of at most ${seconds(issuedLifetimeMs)}`,
+      metadata: { provider_id: providerId, issued_lifetime: seconds(issuedLifetimeMs) },
+    },
+  );
+}
+
+/** PROVIDER_UNAVAILABLE while another process still refreshes the link: its result will be stored; ask again. */
+export function refreshInProgress(providerId: string): BrokerError {
+  return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(providerId)}: another process is still refreshing this link`, {
+    retryAfterMs: 1000,
+    metadata: { provider_id: providerId, refresh_in_progress: "true" },
+  });
+}

@@ -1,7 +1,8 @@
 import { DecryptError } from "../crypto/index.js";
 import type { OAuthError } from "../oauth/index.js";
+import { StoreUnavailableError } from "../store/store-errors.js";
 import { BrokerError, Reason } from "./broker-error.js";
-import { providerMisconfigured, providerRateLimited, providerUnavailable, reauthRequired } from "./constructors.js";
+import { providerMisconfigured, providerRateLimited, providerUnavailable, reauthRequired, storeUnavailable } from "./constructors.js";
 
 // Errors of the rooms below (crypto, oauth) in the domain's terms: one mapping each.
 
@@ -36,11 +37,13 @@ export function fromOAuthError(providerId: string, err: OAuthError, failureReaso
 
 /**
  * `err` in the domain's terms: a DecryptError becomes DECRYPT_FAILED (naming
- * the link's provider when `key` is known; other links keep working), anything
- * else is returned unchanged. The one DecryptError → BrokerError mapping; use
+ * the link's provider when `key` is known; other links keep working), a
+ * StoreUnavailableError STORE_UNAVAILABLE (never INTERNAL: docs/design.md §3
+ * invariant 12), anything else is returned unchanged. The one DecryptError → BrokerError mapping; use
  * it where store reads are caught, and the wire uses it for strays.
  */
 export function domainError(err: unknown, key?: { providerId: string }): unknown {
+  if (err instanceof StoreUnavailableError) return storeUnavailable(err);
   if (!(err instanceof DecryptError)) return err;
   const what = key === undefined ? "a stored value" : `the stored link for provider ${JSON.stringify(key.providerId)}`;
   return new BrokerError(Reason.DECRYPT_FAILED, `${what} failed to decrypt`, {

@@ -1,7 +1,7 @@
 // The only entry to src/oauth for other rooms: exactly what they use. Tests of
 // this room import its modules directly.
 export type { OAuthProvider, PkceMethod, RevocationStyle, ProviderQuirks, TokenAuthMethod } from "./provider.js";
-export { OAuthError, failureReason, type OAuthErrorKind } from "./oauth-error.js";
+export { OAuthError, boundFailureReason, failureReason, type OAuthErrorKind } from "./oauth-error.js";
 export { isAllowedTransport } from "./loopback.js";
 export { MAX_TOKEN_LIFETIME_SEC, type TokenSet } from "./token-normalize.js";
 export { refreshWithRetry } from "./refresh-retry.js";

@@ -84,6 +84,11 @@ export class OAuthError extends Error {
 /** docs/design.md §3 invariant 5 stores at most this much of a failure reason. */
 export const FAILURE_REASON_MAX_BYTES = 400;
 
+/** A failure reason composed around a provider's words, cut to what is stored (UTF-8 safe). */
+export function boundFailureReason(text: string): string {
+  return truncateUtf8(text, FAILURE_REASON_MAX_BYTES);
+}
+
 /**
  * A short human reason fit for storing on a link and showing to the user,
  * e.g. "bad_refresh_token: The refresh token passed is incorrect or expired.".

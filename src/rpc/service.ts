@@ -3,6 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
 import { refuseMalformed } from "./request-decoding.js";
+import { stoppedWaitingForRefresh } from "./caller-deadline.js";
 import { toConnectError } from "./wire-error.js";
 
 /**
@@ -63,7 +64,8 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
       return result;
     } catch (err) {
-      const wire = toConnectError(ctx.signal.aborted && isAbortLike(err) ? deadlineOrCancel(ctx) : err);
+      const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
+      const wire = toConnectError(stopped ? deadlineOrCancel(ctx, err) : err);
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
       throw wire;
     }
@@ -92,9 +94,22 @@ function isAbortLike(err: unknown): boolean {
   return err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError");
 }
 
-function deadlineOrCancel(ctx: HandlerContext): BrokerError {
+/**
+ * Why a call stopped early. A caller that stopped waiting for a refresh
+ * (callerPatience fired just before its deadline) learns that the refresh is
+ * still running: it completes and is stored, so asking again is cheap
+ * (docs/design.md §3 invariant 14).
+ */
+function deadlineOrCancel(ctx: HandlerContext, err?: unknown): BrokerError {
   const left = ctx.timeoutMs();
-  return left !== undefined && left <= 0
-    ? new BrokerError(Reason.DEADLINE_EXCEEDED, "the caller's deadline passed")
-    : new BrokerError(Reason.SHUTTING_DOWN, "the call was cancelled or the server is stopping");
+  const refreshing = stoppedWaitingForRefresh(err);
+  if (refreshing && !ctx.signal.aborted) {
+    return new BrokerError(Reason.DEADLINE_EXCEEDED, "the caller's deadline passed while a refresh of this link is in progress; it completes and is stored", {
+      metadata: { refresh_in_progress: "true" },
+    });
+  }
+  if (left !== undefined && left <= 0) {
+    return new BrokerError(Reason.DEADLINE_EXCEEDED, "the caller's deadline passed", refreshing ? { metadata: { refresh_in_progress: "true" } } : {});
+  }
+  return new BrokerError(Reason.SHUTTING_DOWN, "the call was cancelled or the server is stopping");
 }

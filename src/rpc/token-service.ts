@@ -3,6 +3,7 @@ import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
+import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
 import { durationMs, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
@@ -18,7 +19,7 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
       async obtainAccessToken(req, ctx) {
         const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
-        const rec = await engine.obtain(key, minValid, ctx.signal);
+        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx));
         return { token: tokenOf(rec) };
       },
 
@@ -28,10 +29,12 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
         if (req.providerIds.length > MAX_PROVIDERS_PER_CALL) throw BrokerError.invalidArgument("provider_ids", `at most ${MAX_PROVIDERS_PER_CALL}`);
         const ids = [...new Set(req.providerIds.map((id, i) => requireId(`provider_ids[${i}]`, id)))];
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
+        let patience: AbortSignal | undefined;
+        const waitFor = (): AbortSignal => (patience ??= callerPatience(ctx));
         const results = await Promise.all(
           ids.map(async (providerId) => {
             try {
-              const rec = await engine.obtain({ userId, providerId }, minValid, ctx.signal);
+              const rec = await engine.obtain({ userId, providerId }, minValid, waitFor);
               return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
             } catch (err) {
               const wire = wireStatus(err);

@@ -134,10 +134,12 @@ export interface LinkStore {
   claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim>;
   /**
    * Renews the lease to now + ttlMs iff `lease` (owner + generation) still
-   * holds it AND the row still has `version`. With `sending: true` it also
-   * records, in the same write, that the holder is about to send the stored
-   * refresh token (when, by whom, and that token's digest). Returns false
-   * (changing nothing) when the lease was lost or the row changed.
+   * holds it, it has not expired (lease_until > now: once expired another
+   * process may have judged it free, so its holder must claim anew) AND the
+   * row still has `version`. With `sending: true` it also records, in the
+   * same write, that the holder is about to send the stored refresh token
+   * (when, by whom, and that token's digest). Returns false (changing
+   * nothing) when the lease was lost, expired or the row changed.
    */
   confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts?: { sending?: boolean }): Promise<boolean>;
   /**

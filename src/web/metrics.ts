@@ -8,6 +8,8 @@ import type { WebRoute } from "./web-listener.js";
 export interface MetricsSources {
   /** Per-key refresh locks held or awaited. */
   lockCount: () => number;
+  /** Refreshed tokens held in memory because the store could not take them yet. */
+  pendingCommits: () => number;
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
 }
@@ -45,6 +47,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.lockCount());
+      },
+    });
+    new Gauge({
+      name: "tokenbroker_refreshes_awaiting_commit",
+      help: "Refreshed tokens held in memory because the store could not take them yet (each is retried until stored)",
+      registers: [this.registry],
+      collect() {
+        this.set(sources.pendingCommits());
       },
     });
     new Gauge({

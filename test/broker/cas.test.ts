@@ -2,6 +2,7 @@
  * docs/design.md §3 invariant 4 (compare-and-swap commits, no last-writer-wins) and
  * invariant 3's "a response without refresh_token keeps the old one".
  */
+import { systemClock } from "../../src/broker/clock.js";
 import { describe, expect, it } from "vitest";
 import { Reason } from "../../src/errors.js";
 import { brokerError, harness, key, stored, type Harness } from "./harness.js";
@@ -112,8 +113,10 @@ describe("compare-and-swap in the engine (invariant 4)", () => {
     expect(rec.extra).toEqual({ org: "acme" });
     expect(rawRow(h, "erin").refresh_token).not.toBeNull();
 
-    // And the kept refresh token still works for the next refresh.
-    const again = await h.engine.obtain(k, 2 * 3_600_000);
+    // And the kept refresh token still works for the next refresh: ten
+    // minutes on (an engine whose clock is ahead), the 2-minute token expired.
+    const later = h.newEngine({ clock: { now: () => Date.now() + 10 * 60_000, sleep: systemClock.sleep } });
+    const again = await later.obtain(k, MIN_VALID);
     expect(h.fake.refreshes).toBe(2);
     expect(again.accessToken).not.toBe(got.accessToken);
     expect((await stored(h, k)).refreshToken).toBe(old.refreshToken);

@@ -33,7 +33,10 @@ export const PROVIDER = "fake";
 export function testSettings(over: Partial<RefreshSettings> = {}): RefreshSettings {
   return {
     minValidForMs: 60_000,
-    timeoutMs: 400,
+    // Generous: the fake shares the test's event loop, and a timed-out request that the
+    // provider did process is retried with a spent token (a replay) — a 2-core CI under
+    // load must not turn that into a flaky failure.
+    timeoutMs: 2000,
     initialBackoffMs: 20,
     maxBackoffMs: 200,
     budgetMs: 1500,

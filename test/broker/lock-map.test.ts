@@ -52,7 +52,7 @@ describe("the per-key lock map does not grow with keys ever seen (invariant 1)",
     expect(await h.store.count()).toBe(N);
 
     // Give up on a foreign lease at once instead of waiting for it.
-    const engine = h.newEngine({ leaseTtlMs: 1, leasePollMs: 1, settings: testSettings({ budgetMs: 0 }) });
+    const engine = h.newEngine({ leasePollMs: 1, settings: testSettings({ budgetMs: 0, timeoutMs: 1, leaseTtlMs: 1 }) });
     let peak = 0;
     const reasons = new Map<string, number>();
     for (let start = 0; start < N; start += BATCH) {

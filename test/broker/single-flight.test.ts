@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { harness, key, stored, until } from "./harness.js";
+import { harness, key, stored, testSettings, until } from "./harness.js";
 
 const MIN_VALID = 60_000;
 
@@ -85,7 +85,8 @@ describe("one refresh per key (invariants 1 and 2)", () => {
   });
 
   it("a token already fresh enough is returned without locking or calling the provider", async () => {
-    const h = await harness();
+    // The provider issues 3-hour tokens, so asking for 2 hours is reachable.
+    const h = await harness({ fake: { expiresInSec: 3 * 3600 } });
     const k = key("carol");
     const { tokens } = await h.seed(k, { accessTtlSec: 3600 });
     const results = await Promise.all(Array.from({ length: 20 }, () => h.engine.obtain(k, MIN_VALID)));
@@ -145,7 +146,7 @@ describe("the lease and the provider queue (invariants 1 and 9 together)", () =>
     // the same key as A. Whatever A holds while it queues must not let both
     // present the same single-use refresh token.
     const h = await harness({ settings: { timeoutMs: 2000, budgetMs: 2000, providerConcurrency: 1 } });
-    const a = h.newEngine({ leaseTtlMs: 150 });
+    const a = h.newEngine({ settings: testSettings({ timeoutMs: 2000, budgetMs: 2000, providerConcurrency: 1, leaseTtlMs: 150 }) });
     const b = h.secondEngine(); // default lease TTL: B's own lease never lapses here
     const blocker = key("blocker");
     const k = key("shared");

@@ -29,12 +29,16 @@ it("dev mode serves a demo link that the token command prints, refreshing it whe
     expect(first.stdout).toMatch(/^demo_at_\S+\n$/);
     const again = await runCli(["token", "--user", "demo", "--provider", "demo"], { env: { TOKENBROKER_ADDR: addr } });
     expect(again.stdout).toBe(first.stdout);
-    // Demo tokens live 2 minutes: asking for 5 forces a refresh.
-    const refreshed = await runCli(["token", "--user", "demo", "--provider", "demo", "--addr", addr, "--min-valid", "5m", "--json"]);
+    // The seeded demo token has a minute left: asking for 90 s refreshes it (demo tokens live 2 minutes).
+    const refreshed = await runCli(["token", "--user", "demo", "--provider", "demo", "--addr", addr, "--min-valid", "90s", "--json"]);
     expect(refreshed.code).toBe(0);
     const parsed = JSON.parse(refreshed.stdout) as { access_token: string; expires_at: string };
     expect(parsed.access_token).not.toBe(first.stdout.trim());
     expect(Date.parse(parsed.expires_at)).toBeGreaterThan(Date.now() + 60_000);
+    // Asking for more than the provider ever issues is an answer, not a refresh per call.
+    const unreachable = await runCli(["token", "--user", "demo", "--provider", "demo", "--addr", addr, "--min-valid", "5m"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain("MIN_VALIDITY_UNREACHABLE");
     const missing = await runCli(["token", "--user", "nobody", "--provider", "demo", "--addr", addr]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe("");

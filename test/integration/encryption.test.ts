@@ -3,7 +3,8 @@ import Database from "better-sqlite3";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { setTimeout as sleep } from "node:timers/promises";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { AdminService, type GetKeyStatusResponse } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
@@ -43,15 +44,22 @@ function dbFiles(dir: string): Map<string, string> {
 describe("encryption at rest", () => {
   it("after a busy run the raw SQLite files (main and WAL) hold none of the token values", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider({ expiresInSec: 120 });
+    const lifetimeMs = 120_000;
+    const fake = await startFakeProvider({ expiresInSec: lifetimeMs / 1000 });
     const daemon = await startServe(config(dir, fake), dir);
     try {
       const tokens = grpcClient(TokenService, daemon.unixTarget!);
       for (let i = 0; i < 30; i++) await importVia(daemon.unixTarget!, `u${i}`, fake.issue({ accessTtlSec: 1 }));
       // Refresh every link twice (rotation), fail a few permanently, unlink some.
+      // Callers ask for all but 50 ms of the provider's lifetime (more would be
+      // MIN_VALIDITY_UNREACHABLE, docs/design.md §3 invariant 16), so a token
+      // needs a refresh once it is 50 ms old: each round refreshes every link.
+      const minValidFor = durationFromMs(lifetimeMs - 50);
       for (let round = 0; round < 2; round++) {
-        await Promise.all(Array.from({ length: 30 }, (_, i) => unary(tokens, "obtainAccessToken", { userId: `u${i}`, providerId: "fake", minValidFor: { seconds: 3600n, nanos: 0 } })));
+        if (round > 0) await sleep(50);
+        await Promise.all(Array.from({ length: 30 }, (_, i) => unary(tokens, "obtainAccessToken", { userId: `u${i}`, providerId: "fake", minValidFor })));
       }
+      expect(fake.refreshes).toBe(60);
       fake.failNext(3, { oauthError: "invalid_grant" });
       await Promise.all([30, 31, 32].map(async (i) => {
         await importVia(daemon.unixTarget!, `f${i}`, fake.issue({ accessTtlSec: 1 }));
@@ -172,7 +180,8 @@ describe("encryption at rest", () => {
 describe("online key rotation", () => {
   it("re-seals 50,000 links under a new key while ObtainAccessToken load runs: no failed call, nothing left under the old key", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider({ expiresInSec: 3600, latencyMs: 30 });
+    const lifetimeMs = 3_600_000;
+    const fake = await startFakeProvider({ expiresInSec: lifetimeMs / 1000, latencyMs: 30 });
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
     const oldId = new Keyring([oldKey]).active.id;
@@ -232,14 +241,19 @@ describe("online key rotation", () => {
           }
         }
       });
+      // Asking for all but 1 ms of the provider's lifetime forces a refresh per
+      // call: a token is that fresh only in the millisecond it was issued. (More
+      // than the lifetime would be MIN_VALIDITY_UNREACHABLE, docs/design.md §3
+      // invariant 16.) Each new token returned is counted as a refresh.
+      const minValidFor = durationFromMs(lifetimeMs - 1);
       let refreshCount = 0;
       const refreshes = racing.map(async (_, i) => {
         let last: Token | undefined;
-        // Asking for more validity than the provider grants forces a refresh per call.
         while (!stop || last === undefined) {
           try {
-            last = (await unary<{ token: Token }>(tokens, "obtainAccessToken", { userId: raceId(i), providerId: "fake", minValidFor: { seconds: 7200n, nanos: 0 } })).token;
-            refreshCount++;
+            const token = (await unary<{ token: Token }>(tokens, "obtainAccessToken", { userId: raceId(i), providerId: "fake", minValidFor })).token;
+            if (token.accessToken !== last?.accessToken) refreshCount++;
+            last = token;
           } catch (err) {
             failures.push(`race ${i}: ${String(err)}`);
             return last;
@@ -262,7 +276,7 @@ describe("online key rotation", () => {
       for (const t of refreshed) expect(fake.isValid(t.accessToken)).toBe(true);
       expect(fake.replays).toBe(0);
       expect(refreshed).toHaveLength(racing.length);
-      const again = await Promise.all(racing.map((_, i) => unary<{ token: Token }>(tokens, "obtainAccessToken", { userId: raceId(i), providerId: "fake", minValidFor: { seconds: 7200n, nanos: 0 } })));
+      const again = await Promise.all(racing.map((_, i) => unary<{ token: Token }>(tokens, "obtainAccessToken", { userId: raceId(i), providerId: "fake", minValidFor })));
       for (const r of again) expect(fake.isValid(r.token.accessToken)).toBe(true);
       expect(fake.replays).toBe(0);
       tokens.close();

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
@@ -91,7 +92,8 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
   const toCallback = (d: LinkDaemon, authorize: URL, providerId = GH): Promise<URL> => followToCallback(authorize.toString(), d.callbackUrl(providerId));
 
   const getLink = (userId: string, providerId = GH, d = tb) => unary<{ link: Link }>(d.links, "getLink", { userId, providerId });
-  const obtain = (userId: string, providerId = GH) => unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId, providerId });
+  const obtain = (userId: string, providerId = GH, minValidMs?: number) =>
+    unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId, providerId, ...(minValidMs !== undefined ? { minValidFor: durationFromMs(minValidMs) } : {}) });
   async function notLinked(userId: string, providerId = GH, d = tb): Promise<void> {
     const err = await grpcFailure(getLink(userId, providerId, d));
     expect(err.code).toBe(grpcStatus.NOT_FOUND);
@@ -338,12 +340,17 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
   });
 
   it("linking again replaces a link whose refresh failed (REAUTH_REQUIRED → working link)", async () => {
-    std.expiresInSec = 30; // under min_valid_for: every ObtainAccessToken refreshes
+    // A linked token that expires within a second: the next ObtainAccessToken
+    // (min_valid_for 60 s) refreshes. A freshly linked token's lifetime is not
+    // known, so that refresh runs (docs/design.md §3 invariant 16).
+    std.expiresInSec = 1;
     try {
       const first = await start(tb, "rita", AUTH0);
-      expect((await visit(await toCallback(tb, first.authorize, AUTH0))).status).toBe(200);
-      const { token } = await obtain("rita", AUTH0);
-      std.revoke(token.accessToken); // the user revoked the app at the provider
+      const callback = await toCallback(tb, first.authorize, AUTH0);
+      expect((await visit(callback)).status).toBe(200);
+      const linked = stdFlows.codes.get(callback.searchParams.get("code")!)?.issued;
+      expect(linked).toBeDefined();
+      std.revoke(linked!.refreshToken); // the user revoked the app at the provider
       const reauth = await grpcFailure(obtain("rita", AUTH0));
       expect(detailOf(reauth)?.reason).toBe("REAUTH_REQUIRED");
       expect((await getLink("rita", AUTH0)).link.refreshFailure).toBeDefined();
@@ -405,7 +412,11 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
    * LINK_NOT_FOUND; and every token handed out was revoked by that Unlink.
    */
   async function raceUnlink(userId: string, opts: { refreshing: boolean }): Promise<{ tokens: Set<string>; notFound: number }> {
-    std.expiresInSec = opts.refreshing ? 30 : 3600; // 30 s < min_valid_for (60 s): every call refreshes
+    // Refreshing: callers ask for all but 1 ms of the 30 s the provider's
+    // tokens live, so every call refreshes; asking for more than the lifetime
+    // would be MIN_VALIDITY_UNREACHABLE (docs/design.md §3 invariant 16).
+    std.expiresInSec = opts.refreshing ? 30 : 3600;
+    const minValidMs = opts.refreshing ? 30_000 - 1 : undefined;
     std.latencyMs = opts.refreshing ? 100 : 0;
     try {
       const { authorize } = await start(tb, userId, AUTH0);
@@ -418,7 +429,7 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
           const call: (typeof calls)[number] = { sentAt: performance.now() };
           calls.push(call);
           try {
-            call.token = (await obtain(userId, AUTH0)).token.accessToken;
+            call.token = (await obtain(userId, AUTH0, minValidMs)).token.accessToken;
           } catch (err) {
             call.err = err as ServiceError;
             if (detailOf(err)?.reason === "LINK_NOT_FOUND" && call.sentAt > unlinkedAt) return;
@@ -489,7 +500,10 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
    * the last assertion pins the gap and should flip to 0 once fixed.
    */
   it("Unlink while a GitHub refresh is in flight waits for it, then revokes the rotated grant: nothing stays live", async () => {
-    gh.expiresInSec = 30; // under min_valid_for: the next ObtainAccessToken refreshes
+    // The link's token expires within a second, so the next ObtainAccessToken
+    // (min_valid_for 60 s) refreshes; the refresh then issues 120 s tokens,
+    // which satisfy it (docs/design.md §3 invariant 16).
+    gh.expiresInSec = 1;
     let release = (): void => {};
     const held = new Promise<void>((r) => (release = r));
     let minted = (): void => {};
@@ -498,6 +512,7 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
       const before = new Set(gh.issuedTokens());
       const { authorize } = await start(tb, "zoe");
       expect((await visit(await toCallback(tb, authorize))).status).toBe(200);
+      gh.expiresInSec = 120;
       gh.beforeRespond = async (ctx) => {
         if (ctx.presentedRefreshToken === undefined) return;
         minted();

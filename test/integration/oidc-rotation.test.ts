@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { status as grpcStatus, type Client as GrpcClient } from "@grpc/grpc-js";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +21,14 @@ import { startOidcServer, type OidcServer } from "../support/oidc-server.js";
 const USERS = 5;
 const CALLERS_PER_USER = 40;
 const ACCESS_TOKEN_TTL_SEC = 300;
+/**
+ * Callers force a refresh by asking for all but this much of the provider's
+ * lifetime once their token is older than this; the new token satisfies them,
+ * so callers queued behind the refresh take it. Asking for the whole lifetime
+ * or more would be MIN_VALIDITY_UNREACHABLE (docs/design.md §3 invariant 16).
+ */
+const UNDER_LIFETIME_MS = 500;
+const NEARLY_LIFETIME_MS = ACCESS_TOKEN_TTL_SEC * 1000 - UNDER_LIFETIME_MS;
 const PROVIDER_ID = "oidc";
 
 async function startStack(): Promise<{ oidc: OidcServer; daemon: ServingDaemon; links: GrpcClient; callers: GrpcClient[] }> {
@@ -144,14 +153,16 @@ describe("against oidc-provider with rotateRefreshToken: true (it revokes the gr
       expect(info).toMatchObject({ active: true, sub: u.userId, client_id: oidc.clientId });
     }
 
-    // Round two: min_valid_for beyond the provider's token lifetime forces a
-    // refresh with the rotated refresh token the daemon stored in round one.
-    // Concurrent callers take the refresh completed while they waited rather
-    // than refreshing again, so normally one per user; more is allowed (a
-    // caller that reads after the commit refreshes again) — a replay is not.
+    // Round two: round one's tokens are older than UNDER_LIFETIME_MS now, so a
+    // min_valid_for just under the provider's lifetime forces a refresh with
+    // the rotated refresh token the daemon stored in round one. Concurrent
+    // callers take the refresh completed while they waited rather than
+    // refreshing again, so normally one per user; more is allowed (a caller
+    // that reads after the commit refreshes again) — a replay is not.
+    await sleep(UNDER_LIFETIME_MS);
     const before = oidc.stats.tokenRequests;
     started = performance.now();
-    const round2 = await stampede((ACCESS_TOKEN_TTL_SEC + 300) * 1000);
+    const round2 = await stampede(NEARLY_LIFETIME_MS);
     const round2Ms = performance.now() - started;
     for (const [i, u] of users.entries()) {
       const tokens = new Set(servedTokens(round2[i]!, u.userId));
@@ -204,9 +215,9 @@ describe("control: a replay at oidc-provider revokes the grant and the daemon re
     expect(await oidc.isGrantRevoked(minted.grantId)).toBe(true);
     expect(await oidc.introspect(first.token.accessToken)).toEqual({ active: false });
 
-    const err = await grpcFailure(
-      unary(callers[0]!, "obtainAccessToken", { userId: "victim", providerId: PROVIDER_ID, minValidFor: durationFromMs((ACCESS_TOKEN_TTL_SEC + 300) * 1000) }),
-    );
+    // The daemon's token still looks fine to it; a caller that needs nearly its whole lifetime forces a refresh.
+    await sleep(UNDER_LIFETIME_MS);
+    const err = await grpcFailure(unary(callers[0]!, "obtainAccessToken", { userId: "victim", providerId: PROVIDER_ID, minValidFor: durationFromMs(NEARLY_LIFETIME_MS) }));
     expect(err.code).toBe(grpcStatus.FAILED_PRECONDITION);
     expect(detailOf(err)?.reason).toBe("REAUTH_REQUIRED");
     const { link } = await unary<{ link: Link }>(links, "getLink", { userId: "victim", providerId: PROVIDER_ID });

@@ -125,15 +125,17 @@ describe("claimLease", () => {
 });
 
 describe("confirmLease", () => {
-  it("renews the lease only while owner, generation and row version all still hold", async () => {
+  it("renews the lease only while owner, generation and row version all still hold, and before it expires", async () => {
     const store = t.links(t.dbPath());
     await store.put(KEY, tokens(), T0);
     const a = await store.claimLease(KEY, "a", 1000, T0, null);
     if (!a.claimed) throw new Error("expected a claim");
     expect(await store.confirmLease(KEY, a.lease, 1, 1000, T0 + 800)).toBe(true);
     expect(await store.readLease(KEY)).toEqual({ owner: "a", until: T0 + 1800, generation: 1 });
-    // Renewing is the holder's right even past until: expiry is the engine's policy.
-    expect(await store.confirmLease(KEY, a.lease, 1, 1000, T0 + 5000)).toBe(true);
+    // Once expired it cannot be renewed: another process may already have judged it free.
+    expect(await store.confirmLease(KEY, a.lease, 1, 1000, T0 + 1800)).toBe(false);
+    expect(await store.confirmLease(KEY, a.lease, 1, 1000, T0 + 5000, { sending: true })).toBe(false);
+    expect(await store.readLease(KEY)).toEqual({ owner: "a", until: T0 + 1800, generation: 1 });
 
     // Another claim (a takeover) ends a's lease: confirming fails and changes nothing.
     const b = await store.claimLease(KEY, "b", 1000, T0 + 7000, { owner: "a", generation: 1 });

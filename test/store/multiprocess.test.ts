@@ -10,7 +10,14 @@ import { T0, tokens, useTempStores } from "./helpers.js";
 const t = useTempStores();
 const CHILDREN = 4;
 
-type Reply = { ok: true; result: unknown } | { ok: false; error: string };
+/** Microseconds on CLOCK_MONOTONIC, which every process on the host shares. */
+type Span = [start: number, end: number];
+type Reply = { ok: true; result: unknown; span?: Span } | { ok: false; error: string };
+
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+/** Long enough for every child to have the command before it starts. */
+const START_DELAY_US = 100_000;
+const MAX_ROUNDS = 5;
 
 /** A forked node process running race-child.mjs against one DB file. */
 class Child {
@@ -29,7 +36,7 @@ class Child {
     this.exited = new Promise((resolve) => proc.on("exit", (code) => resolve(code)));
   }
 
-  async next(): Promise<unknown> {
+  async next(): Promise<{ result: unknown; span?: Span }> {
     const reply =
       this.replies.shift() ??
       (await new Promise<Reply>((resolve, reject) => {
@@ -37,7 +44,7 @@ class Child {
         this.exited.then((code) => reject(new Error(`child exited (${code}) before replying`)), reject);
       }));
     if (!reply.ok) throw new Error(`child failed: ${reply.error}`);
-    return reply.result;
+    return reply;
   }
 
   send(msg: Record<string, unknown>): void {
@@ -63,21 +70,41 @@ afterEach(async () => {
 async function spawnChildren(dbPath: string, n = CHILDREN): Promise<Child[]> {
   children = Array.from({ length: n }, (_, i) => new Child(fork(CHILD_SCRIPT, [buildDir, dbPath, String(i)], { stdio: "inherit" })));
   const ready = await Promise.all(children.map((c) => c.next()));
-  expect(ready).toEqual(children.map(() => "ready"));
+  expect(ready.map((r) => r.result)).toEqual(children.map(() => "ready"));
   return children;
 }
 
-/** Sends the same command to every child at once and collects the results. */
-async function race<R>(cs: Child[], msg: Record<string, unknown> | ((i: number) => Record<string, unknown>)): Promise<R[]> {
-  cs.forEach((c, i) => c.send(typeof msg === "function" ? msg(i) : msg));
-  return (await Promise.all(cs.map((c) => c.next()))) as R[];
+/**
+ * Sends a command to every child, to start at one instant, and collects the
+ * results; `overlapped` says whether two children were running it at the same
+ * moment — the race was real, not one process after another.
+ */
+async function race<R>(cs: Child[], msg: Record<string, unknown> | ((i: number) => Record<string, unknown>)): Promise<{ results: R[]; overlapped: boolean }> {
+  const startAt = nowUs() + START_DELAY_US;
+  cs.forEach((c, i) => c.send({ ...(typeof msg === "function" ? msg(i) : msg), startAt }));
+  const replies = await Promise.all(cs.map((c) => c.next()));
+  const spans = replies.map((r) => r.span!);
+  const overlapped = spans.some(([s1, e1], i) => spans.some(([s2, e2], j) => i !== j && s1 < e2 && s2 < e1));
+  return { results: replies.map((r) => r.result as R), overlapped };
+}
+
+/**
+ * Runs `round` (each on fresh rows, its own assertions inside) until one
+ * returns that two processes ran at the same moment, at most MAX_ROUNDS
+ * times. Which process wins rows depends on scheduling; that they contended
+ * does not, given enough tries.
+ */
+async function untilOverlap(round: (n: number) => Promise<boolean>): Promise<void> {
+  let overlapped = false;
+  for (let n = 0; n < MAX_ROUNDS && !overlapped; n++) overlapped = await round(n);
+  expect(overlapped, `two processes ran at the same moment in one of ${MAX_ROUNDS} rounds`).toBe(true);
 }
 
 const keyName = (k: LinkKey) => `${k.providerId}/${k.userId}`;
 
-async function seed(path: string, n: number): Promise<LinkKey[]> {
+async function seed(path: string, n: number, prefix = ""): Promise<LinkKey[]> {
   const store = t.links(path);
-  const keys = Array.from({ length: n }, (_, i) => ({ providerId: "github", userId: `u${String(i).padStart(3, "0")}` }));
+  const keys = Array.from({ length: n }, (_, i) => ({ providerId: "github", userId: `${prefix}u${String(i).padStart(3, "0")}` }));
   for (const key of keys) await store.put(key, tokens(), T0);
   await store.close();
   return keys;
@@ -94,78 +121,83 @@ describe("several OS processes on one SQLite file", () => {
 
   it("exactly one process wins each lease", async () => {
     const path = t.dbPath();
-    const keys = await seed(path, 150);
     const cs = await spawnChildren(path);
-    const won = await race<{ key: LinkKey; generation: number }[]>(cs, (i) => ({
-      cmd: "claimAll",
-      keys: i % 2 === 0 ? keys : [...keys].reverse(), // opposite orders meet in the middle
-    }));
-    const winners = new Map<string, number>();
-    won.forEach((list, child) => {
-      for (const w of list) {
-        expect(winners.has(keyName(w.key))).toBe(false);
-        expect(w.generation).toBe(1);
-        winners.set(keyName(w.key), child);
-      }
-    });
-    expect(winners.size).toBe(keys.length);
-    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
-
     const store = t.links(path);
-    for (const key of keys) {
-      expect(await store.readLease(key)).toMatchObject({ owner: `child-${winners.get(keyName(key))}`, generation: 1 });
-      expect(await store.get(key)).toMatchObject({ version: 1 });
-    }
+    await untilOverlap(async (round) => {
+      const keys = await seed(path, 150, `r${round}-`);
+      const { results: won, overlapped } = await race<{ key: LinkKey; generation: number }[]>(cs, (i) => ({
+        cmd: "claimAll",
+        keys: i % 2 === 0 ? keys : [...keys].reverse(), // opposite orders meet in the middle
+      }));
+      const winners = new Map<string, number>();
+      won.forEach((list, child) => {
+        for (const w of list) {
+          expect(winners.has(keyName(w.key))).toBe(false);
+          expect(w.generation).toBe(1);
+          winners.set(keyName(w.key), child);
+        }
+      });
+      expect(winners.size).toBe(keys.length);
+      for (const key of keys) {
+        expect(await store.readLease(key)).toMatchObject({ owner: `child-${winners.get(keyName(key))}`, generation: 1 });
+        expect(await store.get(key)).toMatchObject({ version: 1 });
+      }
+      return overlapped;
+    });
   });
 
   it("exactly one process takes over a holder they all observed, and each learns of its interrupted send", async () => {
     const path = t.dbPath();
-    const keys = await seed(path, 100);
-    // A holder that recorded sending the stored refresh token, then died.
-    const store = t.links(path);
-    for (const key of keys) {
-      const claim = await store.claimLease(key, "dead-holder", 1000, T0, null);
-      if (!claim.claimed) throw new Error("seed claim failed");
-      expect(await store.confirmLease(key, claim.lease, 1, 1000, T0 + 5, { sending: true })).toBe(true);
-    }
     const cs = await spawnChildren(path);
-    const won = await race<{ key: LinkKey; generation: number; interrupted: unknown }[]>(cs, (i) => ({
-      cmd: "takeoverAll",
-      keys: i % 2 === 0 ? keys : [...keys].reverse(),
-      expect: { owner: "dead-holder", generation: 1 },
-    }));
-    const winners = new Map<string, number>();
-    won.forEach((list, child) => {
-      for (const w of list) {
-        expect(winners.has(keyName(w.key))).toBe(false);
-        expect(w).toMatchObject({ generation: 2, interrupted: { by: "dead-holder", at: T0 + 5 } });
-        winners.set(keyName(w.key), child);
+    const store = t.links(path);
+    await untilOverlap(async (round) => {
+      const keys = await seed(path, 100, `r${round}-`);
+      // A holder that recorded sending the stored refresh token, then died.
+      for (const key of keys) {
+        const claim = await store.claimLease(key, "dead-holder", 1000, T0, null);
+        if (!claim.claimed) throw new Error("seed claim failed");
+        expect(await store.confirmLease(key, claim.lease, 1, 1000, T0 + 5, { sending: true })).toBe(true);
       }
+      const { results: won, overlapped } = await race<{ key: LinkKey; generation: number; interrupted: unknown }[]>(cs, (i) => ({
+        cmd: "takeoverAll",
+        keys: i % 2 === 0 ? keys : [...keys].reverse(),
+        expect: { owner: "dead-holder", generation: 1 },
+      }));
+      const winners = new Map<string, number>();
+      won.forEach((list, child) => {
+        for (const w of list) {
+          expect(winners.has(keyName(w.key))).toBe(false);
+          expect(w).toMatchObject({ generation: 2, interrupted: { by: "dead-holder", at: T0 + 5 } });
+          winners.set(keyName(w.key), child);
+        }
+      });
+      expect(winners.size).toBe(keys.length);
+      for (const key of keys) expect((await store.readLease(key))?.owner).toBe(`child-${winners.get(keyName(key))}`);
+      return overlapped;
     });
-    expect(winners.size).toBe(keys.length);
-    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
-    for (const key of keys) expect((await store.readLease(key))?.owner).toBe(`child-${winners.get(keyName(key))}`);
   });
 
   it("exactly one of several commits with the same expectation succeeds", async () => {
     const path = t.dbPath();
-    const keys = await seed(path, 150);
     const cs = await spawnChildren(path);
-    const won = await race<LinkKey[]>(cs, (i) => ({ cmd: "commitAll", keys: i % 2 === 0 ? keys : [...keys].reverse() }));
-    const winners = new Map<string, number>();
-    won.forEach((list, child) => {
-      for (const key of list) {
-        expect(winners.has(keyName(key))).toBe(false);
-        winners.set(keyName(key), child);
-      }
-    });
-    expect(winners.size).toBe(keys.length);
-    expect(new Set(winners.values()).size).toBeGreaterThan(1); // it really was a race
     const store = t.links(path);
-    for (const key of keys) {
-      const child = winners.get(keyName(key));
-      expect(await store.get(key)).toMatchObject({ version: 2, refreshToken: `rt-from-${child}`, accessToken: `at-${child}` });
-    }
+    await untilOverlap(async (round) => {
+      const keys = await seed(path, 150, `r${round}-`);
+      const { results: won, overlapped } = await race<LinkKey[]>(cs, (i) => ({ cmd: "commitAll", keys: i % 2 === 0 ? keys : [...keys].reverse() }));
+      const winners = new Map<string, number>();
+      won.forEach((list, child) => {
+        for (const key of list) {
+          expect(winners.has(keyName(key))).toBe(false);
+          winners.set(keyName(key), child);
+        }
+      });
+      expect(winners.size).toBe(keys.length);
+      for (const key of keys) {
+        const child = winners.get(keyName(key));
+        expect(await store.get(key)).toMatchObject({ version: 2, refreshToken: `rt-from-${child}`, accessToken: `at-${child}` });
+      }
+      return overlapped;
+    });
   });
 
   it("read-then-CAS rotation loops never lose or fork a refresh-token chain", async () => {
@@ -173,7 +205,7 @@ describe("several OS processes on one SQLite file", () => {
     const [key] = await seed(path, 1);
     const cs = await spawnChildren(path);
     const perChild = 25;
-    const results = await race<{ chain: [string, string, number][]; attempts: number }>(cs, { cmd: "rotate", key, successes: perChild });
+    const { results } = await race<{ chain: [string, string, number][]; attempts: number }>(cs, { cmd: "rotate", key, successes: perChild });
 
     // Every success consumed a distinct refresh token, and following them from
     // the seed visits every success once: a single chain, no lost update.
@@ -201,7 +233,7 @@ describe("several OS processes on one SQLite file", () => {
     const [key] = await seed(path, 1);
     const cs = await spawnChildren(path);
     const rounds = 15;
-    const results = await race<{ done: [string, string][]; waits: number }>(cs, { cmd: "leasedRotate", key, rounds });
+    const { results } = await race<{ done: [string, string][]; waits: number }>(cs, { cmd: "leasedRotate", key, rounds });
     const next = new Map<string, string>();
     for (const { done } of results) {
       for (const [from, to] of done) {

@@ -7,36 +7,19 @@
  * and injectable faults and races. It holds no real secrets; every token is
  * random and lives only in this process.
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { clientCredentials, readBody, send, written } from "./fake-http.js";
+import type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+import { HeldTokenRequests, type HeldTokenRequest } from "./held-token-requests.js";
+import { TokenLedger } from "./token-ledger.js";
+
+export { clientCredentials, readBody, send } from "./fake-http.js";
+export type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+export type { HeldTokenRequest, TokenArrival } from "./held-token-requests.js";
 
 /** "github": every token-endpoint error is HTTP 200 with `error`, refreshing kills older access tokens. */
 export type ProviderMode = "standard" | "github";
-
-/** A replacement for the next token-endpoint response. The refresh is NOT processed. */
-export type TokenFault =
-  /** This status with body `{}` (or `body`), plus optional Retry-After and headers. */
-  | { status: number; retryAfterSec?: number; headers?: Record<string, string>; body?: string; contentType?: string }
-  /** A proxy-style HTML 502 page. */
-  | { html502: true }
-  /** Hold the request this long (past the client's timeout), then answer 504. */
-  | { hangMs: number }
-  /** Destroy the socket without answering. */
-  | { reset: true }
-  /** An OAuth error body; status defaults to 200 (github), 401 (invalid_client) or 400. */
-  | { oauthError: string; status?: number; description?: string }
-  /** A 200 body of this many bytes, chunked unless `chunked: false` (then Content-Length is sent). */
-  | { bigBodyBytes: number; chunked?: boolean };
-
-/** A replacement for the next validate-endpoint response. */
-export interface ValidateFault {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-  /** Hold the answer this long first (to outlast the client's timeout). */
-  hangMs?: number;
-}
 
 export interface IssuedTokens {
   accessToken: string;
@@ -76,6 +59,8 @@ export interface FakeProviderOptions {
   extra?: Record<string, unknown> | (() => Record<string, unknown>);
   /** Delay before the token endpoint processes a request. */
   latencyMs?: number;
+  /** See FakeProvider.reuseGraceSec (default 0). */
+  reuseGraceSec?: number;
   beforeRespond?: (ctx: TokenRequestContext) => Promise<void>;
 }
 
@@ -86,24 +71,9 @@ export type GrantHandler = (form: URLSearchParams) => GrantDecision;
 /** An extra endpoint; returns true when it handled the request. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> | boolean;
 
-interface AccessRecord {
-  family: Family;
-  expiresAt: number;
-  dead: boolean;
-}
-interface RefreshRecord {
-  family: Family;
-  spent: boolean;
-}
-interface Family {
-  revoked: boolean;
-  access: Set<AccessRecord>;
-  current: string | undefined;
-}
 type TokenReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 const JSON_TYPE = "application/json";
-const token = (prefix: string): string => `${prefix}_${randomBytes(24).toString("base64url")}`;
 
 export class FakeProvider {
   readonly url: string;
@@ -120,6 +90,13 @@ export class FakeProvider {
   omitTokenType: boolean;
   extra: Record<string, unknown> | (() => Record<string, unknown>) | undefined;
   latencyMs: number;
+  /**
+   * Seconds after a rotation during which the refresh token it spent is
+   * accepted once more (Auth0's rotation overlap, Okta's grace period): the
+   * answer is a new pair, the pair the rotation issued is superseded, and it
+   * is counted in `graceReuses`, not in `replays`. 0: reuse detection at once.
+   */
+  reuseGraceSec: number;
   beforeRespond: ((ctx: TokenRequestContext) => Promise<void>) | undefined;
   /** Queues consumed one per request; push directly or use failNext / failValidateNext. */
   readonly tokenFaults: TokenFault[] = [];
@@ -133,8 +110,10 @@ export class FakeProvider {
   /** Token requests answered with an OAuth error by the provider's own logic (not faults). */
   rejections = 0;
   validateRequests = 0;
-  /** Spent refresh tokens presented again. */
+  /** Spent refresh tokens presented again, outside any grace window: the number that must stay 0. */
   replays = 0;
+  /** Spent refresh tokens accepted inside the reuse grace window. */
+  graceReuses = 0;
   /** Families revoked by reuse detection. */
   revokedFamilies = 0;
   inFlight = 0;
@@ -152,9 +131,9 @@ export class FakeProvider {
   readonly grantHandlers = new Map<string, GrantHandler>();
   readonly extraRoutes: RouteHandler[] = [];
 
-  private readonly accessTokens = new Map<string, AccessRecord>();
-  private readonly refreshTokens = new Map<string, RefreshRecord>();
+  private readonly ledger = new TokenLedger();
   private readonly sleepers = new Set<() => void>();
+  private readonly holds = new HeldTokenRequests();
 
   constructor(
     private readonly server: Server,
@@ -173,6 +152,7 @@ export class FakeProvider {
     this.omitTokenType = opts.omitTokenType ?? false;
     this.extra = opts.extra;
     this.latencyMs = opts.latencyMs ?? 0;
+    this.reuseGraceSec = opts.reuseGraceSec ?? 0;
     this.beforeRespond = opts.beforeRespond;
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       res.on("error", () => {}); // the client may have gone (timeouts, resets)
@@ -184,27 +164,24 @@ export class FakeProvider {
   issue(opts?: { accessTtlSec?: number; withRefresh?: true }): IssuedTokens;
   issue(opts: { accessTtlSec?: number; withRefresh: false }): Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined };
   issue(opts: { accessTtlSec?: number; withRefresh?: boolean } = {}): IssuedTokens | (Omit<IssuedTokens, "refreshToken"> & { refreshToken: undefined }) {
-    const family: Family = { revoked: false, access: new Set(), current: undefined };
-    const { accessToken, expiresAt } = this.mintAccess(family, opts.accessTtlSec ?? this.expiresInSec);
-    if (opts.withRefresh === false) return { accessToken, refreshToken: undefined, expiresAt };
-    return { accessToken, refreshToken: this.mintRefresh(family), expiresAt };
+    const { accessToken, refreshToken, expiresAt } = this.ledger.seed(opts.accessTtlSec ?? this.expiresInSec, opts.withRefresh !== false);
+    // Narrowed apart for the overloads: without or with a refresh token.
+    return refreshToken === undefined ? { accessToken, refreshToken, expiresAt } : { accessToken, refreshToken, expiresAt };
+  }
+
+  /** Every access and refresh token value this provider ever issued (for leak checks). */
+  issuedTokens(): string[] {
+    return this.ledger.all();
   }
 
   /** Valid = known, unexpired, not superseded (github mode) and its family not revoked. */
-  /** Every access and refresh token value this provider ever issued (for leak checks). */
-  issuedTokens(): string[] {
-    return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
-  }
-
   isValid(accessToken: string): boolean {
-    const rec = this.accessTokens.get(accessToken);
-    return rec !== undefined && !rec.dead && !rec.family.revoked && rec.expiresAt > Date.now();
+    return this.ledger.isValid(accessToken);
   }
 
   /** Revokes the family of an access or refresh token (the user revoked the app). */
   revoke(anyToken: string): void {
-    const family = (this.accessTokens.get(anyToken) ?? this.refreshTokens.get(anyToken))?.family;
-    if (family) family.revoked = true;
+    this.ledger.revoke(anyToken);
   }
 
   /** The next n token-endpoint responses are `fault`. */
@@ -217,25 +194,19 @@ export class FakeProvider {
     for (let i = 0; i < n; i++) this.validateFaults.push(fault);
   }
 
+  /**
+   * Holds the next token request that arrives (queued: each call holds one
+   * more request, in arrival order) until the returned `release()`.
+   */
+  holdNextTokenRequest(): HeldTokenRequest {
+    return this.holds.hold();
+  }
+
   async close(): Promise<void> {
+    this.holds.releaseAll();
     for (const wake of [...this.sleepers]) wake();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private mintAccess(family: Family, ttlSec: number): { accessToken: string; expiresAt: number } {
-    const accessToken = token("fake_at");
-    const rec: AccessRecord = { family, expiresAt: Date.now() + ttlSec * 1000, dead: false };
-    this.accessTokens.set(accessToken, rec);
-    family.access.add(rec);
-    return { accessToken, expiresAt: rec.expiresAt };
-  }
-
-  private mintRefresh(family: Family): string {
-    const refreshToken = token("fake_rt");
-    this.refreshTokens.set(refreshToken, { family, spent: false });
-    family.current = refreshToken;
-    return refreshToken;
   }
 
   /** Cancellable on close(), so hung requests never hold the suite open. */
@@ -262,20 +233,31 @@ export class FakeProvider {
   private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const index = ++this.tokenRequests;
     const fault = this.tokenFaults.shift();
+    const hold = this.holds.take();
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     try {
       const form = new URLSearchParams(await readBody(req));
+      if (hold) {
+        hold.arrive({ index, grantType: form.get("grant_type") ?? undefined, presentedRefreshToken: form.get("refresh_token") ?? undefined });
+        await hold.released;
+      }
       if (this.latencyMs > 0) await this.sleep(this.latencyMs);
-      if (fault) return await this.applyFault(fault, req, res);
-      const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization);
+      const odd = fault !== undefined && "oddSuccess" in fault ? fault : undefined;
+      if (fault !== undefined && !("oddSuccess" in fault)) return await this.applyFault(fault, req, res);
+      const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization, odd?.numericRefreshToken);
       if (this.beforeRespond) await this.beforeRespond(ctx);
-      this.sendToken(res, reply);
+      if (odd && ctx.issued) {
+        this.sendToken(res, { status: odd.status ?? 200, body: odd.oddSuccess(ctx.issued) }, odd.formEncoded);
+      } else {
+        this.sendToken(res, reply);
+      }
     } catch (e) {
       this.errors.push(e);
       if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: "server_error" }));
     } finally {
       this.inFlight--;
+      if (hold) void written(res).then(hold.answer);
     }
   }
 
@@ -283,6 +265,7 @@ export class FakeProvider {
     index: number,
     form: URLSearchParams,
     authorization: string | undefined,
+    numericRefreshToken = false,
   ): { reply: TokenReply; ctx: TokenRequestContext } {
     const presented = form.get("refresh_token") ?? undefined;
     const reject = (error: string, description: string, status = 400): { reply: TokenReply; ctx: TokenRequestContext } => {
@@ -311,31 +294,22 @@ export class FakeProvider {
     if (form.get("grant_type") !== "refresh_token") {
       return reject("unsupported_grant_type", "Only the refresh_token grant is supported.");
     }
-    const rec = presented === undefined ? undefined : this.refreshTokens.get(presented);
-    const dead = (): { reply: TokenReply; ctx: TokenRequestContext } =>
-      this.mode === "github"
+    const redeemed = this.ledger.redeem(presented, {
+      rotate: this.rotate,
+      supersedeAccess: this.mode === "github", // GitHub kills the old pair
+      accessTtlSec: this.expiresInSec,
+      numericRefreshToken,
+      graceSec: this.reuseGraceSec,
+    });
+    if (redeemed.outcome === "dead") {
+      if (redeemed.replay) this.replays++;
+      if (redeemed.revokedFamily) this.revokedFamilies++;
+      return this.mode === "github"
         ? reject("bad_refresh_token", "The refresh token passed is incorrect or expired.")
         : reject("invalid_grant", "The refresh token is invalid, expired or revoked.");
-    if (rec === undefined) return dead();
-    if (rec.spent) {
-      // Reuse detection: a replayed token means it leaked or a client raced; kill the lineage.
-      this.replays++;
-      if (!rec.family.revoked) {
-        rec.family.revoked = true;
-        this.revokedFamilies++;
-      }
-      return dead();
     }
-    if (rec.family.revoked) return dead();
-
-    const family = rec.family;
-    if (this.mode === "github") for (const a of family.access) a.dead = true; // GitHub kills the old pair
-    const { accessToken, expiresAt } = this.mintAccess(family, this.expiresInSec);
-    let refreshToken = presented!;
-    if (this.rotate) {
-      rec.spent = true;
-      refreshToken = this.mintRefresh(family);
-    }
+    if (redeemed.grace) this.graceReuses++;
+    const { accessToken, refreshToken, expiresAt } = redeemed;
     this.refreshes++;
     const body: Record<string, unknown> = { access_token: accessToken, token_type: "bearer", expires_in: this.expiresInSec };
     if (this.omitTokenType) delete body.token_type;
@@ -370,8 +344,8 @@ export class FakeProvider {
     return { status: this.mode === "github" ? 200 : status, body, ...(headers ? { headers } : {}) };
   }
 
-  private sendToken(res: ServerResponse, reply: TokenReply): void {
-    if (this.formEncoded) {
+  private sendToken(res: ServerResponse, reply: TokenReply, formEncoded = this.formEncoded): void {
+    if (formEncoded) {
       const form = new URLSearchParams();
       for (const [k, v] of Object.entries(reply.body)) form.set(k, typeof v === "string" ? v : JSON.stringify(v));
       send(res, reply.status, "application/x-www-form-urlencoded; charset=utf-8", form.toString(), reply.headers);
@@ -380,7 +354,7 @@ export class FakeProvider {
     }
   }
 
-  private async applyFault(fault: TokenFault, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async applyFault(fault: Exclude<TokenFault, OddSuccessFault>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ("reset" in fault) {
       req.socket.destroy();
     } else if ("hangMs" in fault) {
@@ -421,48 +395,6 @@ export class FakeProvider {
       send(res, 401, JSON_TYPE, JSON.stringify({ message: "Bad credentials" }));
     }
   }
-}
-
-export function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-type": type, "content-length": String(Buffer.byteLength(body)) });
-  res.end(body);
-}
-
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 64 * 1024) throw new Error("fake provider: request body too large");
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
-function formDecode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "));
-  } catch {
-    return s;
-  }
-}
-
-export function clientCredentials(form: URLSearchParams, authorization: string | undefined) {
-  const basic = /^basic\s+(\S+)$/i.exec(authorization ?? "");
-  if (basic?.[1] !== undefined) {
-    const decoded = Buffer.from(basic[1], "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    return {
-      method: "basic" as const,
-      id: formDecode(decoded.slice(0, colon < 0 ? decoded.length : colon)),
-      secret: colon < 0 ? undefined : formDecode(decoded.slice(colon + 1)),
-    };
-  }
-  const id = form.get("client_id") ?? undefined;
-  const secret = form.get("client_secret") ?? undefined;
-  return { method: secret === undefined ? ("none" as const) : ("post" as const), id, secret };
 }
 
 /** Starts a fake provider on 127.0.0.1 with an ephemeral port. Always `close()` it. */

@@ -140,11 +140,13 @@ export class LinkStatements {
       UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1
       WHERE ${PK} AND lease_owner = @expect_owner AND generation = @expect_generation
       RETURNING *`);
-    this.confirm = db.prepare(`UPDATE links SET lease_until = @until WHERE ${HELD} AND version = @version`);
+    // An expired lease cannot be confirmed: another process may already have
+    // judged it free (docs/design.md §4), so its holder must claim anew.
+    this.confirm = db.prepare(`UPDATE links SET lease_until = @until WHERE ${HELD} AND version = @version AND lease_until > @now`);
     this.confirmSending = db.prepare(`
       UPDATE links SET lease_until = @until,
         refresh_sent_at = @now, refresh_sent_by = @owner, refresh_sent_digest = refresh_token_digest
-      WHERE ${HELD} AND version = @version`);
+      WHERE ${HELD} AND version = @version AND lease_until > @now`);
     this.release = db.prepare(`UPDATE links SET ${END_LEASE} WHERE ${HELD}`);
     this.releaseKeepSending = db.prepare(`UPDATE links SET lease_owner = NULL, lease_until = NULL WHERE ${HELD}`);
   }

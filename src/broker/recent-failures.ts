@@ -1,0 +1,35 @@
+import type { BrokerError } from "../errors.js";
+
+/** The most transient failures remembered per process. */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * The last transient or rate-limited failure per key, until its retry-after
+ * passes. Callers that queued behind a failed refresh get the same answer
+ * instead of each running a full retry series against a provider that is
+ * down. Bounded: a provider outage across many keys must not grow memory
+ * without limit.
+ */
+export class RecentFailures {
+  readonly #byKey = new Map<string, { at: number; until: number; error: BrokerError }>();
+
+  /** The failure recorded for `key` at or after `since` and still in force at `now`. */
+  since(key: string, since: number, now: number): BrokerError | undefined {
+    const f = this.#byKey.get(key);
+    return f !== undefined && now < f.until && f.at >= since ? f.error : undefined;
+  }
+
+  remember(key: string, error: BrokerError, now: number): BrokerError {
+    if (this.#byKey.size >= MAX_REMEMBERED) {
+      for (const [k, f] of this.#byKey) if (f.until <= now) this.#byKey.delete(k);
+    }
+    if (this.#byKey.size < MAX_REMEMBERED) {
+      this.#byKey.set(key, { at: now, until: now + (error.detail.retryAfterMs ?? 1000), error });
+    }
+    return error;
+  }
+
+  forget(key: string): void {
+    this.#byKey.delete(key);
+  }
+}

@@ -1,0 +1,46 @@
+import type { RefreshSettings } from "../config/config.js";
+import { refreshedTokenRejected } from "../errors.js";
+import type { Logger } from "../log.js";
+import { validateToken } from "../oauth/index.js";
+import type { ProviderEntry } from "../providers/registry.js";
+import type { LinkKey, LinkRecord } from "../store/link-store.js";
+import type { Clock } from "./clock.js";
+
+const RATE_LIMIT_WARNING_EVERY_MS = 60_000;
+
+/**
+ * Invariant 8 (docs/design.md §3): a freshly refreshed token is checked at
+ * the provider's validate URL, once, after it was committed — never on every
+ * call, and never so that a failure discards what was stored.
+ */
+export class Validator {
+  readonly #lastRateLimitWarning = new Map<string, number>();
+
+  constructor(
+    private readonly settings: Pick<RefreshSettings, "validate" | "timeoutMs">,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  async validate(key: LinkKey, provider: ProviderEntry, rec: LinkRecord): Promise<void> {
+    const url = provider.config.validateUrl;
+    if (!this.settings.validate || url === undefined) return;
+    const result = await validateToken(url, rec.accessToken, { timeoutMs: this.settings.timeoutMs, quirks: provider.config.quirks });
+    switch (result.outcome) {
+      case "valid":
+      case "unknown":
+        return;
+      case "rate_limited": {
+        const now = this.clock.now();
+        if (now - (this.#lastRateLimitWarning.get(provider.config.id) ?? -Infinity) >= RATE_LIMIT_WARNING_EVERY_MS) {
+          this.#lastRateLimitWarning.set(provider.config.id, now);
+          this.log.warn({ provider: provider.config.id, status: result.status }, "validation rate limited; treating the refreshed token as valid");
+        }
+        return;
+      }
+      case "invalid":
+        this.log.warn({ provider: provider.config.id, user: key.userId, status: result.status }, "the provider rejected a freshly refreshed token");
+        throw refreshedTokenRejected(result.status, this.clock.now());
+    }
+  }
+}

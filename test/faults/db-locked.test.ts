@@ -1,0 +1,102 @@
+/**
+ * docs/design.md §3 invariants 12 and 13: another process holds the SQLite
+ * write lock for 10 s, taken right after the daemon's refresh request reached
+ * the provider (before it answers). The rotated token must be committed once
+ * the lock clears (the next refresh presents it), the refreshing caller gets
+ * the new token or STORE_UNAVAILABLE (never INTERNAL), and meanwhile cached
+ * calls for other links keep answering in milliseconds (p99 < 100 ms): the
+ * event loop never waits on the database.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, expect, it } from "vitest";
+import { describeOutcome, type Outcome } from "./support/broker-client.js";
+import { FaultRig, expiredSeed, sleep } from "./support/rig.js";
+import { holdWriteLock } from "./support/write-lock.js";
+
+const LOCK_MS = 10_000;
+const CACHED_CALLS = 200;
+const CALL_EVERY_MS = 20;
+
+let rig: FaultRig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+it("write lock held 10 s by another process during a refresh: committed after, STORE_UNAVAILABLE or the token meanwhile, cached calls p99 < 100 ms", async () => {
+  rig = await FaultRig.start({ expiresInSec: 120 });
+  const { fake } = rig;
+  const d = await rig.daemon({ refresh: { timeout: "5s" } });
+  const others = Array.from({ length: 10 }, (_, i) => `cached-${i}`);
+  for (const u of others) await d.client.importLink(u, fake.issue({ accessTtlSec: 3600 }));
+  for (const u of others) expect((await d.client.obtain(u)).ok).toBe(true); // warm
+  await d.client.importLink("u", expiredSeed(fake));
+
+  fake.expiresInSec = 3; // the token refreshed under the lock has expired when it clears
+  const presented: Array<string | undefined> = [];
+  let rotated: string | undefined;
+  fake.beforeRespond = async (ctx) => {
+    presented.push(ctx.presentedRefreshToken);
+    rotated ??= ctx.issued?.refreshToken;
+  };
+  const held = fake.holdNextTokenRequest();
+  // Judged when it arrives: the 3 s token it may carry has expired by the time the cached calls are done.
+  const refreshing = d.client.obtain("u", { minValidMs: 0, deadlineMs: 30_000 }).then((o) => ({ o, valid: o.ok && fake.isValid(o.token.accessToken) }));
+  await held.arrived;
+  const lock = await holdWriteLock(`${rig.dir}/tb.db`, LOCK_MS);
+  held.release();
+  await held.answered;
+  fake.expiresInSec = 120;
+
+  // Calls sent on a fixed schedule, not one after another, so a frozen event loop delays every call sent meanwhile.
+  const started = performance.now();
+  const cached: Array<Promise<Outcome>> = [];
+  for (let i = 0; i < CACHED_CALLS; i++) {
+    await sleep(Math.max(0, started + i * CALL_EVERY_MS - performance.now()));
+    cached.push(d.client.obtain(others[i % others.length]!, { deadlineMs: 15_000 }));
+  }
+  const answers = await Promise.all(cached);
+  const stillLocked = lock.held();
+  const failed = answers.filter((o) => !o.ok);
+  expect(failed.map(describeOutcome)).toEqual([]);
+  const latencies = answers.map((o) => o.ms);
+  const p99 = percentile(latencies, 99);
+  expect(p99, `p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${answers.length} cached calls`).toBeLessThan(100);
+  expect(stillLocked, "the cached calls must all be answered while the lock is still held").toBe(true);
+
+  const { o: first, valid } = await refreshing;
+  const what = describeOutcome(first);
+  if (first.ok) {
+    expect(valid, what).toBe(true);
+  } else {
+    expect(first.code, what).toBe(grpc.status.UNAVAILABLE);
+    expect(first.reason, what).toBe("STORE_UNAVAILABLE");
+    expect(first.detail?.retryAfter, what).toBeDefined();
+  }
+
+  await lock.released;
+  // A fresh process knows only what reached the database: its refresh presents the rotated token
+  // (it may have to wait for the first daemon's commit retry).
+  const fresh = await rig.daemon({ refresh: { timeout: "5s" } });
+  const next = await fresh.client.obtain("u", { minValidMs: 0, deadlineMs: 20_000 });
+  expect(next.ok, describeOutcome(next)).toBe(true);
+  if (next.ok) expect(fake.isValid(next.token.accessToken)).toBe(true);
+  expect(presented).toHaveLength(2);
+  expect(presented[1]).toBe(rotated);
+  expect(fake.tokenRequests).toBe(2);
+  expect(fake.replays).toBe(0);
+  for (const p of [fresh, d]) {
+    const now = await p.client.obtain("u", { minValidMs: 0 });
+    expect(now.ok && fake.isValid(now.token.accessToken), describeOutcome(now)).toBe(true);
+    expect((await p.client.getLink("u")).refreshFailure).toBeUndefined();
+    expect(p.alive()).toBe(true);
+  }
+  expect(fake.tokenRequests).toBe(2);
+  expect(fake.errors).toEqual([]);
+});
