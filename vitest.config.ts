@@ -1,6 +1,14 @@
 import { defineConfig } from "vitest/config";
 
-const shared = { include: ["test/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 };
+const shared = { testTimeout: 60_000, hookTimeout: 60_000 };
+
+/**
+ * Suites whose assertions are latency bounds or that pause, kill and starve
+ * daemon processes (docs/design.md §3 invariants 13 and 14): they run after
+ * the rest, one file at a time, so another suite's load does not decide
+ * their timing.
+ */
+const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts"];
 
 export default defineConfig({
   test: {
@@ -8,13 +16,10 @@ export default defineConfig({
     projects: [
       {
         // Two cores: suites that spawn daemons and fake providers contend for CPU.
-        test: { ...shared, name: "suite", exclude: ["test/faults/**"], maxWorkers: 2, sequence: { groupOrder: 0 } },
+        test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: timed, maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       {
-        // The fault-injection suites pause, kill and starve daemon processes and measure
-        // latency bounds (docs/design.md §3 invariant 13): they run after the rest, one file
-        // at a time, so another suite's load does not decide their timing.
-        test: { ...shared, name: "faults", include: ["test/faults/**/*.test.ts"], maxWorkers: 1, sequence: { groupOrder: 1 } },
+        test: { ...shared, name: "timed", include: timed, maxWorkers: 1, sequence: { groupOrder: 1 } },
       },
     ],
   },

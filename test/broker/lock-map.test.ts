@@ -20,7 +20,7 @@ const N = 100_000;
 const BATCH = 5_000;
 
 describe("the per-key lock map does not grow with keys ever seen (invariant 1)", () => {
-  it(`${N.toLocaleString("en")} distinct keys through the lock leave lockCount at 0`, async () => {
+  it(`${N.toLocaleString("en")} distinct keys through the lock leave lockCount at 0`, { timeout: 180_000 }, async () => {
     const h = await harness();
     const codec = new RowCodec(h.sealer);
     const now = Date.now();
