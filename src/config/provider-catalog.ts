@@ -38,7 +38,8 @@ function isGheCom(hostname: string): boolean {
  * Organization names: letters, digits and hyphens, starting and ending with a
  * letter or digit (https://learn.microsoft.com/en-us/azure/devops/organizations/settings/rename-organization).
  */
-const NOT_AN_ORGANIZATION = ["marketplace", "code", "www", "my", "app", "docs", "status", "visualstudio", "online", "aka"];
+// The Visual Studio Marketplace, the VS Code site, the product site, the subscriptions portal, Visual Studio Online.
+const NOT_AN_ORGANIZATION = ["marketplace", "code", "www", "my", "online"];
 const AZURE_DEVOPS_HOSTS =
   "(?:ssh\\.)?dev\\.azure\\.com|vs-ssh\\.visualstudio\\.com" +
   `|(?!(?:${NOT_AN_ORGANIZATION.join("|")})\\.visualstudio\\.com)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.visualstudio\\.com`;
