@@ -40,7 +40,7 @@ export type ProviderType = (typeof PROVIDER_TYPES)[number];
  * Other names a config may give a type: Atlassian renamed Bitbucket Server to
  * Bitbucket Data Center, and `bitbucket` is what Coder calls Bitbucket Cloud.
  */
-export const PROVIDER_TYPE_ALIASES: Readonly<Record<string, ProviderType>> = {
+const PROVIDER_TYPE_ALIASES: Readonly<Record<string, ProviderType>> = {
   "bitbucket-data-center": "bitbucket-server",
   bitbucket: "bitbucket-cloud",
 };
@@ -49,7 +49,7 @@ const TYPE_NAMES = [...PROVIDER_TYPES, ...Object.keys(PROVIDER_TYPE_ALIASES)] as
 
 /** The type a config's `type` (a type or an alias of one) names. */
 export function canonicalType(name: string): ProviderType {
-  return PROVIDER_TYPE_ALIASES[name] ?? (name as ProviderType);
+  return Object.hasOwn(PROVIDER_TYPE_ALIASES, name) ? PROVIDER_TYPE_ALIASES[name]! : (name as ProviderType);
 }
 
 export const SCOPES = ["token", "link", "admin"] as const;
