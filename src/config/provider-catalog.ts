@@ -154,16 +154,19 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   // https://confluence.atlassian.com/display/BITBUCKETSERVER091/Bitbucket+OAuth+2.0+provider+API
   // (incoming application links; /rest/oauth2/latest/authorize and /token; authorization code with
   // PKCE). Always self-hosted, so auth_url is required. What a refresh does to the old refresh
-  // token is not on the stored pages: undocumented.
+  // token is not on the stored pages: undocumented. No validation by default: the cheap per-user
+  // endpoint used before, GET /rest/api/latest/inbox/pull-requests/count, is marked "Forge and
+  // OAuth2 apps cannot access this REST resource" in the REST reference
+  // (https://developer.atlassian.com/server/bitbucket/rest/v1003/api-group-other-operations/), so
+  // an OAuth2 token would fail it after every refresh, and no endpoint open to OAuth2 tokens was
+  // confirmed in the stored pages; validate_url sets one.
   "bitbucket-server": {
     displayName: "Bitbucket Data Center",
     authorizePath: "/rest/oauth2/latest/authorize",
     apiBase: (base) => `${base}/rest/api/latest`,
-    urls: (base, api) => ({
+    urls: (base) => ({
       authUrl: `${base}/rest/oauth2/latest/authorize`,
       tokenUrl: `${base}/rest/oauth2/latest/token`,
-      // Answers 200 signed in and 401 otherwise, and costs the server little.
-      validateUrl: `${api}/inbox/pull-requests/count`,
     }),
     host: (h) => escapeRegex(h),
     scopes: ["PUBLIC_REPOS", "REPO_READ", "REPO_WRITE"],

@@ -194,7 +194,8 @@ const CASES: Array<[string, Record<string, unknown>, Pinned]> = [
       authUrl: "https://bb.corp.example/bitbucket/rest/oauth2/latest/authorize",
       tokenUrl: "https://bb.corp.example/bitbucket/rest/oauth2/latest/token",
       deviceCodeUrl: undefined,
-      validateUrl: "https://bb.corp.example/bitbucket/rest/api/latest/inbox/pull-requests/count",
+      // Atlassian's REST reference closes the former default (inbox/pull-requests/count) to OAuth2 tokens.
+      validateUrl: undefined,
       revokeUrl: undefined,
       apiBaseUrl: "https://bb.corp.example/bitbucket/rest/api/latest",
       scopes: ["PUBLIC_REPOS", "REPO_READ", "REPO_WRITE"],
