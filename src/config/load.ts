@@ -6,13 +6,11 @@ import type { Config, ProviderConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
-import { catalogDefaults } from "./provider-catalog.js";
-import { configSchema, type ProviderInput } from "./schema.js";
+import { MAX_ROTATION_GRACE_MS, catalogDefaults } from "./catalog-defaults.js";
+import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
 
 const MIN_LEASE_TTL_MS = 1000;
 const MAX_LEASE_TTL_MS = 10 * 60_000;
-/** Grace windows providers declare are seconds to minutes; an hour already lets a stolen token live long. */
-const MAX_ROTATION_GRACE_MS = 3_600_000;
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
 export class ConfigError extends Error {
@@ -135,7 +133,8 @@ function resolveProvider(
   env: NodeJS.ProcessEnv,
   problems: string[],
 ): ProviderConfig | undefined {
-  const defaults = catalogDefaults(p.type, { authUrl: p.auth_url, clientId: p.client_id });
+  const type = canonicalType(p.type);
+  const defaults = catalogDefaults(type, { authUrl: p.auth_url, apiBaseUrl: p.api_base_url, clientId: p.client_id });
   if (defaults === undefined) {
     // Self-hosted only (bitbucket-server, jfrog): nothing to derive URLs from.
     problems.push(`${where}.auth_url: required for type ${p.type} (self-hosted; the other URLs are derived from its host)`);
@@ -178,17 +177,24 @@ function resolveProvider(
     problems.push(`${where}.device_flow: needs device_code_url${why}`);
   }
 
-  const rotationGraceMs = p.rotation_grace === undefined ? 0 : (parseDuration(p.rotation_grace) as number);
+  const rotationGraceMs = p.rotation_grace === undefined ? defaults.rotationGraceMs : (parseDuration(p.rotation_grace) as number);
   if (rotationGraceMs > MAX_ROTATION_GRACE_MS) problems.push(`${where}.rotation_grace: must be at most 1h`);
   const defaultTokenLifetimeSec = p.default_token_lifetime === undefined ? undefined : Math.ceil((parseDuration(p.default_token_lifetime) as number) / 1000);
   if (defaultTokenLifetimeSec !== undefined && defaultTokenLifetimeSec < 1) problems.push(`${where}.default_token_lifetime: must be at least 1s`);
   if (defaultTokenLifetimeSec !== undefined && defaultTokenLifetimeSec > MAX_TOKEN_LIFETIME_SEC) problems.push(`${where}.default_token_lifetime: must be at most 10 years (87600h)`);
 
-  const authUrlParams = p.auth_url_params ?? {};
+  const scopes = p.scopes ?? defaults.scopes;
+  const authUrlParams = { ...p.auth_url_params };
   for (const key of Object.keys(authUrlParams)) {
     if (RESERVED_AUTHORIZE_PARAMS.has(key)) {
       problems.push(`${where}.auth_url_params.${key}: set by tokenbroker on every authorize URL and cannot be overridden`);
     }
+  }
+  // OpenID Connect Core §11: without prompt=consent a provider ignores offline_access, and issues no refresh token.
+  if (defaults.consentForOfflineAccess && scopes.includes("offline_access") && authUrlParams.prompt === undefined) authUrlParams.prompt = "consent";
+  const scopeParam = defaults.requiresScope?.orParam;
+  if (scopeParam !== undefined && scopes.length === 0 && (authUrlParams[scopeParam] ?? "") === "") {
+    problems.push(`${where}.scopes: type ${p.type} needs at least one scope (or auth_url_params.${scopeParam}); its authorize endpoint refuses a request for none`);
   }
 
   const urls = {
@@ -214,7 +220,7 @@ function resolveProvider(
 
   const resolved: ProviderConfig = {
     id: p.id,
-    type: p.type,
+    type,
     displayName: p.display_name ?? defaults.displayName,
     clientId: p.client_id,
     clientSecret,
@@ -224,7 +230,7 @@ function resolveProvider(
     revokeUrl: urls.revoke_url,
     deviceCodeUrl,
     apiBaseUrl: urls.api_base_url,
-    scopes: p.scopes ?? defaults.scopes,
+    scopes,
     extraTokenKeys: p.extra_token_keys ?? defaults.extraTokenKeys,
     regex,
     pkceMethods,

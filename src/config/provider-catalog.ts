@@ -1,73 +1,88 @@
-import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
+import type { CatalogEntry, ProviderBase } from "./catalog-entry.js";
+import { escapeRegex } from "./host-regex.js";
 import type { ProviderType } from "./schema.js";
 
 /**
- * Defaults per provider type, taken from each provider's public
- * documentation (named on each entry). Self-hosted types derive their URLs
- * from the host (and path prefix) of the configured `auth_url`; an explicit
- * setting in the config always beats a default.
+ * Defaults per provider type, each next to the documentation page it comes
+ * from (checked against the stored copies of those pages; where a page could
+ * not be found, the comment says so). Self-hosted types derive their URLs
+ * from the host (and path prefix) of the configured `auth_url`; a configured
+ * `api_base_url` moves the URLs that live under the API; an explicit setting
+ * in the config always beats a default (src/config/catalog-defaults.ts).
  */
 
-/** Where a provider lives: origin plus any path prefix (GitLab under /gitlab, an Entra tenant). */
-export type ProviderBase = string;
+const GITHUB_COM = "https://github.com";
 
-interface Urls {
-  authUrl?: string;
-  tokenUrl?: string;
-  validateUrl?: string;
-  revokeUrl?: string;
-  deviceCodeUrl?: string;
-  apiBaseUrl?: string;
+/**
+ * The REST API of a GitHub base: api.github.com for github.com,
+ * api.SUBDOMAIN.ghe.com for Enterprise Cloud with data residency, and
+ * {base}/api/v3 for Enterprise Server (any other host). Pure.
+ */
+export function githubApiBase(base: ProviderBase): string {
+  if (base === GITHUB_COM) return "https://api.github.com";
+  const host = new URL(base).hostname;
+  if (isGheCom(host)) return `https://api.${host}`;
+  return `${base}/api/v3`;
 }
 
-export interface CatalogEntry {
-  displayName: string;
-  /** The public service's base when auth_url is not set; absent: auth_url is required. */
-  cloudBase?: ProviderBase;
-  /** The authorize path below the base, used to find the base inside a configured auth_url. */
-  authorizePath?: string;
-  /** URLs below the base; clientId for providers that put it in a path (GitHub, JFrog). */
-  urls?: (base: ProviderBase, clientId: string) => Urls;
-  /** Regex host pattern for MatchProvider; receives the base's escaped host when self-hosted. */
-  host?: (escapedHost: string, isCloud: boolean) => string;
-  scopes: string[];
-  extraTokenKeys: string[];
-  pkceMethods: PkceMethod[];
-  /** Whether the provider has an RFC 8628 device authorization endpoint. */
-  deviceFlow: boolean;
-  revocation: RevocationStyle;
-  tokenAuthMethod: TokenAuthMethod;
-  quirks: ProviderQuirks;
-  scopeOnRefresh?: boolean;
-  /** oidc: endpoints come from the issuer's discovery document at startup. */
-  discovery?: boolean;
+/** SUBDOMAIN.ghe.com, GitHub Enterprise Cloud with data residency. */
+function isGheCom(hostname: string): boolean {
+  return /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.ghe\.com$/.test(hostname);
 }
 
-const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/**
+ * Azure Repos hosts: dev.azure.com (SSH at ssh.dev.azure.com) and the older
+ * {organization}.visualstudio.com (SSH at vs-ssh.visualstudio.com). Microsoft
+ * serves other sites under visualstudio.com too; the ones known not to be an
+ * organization are refused, so their URLs never get an Azure DevOps token.
+ * Organization names: letters, digits and hyphens, starting and ending with a
+ * letter or digit (https://learn.microsoft.com/en-us/azure/devops/organizations/settings/rename-organization).
+ */
+// The Visual Studio Marketplace, the VS Code site, the product site, the subscriptions portal, Visual Studio Online.
+const NOT_AN_ORGANIZATION = ["marketplace", "code", "www", "my", "online"];
+const AZURE_DEVOPS_HOSTS =
+  "(?:ssh\\.)?dev\\.azure\\.com|vs-ssh\\.visualstudio\\.com" +
+  `|(?!(?:${NOT_AN_ORGANIZATION.join("|")})\\.visualstudio\\.com)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.visualstudio\\.com`;
+
+// Microsoft's Profiles - Get: GET app.vssps.visualstudio.com/_apis/profile/profiles/me with
+// api-version 7.1-preview.3 and scope vso.profile; a preview API asked for with a non-preview
+// api-version answers HTTP 400 (VssInvalidPreviewVersionException), which validation reads as
+// "unknown". https://learn.microsoft.com/en-us/rest/api/azure/devops/profile/profiles/get
+const AZURE_DEVOPS_PROFILE = "https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1-preview.3";
 
 export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
-  // GitHub docs: "Authorizing OAuth apps" (web and device flows), "Generating a
-  // user access token for a GitHub App", REST "Delete an app authorization"
-  // (DELETE /applications/{client_id}/grant, Basic auth, 204), and the July 2025
-  // changelog "PKCE support for OAuth and GitHub App authentication" (S256 only).
-  // Token requests take client_id/client_secret as parameters. Enterprise Server
-  // (auth_url on another host) serves the API under /api/v3.
+  // GitHub:
+  // - authorize, token (client_id and client_secret as form parameters), device flow:
+  //   https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps
+  // - PKCE, S256 only: https://github.blog/changelog/2025-07-14-pkce-support-for-oauth-and-github-app-authentication
+  // - revocation: DELETE {api}/applications/{client_id}/grant with Basic client auth, 204:
+  //   https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-authorization
+  // - API base: api.github.com; Enterprise Server {host}/api/v3; on GHE.com "replace api.github.com
+  //   with your enterprise's dedicated subdomain at api.SUBDOMAIN.ghe.com" (on every REST page, e.g.
+  //   https://docs.github.com/en/enterprise-cloud@latest/rest/enterprise-admin/network-configurations)
+  // - rotation: "Once you use a refresh token, that refresh token and the old user access token will
+  //   no longer work" (GitHub Apps; no grace window):
+  //   https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens
+  // - hosts: ssh.github.com:443 is SSH over the HTTPS port
+  //   (https://docs.github.com/en/authentication/troubleshooting-ssh/using-ssh-over-the-https-port);
+  //   gist.github.com serves each gist as a git repository (GitHub's gist pages; no docs.github.com
+  //   page on it was among the stored copies).
   github: {
     displayName: "GitHub",
-    cloudBase: "https://github.com",
+    cloudBase: GITHUB_COM,
     authorizePath: "/login/oauth/authorize",
-    urls: (base, clientId) => {
-      const api = base === "https://github.com" ? "https://api.github.com" : `${base}/api/v3`;
-      return {
-        authUrl: `${base}/login/oauth/authorize`,
-        tokenUrl: `${base}/login/oauth/access_token`,
-        deviceCodeUrl: `${base}/login/device/code`,
-        validateUrl: `${api}/user`,
-        apiBaseUrl: api,
-        revokeUrl: `${api}/applications/${encodeURIComponent(clientId)}/grant`,
-      };
+    apiBase: githubApiBase,
+    urls: (base, api, clientId) => ({
+      authUrl: `${base}/login/oauth/authorize`,
+      tokenUrl: `${base}/login/oauth/access_token`,
+      deviceCodeUrl: `${base}/login/device/code`,
+      validateUrl: `${api}/user`,
+      revokeUrl: `${api}/applications/${encodeURIComponent(clientId)}/grant`,
+    }),
+    host: (h, cloud) => {
+      if (cloud) return "(?:www\\.|api\\.|gist\\.|ssh\\.)?github\\.com";
+      return isGheCom(h) ? `(?:api\\.)?${escapeRegex(h)}` : escapeRegex(h);
     },
-    host: (h, cloud) => (cloud ? "(?:www\\.|api\\.)?github\\.com" : h),
     scopes: ["repo", "workflow"],
     extraTokenKeys: [],
     pkceMethods: ["S256"],
@@ -75,24 +90,29 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "github-grant",
     tokenAuthMethod: "client_secret_post",
     quirks: "github",
+    rotation: "single_use",
   },
-  // GitLab docs: "OAuth 2.0 identity provider API" (authorization code with PKCE,
-  // device authorization grant from 17.1 at /oauth/authorize_device, /oauth/revoke
-  // per RFC 7009) and REST API "Users" (GET /api/v4/user). Self-managed: same
-  // paths under the instance URL (including a relative URL root).
+  // GitLab: https://docs.gitlab.com/api/oauth2/ (authorization code with PKCE, /oauth/revoke per
+  // RFC 7009; the device authorization grant at /oauth/authorize_device was introduced in 17.2
+  // behind the oauth2_device_grant_flow flag, on by default in 17.3, generally available in 17.9;
+  // a refresh "invalidates the existing access_token and refresh_token"), and
+  // https://docs.gitlab.com/api/users/ (GET /api/v4/user). Self-managed: the same paths under the
+  // instance URL, relative URL root included. gitlab.com also takes SSH at altssh.gitlab.com:443
+  // (GitLab's announcement "GitLab.com now supports an alternate git+ssh port"; glab treats it and
+  // ssh.gitlab.com as GitLab.com).
   gitlab: {
     displayName: "GitLab",
     cloudBase: "https://gitlab.com",
     authorizePath: "/oauth/authorize",
-    urls: (base) => ({
+    apiBase: (base) => `${base}/api/v4`,
+    urls: (base, api) => ({
       authUrl: `${base}/oauth/authorize`,
       tokenUrl: `${base}/oauth/token`,
       deviceCodeUrl: `${base}/oauth/authorize_device`,
       revokeUrl: `${base}/oauth/revoke`,
-      apiBaseUrl: `${base}/api/v4`,
-      validateUrl: `${base}/api/v4/user`,
+      validateUrl: `${api}/user`,
     }),
-    host: (h) => h,
+    host: (h, cloud) => (cloud ? "(?:altssh\\.|ssh\\.)?gitlab\\.com" : escapeRegex(h)),
     scopes: ["write_repository", "read_api"],
     extraTokenKeys: [],
     pkceMethods: ["S256"],
@@ -100,21 +120,26 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "rfc7009",
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
+    rotation: "single_use",
   },
-  // Bitbucket Cloud docs: "OAuth on Bitbucket Cloud" (site/oauth2/authorize and
-  // access_token, client credentials via HTTP Basic) and REST API 2.0 GET /user.
-  // No PKCE, device flow or revocation endpoint is documented.
+  // Bitbucket Cloud: https://developer.atlassian.com/cloud/bitbucket/oauth-2 (site/oauth2/authorize
+  // and access_token, client credentials by HTTP Basic; no PKCE, device flow or revocation
+  // endpoint) and REST 2.0 GET /user. Since 2026-05-04 "each use of a refresh token will generate a
+  // new refresh token" (https://community.developer.atlassian.com/t/oauth-2-0-and-api-authentication-changes-for-bitbucket-cloud/99003).
+  // SSH moves to ssh.bitbucket.org by 2026-11-12 (Atlassian's "Upcoming change to Bitbucket Cloud
+  // SSH access"); altssh.bitbucket.org:443 is the SSH-over-443 host (widely used; no Atlassian page
+  // on it was among the stored copies).
   "bitbucket-cloud": {
-    displayName: "Bitbucket",
+    displayName: "Bitbucket Cloud",
     cloudBase: "https://bitbucket.org",
     authorizePath: "/site/oauth2/authorize",
-    urls: (base) => ({
+    apiBase: () => "https://api.bitbucket.org/2.0",
+    urls: (base, api) => ({
       authUrl: `${base}/site/oauth2/authorize`,
       tokenUrl: `${base}/site/oauth2/access_token`,
-      apiBaseUrl: "https://api.bitbucket.org/2.0",
-      validateUrl: "https://api.bitbucket.org/2.0/user",
+      validateUrl: `${api}/user`,
     }),
-    host: () => "(?:api\\.)?bitbucket\\.org",
+    host: () => "(?:api\\.|ssh\\.|altssh\\.)?bitbucket\\.org",
     scopes: ["account", "repository:write"],
     extraTokenKeys: [],
     pkceMethods: ["none"],
@@ -122,21 +147,28 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
+    rotation: "single_use",
   },
-  // Bitbucket Data Center docs: "Bitbucket OAuth 2.0 provider API" (incoming
-  // application links; /rest/oauth2/latest/authorize and /token; authorization
-  // code with PKCE). Always self-hosted, so auth_url is required.
+  // Bitbucket Data Center (formerly Bitbucket Server; the type keeps its old name, alias
+  // bitbucket-data-center): "Bitbucket OAuth 2.0 provider API",
+  // https://confluence.atlassian.com/display/BITBUCKETSERVER091/Bitbucket+OAuth+2.0+provider+API
+  // (incoming application links; /rest/oauth2/latest/authorize and /token; authorization code with
+  // PKCE). Always self-hosted, so auth_url is required. What a refresh does to the old refresh
+  // token is not on the stored pages: undocumented. No validation by default: the cheap per-user
+  // endpoint used before, GET /rest/api/latest/inbox/pull-requests/count, is marked "Forge and
+  // OAuth2 apps cannot access this REST resource" in the REST reference
+  // (https://developer.atlassian.com/server/bitbucket/rest/v1003/api-group-other-operations/), so
+  // an OAuth2 token would fail it after every refresh, and no endpoint open to OAuth2 tokens was
+  // confirmed in the stored pages; validate_url sets one.
   "bitbucket-server": {
-    displayName: "Bitbucket Server",
+    displayName: "Bitbucket Data Center",
     authorizePath: "/rest/oauth2/latest/authorize",
+    apiBase: (base) => `${base}/rest/api/latest`,
     urls: (base) => ({
       authUrl: `${base}/rest/oauth2/latest/authorize`,
       tokenUrl: `${base}/rest/oauth2/latest/token`,
-      apiBaseUrl: `${base}/rest/api/latest`,
-      // Answers 200 signed in and 401 otherwise, and costs the server little.
-      validateUrl: `${base}/rest/api/latest/inbox/pull-requests/count`,
     }),
-    host: (h) => h,
+    host: (h) => escapeRegex(h),
     scopes: ["PUBLIC_REPOS", "REPO_READ", "REPO_WRITE"],
     extraTokenKeys: [],
     pkceMethods: ["S256"],
@@ -144,46 +176,54 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
+    rotation: "undocumented",
   },
-  // Azure DevOps docs: "Use Azure DevOps OAuth 2.0" (app.vssps.visualstudio.com,
-  // response_type=Assertion, client_assertion = client secret, jwt-bearer grant).
-  // Deprecated by Microsoft: no new registrations since April 2025; prefer
-  // azure-devops-entra. Profiles API "Get" validates.
+  // Azure DevOps OAuth (legacy): https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/azure-devops-oauth
+  // (app.vssps.visualstudio.com, response_type=Assertion, client_assertion = client secret,
+  // jwt-bearer grant). "Deprecated and scheduled for removal in 2026", no new registrations since
+  // April 2025: use azure-devops-entra. Validation is Profiles - Get, whose scope vso.profile the
+  // default therefore asks for next to vso.code_write. What a refresh does to the old refresh
+  // token is not on the stored pages: undocumented.
   "azure-devops": {
     displayName: "Azure DevOps",
     cloudBase: "https://app.vssps.visualstudio.com",
     authorizePath: "/oauth2/authorize",
+    apiBase: () => "https://dev.azure.com",
     urls: (base) => ({
       authUrl: `${base}/oauth2/authorize`,
       tokenUrl: `${base}/oauth2/token`,
-      apiBaseUrl: "https://dev.azure.com",
-      validateUrl: "https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1",
+      validateUrl: AZURE_DEVOPS_PROFILE,
     }),
     host: () => AZURE_DEVOPS_HOSTS,
-    scopes: ["vso.code_write"],
+    scopes: ["vso.code_write", "vso.profile"],
     extraTokenKeys: [],
     pkceMethods: ["none"],
     deviceFlow: false,
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "azure-devops",
+    rotation: "undocumented",
   },
-  // Microsoft identity platform docs: "OAuth 2.0 authorization code flow" and
-  // "device authorization grant" (v2.0 endpoints, PKCE S256), and Azure DevOps
-  // "Use Microsoft Entra ID OAuth" (resource 499b84ac-1321-427f-aa17-267ca6975798,
-  // `.default` scope, offline_access for refresh tokens). Entra has no revocation
-  // endpoint. The tenant is the first path segment of auth_url (default
+  // Microsoft identity platform: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow
+  // and .../v2-oauth2-device-code (v2.0 endpoints, PKCE S256); Azure DevOps with Entra:
+  // https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/entra-oauth
+  // (resource 499b84ac-1321-427f-aa17-267ca6975798 and its .default scope, so the app
+  // registration's Azure DevOps permissions apply: validation needs vso.profile among them).
+  // Refresh tokens "replace themselves with a fresh token upon every use. The Microsoft identity
+  // platform doesn't revoke old refresh tokens":
+  // https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens
+  // No revocation endpoint. The tenant is the first path segment of auth_url (default
   // "organizations": Azure DevOps needs work or school accounts).
   "azure-devops-entra": {
     displayName: "Azure DevOps (Entra ID)",
     cloudBase: "https://login.microsoftonline.com/organizations",
     authorizePath: "/oauth2/v2.0/authorize",
+    apiBase: () => "https://dev.azure.com",
     urls: (base) => ({
       authUrl: `${base}/oauth2/v2.0/authorize`,
       tokenUrl: `${base}/oauth2/v2.0/token`,
       deviceCodeUrl: `${base}/oauth2/v2.0/devicecode`,
-      apiBaseUrl: "https://dev.azure.com",
-      validateUrl: "https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1",
+      validateUrl: AZURE_DEVOPS_PROFILE,
     }),
     host: () => AZURE_DEVOPS_HOSTS,
     scopes: ["499b84ac-1321-427f-aa17-267ca6975798/.default", "offline_access"],
@@ -193,22 +233,25 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
+    rotation: "replaced_not_revoked",
     scopeOnRefresh: true,
   },
-  // Gitea docs: "OAuth2 provider" (/login/oauth/authorize, /login/oauth/access_token,
-  // PKCE) and the API under /api/v1 (GET /api/v1/user). No revocation or device
-  // endpoint. Self-hosted instances: same paths under the instance URL.
+  // Gitea: https://docs.gitea.com/development/oauth2-provider (/login/oauth/authorize and
+  // /login/oauth/access_token, PKCE; a scope is required) and the API under /api/v1 (GET
+  // /api/v1/user). No revocation or device endpoint. Whether a used refresh token stays valid is
+  // an instance setting ([oauth2] INVALIDATE_REFRESH_TOKENS) that the stored pages do not describe:
+  // undocumented. Self-hosted instances: the same paths under the instance URL.
   gitea: {
     displayName: "Gitea",
     cloudBase: "https://gitea.com",
     authorizePath: "/login/oauth/authorize",
-    urls: (base) => ({
+    apiBase: (base) => `${base}/api/v1`,
+    urls: (base, api) => ({
       authUrl: `${base}/login/oauth/authorize`,
       tokenUrl: `${base}/login/oauth/access_token`,
-      apiBaseUrl: `${base}/api/v1`,
-      validateUrl: `${base}/api/v1/user`,
+      validateUrl: `${api}/user`,
     }),
-    host: (h) => h,
+    host: (h) => escapeRegex(h),
     scopes: ["read:repository", "write:repository", "read:user"],
     extraTokenKeys: [],
     pkceMethods: ["S256"],
@@ -216,22 +259,22 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
+    rotation: "undocumented",
   },
-  // JFrog Platform OAuth integrations as Coder's external-auth integration uses
-  // them (JFrog's own pages were not found): authorize at {host}/ui/authorization,
-  // token at {host}/access/api/v1/integrations/{client_id}/token with the client
-  // secret as a bearer token, GET /access/api/v1/system/ping to validate.
-  // Always self-hosted (each platform has its own host): auth_url is required.
+  // JFrog Platform OAuth integrations as Coder's external-auth integration uses them (JFrog's own
+  // pages were not among the stored copies): authorize at {host}/ui/authorization, token at
+  // {host}/access/api/v1/integrations/{client_id}/token with the client secret as a bearer token,
+  // GET /access/api/v1/system/ping to validate. Always self-hosted: auth_url is required.
   jfrog: {
     displayName: "JFrog",
     authorizePath: "/ui/authorization",
-    urls: (base, clientId) => ({
+    apiBase: (base) => `${base}/access/api/v1`,
+    urls: (base, api, clientId) => ({
       authUrl: `${base}/ui/authorization`,
       tokenUrl: `${base}/access/api/v1/integrations/${encodeURIComponent(clientId)}/token`,
-      validateUrl: `${base}/access/api/v1/system/ping`,
-      apiBaseUrl: `${base}/access/api/v1`,
+      validateUrl: `${api}/system/ping`,
     }),
-    host: (h) => h,
+    host: (h) => escapeRegex(h),
     scopes: ["applied-permissions/user"],
     extraTokenKeys: [],
     pkceMethods: ["none"],
@@ -239,22 +282,27 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "jfrog",
+    rotation: "undocumented",
   },
-  // Slack docs: "Installing with OAuth" (oauth/v2/authorize, comma-separated
-  // scopes, user scopes via `user_scope`), oauth.v2.access (HTTP Basic preferred),
-  // auth.test and auth.revoke. Errors come as HTTP 200 {ok:false}. The user
-  // token of a v2 install sits in authed_user, hence the extra keys. PKCE is not
-  // on by default: oauth.v2.access documents code_verifier, authorize does not.
+  // Slack: https://docs.slack.dev/authentication/installing-with-oauth (oauth/v2/authorize,
+  // comma-separated scopes, user scopes in `user_scope`, which auth_url_params can carry),
+  // oauth.v2.access (HTTP Basic preferred), auth.test, auth.revoke; errors come as HTTP 200
+  // {ok:false}. The user token of a v2 install sits in authed_user, hence the extra keys. Token
+  // rotation: the used refresh token "is then revoked" (https://docs.slack.dev/authentication/using-token-rotation).
+  // PKCE is generally available since 2026-03-30, but turning it on makes the app a public client,
+  // one way, and every refresh token of a PKCE-enabled app expires after 30 days
+  // (https://docs.slack.dev/changelog/2026/03/30/pkce): a link would die a month after it was made
+  // unless the user re-links, so PKCE stays opt-in (pkce_methods: [S256]).
   slack: {
     displayName: "Slack",
     cloudBase: "https://slack.com",
     authorizePath: "/oauth/v2/authorize",
-    urls: () => ({
+    apiBase: () => "https://slack.com/api",
+    urls: (_base, api) => ({
       authUrl: "https://slack.com/oauth/v2/authorize",
       tokenUrl: "https://slack.com/api/oauth.v2.access",
-      validateUrl: "https://slack.com/api/auth.test",
-      revokeUrl: "https://slack.com/api/auth.revoke",
-      apiBaseUrl: "https://slack.com/api",
+      validateUrl: `${api}/auth.test`,
+      revokeUrl: `${api}/auth.revoke`,
     }),
     scopes: [],
     extraTokenKeys: ["authed_user.id", "authed_user.access_token", "team.id"],
@@ -263,9 +311,12 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "slack",
     tokenAuthMethod: "client_secret_basic",
     quirks: "slack",
+    rotation: "single_use",
+    requiresScope: { orParam: "user_scope" },
   },
-  // Generic RFC 6749: every URL explicit. RFC 6749 §2.3.1 makes HTTP Basic the
-  // method every server must accept; RFC 9700 recommends PKCE S256.
+  // Generic RFC 6749: every URL explicit. RFC 6749 §2.3.1 makes HTTP Basic the method every
+  // server must accept; RFC 9700 recommends PKCE S256. Rotation depends on the server
+  // (undocumented); declare its reuse window with rotation_grace.
   oauth2: {
     displayName: "OAuth2",
     scopes: [],
@@ -275,9 +326,15 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "rfc7009",
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
+    rotation: "undocumented",
   },
   // OpenID Connect Discovery 1.0: endpoints from {issuer}/.well-known/openid-configuration,
-  // fetched at startup (src/oauth/discovery.ts); userinfo validates tokens.
+  // fetched at startup (src/oauth/discovery.ts); userinfo validates tokens. OpenID Connect Core 1.0
+  // §11 (https://openid.net/specs/openid-connect-core-1_0.html#OfflineAccess): "When offline access
+  // is requested, a prompt parameter value of consent MUST be used unless other conditions ... are
+  // in place", and a provider that sees offline_access without consent in prompt "MUST ignore the
+  // offline_access request" (oidc-provider does), so no refresh token comes back: hence
+  // prompt=consent whenever offline_access is asked for and auth_url_params sets no prompt.
   oidc: {
     displayName: "OpenID Connect",
     scopes: ["openid", "offline_access"],
@@ -287,93 +344,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "rfc7009",
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
+    rotation: "undocumented",
     discovery: true,
+    consentForOfflineAccess: true,
   },
 };
-
-const AZURE_DEVOPS_HOSTS = "(?:(?:ssh\\.)?dev\\.azure\\.com|vs-ssh\\.visualstudio\\.com|[a-z0-9][a-z0-9-]*\\.visualstudio\\.com)";
-
-/**
- * A MatchProvider regex for one host pattern, matching the URL shapes git
- * and API clients use: scheme://[user@]host[:port][/path], and the scp-like
- * [user@]host:path or bare host/path. It refuses host confusion, because a
- * caller hands the matched provider's token to that URL:
- * `https://github.com@evil.example/`, `https://github.com:443@evil.example/`
- * and `https://evil.example\@github.com/` (WHATWG URL reads `\` as `/`) do
- * not match. Compiled case-insensitively (hosts are).
- */
-export function hostRegex(hostPattern: string): string {
-  return (
-    `^(?:(?:https?|ssh|git)://(?:[^@/?#\\\\\\s]+@)?${hostPattern}(?::\\d+)?(?:[/?#].*)?` +
-    `|(?:[^@/:\\\\\\s]+@)?${hostPattern}(?:[:/][^@\\\\]*)?)$`
-  );
-}
-
-/** The defaults of one provider, resolved for its configured auth_url and client id. */
-export interface ProviderDefaults extends Urls {
-  displayName: string;
-  scopes: string[];
-  extraTokenKeys: string[];
-  /** Source of a RegExp to compile with the "i" flag. */
-  regex?: string;
-  pkceMethods: PkceMethod[];
-  deviceFlowSupported: boolean;
-  revocation: RevocationStyle;
-  tokenAuthMethod: TokenAuthMethod;
-  quirks: ProviderQuirks;
-  scopeOnRefresh: boolean;
-  discovery: boolean;
-}
-
-export interface DefaultsContext {
-  /** The configured auth_url, when set: self-hosted URLs derive from it. */
-  authUrl?: string | undefined;
-  clientId?: string | undefined;
-}
-
-/**
- * The base a configured auth_url points at: the URL without the type's
- * authorize path (keeping any prefix, e.g. https://host/gitlab or an Entra
- * tenant), or just its origin when the path is something else. Pure.
- */
-export function baseFromAuthUrl(authUrl: string, authorizePath: string | undefined): ProviderBase {
-  const u = new URL(authUrl);
-  const path = u.pathname.replace(/\/+$/, "");
-  if (authorizePath !== undefined && path.endsWith(authorizePath)) {
-    return `${u.origin}${path.slice(0, path.length - authorizePath.length)}`;
-  }
-  return u.origin;
-}
-
-/**
- * Pure. Undefined when the type needs an auth_url (self-hosted only) and
- * none was given; the loader reports that as a config error.
- */
-export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): ProviderDefaults | undefined {
-  const entry = CATALOG[type];
-  const configured = ctx.authUrl !== undefined && URL.canParse(ctx.authUrl) ? ctx.authUrl : undefined;
-  let base: ProviderBase | undefined;
-  if (configured !== undefined) base = baseFromAuthUrl(configured, entry.authorizePath);
-  else base = entry.cloudBase;
-  if (base === undefined && entry.urls !== undefined) return undefined;
-
-  const urls: Urls = base !== undefined && entry.urls ? entry.urls(base, ctx.clientId ?? "") : {};
-  const out: ProviderDefaults = {
-    ...urls,
-    displayName: entry.displayName,
-    scopes: [...entry.scopes],
-    extraTokenKeys: [...entry.extraTokenKeys],
-    pkceMethods: [...entry.pkceMethods],
-    deviceFlowSupported: entry.deviceFlow,
-    revocation: entry.revocation,
-    tokenAuthMethod: entry.tokenAuthMethod,
-    quirks: entry.quirks,
-    scopeOnRefresh: entry.scopeOnRefresh ?? false,
-    discovery: entry.discovery ?? false,
-  };
-  if (base !== undefined && entry.host !== undefined) {
-    const isCloud = base === entry.cloudBase;
-    out.regex = hostRegex(entry.host(esc(new URL(base).hostname), isCloud));
-  }
-  return out;
-}

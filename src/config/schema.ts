@@ -36,6 +36,22 @@ export const PROVIDER_TYPES = [
 ] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
+/**
+ * Other names a config may give a type: Atlassian renamed Bitbucket Server to
+ * Bitbucket Data Center, and `bitbucket` is what Coder calls Bitbucket Cloud.
+ */
+const PROVIDER_TYPE_ALIASES: Readonly<Record<string, ProviderType>> = {
+  "bitbucket-data-center": "bitbucket-server",
+  bitbucket: "bitbucket-cloud",
+};
+
+const TYPE_NAMES = [...PROVIDER_TYPES, ...Object.keys(PROVIDER_TYPE_ALIASES)] as [string, ...string[]];
+
+/** The type a config's `type` (a type or an alias of one) names. */
+export function canonicalType(name: string): ProviderType {
+  return Object.hasOwn(PROVIDER_TYPE_ALIASES, name) ? PROVIDER_TYPE_ALIASES[name]! : (name as ProviderType);
+}
+
 export const SCOPES = ["token", "link", "admin"] as const;
 export type CallerScope = (typeof SCOPES)[number];
 
@@ -43,7 +59,7 @@ const providerSchema = z.strictObject({
   id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, {
     error: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
   }),
-  type: z.enum(PROVIDER_TYPES, { error: `must be one of ${PROVIDER_TYPES.join(", ")}` }),
+  type: z.enum(TYPE_NAMES, { error: `must be one of ${TYPE_NAMES.join(", ")}` }),
   display_name: z.string().optional(),
   client_id: z.string().min(1, { error: "must not be empty" }),
   client_secret: z.string().optional(),

@@ -35,8 +35,7 @@ describe("authorization code + PKCE at oidc-provider, through the daemon process
           issuer: idp.issuer,
           client_id: idp.clientId,
           client_secret: idp.clientSecret,
-          // oidc-provider issues a refresh token for offline_access only after an explicit consent prompt.
-          auth_url_params: { prompt: "consent" },
+          // No auth_url_params: the oidc type asks for prompt=consent with offline_access itself (OpenID Connect Core §11).
         },
       ],
       { port },

@@ -1,0 +1,99 @@
+import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
+import type { CatalogEntry, CatalogUrls, ProviderBase, RotationSemantics } from "./catalog-entry.js";
+import { hostRegex } from "./host-regex.js";
+import { CATALOG } from "./provider-catalog.js";
+import type { ProviderType } from "./schema.js";
+
+/** The longest reuse grace window a config may declare (`rotation_grace`); an hour already lets a stolen token live long. */
+export const MAX_ROTATION_GRACE_MS = 3_600_000;
+
+/** The defaults of one provider, resolved for its configured auth_url, api_base_url and client id. */
+export interface ProviderDefaults extends CatalogUrls {
+  displayName: string;
+  apiBaseUrl?: string;
+  scopes: string[];
+  extraTokenKeys: string[];
+  /** Source of a RegExp to compile with the "i" flag. */
+  regex?: string;
+  pkceMethods: PkceMethod[];
+  deviceFlowSupported: boolean;
+  revocation: RevocationStyle;
+  tokenAuthMethod: TokenAuthMethod;
+  quirks: ProviderQuirks;
+  rotation: RotationSemantics;
+  /** The reuse grace window the rotation semantics allow (`rotation_grace` when unset). */
+  rotationGraceMs: number;
+  scopeOnRefresh: boolean;
+  discovery: boolean;
+  consentForOfflineAccess: boolean;
+  requiresScope?: { orParam: string };
+}
+
+export interface DefaultsContext {
+  /** The configured auth_url, when set: self-hosted URLs derive from it. */
+  authUrl?: string | undefined;
+  /** The configured api_base_url, when set: the URLs under the API derive from it. */
+  apiBaseUrl?: string | undefined;
+  clientId?: string | undefined;
+}
+
+/**
+ * The base a configured auth_url points at: the URL without the type's
+ * authorize path (keeping any prefix, e.g. https://host/gitlab or an Entra
+ * tenant), or just its origin when the path is something else. Pure.
+ */
+export function baseFromAuthUrl(authUrl: string, authorizePath: string | undefined): ProviderBase {
+  const u = new URL(authUrl);
+  const path = u.pathname.replace(/\/+$/, "");
+  if (authorizePath !== undefined && path.endsWith(authorizePath)) {
+    return `${u.origin}${path.slice(0, path.length - authorizePath.length)}`;
+  }
+  return u.origin;
+}
+
+/**
+ * How long after a send the same refresh token may be sent again
+ * (docs/design.md §3 invariant 14). A provider that keeps the old token valid
+ * makes a second send harmless, so the whole window a config may declare is
+ * used; everything else gets none: a second send would be a replay.
+ */
+export function rotationGraceFor(rotation: RotationSemantics): number {
+  return rotation === "replaced_not_revoked" ? MAX_ROTATION_GRACE_MS : 0;
+}
+
+/**
+ * Pure. Undefined when the type needs an auth_url (self-hosted only) and
+ * none was given; the loader reports that as a config error.
+ */
+export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): ProviderDefaults | undefined {
+  const entry: CatalogEntry = CATALOG[type];
+  const configured = ctx.authUrl !== undefined && URL.canParse(ctx.authUrl) ? ctx.authUrl : undefined;
+  const base = configured !== undefined ? baseFromAuthUrl(configured, entry.authorizePath) : entry.cloudBase;
+  if (base === undefined && entry.urls !== undefined) return undefined;
+
+  const configuredApi = ctx.apiBaseUrl !== undefined && URL.canParse(ctx.apiBaseUrl) ? ctx.apiBaseUrl.replace(/\/+$/, "") : undefined;
+  const api = configuredApi ?? (base !== undefined ? entry.apiBase?.(base) : undefined);
+  const urls: CatalogUrls = base !== undefined && entry.urls ? entry.urls(base, api ?? base, ctx.clientId ?? "") : {};
+  const out: ProviderDefaults = {
+    ...urls,
+    displayName: entry.displayName,
+    scopes: [...entry.scopes],
+    extraTokenKeys: [...entry.extraTokenKeys],
+    pkceMethods: [...entry.pkceMethods],
+    deviceFlowSupported: entry.deviceFlow,
+    revocation: entry.revocation,
+    tokenAuthMethod: entry.tokenAuthMethod,
+    quirks: entry.quirks,
+    rotation: entry.rotation,
+    rotationGraceMs: rotationGraceFor(entry.rotation),
+    scopeOnRefresh: entry.scopeOnRefresh ?? false,
+    discovery: entry.discovery ?? false,
+    consentForOfflineAccess: entry.consentForOfflineAccess ?? false,
+  };
+  if (api !== undefined) out.apiBaseUrl = api;
+  if (entry.requiresScope !== undefined) out.requiresScope = { ...entry.requiresScope };
+  if (base !== undefined && entry.host !== undefined) {
+    out.regex = hostRegex(entry.host(new URL(base).hostname, base === entry.cloudBase));
+  }
+  return out;
+}
