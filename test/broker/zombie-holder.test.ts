@@ -4,8 +4,8 @@
  * its start time unchanged) is dead. A supervisor that is slow to reap, or a
  * daemon run under a shell that never waits, leaves exactly this behind
  * after a crash; counting it as alive would block the key until the lease
- * runs out. The zombie here is real: `sh` backgrounds a process that exits
- * at once and then execs into one that never waits for it.
+ * runs out. The zombie here is real: `sh` backgrounds a process, execs into
+ * one that never waits for it, and then the background process exits.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -27,9 +27,13 @@ function statOf(pid: number): { state: string; startTicks: string } {
 
 /** A real zombie process and its owner id as a lease holder on this host. */
 async function zombieOwner(): Promise<{ pid: number; owner: string }> {
-  const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  // sh starts a child that exits once told to, then becomes `sleep`, which never waits for children.
+  const parent = spawn("sh", ["-c", "exec 3<&0; read line <&3 & echo $!; exec sleep 60"], { stdio: ["pipe", "pipe", "ignore"] });
   parents.push(parent);
   const pid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+  // Only once sh is gone may the child exit: sh itself would reap it.
+  await until(() => readFileSync(`/proc/${parent.pid}/comm`, "utf8") === "sleep\n", "sh to exec sleep", 5_000);
+  parent.stdin!.write("exit\n");
   await until(() => statOf(pid).state === "Z", "the child to exit unreaped", 5_000);
   return { pid, owner: formatOwner({ ...currentIdentity(), pid, startTicks: statOf(pid).startTicks, nonce: "zomb00" }) };
 }
