@@ -20,7 +20,7 @@ describe("a commit held through a locked database", () => {
     let lock: Promise<HeldWriteLock> | undefined;
     h.onRespond = async (ctx) => {
       // The provider has rotated; its answer leaves only once the file is locked.
-      if (ctx.issued !== undefined) await (lock ??= holdWriteLock(h.dbPath, 2_500));
+      if (ctx.issued !== undefined) await (lock ??= holdWriteLock(h.dbPath, 3_000));
     };
 
     const served = await h.engine.obtain(k, 60_000);
