@@ -6,7 +6,7 @@
  * reports a bare DEADLINE_EXCEEDED. In process, with connect's own
  * HandlerContext, so the margin is measured without a daemon's scheduling
  * noise (test/faults/deadline-detail.test.ts covers the same through the
- * wire with 300 ms deadlines). The handler is the engine's real wait:
+ * wire with 1 s deadlines). The handler is the engine's real wait:
  * raceSignal on a refresh that does not finish, with callerPatience.
  */
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
@@ -27,15 +27,15 @@ function contextWithDeadline(timeoutMs: number): HandlerContext {
 const stillRefreshing = (): Promise<never> => new Promise<never>(() => undefined);
 
 describe("a caller's deadline during a refresh", () => {
-  it("callerPatience stops waiting before the deadline: a tenth of the time left (here 100 ms, the most it keeps)", async () => {
+  it("callerPatience stops waiting before the deadline: a fifth of the time left (here 200 ms; between 50 and 250 ms)", async () => {
     const ctx = contextWithDeadline(1_000);
     const deadline = Date.now() + ctx.timeoutMs()!;
     const signal = callerPatience(ctx);
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     const early = deadline - Date.now();
     // Before the deadline, with room to put the answer on the wire; not much sooner.
-    expect(early).toBeGreaterThanOrEqual(10);
-    expect(early).toBeLessThanOrEqual(102);
+    expect(early).toBeGreaterThanOrEqual(50); // timers may run late on a loaded host
+    expect(early).toBeLessThanOrEqual(202);
     expect(ctx.signal.aborted).toBe(false);
   });
 
