@@ -254,9 +254,22 @@ export class Refresher {
         o.log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
         throw fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now, retryAfterMs: backoffMs });
       }
-      case "unusable_answer":
+      case "unusable_answer": {
+        // A 2xx means the provider took the request and may have rotated the
+        // refresh token; its answer is lost (no tokens, cut off, stalled).
+        // Sending the stored token again could be a replay (invariants 10 and
+        // 14): outside a reuse grace window the link is failed and says why.
         o.log.warn({ provider: key.providerId, user: key.userId, status: err.status }, "the provider answered a refresh with a 2xx that held no usable tokens");
-        throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
+        if (provider.config.rotationGraceMs > 0) {
+          throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
+        }
+        const lost = boundFailureReason(`${reason}; the provider may have rotated the refresh token, so it was not sent again`);
+        if (await o.store.recordFailure(key, refreshToken, lost, now)) throw reauthRequired(lost, now);
+        const after = await o.store.get(key);
+        if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
+        if (after?.refreshFailure) throw reauthRecorded(after.refreshFailure);
+        return { kind: "changed" };
+      }
       case "transient":
       case "rate_limited":
         // Invariant 7: retried already, within the budget; never cached as permanent.

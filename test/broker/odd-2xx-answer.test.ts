@@ -10,11 +10,28 @@ import { brokerError, harness, key, stored } from "./harness.js";
 const MIN_VALID = 60_000;
 
 describe("a 2xx the engine cannot hand out", () => {
-  it("without tokens: one request, PROVIDER_UNAVAILABLE, the link untouched", async () => {
+  it("without tokens: one request, never sent again — the link is failed with a reason that says the token may have rotated", async () => {
     const h = await harness({ settings: { budgetMs: 2000 } });
     const k = key("alice");
-    const { record: seeded } = await h.seed(k);
+    await h.seed(k);
     h.fake.failNext(5, { status: 200, body: '{"hello":"world"}' });
+
+    const err = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
+    expect(err.detail.failureReason).toMatch(/HTTP 200 without usable tokens.*may have rotated the refresh token, so it was not sent again/);
+    expect(h.fake.tokenRequests).toBe(1);
+    const rec = await stored(h, k);
+    expect(rec.refreshToken).toBeNull();
+    expect(rec.refreshFailure?.reason).toBe(err.detail.failureReason);
+    // Later calls fail fast: the provider is not asked again.
+    await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
+    expect(h.fake.tokenRequests).toBe(1);
+  });
+
+  it("without tokens, for a provider with a reuse grace window: PROVIDER_UNAVAILABLE, the link untouched, sent again later", async () => {
+    const h = await harness({ settings: { budgetMs: 2000 }, provider: { rotationGraceMs: 60_000 } });
+    const k = key("amy");
+    const { record: seeded } = await h.seed(k);
+    h.fake.failNext(1, { status: 200, body: '{"hello":"world"}' });
 
     await brokerError(h.engine.obtain(k, MIN_VALID), Reason.PROVIDER_UNAVAILABLE);
     expect(h.fake.tokenRequests).toBe(1);
