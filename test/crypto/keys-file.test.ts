@@ -1,12 +1,11 @@
-import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Keyring, KeyringError, generateKeyLine, loadKeys, parseKeysFile } from "../../src/crypto/index.js";
+import { tempDir } from "../support/temp-dir.js";
 import { masterKey } from "./fixtures.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tokenbroker-keys-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir("tb-keys-");
 
 let n = 0;
 function keysFile(text: string, mode = 0o600): string {

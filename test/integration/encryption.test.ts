@@ -12,7 +12,8 @@ import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
-import { runCli, startServe, tempDir, writeKeys } from "../support/cli.js";
+import { runCli, startServe, writeKeys } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 

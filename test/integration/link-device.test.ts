@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { DeviceLinkState } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";

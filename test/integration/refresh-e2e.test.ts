@@ -5,7 +5,8 @@ import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { TokenService, type ObtainAccessTokensResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 

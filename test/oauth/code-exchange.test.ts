@@ -6,7 +6,7 @@ import type { OAuthProvider } from "../../src/oauth/provider.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
 import { validateToken } from "../../src/oauth/validate.js";
 import { useCaptureServer } from "../support/scoped-fakes.js";
-import { approveAt, expectOAuthError, linkProviderFor, useLinkFake } from "./helpers.js";
+import { approveAt, expectOAuthError, useLinkFake } from "./helpers.js";
 
 const REDIRECT = "http://127.0.0.1:7481/oauth/fake/callback";
 const timeoutMs = 2000;

@@ -11,7 +11,7 @@ import {
 import type { OAuthProvider } from "../../src/oauth/provider.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
 import { useCaptureServer } from "../support/scoped-fakes.js";
-import { expectOAuthError, linkProviderFor, useLinkFake } from "./helpers.js";
+import { expectOAuthError, useLinkFake } from "./helpers.js";
 
 const timeoutMs = 2000;
 

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { OAuthProvider } from "../../src/oauth/provider.js";
 import { GITHUB_API_VERSION, planRevocation, revocationAnswer, revokeTokens, type RevokeProvider } from "../../src/oauth/revoke.js";
 import { useCaptureServer } from "../support/scoped-fakes.js";
-import { linkProviderFor, useLinkFake } from "./helpers.js";
+import { useLinkFake } from "./helpers.js";
 
 const timeoutMs = 2000;
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 /**

@@ -9,7 +9,8 @@ import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService, ObtainAccessTokenRequestSchema } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, unary } from "../support/grpc.js";
 import {
   INVALID_UTF8,

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 
@@ -9,10 +8,6 @@ export const CLI = resolve(import.meta.dirname, "../../dist/src/main.js");
 
 export function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
-}
-
-export function tempDir(prefix = "tb-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
 }
 
 /** A caller with every scope, for tests that call over TCP. */

@@ -5,7 +5,8 @@
  * resuming a paused daemon first so that its shutdown can run.
  */
 import { randomBytes } from "node:crypto";
-import { startServe, tempDir, type ServingDaemon } from "../../support/cli.js";
+import { startServe, type ServingDaemon } from "../../support/cli.js";
+import { tempDir } from "../../support/temp-dir.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../../support/fake-provider.js";
 import { BrokerClient, PROVIDER_ID } from "./broker-client.js";
 
