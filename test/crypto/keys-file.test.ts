@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Keyring, KeyringError, generateKeyLine, loadKeys, parseKeysFile } from "../../src/crypto/index.js";
+import { Keyring, generateKeyLine, loadKeys, parseKeysFile } from "../../src/crypto/index.js";
 import { tempDir } from "../support/temp-dir.js";
-import { masterKey } from "./fixtures.js";
+import { keyringError, masterKey } from "./fixtures.js";
 
 const dir = tempDir("tb-keys-");
 
@@ -13,16 +13,6 @@ function keysFile(text: string, mode = 0o600): string {
   writeFileSync(path, text);
   chmodSync(path, mode); // explicit: the umask must not decide the test
   return path;
-}
-
-function keyringError(fn: () => unknown): KeyringError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KeyringError);
-    return err as KeyringError;
-  }
-  throw new Error("expected a KeyringError");
 }
 
 const b64 = (k: Buffer) => k.toString("base64");
