@@ -3,7 +3,8 @@
  * SQLite store on a temp file sealed by a real AesSealer, a real fake
  * provider on loopback, a RefreshEngine built directly, and a pino logger
  * (the daemon's own createLogger, so its redaction config is the real one)
- * writing into memory. No function mocks anywhere.
+ * writing into memory. No function mocks anywhere. Every engine runs on the
+ * harness's SkippableClock: real time unless a test skips ahead.
  *
  * Every token the fake hands out (seeded or refreshed) and every client
  * secret is remembered, and after each test the captured logs are checked to
@@ -22,10 +23,11 @@ import { BrokerError, type Reason } from "../../src/errors.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
-import { openSqliteStore, type SqliteLinks } from "../../src/store/sqlite/index.js";
+import { openSqliteStore, type SqliteLinks, type SqliteStoreOptions } from "../../src/store/sqlite/index.js";
 import type { FakeProvider, FakeProviderOptions, IssuedTokens, TokenRequestContext } from "../support/fake-provider.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
+import { SkippableClock } from "./skippable-clock.js";
 
 export const PROVIDER = "fake";
 
@@ -118,6 +120,10 @@ export interface Harness {
   seed(key: LinkKey, opts?: { accessTtlSec?: number }): Promise<{ record: LinkRecord; tokens: IssuedTokens }>;
   /** A raw better-sqlite3 connection on the db file (inspection only). */
   raw(): Database.Database;
+  /** The clock of every engine this harness builds (unless a test gives one its own). */
+  clock: SkippableClock;
+  /** Settles `work`, skipping the engines' waits whenever no request is at the fake provider. */
+  skipWaits<T>(work: Promise<T>): Promise<T>;
 }
 
 export interface HarnessOptions {
@@ -125,6 +131,8 @@ export interface HarnessOptions {
   settings?: Partial<RefreshSettings>;
   provider?: Partial<ProviderConfig>;
   engine?: Partial<EngineOptions>;
+  /** Options of every store connection (e.g. a short busy budget). */
+  store?: Omit<SqliteStoreOptions, "path" | "sealer">;
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -149,7 +157,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir("tb-broker-");
   const dbPath = join(dir, "links.db");
   const sealer = new AesSealer(new Keyring([randomBytes(32)]));
-  const opened = openSqliteStore({ path: dbPath, sealer });
+  const opened = openSqliteStore({ ...opts.store, path: dbPath, sealer });
   cleanups.push(() => opened.close());
   const store = opened.links;
   const fake = await useFakeProvider(opts.fake);
@@ -158,6 +166,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const log = createLogger("trace", logs);
   const settings = testSettings(opts.settings);
   const engines: RefreshEngine[] = [];
+  const clock = new SkippableClock();
   // Doubling from 200 ms capped at 400 ms, so breaker tests wait little.
   const registry = (configs: ProviderConfig[]): ProviderRegistry =>
     new ProviderRegistry(configs, { publicUrl: "http://127.0.0.1:9", refresh: settings, misconfiguredMaxBackoffMs: 400 });
@@ -171,6 +180,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       providers: registry([provider]),
       settings,
       log,
+      clock,
       ...opts.engine,
       ...over,
     });
@@ -195,7 +205,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     issued,
     onRespond: undefined,
     secondEngine(over) {
-      const other = openSqliteStore({ path: dbPath, sealer });
+      const other = openSqliteStore({ ...opts.store, path: dbPath, sealer });
       cleanups.push(() => other.close());
       return makeEngine(other.links, over);
     },
@@ -209,7 +219,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       const record = await store.put(
         key,
         { accessToken: tokens.accessToken, tokenType: "bearer", refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, extra: {} },
-        Date.now(),
+        clock.now(),
       );
       return { record, tokens };
     },
@@ -220,6 +230,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       });
       return db;
     },
+    clock,
+    skipWaits: (work) => clock.skipWaits(work, () => fake.inFlight > 0),
   };
   h.providers = registry([provider]);
   h.engine = makeEngine(store, { providers: h.providers });
