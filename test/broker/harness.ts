@@ -122,8 +122,8 @@ export interface Harness {
   raw(): Database.Database;
   /** The clock of every engine this harness builds (unless a test gives one its own). */
   clock: SkippableClock;
-  /** Settles `work`, skipping the engines' waits whenever no request is at the fake provider. */
-  skipWaits<T>(work: Promise<T>): Promise<T>;
+  /** Settles `work`, skipping the engines' waits (up to `maxSkipMs` each) whenever no request is at the fake provider. */
+  skipWaits<T>(work: Promise<T>, maxSkipMs?: number): Promise<T>;
 }
 
 export interface HarnessOptions {
@@ -231,7 +231,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       return db;
     },
     clock,
-    skipWaits: (work) => clock.skipWaits(work, () => fake.inFlight > 0),
+    skipWaits: (work, maxSkipMs) => clock.skipWaits(work, () => fake.inFlight > 0, maxSkipMs),
   };
   h.providers = registry([provider]);
   h.engine = makeEngine(store, { providers: h.providers });

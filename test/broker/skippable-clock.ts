@@ -73,15 +73,17 @@ export class SkippableClock implements Clock {
       this.#wake(next);
       await settle();
     }
-    this.#offset += Math.max(0, target - this.now());
+    this.#skip(target - this.now());
   }
 
   /**
    * Settles `work`, skipping straight to the next wake-up whenever everything
    * is waiting on this clock: not while `busy()` says real work is under way
-   * (a request at the provider), whose duration is not this clock's to skip.
+   * (a request at the provider), whose duration is not this clock's to skip,
+   * and never to a wake-up more than `maxSkipMs` away (a lease heartbeat, due
+   * while a request is still on its way to the provider, is not skipped to).
    */
-  async skipWaits<T>(work: Promise<T>, busy: () => boolean = () => false): Promise<T> {
+  async skipWaits<T>(work: Promise<T>, busy: () => boolean = () => false, maxSkipMs = Number.POSITIVE_INFINITY): Promise<T> {
     let settled = false;
     const watched = work.then(
       () => (settled = true),
@@ -91,10 +93,15 @@ export class SkippableClock implements Clock {
       await settle();
       if (settled) break;
       const next = this.#earliest();
-      if (next === undefined || busy()) await Promise.race([watched, realDelay(1)]);
+      if (next === undefined || busy() || next.at - this.now() > maxSkipMs) await Promise.race([watched, realDelay(1)]);
       else this.#wake(next);
     }
     return work;
+  }
+
+  /** Whole milliseconds, as the wall clock has them (the store refuses fractional times); jittered waits are not. */
+  #skip(ms: number): void {
+    this.#offset += Math.max(0, Math.ceil(ms));
   }
 
   #earliest(): Sleeper | undefined {
@@ -104,7 +111,7 @@ export class SkippableClock implements Clock {
   }
 
   #wake(s: Sleeper): void {
-    this.#offset += Math.max(0, s.at - this.now());
+    this.#skip(s.at - this.now());
     s.wake();
   }
 }
