@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { currentIdentity, formatOwner } from "../../src/broker/lease-owner.js";
 import { Reason } from "../../src/errors.js";
-import { brokerError, harness, key, stored, testSettings, until } from "./harness.js";
+import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
+import { brokerError, harness, key, stored, testSettings, until, type Harness } from "./harness.js";
 
 const MIN_VALID = 60_000;
 
@@ -26,15 +27,21 @@ async function deadOwner(): Promise<string> {
   return formatOwner({ ...currentIdentity(), pid: child.pid!, startTicks, nonce: "dead01" });
 }
 
+/** A refresh of `k` whose first attempt got a 503 with Retry-After: 1, once the engine waits it out. */
+async function inRetryAfterBackoff(h: Harness, k: LinkKey): Promise<{ refreshing: Promise<LinkRecord> }> {
+  await h.seed(k, { accessTtlSec: 5 });
+  h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
+  const refreshing = h.engine.obtain(k, MIN_VALID);
+  await until(() => h.logs.text.includes("refresh attempt failed"), "the engine to start its backoff");
+  expect(h.fake.tokenRequests).toBe(1);
+  return { refreshing };
+}
+
 describe("every send under a confirmed lease (invariant 11)", () => {
   it("a holder whose lease was taken over during a Retry-After backoff sends nothing more", async () => {
     const h = await harness({ settings: { budgetMs: 3000, leaseTtlMs: 600 } });
     const k = key("alice");
-    await h.seed(k, { accessTtlSec: 5 });
-    h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
-    const first = h.engine.obtain(k, MIN_VALID);
-    await until(() => h.fake.tokenRequests === 1, "the first (503) attempt");
-    await until(() => h.logs.text.includes("refresh attempt failed"), "the engine to start its backoff");
+    const { refreshing: first } = await inRetryAfterBackoff(h, k);
     // Another process takes the lease over while this one waits out Retry-After.
     const lease = await h.store.readLease(k);
     expect(lease?.owner).toBe(h.engine.owner);
@@ -54,13 +61,9 @@ describe("every send under a confirmed lease (invariant 11)", () => {
     // A 1 s lease and a 1 s Retry-After: the heartbeat (every third of the lease) keeps it.
     const h = await harness({ settings: { budgetMs: 3000, leaseTtlMs: 1000 } });
     const k = key("bob");
-    await h.seed(k, { accessTtlSec: 5 });
-    h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
-    const pending = h.engine.obtain(k, MIN_VALID);
-    await until(() => h.logs.text.includes("refresh attempt failed"), "the engine to start its backoff");
+    const { refreshing: pending } = await inRetryAfterBackoff(h, k);
     // Skipped in deadline order: every heartbeat due before the retry renews the lease first.
     const got = await h.skipWaits(pending);
-    expect(h.fake.tokenRequests).toBe(2);
     expect(h.fake.isValid(got.accessToken)).toBe(true);
     expect(h.fake.tokenRequests).toBe(2);
     expect(h.fake.replays).toBe(0);
