@@ -3,15 +3,14 @@
  * SQLite store on a temp file sealed by a real AesSealer, a real fake
  * provider on loopback, a RefreshEngine built directly, and a pino logger
  * (the daemon's own createLogger, so its redaction config is the real one)
- * writing into memory. No function mocks anywhere.
+ * writing into memory. No function mocks anywhere. Every engine runs on the
+ * harness's SkippableClock: real time unless a test skips ahead.
  *
  * Every token the fake hands out (seeded or refreshed) and every client
  * secret is remembered, and after each test the captured logs are checked to
  * contain none of them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,8 +23,11 @@ import { BrokerError, type Reason } from "../../src/errors.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
-import { openSqliteStore, type SqliteLinks } from "../../src/store/sqlite/index.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions, type IssuedTokens, type TokenRequestContext } from "../support/fake-provider.js";
+import { openSqliteStore, type SqliteLinks, type SqliteStoreOptions } from "../../src/store/sqlite/index.js";
+import type { FakeProvider, FakeProviderOptions, IssuedTokens, TokenRequestContext } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
+import { tempDir } from "../support/temp-dir.js";
+import { SkippableClock } from "./skippable-clock.js";
 
 export const PROVIDER = "fake";
 
@@ -121,6 +123,10 @@ export interface Harness {
   seed(key: LinkKey, opts?: { accessTtlSec?: number }): Promise<{ record: LinkRecord; tokens: IssuedTokens }>;
   /** A raw better-sqlite3 connection on the db file (inspection only). */
   raw(): Database.Database;
+  /** The clock of every engine this harness builds (unless a test gives one its own). */
+  clock: SkippableClock;
+  /** Settles `work`, skipping the engines' waits (up to `maxSkipMs` each) whenever no request is at the fake provider. */
+  skipWaits<T>(work: Promise<T>, maxSkipMs?: number): Promise<T>;
 }
 
 export interface HarnessOptions {
@@ -128,6 +134,8 @@ export interface HarnessOptions {
   settings?: Partial<RefreshSettings>;
   provider?: Partial<ProviderConfig>;
   engine?: Partial<EngineOptions>;
+  /** Options of every store connection (e.g. a short busy budget). */
+  store?: Omit<SqliteStoreOptions, "path" | "sealer">;
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -141,7 +149,6 @@ afterEach(async () => {
     for (const h of hs) {
       // Invariant-wide checks that hold after every test in this directory.
       assertNoSecretsIn(h.logs.text, h.secrets, "logs");
-      expect(h.fake.errors).toEqual([]);
     }
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c();
@@ -149,20 +156,20 @@ afterEach(async () => {
 });
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), "tb-broker-"));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  // Removed, and the fake closed, once the test has finished: after the stores close.
+  const dir = tempDir("tb-broker-");
   const dbPath = join(dir, "links.db");
   const sealer = new AesSealer(new Keyring([randomBytes(32)]));
-  const opened = openSqliteStore({ path: dbPath, sealer });
+  const opened = openSqliteStore({ ...opts.store, path: dbPath, sealer });
   cleanups.push(() => opened.close());
   const store = opened.links;
-  const fake = await startFakeProvider(opts.fake);
-  cleanups.push(() => fake.close());
+  const fake = await useFakeProvider(opts.fake);
   const provider = providerConfig(fake, opts.provider);
   const logs = new MemoryLog();
   const log = createLogger("trace", logs);
   const settings = testSettings(opts.settings);
   const engines: RefreshEngine[] = [];
+  const clock = new SkippableClock();
   // Doubling from 200 ms capped at 400 ms, so breaker tests wait little.
   const registry = (configs: ProviderConfig[]): ProviderRegistry =>
     new ProviderRegistry(configs, { publicUrl: "http://127.0.0.1:9", refresh: settings, misconfiguredMaxBackoffMs: 400 });
@@ -176,6 +183,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       providers: registry([provider]),
       settings,
       log,
+      clock,
       ...opts.engine,
       ...over,
     });
@@ -200,7 +208,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     issued,
     onRespond: undefined,
     secondEngine(over) {
-      const other = openSqliteStore({ path: dbPath, sealer });
+      const other = openSqliteStore({ ...opts.store, path: dbPath, sealer });
       cleanups.push(() => other.close());
       return makeEngine(other.links, over);
     },
@@ -214,7 +222,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       const record = await store.put(
         key,
         { accessToken: tokens.accessToken, tokenType: "bearer", refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, extra: {} },
-        Date.now(),
+        clock.now(),
       );
       return { record, tokens };
     },
@@ -225,6 +233,8 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
       });
       return db;
     },
+    clock,
+    skipWaits: (work, maxSkipMs) => clock.skipWaits(work, () => fake.inFlight > 0, maxSkipMs),
   };
   h.providers = registry([provider]);
   h.engine = makeEngine(store, { providers: h.providers });

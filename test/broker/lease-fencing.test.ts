@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { currentIdentity, formatOwner } from "../../src/broker/lease-owner.js";
 import { Reason } from "../../src/errors.js";
-import { brokerError, harness, key, stored, testSettings, until } from "./harness.js";
+import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
+import { brokerError, harness, key, stored, testSettings, until, type Harness } from "./harness.js";
 
 const MIN_VALID = 60_000;
 
@@ -26,26 +27,32 @@ async function deadOwner(): Promise<string> {
   return formatOwner({ ...currentIdentity(), pid: child.pid!, startTicks, nonce: "dead01" });
 }
 
+/** A refresh of `k` whose first attempt got a 503 with Retry-After: 1, once the engine waits it out. */
+async function inRetryAfterBackoff(h: Harness, k: LinkKey): Promise<{ refreshing: Promise<LinkRecord> }> {
+  await h.seed(k, { accessTtlSec: 5 });
+  h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
+  const refreshing = h.engine.obtain(k, MIN_VALID);
+  await until(() => h.logs.text.includes("refresh attempt failed"), "the engine to start its backoff");
+  expect(h.fake.tokenRequests).toBe(1);
+  return { refreshing };
+}
+
 describe("every send under a confirmed lease (invariant 11)", () => {
   it("a holder whose lease was taken over during a Retry-After backoff sends nothing more", async () => {
     const h = await harness({ settings: { budgetMs: 3000, leaseTtlMs: 600 } });
     const k = key("alice");
-    await h.seed(k, { accessTtlSec: 5 });
-    h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
-    const first = h.engine.obtain(k, MIN_VALID);
-    await until(() => h.fake.tokenRequests === 1, "the first (503) attempt");
-    await until(() => h.logs.text.includes("refresh attempt failed"), "the engine to start its backoff");
+    const { refreshing: first } = await inRetryAfterBackoff(h, k);
     // Another process takes the lease over while this one waits out Retry-After.
     const lease = await h.store.readLease(k);
     expect(lease?.owner).toBe(h.engine.owner);
-    const stolen = await h.store.claimLease(k, formatOwner({ ...currentIdentity(), nonce: "thief0" }), 60_000, Date.now(), {
+    const stolen = await h.store.claimLease(k, formatOwner({ ...currentIdentity(), nonce: "thief0" }), 60_000, h.clock.now(), {
       owner: lease!.owner,
       generation: lease!.generation,
     });
     expect(stolen.claimed).toBe(true);
 
-    // The engine gives up waiting for the thief (budget 3 s) without sending again.
-    await brokerError(first, Reason.PROVIDER_UNAVAILABLE);
+    // The engine gives up waiting for the thief (budget 3 s) without sending again; its waits are skipped.
+    await brokerError(h.skipWaits(first), Reason.PROVIDER_UNAVAILABLE);
     expect(h.fake.tokenRequests).toBe(1);
     expect(h.logs.text).toContain("refresh lease lost");
   });
@@ -54,9 +61,9 @@ describe("every send under a confirmed lease (invariant 11)", () => {
     // A 1 s lease and a 1 s Retry-After: the heartbeat (every third of the lease) keeps it.
     const h = await harness({ settings: { budgetMs: 3000, leaseTtlMs: 1000 } });
     const k = key("bob");
-    await h.seed(k, { accessTtlSec: 5 });
-    h.fake.failNext(1, { status: 503, retryAfterSec: 1 });
-    const got = await h.engine.obtain(k, MIN_VALID);
+    const { refreshing: pending } = await inRetryAfterBackoff(h, k);
+    // Skipped in deadline order: every heartbeat due before the retry renews the lease first.
+    const got = await h.skipWaits(pending);
     expect(h.fake.isValid(got.accessToken)).toBe(true);
     expect(h.fake.tokenRequests).toBe(2);
     expect(h.fake.replays).toBe(0);
@@ -120,12 +127,12 @@ describe("interrupted refreshes (invariant 14)", () => {
     const { record } = await h.seed(k, { accessTtlSec: 5 });
     // This process is alive: a lease in its name, with a pid and start time that match.
     const stalled = formatOwner({ ...currentIdentity(), nonce: "stall0" });
-    const claim = await h.store.claimLease(k, stalled, 200, Date.now(), null);
+    const claim = await h.store.claimLease(k, stalled, 200, h.clock.now(), null);
     if (!claim.claimed) throw new Error("expected a claim");
-    await h.store.confirmLease(k, claim.lease, record.version, 200, Date.now(), { sending: true });
-    await new Promise((r) => setTimeout(r, 250)); // its lease has expired
+    await h.store.confirmLease(k, claim.lease, record.version, 200, h.clock.now(), { sending: true });
+    await h.clock.advance(250); // its lease has expired
 
-    const err = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.PROVIDER_UNAVAILABLE);
+    const err = await brokerError(h.skipWaits(h.engine.obtain(k, MIN_VALID)), Reason.PROVIDER_UNAVAILABLE);
     expect(err.detail.metadata?.refresh_in_progress).toBe("true");
     expect(h.fake.tokenRequests).toBe(0);
     expect((await h.store.readLease(k))?.owner).toBe(stalled);

@@ -159,7 +159,7 @@ describe("the lease and the provider queue (invariants 1 and 9 together)", () =>
     const slow = a.obtain(blocker, MIN_VALID);
     await until(() => h.fake.inFlight === 1, "the blocker to occupy A's only slot");
     const fromA = a.obtain(k, MIN_VALID); // queues behind the blocker
-    await sleep(250); // longer than A's lease TTL
+    await h.clock.advance(250); // A queues longer than its lease TTL
     const fromB = b.obtain(k, MIN_VALID);
     const [, ra, rb] = await Promise.all([slow, fromA, fromB]);
 

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config, ProviderConfig } from "../../src/config/config.js";
 import { ConfigError, resolveConfig } from "../../src/config/load.js";
+import { tempDir } from "../support/temp-dir.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tb-config-"));
+const dir = tempDir("tb-config-");
 
 /** A file with this content in a private temp dir; its absolute path. */
 export function secretFile(name: string, content: string): string {

@@ -1,17 +1,7 @@
 import { createHash, hkdfSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Keyring, KeyringError } from "../../src/crypto/index.js";
-import { masterKey } from "./fixtures.js";
-
-function keyringError(fn: () => unknown): KeyringError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KeyringError);
-    return err as KeyringError;
-  }
-  throw new Error("expected a KeyringError");
-}
+import { Keyring } from "../../src/crypto/index.js";
+import { keyringError, masterKey } from "./fixtures.js";
 
 /** Deterministic keys; 51020 and 125406 were found by a birthday search to share a 32-bit key id. */
 function numberedKey(n: number): Buffer {

@@ -1,12 +1,11 @@
-import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { Keyring, KeyringError, generateKeyLine, loadKeys, parseKeysFile } from "../../src/crypto/index.js";
-import { masterKey } from "./fixtures.js";
+import { describe, expect, it } from "vitest";
+import { Keyring, generateKeyLine, loadKeys, parseKeysFile } from "../../src/crypto/index.js";
+import { tempDir } from "../support/temp-dir.js";
+import { keyringError, masterKey } from "./fixtures.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tokenbroker-keys-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir("tb-keys-");
 
 let n = 0;
 function keysFile(text: string, mode = 0o600): string {
@@ -14,16 +13,6 @@ function keysFile(text: string, mode = 0o600): string {
   writeFileSync(path, text);
   chmodSync(path, mode); // explicit: the umask must not decide the test
   return path;
-}
-
-function keyringError(fn: () => unknown): KeyringError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KeyringError);
-    return err as KeyringError;
-  }
-  throw new Error("expected a KeyringError");
 }
 
 const b64 = (k: Buffer) => k.toString("base64");

@@ -10,7 +10,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, expect, it } from "vitest";
 import { describeOutcome, type Outcome } from "./support/broker-client.js";
-import { FaultRig, expiredSeed, sleep } from "./support/rig.js";
+import { FaultRig, expectRotatedTokenCommitted, expiredSeed, sleep } from "./support/rig.js";
 import { holdWriteLock } from "./support/write-lock.js";
 
 const LOCK_MS = 10_000;
@@ -84,19 +84,5 @@ it("write lock held 10 s by another process during a refresh: committed after, S
   // A fresh process knows only what reached the database: its refresh presents the rotated token
   // (it may have to wait for the first daemon's commit retry).
   const fresh = await rig.daemon({ refresh: { timeout: "5s" } });
-  const next = await fresh.client.obtain("u", { minValidMs: 0, deadlineMs: 20_000 });
-  expect(next.ok, describeOutcome(next)).toBe(true);
-  if (next.ok) expect(fake.isValid(next.token.accessToken)).toBe(true);
-  expect(presented).toHaveLength(2);
-  expect(presented[1]).toBe(rotated);
-  expect(fake.tokenRequests).toBe(2);
-  expect(fake.replays).toBe(0);
-  for (const p of [fresh, d]) {
-    const now = await p.client.obtain("u", { minValidMs: 0 });
-    expect(now.ok && fake.isValid(now.token.accessToken), describeOutcome(now)).toBe(true);
-    expect((await p.client.getLink("u")).refreshFailure).toBeUndefined();
-    expect(p.alive()).toBe(true);
-  }
-  expect(fake.tokenRequests).toBe(2);
-  expect(fake.errors).toEqual([]);
+  await expectRotatedTokenCommitted(rig, "u", fresh, [d], presented, rotated);
 });

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { rmSync } from "node:fs";
 import { afterAll, afterEach, expect, it } from "vitest";
 import { describeOutcome, type Outcome } from "./support/broker-client.js";
-import { FaultRig, expiredSeed, sleep } from "./support/rig.js";
+import { FaultRig, expectRotatedTokenCommitted, expiredSeed, sleep } from "./support/rig.js";
 import { mountTmpfs } from "./support/tmpfs.js";
 
 const tmpfs = mountTmpfs("4m");
@@ -75,18 +75,5 @@ it("the disk fills during a refresh: token or STORE_UNAVAILABLE meanwhile, the d
   // (it may have to wait for the first daemon's commit retry to find the freed space).
   const fresh = await rig.daemon({ storePath: `${tmpfs.dir}/tb.db` });
   await sleep(Math.max(0, 3_200 - (performance.now() - filledAt))); // the 3 s token has expired
-  const next = await fresh.client.obtain("u", { minValidMs: 0, deadlineMs: 20_000 });
-  expect(next.ok, describeOutcome(next)).toBe(true);
-  if (next.ok) expect(fake.isValid(next.token.accessToken)).toBe(true);
-  expect(presented).toHaveLength(2);
-  expect(presented[1]).toBe(rotated);
-  expect(fake.replays).toBe(0);
-  for (const p of [fresh, d]) {
-    const now = await p.client.obtain("u", { minValidMs: 0 });
-    expect(now.ok && fake.isValid(now.token.accessToken), describeOutcome(now)).toBe(true);
-    expect((await p.client.getLink("u")).refreshFailure).toBeUndefined();
-    expect(p.alive()).toBe(true);
-  }
-  expect(fake.tokenRequests).toBe(2);
-  expect(fake.errors).toEqual([]);
+  await expectRotatedTokenCommitted(rig, "u", fresh, [d], presented, rotated);
 });

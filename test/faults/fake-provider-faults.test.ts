@@ -3,19 +3,10 @@
  * HTTP: odd-but-rotating 2xx answers, holding a request on arrival, and the
  * reuse grace window. The daemon suites in this folder rely on each.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
+import { describe, expect, it } from "vitest";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 
-let fake: FakeProvider | undefined;
-async function start(o: FakeProviderOptions = {}): Promise<FakeProvider> {
-  fake = await startFakeProvider(o);
-  return fake;
-}
-afterEach(async () => {
-  expect(fake?.errors ?? []).toEqual([]);
-  await fake?.close();
-  fake = undefined;
-});
 
 async function refresh(f: FakeProvider, refreshToken: string): Promise<{ status: number; type: string; text: string }> {
   const res = await fetch(f.tokenUrl, {
@@ -30,7 +21,7 @@ const json = (text: string): Record<string, unknown> => JSON.parse(text) as Reco
 
 describe("oddSuccess: a rotating 2xx with an odd body", () => {
   it("processes the refresh (spends the presented token, mints a pair) and answers the built body", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     f.failNext(1, { oddSuccess: (t) => ({ access_token: t.accessToken, refresh_token: t.refreshToken, expires_in: "abc", token_type: 5 }), status: 203 });
     const odd = await refresh(f, seed.refreshToken);
@@ -46,7 +37,7 @@ describe("oddSuccess: a rotating 2xx with an odd body", () => {
   });
 
   it("the odd answer's refresh token refreshes normally", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     f.failNext(1, { oddSuccess: (t) => ({ refresh_token: t.refreshToken, access_token: "" }) });
     const odd = json((await refresh(f, f.issue().refreshToken)).text);
     const next = await refresh(f, odd.refresh_token as string);
@@ -56,7 +47,7 @@ describe("oddSuccess: a rotating 2xx with an odd body", () => {
   });
 
   it("numericRefreshToken mints 15 digits that survive a trip as a JSON number", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     f.failNext(1, { oddSuccess: (t) => ({ access_token: t.accessToken, refresh_token: Number(t.refreshToken) }), numericRefreshToken: true });
     const odd = json((await refresh(f, f.issue().refreshToken)).text);
     expect(typeof odd.refresh_token).toBe("number");
@@ -65,7 +56,7 @@ describe("oddSuccess: a rotating 2xx with an odd body", () => {
   });
 
   it("formEncoded answers application/x-www-form-urlencoded, non-strings as JSON text", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     f.failNext(1, { oddSuccess: (t) => ({ access_token: t.accessToken, refresh_token: t.refreshToken, expires_in: -100, token_type: null }), formEncoded: true });
     const odd = await refresh(f, f.issue().refreshToken);
     expect(odd.type).toMatch(/^application\/x-www-form-urlencoded/);
@@ -76,7 +67,7 @@ describe("oddSuccess: a rotating 2xx with an odd body", () => {
   });
 
   it("a spent token presented with an oddSuccess fault queued gets the usual refusal", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     expect((await refresh(f, seed.refreshToken)).status).toBe(200);
     f.failNext(1, { oddSuccess: (t) => ({ access_token: t.accessToken }) });
@@ -89,7 +80,7 @@ describe("oddSuccess: a rotating 2xx with an odd body", () => {
 
 describe("holdNextTokenRequest", () => {
   it("holds a request after it arrived and before it is processed, until released", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     const held = f.holdNextTokenRequest();
     let answered = false;
@@ -107,7 +98,7 @@ describe("holdNextTokenRequest", () => {
   });
 
   it("holds queue up in arrival order, and a fault applies after the release", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const first = f.holdNextTokenRequest();
     const second = f.holdNextTokenRequest();
     f.failNext(1, { status: 503, retryAfterSec: 2 });
@@ -122,7 +113,7 @@ describe("holdNextTokenRequest", () => {
   });
 
   it("a request whose client went away while held is still processed: the token rotates, the answer is lost", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     const held = f.holdNextTokenRequest();
     const abort = new AbortController();
@@ -144,7 +135,7 @@ describe("holdNextTokenRequest", () => {
 
 describe("reuseGraceSec: the provider's reuse grace window", () => {
   it("accepts the previous refresh token once inside the window, with a new pair, not as a replay", async () => {
-    const f = await start({ reuseGraceSec: 30 });
+    const f = await useFakeProvider({ reuseGraceSec: 30 });
     const seed = f.issue();
     const lost = json((await refresh(f, seed.refreshToken)).text); // the answer a crashed client never read
     const retried = await refresh(f, seed.refreshToken);
@@ -161,7 +152,7 @@ describe("reuseGraceSec: the provider's reuse grace window", () => {
   });
 
   it("the grace answer supersedes the pair it replaces, and its own refresh token rotates on", async () => {
-    const f = await start({ reuseGraceSec: 30 });
+    const f = await useFakeProvider({ reuseGraceSec: 30 });
     const seed = f.issue();
     const lost = json((await refresh(f, seed.refreshToken)).text);
     const pair = json((await refresh(f, seed.refreshToken)).text);
@@ -172,7 +163,7 @@ describe("reuseGraceSec: the provider's reuse grace window", () => {
   });
 
   it("outside the window the previous token is a replay", async () => {
-    const f = await start({ reuseGraceSec: 0.2 });
+    const f = await useFakeProvider({ reuseGraceSec: 0.2 });
     const seed = f.issue();
     await refresh(f, seed.refreshToken);
     await new Promise((r) => setTimeout(r, 300));
@@ -182,7 +173,7 @@ describe("reuseGraceSec: the provider's reuse grace window", () => {
   });
 
   it("only the token right before the current one is covered, not older ones", async () => {
-    const f = await start({ reuseGraceSec: 30 });
+    const f = await useFakeProvider({ reuseGraceSec: 30 });
     const seed = f.issue();
     const second = json((await refresh(f, seed.refreshToken)).text);
     await refresh(f, second.refresh_token as string);
@@ -191,7 +182,7 @@ describe("reuseGraceSec: the provider's reuse grace window", () => {
   });
 
   it("without a window (the default) the previous token is a replay at once", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     await refresh(f, seed.refreshToken);
     expect((await refresh(f, seed.refreshToken)).status).toBe(400);

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { runCli, tempDir } from "../support/cli.js";
+import { runCli } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 
 const valid = (dir: string): string => `
 listen:

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const DEPCRUISE = join(root, "node_modules/dependency-cruiser/bin/dependency-cruise.mjs");

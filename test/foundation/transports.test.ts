@@ -12,7 +12,8 @@ import { ServerReflection as ServerReflectionAlpha } from "../../gen/grpc/reflec
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import { startDaemon, type Daemon } from "../../src/daemon.js";
 import { createLogger } from "../../src/log.js";
 import { defineService } from "../../src/rpc/service.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 // A service with no methods implemented, served over real sockets: what a

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { CLI, assertBuilt, runCli, tempDir } from "../support/cli.js";
+import { CLI, assertBuilt, runCli } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 
 it("dev mode serves a demo link that the token command prints, refreshing it when asked for more validity", async () => {
   assertBuilt();

@@ -12,8 +12,10 @@ import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
-import { runCli, startServe, tempDir, writeKeys } from "../support/cli.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import { runCli, startServe, writeKeys } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 const b64 = (k: Buffer): string => k.toString("base64");
@@ -45,7 +47,7 @@ describe("encryption at rest", () => {
   it("after a busy run the raw SQLite files (main and WAL) hold none of the token values", async () => {
     const dir = tempDir();
     const lifetimeMs = 120_000;
-    const fake = await startFakeProvider({ expiresInSec: lifetimeMs / 1000 });
+    const fake = await useFakeProvider({ expiresInSec: lifetimeMs / 1000 });
     const daemon = await startServe(config(dir, fake), dir);
     try {
       const tokens = grpcClient(TokenService, daemon.unixTarget!);
@@ -84,13 +86,12 @@ describe("encryption at rest", () => {
       scan();
     } finally {
       await daemon.stop();
-      await fake.close();
     }
   });
 
   it("swapped, bit-flipped and truncated ciphertexts fail with DATA_LOSS for those links only", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider();
+    const fake = await useFakeProvider();
     const daemon = await startServe(config(dir, fake), dir);
     try {
       for (const u of ["a", "b", "c", "d", "e"]) await importVia(daemon.unixTarget!, u, fake.issue({ accessTtlSec: 3600 }));
@@ -119,13 +120,12 @@ describe("encryption at rest", () => {
       tokens.close();
     } finally {
       await daemon.stop();
-      await fake.close();
     }
   });
 
   it("a wrong key refuses startup, names the expected key id, and leaves the database byte-identical", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider();
+    const fake = await useFakeProvider();
     const right = randomBytes(32);
     writeKeys(dir, [b64(right)]);
     const daemon = await startServe(config(dir, fake), dir);
@@ -151,12 +151,11 @@ describe("encryption at rest", () => {
     expect(malformed.code).not.toBe(0);
     expect(malformed.stderr).toMatch(/line 1/);
     expect(dbFiles(dir)).toEqual(before);
-    await fake.close();
   });
 
   it("reads keys from $CREDENTIALS_DIRECTORY and warns about a keys file others can read", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider();
+    const fake = await useFakeProvider();
     mkdirSync(join(dir, "creds"));
     writeFileSync(join(dir, "creds", "tokenbroker-keys"), `${b64(randomBytes(32))}\n`, { mode: 0o600 });
     writeKeys(dir); // startServe expects one; unused with keys_credential
@@ -173,7 +172,6 @@ describe("encryption at rest", () => {
     const loose = await startServe(config(dir2, fake), dir2);
     await loose.stop();
     expect(loose.output()).toMatch(/keys.*(group|others)|(group|others).*keys/i);
-    await fake.close();
   });
 });
 
@@ -181,7 +179,7 @@ describe("online key rotation", () => {
   it("re-seals 50,000 links under a new key while ObtainAccessToken load runs: no failed call, nothing left under the old key", async () => {
     const dir = tempDir();
     const lifetimeMs = 3_600_000;
-    const fake = await startFakeProvider({ expiresInSec: lifetimeMs / 1000, latencyMs: 30 });
+    const fake = await useFakeProvider({ expiresInSec: lifetimeMs / 1000, latencyMs: 30 });
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
     const oldId = new Keyring([oldKey]).active.id;
@@ -301,7 +299,6 @@ describe("online key rotation", () => {
     }
     expect([...(await check.keyring.countByKeyId()).keys()]).toEqual([newId]);
     await check.close();
-    await fake.close();
   }, 240_000);
 });
 
@@ -312,7 +309,7 @@ describe("keys CLI", () => {
     expect(Buffer.from(gen.stdout.trim(), "base64")).toHaveLength(32);
 
     const dir = tempDir();
-    const fake = await startFakeProvider();
+    const fake = await useFakeProvider();
     const k1 = randomBytes(32);
     writeKeys(dir, [b64(k1)]);
     const d1 = await startServe(config(dir, fake), dir);
@@ -339,7 +336,6 @@ describe("keys CLI", () => {
       expect(parsed.keys.find((k) => k.key_id === id2)?.sealed_values).toBe(3);
     } finally {
       await d2.stop();
-      await fake.close();
     }
   });
 });

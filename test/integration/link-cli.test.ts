@@ -2,10 +2,12 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { CLI, TEST_CALLER_TOKEN, runCli, tempDir, type CliResult } from "../support/cli.js";
+import { CLI, TEST_CALLER_TOKEN, runCli, type CliResult } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
 import { recordVerifiers, secretsInStore, secretsInText, startLinkDaemon, visit, type LinkDaemon } from "./link-helpers.js";
 
@@ -36,7 +38,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
   const auth = ["--caller-token", TEST_CALLER_TOKEN];
 
   beforeAll(async () => {
-    gh = await startFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f" });
+    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f" });
     flows = enableLinkFlows(gh, { deviceIntervalSec: 1 });
     verifiers = recordVerifiers(gh);
     tb = await startLinkDaemon(tempDir("tb-link-cli-"), [
@@ -58,7 +60,6 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
   });
   afterAll(async () => {
     await tb?.stop();
-    await gh?.close();
   });
 
   const outputs: CliResult[] = [];

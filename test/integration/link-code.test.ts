@@ -5,10 +5,11 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
 import { recordVerifiers, secretsInStore, secretsInText, startLinkDaemon, storeFiles, visit, type LinkDaemon } from "./link-helpers.js";
 
@@ -38,10 +39,10 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
   const states: string[] = [];
 
   beforeAll(async () => {
-    gh = await startFakeProvider({ mode: "github", clientId: "Iv1.gh-link-client", clientSecret: "gh-client-secret-0f9e8d7c6b5a" });
+    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.gh-link-client", clientSecret: "gh-client-secret-0f9e8d7c6b5a" });
     ghFlows = enableLinkFlows(gh);
     ghVerifiers = recordVerifiers(gh);
-    std = await startFakeProvider({ clientId: "auth0-link-client", clientSecret: "auth0-client-secret-1a2b3c4d5e" });
+    std = await useFakeProvider({ clientId: "auth0-link-client", clientSecret: "auth0-client-secret-1a2b3c4d5e" });
     stdFlows = enableLinkFlows(std);
     stdVerifiers = recordVerifiers(std);
     const providers = [
@@ -78,8 +79,6 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
   afterAll(async () => {
     await tb?.stop();
     await shortTtl?.stop();
-    await gh?.close();
-    await std?.close();
   });
 
   async function start(d: LinkDaemon, userId: string, providerId = GH, redirectAfter = ""): Promise<{ authorize: URL; state: string }> {

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { DeviceLinkState } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
 import { secretsInStore, secretsInText, startLinkDaemon, storeFiles, type LinkDaemon } from "./link-helpers.js";
 
@@ -40,7 +41,7 @@ describe("device flow through the daemon process", () => {
   let tb: LinkDaemon;
 
   beforeAll(async () => {
-    fake = await startFakeProvider({ clientId: "device-client", clientSecret: "device-client-secret-5e6f7a8b" });
+    fake = await useFakeProvider({ clientId: "device-client", clientSecret: "device-client-secret-5e6f7a8b" });
     flows = enableLinkFlows(fake, { deviceIntervalSec: 1, verificationUriComplete: true });
     tb = await startLinkDaemon(tempDir("tb-link-device-"), [
       {
@@ -59,7 +60,6 @@ describe("device flow through the daemon process", () => {
   });
   afterAll(async () => {
     await tb?.stop();
-    await fake?.close();
   });
 
   const startDevice = (userId: string) => unary<StartResponse>(tb.links, "startDeviceLink", { userId, providerId: PROVIDER });

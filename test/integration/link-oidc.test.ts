@@ -2,7 +2,7 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
 import { freePort, secretsInStore, storeFiles, secretsInText, startLinkDaemon, startOidcIdp, visit, type LinkDaemon, type OidcIdp } from "./link-helpers.js";

@@ -6,7 +6,8 @@ import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { startOidcServer, type OidcServer } from "../support/oidc-server.js";
 

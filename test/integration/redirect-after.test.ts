@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
 import { ALLOWED_ORIGIN, EVIL, KNOWN_BAD, KNOWN_GOOD, fuzzTargets } from "../support/redirect-targets.js";
 import { startLinkDaemon, visit, type LinkDaemon } from "./link-helpers.js";
@@ -30,7 +31,7 @@ describe("redirect_after: StartLink and the web callback", () => {
   let allowed: Set<string>;
 
   beforeAll(async () => {
-    gh = await startFakeProvider({ mode: "github", clientId: "Iv1.redirect-client", clientSecret: "gh-redirect-secret-5c4b3a29" });
+    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.redirect-client", clientSecret: "gh-redirect-secret-5c4b3a29" });
     ghFlows = enableLinkFlows(gh);
     const providers = [{ id: GH, type: "github", client_id: gh.clientId, client_secret: gh.clientSecret, auth_url: ghFlows.authorizeUrl, token_url: gh.tokenUrl, validate_url: gh.validateUrl }];
     tb = await startLinkDaemon(tempDir("tb-redirect-"), providers, { extra: { redirect_allowlist: [ALLOWED_ORIGIN] } });
@@ -41,7 +42,6 @@ describe("redirect_after: StartLink and the web callback", () => {
   afterAll(async () => {
     db?.close();
     await tb?.stop();
-    await gh?.close();
   });
 
   const flowCount = (): number => (db.prepare("SELECT count(*) AS n FROM auth_flows").get() as { n: number }).n;

@@ -5,8 +5,10 @@ import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { TokenService, type ObtainAccessTokensResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 function config(dir: string, fake: FakeProvider, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -44,12 +46,11 @@ describe("ObtainAccessToken against the daemon process", () => {
   let daemon: ServingDaemon;
   beforeAll(async () => {
     dir = tempDir();
-    fake = await startFakeProvider({ expiresInSec: 120 });
+    fake = await useFakeProvider({ expiresInSec: 120 });
     daemon = await startServe(config(dir, fake), dir);
   });
   afterAll(async () => {
     await daemon?.stop();
-    await fake?.close();
   });
 
   it("100 concurrent callers 5 s before expiry share exactly one refresh", async () => {
@@ -173,7 +174,7 @@ describe("ObtainAccessToken against the daemon process", () => {
 describe("two daemon processes sharing one SQLite file", () => {
   it("50 callers each on one key: exactly one refresh", async () => {
     const dir = tempDir();
-    const fake = await startFakeProvider({ expiresInSec: 120, latencyMs: 150 });
+    const fake = await useFakeProvider({ expiresInSec: 120, latencyMs: 150 });
     const a = await startServe(config(dir, fake), dir);
     const b = await startServe(config(dir, fake), dir);
     try {
@@ -190,7 +191,6 @@ describe("two daemon processes sharing one SQLite file", () => {
       expect(fake.isValid(results[0]!.token.accessToken)).toBe(true);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
-      await fake.close();
     }
   });
 });

@@ -1,33 +1,16 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { buildAuthorizeUrl } from "../../src/oauth/authorize.js";
 import { exchangeCode } from "../../src/oauth/code-exchange.js";
 import { createPkce, generateState } from "../../src/oauth/pkce.js";
 import type { OAuthProvider } from "../../src/oauth/provider.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
 import { validateToken } from "../../src/oauth/validate.js";
-import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
-import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
-import { approveAt, expectOAuthError, linkProviderFor } from "./helpers.js";
+import { useCaptureServer } from "../support/scoped-fakes.js";
+import { approveAt, expectOAuthError, useLinkFake } from "./helpers.js";
 
 const REDIRECT = "http://127.0.0.1:7481/oauth/fake/callback";
 const timeoutMs = 2000;
 
-let fake: FakeProvider | undefined;
-let capture: CaptureServer | undefined;
-afterEach(async () => {
-  expect(fake?.errors ?? []).toEqual([]);
-  await fake?.close();
-  await capture?.close();
-  fake = undefined;
-  capture = undefined;
-});
-
-async function setup(o: FakeProviderOptions = {}): Promise<{ fake: FakeProvider; flows: LinkFlows; p: OAuthProvider }> {
-  fake = await startFakeProvider(o);
-  const flows = enableLinkFlows(fake);
-  return { fake, flows, p: linkProviderFor(fake, flows) };
-}
 
 /** StartLink's half: PKCE, state, the URL; then the user approves at the fake. */
 async function authorize(p: OAuthProvider): Promise<{ code: string; state: string; verifier: string | undefined; returnedState: string | null }> {
@@ -46,7 +29,7 @@ async function authorize(p: OAuthProvider): Promise<{ code: string; state: strin
 
 describe("authorization code + PKCE against the fake provider", () => {
   it("exchanges the code for tokens the provider accepts, and they refresh", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const a = await authorize(p);
     expect(a.returnedState).toBe(a.state);
     const sent = flows.authorizeRequests[0]!;
@@ -66,7 +49,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("a replayed code is invalid_grant (permanent) and the fake revokes what the code issued", async () => {
-    const { fake, p } = await setup();
+    const { fake, p } = await useLinkFake();
     const a = await authorize(p);
     const first = await exchangeCode(p, { code: a.code, redirectUri: REDIRECT, codeVerifier: a.verifier, timeoutMs });
     await expectOAuthError(
@@ -78,7 +61,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("a wrong verifier, a missing verifier or another redirect URI is invalid_grant", async () => {
-    const { p } = await setup();
+    const { p } = await useLinkFake();
     const a = await authorize(p);
     await expectOAuthError(exchangeCode(p, { code: a.code, redirectUri: REDIRECT, codeVerifier: "x".repeat(43), timeoutMs }), {
       kind: "permanent",
@@ -96,7 +79,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("pkce_methods [none]: no challenge on the URL and no verifier in the exchange", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const noPkce = { ...p, pkceMethods: ["none" as const] };
     const a = await authorize(noPkce);
     expect(a.verifier).toBeUndefined();
@@ -106,7 +89,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("client_secret_post and plain PKCE work too", async () => {
-    const { fake, p } = await setup();
+    const { fake, p } = await useLinkFake();
     const post = { ...p, tokenAuthMethod: "client_secret_post" as const, pkceMethods: ["plain" as const] };
     const a = await authorize(post);
     const tokens = await exchangeCode(post, { code: a.code, redirectUri: REDIRECT, codeVerifier: a.verifier, timeoutMs });
@@ -115,7 +98,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("GitHub dialect: HTTP 200 error bodies are classified, form-encoded success bodies parsed", async () => {
-    const { fake, p } = await setup({ mode: "github", formEncoded: true });
+    const { fake, p } = await useLinkFake({ mode: "github", formEncoded: true });
     const gh = { ...p, tokenAuthMethod: "client_secret_post" as const };
     const a = await authorize(gh);
     const tokens = await exchangeCode(gh, { code: a.code, redirectUri: REDIRECT, codeVerifier: a.verifier, timeoutMs });
@@ -136,7 +119,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("wrong client credentials (standard) are client_credentials; a 503 is transient; an empty code is refused unsent", async () => {
-    const { fake, p } = await setup();
+    const { fake, p } = await useLinkFake();
     const a = await authorize(p);
     await expectOAuthError(exchangeCode({ ...p, clientSecret: "nope" }, { code: a.code, redirectUri: REDIRECT, codeVerifier: a.verifier, timeoutMs }), {
       kind: "client_credentials",
@@ -152,7 +135,7 @@ describe("authorization code + PKCE against the fake provider", () => {
   });
 
   it("configured extra keys are read from the code response (Slack's authed_user)", async () => {
-    const { p } = await setup({ extra: { ok: true, authed_user: { id: "U1", access_token: "xoxp-user-token" } } });
+    const { p } = await useLinkFake({ extra: { ok: true, authed_user: { id: "U1", access_token: "xoxp-user-token" } } });
     const slackish = { ...p, extraTokenKeys: ["authed_user.id", "authed_user.access_token"] };
     const a = await authorize(slackish);
     const tokens = await exchangeCode(slackish, { code: a.code, redirectUri: REDIRECT, codeVerifier: a.verifier, timeoutMs });
@@ -178,7 +161,7 @@ describe("provider dialects on the wire", () => {
   const ok = { status: 200, body: { access_token: "at-1", token_type: "bearer", expires_in: 60, refresh_token: "rt-1" } };
 
   it("JFrog: the client secret goes as a bearer token, client_id in the body", async () => {
-    capture = await startCaptureServer(ok);
+    const capture = await useCaptureServer(ok);
     const p = base(capture.url, { quirks: "jfrog" });
     await exchangeCode(p, { code: "c1", redirectUri: REDIRECT, timeoutMs });
     const r = capture.requests[0]!;
@@ -189,7 +172,7 @@ describe("provider dialects on the wire", () => {
   });
 
   it("legacy Azure DevOps: jwt-bearer grant with the code as assertion and the secret as client_assertion; refresh too", async () => {
-    capture = await startCaptureServer(ok);
+    const capture = await useCaptureServer(ok);
     const p = base(capture.url, { quirks: "azure-devops" });
     await exchangeCode(p, { code: "ado-code", redirectUri: REDIRECT, timeoutMs });
     const form = Object.fromEntries(capture.requests[0]!.form);
@@ -205,7 +188,7 @@ describe("provider dialects on the wire", () => {
   });
 
   it("Entra: the configured scopes are sent on refresh (scopeOnRefresh), not otherwise", async () => {
-    capture = await startCaptureServer(ok);
+    const capture = await useCaptureServer(ok);
     const scopes = ["499b84ac-1321-427f-aa17-267ca6975798/.default", "offline_access"];
     await refreshGrant(base(capture.url, { scopes, scopeOnRefresh: true }), "rt", { timeoutMs });
     expect(capture.requests[0]!.form.get("scope")).toBe(scopes.join(" "));
@@ -214,7 +197,7 @@ describe("provider dialects on the wire", () => {
   });
 
   it("Slack: HTTP 200 {ok:false} is an error, and a user/bot token_type is accepted", async () => {
-    capture = await startCaptureServer({ status: 200, body: { ok: false, error: "invalid_code" } });
+    const capture = await useCaptureServer({ status: 200, body: { ok: false, error: "invalid_code" } });
     const p = base(capture.url, { quirks: "slack", tokenAuthMethod: "client_secret_basic" });
     await expectOAuthError(exchangeCode(p, { code: "c", redirectUri: REDIRECT, timeoutMs }), { kind: "permanent", status: 200, error: "invalid_code" });
     capture.replies.push({ status: 200, body: { ok: true, access_token: "xoxb-1", token_type: "bot", authed_user: { id: "U1" } } });

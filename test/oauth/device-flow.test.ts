@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   deviceErrorStatus,
   parseDeviceAuthorization,
@@ -10,38 +10,21 @@ import {
 } from "../../src/oauth/device-flow.js";
 import type { OAuthProvider } from "../../src/oauth/provider.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
-import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
-import { enableLinkFlows, type LinkFlows, type LinkFlowsOptions } from "../support/fake-link-flows.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
-import { expectOAuthError, linkProviderFor } from "./helpers.js";
+import { useCaptureServer } from "../support/scoped-fakes.js";
+import { expectOAuthError, useLinkFake } from "./helpers.js";
 
 const timeoutMs = 2000;
-let fake: FakeProvider | undefined;
-let capture: CaptureServer | undefined;
-afterEach(async () => {
-  expect(fake?.errors ?? []).toEqual([]);
-  await fake?.close();
-  await capture?.close();
-  fake = undefined;
-  capture = undefined;
-});
-
-async function setup(o: FakeProviderOptions = {}, f: LinkFlowsOptions = {}): Promise<{ fake: FakeProvider; flows: LinkFlows; p: OAuthProvider }> {
-  fake = await startFakeProvider(o);
-  const flows = enableLinkFlows(fake, f);
-  return { fake, flows, p: linkProviderFor(fake, flows) };
-}
 
 describe("startDeviceAuthorization", () => {
   it("returns the codes, URIs, interval and lifetime; sends client_id and the scopes", async () => {
-    const { flows, p } = await setup({}, { deviceIntervalSec: 7, deviceExpiresInSec: 600, verificationUriComplete: true });
+    const { fake, flows, p } = await useLinkFake({}, { deviceIntervalSec: 7, deviceExpiresInSec: 600, verificationUriComplete: true });
     const d = await startDeviceAuthorization(p, { scopes: ["repo", "read:org"], timeoutMs });
     const s = flows.session();
     expect(d).toEqual({
       deviceCode: s.deviceCode,
       userCode: s.userCode,
-      verificationUri: `${fake!.url}/device`,
-      verificationUriComplete: `${fake!.url}/device?user_code=${s.userCode}`,
+      verificationUri: `${fake.url}/device`,
+      verificationUriComplete: `${fake.url}/device?user_code=${s.userCode}`,
       intervalSec: 7,
       expiresInSec: 600,
     });
@@ -49,7 +32,7 @@ describe("startDeviceAuthorization", () => {
   });
 
   it("GitHub: an error answered with HTTP 200 is classified (client_credentials)", async () => {
-    const { p } = await setup({ mode: "github" });
+    const { p } = await useLinkFake({ mode: "github" });
     await expectOAuthError(startDeviceAuthorization({ ...p, clientId: "someone-else" }, { scopes: [], timeoutMs }), {
       kind: "client_credentials",
       status: 200,
@@ -58,7 +41,7 @@ describe("startDeviceAuthorization", () => {
   });
 
   it("a provider without a device endpoint is a configuration error, nothing sent", async () => {
-    const { p } = await setup();
+    const { p } = await useLinkFake();
     await expectOAuthError(startDeviceAuthorization({ ...p, deviceCodeUrl: undefined }, { scopes: [], timeoutMs }), { kind: "client_credentials" });
   });
 
@@ -88,8 +71,8 @@ describe("startDeviceAuthorization", () => {
   });
 
   it("an unusable 200 response is a transient OAuthError", async () => {
-    capture = await startCaptureServer({ status: 200, body: { device_code: "d" } });
-    const { p: base } = await setup();
+    const capture = await useCaptureServer({ status: 200, body: { device_code: "d" } });
+    const { p: base } = await useLinkFake();
     const p: OAuthProvider = { ...base, deviceCodeUrl: `${capture.url}/device` };
     await expectOAuthError(startDeviceAuthorization(p, { scopes: [], timeoutMs }), { kind: "transient", status: 200 });
   });
@@ -111,7 +94,7 @@ describe("pollDeviceToken: one poll per call", () => {
   for (const mode of ["standard", "github"] as const) {
     describe(`${mode} provider`, () => {
       it("pending, then linked once the user approves; tokens work and refresh", async () => {
-        const { fake, flows, p } = await setup({ mode }, { deviceIntervalSec: 1 });
+        const { fake, flows, p } = await useLinkFake({ mode }, { deviceIntervalSec: 1 });
         flows.enforceInterval = false;
         const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
         expect(await pollDeviceToken(p, d.deviceCode, { timeoutMs })).toEqual({ status: "pending" });
@@ -126,7 +109,7 @@ describe("pollDeviceToken: one poll per call", () => {
       });
 
       it("slow_down, denied (with the provider's reason) and expired", async () => {
-        const { flows, p } = await setup({ mode });
+        const { flows, p } = await useLinkFake({ mode });
         flows.enforceInterval = false;
         const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
         flows.deviceScript.push("slow_down");
@@ -144,7 +127,7 @@ describe("pollDeviceToken: one poll per call", () => {
   }
 
   it("GitHub answers every device poll with HTTP 200 (errors included)", async () => {
-    const { fake, flows, p } = await setup({ mode: "github" });
+    const { fake, flows, p } = await useLinkFake({ mode: "github" });
     flows.enforceInterval = false;
     const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
     const raw = await fetch(fake.tokenUrl, {
@@ -158,7 +141,7 @@ describe("pollDeviceToken: one poll per call", () => {
   });
 
   it("bad client credentials and transport failures throw classified errors instead of a status", async () => {
-    const { fake, p } = await setup();
+    const { fake, p } = await useLinkFake();
     const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
     await expectOAuthError(pollDeviceToken({ ...p, clientSecret: "wrong" }, d.deviceCode, { timeoutMs }), { kind: "client_credentials", status: 401, error: "invalid_client" });
     fake.failNext(1, { status: 502 });
@@ -166,7 +149,7 @@ describe("pollDeviceToken: one poll per call", () => {
   });
 
   it("a caller loop that honours interval and slow_down (+5 s): pending, slow_down, then linked", async () => {
-    const { fake, flows, p } = await setup({}, { deviceIntervalSec: 1 });
+    const { fake, flows, p } = await useLinkFake({}, { deviceIntervalSec: 1 });
     const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
     flows.deviceScript.push("pending", "slow_down", "approve");
     let interval = d.intervalSec;
@@ -190,7 +173,7 @@ describe("pollDeviceToken: one poll per call", () => {
   }, 20_000);
 
   it("a caller that polls too fast is told slow_down by the fake, as RFC 8628 servers do", async () => {
-    const { flows, p } = await setup({}, { deviceIntervalSec: 2 });
+    const { flows, p } = await useLinkFake({}, { deviceIntervalSec: 2 });
     const d = await startDeviceAuthorization(p, { scopes: [], timeoutMs });
     expect(await pollDeviceToken(p, d.deviceCode, { timeoutMs })).toEqual({ status: "pending" });
     expect(await pollDeviceToken(p, d.deviceCode, { timeoutMs })).toEqual({ status: "slow_down" });

@@ -1,33 +1,23 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { OAuthError } from "../../src/oauth/oauth-error.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
 import type { TokenSet } from "../../src/oauth/token-normalize.js";
 import { validateToken } from "../../src/oauth/validate.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
 const opts = { timeoutMs: 2000 };
-let fake: FakeProvider | undefined;
-async function start(o: FakeProviderOptions = {}): Promise<FakeProvider> {
-  fake = await startFakeProvider(o);
-  return fake;
-}
-afterEach(async () => {
-  expect(fake?.errors ?? []).toEqual([]);
-  await fake?.close();
-  fake = undefined;
-});
 
 describe("fake provider", () => {
   it("binds 127.0.0.1 on an ephemeral port and exposes its endpoints", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     expect(f.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(f.tokenUrl).toBe(`${f.url}/token`);
     expect(f.validateUrl).toBe(`${f.url}/user`);
   });
 
   it("issue() seeds a family; withRefresh: false gives an access token only", async () => {
-    const f = await start({ expiresInSec: 60 });
+    const f = await useFakeProvider({ expiresInSec: 60 });
     const before = Date.now();
     const t = f.issue();
     expect(f.isValid(t.accessToken)).toBe(true);
@@ -38,7 +28,7 @@ describe("fake provider", () => {
   });
 
   it("concurrent refreshes with one token: one wins, the replay revokes the winner's tokens too", async () => {
-    const f = await start({ latencyMs: 50 });
+    const f = await useFakeProvider({ latencyMs: 50 });
     const seed = f.issue();
     const results = await Promise.allSettled([
       refreshGrant(endpointsFor(f), seed.refreshToken, opts),
@@ -67,7 +57,7 @@ describe("fake provider", () => {
   });
 
   it("beforeRespond runs after the refresh is decided, before the answer: races can be staged", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     const seen: string[] = [];
     let raced: TokenSet | undefined;
@@ -87,7 +77,7 @@ describe("fake provider", () => {
   });
 
   it("github mode: errors in HTTP 200, and a refresh kills the previous access token", async () => {
-    const f = await start({ mode: "github" });
+    const f = await useFakeProvider({ mode: "github" });
     const seed = f.issue();
     const set = await refreshGrant(endpointsFor(f), seed.refreshToken, opts);
     expect(f.isValid(seed.accessToken)).toBe(false);
@@ -102,7 +92,7 @@ describe("fake provider", () => {
   });
 
   it("revoke() kills a family, as a user revoking the app would", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     f.revoke(seed.accessToken);
     expect(f.isValid(seed.accessToken)).toBe(false);
@@ -111,7 +101,7 @@ describe("fake provider", () => {
   });
 
   it("faults are consumed in order and do not consume the refresh token", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const seed = f.issue();
     f.failNext(1, { status: 500 });
     f.failNext(1, { oauthError: "invalid_grant" });
@@ -124,7 +114,7 @@ describe("fake provider", () => {
   });
 
   it("latency is settable at runtime", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     f.latencyMs = 200;
     const started = performance.now();
     await refreshGrant(endpointsFor(f), f.issue().refreshToken, opts);
@@ -132,14 +122,14 @@ describe("fake provider", () => {
   });
 
   it("the client secret can change at runtime (a rotated app secret)", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const p = endpointsFor(f);
     f.clientSecret = "rotated";
     await expectOAuthError(refreshGrant(p, f.issue().refreshToken, opts), { kind: "client_credentials", status: 401, error: "invalid_client" });
   });
 
   it("validate faults apply to GET /user in order", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     const { accessToken } = f.issue();
     f.failValidateNext(1, { status: 403, headers: { "x-ratelimit-remaining": "0" } });
     f.failValidateNext(1, { status: 401 });
@@ -150,13 +140,12 @@ describe("fake provider", () => {
   });
 
   it("close() does not wait for hung requests", async () => {
-    const f = await start();
+    const f = await useFakeProvider();
     f.failNext(1, { hangMs: 60_000 });
     const pending = refreshGrant(endpointsFor(f), f.issue().refreshToken, { timeoutMs: 30_000 }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 50));
     const started = performance.now();
     await f.close();
-    fake = undefined;
     expect(performance.now() - started).toBeLessThan(1000);
     expect(await pending).toMatchObject({ kind: "transient" });
   });

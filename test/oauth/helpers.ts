@@ -2,7 +2,9 @@ import { expect } from "vitest";
 import { OAuthError, type OAuthErrorKind } from "../../src/oauth/oauth-error.js";
 import type { OAuthProvider } from "../../src/oauth/provider.js";
 import type { RefreshProvider } from "../../src/oauth/refresh.js";
-import type { FakeProvider } from "../support/fake-provider.js";
+import { enableLinkFlows, type LinkFlows, type LinkFlowsOptions } from "../support/fake-link-flows.js";
+import type { FakeProvider, FakeProviderOptions } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 
 /** What a refresh reads of a provider, pointing at the fake. */
 export function endpointsFor(fake: FakeProvider, overrides: Partial<RefreshProvider> = {}): RefreshProvider {
@@ -80,6 +82,13 @@ export function linkProviderFor(
     quirks: fake.mode === "github" ? "github" : "standard",
     ...overrides,
   };
+}
+
+/** A fake provider for the running test with link flows enabled, and a provider description pointing at both. */
+export async function useLinkFake(o: FakeProviderOptions = {}, f: LinkFlowsOptions = {}): Promise<{ fake: FakeProvider; flows: LinkFlows; p: OAuthProvider }> {
+  const fake = await useFakeProvider(o);
+  const flows = enableLinkFlows(fake, f);
+  return { fake, flows, p: linkProviderFor(fake, flows) };
 }
 
 /** Opens an authorize URL at the fake as a browser would and returns the callback's query. */

@@ -5,11 +5,12 @@
  * Each row goes through the real request path (refreshWithRetry, oauth4webapi
  * request building, fetch) to a loopback server that counts requests.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { OAuthError } from "../../src/oauth/oauth-error.js";
 import { refreshWithRetry } from "../../src/oauth/refresh-retry.js";
 import { MAX_TOKEN_LIFETIME_SEC, type TokenSet } from "../../src/oauth/token-normalize.js";
-import { startCaptureServer, type CaptureServer, type ScriptedReply } from "../support/fake-capture.js";
+import type { CaptureServer, ScriptedReply } from "../support/fake-capture.js";
+import { useCaptureServer } from "../support/scoped-fakes.js";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const ok = { access_token: "at-new", token_type: "bearer", expires_in: 3600, refresh_token: "rt-new" };
@@ -64,10 +65,7 @@ const table: Array<[string, ScriptedReply, Expected]> = [
 
 let server: CaptureServer;
 beforeAll(async () => {
-  server = await startCaptureServer();
-});
-afterAll(async () => {
-  await server.close();
+  server = await useCaptureServer();
 });
 
 describe("a 2xx from the token endpoint is answered once", () => {

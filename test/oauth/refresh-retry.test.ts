@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { OAuthError } from "../../src/oauth/oauth-error.js";
 import { isRetryable, refreshWithRetry, type RetryOptions } from "../../src/oauth/refresh-retry.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
 // Short budgets: the suite shares two cores with other suites.
@@ -9,11 +10,7 @@ const fast: RetryOptions = { timeoutMs: 300, initialBackoffMs: 20, maxBackoffMs:
 
 let fake: FakeProvider;
 beforeEach(async () => {
-  fake = await startFakeProvider();
-});
-afterEach(async () => {
-  expect(fake.errors).toEqual([]);
-  await fake.close();
+  fake = await useFakeProvider();
 });
 
 function attempts(): { seen: Array<[number, string]>; onAttempt: (n: number, e: OAuthError) => void } {

@@ -1,24 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { failureReason } from "../../src/oauth/oauth-error.js";
 import { refreshGrant } from "../../src/oauth/refresh.js";
 import type { TokenSet } from "../../src/oauth/token-normalize.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
 const opts = { timeoutMs: 2000 };
 
 let fake: FakeProvider;
-async function start(o: FakeProviderOptions = {}): Promise<FakeProvider> {
-  await fake?.close();
-  fake = await startFakeProvider(o);
-  return fake;
-}
 beforeEach(async () => {
-  fake = await startFakeProvider();
-});
-afterEach(async () => {
-  expect(fake.errors).toEqual([]);
-  await fake.close();
+  fake = await useFakeProvider();
 });
 
 describe("refreshGrant: success", () => {
@@ -56,7 +48,7 @@ describe("refreshGrant: success", () => {
   });
 
   it("authenticates with client_secret_post when configured, and form-encodes odd secrets for Basic", async () => {
-    await start({ clientSecret: "s3cr+t/=&é %" });
+    fake = await useFakeProvider({ clientSecret: "s3cr+t/=&é %" });
     const seed = fake.issue();
     await refreshGrant(endpointsFor(fake, { tokenAuthMethod: "client_secret_post" }), seed.refreshToken, opts);
     expect(fake.lastClientAuth).toBe("post");
@@ -67,7 +59,7 @@ describe("refreshGrant: success", () => {
   });
 
   it("a response without refresh_token yields a TokenSet without one, and the old token stays usable", async () => {
-    await start({ rotate: false });
+    fake = await useFakeProvider({ rotate: false });
     const seed = fake.issue();
     const set = await refreshGrant(endpointsFor(fake), seed.refreshToken, opts);
     expect("refreshToken" in set).toBe(false);
@@ -76,7 +68,7 @@ describe("refreshGrant: success", () => {
   });
 
   it("refresh_token: null and a missing token_type are read as 'not rotated' and 'bearer'", async () => {
-    await start({ omitTokenType: true, extra: { refresh_token: null, expires_in: null } });
+    fake = await useFakeProvider({ omitTokenType: true, extra: { refresh_token: null, expires_in: null } });
     const set = await refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts);
     expect(set.tokenType).toBe("bearer");
     expect("refreshToken" in set).toBe(false);
@@ -84,20 +76,20 @@ describe("refreshGrant: success", () => {
   });
 
   it("accepts provider-specific token types (Slack 'user') and passes them through", async () => {
-    await start({ extra: { token_type: "user" } });
+    fake = await useFakeProvider({ extra: { token_type: "user" } });
     const set = await refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts);
     expect(set.tokenType).toBe("user");
   });
 
   it("ignores an id_token it cannot verify, but can still hand it out as an extra", async () => {
     const idToken = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL290aGVyIn0.";
-    await start({ extra: { id_token: idToken } });
+    fake = await useFakeProvider({ extra: { id_token: idToken } });
     const set = await refreshGrant(endpointsFor(fake, { extraTokenKeys: ["id_token"] }), fake.issue().refreshToken, opts);
     expect(set.extra).toEqual({ id_token: idToken });
   });
 
   it("extracts extra keys by dotted path and stringifies non-strings", async () => {
-    await start({
+    fake = await useFakeProvider({
       extra: {
         authed_user: { access_token: "xoxp-user-token", id: 42, scopes: ["a", "b"] },
         team: { id: "T1" },
@@ -119,7 +111,7 @@ describe("refreshGrant: success", () => {
   });
 
   it("works with a form-encoded token response (GitHub legacy)", async () => {
-    await start({ formEncoded: true, mode: "github" });
+    fake = await useFakeProvider({ formEncoded: true, mode: "github" });
     const seed = fake.issue();
     const set: TokenSet = await refreshGrant(endpointsFor(fake), seed.refreshToken, opts);
     expect(fake.isValid(set.accessToken)).toBe(true);
@@ -137,7 +129,7 @@ describe("refreshGrant: success", () => {
 
 describe("refreshGrant: permanent errors", () => {
   it("GitHub bad_refresh_token in an HTTP 200 body", async () => {
-    await start({ mode: "github" });
+    fake = await useFakeProvider({ mode: "github" });
     const err = await expectOAuthError(
       refreshGrant(endpointsFor(fake), "ghr_notARealTokenButLongEnough1234567890", opts),
       { kind: "permanent", status: 200, error: "bad_refresh_token" },
@@ -209,7 +201,7 @@ describe("refreshGrant: client credential errors", () => {
   });
 
   it("GitHub incorrect_client_credentials in an HTTP 200 body", async () => {
-    await start({ mode: "github" });
+    fake = await useFakeProvider({ mode: "github" });
     await expectOAuthError(refreshGrant(endpointsFor(fake, { clientSecret: "wrong" }), fake.issue().refreshToken, opts), {
       kind: "client_credentials",
       status: 200,
@@ -280,7 +272,6 @@ describe("refreshGrant: transient and rate-limited errors", () => {
   it("a refused connection", async () => {
     const p = endpointsFor(fake);
     await fake.close();
-    fake = await startFakeProvider(); // keep afterEach happy; p still points at the closed port
     await expectOAuthError(refreshGrant(p, "rt", opts), { kind: "transient" });
   });
 
@@ -338,7 +329,6 @@ describe("refreshGrant: 2xx answers are never transient (docs/design.md §3.1)",
     expect((await expectOAuthError(refreshGrant(endpointsFor(fake), fake.issue().refreshToken, opts), { kind: "transient", status: 503 })).sent).toBe("answered");
     const p = endpointsFor(fake);
     await fake.close();
-    fake = await startFakeProvider();
     expect((await expectOAuthError(refreshGrant(p, "rt", opts), { kind: "transient" })).sent).toBe("not_sent");
   });
 });

@@ -1,27 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { OAuthProvider } from "../../src/oauth/provider.js";
+import { describe, expect, it } from "vitest";
 import { GITHUB_API_VERSION, planRevocation, revocationAnswer, revokeTokens, type RevokeProvider } from "../../src/oauth/revoke.js";
-import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
-import { enableLinkFlows, type LinkFlows } from "../support/fake-link-flows.js";
-import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../support/fake-provider.js";
-import { linkProviderFor } from "./helpers.js";
+import { useCaptureServer } from "../support/scoped-fakes.js";
+import { useLinkFake } from "./helpers.js";
 
 const timeoutMs = 2000;
-let fake: FakeProvider | undefined;
-let capture: CaptureServer | undefined;
-afterEach(async () => {
-  expect(fake?.errors ?? []).toEqual([]);
-  await fake?.close();
-  await capture?.close();
-  fake = undefined;
-  capture = undefined;
-});
-
-async function setup(o: FakeProviderOptions = {}): Promise<{ fake: FakeProvider; flows: LinkFlows; p: OAuthProvider }> {
-  fake = await startFakeProvider(o);
-  const flows = enableLinkFlows(fake);
-  return { fake, flows, p: linkProviderFor(fake, flows) };
-}
 
 const basicOf = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
 
@@ -95,7 +77,7 @@ describe("planRevocation (pure)", () => {
 
 describe("revokeTokens: RFC 7009 against the fake", () => {
   it("revokes the refresh token first, then the access token, authenticating the client; the grant is dead", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const t = fake.issue();
     expect(await revokeTokens(p, { refreshToken: t.refreshToken, accessToken: t.accessToken, timeoutMs })).toEqual({ revoked: true });
     expect(flows.revocations.map((r) => [r.tokenTypeHint, r.clientAuth, r.tokenKnown])).toEqual([
@@ -107,14 +89,14 @@ describe("revokeTokens: RFC 7009 against the fake", () => {
   });
 
   it("client_secret_post authenticates in the body", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const t = fake.issue();
     expect(await revokeTokens({ ...p, tokenAuthMethod: "client_secret_post" }, { accessToken: t.accessToken, timeoutMs })).toEqual({ revoked: true });
     expect(flows.revocations[0]).toMatchObject({ clientAuth: "post", tokenTypeHint: "access_token" });
   });
 
   it("wrong client credentials: revoked false, the error names the status and never a token", async () => {
-    const { fake, p } = await setup();
+    const { fake, p } = await useLinkFake();
     const t = fake.issue();
     const r = await revokeTokens({ ...p, clientSecret: "wrong-secret" }, { refreshToken: t.refreshToken, accessToken: t.accessToken, timeoutMs });
     expect(r).toEqual({ revoked: false, error: "refresh token: revocation endpoint answered HTTP 401 with invalid_client" });
@@ -122,7 +104,7 @@ describe("revokeTokens: RFC 7009 against the fake", () => {
   });
 
   it("a failed refresh-token revocation is reported even when the access token's succeeded", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const t = fake.issue();
     flows.revokeFaults.push({ status: 503 });
     const r = await revokeTokens(p, { refreshToken: t.refreshToken, accessToken: t.accessToken, timeoutMs });
@@ -131,7 +113,7 @@ describe("revokeTokens: RFC 7009 against the fake", () => {
   });
 
   it("a provider that hangs: revoked false within the timeout", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const t = fake.issue();
     flows.revokeFaults.push({ hangMs: 3000 });
     const started = performance.now();
@@ -142,7 +124,7 @@ describe("revokeTokens: RFC 7009 against the fake", () => {
   });
 
   it("an unreachable endpoint and type none never throw", async () => {
-    const { p } = await setup();
+    const { p } = await useLinkFake();
     const dead = await revokeTokens({ ...p, revokeUrl: "http://127.0.0.1:1/revoke" }, { accessToken: "a-token-value-123", timeoutMs });
     expect(dead.revoked).toBe(false);
     expect(dead.error).toMatch(/unreachable/);
@@ -152,7 +134,7 @@ describe("revokeTokens: RFC 7009 against the fake", () => {
 
 describe("revokeTokens: GitHub grant deletion against the fake", () => {
   it("DELETE with Basic auth and a JSON access token: 204, the grant is gone", async () => {
-    const { fake, flows, p } = await setup({ mode: "github" });
+    const { fake, flows, p } = await useLinkFake({ mode: "github" });
     const gh = { ...p, revocation: "github-grant" as const, revokeUrl: undefined };
     const t = fake.issue();
     expect(await revokeTokens(gh, { refreshToken: t.refreshToken, accessToken: t.accessToken, timeoutMs })).toEqual({ revoked: true });
@@ -161,7 +143,7 @@ describe("revokeTokens: GitHub grant deletion against the fake", () => {
   });
 
   it("the exact request on the wire", async () => {
-    capture = await startCaptureServer({ status: 204 });
+    const capture = await useCaptureServer({ status: 204 });
     const gh: RevokeProvider = { id: "gh", clientId: "Iv1.abc", clientSecret: "s3cret-value", tokenAuthMethod: "client_secret_post", apiBaseUrl: capture.url, revocation: "github-grant" };
     expect(await revokeTokens(gh, { accessToken: "gho_token", timeoutMs })).toEqual({ revoked: true });
     const r = capture.requests[0]!;
@@ -173,14 +155,14 @@ describe("revokeTokens: GitHub grant deletion against the fake", () => {
   });
 
   it.each([200, 404, 422, 500])("HTTP %i is not success", async (status) => {
-    capture = await startCaptureServer({ status, body: { message: "nope" } });
+    const capture = await useCaptureServer({ status, body: { message: "nope" } });
     const gh: RevokeProvider = { id: "gh", clientId: "c", clientSecret: "s", tokenAuthMethod: "client_secret_basic", apiBaseUrl: capture.url, revocation: "github-grant" };
     const r = await revokeTokens(gh, { accessToken: "gho_abcdefghijklmnopqrstuvwxyz0123", timeoutMs });
     expect(r).toEqual({ revoked: false, error: `access token: GitHub grant deletion answered HTTP ${status} (expected 204)` });
   });
 
   it("a wrong client is refused (404) and the grant stays", async () => {
-    const { fake, p } = await setup({ mode: "github" });
+    const { fake, p } = await useLinkFake({ mode: "github" });
     const t = fake.issue();
     const r = await revokeTokens({ ...p, revocation: "github-grant", revokeUrl: undefined, clientSecret: "not-it" }, { accessToken: t.accessToken, timeoutMs });
     expect(r.revoked).toBe(false);
@@ -189,7 +171,7 @@ describe("revokeTokens: GitHub grant deletion against the fake", () => {
   });
 
   it("a timeout: revoked false", async () => {
-    capture = await startCaptureServer({ status: 204, delayMs: 2000 });
+    const capture = await useCaptureServer({ status: 204, delayMs: 2000 });
     const gh: RevokeProvider = { id: "gh", clientId: "c", clientSecret: "s", tokenAuthMethod: "client_secret_basic", apiBaseUrl: capture.url, revocation: "github-grant" };
     const r = await revokeTokens(gh, { accessToken: "gho_x", timeoutMs: 150 });
     expect(r).toEqual({ revoked: false, error: "access token: revocation endpoint timed out after 150 ms" });
@@ -198,7 +180,7 @@ describe("revokeTokens: GitHub grant deletion against the fake", () => {
 
 describe("revokeTokens: Slack auth.revoke", () => {
   it("revokes with the token as bearer; ok:false is a failure", async () => {
-    const { fake, flows, p } = await setup();
+    const { fake, flows, p } = await useLinkFake();
     const slack = { ...p, revocation: "slack" as const, revokeUrl: flows.slackRevokeUrl };
     const t = fake.issue();
     expect(await revokeTokens(slack, { accessToken: t.accessToken, refreshToken: t.refreshToken, timeoutMs })).toEqual({ revoked: true });

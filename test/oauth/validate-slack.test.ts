@@ -1,12 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { slackValidationOutcome, validateToken } from "../../src/oauth/validate.js";
-import { startCaptureServer, type CaptureServer } from "../support/fake-capture.js";
-
-let capture: CaptureServer | undefined;
-afterEach(async () => {
-  await capture?.close();
-  capture = undefined;
-});
+import { useCaptureServer } from "../support/scoped-fakes.js";
 
 describe("Slack validation reads the verdict from the HTTP 200 body", () => {
   it.each([
@@ -22,7 +16,7 @@ describe("Slack validation reads the verdict from the HTTP 200 body", () => {
   });
 
   it("validateToken with quirks slack: ok:false is invalid; other providers go by status", async () => {
-    capture = await startCaptureServer({ status: 200, body: { ok: false, error: "invalid_auth" } });
+    const capture = await useCaptureServer({ status: 200, body: { ok: false, error: "invalid_auth" } });
     expect((await validateToken(`${capture.url}/api/auth.test`, "xoxb-t", { timeoutMs: 2000, quirks: "slack" })).outcome).toBe("invalid");
     expect((await validateToken(`${capture.url}/api/auth.test`, "xoxb-t", { timeoutMs: 2000 })).outcome).toBe("valid");
     capture.fallback = { status: 200, body: { ok: true } };

@@ -1,16 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { validateToken, validationOutcome } from "../../src/oauth/validate.js";
-import { startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
 
 const opts = { timeoutMs: 300 };
 
 let fake: FakeProvider;
 beforeEach(async () => {
-  fake = await startFakeProvider();
-});
-afterEach(async () => {
-  expect(fake.errors).toEqual([]);
-  await fake.close();
+  fake = await useFakeProvider();
 });
 
 describe("validateToken against the fake provider", () => {
@@ -61,7 +58,6 @@ describe("validateToken against the fake provider", () => {
   it("unknown: connection refused", async () => {
     const url = fake.validateUrl;
     await fake.close();
-    fake = await startFakeProvider();
     expect(await validateToken(url, "t", opts)).toEqual({ outcome: "unknown" });
   });
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { daemonConfig, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 
 /**
@@ -19,18 +20,8 @@ describe("ImportLink token_type, through the daemon process", () => {
 
   beforeAll(async () => {
     dir = tempDir("tb-token-type-");
-    daemon = await startServe(
-      {
-        listen: { grpc: [`unix://${dir}/tb.sock`] },
-        store: { sqlite: { path: `${dir}/tb.db` } },
-        encryption: { keys_file: `${dir}/keys` },
-        shutdown_grace: "3s",
-        callers: TEST_CALLERS,
-        // Never contacted: imported tokens without an expiry are served as they are.
-        providers: [{ id: "p", type: "oauth2", client_id: "c", client_secret: "s", token_url: "http://127.0.0.1:9/token" }],
-      },
-      dir,
-    );
+    // Its provider is never contacted: imported tokens without an expiry are served as they are.
+    daemon = await startServe(daemonConfig(dir), dir);
     links = grpcClient(LinkService, daemon.unixTarget!);
     tokens = grpcClient(TokenService, daemon.unixTarget!);
   });

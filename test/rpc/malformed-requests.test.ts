@@ -9,7 +9,8 @@ import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService, ObtainAccessTokenRequestSchema } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLER_TOKEN, daemonConfig, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, unary } from "../support/grpc.js";
 import {
   INVALID_UTF8,
@@ -58,17 +59,7 @@ describe("malformed requests, through the daemon process", () => {
 
   beforeAll(async () => {
     dir = tempDir("tb-malformed-");
-    daemon = await startServe(
-      {
-        listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"], http: "tcp://127.0.0.1:0" },
-        store: { sqlite: { path: `${dir}/tb.db` } },
-        encryption: { keys_file: `${dir}/keys` },
-        shutdown_grace: "3s",
-        callers: TEST_CALLERS,
-        providers: [{ id: "p", type: "oauth2", client_id: "c", client_secret: "s", token_url: "http://127.0.0.1:9/token" }],
-      },
-      dir,
-    );
+    daemon = await startServe(daemonConfig(dir, { listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"], http: "tcp://127.0.0.1:0" } }), dir);
     raw = new grpc.Client(daemon.tcpTarget!, grpc.credentials.createInsecure());
     rawAnon = new grpc.Client(daemon.tcpTarget!, grpc.credentials.createInsecure());
   });

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
+import { tempDir } from "../support/temp-dir.js";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -15,10 +15,11 @@ function sources(): string[] {
 /**
  * Transpiles the store (no type check) into a private temp dir, so child
  * processes can run it with plain `node` without touching the shared dist/.
- * The dir gets a node_modules symlink to the repo's, for better-sqlite3.
+ * The dir gets a node_modules symlink to the repo's, for better-sqlite3,
+ * and is removed when the caller's scope ends.
  */
 export function buildStoreForChildren(): string {
-  const out = mkdtempSync(join(tmpdir(), "tb-store-build-"));
+  const out = tempDir("tb-store-build-");
   writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
   symlinkSync(join(repo, "node_modules"), join(out, "node_modules"), "dir");
   for (const file of sources()) {

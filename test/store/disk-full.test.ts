@@ -1,34 +1,30 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 import { StoreUnavailableError } from "../../src/store/store-errors.js";
+import { tempDir } from "../support/temp-dir.js";
 import { FakeSealer } from "./fake-sealer.js";
 import { KEY, T0, tokens } from "./helpers.js";
 
 /** A 2 MiB tmpfs for `body`, unmounted after it; or why there is none (not root, mount refused). */
 async function withSmallTmpfs(body: (dir: string) => Promise<void>): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return "mounting a tmpfs needs root";
-  const dir = join(mkdtempSync(join(tmpdir(), "tb-store-full-")), "mnt");
+  const dir = join(tempDir("tb-store-full-"), "mnt");
   mkdirSync(dir);
   try {
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir], { stdio: "pipe" });
-    } catch (err) {
-      return `mount -t tmpfs failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
-    }
-    try {
-      await body(dir);
-    } finally {
-      execFileSync("umount", [dir]);
-    }
-    return undefined;
-  } finally {
-    rmSync(join(dir, ".."), { recursive: true, force: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir], { stdio: "pipe" });
+  } catch (err) {
+    return `mount -t tmpfs failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
   }
+  try {
+    await body(dir);
+  } finally {
+    execFileSync("umount", [dir]);
+  }
+  return undefined;
 }
 
 /** Writes until the file system refuses: ENOSPC. */

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach } from "vitest";
 import { openSqliteStore, type SqliteLinks, type SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/index.js";
 import type { LinkKey, NewTokens } from "../../src/store/link-store.js";
+import { tempDir } from "../support/temp-dir.js";
 import { FakeSealer } from "./fake-sealer.js";
 
 type OpenOptions = Omit<SqliteStoreOptions, "path" | "sealer">;
@@ -14,12 +13,10 @@ type OpenOptions = Omit<SqliteStoreOptions, "path" | "sealer">;
  * Call `useTempStores()` at the top of a test file.
  */
 export function useTempStores() {
-  const dirs: string[] = [];
   const closers: (() => unknown)[] = [];
 
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   const open = (path: string, sealer: FakeSealer = new FakeSealer(), opts: OpenOptions = {}): SqliteStore => {
@@ -31,9 +28,7 @@ export function useTempStores() {
   return {
     /** A fresh temp dir, removed after the test. */
     dir(): string {
-      const dir = mkdtempSync(join(tmpdir(), "tb-store-"));
-      dirs.push(dir);
-      return dir;
+      return tempDir("tb-store-");
     },
     /** A fresh database path in a new temp dir. */
     dbPath(): string {

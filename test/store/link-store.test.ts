@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { LinkStore } from "../../src/store/link-store.js";
 import { FakeSealer } from "./fake-sealer.js";
 import { KEY, T0, tokens, useTempStores } from "./helpers.js";
 
@@ -22,11 +21,6 @@ function rawRow(path: string): RawLink {
 }
 
 describe("SqliteLinkStore put/get", () => {
-  it("is a LinkStore", () => {
-    const store: LinkStore = t.links(t.dbPath());
-    expect(typeof store.commitRefresh).toBe("function");
-  });
-
   it("round-trips a full record and stores only sealed bytes", async () => {
     const path = t.dbPath();
     const store = t.links(path);

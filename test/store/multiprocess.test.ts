@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { rmSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { LinkKey } from "../../src/store/link-store.js";
 import { CHILD_SCRIPT, buildStoreForChildren } from "./child-build.js";
 import { LATEST_SCHEMA_VERSION } from "../../src/store/sqlite/index.js";
@@ -58,7 +57,6 @@ let children: Child[] = [];
 beforeAll(() => {
   buildDir = buildStoreForChildren();
 });
-afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
 afterEach(async () => {
   for (const c of children) {
     if (c.proc.connected) c.send({ cmd: "exit" });

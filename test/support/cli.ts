@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 
@@ -11,13 +10,26 @@ export function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
 }
 
-export function tempDir(prefix = "tb-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
 /** A caller with every scope, for tests that call over TCP. */
 export const TEST_CALLER_TOKEN = "test-caller-token-0123456789";
 export const TEST_CALLERS = [{ name: "test", token_sha256: createHash("sha256").update(TEST_CALLER_TOKEN).digest("hex"), scopes: ["token", "link", "admin"] }];
+
+/**
+ * A daemon config with everything in `dir` (a unix socket, the store, the
+ * keys), a 3 s shutdown grace, the test callers, and one provider nobody
+ * listens for; `over` replaces top-level keys.
+ */
+export function daemonConfig(dir: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listen: { grpc: [`unix://${dir}/tb.sock`] },
+    store: { sqlite: { path: `${dir}/tb.db` } },
+    encryption: { keys_file: `${dir}/keys` },
+    shutdown_grace: "3s",
+    callers: TEST_CALLERS,
+    providers: [{ id: "p", type: "oauth2", client_id: "c", client_secret: "s", token_url: "http://127.0.0.1:9/token" }],
+    ...over,
+  };
+}
 
 /** Writes a keys file with one fresh key (mode 0600) and returns its path. */
 export function writeKeys(dir: string, lines: string[] = [randomBytes(32).toString("base64")]): string {

@@ -7,7 +7,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { takeListenFds } from "../../src/systemd/activation.js";
-import { assertBuilt, CLI, tempDir } from "../support/cli.js";
+import { assertBuilt, CLI } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { DEPLOY, logAt, requireTool, spawnLogged, startNotifyReceiver, waitFor, type LoggedProcess } from "./support.js";
 

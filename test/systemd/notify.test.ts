@@ -4,7 +4,8 @@ import { writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { assertBuilt, CLI, tempDir, writeKeys } from "../support/cli.js";
+import { assertBuilt, CLI, writeKeys } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { logAt, spawnLogged, startNotifyReceiver, waitFor, type LoggedProcess, type NotifyReceiver } from "./support.js";
 
 // sd_notify against the built CLI as a real process: a python3 child plays

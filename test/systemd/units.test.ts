@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { parseDuration } from "../../src/config/duration.js";
-import { assertBuilt, CLI, tempDir } from "../support/cli.js";
+import { assertBuilt, CLI } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { DEPLOY, requireTool } from "./support.js";
 
 const service = readFileSync(join(DEPLOY, "tokenbroker.service"), "utf8");

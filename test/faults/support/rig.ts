@@ -5,9 +5,11 @@
  * resuming a paused daemon first so that its shutdown can run.
  */
 import { randomBytes } from "node:crypto";
-import { startServe, tempDir, type ServingDaemon } from "../../support/cli.js";
+import { expect } from "vitest";
+import { startServe, type ServingDaemon } from "../../support/cli.js";
+import { tempDir } from "../../support/temp-dir.js";
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from "../../support/fake-provider.js";
-import { BrokerClient, PROVIDER_ID } from "./broker-client.js";
+import { BrokerClient, PROVIDER_ID, describeOutcome } from "./broker-client.js";
 
 export interface DaemonOptions {
   /** Merged over the rig's refresh defaults (refresh.lease_ttl, refresh.timeout, …). */
@@ -115,4 +117,36 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export function expiredSeed(fake: FakeProvider): { accessToken: string; refreshToken: string; expiresAt: number } {
   const t = fake.issue({ accessTtlSec: 1 });
   return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: Date.now() - 60_000 };
+}
+
+/**
+ * After a storage fault has cleared: `fresh`, a new process that knows only
+ * what reached the database, refreshes `user` by presenting `rotated` (the
+ * token the provider issued during the fault; `presented` lists every refresh
+ * token presented). Then every daemon serves a valid token, has no failure
+ * recorded and is alive, and the provider saw exactly those two refreshes.
+ */
+export async function expectRotatedTokenCommitted(
+  rig: FaultRig,
+  user: string,
+  fresh: RigDaemon,
+  others: RigDaemon[],
+  presented: Array<string | undefined>,
+  rotated: string | undefined,
+): Promise<void> {
+  const { fake } = rig;
+  const next = await fresh.client.obtain(user, { minValidMs: 0, deadlineMs: 20_000 });
+  expect(next.ok, describeOutcome(next)).toBe(true);
+  if (next.ok) expect(fake.isValid(next.token.accessToken)).toBe(true);
+  expect(presented).toHaveLength(2);
+  expect(presented[1]).toBe(rotated);
+  expect(fake.replays).toBe(0);
+  for (const p of [fresh, ...others]) {
+    const now = await p.client.obtain(user, { minValidMs: 0 });
+    expect(now.ok && fake.isValid(now.token.accessToken), describeOutcome(now)).toBe(true);
+    expect((await p.client.getLink(user)).refreshFailure).toBeUndefined();
+    expect(p.alive()).toBe(true);
+  }
+  expect(fake.tokenRequests).toBe(2);
+  expect(fake.errors).toEqual([]);
 }

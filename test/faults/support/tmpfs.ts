@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { closeSync, openSync, rmSync, rmdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../../support/cli.js";
+import { tempDir } from "../../support/temp-dir.js";
 
 export interface Tmpfs {
   readonly dir: string;
