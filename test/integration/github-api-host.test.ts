@@ -6,7 +6,8 @@ import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { TEST_CALLERS, startServe, tempDir, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, startServe, type ServingDaemon } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { clientCredentials, readBody, startFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, unary } from "../support/grpc.js";
 

@@ -2,7 +2,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { tempDir } from "../support/cli.js";
+import { tempDir } from "../support/temp-dir.js";
 import { followToCallback } from "../support/fake-oidc-login.js";
 import { unary } from "../support/grpc.js";
 import { freePort, startLinkDaemon, startOidcIdp, visit, type LinkDaemon, type OidcIdp } from "./link-helpers.js";
