@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-const shared = { testTimeout: 60_000, hookTimeout: 60_000 };
+// Every run first checks that the native modules were built for the running Node.
+const shared = { testTimeout: 60_000, hookTimeout: 60_000, globalSetup: ["test/support/native-modules.ts"] };
 
 /**
  * Suites whose assertions are latency bounds or that pause, kill and starve
