@@ -13,7 +13,7 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { BrokerError, Reason } from "../../src/errors.js";
-import { RowCodec } from "../../src/store/sqlite/row-codec.js";
+import { RowCodec } from "../../src/store/row-codec.js";
 import { harness, key, testSettings } from "./harness.js";
 
 const N = 100_000;

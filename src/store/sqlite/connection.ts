@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { storageFault, unavailable } from "./faults.js";
 import { migrate } from "./migrations.js";
-import { assertMillis } from "./validate.js";
+import { assertMillis } from "../validate.js";
 
 /** How long one statement may wait synchronously for another connection's lock. */
 const DEFAULT_BUSY_TIMEOUT_MS = 20;

@@ -4,8 +4,8 @@ import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore, type ResealBatc
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { Resealer } from "./reseal.js";
-import { SEALED_COLUMNS } from "./row-codec.js";
-import { assertMillis } from "./validate.js";
+import { SEALED_COLUMNS } from "../row-codec.js";
+import { assertMillis } from "../validate.js";
 
 interface SentinelRow {
   key_id: string;

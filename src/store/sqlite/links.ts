@@ -15,8 +15,8 @@ import type {
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
 import { RecordCache } from "./record-cache.js";
-import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow } from "./row-codec.js";
-import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "./validate.js";
+import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow } from "../row-codec.js";
+import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
 
 interface SealedTokens {
   access_token: Buffer | null;

@@ -1,17 +1,9 @@
 import type { Database } from "better-sqlite3";
+import { SchemaTooNewError, checkSequence, type Migration, type MigrationResult } from "../migration.js";
 
-/**
- * Numbered schema migrations. Append only: never edit or reorder a released
- * entry; add a new one with the next version number instead. Versions must be
- * 1, 2, 3, ... with no gaps (checked at apply time).
- */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  /** SQL run with db.exec inside the migration transaction. */
-  readonly up: string;
-}
+export { SchemaTooNewError, type Migration, type MigrationResult };
 
+/** SQLite's schema, numbered like the PostgreSQL store's (store/postgres/migrations.ts). */
 export const migrations: readonly Migration[] = [
   {
     version: 1,
@@ -92,26 +84,6 @@ export const migrations: readonly Migration[] = [
 /** The schema version this build writes. */
 export const LATEST_SCHEMA_VERSION: number = migrations.length;
 
-/** The database was written by a newer tokenbroker; this build must not touch it. */
-export class SchemaTooNewError extends Error {
-  override readonly name = "SchemaTooNewError";
-  constructor(
-    readonly found: number,
-    readonly supported: number,
-  ) {
-    super(
-      `database schema version ${found} is newer than this tokenbroker supports (${supported}); ` +
-        `upgrade tokenbroker or restore a database backup — refusing to open`,
-    );
-  }
-}
-
-export interface MigrationResult {
-  from: number;
-  to: number;
-  applied: number[];
-}
-
 const CREATE_MIGRATIONS_TABLE = `
   CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER NOT NULL PRIMARY KEY,
@@ -124,14 +96,6 @@ function appliedVersion(db: Database): number | undefined {
   const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (table === undefined) return undefined;
   return db.prepare<[], { v: number | null }>("SELECT max(version) AS v FROM schema_migrations").get()?.v ?? 0;
-}
-
-function checkSequence(list: readonly Migration[]): void {
-  list.forEach((m, i) => {
-    if (m.version !== i + 1) {
-      throw new Error(`migration #${i} has version ${m.version}; expected ${i + 1} (versions must be 1..n without gaps)`);
-    }
-  });
 }
 
 /**

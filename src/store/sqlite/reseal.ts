@@ -4,7 +4,7 @@ import type { ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "./flows.js";
-import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "./row-codec.js";
+import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "../row-codec.js";
 
 type ResealRow = Pick<
   LinkRow,

@@ -1,7 +1,7 @@
-import type { HeldLease, LinkKey, ListQuery, NewTokens, StoredTokens } from "../link-store.js";
+import type { HeldLease, LinkKey, ListQuery, NewTokens, StoredTokens } from "./link-store.js";
 
 /**
- * Argument checks for the SQLite store. They run before any statement so a
+ * Argument checks for the stores (SQLite and PostgreSQL). They run before any statement so a
  * bad argument rejects without touching the database.
  */
 
@@ -11,7 +11,7 @@ export function assertKey(key: LinkKey, what = "key"): void {
   if (typeof key.userId !== "string" || key.userId === "") throw new TypeError(`${what}.userId must be a non-empty string`);
 }
 
-/** Epoch milliseconds (or a duration) as a safe integer; SQLite stores them as INTEGER. */
+/** Epoch milliseconds (or a duration) as a safe integer; both stores keep them as 64-bit integers. */
 export function assertMillis(name: string, value: number, { min = 0 }: { min?: number } = {}): void {
   if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min} (got ${String(value)})`);
 }

@@ -1,5 +1,5 @@
-import type { SealContext, Sealer } from "../../crypto/index.js";
-import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord } from "../link-store.js";
+import type { SealContext, Sealer } from "../crypto/index.js";
+import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord } from "./link-store.js";
 
 /** The table every link secret is sealed for (part of each value's SealContext). */
 export const LINKS_TABLE = "links";
