@@ -1,5 +1,5 @@
 import type { SealContext, Sealer } from "../crypto/index.js";
-import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord } from "./link-store.js";
+import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord, NewTokens } from "./link-store.js";
 
 /** The table every link secret is sealed for (part of each value's SealContext). */
 export const LINKS_TABLE = "links";
@@ -8,7 +8,7 @@ export const LINKS_TABLE = "links";
 export const SEALED_COLUMNS = ["access_token", "refresh_token", "extra", "failure_reason"] as const;
 export type SealedColumn = (typeof SEALED_COLUMNS)[number];
 
-/** A `links` row as better-sqlite3 returns it. */
+/** A `links` row as both stores read it (the PostgreSQL store reads int8 as a number). */
 export interface LinkRow {
   provider_id: string;
   user_id: string;
@@ -57,6 +57,17 @@ export interface LinkMetaRow {
 export const META_COLUMNS =
   "provider_id, user_id, version, refresh_token IS NOT NULL AS has_refresh_token, expires_at, failed_at, created_at, updated_at, last_refreshed_at";
 
+/** A write's values, sealed before any statement runs. */
+export interface SealedTokens {
+  access_token: Buffer | null;
+  token_type: string;
+  expires_at: number | null;
+  /** undefined: keep the stored refresh token (and digest). */
+  refresh?: { token: Buffer | null; digest: string | null; plain: string | null };
+  /** undefined: keep the stored extra. */
+  extra?: Buffer | null;
+}
+
 /**
  * Converts between plaintext values and sealed column bytes. Empty strings
  * and empty `extra` objects are never sealed: they are stored as NULL.
@@ -102,6 +113,24 @@ export class RowCodec {
       out[name] = value;
     }
     return out;
+  }
+
+  /** Seals what a write stores; an undefined or empty refresh token, or undefined extra, keeps the stored one. */
+  sealTokens(key: LinkKey, tokens: NewTokens): SealedTokens {
+    const sealed: SealedTokens = {
+      access_token: this.seal(key, "access_token", tokens.accessToken),
+      token_type: tokens.tokenType,
+      expires_at: tokens.expiresAt,
+    };
+    if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") {
+      sealed.refresh = {
+        token: this.seal(key, "refresh_token", tokens.refreshToken),
+        digest: this.sealer.digest(tokens.refreshToken),
+        plain: tokens.refreshToken,
+      };
+    }
+    if (tokens.extra !== undefined) sealed.extra = this.sealExtra(key, tokens.extra);
+    return sealed;
   }
 
   /** Opens every sealed column of a row. Throws DecryptError for that row. */

@@ -14,19 +14,9 @@ import type {
 } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
-import { RecordCache } from "./record-cache.js";
-import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow } from "../row-codec.js";
+import { RecordCache } from "../record-cache.js";
+import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow, type SealedTokens } from "../row-codec.js";
 import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
-
-interface SealedTokens {
-  access_token: Buffer | null;
-  token_type: string;
-  expires_at: number | null;
-  /** undefined: keep the stored refresh token (and digest). */
-  refresh?: { token: Buffer | null; digest: string | null; plain: string | null };
-  /** undefined: keep the stored extra. */
-  extra?: Buffer | null;
-}
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
 const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
@@ -54,7 +44,8 @@ export class SqliteLinks implements LinkStore {
     this.#sealer = sealer;
     this.#codec = new RowCodec(sealer);
     this.#s = new LinkStatements(conn.db);
-    this.#cache = new RecordCache(conn.db, cacheEntries);
+    const dataVersion = conn.db.prepare<[], number>("PRAGMA data_version").pluck();
+    this.#cache = new RecordCache(cacheEntries, () => dataVersion.get() as number);
   }
 
   /**
@@ -87,7 +78,7 @@ export class SqliteLinks implements LinkStore {
     assertTokens(tokens);
     assertMillis("now", now);
     const refreshToken = tokens.refreshToken === "" ? null : tokens.refreshToken;
-    const sealed = this.#sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined });
+    const sealed = this.#codec.sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined });
     return this.#conn.write(
       "links.put",
       () => this.#upsert(key, sealed, now),
@@ -134,7 +125,7 @@ export class SqliteLinks implements LinkStore {
       assertKey(key);
       assertTokens(tokens);
       const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
-      return { key, sealed: this.#sealTokens(key, { ...tokens, refreshToken }) };
+      return { key, sealed: this.#codec.sealTokens(key, { ...tokens, refreshToken }) };
     });
     return this.#conn.write(
       "links.putMany",
@@ -161,7 +152,7 @@ export class SqliteLinks implements LinkStore {
     assertMillis("now", now);
     assertMillis("expect.version", expect.version);
     if (typeof expect.refreshToken !== "string") throw new TypeError("expect.refreshToken must be a string");
-    const sealed = this.#sealTokens(key, tokens);
+    const sealed = this.#codec.sealTokens(key, tokens);
     return this.#conn.write(
       "links.commitRefresh",
       () => this.#commit(key, expect, sealed, now),
@@ -326,22 +317,5 @@ export class SqliteLinks implements LinkStore {
   #remember(key: LinkKey, record: LinkRecord): LinkRecord {
     this.#cache.set(cacheKey(key), record, true);
     return record;
-  }
-
-  #sealTokens(key: LinkKey, tokens: NewTokens): SealedTokens {
-    const sealed: SealedTokens = {
-      access_token: this.#codec.seal(key, "access_token", tokens.accessToken),
-      token_type: tokens.tokenType,
-      expires_at: tokens.expiresAt,
-    };
-    if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") {
-      sealed.refresh = {
-        token: this.#codec.seal(key, "refresh_token", tokens.refreshToken),
-        digest: this.#sealer.digest(tokens.refreshToken),
-        plain: tokens.refreshToken,
-      };
-    }
-    if (tokens.extra !== undefined) sealed.extra = this.#codec.sealExtra(key, tokens.extra);
-    return sealed;
   }
 }

@@ -3,13 +3,8 @@ import type { Sealer } from "../../crypto/index.js";
 import type { ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
-import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "./flows.js";
-import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "../row-codec.js";
-
-type ResealRow = Pick<
-  LinkRow,
-  "provider_id" | "user_id" | "version" | "access_token" | "refresh_token" | "refresh_token_digest" | "extra" | "failure_reason"
->;
+import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "../flow-codec.js";
+import { resealLinkRow, resealValue, type ResealRow } from "../reseal-codec.js";
 
 /**
  * Key rotation's writer: re-seals every value not sealed under the active key
@@ -50,31 +45,12 @@ export class Resealer {
   }
 
   #linkBatch(after: LinkKey | undefined, limit: number): ResealBatch {
-    const sealer = this.#sealer;
     const rows = this.#page.all(after?.providerId ?? "", after?.userId ?? "", limit);
     let resealed = 0;
     for (const row of rows) {
-      const stale = SEALED_COLUMNS.some((c) => {
-        const v = row[c];
-        return v !== null && sealer.keyIdOf(v) !== sealer.activeKeyId;
-      });
-      const staleDigest = row.refresh_token_digest !== null && !row.refresh_token_digest.startsWith(`${sealer.activeKeyId}:`);
-      if (!stale && !staleDigest) continue;
-      const next: Record<string, unknown> = { provider_id: row.provider_id, user_id: row.user_id, version: row.version };
-      let refreshPlain: string | undefined;
-      for (const column of SEALED_COLUMNS) {
-        const v = row[column];
-        if (v === null) {
-          next[column] = null;
-          continue;
-        }
-        const ctx = { table: LINKS_TABLE, column, providerId: row.provider_id, userId: row.user_id };
-        const plain = sealer.open(v, ctx);
-        if (column === "refresh_token") refreshPlain = plain;
-        next[column] = sealer.keyIdOf(v) === sealer.activeKeyId ? v : sealer.seal(plain, ctx);
-      }
-      next.refresh_token_digest = refreshPlain === undefined ? row.refresh_token_digest : sealer.digest(refreshPlain);
-      resealed += this.#update.run(next).changes;
+      const next = resealLinkRow(this.#sealer, row);
+      if (next === undefined) continue;
+      resealed += this.#update.run({ ...next, provider_id: row.provider_id, user_id: row.user_id, version: row.version }).changes;
     }
     const last = rows.at(-1);
     return {
@@ -91,22 +67,18 @@ export class Resealer {
 
   #allFlows(): number {
     const db = this.#conn.db;
-    const sealer = this.#sealer;
-    const active = sealer.activeKeyId;
     let n = 0;
     const auth = db.prepare<[], AuthFlowRow>("SELECT * FROM auth_flows WHERE code_verifier IS NOT NULL").all();
     const setAuth = db.prepare<[Buffer, string]>("UPDATE auth_flows SET code_verifier = ? WHERE state_hash = ?");
     for (const r of auth) {
-      if (r.code_verifier === null || sealer.keyIdOf(r.code_verifier) === active) continue;
-      const ctx = authFlowContext(r.provider_id, r.user_id);
-      n += setAuth.run(sealer.seal(sealer.open(r.code_verifier, ctx), ctx), r.state_hash).changes;
+      const next = r.code_verifier === null ? undefined : resealValue(this.#sealer, r.code_verifier, authFlowContext(r.provider_id, r.user_id));
+      if (next !== undefined) n += setAuth.run(next, r.state_hash).changes;
     }
     const device = db.prepare<[], DeviceFlowRow>("SELECT * FROM device_flows").all();
     const setDevice = db.prepare<[Buffer, string]>("UPDATE device_flows SET device_code = ? WHERE session_hash = ?");
     for (const r of device) {
-      if (sealer.keyIdOf(r.device_code) === active) continue;
-      const ctx = deviceFlowContext(r.provider_id, r.user_id);
-      n += setDevice.run(sealer.seal(sealer.open(r.device_code, ctx), ctx), r.session_hash).changes;
+      const next = resealValue(this.#sealer, r.device_code, deviceFlowContext(r.provider_id, r.user_id));
+      if (next !== undefined) n += setDevice.run(next, r.session_hash).changes;
     }
     return n;
   }

@@ -1,0 +1,48 @@
+import type { SealContext, Sealer } from "../crypto/index.js";
+import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow, type SealedColumn } from "./row-codec.js";
+
+/** What re-sealing reads of a link row. */
+export type ResealRow = Pick<
+  LinkRow,
+  "provider_id" | "user_id" | "version" | "access_token" | "refresh_token" | "refresh_token_digest" | "extra" | "failure_reason"
+>;
+
+/** A row's values under the active key (the digest re-made), to write back iff the version is unchanged. */
+export type ResealedValues = Record<SealedColumn, Buffer | null> & { refresh_token_digest: string | null };
+
+/**
+ * Key rotation's rule for one link row, the same for every store: every
+ * value not sealed under the active key is opened and sealed again, and the
+ * refresh-token digest is re-made under the active key. Plaintext does not
+ * change. undefined when the row is already current. A value that fails to
+ * open throws DecryptError: rotation never skips a value silently.
+ */
+export function resealLinkRow(sealer: Sealer, row: ResealRow): ResealedValues | undefined {
+  const stale = SEALED_COLUMNS.some((c) => {
+    const v = row[c];
+    return v !== null && sealer.keyIdOf(v) !== sealer.activeKeyId;
+  });
+  const staleDigest = row.refresh_token_digest !== null && !row.refresh_token_digest.startsWith(`${sealer.activeKeyId}:`);
+  if (!stale && !staleDigest) return undefined;
+  const next: Partial<ResealedValues> = {};
+  let refreshPlain: string | undefined;
+  for (const column of SEALED_COLUMNS) {
+    const v = row[column];
+    if (v === null) {
+      next[column] = null;
+      continue;
+    }
+    const ctx = { table: LINKS_TABLE, column, providerId: row.provider_id, userId: row.user_id };
+    const plain = sealer.open(v, ctx);
+    if (column === "refresh_token") refreshPlain = plain;
+    next[column] = sealer.keyIdOf(v) === sealer.activeKeyId ? v : sealer.seal(plain, ctx);
+  }
+  next.refresh_token_digest = refreshPlain === undefined ? row.refresh_token_digest : sealer.digest(refreshPlain);
+  return next as ResealedValues;
+}
+
+/** A flow secret under the active key, or undefined when it already is. */
+export function resealValue(sealer: Sealer, envelope: Buffer, ctx: SealContext): Buffer | undefined {
+  if (sealer.keyIdOf(envelope) === sealer.activeKeyId) return undefined;
+  return sealer.seal(sealer.open(envelope, ctx), ctx);
+}
