@@ -1,0 +1,224 @@
+import pg from "pg";
+import { assertMillis } from "../validate.js";
+import { pgFault, unavailable } from "./faults.js";
+import { migrate } from "./migrations.js";
+
+const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
+/** A row lock is only ever held for SQL; waiting long for one means something is wrong. */
+const DEFAULT_LOCK_TIMEOUT_MS = 2000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const OFFSET_SAMPLES = 3;
+
+/** int8 (OID 20) as a JS number: every stored integer is a safe integer (store/validate.ts). */
+const INT8_OID = 20;
+const parseInt8 = (value: string): number => Number(value);
+const TYPES = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
+export interface PgConnectionOptions {
+  /** postgres://… (the password may be in it; it is never logged or put in an error). */
+  url: string;
+  poolSize?: number | undefined;
+  /** statement_timeout on every connection (default 5 s). */
+  statementTimeoutMs?: number | undefined;
+  /** lock_timeout on every connection (default 2 s). */
+  lockTimeoutMs?: number | undefined;
+  /** How long getting a connection may take (default 5 s). */
+  connectTimeoutMs?: number | undefined;
+  /** TLS to the server, as node-postgres takes it (undefined: whatever the URL's sslmode says). */
+  ssl?: pg.ClientConfig["ssl"] | undefined;
+  /**
+   * The host clock's offset from the database's, in ms (host − database).
+   * Measured at open unless given; tests pin it to read raw rows back as written.
+   */
+  clockOffsetMs?: number | undefined;
+}
+
+/** What a transaction body runs statements on. */
+export interface Queryer {
+  query<R extends object>(text: string, values?: unknown[]): Promise<R[]>;
+}
+
+/**
+ * A pool of connections to one PostgreSQL database, shared by the links,
+ * flows and keyring parts of a store (docs/design.md §4.5). Every connection
+ * has statement_timeout and lock_timeout set, so no statement and no wait
+ * for a row lock is unbounded; a transaction is never held across anything
+ * but SQL. Connection faults become StoreUnavailableError naming the
+ * operation; the pool replaces broken connections by itself, so the store
+ * recovers when the server is back without anyone reopening it.
+ *
+ * Times: the store keeps every time in the database's clock, so the hosts
+ * of a fleet agree on when a lease expires whatever their own clocks say.
+ * The offset between this host's clock and the database's is measured at
+ * open (the best of a few round trips) and applied on the way in (`toDb`)
+ * and out (`fromDb`): a host whose clock runs 10 minutes fast sees every
+ * lease and expiry 10 minutes later in its own clock, which is the same
+ * instant.
+ */
+export class PgConnection {
+  readonly pool: pg.Pool;
+  readonly offsetMs: number;
+  #reachable = true;
+  #closed = false;
+  readonly #onReachable = new Set<(reachable: boolean) => void>();
+
+  static async open(opts: PgConnectionOptions): Promise<PgConnection> {
+    const statementTimeoutMs = opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    assertMillis("statementTimeoutMs", statementTimeoutMs, { min: 1 });
+    assertMillis("lockTimeoutMs", lockTimeoutMs, { min: 1 });
+    assertMillis("connectTimeoutMs", connectTimeoutMs, { min: 1 });
+    const pool = new pg.Pool({
+      ...clientConfig(opts),
+      max: opts.poolSize ?? DEFAULT_POOL_SIZE,
+      statement_timeout: statementTimeoutMs,
+      lock_timeout: lockTimeoutMs,
+      // A transaction left open by a bug or a stalled process must not hold row locks for ever.
+      idle_in_transaction_session_timeout: Math.max(statementTimeoutMs * 2, 10_000),
+      connectionTimeoutMillis: connectTimeoutMs,
+    });
+    // An idle connection that breaks (server restart) is dropped by the pool; without a
+    // listener the error would end the process.
+    pool.on("error", () => undefined);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
+      const offsetMs = opts.clockOffsetMs ?? (await measureOffset(pool));
+      return new PgConnection(pool, offsetMs);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private constructor(pool: pg.Pool, offsetMs: number) {
+    this.pool = pool;
+    this.offsetMs = offsetMs;
+  }
+
+  /** A host time (epoch ms) in the database's clock. */
+  toDb(ms: number): number;
+  toDb(ms: number | null): number | null;
+  toDb(ms: number | null): number | null {
+    return ms === null ? null : ms - this.offsetMs;
+  }
+
+  /** A stored time in this host's clock. */
+  fromDb(ms: number): number;
+  fromDb(ms: number | null): number | null;
+  fromDb(ms: number | null): number | null {
+    return ms === null ? null : ms + this.offsetMs;
+  }
+
+  /** Whether the last statement reached the server. */
+  get reachable(): boolean {
+    return this.#reachable;
+  }
+
+  onReachable(listener: (reachable: boolean) => void): () => void {
+    this.#onReachable.add(listener);
+    return () => this.#onReachable.delete(listener);
+  }
+
+  /** One statement. */
+  async query<R extends object>(op: string, text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      const result = await this.pool.query<R>(text, values);
+      this.#setReachable(true);
+      return result.rows;
+    } catch (err) {
+      throw this.#fault(op, err);
+    }
+  }
+
+  /**
+   * `body` inside BEGIN … COMMIT on one connection; any throw rolls back.
+   * The body runs only SQL and synchronous work (sealing happens before).
+   */
+  async tx<T>(op: string, body: (q: Queryer) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.#fault(op, err);
+    }
+    let broken: unknown;
+    try {
+      await client.query("BEGIN");
+      const q: Queryer = { query: async <R extends object>(text: string, values?: unknown[]) => (await client.query<R>(text, values)).rows };
+      const out = await body(q);
+      await client.query("COMMIT");
+      this.#setReachable(true);
+      return out;
+    } catch (err) {
+      try {
+        await client.query("ROLLBACK");
+      } catch (rollbackErr) {
+        broken = rollbackErr;
+      }
+      throw this.#fault(op, err);
+    } finally {
+      // A connection whose rollback failed is not given back to the pool.
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  /** Ends every connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pool.end();
+  }
+
+  #fault(op: string, err: unknown): unknown {
+    const fault = pgFault(err);
+    if (fault === undefined) {
+      if (err instanceof pg.DatabaseError) this.#setReachable(true);
+      return err;
+    }
+    if (fault.unreachable) this.#setReachable(false);
+    return unavailable(op, fault, err);
+  }
+
+  #setReachable(reachable: boolean): void {
+    if (this.#reachable === reachable) return;
+    this.#reachable = reachable;
+    for (const listener of this.#onReachable) listener(reachable);
+  }
+}
+
+/** The connection settings of a URL, with int8 read as a number. */
+export function clientConfig(opts: Pick<PgConnectionOptions, "url" | "ssl" | "connectTimeoutMs">): pg.ClientConfig {
+  return {
+    connectionString: opts.url,
+    types: TYPES,
+    application_name: "tokenbroker",
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    ...(opts.ssl === undefined ? {} : { ssl: opts.ssl }),
+  };
+}
+
+/** host − database clock in ms, from the round trip with the least delay. */
+async function measureOffset(pool: pg.Pool): Promise<number> {
+  let best: { rtt: number; offset: number } | undefined;
+  for (let i = 0; i < OFFSET_SAMPLES; i++) {
+    const sent = Date.now();
+    const { rows } = await pool.query<{ now: number }>("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8 AS now");
+    const received = Date.now();
+    const dbNow = rows[0]?.now;
+    if (dbNow === undefined) throw new Error("the database did not say what time it is");
+    const rtt = received - sent;
+    const offset = Math.round((sent + received) / 2 - dbNow);
+    if (best === undefined || rtt < best.rtt) best = { rtt, offset };
+  }
+  return best?.offset ?? 0;
+}

@@ -1,0 +1,80 @@
+import type { Sealer } from "../../crypto/index.js";
+import type { Store } from "../store.js";
+import { PgConnection, clientConfig, type PgConnectionOptions } from "./connection.js";
+import { PgFlows } from "./flows.js";
+import { PgKeyring } from "./keyring.js";
+import { PgLinks } from "./links.js";
+import { PgListener } from "./listener.js";
+
+const DEFAULT_CACHE_ENTRIES = 10_000;
+
+export interface PgStoreOptions extends PgConnectionOptions {
+  sealer: Sealer;
+  /** Decoded records kept in memory for cache hits (default 10,000; 0 disables). */
+  cacheEntries?: number | undefined;
+  /**
+   * LISTEN for other hosts' changes (default true). Without it the record
+   * cache is off — every read goes to the database — and waiters only poll.
+   */
+  listen?: boolean | undefined;
+}
+
+/** Whether the store can serve: the database answers, and the listener (when on) is listening. */
+export type PgStoreHealth = { serving: boolean; database: boolean; listener: boolean | undefined };
+
+export interface PgStore extends Store {
+  readonly links: PgLinks;
+  readonly flows: PgFlows;
+  readonly keyring: PgKeyring;
+  health(): PgStoreHealth;
+  /** Called whenever `health().serving` changes. */
+  onHealth(listener: (health: PgStoreHealth) => void): () => void;
+}
+
+/**
+ * Opens a PostgreSQL store: a pool (migrated under an advisory lock at open,
+ * a newer schema refused) and, unless `listen` is false, the LISTEN
+ * connection. Rejects when the database cannot be reached at open.
+ */
+export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> {
+  const conn = await PgConnection.open(opts);
+  const healthListeners = new Set<(health: PgStoreHealth) => void>();
+  let listener: PgListener | undefined;
+  let serving = true;
+  const health = (): PgStoreHealth => {
+    const database = conn.reachable;
+    const listening = listener?.up;
+    return { serving: database && listening !== false, database, listener: listening };
+  };
+  const changed = (): void => {
+    const now = health();
+    if (now.serving === serving) return;
+    serving = now.serving;
+    for (const l of healthListeners) l(now);
+  };
+  conn.onReachable(changed);
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await listener?.close();
+    await conn.close();
+  };
+  const links = new PgLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, () => listener?.epoch(), close);
+  if (opts.listen !== false) {
+    listener = new PgListener(clientConfig(opts), (payload) => links.notified(payload), changed);
+    await listener.start();
+  }
+  serving = health().serving;
+  return {
+    links,
+    flows: new PgFlows(conn, opts.sealer),
+    keyring: new PgKeyring(conn, opts.sealer),
+    close,
+    health,
+    onHealth(l) {
+      healthListeners.add(l);
+      return () => healthListeners.delete(l);
+    },
+  };
+}

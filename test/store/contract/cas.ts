@@ -1,0 +1,174 @@
+import { describe, expect, it } from "vitest";
+import { FakeSealer } from "../fake-sealer.js";
+import { KEY, T0, tokens } from "../helpers.js";
+import type { StoreFactory } from "./factory.js";
+
+const fresh = { accessToken: "at-2", tokenType: "Bearer", refreshToken: "rt-2", expiresAt: T0 + 7_200_000 };
+
+/** The compare-and-swap commit and failure recording (docs/design.md §4.2), for any LinkStore. */
+export function casContract(f: StoreFactory): void {
+  describe(`${f.name}: commitRefresh (compare-and-swap)`, () => {
+    it("commits when version and refresh token match", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      const before = await store.put(KEY, tokens(), T0);
+      const after = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, extra: { scope: "repo user" } }, T0 + 100);
+      expect(after).toEqual({
+        ...before,
+        version: 2,
+        accessToken: "at-2",
+        refreshToken: "rt-2",
+        expiresAt: T0 + 7_200_000,
+        extra: { scope: "repo user" },
+        updatedAt: T0 + 100,
+        lastRefreshedAt: T0 + 100,
+      });
+      expect(await store.get(KEY)).toEqual(after);
+      expect((await db.raw.link(KEY))["refresh_token_digest"]).toBe(new FakeSealer().digest("rt-2"));
+    });
+
+    it("a stale version changes nothing and returns undefined", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      const snapshot = await db.raw.link(KEY);
+      // Same refresh token as stored ("rt-2"), but the version is stale.
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-2" }, { ...fresh, accessToken: "x", refreshToken: "rt-x" }, T0 + 2)).toBeUndefined();
+      expect(await db.raw.link(KEY)).toEqual(snapshot);
+    });
+
+    it("a refresh token that is no longer stored changes nothing", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      const snapshot = await db.raw.link(KEY);
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-other" }, fresh, T0 + 1)).toBeUndefined();
+      expect(await db.raw.link(KEY)).toEqual(snapshot);
+    });
+
+    it("a link without a refresh token never matches, nor does a missing link", async () => {
+      const store = await (await f.fresh()).links();
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0)).toBeUndefined();
+      await store.put(KEY, tokens({ refreshToken: "" }), T0);
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "" }, fresh, T0 + 1)).toBeUndefined();
+    });
+
+    it("keeps the stored refresh token and extra when the response omits them", async () => {
+      const db = await f.fresh();
+      const sealer = new FakeSealer();
+      const store = await db.links(sealer);
+      await store.put(KEY, tokens({ extra: { scope: "repo" } }), T0);
+      const rawBefore = await db.raw.link(KEY);
+      const opens = sealer.calls.open;
+      const rec = await store.commitRefresh(
+        KEY,
+        { version: 1, refreshToken: "rt-1" },
+        { accessToken: "at-2", tokenType: "bearer", expiresAt: null },
+        T0 + 5,
+      );
+      expect(rec).toMatchObject({ version: 2, accessToken: "at-2", tokenType: "bearer", refreshToken: "rt-1", expiresAt: null, extra: { scope: "repo" } });
+      expect(sealer.calls.open - opens).toBe(1); // only the kept extra is opened, the refresh token is not
+      const rawAfter = await db.raw.link(KEY);
+      expect(rawAfter["refresh_token"]).toEqual(rawBefore["refresh_token"]);
+      expect(rawAfter["refresh_token_digest"]).toEqual(rawBefore["refresh_token_digest"]);
+      expect(rawAfter["extra"]).toEqual(rawBefore["extra"]);
+      expect(await store.get(KEY)).toEqual(rec);
+      // The kept refresh token is still the CAS expectation for the next refresh.
+      expect(await store.commitRefresh(KEY, { version: 2, refreshToken: "rt-1" }, fresh, T0 + 6)).toMatchObject({ version: 3, refreshToken: "rt-2" });
+    });
+
+    it("opens nothing when every value is supplied", async () => {
+      const sealer = new FakeSealer();
+      const store = await (await f.fresh()).links(sealer);
+      await store.put(KEY, tokens(), T0);
+      const opens = sealer.calls.open;
+      await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, extra: {} }, T0 + 1);
+      expect(sealer.calls.open).toBe(opens);
+    });
+
+    it("matches refresh tokens whose digest was made under an older key", async () => {
+      const db = await f.fresh();
+      await (await db.links(new FakeSealer(["k1"]))).put(KEY, tokens(), T0);
+      const rotated = await db.links(new FakeSealer(["k2", "k1"]));
+      const rec = await rotated.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      expect(rec?.refreshToken).toBe("rt-2");
+      expect((await db.raw.link(KEY))["refresh_token_digest"]).toMatch(/^k2:/);
+    });
+
+    it("clears the lease", async () => {
+      const store = await (await f.fresh()).links();
+      await store.put(KEY, tokens(), T0);
+      const claim = await store.claimLease(KEY, "me", 30_000, T0, null);
+      expect(claim.claimed).toBe(true);
+      const rec = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      expect(await store.readLease(KEY)).toBeNull();
+      expect(await store.get(KEY)).toEqual(rec);
+    });
+  });
+
+  describe(`${f.name}: recordFailure`, () => {
+    it("succeeds once: clears the refresh token (NULL), seals the reason, bumps the version, releases the lease", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      await store.claimLease(KEY, "me", 30_000, T0, null);
+      expect(await store.recordFailure(KEY, "rt-1", "invalid_grant: token revoked", T0 + 10)).toBe(true);
+      expect(await store.readLease(KEY)).toBeNull();
+      const rec = await store.get(KEY);
+      expect(rec).toMatchObject({
+        version: 2,
+        refreshToken: null,
+        refreshFailure: { reason: "invalid_grant: token revoked", failedAt: T0 + 10 },
+        accessToken: "at-1",
+        updatedAt: T0 + 10,
+      });
+      const raw = await db.raw.link(KEY);
+      expect(raw["refresh_token"]).toBeNull();
+      expect(raw["refresh_token_digest"]).toBeNull();
+      expect(Buffer.isBuffer(raw["failure_reason"])).toBe(true);
+      expect((raw["failure_reason"] as Buffer).toString("latin1")).not.toContain("invalid_grant");
+
+      // Second call with the same old refresh token: nothing stored matches.
+      expect(await store.recordFailure(KEY, "rt-1", "again", T0 + 20)).toBe(false);
+      expect(await store.get(KEY)).toEqual(rec);
+      const meta = await store.list({ limit: 10 });
+      expect(meta[0]).toMatchObject({ hasRefreshToken: false, refreshFailure: { failedAt: T0 + 10 } });
+    });
+
+    it("with a stale refresh token after a successful commit: false, and the new token stays", async () => {
+      const store = await (await f.fresh()).links();
+      await store.put(KEY, tokens(), T0);
+      const won = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      expect(await store.recordFailure(KEY, "rt-1", "invalid_grant", T0 + 2)).toBe(false);
+      expect(await store.get(KEY)).toEqual(won);
+    });
+
+    it("returns false for a missing link; an empty reason is stored as NULL", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      expect(await store.recordFailure(KEY, "rt-1", "x", T0)).toBe(false);
+      await store.put(KEY, tokens(), T0);
+      expect(await store.recordFailure(KEY, "rt-1", "", T0 + 1)).toBe(true);
+      expect((await db.raw.link(KEY))["failure_reason"]).toBeNull();
+      expect((await store.get(KEY))?.refreshFailure).toEqual({ reason: "", failedAt: T0 + 1 });
+    });
+
+    it("a failure is cleared by commitRefresh", async () => {
+      // commitRefresh needs a stored refresh token, so store one with a failure
+      // still recorded (as an older build or a manual edit could leave it).
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      const sealer = new FakeSealer();
+      const reason = sealer.seal("old failure", { table: "links", column: "failure_reason", ...KEY });
+      await db.raw.update({ failure_reason: reason, failed_at: T0 + 1 });
+      expect((await store.get(KEY))?.refreshFailure).toEqual({ reason: "old failure", failedAt: T0 + 1 });
+      const rec = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 2);
+      expect(rec?.refreshFailure).toBeNull();
+      expect((await store.get(KEY))?.refreshFailure).toBeNull();
+      expect((await db.raw.link(KEY))["failure_reason"]).toBeNull();
+      expect((await db.raw.link(KEY))["failed_at"]).toBeNull();
+    });
+  });
+}
