@@ -98,6 +98,20 @@ module.exports = {
       to: { path: "^src/store/sqlite/" },
     },
     {
+      name: "store-postgres-from-the-root",
+      comment: "only the composition root imports store/postgres/; everything else sees the store interfaces (docs/design.md §1)",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/store/postgres/", ...paths(compositionRoot)] },
+      to: { path: "^src/store/postgres/" },
+    },
+    {
+      name: "pg-in-store-postgres",
+      comment: "pg is used only in src/store/postgres/ (docs/design.md §1)",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/store/postgres/" },
+      to: { path: "^node_modules/pg/" },
+    },
+    {
       name: "better-sqlite3-in-store-sqlite",
       comment: "better-sqlite3 is used only in src/store/sqlite/ (docs/design.md §1)",
       severity: "error",

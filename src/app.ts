@@ -1,6 +1,7 @@
 import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
-import type { Config, ProviderConfig } from "./config/config.js";
+import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
+import type { Sealer } from "./crypto/index.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
@@ -8,10 +9,12 @@ import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
 import { callerGuard } from "./rpc/caller-auth.js";
+import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { KeyRotation } from "./store/key-rotation.js";
+import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
@@ -40,7 +43,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const store = openSqliteStore({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
+  const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
   let engine: RefreshEngine;
   try {
     const check = await checkKeyring(keyring, store.keyring);
@@ -96,7 +99,53 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await store.close();
     throw err;
   });
+  // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
+  postgres?.onHealth((health) => {
+    if (daemon.health.closed) return;
+    daemon.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    if (health.serving) log.info("the PostgreSQL store is reachable again");
+    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+  });
   return { daemon, engine, store };
+}
+
+/** The configured store: the SQLite file, or a fleet's PostgreSQL database. */
+async function openStore(config: Config["store"], sealer: Sealer, log: Logger): Promise<{ store: Store; postgres?: PgStore }> {
+  if (config.sqlite !== undefined) return { store: openSqliteStore({ path: config.sqlite.path, sealer, cacheEntries: config.sqlite.cacheEntries }) };
+  const pg = config.postgres;
+  if (pg === undefined) throw new Error("no store configured");
+  try {
+    const store = await openPostgresStore({
+      url: pg.url,
+      sealer,
+      poolSize: pg.poolSize,
+      statementTimeoutMs: pg.statementTimeoutMs,
+      lockTimeoutMs: pg.lockTimeoutMs,
+      cacheEntries: pg.cacheEntries,
+      ssl: sslOptions(pg.ssl),
+    });
+    log.info({ database: pg.redactedUrl, poolSize: pg.poolSize }, "PostgreSQL store opened");
+    return { store, postgres: store };
+  } catch (err) {
+    // The driver's message names no password; the URL is shown redacted only.
+    throw new Error(`cannot open the PostgreSQL store at ${pg.redactedUrl}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** libpq's sslmode names, as node-postgres takes them. */
+function sslOptions(ssl: PostgresStoreConfig["ssl"]): false | { ca?: string; rejectUnauthorized: boolean; checkServerIdentity?: () => undefined } | undefined {
+  if (ssl === undefined) return undefined;
+  const ca = ssl.ca === undefined ? {} : { ca: ssl.ca };
+  switch (ssl.mode) {
+    case "disable":
+      return false;
+    case "require":
+      return { rejectUnauthorized: false };
+    case "verify-ca":
+      return { ...ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case "verify-full":
+      return { ...ca, rejectUnauthorized: true };
+  }
 }
 
 /** oidc providers: endpoints from the issuer's discovery document, once, at start. */

@@ -10,13 +10,30 @@ export interface Config {
   publicUrl: string;
   redirectAllowlist: string[];
   linkStateTtlMs: number;
-  store: { sqlite: { path: string; cacheEntries: number } };
+  /** Exactly one of the two. */
+  store: { sqlite?: SqliteStoreConfig | undefined; postgres?: PostgresStoreConfig | undefined };
   encryption: { keysFile?: string | undefined; keysCredential?: string | undefined };
   refresh: RefreshSettings;
   shutdownGraceMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   callers: CallerConfig[];
   providers: ProviderConfig[];
+}
+
+export interface SqliteStoreConfig {
+  path: string;
+  cacheEntries: number;
+}
+
+export interface PostgresStoreConfig {
+  /** postgres://… with the password: never logged; `redactedUrl` is what messages show. */
+  url: string;
+  redactedUrl: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  cacheEntries: number;
+  ssl?: { mode: "disable" | "require" | "verify-ca" | "verify-full"; ca?: string | undefined } | undefined;
 }
 
 export interface RefreshSettings {

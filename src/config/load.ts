@@ -83,9 +83,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
   }
   if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
 
-  const storePath = resolvePath(baseDir, input.store.sqlite.path);
-  const storeDir = dirname(storePath);
-  if (!isDirectory(storeDir)) problems.push(`store.sqlite.path: directory ${storeDir} does not exist`);
+  const store = resolveStore(input.store, baseDir, env, problems);
 
   const ms = (s: string): number => parseDuration(s) as number;
   const refresh = {
@@ -113,7 +111,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     publicUrl: publicUrl.replace(/\/+$/, ""),
     redirectAllowlist: input.redirect_allowlist,
     linkStateTtlMs: ms(input.link_state_ttl),
-    store: { sqlite: { path: storePath, cacheEntries: input.store.sqlite.cache_entries } },
+    store,
     encryption: {
       keysFile: input.encryption.keys_file === undefined ? undefined : resolvePath(baseDir, input.encryption.keys_file),
       keysCredential: input.encryption.keys_credential,
@@ -284,6 +282,75 @@ function resolveClientSecret(p: ProviderInput, where: string, baseDir: string, e
     }
   }
   return clientSecret;
+}
+
+function resolveStore(input: z.infer<typeof configSchema>["store"], baseDir: string, env: NodeJS.ProcessEnv, problems: string[]): Config["store"] {
+  if (input.sqlite !== undefined) {
+    const path = resolvePath(baseDir, input.sqlite.path);
+    if (!isDirectory(dirname(path))) problems.push(`store.sqlite.path: directory ${dirname(path)} does not exist`);
+    return { sqlite: { path, cacheEntries: input.sqlite.cache_entries } };
+  }
+  const pg = input.postgres;
+  if (pg === undefined) return {};
+  const ms = (s: string): number => parseDuration(s) as number;
+  let url = "";
+  if (pg.url_file !== undefined) {
+    const file = resolvePath(baseDir, pg.url_file);
+    try {
+      url = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`store.postgres.url_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  } else if (pg.url_credential !== undefined) {
+    const dir = env.CREDENTIALS_DIRECTORY;
+    if (dir === undefined || dir === "") problems.push("store.postgres.url_credential: CREDENTIALS_DIRECTORY is not set (not running under systemd with LoadCredential)");
+    else {
+      try {
+        url = readFileSync(join(dir, pg.url_credential), "utf8").trim();
+      } catch (err) {
+        problems.push(`store.postgres.url_credential: cannot read credential ${pg.url_credential} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    }
+  }
+  const redactedUrl = redactUrl(url);
+  if (url !== "" && (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol))) {
+    problems.push(`store.postgres: the URL read is not a postgres:// URL (${redactedUrl})`);
+  }
+  let ssl: NonNullable<Config["store"]["postgres"]>["ssl"];
+  if (pg.ssl !== undefined) {
+    ssl = { mode: pg.ssl.mode };
+    if (pg.ssl.ca_file !== undefined) {
+      const file = resolvePath(baseDir, pg.ssl.ca_file);
+      try {
+        ssl.ca = readFileSync(file, "utf8");
+      } catch (err) {
+        problems.push(`store.postgres.ssl.ca_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    }
+    if ((pg.ssl.mode === "verify-ca" || pg.ssl.mode === "verify-full") && pg.ssl.ca_file === undefined) {
+      problems.push(`store.postgres.ssl.ca_file: needed for mode ${pg.ssl.mode}`);
+    }
+  }
+  const statementTimeoutMs = ms(pg.statement_timeout);
+  const lockTimeoutMs = ms(pg.lock_timeout);
+  if (statementTimeoutMs <= 0) problems.push("store.postgres.statement_timeout: must be greater than 0");
+  if (lockTimeoutMs <= 0) problems.push("store.postgres.lock_timeout: must be greater than 0");
+  return {
+    postgres: { url, redactedUrl, poolSize: pg.pool_size, statementTimeoutMs, lockTimeoutMs, cacheEntries: pg.cache_entries, ...(ssl === undefined ? {} : { ssl }) },
+  };
+}
+
+/**
+ * A database URL fit for a message: the password replaced, whatever else
+ * it holds (a `password=` query parameter included); an unparsable one is
+ * not shown at all.
+ */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return "<unparsable URL>";
+  const u = new URL(url);
+  if (u.password !== "") u.password = "redacted";
+  for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, "redacted");
+  return u.toString();
 }
 
 function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {

@@ -99,13 +99,41 @@ export const configSchema = z.strictObject({
   redirect_allowlist: z.array(url).default([]),
   /** How long a StartLink state stays usable. */
   link_state_ttl: duration.default("10m"),
-  store: z.strictObject({
-    sqlite: z.strictObject({
-      path: z.string().min(1, { error: "must not be empty" }),
-      /** Decoded links kept in memory for cache hits; 0 disables. */
-      cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
-    }),
-  }),
+  store: z
+    .strictObject({
+      sqlite: z
+        .strictObject({
+          path: z.string().min(1, { error: "must not be empty" }),
+          /** Decoded links kept in memory for cache hits; 0 disables. */
+          cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+        })
+        .optional(),
+      /**
+       * A fleet on one PostgreSQL database (docs/design.md §4.5). The URL
+       * carries the password, so it is only ever read from a file or a
+       * systemd credential, never written in this file.
+       */
+      postgres: z
+        .strictObject({
+          url_file: z.string().min(1).optional(),
+          url_credential: z.string().min(1).optional(),
+          pool_size: z.number().int().min(1).max(1000).default(10),
+          statement_timeout: duration.default("5s"),
+          lock_timeout: duration.default("2s"),
+          cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+          ssl: z
+            .strictObject({
+              mode: z.enum(["disable", "require", "verify-ca", "verify-full"]),
+              ca_file: z.string().min(1).optional(),
+            })
+            .optional(),
+        })
+        .refine((p) => (p.url_file === undefined) !== (p.url_credential === undefined), {
+          error: "set exactly one of url_file or url_credential (the URL holds the password: never inline)",
+        })
+        .optional(),
+    })
+    .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" }),
   encryption: z
     .strictObject({
       keys_file: z.string().min(1).optional(),

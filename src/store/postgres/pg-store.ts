@@ -62,7 +62,14 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
   };
   const links = new PgLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, () => listener?.epoch(), close);
   if (opts.listen !== false) {
-    listener = new PgListener(clientConfig(opts), (payload) => links.notified(payload), changed);
+    // The listener is the first to notice the server going or coming back: ask the pool too.
+    const probe = (): void => {
+      conn.query("store.probe", "SELECT 1").then(changed, changed);
+    };
+    listener = new PgListener(clientConfig(opts), (payload) => links.notified(payload), () => {
+      changed();
+      probe();
+    });
     await listener.start();
   }
   serving = health().serving;
