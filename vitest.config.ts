@@ -9,7 +9,7 @@ const shared = { testTimeout: 60_000, hookTimeout: 60_000, globalSetup: ["test/s
  * the rest, one file at a time, so another suite's load does not decide
  * their timing.
  */
-const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts"];
+const timed = ["test/faults/**/*.test.ts", "test/fleet/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts"];
 
 export default defineConfig({
   test: {

@@ -122,6 +122,7 @@ async function openStore(config: Config["store"], sealer: Sealer, log: Logger): 
       statementTimeoutMs: pg.statementTimeoutMs,
       lockTimeoutMs: pg.lockTimeoutMs,
       cacheEntries: pg.cacheEntries,
+      listen: pg.listen,
       ssl: sslOptions(pg.ssl),
     });
     log.info({ database: pg.redactedUrl, poolSize: pg.poolSize }, "PostgreSQL store opened");

@@ -20,7 +20,10 @@ export interface EngineOptions {
   providers: ProviderRegistry;
   settings: RefreshSettings;
   log: Logger;
-  /** How often a process waiting on another's lease looks again. */
+  /**
+   * How often a process waiting on another's lease looks again (default
+   * 25 ms; 250 ms when the store wakes waiters itself, `LinkStore.changed`).
+   */
   leasePollMs?: number;
   clock?: Clock;
   /** This process's identity as a lease owner (tests make several in one process). */
@@ -31,6 +34,9 @@ export interface EngineOptions {
 
 /** Re-judging a row that keeps changing under the refresh has to end somewhere. */
 const MAX_CHANGES = 3;
+const POLL_MS = 25;
+/** With a store that announces changes, polling is only the fallback (NOTIFY is not durable). */
+const NOTIFIED_POLL_MS = 250;
 
 /**
  * The refresh engine: hands out access tokens valid for at least the asked
@@ -73,7 +79,7 @@ export class RefreshEngine {
       owner: this.owner,
       probe: opts.probe ?? probeProcess,
       leaseTtlMs: opts.settings.leaseTtlMs,
-      leasePollMs: opts.leasePollMs ?? 25,
+      leasePollMs: opts.leasePollMs ?? (opts.store.changed === undefined ? POLL_MS : NOTIFIED_POLL_MS),
       pending: this.#pending,
       failures: this.#failures,
       validator: new Validator(opts.settings, opts.log, this.#clock),
@@ -153,7 +159,9 @@ export class RefreshEngine {
           continue;
         case "wait":
           if (this.#clock.now() >= giveUpAt) throw refreshInProgress(key.providerId);
-          await this.#clock.sleep(outcome.ms);
+          // Woken by the holder's commit or release when the store can tell (invariant 1 across hosts).
+          if (this.#store.changed !== undefined && outcome.ms > 0) await this.#store.changed(key, outcome.ms);
+          else await this.#clock.sleep(outcome.ms);
       }
     }
   }

@@ -33,6 +33,7 @@ export interface PostgresStoreConfig {
   statementTimeoutMs: number;
   lockTimeoutMs: number;
   cacheEntries: number;
+  listen: boolean;
   ssl?: { mode: "disable" | "require" | "verify-ca" | "verify-full"; ca?: string | undefined } | undefined;
 }
 

@@ -336,7 +336,7 @@ function resolveStore(input: z.infer<typeof configSchema>["store"], baseDir: str
   if (statementTimeoutMs <= 0) problems.push("store.postgres.statement_timeout: must be greater than 0");
   if (lockTimeoutMs <= 0) problems.push("store.postgres.lock_timeout: must be greater than 0");
   return {
-    postgres: { url, redactedUrl, poolSize: pg.pool_size, statementTimeoutMs, lockTimeoutMs, cacheEntries: pg.cache_entries, ...(ssl === undefined ? {} : { ssl }) },
+    postgres: { url, redactedUrl, poolSize: pg.pool_size, statementTimeoutMs, lockTimeoutMs, cacheEntries: pg.cache_entries, listen: pg.listen, ...(ssl === undefined ? {} : { ssl }) },
   };
 }
 

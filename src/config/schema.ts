@@ -121,6 +121,12 @@ export const configSchema = z.strictObject({
           statement_timeout: duration.default("5s"),
           lock_timeout: duration.default("2s"),
           cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+          /**
+           * LISTEN for other hosts' commits (off behind a transaction-pooling
+           * PgBouncer, which cannot LISTEN): without it the record cache is
+           * off and every read goes to the database.
+           */
+          listen: z.boolean().default(true),
           ssl: z
             .strictObject({
               mode: z.enum(["disable", "require", "verify-ca", "verify-full"]),

@@ -149,7 +149,14 @@ export interface LinkStore {
    * an unusable 2xx), so the next claimant learns of it.
    */
   releaseLease(key: LinkKey, lease: HeldLease, opts?: { keepSending?: boolean }): Promise<void>;
-  /** Deletes the link; returns what was stored (so tokens can be revoked). */
+  /**
+   * Resolves when another process announces a change to the key's row (a
+   * commit, a failure, a released lease), or after `ms` at the latest.
+   * Stores that can tell implement it (PostgreSQL: LISTEN/NOTIFY); without
+   * it a waiter polls. Either way the waiter looks again when it resolves.
+   */
+  changed?(key: LinkKey, ms: number): Promise<void>;
+    /** Deletes the link; returns what was stored (so tokens can be revoked). */
   delete(key: LinkKey): Promise<LinkRecord | undefined>;
   list(query: ListQuery): Promise<LinkMeta[]>;
   count(): Promise<number>;

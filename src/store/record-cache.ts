@@ -16,6 +16,9 @@ export class RecordCache {
   #seen: number | undefined;
   /** Counts invalidations, so a read that raced one does not cache what it read (see ticket). */
   #invalidations = 0;
+  /** The count at each key's last invalidation, and at the last clear (which invalidates every key). */
+  readonly #invalidatedAt = new Map<string, number>();
+  #clearedAt = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -32,8 +35,8 @@ export class RecordCache {
 
   /**
    * Taken before an asynchronous read: `set` with it caches the result only
-   * if no invalidation arrived meanwhile (the read may predate the write the
-   * invalidation announced).
+   * if no invalidation of that key (or of everything) arrived meanwhile (the
+   * read may predate the write the invalidation announced).
    */
   ticket(): number {
     return this.#invalidations;
@@ -50,7 +53,7 @@ export class RecordCache {
    */
   set(key: string, record: LinkRecord, written = false, ticket?: number): void {
     if (this.maxEntries === 0 || !this.#current()) return;
-    if (ticket !== undefined && ticket !== this.#invalidations) return;
+    if (ticket !== undefined && (this.#clearedAt > ticket || (this.#invalidatedAt.get(key) ?? 0) > ticket)) return;
     const present = this.#entries.delete(key);
     if (!present && this.#entries.size >= this.maxEntries) {
       if (!written) return;
@@ -63,10 +66,15 @@ export class RecordCache {
   delete(key: string): void {
     this.#invalidations++;
     this.#entries.delete(key);
+    // Bounded like the entries: forgetting every key's mark is a clear.
+    if (this.#invalidatedAt.size >= Math.max(this.maxEntries, 1) * 2) this.clear();
+    else this.#invalidatedAt.set(key, this.#invalidations);
   }
 
   clear(): void {
     this.#invalidations++;
+    this.#clearedAt = this.#invalidations;
+    this.#invalidatedAt.clear();
     this.#entries.clear();
   }
 

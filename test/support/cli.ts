@@ -83,12 +83,16 @@ export interface ServingDaemon {
 }
 
 /** Writes a config file, runs `tokenbroker serve` on it and waits until it serves. */
-export async function startServe(config: Record<string, unknown>, dir: string, opts: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<ServingDaemon> {
+export async function startServe(
+  config: Record<string, unknown>,
+  dir: string,
+  opts: { env?: NodeJS.ProcessEnv; args?: string[]; nodeArgs?: string[]; configName?: string } = {},
+): Promise<ServingDaemon> {
   assertBuilt();
   if (!existsSync(join(dir, "keys"))) writeKeys(dir);
-  const configPath = join(dir, "config.yaml");
+  const configPath = join(dir, opts.configName ?? "config.yaml");
   writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [CLI, "serve", "--config", configPath, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, "serve", "--config", configPath, ...(opts.args ?? [])], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

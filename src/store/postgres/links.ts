@@ -72,11 +72,11 @@ export class PgLinks implements LinkStore {
       this.#syncs.get(digest)?.();
       return;
     }
+    this.#wake(digest);
     if (origin === this.#origin) return;
     // A host whose active key differs (mid-rotation) names keys by another digest: drop everything.
     if (!digest.startsWith(`${this.#sealer.activeKeyId}:`)) this.#cache.clear();
     else this.#cache.delete(digest);
-    this.#wake(digest);
   }
 
   /**

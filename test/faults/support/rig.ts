@@ -18,6 +18,10 @@ export interface DaemonOptions {
   provider?: Record<string, unknown>;
   /** The SQLite file (default: tb.db in the rig's directory). */
   storePath?: string;
+  /** The whole `store` section instead (a fleet's PostgreSQL). */
+  store?: Record<string, unknown>;
+  /** Node options for the daemon process (e.g. an --import preload that skews its clock). */
+  nodeArgs?: string[];
 }
 
 export interface RigDaemon {
@@ -51,7 +55,7 @@ export class FaultRig {
     return {
       // Each daemon gets its own socket; the store is shared.
       listen: { grpc: [`unix://${this.dir}/tb-${randomBytes(3).toString("hex")}.sock`] },
-      store: { sqlite: { path: opts.storePath ?? `${this.dir}/tb.db` } },
+      store: opts.store ?? { sqlite: { path: opts.storePath ?? `${this.dir}/tb.db` } },
       encryption: { keys_file: `${this.dir}/keys` },
       refresh: { ...REFRESH_DEFAULTS, ...opts.refresh },
       shutdown_grace: "3s",
@@ -60,7 +64,8 @@ export class FaultRig {
   }
 
   async daemon(opts: DaemonOptions = {}): Promise<RigDaemon> {
-    const serving = await startServe(this.config(opts), this.dir);
+    // Each daemon its own config file: daemons may be started at once.
+    const serving = await startServe(this.config(opts), this.dir, { nodeArgs: opts.nodeArgs ?? [], configName: `config-${randomBytes(3).toString("hex")}.yaml` });
     const child = serving.child;
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
