@@ -85,12 +85,23 @@ export class PgConnection {
     // An idle connection that breaks (server restart) is dropped by the pool; without a
     // listener the error would end the process.
     pool.on("error", () => undefined);
+    // A commit must be durable before the store says it happened (a rotated refresh token, a lease
+    // claim): a server set to synchronous_commit=off would lose acknowledged writes in a crash.
+    pool.on("connect", (client) => {
+      client.query("SET synchronous_commit TO on").catch(() => undefined);
+    });
     try {
       const client = await pool.connect();
+      let broken: Error | undefined;
+      const onError = (err: Error): void => {
+        broken = err;
+      };
+      client.on("error", onError);
       try {
         await migrate(client);
       } finally {
-        client.release();
+        client.removeListener("error", onError);
+        client.release(broken);
       }
       const offsetMs = opts.clockOffsetMs ?? (await measureOffset(pool));
       return new PgConnection(pool, offsetMs);
@@ -152,6 +163,12 @@ export class PgConnection {
       throw this.#fault(op, err);
     }
     let broken: unknown;
+    // A checked-out client that loses its server emits 'error' (the pool listens only while it is idle):
+    // without a listener that would end the process. The failing query rejects as well.
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on("error", onError);
     try {
       await client.query("BEGIN");
       const q: Queryer = { query: async <R extends object>(text: string, values?: unknown[]) => (await client.query<R>(text, values)).rows };
@@ -167,7 +184,8 @@ export class PgConnection {
       }
       throw this.#fault(op, err);
     } finally {
-      // A connection whose rollback failed is not given back to the pool.
+      client.removeListener("error", onError);
+      // A connection that broke, or whose rollback failed, is not given back to the pool.
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

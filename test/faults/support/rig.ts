@@ -20,6 +20,8 @@ export interface DaemonOptions {
   storePath?: string;
   /** The whole `store` section instead (a fleet's PostgreSQL). */
   store?: Record<string, unknown>;
+  /** Also serve the web listener (for /healthz) on a free loopback port. */
+  http?: boolean;
   /** Node options for the daemon process (e.g. an --import preload that skews its clock). */
   nodeArgs?: string[];
 }
@@ -54,7 +56,7 @@ export class FaultRig {
     const fake = this.fake;
     return {
       // Each daemon gets its own socket; the store is shared.
-      listen: { grpc: [`unix://${this.dir}/tb-${randomBytes(3).toString("hex")}.sock`] },
+      listen: { grpc: [`unix://${this.dir}/tb-${randomBytes(3).toString("hex")}.sock`], ...(opts.http === true ? { http: "tcp://127.0.0.1:0" } : {}) },
       store: opts.store ?? { sqlite: { path: opts.storePath ?? `${this.dir}/tb.db` } },
       encryption: { keys_file: `${this.dir}/keys` },
       refresh: { ...REFRESH_DEFAULTS, ...opts.refresh },
