@@ -142,12 +142,37 @@ export class PgConnection {
 
   /** One statement. */
   async query<R extends object>(op: string, text: string, values: unknown[] = []): Promise<R[]> {
+    const client = await this.#connect(op);
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on("error", onError);
     try {
-      const result = await this.pool.query<R>(text, values);
+      const result = await client.query<R>(text, values);
       this.#setReachable(true);
       return result.rows;
     } catch (err) {
       throw this.#fault(op, err);
+    } finally {
+      client.removeListener("error", onError);
+      client.release(broken);
+    }
+  }
+
+  /**
+   * A pooled connection. Whatever keeps one from being had — refused,
+   * timed out, the server starting up, not accepting connections, a
+   * password that no longer works — is the store being unavailable, never
+   * a bug of the caller's.
+   */
+  async #connect(op: string): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      this.#setReachable(false);
+      const code = err instanceof pg.DatabaseError ? (err.code ?? "PG_CONNECTION") : ((err as NodeJS.ErrnoException).code ?? "PG_CONNECTION");
+      throw unavailable(op, { code, unreachable: true }, err);
     }
   }
 
@@ -156,12 +181,7 @@ export class PgConnection {
    * The body runs only SQL and synchronous work (sealing happens before).
    */
   async tx<T>(op: string, body: (q: Queryer) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw this.#fault(op, err);
-    }
+    const client = await this.#connect(op);
     let broken: unknown;
     // A checked-out client that loses its server emits 'error' (the pool listens only while it is idle):
     // without a listener that would end the process. The failing query rejects as well.
