@@ -7,6 +7,7 @@ import { PgLinks } from "./links.js";
 import { PgListener } from "./listener.js";
 
 const DEFAULT_CACHE_ENTRIES = 10_000;
+const PROBE_INTERVAL_MS = 1000;
 
 export interface PgStoreOptions extends PgConnectionOptions {
   sealer: Sealer;
@@ -46,26 +47,37 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
     const listening = listener?.up;
     return { serving: database && listening !== false, database, listener: listening };
   };
+  let closed = false;
+  let probing: NodeJS.Timeout | undefined;
+  // While the database is unreachable it is asked again every second, so health comes back
+  // without waiting for a caller's request.
+  const probe = (): void => {
+    if (closed) return;
+    conn.query("store.probe", "SELECT 1").then(changed, changed);
+  };
   const changed = (): void => {
     const now = health();
+    if (!now.database && probing === undefined && !closed) {
+      probing = setTimeout(() => {
+        probing = undefined;
+        probe();
+      }, PROBE_INTERVAL_MS).unref();
+    }
     if (now.serving === serving) return;
     serving = now.serving;
     for (const l of healthListeners) l(now);
   };
   conn.onReachable(changed);
-  let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    clearTimeout(probing);
     await listener?.close();
     await conn.close();
   };
   const links = new PgLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, () => listener?.epoch(), close);
   if (opts.listen !== false) {
     // The listener is the first to notice the server going or coming back: ask the pool too.
-    const probe = (): void => {
-      conn.query("store.probe", "SELECT 1").then(changed, changed);
-    };
     listener = new PgListener(clientConfig(opts), (payload) => links.notified(payload), () => {
       changed();
       probe();
