@@ -14,6 +14,7 @@ import (
 	"time"
 
 	tokenbrokerv1 "github.com/tokenbroker/tokenbroker/gen/go/tokenbroker/v1"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -65,7 +66,8 @@ func main() {
 // printError decodes the google.rpc.Status the daemon puts in grpc-status-details-bin.
 func printError(err error) {
 	st := status.Convert(err)
-	out := map[string]any{"code": st.Code().String(), "message": st.Message()}
+	// code.Code_name spells codes as the other languages do: FAILED_PRECONDITION, not FailedPrecondition.
+	out := map[string]any{"code": code.Code_name[int32(st.Code())], "message": st.Message()}
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:

@@ -1,0 +1,182 @@
+/**
+ * Callers in other languages (README "Clients in other languages"): the Go and Python clients in
+ * test/clients/, generated from proto/ with Debian's toolchains through buf.gen.go.yaml and
+ * buf.gen.python.yaml, call a real daemon over its Unix socket and over TCP with a caller token,
+ * and decode errors with their languages' stock google.rpc types (docs/design.md §2).
+ */
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { grpcClient, unary } from "../support/grpc.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
+import { tempDir } from "../support/temp-dir.js";
+import { buildGoClient, generatePython, goToolchain, pythonToolchain } from "./toolchains.js";
+
+const PYTHON_CLIENT = resolve(import.meta.dirname, "python/client.py");
+const go = goToolchain();
+const python = pythonToolchain();
+
+/** What a client printed (one JSON line) and how it exited. */
+interface ClientRun {
+  exitCode: number;
+  out: Record<string, unknown>;
+  stderr: string;
+}
+
+type Client = (args: { addr: string; user: string; callerToken?: string }) => Promise<ClientRun>;
+
+function runClient(file: string, args: string[], env: NodeJS.ProcessEnv, callerToken: string | undefined): Promise<ClientRun> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.TOKENBROKER_CALLER_TOKEN;
+  if (callerToken !== undefined) childEnv.TOKENBROKER_CALLER_TOKEN = callerToken;
+  return new Promise((resolvePromise, reject) => {
+    execFile(file, args, { env: childEnv, timeout: 30_000 }, (err, stdout, stderr) => {
+      const exitCode = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
+      const lines = stdout.trim().split("\n");
+      if (lines.length !== 1 || lines[0] === "") return reject(new Error(`${file} printed ${JSON.stringify(stdout)} (exit ${exitCode}), stderr: ${stderr}`));
+      resolvePromise({ exitCode, out: JSON.parse(lines[0]!) as Record<string, unknown>, stderr });
+    });
+  });
+}
+
+let dir: string;
+let fake: FakeProvider;
+let daemon: ServingDaemon;
+let goBinary: string | undefined;
+let pythonPath: string | undefined;
+
+beforeAll(async () => {
+  dir = tempDir("tb-clients-");
+  fake = await useFakeProvider({ expiresInSec: 3600 });
+  const config = {
+    listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"] },
+    store: { sqlite: { path: `${dir}/tb.db` } },
+    encryption: { keys_file: `${dir}/keys` },
+    // A Retry-After beyond the budget is answered at once, not waited out.
+    refresh: { timeout: "2s", retry_budget: "2s", initial_backoff: "50ms", max_backoff: "200ms" },
+    shutdown_grace: "3s",
+    callers: TEST_CALLERS,
+    providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, validate_url: fake.validateUrl }],
+  };
+  // The cold Go build (grpc-go from source) is the long pole: it runs while the daemon starts.
+  const [started, binary, pyPath] = await Promise.all([
+    startServe(config, dir),
+    go.missing.length === 0 ? buildGoClient(tempDir("tb-go-")) : undefined,
+    python.missing.length === 0 ? generatePython(tempDir("tb-python-")) : undefined,
+  ]);
+  daemon = started;
+  goBinary = binary;
+  pythonPath = pyPath;
+}, 180_000);
+
+afterAll(async () => {
+  await daemon?.stop();
+});
+
+/** Stores a link for `user` through LinkService; its access token lives `accessTtlSec`. */
+async function importLink(user: string, accessTtlSec: number): Promise<{ accessToken: string; expiresAt: number }> {
+  const seed = fake.issue({ accessTtlSec });
+  const links = grpcClient(LinkService, daemon.unixTarget!);
+  await unary(links, "importLink", {
+    userId: user,
+    providerId: "fake",
+    accessToken: seed.accessToken,
+    refreshToken: seed.refreshToken,
+    tokenType: "bearer",
+    expiresAt: timestampFromMs(seed.expiresAt),
+  });
+  links.close();
+  return seed;
+}
+
+const clients: Array<[string, string[], () => Client]> = [
+  [
+    "Go",
+    go.missing,
+    () =>
+      ({ addr, user, callerToken }) =>
+        runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", "fake"], {}, callerToken),
+  ],
+  [
+    "Python",
+    python.missing,
+    () =>
+      ({ addr, user, callerToken }) =>
+        runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", "fake"], { PYTHONPATH: pythonPath! }, callerToken),
+  ],
+];
+
+for (const [language, missing, clientOf] of clients) {
+  const name = missing.length === 0 ? `the ${language} client` : `the ${language} client (skipped, toolchain absent: ${missing.join(", ")})`;
+  describe.skipIf(missing.length > 0)(name, () => {
+    const id = language.toLowerCase();
+
+    it.each([
+      ["the Unix socket", "unix", false],
+      ["TCP with a caller token", "tcp", true],
+    ] as const)("obtains the stored token over %s", async (_transport, via, tcp) => {
+      const user = `${id}-${via}`;
+      const seed = await importLink(user, 3600);
+      const target = tcp ? { addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN } : { addr: daemon.unixTarget! };
+      const { exitCode, out, stderr } = await clientOf()({ ...target, user });
+      expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
+      expect(out).toMatchObject({ access_token: seed.accessToken, token_type: "bearer", user_id: user, provider_id: "fake", extra: {} });
+      expect(Math.abs(Date.parse(out.expires_at as string) - seed.expiresAt)).toBeLessThan(1000);
+    });
+
+    it("over TCP without the caller token: UNAUTHENTICATED, reason CALLER_UNKNOWN", async () => {
+      const user = `${id}-anonymous`;
+      await importLink(user, 3600);
+      const { exitCode, out } = await clientOf()({ addr: daemon.tcpTarget!, user });
+      expect(exitCode).toBe(1);
+      expect(out).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", error_reason: "CALLER_UNKNOWN", domain: "tokenbroker", action: "fail" });
+      expect(out).not.toHaveProperty("access_token");
+    });
+
+    it("a link whose refresh failed permanently: REAUTH_REQUIRED with the failure, a Help link, no RetryInfo", async () => {
+      const user = `${id}-relink`;
+      await importLink(user, 5);
+      fake.failNext(1, { oauthError: "invalid_grant", description: "the grant was revoked" });
+      const first = await clientOf()({ addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN, user });
+      // Cached: the second call is answered from the recorded failure, over the other transport.
+      const again = await clientOf()({ addr: daemon.unixTarget!, user });
+      for (const { exitCode, out } of [first, again]) {
+        expect(exitCode).toBe(1);
+        expect(out).toMatchObject({
+          code: "FAILED_PRECONDITION",
+          reason: "REAUTH_REQUIRED",
+          error_reason: "REAUTH_REQUIRED",
+          action: "link",
+          domain: "tokenbroker",
+          metadata: { provider_id: "fake", user_id: user, failure_reason: expect.stringContaining("invalid_grant") },
+          help_url: expect.stringMatching(/\S/),
+          help_description: expect.stringMatching(/\S/),
+        });
+        expect(Date.parse((out.metadata as Record<string, string>).failed_at!)).toBeGreaterThan(Date.now() - 60_000);
+        expect(out).not.toHaveProperty("retry_delay_ms");
+      }
+      expect(again.out.metadata).toEqual(first.out.metadata);
+    });
+
+    it("a provider rate limit: RESOURCE_EXHAUSTED, PROVIDER_RATE_LIMITED with the provider's Retry-After as RetryInfo", async () => {
+      const user = `${id}-throttled`;
+      await importLink(user, 5);
+      fake.failNext(1, { status: 429, retryAfterSec: 30 });
+      const { exitCode, out } = await clientOf()({ addr: daemon.unixTarget!, user });
+      expect(exitCode).toBe(1);
+      expect(out).toMatchObject({
+        code: "RESOURCE_EXHAUSTED",
+        reason: "PROVIDER_RATE_LIMITED",
+        error_reason: "PROVIDER_RATE_LIMITED",
+        action: "retry",
+        domain: "tokenbroker",
+        retry_delay_ms: 30_000,
+        metadata: { provider_id: "fake", user_id: user },
+      });
+    });
+  });
+}
