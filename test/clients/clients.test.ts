@@ -112,6 +112,7 @@ const clients: Array<[string, string[], () => Client]> = [
 
 for (const [language, missing, clientOf] of clients) {
   const name = missing.length === 0 ? `the ${language} client` : `the ${language} client (skipped, toolchain absent: ${missing.join(", ")})`;
+  if (missing.length > 0) console.warn(`test/clients: ${name}; README "Clients in other languages" has the apt line`);
   describe.skipIf(missing.length > 0)(name, () => {
     const id = language.toLowerCase();
 
