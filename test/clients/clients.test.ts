@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 /** Stores a link for `user` through LinkService; its access token lives `accessTtlSec`. */
-async function importLink(user: string, accessTtlSec: number): Promise<{ accessToken: string; expiresAt: number }> {
+async function importLink(user: string, accessTtlSec: number, extra: Record<string, string> = {}): Promise<{ accessToken: string; expiresAt: number }> {
   const seed = fake.issue({ accessTtlSec });
   const links = grpcClient(LinkService, daemon.unixTarget!);
   await unary(links, "importLink", {
@@ -88,6 +88,7 @@ async function importLink(user: string, accessTtlSec: number): Promise<{ accessT
     refreshToken: seed.refreshToken,
     tokenType: "bearer",
     expiresAt: timestampFromMs(seed.expiresAt),
+    extra,
   });
   links.close();
   return seed;
@@ -121,11 +122,12 @@ for (const [language, missing, clientOf] of clients) {
       ["TCP with a caller token", "tcp", true],
     ] as const)("obtains the stored token over %s", async (_transport, via, tcp) => {
       const user = `${id}-${via}`;
-      const seed = await importLink(user, 3600);
+      const seed = await importLink(user, 3600, { team: "platform", region: "eu-1" });
       const target = tcp ? { addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN } : { addr: daemon.unixTarget! };
       const { exitCode, out, stderr } = await clientOf()({ ...target, user });
       expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
-      expect(out).toMatchObject({ access_token: seed.accessToken, token_type: "bearer", user_id: user, provider_id: "fake", extra: {} });
+      expect(out).toMatchObject({ access_token: seed.accessToken, token_type: "bearer", user_id: user, provider_id: "fake" });
+      expect(out.extra).toEqual({ team: "platform", region: "eu-1" });
       expect(Math.abs(Date.parse(out.expires_at as string) - seed.expiresAt)).toBeLessThan(1000);
     });
 

@@ -50,12 +50,16 @@ func main() {
 		os.Exit(1)
 	}
 	t := res.GetToken()
+	extra := t.GetExtra()
+	if extra == nil {
+		extra = map[string]string{} // {} in the JSON, as for a token with extras, not null
+	}
 	out := map[string]any{
 		"access_token": t.GetAccessToken(),
 		"token_type":   t.GetTokenType(),
 		"user_id":      t.GetUserId(),
 		"provider_id":  t.GetProviderId(),
-		"extra":        t.GetExtra(),
+		"extra":        extra,
 	}
 	if t.GetExpiresAt() != nil {
 		out["expires_at"] = t.GetExpiresAt().AsTime().Format(time.RFC3339Nano)
