@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 /** Stores a link for `user` through LinkService; its access token lives `accessTtlSec`. */
-async function importLink(user: string, accessTtlSec: number, extra: Record<string, string> = {}): Promise<{ accessToken: string; expiresAt: number }> {
+async function importLink(user: string, accessTtlSec: number, extra: Record<string, string> = {}): Promise<{ accessToken: string; refreshToken: string; expiresAt: number }> {
   const seed = fake.issue({ accessTtlSec });
   const links = grpcClient(LinkService, daemon.unixTarget!);
   await unary(links, "importLink", {
@@ -91,7 +91,7 @@ async function importLink(user: string, accessTtlSec: number, extra: Record<stri
     extra,
   });
   links.close();
-  return seed;
+  return { accessToken: seed.accessToken, refreshToken: seed.refreshToken!, expiresAt: seed.expiresAt };
 }
 
 const clients: Array<[string, string[], () => Client]> = [
@@ -142,7 +142,7 @@ for (const [language, missing, clientOf] of clients) {
 
     it("a link whose refresh failed permanently: REAUTH_REQUIRED with the failure, a Help link, no RetryInfo", async () => {
       const user = `${id}-relink`;
-      await importLink(user, 5);
+      const seed = await importLink(user, 5);
       fake.failNext(1, { oauthError: "invalid_grant", description: "the grant was revoked" });
       const first = await clientOf()({ addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN, user });
       // Cached: the second call is answered from the recorded failure, over the other transport.
@@ -161,13 +161,15 @@ for (const [language, missing, clientOf] of clients) {
         });
         expect(Date.parse((out.metadata as Record<string, string>).failed_at!)).toBeGreaterThan(Date.now() - 60_000);
         expect(out).not.toHaveProperty("retry_delay_ms");
+        expect(JSON.stringify(out)).not.toContain(seed.refreshToken);
+        expect(JSON.stringify(out)).not.toContain(seed.accessToken);
       }
       expect(again.out.metadata).toEqual(first.out.metadata);
     });
 
     it("a provider rate limit: RESOURCE_EXHAUSTED, PROVIDER_RATE_LIMITED with the provider's Retry-After as RetryInfo", async () => {
       const user = `${id}-throttled`;
-      await importLink(user, 5);
+      const seed = await importLink(user, 5);
       fake.failNext(1, { status: 429, retryAfterSec: 30 });
       const { exitCode, out } = await clientOf()({ addr: daemon.unixTarget!, user });
       expect(exitCode).toBe(1);
@@ -180,6 +182,8 @@ for (const [language, missing, clientOf] of clients) {
         retry_delay_ms: 30_000,
         metadata: { provider_id: "fake", user_id: user },
       });
+      expect(JSON.stringify(out)).not.toContain(seed.refreshToken);
+      expect(JSON.stringify(out)).not.toContain(seed.accessToken);
     });
   });
 }
