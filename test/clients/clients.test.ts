@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLER_TOKEN, daemonConfig, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
@@ -52,25 +52,20 @@ let pythonPath: string | undefined;
 beforeAll(async () => {
   dir = tempDir("tb-clients-");
   fake = await useFakeProvider({ expiresInSec: 3600 });
-  const config = {
+  const config = daemonConfig(dir, {
     listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"] },
-    store: { sqlite: { path: `${dir}/tb.db` } },
-    encryption: { keys_file: `${dir}/keys` },
     // A Retry-After beyond the budget is answered at once, not waited out.
     refresh: { timeout: "2s", retry_budget: "2s", initial_backoff: "50ms", max_backoff: "200ms" },
-    shutdown_grace: "3s",
-    callers: TEST_CALLERS,
     providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, validate_url: fake.validateUrl }],
-  };
+  });
   // The cold Go build (grpc-go from source) is the long pole: it runs while the daemon starts.
-  const [started, binary, pyPath] = await Promise.all([
-    startServe(config, dir),
+  const building = Promise.all([
     go.missing.length === 0 ? buildGoClient(tempDir("tb-go-")) : undefined,
     python.missing.length === 0 ? generatePython(tempDir("tb-python-")) : undefined,
   ]);
-  daemon = started;
-  goBinary = binary;
-  pythonPath = pyPath;
+  building.catch(() => {}); // awaited below, once the daemon is up (and stopped by afterAll)
+  daemon = await startServe(config, dir);
+  [goBinary, pythonPath] = await building;
 }, 180_000);
 
 afterAll(async () => {
@@ -94,24 +89,18 @@ async function importLink(user: string, accessTtlSec: number, extra: Record<stri
   return { accessToken: seed.accessToken, refreshToken: seed.refreshToken!, expiresAt: seed.expiresAt };
 }
 
-const clients: Array<[string, string[], () => Client]> = [
-  [
-    "Go",
-    go.missing,
-    () =>
-      ({ addr, user, callerToken }) =>
-        runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", "fake"], {}, callerToken),
-  ],
+// The binary and the PYTHONPATH exist once beforeAll has run, before any test calls these.
+const clients: Array<[string, string[], Client]> = [
+  ["Go", go.missing, ({ addr, user, callerToken }) => runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", "fake"], {}, callerToken)],
   [
     "Python",
     python.missing,
-    () =>
-      ({ addr, user, callerToken }) =>
-        runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", "fake"], { PYTHONPATH: pythonPath! }, callerToken),
+    ({ addr, user, callerToken }) =>
+      runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", "fake"], { PYTHONPATH: pythonPath! }, callerToken),
   ],
 ];
 
-for (const [language, missing, clientOf] of clients) {
+for (const [language, missing, client] of clients) {
   const name = missing.length === 0 ? `the ${language} client` : `the ${language} client (skipped, toolchain absent: ${missing.join(", ")})`;
   if (missing.length > 0) console.warn(`test/clients: ${name}; README "Clients in other languages" has the apt line`);
   describe.skipIf(missing.length > 0)(name, () => {
@@ -124,7 +113,7 @@ for (const [language, missing, clientOf] of clients) {
       const user = `${id}-${via}`;
       const seed = await importLink(user, 3600, { team: "platform", region: "eu-1" });
       const target = tcp ? { addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN } : { addr: daemon.unixTarget! };
-      const { exitCode, out, stderr } = await clientOf()({ ...target, user });
+      const { exitCode, out, stderr } = await client({ ...target, user });
       expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
       expect(out).toMatchObject({ access_token: seed.accessToken, token_type: "bearer", user_id: user, provider_id: "fake" });
       expect(out.extra).toEqual({ team: "platform", region: "eu-1" });
@@ -134,7 +123,7 @@ for (const [language, missing, clientOf] of clients) {
     it("over TCP without the caller token: UNAUTHENTICATED, reason CALLER_UNKNOWN", async () => {
       const user = `${id}-anonymous`;
       await importLink(user, 3600);
-      const { exitCode, out } = await clientOf()({ addr: daemon.tcpTarget!, user });
+      const { exitCode, out } = await client({ addr: daemon.tcpTarget!, user });
       expect(exitCode).toBe(1);
       expect(out).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", error_reason: "CALLER_UNKNOWN", domain: "tokenbroker", action: "fail" });
       expect(out).not.toHaveProperty("access_token");
@@ -144,9 +133,9 @@ for (const [language, missing, clientOf] of clients) {
       const user = `${id}-relink`;
       const seed = await importLink(user, 5);
       fake.failNext(1, { oauthError: "invalid_grant", description: "the grant was revoked" });
-      const first = await clientOf()({ addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN, user });
+      const first = await client({ addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN, user });
       // Cached: the second call is answered from the recorded failure, over the other transport.
-      const again = await clientOf()({ addr: daemon.unixTarget!, user });
+      const again = await client({ addr: daemon.unixTarget!, user });
       for (const { exitCode, out } of [first, again]) {
         expect(exitCode).toBe(1);
         expect(out).toMatchObject({
@@ -171,7 +160,7 @@ for (const [language, missing, clientOf] of clients) {
       const user = `${id}-throttled`;
       const seed = await importLink(user, 5);
       fake.failNext(1, { status: 429, retryAfterSec: 30 });
-      const { exitCode, out } = await clientOf()({ addr: daemon.unixTarget!, user });
+      const { exitCode, out } = await client({ addr: daemon.unixTarget!, user });
       expect(exitCode).toBe(1);
       expect(out).toMatchObject({
         code: "RESOURCE_EXHAUSTED",
