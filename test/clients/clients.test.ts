@@ -27,7 +27,8 @@ interface ClientRun {
   stderr: string;
 }
 
-type Client = (args: { addr: string; user: string; callerToken?: string }) => Promise<ClientRun>;
+/** Runs one client for `user` at `provider` (default "fake"). */
+type Client = (args: { addr: string; user: string; provider?: string; callerToken?: string }) => Promise<ClientRun>;
 
 function runClient(file: string, args: string[], env: NodeJS.ProcessEnv, callerToken: string | undefined): Promise<ClientRun> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
@@ -91,12 +92,16 @@ async function importLink(user: string, accessTtlSec: number, extra: Record<stri
 
 // The binary and the PYTHONPATH exist once beforeAll has run, before any test calls these.
 const clients: Array<[string, string[], Client]> = [
-  ["Go", go.missing, ({ addr, user, callerToken }) => runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", "fake"], {}, callerToken)],
+  [
+    "Go",
+    go.missing,
+    ({ addr, user, provider = "fake", callerToken }) => runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", provider], {}, callerToken),
+  ],
   [
     "Python",
     python.missing,
-    ({ addr, user, callerToken }) =>
-      runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", "fake"], { PYTHONPATH: pythonPath! }, callerToken),
+    ({ addr, user, provider = "fake", callerToken }) =>
+      runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", provider], { PYTHONPATH: pythonPath! }, callerToken),
   ],
 ];
 
@@ -156,23 +161,29 @@ for (const [language, missing, client] of clients) {
       expect(again.out.metadata).toEqual(first.out.metadata);
     });
 
-    it("a provider rate limit: RESOURCE_EXHAUSTED, PROVIDER_RATE_LIMITED with the provider's Retry-After as RetryInfo", async () => {
-      const user = `${id}-throttled`;
+    it.each([
+      ["a provider rate limit", 429, "RESOURCE_EXHAUSTED", "PROVIDER_RATE_LIMITED"],
+      ["a provider outage", 503, "UNAVAILABLE", "PROVIDER_UNAVAILABLE"],
+    ] as const)("%s: %s, %s with the provider's Retry-After as RetryInfo", async (_case, status, code, reason) => {
+      const user = `${id}-${status}`;
       const seed = await importLink(user, 5);
-      fake.failNext(1, { status: 429, retryAfterSec: 30 });
+      fake.failNext(1, { status, retryAfterSec: 30 });
       const { exitCode, out } = await client({ addr: daemon.unixTarget!, user });
       expect(exitCode).toBe(1);
-      expect(out).toMatchObject({
-        code: "RESOURCE_EXHAUSTED",
-        reason: "PROVIDER_RATE_LIMITED",
-        error_reason: "PROVIDER_RATE_LIMITED",
-        action: "retry",
-        domain: "tokenbroker",
-        retry_delay_ms: 30_000,
-        metadata: { provider_id: "fake", user_id: user },
-      });
+      expect(out).toMatchObject({ code, reason, error_reason: reason, action: "retry", domain: "tokenbroker", retry_delay_ms: 30_000, metadata: { provider_id: "fake", user_id: user } });
       expect(JSON.stringify(out)).not.toContain(seed.refreshToken);
       expect(JSON.stringify(out)).not.toContain(seed.accessToken);
+    });
+
+    it.each([
+      ["no link", { user: `${id}-nobody` }, { code: "NOT_FOUND", reason: "LINK_NOT_FOUND", error_reason: "LINK_NOT_FOUND", action: "link", help_url: expect.stringMatching(/\S/) }],
+      ["an unknown provider", { user: `${id}-nobody`, provider: "nope" }, { code: "NOT_FOUND", reason: "PROVIDER_NOT_FOUND", error_reason: "PROVIDER_NOT_FOUND", action: "fail" }],
+      ["an empty user id", { user: "" }, { code: "INVALID_ARGUMENT", reason: "INVALID_ARGUMENT", error_reason: "INVALID_ARGUMENT", action: "fail", metadata: { field: "user_id" } }],
+    ])("%s: the reason arrives as ErrorInfo", async (_case, args, expected) => {
+      const { exitCode, out } = await client({ addr: daemon.unixTarget!, ...args });
+      expect(exitCode).toBe(1);
+      expect(out).toMatchObject({ ...expected, domain: "tokenbroker" });
+      expect(out).not.toHaveProperty("retry_delay_ms");
     });
   });
 }
