@@ -117,10 +117,10 @@ describe("both transports against one daemon process", () => {
       '{"userId":"u","providerId":"p"}',
       `${daemon.httpBaseUrl}/tokenbroker.v1.LinkService/StartDeviceLink`,
     ]);
-    const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string } }> };
+    const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string; domain: string } }> };
     expect(body.code).toBe("not_found");
-    expect(body.details[0]?.type).toBe("tokenbroker.v1.ErrorDetail");
-    expect(body.details[0]?.debug.reason).toBe("PROVIDER_NOT_FOUND");
+    expect(body.details[0]?.type).toBe("google.rpc.ErrorInfo");
+    expect(body.details[0]?.debug).toMatchObject({ reason: "PROVIDER_NOT_FOUND", domain: "tokenbroker" });
     const healthz = await run("curl", ["-sS", `${daemon.httpBaseUrl}/healthz`]);
     expect(healthz.stdout).toBe("ok\n");
     const metrics = await run("curl", ["-sS", `${daemon.httpBaseUrl}/metrics`]);
