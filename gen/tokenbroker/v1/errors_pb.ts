@@ -79,7 +79,8 @@ export enum ErrorReason {
   /**
    * PROVIDER_MISCONFIGURED (code FAILED_PRECONDITION): the provider refused
    * tokenbroker's client credentials; users' refresh tokens are kept. The
-   * operator fixes the provider's config; RetryInfo is the breaker's backoff.
+   * operator fixes the provider's config; RetryInfo, when present, is the
+   * backoff before the provider is asked again.
    *
    * @generated from enum value: PROVIDER_MISCONFIGURED = 6;
    */
