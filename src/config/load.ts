@@ -1,13 +1,15 @@
-import { readFileSync, statSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import type { Config, ProviderConfig } from "./config.js";
+import type { Config, Listener, ProviderConfig, TlsFiles } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { MAX_ROTATION_GRACE_MS, catalogDefaults } from "./catalog-defaults.js";
 import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
+
+type ConfigInput = z.infer<typeof configSchema>;
 
 const MIN_LEASE_TTL_MS = 1000;
 const MAX_LEASE_TTL_MS = 10 * 60_000;
@@ -72,15 +74,8 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     if (resolved !== undefined) providers.push(resolved);
   });
 
-  const listenGrpc = input.listen.grpc.map((s) => resolveListen(parseListenAddress(s) as ListenAddress, baseDir));
-  const listenHttp = input.listen.http === undefined ? undefined : resolveListen(parseListenAddress(input.listen.http) as ListenAddress, baseDir);
-  // No TLS yet: a TCP listener beyond loopback would put tokens on the wire in clear.
-  listenGrpc.forEach((a, i) => {
-    if (a.kind === "tcp" && !isLoopbackHost(a.host)) problems.push(`listen.grpc[${i}]: ${a.host} is not a loopback address; TCP listeners beyond loopback need TLS, which this version does not support`);
-  });
-  if (listenHttp?.kind === "tcp" && !isLoopbackHost(listenHttp.host)) {
-    problems.push(`listen.http: ${listenHttp.host} is not a loopback address; bind the web listener to loopback (TLS is not supported yet)`);
-  }
+  const listenGrpc = input.listen.grpc.map((l, i) => resolveListener(l, `listen.grpc[${i}]`, baseDir, problems));
+  const listenHttp = input.listen.http === undefined ? undefined : resolveListener(input.listen.http, "listen.http", baseDir, problems);
   if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
 
   const storePath = resolvePath(baseDir, input.store.sqlite.path);
@@ -121,7 +116,13 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     refresh,
     shutdownGraceMs: ms(input.shutdown_grace),
     logLevel: input.log.level,
-    callers: input.callers.map((c) => ({ name: c.name, tokenSha256: Buffer.from(c.token_sha256, "hex"), scopes: c.scopes })),
+    auditFile: input.audit.file === undefined ? undefined : resolvePath(baseDir, input.audit.file),
+    callers: input.callers.map((c) => ({
+      name: c.name,
+      tokenSha256: c.token_sha256 === undefined ? undefined : Buffer.from(c.token_sha256, "hex"),
+      certNames: c.cert_names ?? [],
+      scopes: c.scopes,
+    })),
     providers,
   };
 }
@@ -284,6 +285,35 @@ function resolveClientSecret(p: ProviderInput, where: string, baseDir: string, e
     }
   }
   return clientSecret;
+}
+
+/**
+ * A listener with its TLS files resolved. Without TLS a TCP listener stays
+ * on loopback: beyond it, tokens would cross the network in clear.
+ */
+function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: string, baseDir: string, problems: string[]): Listener {
+  const text = typeof input === "string" ? input : input.address;
+  const addr = resolveListen(parseListenAddress(text) as ListenAddress, baseDir);
+  if (typeof input === "string" || addr.kind === "unix") {
+    if (typeof input !== "string") problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
+    if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
+    return addr;
+  }
+  const tls: TlsFiles = { certFile: resolvePath(baseDir, input.tls.cert_file), keyFile: resolvePath(baseDir, input.tls.key_file) };
+  if (input.tls.client_ca_file !== undefined) tls.clientCaFile = resolvePath(baseDir, input.tls.client_ca_file);
+  for (const [field, file] of [["cert_file", tls.certFile], ["key_file", tls.keyFile], ["client_ca_file", tls.clientCaFile]] as const) {
+    if (file !== undefined && !isReadable(file)) problems.push(`${where}.tls.${field}: cannot read ${file}`);
+  }
+  return { ...addr, tls };
+}
+
+function isReadable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {
