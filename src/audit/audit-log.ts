@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from "../log.js";
 import type { AuditSink } from "./audit-sink.js";
-import type { AuditCaller } from "./call-scope.js";
+import { currentCallScope, type AuditCaller } from "./call-scope.js";
 
 export type AuditEvent = "rpc" | "refresh" | "refresh_failure_recorded" | "unlink" | "key_rotation";
 
@@ -52,6 +52,14 @@ export class AuditLog {
       },
       e.event,
     );
+  }
+
+  /**
+   * A background action's line (a refresh, a recorded failure, an unlink, a
+   * key rotation): its caller is the call that caused it, when there is one.
+   */
+  action(e: Omit<AuditEntry, "caller">): void {
+    this.write({ ...e, caller: currentCallScope()?.caller ?? INTERNAL_CALLER });
   }
 
   /** logrotate moved the file: write to a new one under the configured name. */

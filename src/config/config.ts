@@ -48,7 +48,7 @@ export interface CallerConfig {
 }
 
 /** A TCP listener's certificate files, read at start and again on SIGHUP. */
-export interface TlsFiles {
+export interface ListenerTls {
   certFile: string;
   keyFile: string;
   /** Asks clients for a certificate issued by this CA (mTLS); optional for them. */
@@ -56,7 +56,7 @@ export interface TlsFiles {
 }
 
 /** A listener address, with TLS for a TCP one. */
-export type Listener = ListenAddress & { tls?: TlsFiles | undefined };
+export type Listener = ListenAddress & { tls?: ListenerTls | undefined };
 
 /** A provider as the daemon runs it: the OAuth client's view plus what only tokenbroker uses. */
 export interface ProviderConfig extends OAuthProvider {

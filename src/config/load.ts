@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import type { Config, Listener, ProviderConfig, TlsFiles } from "./config.js";
+import type { Config, Listener, ProviderConfig, ListenerTls } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
@@ -99,7 +99,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
   if (refresh.leaseTtlMs > MAX_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at most 10m");
   if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");
 
-  const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `http://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
+  const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `${listenHttp.tls !== undefined ? "https" : "http"}://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
 
   if (problems.length > 0) throw new ConfigError(source, problems);
   return {
@@ -299,7 +299,7 @@ function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: st
     if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
     return addr;
   }
-  const tls: TlsFiles = { certFile: resolvePath(baseDir, input.tls.cert_file), keyFile: resolvePath(baseDir, input.tls.key_file) };
+  const tls: ListenerTls = { certFile: resolvePath(baseDir, input.tls.cert_file), keyFile: resolvePath(baseDir, input.tls.key_file) };
   if (input.tls.client_ca_file !== undefined) tls.clientCaFile = resolvePath(baseDir, input.tls.client_ca_file);
   for (const [field, file] of [["cert_file", tls.certFile], ["key_file", tls.keyFile], ["client_ca_file", tls.clientCaFile]] as const) {
     if (file !== undefined && !isReadable(file)) problems.push(`${where}.tls.${field}: cannot read ${file}`);

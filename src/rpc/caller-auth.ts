@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
-import type { AuditCaller } from "../audit/call-scope.js";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
 import { authorizationKey, callerKey, listenerKindKey, peerKey } from "./context.js";
@@ -42,14 +41,6 @@ export function callerGuard(callers: CallerConfig[]): CallGuard {
       throw new BrokerError(Reason.SCOPE_MISSING, `caller ${caller.name} lacks the ${service.scope} scope`);
     }
   };
-}
-
-/** The caller of a call as the audit log names it (after the guard ran). */
-export function callerOf(ctx: HandlerContext): AuditCaller {
-  const id = ctx.values.get(callerKey);
-  const kind = ctx.values.get(listenerKindKey);
-  const transport = `${ctx.protocolName}+${ctx.values.get(peerKey).tls ? "tls" : kind}`;
-  return { name: id?.name ?? null, transport, auth: id?.auth ?? (kind === "unix" ? "socket" : "none") };
 }
 
 function identify(callers: CallerConfig[], token: string): CallerConfig | undefined {

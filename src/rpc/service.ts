@@ -3,7 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { runInCallScope, type CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
-import { callerOf } from "./caller-auth.js";
+import { callerOf } from "./audit-caller.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
 import { toConnectError } from "./wire-error.js";
