@@ -57,7 +57,7 @@ export function parseConfig(text: string, source: string, opts: LoadOptions = {}
 /** Validates an already-parsed object (YAML or built in code, as dev mode does). */
 export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = {}): Config {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(formatIssue));
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap(branchIssues).map(formatIssue));
   const input = parsed.data;
   const baseDir = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
   const problems: string[] = [];
@@ -292,8 +292,7 @@ function resolveClientSecret(p: ProviderInput, where: string, baseDir: string, e
  * on loopback: beyond it, tokens would cross the network in clear.
  */
 function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: string, baseDir: string, problems: string[]): Listener {
-  const text = typeof input === "string" ? input : input.address;
-  const addr = resolveListen(parseListenAddress(text) as ListenAddress, baseDir);
+  const addr = resolveListen(parseListenAddress(typeof input === "string" ? input : input.address) as ListenAddress, baseDir);
   if (typeof input === "string" || addr.kind === "unix") {
     if (typeof input !== "string") problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
     if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
@@ -332,6 +331,18 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A union none of whose branches took the input is reported through the
+ * branch of the input's type (a listener's string or object form), with that
+ * branch's own paths; when no branch fits the type, the union's own message.
+ */
+function branchIssues(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union") return [issue];
+  const branch = issue.errors.find((b) => !b.some((i) => i.code === "invalid_type" && i.path.length === 0));
+  if (branch === undefined) return [issue];
+  return branch.flatMap((i) => branchIssues({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 /** `providers[2].token_url: not an http(s) URL` */

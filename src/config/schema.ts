@@ -17,19 +17,26 @@ const listenAddress = z.string().superRefine((s, ctx) => {
   if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
 });
 
-/** A listener: its address, or its address with TLS (TCP only). */
-const listener = z.union([
-  listenAddress,
-  z.strictObject({
-    address: listenAddress,
-    tls: z.strictObject({
-      cert_file: z.string().min(1, { error: "must not be empty" }),
-      key_file: z.string().min(1, { error: "must not be empty" }),
-      /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
-      client_ca_file: z.string().min(1, { error: "must not be empty" }).optional(),
+/**
+ * A listener: its address, or its address with TLS (TCP only). The config
+ * loader reports a failed union through the branch of the input's type, so
+ * problems keep their own path (`listen.grpc[1].tls.key_file: required`).
+ */
+const listener = z.union(
+  [
+    listenAddress,
+    z.strictObject({
+      address: listenAddress,
+      tls: z.strictObject({
+        cert_file: z.string().min(1, { error: "must not be empty" }),
+        key_file: z.string().min(1, { error: "must not be empty" }),
+        /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
+        client_ca_file: z.string().min(1, { error: "must not be empty" }).optional(),
+      }),
     }),
-  }),
-]);
+  ],
+  { error: 'expected "unix:///path", "tcp://host:port" or { address, tls: { cert_file, key_file, client_ca_file } }' },
+);
 
 const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
   error: "not an http(s) URL",
