@@ -5,6 +5,7 @@ import type { z } from "zod";
 import type { Config, Listener, ProviderConfig, ListenerTls } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { TlsFiles } from "../net/tls-files.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { MAX_ROTATION_GRACE_MS, catalogDefaults } from "./catalog-defaults.js";
 import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
@@ -300,8 +301,15 @@ function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: st
   }
   const tls: ListenerTls = { certFile: resolvePath(baseDir, input.tls.cert_file), keyFile: resolvePath(baseDir, input.tls.key_file) };
   if (input.tls.client_ca_file !== undefined) tls.clientCaFile = resolvePath(baseDir, input.tls.client_ca_file);
-  for (const [field, file] of [["cert_file", tls.certFile], ["key_file", tls.keyFile], ["client_ca_file", tls.clientCaFile]] as const) {
-    if (file !== undefined && !isReadable(file)) problems.push(`${where}.tls.${field}: cannot read ${file}`);
+  const unreadable = ([["cert_file", tls.certFile], ["key_file", tls.keyFile], ["client_ca_file", tls.clientCaFile]] as const).filter(([, file]) => file !== undefined && !isReadable(file));
+  for (const [field, file] of unreadable) problems.push(`${where}.tls.${field}: cannot read ${file}`);
+  if (unreadable.length === 0) {
+    // What serve would refuse at start: PEM that does not parse, a key of another certificate.
+    try {
+      new TlsFiles(tls);
+    } catch (err) {
+      problems.push(`${where}.tls: ${(err as Error).message}`);
+    }
   }
   return { ...addr, tls };
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, resolveConfig } from "../../src/config/load.js";
 import { tempDir } from "../support/temp-dir.js";
+import { makeCa, makeCert } from "../integration/tls-certs.js";
 
 function configIn(dir: string, over: Record<string, unknown>): Record<string, unknown> {
   return { store: { sqlite: { path: `${dir}/tb.db` } }, encryption: { keys_file: `${dir}/keys` }, ...over };
@@ -20,7 +21,10 @@ function problems(raw: Record<string, unknown>, dir: string): string[] {
 
 describe("listener TLS and callers' certificate names", () => {
   const dir = tempDir();
-  for (const f of ["server.crt", "server.key", "ca.crt"]) writeFileSync(join(dir, f), "pem\n");
+  const ca = makeCa(dir, "ca", "test CA");
+  makeCert(dir, "server", ca, "tokenbroker", "server");
+  const other = makeCert(dir, "other", ca, "other", "server");
+  writeFileSync(join(dir, "garbage.crt"), "not a certificate\n");
   const tls = { cert_file: "server.crt", key_file: "server.key", client_ca_file: "ca.crt" };
 
   it("allows a non-loopback TCP listener with TLS, files resolved against the config's directory", () => {
@@ -35,6 +39,8 @@ describe("listener TLS and callers' certificate names", () => {
     ["a non-loopback web listener without TLS", { listen: { http: "tcp://10.1.2.3:7481" } }, /^listen\.http: 10\.1\.2\.3 is not a loopback address; a listener beyond loopback needs tls/],
     ["TLS on a Unix socket", { listen: { grpc: [{ address: `unix://${dir}/tb.sock`, tls }] } }, /^listen\.grpc\[0\]\.tls: only for tcp:\/\/ listeners/],
     ["an unreadable certificate file", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { ...tls, cert_file: "missing.crt" } }] } }, /^listen\.grpc\[0\]\.tls\.cert_file: cannot read .*missing\.crt$/],
+    ["a certificate file that is not PEM", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { ...tls, cert_file: "garbage.crt" } }] } }, /^listen\.grpc\[0\]\.tls: TLS files .*garbage\.crt and .*server\.key: /],
+    ["a key of another certificate", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { ...tls, key_file: other.key } }] } }, /^listen\.grpc\[0\]\.tls: TLS files .*: .*key values mismatch/],
     ["TLS without a key", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { cert_file: "server.crt" } }] } }, /^listen\.grpc\[0\]\.tls\.key_file: required$/],
     ["an unknown listener field", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tlz: {} }] } }, /^listen\.grpc\[0\]: unknown field "tlz"$/],
     ["a listener that is neither string nor object", { listen: { grpc: [7480] } }, /^listen\.grpc\[0\]: expected "unix:\/\/\/path", "tcp:\/\/host:port" or \{ address, tls/],
