@@ -32,8 +32,8 @@ export function callerGuard(callers: CallerConfig[]): CallGuard {
         ctx.values.set(callerKey, { name: caller.name, auth: "certificate" });
       } else {
         if (ctx.values.get(listenerKindKey) === "unix") return;
-        throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token or client certificate is required on TCP listeners", {
-          hint: "send authorization: Bearer <token> for a caller configured in callers[]",
+        throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {
+          hint: "send authorization: Bearer <token> for a caller configured in callers[], or on a TLS listener with a client CA a client certificate named in a caller's cert_names",
         });
       }
     }
