@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -171,6 +171,34 @@ describe("an audit file of its own", () => {
       expect(fresh).toEqual(["after-sighup"]);
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(auditLines(daemon.output())).toEqual([]);
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
+
+describe("audit sink errors", () => {
+  it("a reopen that fails is counted, and the lines keep going to the file already open", async () => {
+    const dir = tempDir();
+    const fake = await useFakeProvider();
+    mkdirSync(join(dir, "log"));
+    const daemon = await startServe(config(dir, fake, { audit: { file: join(dir, "log", "audit.log") }, listen: { grpc: [`unix://${dir}/tb.sock`], http: "tcp://127.0.0.1:0" } }), dir);
+    try {
+      const call = (user: string): Promise<unknown> => {
+        const c = grpcClient(TokenService, daemon.unixTarget!);
+        return grpcFailure(unary(c, "obtainAccessToken", { userId: user, providerId: "fake" })).finally(() => c.close());
+      };
+      const sinkErrors = async (): Promise<string | undefined> =>
+        /^tokenbroker_audit_sink_errors_total (\d+)$/m.exec(await (await fetch(`${daemon.httpBaseUrl!}/metrics`)).text())?.[1];
+      await call("first");
+      expect(await sinkErrors()).toBe("0");
+      // The directory is gone: the file cannot be opened again under its name.
+      renameSync(join(dir, "log"), join(dir, "log.old"));
+      daemon.child.kill("SIGHUP");
+      await waitFor(() => daemon.output().includes("audit line not written"));
+      await call("second");
+      expect(await sinkErrors()).toBe("1");
+      expect(auditLines(readFileSync(join(dir, "log.old", "audit.log"), "utf8")).map((l) => l.user_id)).toEqual(["first", "second"]);
     } finally {
       await daemon.stop();
     }
