@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
-import { TEST_CALLERS, TEST_CALLER_TOKEN, startServe, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, runCli, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
@@ -102,6 +102,13 @@ describe("TLS and mTLS on the TCP gRPC listener and the web listener", () => {
     expect(res.token.accessToken).toBe(seed.accessToken);
     const viaConnect = await connectClient({ ca: ca.certPem, token: TEST_CALLER_TOKEN }).obtainAccessToken({ userId: "alice", providerId: "fake" });
     expect(viaConnect.token?.accessToken).toBe(seed.accessToken);
+  });
+
+  it("the CLI reaches the TLS web listener with --addr https://…, trusting the CA through NODE_EXTRA_CA_CERTS", async () => {
+    const res = await runCli(["token", "--user", "alice", "--provider", "fake", "--addr", webUrl, "--caller-token", TEST_CALLER_TOKEN], { env: { NODE_EXTRA_CA_CERTS: ca.cert } });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(seed.accessToken);
   });
 
   it("a client that does not trust the CA cannot connect", async () => {
