@@ -18,7 +18,7 @@ export interface BrokerClient<D extends DescService> {
  * A client for any tokenbroker service, by address: `unix:///path` and
  * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
  * the Connect protocol to the web listener. Errors are ConnectErrors with the
- * ErrorDetail attached, whatever the transport.
+ * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};

@@ -3,7 +3,8 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { createBrokerClient } from "./daemon-client.js";
 import { Keyring, generateKeyLine, parseKeysFile } from "../crypto/index.js";
-import { describeError, resolveAddr } from "./token.js";
+import { describeError } from "./daemon-error.js";
+import { resolveAddr } from "./token.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 type Flags = Record<string, string | boolean | undefined>;

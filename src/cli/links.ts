@@ -3,7 +3,8 @@ import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import { createBrokerClient } from "./daemon-client.js";
-import { describeError, resolveAddr } from "./token.js";
+import { describeError } from "./daemon-error.js";
+import { resolveAddr } from "./token.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 type Flags = Record<string, string | boolean | undefined>;

@@ -1,8 +1,7 @@
-import { ConnectError } from "@connectrpc/connect";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { createBrokerClient } from "./daemon-client.js";
 import { parseDuration } from "../config/duration.js";
-import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
+import { describeError } from "./daemon-error.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
@@ -57,18 +56,4 @@ export async function tokenCommand(flags: Record<string, string | boolean | unde
   } finally {
     client.close();
   }
-}
-
-export function describeError(err: unknown, user: string, provider: string): string {
-  if (!(err instanceof ConnectError)) return `tokenbroker: ${err instanceof Error ? err.message : String(err)}\n`;
-  const detail = err.findDetails(ErrorDetailSchema)[0];
-  const reason = detail?.reason ?? "UNKNOWN";
-  let out = `tokenbroker: ${reason}: ${err.rawMessage}\n`;
-  if (detail?.failureReason) out += `  provider said: ${detail.failureReason}\n`;
-  if (detail?.hint) out += `  hint: ${detail.hint}\n`;
-  if (detail?.retryAfter) out += `  retry after: ${Number(detail.retryAfter.seconds) + detail.retryAfter.nanos / 1e9}s\n`;
-  if ((reason === "REAUTH_REQUIRED" || reason === "LINK_NOT_FOUND") && !detail?.hint) {
-    out += `  to link again: tokenbroker link --user ${user} --provider ${provider}\n`;
-  }
-  return out;
 }

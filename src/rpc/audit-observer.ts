@@ -16,7 +16,7 @@ export function auditObserver(audit: AuditLog): CallObserver {
     if (error !== undefined) {
       const wire = wireStatus(error);
       grpcCode = codeName(wire.code);
-      reason = wire.detail.reason;
+      reason = wire.reason;
     }
     const subject = subjectOf(input, output);
     audit.write({

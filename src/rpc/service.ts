@@ -6,7 +6,7 @@ import type { CallerScope } from "../config/schema.js";
 import { callerOf } from "./audit-caller.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
-import { toConnectError } from "./wire-error.js";
+import { subjectOf, toConnectError } from "./wire-error.js";
 
 /**
  * One service implementation, written once against connect-es's handler
@@ -87,7 +87,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
         const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
         const failure = stopped ? deadlineOrCancel(ctx, err) : err;
         hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, error: failure, scope });
-        throw toConnectError(failure);
+        throw toConnectError(failure, subjectOf(input));
       }
     });
   };
@@ -120,7 +120,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
     } catch (err) {
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: err, scope });
-      throw toConnectError(err);
+      throw toConnectError(err, subjectOf(input));
     }
   };
 }
