@@ -1,5 +1,8 @@
+import { AuditLog, type AuditEntry } from "./audit/audit-log.js";
+import { AuditFileSink, stdoutSink, type AuditSink } from "./audit/audit-sink.js";
 import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
+import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, ProviderConfig } from "./config/config.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { LinkFlows } from "./link/link-flows.js";
@@ -7,10 +10,12 @@ import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
+import { auditObserver, codeName } from "./rpc/audit-observer.js";
 import { callerGuard } from "./rpc/caller-auth.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
@@ -21,6 +26,8 @@ export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
   store: Store;
+  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
+  reload(): void;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
@@ -40,15 +47,22 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
+  // Before the engine, which reports to both; the gauges read the engine only when scraped.
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
+  const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
+    metrics.auditSinkError();
+    log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
+  }));
   const store = openSqliteStore({ path: config.store.sqlite.path, sealer: new AesSealer(keyring), cacheEntries: config.store.sqlite.cacheEntries });
   let engine: RefreshEngine;
   try {
     const check = await checkKeyring(keyring, store.keyring);
     await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log });
+    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
   } catch (err) {
     await store.close();
+    audit.close();
     throw err;
   }
   const flows = new LinkFlows({
@@ -60,16 +74,16 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     stateTtlMs: config.linkStateTtlMs,
     log,
   });
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
   const services = [
-    tokenService(engine, providers, config.refresh.minValidForMs),
-    linkService(providers, engine, store.links, flows),
-    adminService(providers, new KeyRotation(store.keyring, keyring)),
+    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
+    linkService(providers, engine, store.links, flows, audit),
+    adminService(providers, new KeyRotation(store.keyring, keyring), audit),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
   }, FLOW_PURGE_INTERVAL_MS).unref();
   const logInternal = internalErrorLogger(log);
+  const auditCall = auditObserver(audit);
   const daemon = await startDaemon(
     config,
     {
@@ -80,6 +94,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         observe: (call) => {
           metrics.observe(call);
           logInternal(call);
+          auditCall(call);
         },
       },
       async onStopped() {
@@ -88,15 +103,59 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         // Refreshed tokens the store could not take yet get one more grace period.
         await engine.drain(Date.now() + config.shutdownGraceMs);
         await store.close();
+        audit.close();
       },
     },
     log,
   ).catch(async (err: unknown) => {
     clearInterval(purge);
     await store.close();
+    audit.close();
     throw err;
   });
-  return { daemon, engine, store };
+  return {
+    daemon,
+    engine,
+    store,
+    reload() {
+      audit.reopen();
+      daemon.reloadTls();
+    },
+  };
+}
+
+function openAuditSink(file: string | undefined, onError: (err: unknown) => void): AuditSink {
+  return file === undefined ? stdoutSink(onError) : new AuditFileSink(file, onError);
+}
+
+/** The engine's reports, counted and written to the audit trail. */
+function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
+  return {
+    refreshed(key, outcome, durationMs) {
+      metrics.refreshed(key.providerId, outcome);
+      audit.action({ event: "refresh", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome(outcome), providerContacted: true, durationMs });
+    },
+    failureRecorded(key, reason, answered) {
+      audit.action({
+        event: "refresh_failure_recorded",
+        method: "refresh",
+        userId: key.userId,
+        providerId: key.providerId,
+        outcome: refreshOutcome(reason),
+        providerContacted: answered,
+        durationMs: 0,
+      });
+    },
+    tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
+    lockWait: (seconds) => metrics.lockWait(seconds),
+    rateLimitRemaining: (providerId, remaining) => metrics.rateLimitRemaining(providerId, remaining),
+  };
+}
+
+function refreshOutcome(outcome: RefreshOutcome): AuditEntry["outcome"] {
+  if (outcome === "OK") return { grpcCode: "OK", reason: "" };
+  if (outcome === "DISCARDED") return { grpcCode: "ABORTED", reason: "DISCARDED" };
+  return { grpcCode: codeName(grpcCode(outcome)), reason: outcome };
 }
 
 /** oidc providers: endpoints from the issuer's discovery document, once, at start. */

@@ -67,8 +67,15 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+  // logrotate and certificate renewal: reopen the audit file, reload the TLS listeners' files.
+  const onHangup = (): void => {
+    log.info({ signal: "SIGHUP" }, "signal received; reopening the audit file and reloading TLS certificates");
+    app.reload();
+  };
+  process.on("SIGHUP", onHangup);
   await hooks.onStarted?.(app, log);
   await stopped;
+  process.off("SIGHUP", onHangup);
   await app.daemon.stop();
   notifier.status("stopped");
   await notifier.close();

@@ -2,8 +2,15 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
 
-/** A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata. */
-export function grpcClient(desc: DescService, target: string, opts: { callerToken?: string } = {}): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+/**
+ * A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata.
+ * Insecure unless `credentials` says otherwise (TLS listeners).
+ */
+export function grpcClient(
+  desc: DescService,
+  target: string,
+  opts: { callerToken?: string; credentials?: grpc.ChannelCredentials } = {},
+): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
   const Ctor = grpc.makeGenericClientConstructor(grpcDefinition(desc), desc.name);
   const token = opts.callerToken;
   const interceptors: grpc.Interceptor[] =
@@ -18,7 +25,7 @@ export function grpcClient(desc: DescService, target: string, opts: { callerToke
               },
             }),
         ];
-  return new Ctor(target, grpc.credentials.createInsecure(), { interceptors }) as never;
+  return new Ctor(target, opts.credentials ?? grpc.credentials.createInsecure(), { interceptors }) as never;
 }
 
 export function unary<T>(client: grpc.Client, method: string, req: unknown, opts: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<T> {

@@ -1,0 +1,73 @@
+import { createLogger, type Logger } from "../log.js";
+import type { AuditSink } from "./audit-sink.js";
+import { currentCallScope, type AuditCaller } from "./call-scope.js";
+
+export type AuditEvent = "rpc" | "refresh" | "refresh_failure_recorded" | "unlink" | "key_rotation";
+
+/** One audit line, before it is written. Never a token, code, verifier, state or secret. */
+export interface AuditEntry {
+  event: AuditEvent;
+  caller: AuditCaller;
+  /** The RPC's full name, or the background action. */
+  method: string;
+  userId?: string | undefined;
+  providerId?: string | undefined;
+  /** ObtainAccessTokens asks for several. */
+  providerIds?: string[] | undefined;
+  /** `OK` and an empty reason, or the gRPC code name and the error reason. */
+  outcome: { grpcCode: string; reason: string };
+  providerContacted: boolean;
+  durationMs: number;
+  /** Facts of the action (rows re-sealed, token revoked): numbers and booleans only. */
+  facts?: Record<string, number | boolean> | undefined;
+}
+
+/** The caller of work tokenbroker does on its own (no RPC behind it). */
+export const INTERNAL_CALLER: AuditCaller = { name: null, transport: "internal", auth: "none" };
+
+/**
+ * The audit trail: one JSON line per RPC and per background action, marked
+ * `"audit":true`. Its own pino instance, so the daemon's log level never
+ * silences it, with the same redaction as every other log line.
+ */
+export class AuditLog {
+  readonly #log: Logger;
+
+  constructor(readonly sink: AuditSink) {
+    this.#log = createLogger("info", sink, { audit: true });
+  }
+
+  write(e: AuditEntry): void {
+    this.#log.info(
+      {
+        event: e.event,
+        caller: e.caller,
+        method: e.method,
+        user_id: e.userId ?? null,
+        ...(e.providerIds !== undefined ? { provider_ids: e.providerIds } : { provider_id: e.providerId ?? null }),
+        outcome: { grpc_code: e.outcome.grpcCode, reason: e.outcome.reason },
+        provider_contacted: e.providerContacted,
+        duration_ms: Math.round(e.durationMs * 1000) / 1000,
+        ...e.facts,
+      },
+      e.event,
+    );
+  }
+
+  /**
+   * A background action's line (a refresh, a recorded failure, an unlink, a
+   * key rotation): its caller is the call that caused it, when there is one.
+   */
+  action(e: Omit<AuditEntry, "caller">): void {
+    this.write({ ...e, caller: currentCallScope()?.caller ?? INTERNAL_CALLER });
+  }
+
+  /** logrotate moved the file: write to a new one under the configured name. */
+  reopen(): void {
+    this.sink.reopen();
+  }
+
+  close(): void {
+    this.sink.close();
+  }
+}
