@@ -1,4 +1,3 @@
-import { createLogger, type Logger } from "../log.js";
 import type { AuditSink } from "./audit-sink.js";
 import { currentCallScope, type AuditCaller } from "./call-scope.js";
 
@@ -27,31 +26,34 @@ export const INTERNAL_CALLER: AuditCaller = { name: null, transport: "internal",
 
 /**
  * The audit trail: one JSON line per RPC and per background action, marked
- * `"audit":true`. Its own pino instance, so the daemon's log level never
- * silences it, with the same redaction as every other log line.
+ * `"audit":true`, in the daemon's log line shape (level, time, service, msg).
+ * Written whatever the daemon's log level. The line is built from a fixed
+ * allowlist of fields — ids, code names, booleans and numbers — so nothing a
+ * caller or provider sent can add a key, and no redaction pass is needed:
+ * the redacting pino logger costs about 140 µs a line, which on the cache-hit
+ * path (one line per RPC) doubled the CPU per call.
  */
 export class AuditLog {
-  readonly #log: Logger;
-
-  constructor(readonly sink: AuditSink) {
-    this.#log = createLogger("info", sink, { audit: true });
-  }
+  constructor(readonly sink: AuditSink) {}
 
   write(e: AuditEntry): void {
-    this.#log.info(
-      {
-        event: e.event,
-        caller: e.caller,
-        method: e.method,
-        user_id: e.userId ?? null,
-        ...(e.providerIds !== undefined ? { provider_ids: e.providerIds } : { provider_id: e.providerId ?? null }),
-        outcome: { grpc_code: e.outcome.grpcCode, reason: e.outcome.reason },
-        provider_contacted: e.providerContacted,
-        duration_ms: Math.round(e.durationMs * 1000) / 1000,
-        ...e.facts,
-      },
-      e.event,
-    );
+    const line = {
+      level: 30,
+      time: new Date().toISOString(),
+      service: "tokenbroker",
+      audit: true,
+      event: e.event,
+      caller: { name: e.caller.name, transport: e.caller.transport, auth: e.caller.auth },
+      method: e.method,
+      user_id: e.userId ?? null,
+      ...(e.providerIds !== undefined ? { provider_ids: [...e.providerIds] } : { provider_id: e.providerId ?? null }),
+      outcome: { grpc_code: e.outcome.grpcCode, reason: e.outcome.reason },
+      provider_contacted: e.providerContacted,
+      duration_ms: Math.round(e.durationMs * 1000) / 1000,
+      ...numbersAndBooleans(e.facts),
+      msg: e.event,
+    };
+    this.sink.write(`${JSON.stringify(line)}\n`);
   }
 
   /**
@@ -70,4 +72,11 @@ export class AuditLog {
   close(): void {
     this.sink.close();
   }
+}
+
+/** Facts keep only number and boolean values, whatever a caller built. */
+function numbersAndBooleans(facts: AuditEntry["facts"]): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const [k, v] of Object.entries(facts ?? {})) if (typeof v === "number" || typeof v === "boolean") out[k] = v;
+  return out;
 }
