@@ -78,6 +78,8 @@ describe("deploy/systemd units", () => {
     expect(one("UMask")).toBe("0077");
     // V8's JIT needs writable+executable memory.
     expect(one("MemoryDenyWriteExecute")).not.toBe("yes");
+    // systemctl reload = SIGHUP to the daemon: audit file reopened, TLS files reloaded (test/audit, test/integration/tls).
+    expect(one("ExecReload")).toBe("/bin/kill -HUP $MAINPID");
     expect(directive(service, "LoadCredential").map((v) => v.split(":")[0])).toEqual(["tokenbroker-keys", "github-client-secret"]);
     expect(directive(socket, "ListenStream")).toEqual(["/run/tokenbroker/tokenbroker.sock"]);
     expect(directive(socket, "SocketMode")).toEqual(["0660"]);
