@@ -3,6 +3,10 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { existsSync } from "node:fs";
+import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
+import { UsageError } from "./args.js";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
@@ -39,9 +43,99 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
 }
 
 export function grpcTarget(address: string): string {
-  if (address.startsWith("unix:")) return address;
+  // grpc-js wants unix:relative or unix:///absolute; accept unix://./x too.
+  if (address.startsWith("unix:")) return address.replace(/^unix:\/\/\.\//, "unix:./");
   if (address.startsWith("tcp://")) return address.slice("tcp://".length);
   throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+}
+
+/** Where systemd's tokenbroker.socket puts the daemon (deploy/systemd). */
+export const SYSTEM_SOCKET = "/run/tokenbroker/tokenbroker.sock";
+/** Where `tokenbroker dev` (run from the checkout) puts it. */
+export const DEV_SOCKET = "./var/dev/tokenbroker.sock";
+
+/**
+ * The daemon's address: `--addr`, else TOKENBROKER_ADDR, else the system
+ * socket when it exists (a production host), else the dev socket under the
+ * current directory. A malformed address is a UsageError naming where it
+ * came from.
+ */
+export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
+  const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
+  const problem = addressProblem(addr);
+  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
+  return addr;
+}
+
+function addressProblem(addr: string): string | undefined {
+  const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
+  if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
+  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
+  if (net === null) return "unknown scheme";
+  let url: URL;
+  try {
+    url = new URL(`http://${net[2]}`);
+  } catch {
+    return "not a host:port";
+  }
+  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
+  if (url.hostname === "") return "no host";
+  return undefined;
+}
+
+/** What a failed call means, decoded once for every command (exit code, message, JSON). */
+export interface CallFailure {
+  /** The gRPC code name, e.g. NOT_FOUND. */
+  code: string;
+  /** The daemon's reason (UPPER_SNAKE), or DAEMON_UNREACHABLE / SOCKET_PERMISSION_DENIED when no daemon answered. */
+  reason: string;
+  message: string;
+  retryAfterSec?: number;
+  failureReason?: string;
+  hint?: string;
+}
+
+/** The fields of the daemon's error detail; the one place that decodes it. */
+function errorDetailOf(err: ConnectError): Omit<CallFailure, "code" | "message"> | undefined {
+  const detail = err.findDetails(ErrorDetailSchema)[0];
+  if (detail === undefined || detail.reason === "") return undefined;
+  return {
+    reason: detail.reason,
+    ...(detail.retryAfter !== undefined ? { retryAfterSec: durationMs(detail.retryAfter) / 1000 } : {}),
+    ...(detail.failureReason !== "" ? { failureReason: detail.failureReason } : {}),
+    ...(detail.hint !== "" ? { hint: detail.hint } : {}),
+  };
+}
+
+/** The daemon's reason for a failed call (UPPER_SNAKE), undefined when the daemon sent none. */
+export function reasonOf(err: ConnectError): string | undefined {
+  return errorDetailOf(err)?.reason;
+}
+
+/**
+ * Decodes a failed call. A call that reached no daemon (nothing listening,
+ * no socket file, refused) has no detail and is told apart here, so scripts
+ * and people get one sentence rather than a transport's error text.
+ */
+export function failureOf(err: unknown, address: string): CallFailure {
+  if (!(err instanceof ConnectError)) return { code: "UNKNOWN", reason: "UNKNOWN", message: err instanceof Error ? err.message : String(err) };
+  const code = codeName(err.code);
+  const detail = errorDetailOf(err);
+  if (detail !== undefined) return { code, message: err.rawMessage, ...detail };
+  if (err.code === Code.Unavailable && /\bEACCES\b/.test(err.rawMessage)) {
+    return { code, reason: "SOCKET_PERMISSION_DENIED", message: `permission denied connecting to ${address}; join the socket's group (tokenbroker-clients) or run as root` };
+  }
+  if (err.code === Code.Unavailable) {
+    return { code, reason: "DAEMON_UNREACHABLE", message: `cannot reach the daemon at ${address}; is it running? set TOKENBROKER_ADDR` };
+  }
+  return { code, reason: code, message: err.rawMessage };
+}
+
+/** Code.NotFound → "NOT_FOUND", as gRPC names it. */
+function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
+  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
 function unaryCall(

@@ -1,3 +1,4 @@
+import { writeErr } from "./output.js";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -62,7 +63,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
       const tcp = app.daemon.grpc.find((a) => a.kind === "tcp")?.url ?? "";
       const http = app.daemon.http?.url.replace("tcp://", "http://") ?? "";
-      process.stderr.write(
+      writeErr(
         [
           "",
           `tokenbroker dev mode — state in ${dir}`,

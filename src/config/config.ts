@@ -17,6 +17,8 @@ export interface Config {
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   callers: CallerConfig[];
   providers: ProviderConfig[];
+  /** Problems that do not stop a start, e.g. a store directory systemd creates at start. */
+  warnings: string[];
 }
 
 export interface RefreshSettings {

@@ -8,7 +8,15 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_BATCH = 200;
 const MAX_BATCH = 10_000;
 
-export function adminService(providers: ProviderRegistry, rotation: KeyRotation): RpcService {
+/** What GetServerStatus reports; the composition root knows it (listeners are bound after the services are built). */
+export interface ServerFacts {
+  version: string;
+  startedAt: number;
+  listeners: string[];
+  store: string;
+}
+
+export function adminService(providers: ProviderRegistry, rotation: KeyRotation, server: () => ServerFacts): RpcService {
   return defineService(
     AdminService,
     {
@@ -47,6 +55,11 @@ export function adminService(providers: ProviderRegistry, rotation: KeyRotation)
         if (req.batchSize > MAX_BATCH) throw BrokerError.invalidArgument("batch_size", `must be at most ${MAX_BATCH}`);
         const { rows, remaining } = await rotation.reencrypt(req.batchSize === 0 ? DEFAULT_BATCH : req.batchSize, ctx.signal);
         return { reencryptedRows: rows, remainingValues: remaining };
+      },
+
+      getServerStatus() {
+        const facts = server();
+        return { version: facts.version, startedAt: timestampFromMs(facts.startedAt), listeners: facts.listeners, store: facts.store };
       },
     },
     "admin",
