@@ -1,11 +1,8 @@
 import type { OptionSpec } from "./args.js";
 import { str } from "./args.js";
-import { checkConfigCommand } from "./check-config.js";
 import type { Command } from "./command.js";
-import { devCommand } from "./dev.js";
 import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
 import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
-import { serveCommand } from "./serve.js";
 import { statusCommand } from "./status.js";
 import { tokenCommand } from "./token.js";
 
@@ -20,6 +17,9 @@ export const CLIENT_OPTIONS: readonly OptionSpec[] = [
   { name: "caller-token", type: "string", value: "T", help: "caller token, needed on TCP and the web listener (default: TOKENBROKER_CALLER_TOKEN)" },
 ];
 
+// serve, dev and check-config load the whole daemon; the client commands need
+// only the wire code, so those three are imported when they run.
+
 const port = (s: string | undefined): number | undefined => (s === undefined ? undefined : Number(s));
 
 /** Every command, in the order `tokenbroker --help` lists them. */
@@ -28,7 +28,7 @@ export const COMMANDS: readonly Command[] = [
     name: "serve",
     summary: "run the daemon",
     options: [config],
-    run: (ctx) => serveCommand(str(ctx.flags, "config")),
+    run: async (ctx) => (await import("./serve.js")).serveCommand(str(ctx.flags, "config")),
   },
   {
     name: "dev",
@@ -39,7 +39,8 @@ export const COMMANDS: readonly Command[] = [
       { name: "grpc-port", type: "string", value: "N", help: "the loopback gRPC port (default: 7480; 0 picks one)" },
       { name: "http-port", type: "string", value: "N", help: "the web listener's port (default: 7481; 0 picks one)" },
     ],
-    run: (ctx) => {
+    run: async (ctx) => {
+      const { devCommand } = await import("./dev.js");
       const grpc = port(str(ctx.flags, "grpc-port"));
       const http = port(str(ctx.flags, "http-port"));
       return devCommand(str(ctx.flags, "dir"), { ...(grpc !== undefined ? { grpc } : {}), ...(http !== undefined ? { http } : {}) });
@@ -50,7 +51,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "check a configuration as serve would, without starting",
     description: "Checks the file, the keys (read and parsed), the client secrets (readable) and the listener addresses. A store directory that systemd's StateDirectory= creates at start is a warning, not an error. OIDC discovery is skipped unless --online.",
     options: [config, { name: "online", type: "boolean", help: "also fetch each oidc provider's discovery document" }],
-    run: (ctx) => checkConfigCommand(str(ctx.flags, "config"), { online: ctx.flags.online === true }),
+    run: async (ctx) => (await import("./check-config.js")).checkConfigCommand(str(ctx.flags, "config"), { online: ctx.flags.online === true }),
   },
   {
     name: "status",

@@ -41,7 +41,7 @@ it("dev mode serves a demo link that the token command prints, refreshing it whe
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain("MIN_VALIDITY_UNREACHABLE");
     const missing = await runCli(["token", "--user", "nobody", "--provider", "demo", "--addr", addr]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(5);
     expect(missing.stdout).toBe("");
     expect(missing.stderr).toContain("LINK_NOT_FOUND");
   } finally {
