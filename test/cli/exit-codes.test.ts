@@ -31,6 +31,7 @@ describe("exit codes by outcome", () => {
   let daemon: ServingDaemon;
   let unix: string;
   let tcp: string;
+  let refusedSeed: { accessToken: string; refreshToken: string };
   const token = (user: string, ...more: string[]) => runCli(["token", "--user", user, "--provider", "fake", "--addr", unix, ...more]);
 
   beforeAll(async () => {
@@ -39,9 +40,10 @@ describe("exit codes by outcome", () => {
     daemon = await startCliDaemon(dir, fake);
     unix = daemon.unixTarget!;
     tcp = `tcp://${daemon.tcpTarget!}`;
+    refusedSeed = fake.issue({ accessTtlSec: 1 });
     await importLinks(unix, [
       { userId: "fresh", ...fake.issue({ accessTtlSec: 3600 }) },
-      { userId: "refused", ...fake.issue({ accessTtlSec: 1 }) },
+      { userId: "refused", ...refusedSeed },
       { userId: "flaky", ...fake.issue({ accessTtlSec: 1 }) },
       { userId: "limited", ...fake.issue({ accessTtlSec: 1 }) },
     ]);
@@ -68,6 +70,10 @@ describe("exit codes by outcome", () => {
     expect(j.code).toBe(3);
     expect(j.stdout).toBe("");
     expect(jsonError(j.stderr)).toMatchObject({ code: "FAILED_PRECONDITION", reason: "REAUTH_REQUIRED", retry_after: null });
+    for (const out of [r.stderr, j.stderr]) {
+      expect(out).not.toContain(refusedSeed.refreshToken);
+      expect(out).not.toContain(refusedSeed.accessToken);
+    }
   });
 
   it("4: PROVIDER_UNAVAILABLE after the retries, with retry_after", async () => {

@@ -122,7 +122,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     // TCP needs a caller token.
     const anonymous = await cli(["links", "--json", "--addr", tcpAddr]);
     expect(anonymous.code).toBe(6);
-    expect(anonymous.stderr).toContain("CALLER_UNKNOWN: a caller token is required on TCP listeners");
+    expect(JSON.parse(anonymous.stderr)).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", message: expect.stringContaining("a caller token is required on TCP listeners") });
   });
 
   it("`unlink` (Connect over the web listener) says the tokens were revoked; the link is gone", async () => {
