@@ -1,5 +1,4 @@
-import type { OptionSpec } from "./args.js";
-import { str } from "./args.js";
+import { UsageError, str, type Flags, type OptionSpec } from "./args.js";
 import type { Command } from "./command.js";
 import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
 import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
@@ -20,7 +19,13 @@ export const CLIENT_OPTIONS: readonly OptionSpec[] = [
 // serve, dev and check-config load the whole daemon; the client commands need
 // only the wire code, so those three are imported when they run.
 
-const port = (s: string | undefined): number | undefined => (s === undefined ? undefined : Number(s));
+function port(flags: Flags, name: string): number | undefined {
+  const s = str(flags, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n > 65_535) throw new UsageError(`--${name} "${s}": not a port number (0 to 65535)`);
+  return n;
+}
 
 /** Every command, in the order `tokenbroker --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -41,8 +46,8 @@ export const COMMANDS: readonly Command[] = [
     ],
     run: async (ctx) => {
       const { devCommand } = await import("./dev.js");
-      const grpc = port(str(ctx.flags, "grpc-port"));
-      const http = port(str(ctx.flags, "http-port"));
+      const grpc = port(ctx.flags, "grpc-port");
+      const http = port(ctx.flags, "http-port");
       return devCommand(str(ctx.flags, "dir"), { ...(grpc !== undefined ? { grpc } : {}), ...(http !== undefined ? { http } : {}) });
     },
   },
@@ -56,6 +61,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "status",
     summary: "the running daemon: health, listeners, store, keys, providers, links needing re-link",
+    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Exit 0 while the daemon serves, 4 when it is stopping.",
     client: true,
     options: [json("one JSON object")],
     run: statusCommand,

@@ -31,7 +31,7 @@ describe("exit codes by outcome", () => {
   let daemon: ServingDaemon;
   let unix: string;
   let tcp: string;
-  let refusedSeed: { accessToken: string; refreshToken: string };
+  let refusedSeed: { accessToken: string; refreshToken: string; expiresAt: number };
   const token = (user: string, ...more: string[]) => runCli(["token", "--user", user, "--provider", "fake", "--addr", unix, ...more]);
 
   beforeAll(async () => {

@@ -61,6 +61,7 @@ describe("usage errors: stderr, exit 2, our words", () => {
     [["keys", "retire", "--keys-file", "/k"], "tokenbroker keys retire: the key id to retire is required"],
     [["keys", "bogus"], 'tokenbroker keys: unknown subcommand "bogus"'],
     [["bogus"], 'tokenbroker: unknown command "bogus"'],
+    [["dev", "--grpc-port", "http"], 'tokenbroker dev: --grpc-port "http": not a port number (0 to 65535)'],
     [["--bogus"], "tokenbroker: unknown option --bogus"],
     [["links", "--addr", "unix://"], 'tokenbroker links: --addr "unix://": no socket path'],
     [["status", "--addr", "ftp://host:1"], 'tokenbroker status: --addr "ftp://host:1": unknown scheme'],
