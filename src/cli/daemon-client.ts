@@ -96,7 +96,10 @@ export interface CallFailure {
   hint?: string;
 }
 
-/** The fields of the daemon's error detail; the one place that decodes it. */
+/**
+ * The reason and the other fields of the daemon's error detail: the one
+ * place the CLI decodes it (a change of the wire form changes only this).
+ */
 function errorDetailOf(err: ConnectError): Omit<CallFailure, "code" | "message"> | undefined {
   const detail = err.findDetails(ErrorDetailSchema)[0];
   if (detail === undefined || detail.reason === "") return undefined;
@@ -106,11 +109,6 @@ function errorDetailOf(err: ConnectError): Omit<CallFailure, "code" | "message">
     ...(detail.failureReason !== "" ? { failureReason: detail.failureReason } : {}),
     ...(detail.hint !== "" ? { hint: detail.hint } : {}),
   };
-}
-
-/** The daemon's reason for a failed call (UPPER_SNAKE), undefined when the daemon sent none. */
-export function reasonOf(err: ConnectError): string | undefined {
-  return errorDetailOf(err)?.reason;
 }
 
 /**
