@@ -3,9 +3,7 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { durationMs } from "@bufbuild/protobuf/wkt";
 import { existsSync } from "node:fs";
-import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
 import { UsageError } from "./args.js";
 
 export interface ClientOptions {
@@ -22,7 +20,7 @@ export interface BrokerClient<D extends DescService> {
  * A client for any tokenbroker service, by address: `unix:///path` and
  * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
  * the Connect protocol to the web listener. Errors are ConnectErrors with the
- * ErrorDetail attached, whatever the transport.
+ * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
@@ -84,54 +82,8 @@ function addressProblem(addr: string): string | undefined {
   return undefined;
 }
 
-/** What a failed call means, decoded once for every command (exit code, message, JSON). */
-export interface CallFailure {
-  /** The gRPC code name, e.g. NOT_FOUND. */
-  code: string;
-  /** The daemon's reason (UPPER_SNAKE), or DAEMON_UNREACHABLE / SOCKET_PERMISSION_DENIED when no daemon answered. */
-  reason: string;
-  message: string;
-  retryAfterSec?: number;
-  failureReason?: string;
-  hint?: string;
-}
-
-/**
- * The reason and the other fields of the daemon's error detail: the one
- * place the CLI decodes it (a change of the wire form changes only this).
- */
-function errorDetailOf(err: ConnectError): Omit<CallFailure, "code" | "message"> | undefined {
-  const detail = err.findDetails(ErrorDetailSchema)[0];
-  if (detail === undefined || detail.reason === "") return undefined;
-  return {
-    reason: detail.reason,
-    ...(detail.retryAfter !== undefined ? { retryAfterSec: durationMs(detail.retryAfter) / 1000 } : {}),
-    ...(detail.failureReason !== "" ? { failureReason: detail.failureReason } : {}),
-    ...(detail.hint !== "" ? { hint: detail.hint } : {}),
-  };
-}
-
-/**
- * Decodes a failed call. A call that reached no daemon (nothing listening,
- * no socket file, refused) has no detail and is told apart here, so scripts
- * and people get one sentence rather than a transport's error text.
- */
-export function failureOf(err: unknown, address: string): CallFailure {
-  if (!(err instanceof ConnectError)) return { code: "UNKNOWN", reason: "UNKNOWN", message: err instanceof Error ? err.message : String(err) };
-  const code = codeName(err.code);
-  const detail = errorDetailOf(err);
-  if (detail !== undefined) return { code, message: err.rawMessage, ...detail };
-  if (err.code === Code.Unavailable && /\bEACCES\b/.test(err.rawMessage)) {
-    return { code, reason: "SOCKET_PERMISSION_DENIED", message: `permission denied connecting to ${address}; join the socket's group (tokenbroker-clients) or run as root` };
-  }
-  if (err.code === Code.Unavailable) {
-    return { code, reason: "DAEMON_UNREACHABLE", message: `cannot reach the daemon at ${address}; is it running? set TOKENBROKER_ADDR` };
-  }
-  return { code, reason: code, message: err.rawMessage };
-}
-
 /** Code.NotFound → "NOT_FOUND", as gRPC names it. */
-function codeName(code: Code): string {
+export function codeName(code: Code): string {
   if (code === Code.Canceled) return "CANCELLED";
   return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

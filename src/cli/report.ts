@@ -1,4 +1,4 @@
-import type { CallFailure } from "./daemon-client.js";
+import type { CallFailure } from "./daemon-error.js";
 
 /** Who the failed command was about, for the "to link again" line. */
 export interface FailureSubject {

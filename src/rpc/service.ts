@@ -4,7 +4,7 @@ import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
-import { toConnectError } from "./wire-error.js";
+import { subjectOf, toConnectError } from "./wire-error.js";
 
 /**
  * One service implementation, written once against connect-es's handler
@@ -65,7 +65,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
       return result;
     } catch (err) {
       const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
-      const wire = toConnectError(stopped ? deadlineOrCancel(ctx, err) : err);
+      const wire = toConnectError(stopped ? deadlineOrCancel(ctx, err) : err, subjectOf(input));
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
       throw wire;
     }
@@ -85,7 +85,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
     } catch (err) {
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
-      throw toConnectError(err);
+      throw toConnectError(err, subjectOf(input));
     }
   };
 }

@@ -7,7 +7,7 @@ import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
 import { durationMs, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
-import { wireStatus } from "./wire-error.js";
+import { statusMessage, wireStatus } from "./wire-error.js";
 
 const MAX_PROVIDERS_PER_CALL = 64;
 const MAX_URL_BYTES = 2048;
@@ -37,9 +37,9 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
               const rec = await engine.obtain({ userId, providerId }, minValid, waitFor);
               return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
             } catch (err) {
-              const wire = wireStatus(err);
+              const wire = wireStatus(err, { userId, providerId });
               if (wire.code === Code.Internal || wire.code === Code.DeadlineExceeded) throw err;
-              return { providerId, outcome: { case: "error" as const, value: { code: wire.code, message: wire.message, detail: wire.detail } } };
+              return { providerId, outcome: { case: "error" as const, value: statusMessage(wire) } };
             }
           }),
         );

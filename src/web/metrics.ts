@@ -75,7 +75,7 @@ export class Metrics {
     if (error !== undefined) {
       const wire = wireStatus(error);
       code = Code[wire.code] ?? String(wire.code);
-      reason = wire.detail.reason;
+      reason = wire.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.
     const callKey = `${method.parent.typeName}/${method.name}/${code}/${reason}`;
