@@ -20,6 +20,7 @@ import { KeyRotation } from "./store/key-rotation.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
+import { VERSION } from "./cli/version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
@@ -77,14 +78,21 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const services = [
     tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
     linkService(providers, engine, store.links, flows, audit),
-    adminService(providers, new KeyRotation(store.keyring, keyring), audit),
+    adminService(providers, new KeyRotation(store.keyring, keyring), audit, () => ({
+      version: VERSION,
+      startedAt,
+      listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
+      store: `sqlite ${config.store.sqlite.path}`,
+    })),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
   }, FLOW_PURGE_INTERVAL_MS).unref();
   const logInternal = internalErrorLogger(log);
   const auditCall = auditObserver(audit);
-  const daemon = await startDaemon(
+  const startedAt = Date.now();
+  let daemon: Daemon | undefined = undefined;
+  daemon = await startDaemon(
     config,
     {
       services,
@@ -158,8 +166,8 @@ function refreshOutcome(outcome: RefreshOutcome): AuditEntry["outcome"] {
   return { grpcCode: codeName(grpcCode(outcome)), reason: outcome };
 }
 
-/** oidc providers: endpoints from the issuer's discovery document, once, at start. */
-async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
+/** oidc providers: endpoints from the issuer's discovery document, once, at start (and in `check-config --online`). */
+export async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
   return Promise.all(
     providers.map(async (p) => {
       if (p.pendingDiscovery === undefined) return p;

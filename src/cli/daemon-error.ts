@@ -1,10 +1,13 @@
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { ErrorInfoSchema, HelpSchema, RetryInfoSchema, type ErrorInfo } from "../../gen/google/rpc/error_details_pb.js";
 import { ERROR_DOMAIN } from "../rpc/wire-error.js";
+import { codeName } from "./daemon-client.js";
 
 // How the CLI reads the daemon's errors: the google.rpc details of
 // docs/design.md §9, whatever the transport (daemon-client.ts rebuilds them
-// as ConnectError details).
+// as ConnectError details). The exit code follows from the reason alone
+// (exit-codes.ts), so a change of the wire form changes only this file.
 
 /** tokenbroker's ErrorInfo of an error the daemon answered with; undefined for anything else. */
 export function errorInfoOf(err: unknown): ErrorInfo | undefined {
@@ -17,19 +20,45 @@ export function reasonOf(err: unknown): string | undefined {
   return errorInfoOf(err)?.reason;
 }
 
-/** The lines the CLI prints for a failed call: reason and message, then what the details say. */
-export function describeError(err: unknown, user: string, provider: string): string {
-  if (!(err instanceof ConnectError)) return `tokenbroker: ${err instanceof Error ? err.message : String(err)}\n`;
-  const reason = reasonOf(err) ?? "UNKNOWN";
-  const info = errorInfoOf(err);
-  let out = `tokenbroker: ${reason}: ${err.rawMessage}\n`;
-  if (info?.metadata.failure_reason) out += `  provider said: ${info.metadata.failure_reason}\n`;
-  const help = err.findDetails(HelpSchema).flatMap((h) => h.links.map((l) => l.description));
-  for (const line of help) out += `  hint: ${line}\n`;
-  const retry = err.findDetails(RetryInfoSchema)[0]?.retryDelay;
-  if (retry) out += `  retry after: ${Number(retry.seconds) + retry.nanos / 1e9}s\n`;
-  if ((reason === "REAUTH_REQUIRED" || reason === "LINK_NOT_FOUND") && help.length === 0) {
-    out += `  to link again: tokenbroker link --user ${user} --provider ${provider}\n`;
+/** What a failed call means, decoded once for every command (exit code, message, JSON). */
+export interface CallFailure {
+  /** The gRPC code name, e.g. NOT_FOUND. */
+  code: string;
+  /** The daemon's reason, or DAEMON_UNREACHABLE / SOCKET_PERMISSION_DENIED when no daemon answered, or UNKNOWN. */
+  reason: string;
+  message: string;
+  retryAfterSec?: number;
+  failureReason?: string;
+  hint?: string;
+}
+
+/**
+ * Decodes a failed call. A call that reached no daemon (nothing listening,
+ * no socket file, refused) carries no ErrorInfo and is told apart here, so
+ * scripts and people get one sentence rather than a transport's error text.
+ */
+export function failureOf(err: unknown, address: string): CallFailure {
+  if (!(err instanceof ConnectError)) return { code: "UNKNOWN", reason: "UNKNOWN", message: err instanceof Error ? err.message : String(err) };
+  const code = codeName(err.code);
+  const reason = reasonOf(err);
+  if (reason !== undefined) {
+    const failureReason = errorInfoOf(err)?.metadata.failure_reason;
+    const hint = err.findDetails(HelpSchema).flatMap((h) => h.links.map((l) => l.description)).join("; ");
+    const retry = err.findDetails(RetryInfoSchema)[0]?.retryDelay;
+    return {
+      code,
+      reason,
+      message: err.rawMessage,
+      ...(retry !== undefined ? { retryAfterSec: durationMs(retry) / 1000 } : {}),
+      ...(failureReason ? { failureReason } : {}),
+      ...(hint !== "" ? { hint } : {}),
+    };
   }
-  return out;
+  if (err.code === Code.Unavailable && /\bEACCES\b/.test(err.rawMessage)) {
+    return { code, reason: "SOCKET_PERMISSION_DENIED", message: `permission denied connecting to ${address}; join the socket's group (tokenbroker-clients) or run as root` };
+  }
+  if (err.code === Code.Unavailable) {
+    return { code, reason: "DAEMON_UNREACHABLE", message: `cannot reach the daemon at ${address}; is it running? set TOKENBROKER_ADDR` };
+  }
+  return { code, reason: code, message: err.rawMessage };
 }

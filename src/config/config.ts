@@ -19,6 +19,8 @@ export interface Config {
   auditFile?: string | undefined;
   callers: CallerConfig[];
   providers: ProviderConfig[];
+  /** Problems that do not stop a start, e.g. a store directory systemd creates at start. */
+  warnings: string[];
 }
 
 export interface RefreshSettings {

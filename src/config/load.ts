@@ -13,6 +13,8 @@ import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
 type ConfigInput = z.infer<typeof configSchema>;
 
 const MIN_LEASE_TTL_MS = 1000;
+/** Where systemd's StateDirectory= puts a system service's state. */
+const STATE_DIRECTORY_ROOT = "/var/lib";
 const MAX_LEASE_TTL_MS = 10 * 60_000;
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
@@ -81,7 +83,12 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
 
   const storePath = resolvePath(baseDir, input.store.sqlite.path);
   const storeDir = dirname(storePath);
-  if (!isDirectory(storeDir)) problems.push(`store.sqlite.path: directory ${storeDir} does not exist`);
+  const warnings: string[] = [];
+  if (!isDirectory(storeDir)) {
+    // StateDirectory=tokenbroker (deploy/systemd) creates /var/lib/tokenbroker as the service starts.
+    if (isUnder(storeDir, STATE_DIRECTORY_ROOT)) warnings.push(`store.sqlite.path: directory ${storeDir} does not exist yet; systemd creates it at start for StateDirectory=${storeDir.slice(STATE_DIRECTORY_ROOT.length + 1)}`);
+    else problems.push(`store.sqlite.path: directory ${storeDir} does not exist`);
+  }
 
   const ms = (s: string): number => parseDuration(s) as number;
   const refresh = {
@@ -125,6 +132,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
       scopes: c.scopes,
     })),
     providers,
+    warnings,
   };
 }
 
@@ -331,6 +339,10 @@ function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {
 
 function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : join(baseDir, p);
+}
+
+function isUnder(path: string, root: string): boolean {
+  return path.startsWith(`${root}/`) && !path.split("/").includes("..");
 }
 
 function isDirectory(path: string): boolean {

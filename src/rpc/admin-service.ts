@@ -9,7 +9,15 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_BATCH = 200;
 const MAX_BATCH = 10_000;
 
-export function adminService(providers: ProviderRegistry, rotation: KeyRotation, audit: AuditLog): RpcService {
+/** What GetServerStatus reports; the composition root knows it (listeners are bound after the services are built). */
+export interface ServerFacts {
+  version: string;
+  startedAt: number;
+  listeners: string[];
+  store: string;
+}
+
+export function adminService(providers: ProviderRegistry, rotation: KeyRotation, audit: AuditLog, server: () => ServerFacts): RpcService {
   return defineService(
     AdminService,
     {
@@ -57,6 +65,11 @@ export function adminService(providers: ProviderRegistry, rotation: KeyRotation,
           facts: { reencrypted_rows: rows, remaining_values: remaining },
         });
         return { reencryptedRows: rows, remainingValues: remaining };
+      },
+
+      getServerStatus() {
+        const facts = server();
+        return { version: facts.version, startedAt: timestampFromMs(facts.startedAt), listeners: facts.listeners, store: facts.store };
       },
     },
     "admin",
