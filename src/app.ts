@@ -1,5 +1,8 @@
+import { AuditLog, type AuditEntry } from "./audit/audit-log.js";
+import { AuditFileSink, stdoutSink, type AuditSink } from "./audit/audit-sink.js";
 import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
+import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
 import type { Sealer } from "./crypto/index.js";
 import { startDaemon, type Daemon } from "./daemon.js";
@@ -8,22 +11,27 @@ import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
+import { auditObserver, codeName } from "./rpc/audit-observer.js";
 import { callerGuard } from "./rpc/caller-auth.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
+import { VERSION } from "./cli/version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
   store: Store;
+  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
+  reload(): void;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
@@ -43,15 +51,22 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
+  // Before the engine, which reports to both; the gauges read the engine only when scraped.
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
+  const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
+    metrics.auditSinkError();
+    log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
+  }));
   const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
   let engine: RefreshEngine;
   try {
     const check = await checkKeyring(keyring, store.keyring);
     await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log });
+    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
   } catch (err) {
     await store.close();
+    audit.close();
     throw err;
   }
   const flows = new LinkFlows({
@@ -63,17 +78,24 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     stateTtlMs: config.linkStateTtlMs,
     log,
   });
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
   const services = [
-    tokenService(engine, providers, config.refresh.minValidForMs),
-    linkService(providers, engine, store.links, flows),
-    adminService(providers, new KeyRotation(store.keyring, keyring)),
+    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
+    linkService(providers, engine, store.links, flows, audit),
+    adminService(providers, new KeyRotation(store.keyring, keyring), audit, () => ({
+      version: VERSION,
+      startedAt,
+      listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
+      store: config.store.sqlite !== undefined ? `sqlite ${config.store.sqlite.path}` : `postgres ${config.store.postgres?.redactedUrl ?? ""}`,
+    })),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
   }, FLOW_PURGE_INTERVAL_MS).unref();
   const logInternal = internalErrorLogger(log);
-  const daemon = await startDaemon(
+  const auditCall = auditObserver(audit);
+  const startedAt = Date.now();
+  let daemon: Daemon | undefined = undefined;
+  daemon = await startDaemon(
     config,
     {
       services,
@@ -83,6 +105,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         observe: (call) => {
           metrics.observe(call);
           logInternal(call);
+          auditCall(call);
         },
       },
       async onStopped() {
@@ -91,12 +114,14 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         // Refreshed tokens the store could not take yet get one more grace period.
         await engine.drain(Date.now() + config.shutdownGraceMs);
         await store.close();
+        audit.close();
       },
     },
     log,
   ).catch(async (err: unknown) => {
     clearInterval(purge);
     await store.close();
+    audit.close();
     throw err;
   });
   // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
@@ -106,7 +131,15 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (health.serving) log.info("the PostgreSQL store is reachable again");
     else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
   });
-  return { daemon, engine, store };
+  return {
+    daemon,
+    engine,
+    store,
+    reload() {
+      audit.reopen();
+      daemon.reloadTls();
+    },
+  };
 }
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */
@@ -149,8 +182,43 @@ function sslOptions(ssl: PostgresStoreConfig["ssl"]): false | { ca?: string; rej
   }
 }
 
-/** oidc providers: endpoints from the issuer's discovery document, once, at start. */
-async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
+
+function openAuditSink(file: string | undefined, onError: (err: unknown) => void): AuditSink {
+  return file === undefined ? stdoutSink(onError) : new AuditFileSink(file, onError);
+}
+
+/** The engine's reports, counted and written to the audit trail. */
+function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
+  return {
+    refreshed(key, outcome, durationMs) {
+      metrics.refreshed(key.providerId, outcome);
+      audit.action({ event: "refresh", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome(outcome), providerContacted: true, durationMs });
+    },
+    failureRecorded(key, reason, answered) {
+      audit.action({
+        event: "refresh_failure_recorded",
+        method: "refresh",
+        userId: key.userId,
+        providerId: key.providerId,
+        outcome: refreshOutcome(reason),
+        providerContacted: answered,
+        durationMs: 0,
+      });
+    },
+    tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
+    lockWait: (seconds) => metrics.lockWait(seconds),
+    rateLimitRemaining: (providerId, remaining) => metrics.rateLimitRemaining(providerId, remaining),
+  };
+}
+
+function refreshOutcome(outcome: RefreshOutcome): AuditEntry["outcome"] {
+  if (outcome === "OK") return { grpcCode: "OK", reason: "" };
+  if (outcome === "DISCARDED") return { grpcCode: "ABORTED", reason: "DISCARDED" };
+  return { grpcCode: codeName(grpcCode(outcome)), reason: outcome };
+}
+
+/** oidc providers: endpoints from the issuer's discovery document, once, at start (and in `check-config --online`). */
+export async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
   return Promise.all(
     providers.map(async (p) => {
       if (p.pendingDiscovery === undefined) return p;

@@ -22,6 +22,8 @@ export interface Daemon {
   readonly grpc: ListenAddress[];
   readonly http: ListenAddress | undefined;
   readonly health: HealthState;
+  /** SIGHUP: the TLS listeners read their certificate files again (a listener whose files fail keeps its certificate). */
+  reloadTls(): void;
   /** Idempotent: NOT_SERVING, stop accepting, drain, close. */
   stop(): Promise<void>;
 }
@@ -52,6 +54,9 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
     // A passed socket replaces the configured listeners of its kind (the
     // same path or port, most likely: binding it again would fail).
     const grpcAddresses = config.listen.grpc.filter((a) => !inherited.some((s) => s.kind === a.kind));
+    // A passed socket is served without TLS: it must not stand in for a TLS listener.
+    const lostTls = config.listen.grpc.find((a) => a.tls !== undefined && !grpcAddresses.includes(a));
+    if (lostTls !== undefined) throw new Error(`a TCP socket passed by systemd would replace the TLS listener ${lostTls.url}; socket activation does not support TLS listeners`);
     if (inherited.length > 0) {
       const replaced = config.listen.grpc.filter((a) => !grpcAddresses.includes(a)).map((a) => a.url);
       log.info({ inherited: inherited.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url })), replaced }, "using sockets passed by systemd");
@@ -74,6 +79,11 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
     grpc: grpcListener?.bound ?? [],
     http: webListener?.bound,
     health,
+    reloadTls() {
+      const problems = [...(grpcListener?.reloadTls() ?? []), ...(webListener?.reloadTls() ?? [])];
+      for (const p of problems) log.error({ err: { message: p } }, "TLS reload failed; the listener keeps its certificate");
+      if (problems.length === 0) log.info("TLS certificates reloaded");
+    },
     stop() {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, "shutting down");

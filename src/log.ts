@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
@@ -21,14 +21,22 @@ const SECRET_KEYS = [
   "token",
   "password",
   "extra",
+  "state",
+  "device_code",
+  "deviceCode",
+  "secret",
 ];
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/**
+ * `base` adds fixed fields to every line (the audit log's `audit: true`).
+ * A destination is anything pino can write lines to.
+ */
+export function createLogger(level: string, destination?: DestinationStream, base: Record<string, unknown> = {}): Logger {
   const paths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
   return pino(
     {
       level,
-      base: { service: "tokenbroker" },
+      base: { service: "tokenbroker", ...base },
       redact: { paths, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

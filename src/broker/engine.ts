@@ -5,6 +5,7 @@ import { revokeTokens, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
+import { noEvents, type EngineEvents } from "./engine-events.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { currentIdentity, formatOwner, probeProcess, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
@@ -30,6 +31,8 @@ export interface EngineOptions {
   identity?: OwnerIdentity;
   /** How another holder's liveness is looked up (tests stand in for /proc). */
   probe?: ProcessProbe;
+  /** Refreshes, recorded failures, token-endpoint and lock-wait times (metrics, the audit log). */
+  events?: EngineEvents;
 }
 
 /** Re-judging a row that keeps changing under the refresh has to end somewhere. */
@@ -58,6 +61,7 @@ export class RefreshEngine {
   readonly #failures = new RecentFailures();
   readonly #refresher: Refresher;
   readonly #settings: RefreshSettings;
+  readonly #events: EngineEvents;
   /** This process's lease owner id. */
   readonly owner: string;
 
@@ -67,6 +71,7 @@ export class RefreshEngine {
     this.#log = opts.log;
     this.#clock = opts.clock ?? systemClock;
     this.#settings = opts.settings;
+    this.#events = opts.events ?? noEvents;
     const identity = opts.identity ?? currentIdentity();
     this.owner = formatOwner(identity);
     this.#pending = new PendingCommits(this.#clock, this.#log);
@@ -82,7 +87,8 @@ export class RefreshEngine {
       leasePollMs: opts.leasePollMs ?? (opts.store.changed === undefined ? POLL_MS : NOTIFIED_POLL_MS),
       pending: this.#pending,
       failures: this.#failures,
-      validator: new Validator(opts.settings, opts.log, this.#clock),
+      events: this.#events,
+      validator: new Validator(opts.settings, opts.log, this.#clock, this.#events),
       revokeOrphan: (key, provider, tokens) => this.#revokeOrphan(key, provider, tokens),
     });
   }
@@ -111,7 +117,11 @@ export class RefreshEngine {
     if (answer !== undefined) return answer;
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#clock.now();
-    const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, provider, minValidMs, arrived));
+    const asked = performance.now();
+    const work = this.#locks.run(lockKey(key), () => {
+      this.#events.lockWait((performance.now() - asked) / 1000);
+      return this.#refreshLocked(key, provider, minValidMs, arrived);
+    });
     this.#track(work);
     return raceSignal(work, typeof signal === "function" ? signal() : signal);
   }

@@ -10,12 +10,14 @@ import {
   reauthRequired,
   storeUnavailable,
 } from "../errors.js";
+import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Logger } from "../log.js";
 import { OAuthError, boundFailureReason, failureReason, refreshWithRetry, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord, LinkStore, NewTokens } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
+import type { EngineEvents, RefreshOutcome } from "./engine-events.js";
 import { isFresh, isWinner, minValidityUnreachable } from "./freshness.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { describeOwner, livenessOf, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
@@ -47,6 +49,7 @@ export interface RefresherOptions {
   pending: PendingCommits;
   failures: RecentFailures;
   validator: Validator;
+  events: EngineEvents;
   /** Tokens issued for a link deleted meanwhile belong to no one. */
   revokeOrphan: (key: LinkKey, provider: ProviderEntry, tokens: TokenSet) => void;
 }
@@ -112,6 +115,13 @@ export class Refresher {
       // timeout, a reset): if a retry is then refused, that attempt probably
       // spent the token, and the failure reason says so.
       let unanswered = false;
+      // From the first send: the refresh's duration, and each token-endpoint request's.
+      let began: number | undefined;
+      let sentAt: number | undefined;
+      const answered = (): void => {
+        if (sentAt !== undefined) o.events.tokenEndpoint(key.providerId, (performance.now() - sentAt) / 1000);
+        sentAt = undefined;
+      };
       let tokens: TokenSet;
       try {
         tokens = await refreshWithRetry(provider.config, record.refreshToken, {
@@ -124,25 +134,41 @@ export class Refresher {
           now: o.clock.now,
           beforeAttempt: async () => {
             if (!(await keeper.confirmSending())) throw new LeaseLost();
+            noteProviderContacted();
+            sentAt = performance.now();
+            began ??= sentAt;
           },
           onAttempt: (attempt, err) => {
+            answered();
             if (err.sent === "unknown") unanswered = true;
             o.log.warn({ provider: key.providerId, user: key.userId, attempt, kind: err.kind, sent: err.sent, status: err.status, error: err.error }, "refresh attempt failed");
           },
         });
+        answered();
       } catch (err) {
+        const ended = (outcome: RefreshOutcome): void => {
+          if (began !== undefined) o.events.refreshed(key, outcome, performance.now() - began);
+        };
         if (err instanceof LeaseLost) {
           o.log.warn({ provider: key.providerId, user: key.userId }, "refresh lease lost; sending nothing more and reading the link again");
+          ended("DISCARDED");
           return { kind: "changed" };
         }
         if (err instanceof StoreUnavailableError) throw storeUnavailable(err); // the lease could not be confirmed: nothing was sent
         if (!(err instanceof OAuthError)) throw err;
-        return await this.#onProviderError(key, provider, record.refreshToken, err, interrupted, unanswered && err.sent === "answered");
+        try {
+          const outcome = await this.#onProviderError(key, provider, record.refreshToken, err, interrupted, unanswered && err.sent === "answered");
+          ended(outcome.kind === "done" ? "OK" : "DISCARDED");
+          return outcome;
+        } catch (answer) {
+          ended(answer instanceof BrokerError ? answer.reason : Reason.INTERNAL);
+          throw answer;
+        }
       } finally {
         keeper.stop();
         slot(); // the provider call is over: committing needs no slot
       }
-      const outcome = await this.#commit(key, provider, record, claim.lease, tokens, minValidMs);
+      const outcome = await this.#commit(key, provider, record, claim.lease, tokens, minValidMs, began ?? performance.now());
       if (outcome.kind === "held") {
         held = undefined; // PendingCommits keeps it renewed until its commit lands
         return { kind: "done", record: outcome.record };
@@ -167,6 +193,7 @@ export class Refresher {
     lease: HeldLease,
     tokens: TokenSet,
     minValidMs: number,
+    began: number,
   ): Promise<Outcome | { kind: "held"; record: LinkRecord }> {
     const o = this.o;
     const now = o.clock.now();
@@ -208,15 +235,18 @@ export class Refresher {
         },
         () => o.store.releaseLease(key, lease).catch(() => undefined),
       );
+      o.events.refreshed(key, "OK", performance.now() - began);
       // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back".
       if (tokens.accessToken === "") throw storeUnavailable(err);
       return { kind: "held", record: pending.record };
     }
     if (committed === undefined) {
+      o.events.refreshed(key, "DISCARDED", performance.now() - began);
       await this.#onDiscarded(key, provider, tokens);
       return { kind: "changed" };
     }
     o.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+    o.events.refreshed(key, "OK", performance.now() - began);
     if (tokens.accessToken === "") {
       throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored, so try again`, {
         retryAfterMs: 0,
@@ -264,7 +294,7 @@ export class Refresher {
           throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
         }
         const lost = boundFailureReason(`${reason}; the provider may have rotated the refresh token, so it was not sent again`);
-        if (await o.store.recordFailure(key, refreshToken, lost, now)) throw reauthRequired(lost, now);
+        if (await o.store.recordFailure(key, refreshToken, lost, now)) throw this.#recorded(key, reauthRequired(lost, now), true);
         const after = await o.store.get(key);
         if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
         if (after?.refreshFailure) throw reauthRecorded(after.refreshFailure);
@@ -285,7 +315,7 @@ export class Refresher {
         }
         if (await o.store.recordFailure(key, refreshToken, reason, now)) {
           o.log.warn({ provider: key.providerId, user: key.userId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
-          throw reauthRequired(reason, now);
+          throw this.#recorded(key, reauthRequired(reason, now), true);
         }
         const after = await o.store.get(key);
         if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
@@ -311,8 +341,14 @@ export class Refresher {
     const now = o.clock.now();
     const reason = boundFailureReason(`${interruptionText(interrupted, why)}; the provider may have rotated the refresh token, so it was not sent again`);
     o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh cannot be retried safely; link needs re-authentication");
-    if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw reauthRequired(reason, now);
+    if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw this.#recorded(key, reauthRequired(reason, now), false);
     return { kind: "changed" };
+  }
+
+  /** A failure now stored on the link, reported before it is thrown. */
+  #recorded(key: LinkKey, err: BrokerError, answered: boolean): BrokerError {
+    this.o.events.failureRecorded(key, err.reason, answered);
+    return err;
   }
 }
 

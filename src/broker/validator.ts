@@ -4,7 +4,9 @@ import type { Logger } from "../log.js";
 import { validateToken } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord } from "../store/link-store.js";
+import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Clock } from "./clock.js";
+import type { EngineEvents } from "./engine-events.js";
 
 const RATE_LIMIT_WARNING_EVERY_MS = 60_000;
 
@@ -20,12 +22,15 @@ export class Validator {
     private readonly settings: Pick<RefreshSettings, "validate" | "timeoutMs">,
     private readonly log: Logger,
     private readonly clock: Clock,
+    private readonly events: Pick<EngineEvents, "rateLimitRemaining">,
   ) {}
 
   async validate(key: LinkKey, provider: ProviderEntry, rec: LinkRecord): Promise<void> {
     const url = provider.config.validateUrl;
     if (!this.settings.validate || url === undefined) return;
+    noteProviderContacted();
     const result = await validateToken(url, rec.accessToken, { timeoutMs: this.settings.timeoutMs, quirks: provider.config.quirks });
+    if (result.rateLimitRemaining !== undefined) this.events.rateLimitRemaining(provider.config.id, result.rateLimitRemaining);
     switch (result.outcome) {
       case "valid":
       case "unknown":

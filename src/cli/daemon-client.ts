@@ -3,6 +3,8 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { existsSync } from "node:fs";
+import { UsageError } from "./args.js";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
@@ -18,7 +20,7 @@ export interface BrokerClient<D extends DescService> {
  * A client for any tokenbroker service, by address: `unix:///path` and
  * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
  * the Connect protocol to the web listener. Errors are ConnectErrors with the
- * ErrorDetail attached, whatever the transport.
+ * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
@@ -39,9 +41,51 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
 }
 
 export function grpcTarget(address: string): string {
-  if (address.startsWith("unix:")) return address;
+  // grpc-js wants unix:relative or unix:///absolute; accept unix://./x too.
+  if (address.startsWith("unix:")) return address.replace(/^unix:\/\/\.\//, "unix:./");
   if (address.startsWith("tcp://")) return address.slice("tcp://".length);
   throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+}
+
+/** Where systemd's tokenbroker.socket puts the daemon (deploy/systemd). */
+export const SYSTEM_SOCKET = "/run/tokenbroker/tokenbroker.sock";
+/** Where `tokenbroker dev` (run from the checkout) puts it. */
+export const DEV_SOCKET = "./var/dev/tokenbroker.sock";
+
+/**
+ * The daemon's address: `--addr`, else TOKENBROKER_ADDR, else the system
+ * socket when it exists (a production host), else the dev socket under the
+ * current directory. A malformed address is a UsageError naming where it
+ * came from.
+ */
+export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
+  const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
+  const problem = addressProblem(addr);
+  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
+  return addr;
+}
+
+function addressProblem(addr: string): string | undefined {
+  const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
+  if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
+  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
+  if (net === null) return "unknown scheme";
+  let url: URL;
+  try {
+    url = new URL(`http://${net[2]}`);
+  } catch {
+    return "not a host:port";
+  }
+  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
+  if (url.hostname === "") return "no host";
+  return undefined;
+}
+
+/** Code.NotFound → "NOT_FOUND", as gRPC names it. */
+export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
+  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
 function unaryCall(

@@ -1,3 +1,4 @@
+import { writeErr } from "./output.js";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -11,7 +12,8 @@ import { runUntilSignal } from "./serve.js";
  * Dev mode: embedded defaults, state under ./var/dev, a generated key, the
  * built-in demo provider on loopback and one demo link (user "demo",
  * provider "demo"), imported fresh at every start because the demo
- * provider keeps its grants in memory.
+ * provider keeps its grants in memory. Its authorize endpoint and device
+ * flow approve without a login, so `link` can be tried too.
  */
 export async function devCommand(dirFlag: string | undefined, ports: { grpc?: number; http?: number } = {}): Promise<number> {
   const dir = resolve(dirFlag ?? "var/dev");
@@ -41,6 +43,9 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           client_secret: demo.clientSecret,
           token_url: demo.tokenUrl,
           validate_url: demo.validateUrl,
+          auth_url: demo.authUrl,
+          device_code_url: demo.deviceCodeUrl,
+          device_flow: true,
           regex: "^https?://demo\\.invalid(/.*)?$",
         },
       ],
@@ -62,7 +67,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
       const tcp = app.daemon.grpc.find((a) => a.kind === "tcp")?.url ?? "";
       const http = app.daemon.http?.url.replace("tcp://", "http://") ?? "";
-      process.stderr.write(
+      writeErr(
         [
           "",
           `tokenbroker dev mode — state in ${dir}`,
@@ -73,6 +78,8 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           "try:",
           `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
           `  npx tokenbroker token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
+          `  npx tokenbroker link --user me --provider demo --addr ${addr}   # open the URL it prints: the demo provider approves at once`,
+          `  npx tokenbroker link --user me --provider demo --addr ${addr} --device`,
           `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) npx tokenbroker token --user demo --provider demo --addr ${tcp}`,
           `  curl -s -H "authorization: Bearer $(cat ${relative(process.cwd(), tokenFile)})" -H 'content-type: application/json' \\`,
           `    -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,

@@ -1,14 +1,21 @@
+import { writeErr } from "./output.js";
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
 import { createLogger, type Logger } from "../log.js";
 import { startApp, type App } from "../app.js";
 import { createNotifier } from "../systemd/notify.js";
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { KeyringError } from "../crypto/index.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
+
+/** Keyring problems that are the configuration's (the keys file itself), not the store's. */
+const CONFIG_KEY_ERRORS: ReadonlySet<string> = new Set(["KEYS_EMPTY", "KEYS_MALFORMED", "KEYS_UNREADABLE", "KEYS_DUPLICATE"]);
 
 export async function serveCommand(configPath: string | undefined): Promise<number> {
   const path = configPath ?? process.env.TOKENBROKER_CONFIG;
   if (path === undefined || path === "") {
-    process.stderr.write("tokenbroker serve: --config FILE (or TOKENBROKER_CONFIG) is required\n");
+    writeErr("tokenbroker serve: --config FILE (or TOKENBROKER_CONFIG) is required\n");
     return EXIT_USAGE;
   }
   let config: Config;
@@ -16,10 +23,16 @@ export async function serveCommand(configPath: string | undefined): Promise<numb
     config = loadConfigFile(path);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`tokenbroker: ${err.message}\n`);
+      writeErr(`tokenbroker: ${err.message}\n`);
       return EXIT_USAGE;
     }
     throw err;
+  }
+  // check-config only warns about it (systemd creates it at start); serving needs it now.
+  const storeDir = config.store.sqlite === undefined ? undefined : dirname(config.store.sqlite.path);
+  if (storeDir !== undefined && !existsSync(storeDir)) {
+    writeErr(`tokenbroker: store.sqlite.path: directory ${storeDir} does not exist\n`);
+    return EXIT_USAGE;
   }
   return runUntilSignal(config);
 }
@@ -38,6 +51,7 @@ export interface RunHooks {
  */
 export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Promise<number> {
   const log = createLogger(config.logLevel);
+  for (const w of config.warnings) log.warn(w);
   const notifier = createNotifier({ log });
   notifier.startWatchdog();
   notifier.status("starting");
@@ -47,11 +61,11 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.error({ err: { message } }, "failed to start");
-    process.stderr.write(`tokenbroker: ${message}\n`);
+    writeErr(`tokenbroker: ${message}\n`);
     notifier.status(`failed to start: ${message}`);
     await notifier.close();
     await hooks.onStopped?.();
-    return EXIT_FAILURE;
+    return err instanceof KeyringError && CONFIG_KEY_ERRORS.has(err.code) ? EXIT_USAGE : EXIT_FAILURE;
   }
   // startApp resolves once the store is open, the keys verified and every
   // listener bound (the "serving" log line).
@@ -67,8 +81,15 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+  // logrotate and certificate renewal: reopen the audit file, reload the TLS listeners' files.
+  const onHangup = (): void => {
+    log.info({ signal: "SIGHUP" }, "signal received; reopening the audit file and reloading TLS certificates");
+    app.reload();
+  };
+  process.on("SIGHUP", onHangup);
   await hooks.onStarted?.(app, log);
   await stopped;
+  process.off("SIGHUP", onHangup);
   await app.daemon.stop();
   notifier.status("stopped");
   await notifier.close();

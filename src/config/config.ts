@@ -6,7 +6,7 @@ import type { CallerScope, ProviderType } from "./schema.js";
 export interface Config {
   /** The file it came from, or a label such as "<dev>". */
   source: string;
-  listen: { grpc: ListenAddress[]; http?: ListenAddress | undefined };
+  listen: { grpc: Listener[]; http?: Listener | undefined };
   publicUrl: string;
   redirectAllowlist: string[];
   linkStateTtlMs: number;
@@ -16,8 +16,12 @@ export interface Config {
   refresh: RefreshSettings;
   shutdownGraceMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+  /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
+  auditFile?: string | undefined;
   callers: CallerConfig[];
   providers: ProviderConfig[];
+  /** Problems that do not stop a start, e.g. a store directory systemd creates at start. */
+  warnings: string[];
 }
 
 export interface SqliteStoreConfig {
@@ -57,9 +61,22 @@ export interface RefreshSettings {
 
 export interface CallerConfig {
   name: string;
-  tokenSha256: Buffer;
+  tokenSha256?: Buffer | undefined;
+  /** Client-certificate names (subject CN, subjectAltName) that identify this caller. */
+  certNames: string[];
   scopes: CallerScope[];
 }
+
+/** A TCP listener's certificate files, read at start and again on SIGHUP. */
+export interface ListenerTls {
+  certFile: string;
+  keyFile: string;
+  /** Asks clients for a certificate issued by this CA (mTLS); optional for them. */
+  clientCaFile?: string | undefined;
+}
+
+/** A listener address, with TLS for a TCP one. */
+export type Listener = ListenAddress & { tls?: ListenerTls | undefined };
 
 /** A provider as the daemon runs it: the OAuth client's view plus what only tokenbroker uses. */
 export interface ProviderConfig extends OAuthProvider {

@@ -1,15 +1,20 @@
-import { readFileSync, statSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import type { Config, ProviderConfig } from "./config.js";
+import type { Config, Listener, ProviderConfig, ListenerTls } from "./config.js";
 import { parseDuration } from "./duration.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { TlsFiles } from "../net/tls-files.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { MAX_ROTATION_GRACE_MS, catalogDefaults } from "./catalog-defaults.js";
 import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
 
+type ConfigInput = z.infer<typeof configSchema>;
+
 const MIN_LEASE_TTL_MS = 1000;
+/** Where systemd's StateDirectory= puts a system service's state. */
+const STATE_DIRECTORY_ROOT = "/var/lib";
 const MAX_LEASE_TTL_MS = 10 * 60_000;
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
@@ -55,7 +60,7 @@ export function parseConfig(text: string, source: string, opts: LoadOptions = {}
 /** Validates an already-parsed object (YAML or built in code, as dev mode does). */
 export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = {}): Config {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(formatIssue));
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap(branchIssues).map(formatIssue));
   const input = parsed.data;
   const baseDir = source.startsWith("<") ? process.cwd() : dirname(resolve(source));
   const problems: string[] = [];
@@ -72,18 +77,12 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     if (resolved !== undefined) providers.push(resolved);
   });
 
-  const listenGrpc = input.listen.grpc.map((s) => resolveListen(parseListenAddress(s) as ListenAddress, baseDir));
-  const listenHttp = input.listen.http === undefined ? undefined : resolveListen(parseListenAddress(input.listen.http) as ListenAddress, baseDir);
-  // No TLS yet: a TCP listener beyond loopback would put tokens on the wire in clear.
-  listenGrpc.forEach((a, i) => {
-    if (a.kind === "tcp" && !isLoopbackHost(a.host)) problems.push(`listen.grpc[${i}]: ${a.host} is not a loopback address; TCP listeners beyond loopback need TLS, which this version does not support`);
-  });
-  if (listenHttp?.kind === "tcp" && !isLoopbackHost(listenHttp.host)) {
-    problems.push(`listen.http: ${listenHttp.host} is not a loopback address; bind the web listener to loopback (TLS is not supported yet)`);
-  }
+  const listenGrpc = input.listen.grpc.map((l, i) => resolveListener(l, `listen.grpc[${i}]`, baseDir, problems));
+  const listenHttp = input.listen.http === undefined ? undefined : resolveListener(input.listen.http, "listen.http", baseDir, problems);
   if (listenGrpc.length === 0 && listenHttp === undefined) problems.push("listen: no listener configured (set listen.grpc or listen.http)");
 
-  const store = resolveStore(input.store, baseDir, env, problems);
+  const warnings: string[] = [];
+  const store = resolveStore(input.store, baseDir, env, problems, warnings);
 
   const ms = (s: string): number => parseDuration(s) as number;
   const refresh = {
@@ -102,7 +101,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
   if (refresh.leaseTtlMs > MAX_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at most 10m");
   if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");
 
-  const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `http://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
+  const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `${listenHttp.tls !== undefined ? "https" : "http"}://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
 
   if (problems.length > 0) throw new ConfigError(source, problems);
   return {
@@ -119,8 +118,15 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     refresh,
     shutdownGraceMs: ms(input.shutdown_grace),
     logLevel: input.log.level,
-    callers: input.callers.map((c) => ({ name: c.name, tokenSha256: Buffer.from(c.token_sha256, "hex"), scopes: c.scopes })),
+    auditFile: input.audit.file === undefined ? undefined : resolvePath(baseDir, input.audit.file),
+    callers: input.callers.map((c) => ({
+      name: c.name,
+      tokenSha256: c.token_sha256 === undefined ? undefined : Buffer.from(c.token_sha256, "hex"),
+      certNames: c.cert_names ?? [],
+      scopes: c.scopes,
+    })),
     providers,
+    warnings,
   };
 }
 
@@ -284,10 +290,15 @@ function resolveClientSecret(p: ProviderInput, where: string, baseDir: string, e
   return clientSecret;
 }
 
-function resolveStore(input: z.infer<typeof configSchema>["store"], baseDir: string, env: NodeJS.ProcessEnv, problems: string[]): Config["store"] {
+function resolveStore(input: ConfigInput["store"], baseDir: string, env: NodeJS.ProcessEnv, problems: string[], warnings: string[]): Config["store"] {
   if (input.sqlite !== undefined) {
     const path = resolvePath(baseDir, input.sqlite.path);
-    if (!isDirectory(dirname(path))) problems.push(`store.sqlite.path: directory ${dirname(path)} does not exist`);
+    const storeDir = dirname(path);
+    if (!isDirectory(storeDir)) {
+      // StateDirectory=tokenbroker (deploy/systemd) creates /var/lib/tokenbroker as the service starts.
+      if (isUnder(storeDir, STATE_DIRECTORY_ROOT)) warnings.push(`store.sqlite.path: directory ${storeDir} does not exist yet; systemd creates it at start for StateDirectory=${storeDir.slice(STATE_DIRECTORY_ROOT.length + 1)}`);
+      else problems.push(`store.sqlite.path: directory ${storeDir} does not exist`);
+    }
     return { sqlite: { path, cacheEntries: input.sqlite.cache_entries } };
   }
   const pg = input.postgres;
@@ -353,6 +364,41 @@ export function redactUrl(url: string): string {
   return u.toString();
 }
 
+/**
+ * A listener with its TLS files resolved. Without TLS a TCP listener stays
+ * on loopback: beyond it, tokens would cross the network in clear.
+ */
+function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: string, baseDir: string, problems: string[]): Listener {
+  const addr = resolveListen(parseListenAddress(typeof input === "string" ? input : input.address) as ListenAddress, baseDir);
+  if (typeof input === "string" || addr.kind === "unix") {
+    if (typeof input !== "string") problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
+    if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
+    return addr;
+  }
+  const tls: ListenerTls = { certFile: resolvePath(baseDir, input.tls.cert_file), keyFile: resolvePath(baseDir, input.tls.key_file) };
+  if (input.tls.client_ca_file !== undefined) tls.clientCaFile = resolvePath(baseDir, input.tls.client_ca_file);
+  const unreadable = ([["cert_file", tls.certFile], ["key_file", tls.keyFile], ["client_ca_file", tls.clientCaFile]] as const).filter(([, file]) => file !== undefined && !isReadable(file));
+  for (const [field, file] of unreadable) problems.push(`${where}.tls.${field}: cannot read ${file}`);
+  if (unreadable.length === 0) {
+    // What serve would refuse at start: PEM that does not parse, a key of another certificate.
+    try {
+      new TlsFiles(tls);
+    } catch (err) {
+      problems.push(`${where}.tls: ${(err as Error).message}`);
+    }
+  }
+  return { ...addr, tls };
+}
+
+function isReadable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function resolveListen(addr: ListenAddress, baseDir: string): ListenAddress {
   if (addr.kind !== "unix") return addr;
   const path = resolvePath(baseDir, addr.path);
@@ -363,12 +409,28 @@ function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : join(baseDir, p);
 }
 
+function isUnder(path: string, root: string): boolean {
+  return path.startsWith(`${root}/`) && !path.split("/").includes("..");
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {
     return false;
   }
+}
+
+/**
+ * A union none of whose branches took the input is reported through the
+ * branch of the input's type (a listener's string or object form), with that
+ * branch's own paths; when no branch fits the type, the union's own message.
+ */
+function branchIssues(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union") return [issue];
+  const branch = issue.errors.find((b) => !b.some((i) => i.code === "invalid_type" && i.path.length === 0));
+  if (branch === undefined) return [issue];
+  return branch.flatMap((i) => branchIssues({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 /** `providers[2].token_url: not an http(s) URL` */

@@ -17,6 +17,27 @@ const listenAddress = z.string().superRefine((s, ctx) => {
   if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
 });
 
+/**
+ * A listener: its address, or its address with TLS (TCP only). The config
+ * loader reports a failed union through the branch of the input's type, so
+ * problems keep their own path (`listen.grpc[1].tls.key_file: required`).
+ */
+const listener = z.union(
+  [
+    listenAddress,
+    z.strictObject({
+      address: listenAddress,
+      tls: z.strictObject({
+        cert_file: z.string().min(1, { error: "must not be empty" }),
+        key_file: z.string().min(1, { error: "must not be empty" }),
+        /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
+        client_ca_file: z.string().min(1, { error: "must not be empty" }).optional(),
+      }),
+    }),
+  ],
+  { error: 'expected "unix:///path", "tcp://host:port" or { address, tls: { cert_file, key_file, client_ca_file } }' },
+);
+
 const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
   error: "not an http(s) URL",
 });
@@ -90,8 +111,8 @@ export type ProviderInput = z.infer<typeof providerSchema>;
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
-      grpc: z.array(listenAddress).default([]),
-      http: listenAddress.optional(),
+      grpc: z.array(listener).default([]),
+      http: listener.optional(),
     })
     .default({ grpc: [] }),
   public_url: url.optional(),
@@ -173,13 +194,19 @@ export const configSchema = z.strictObject({
     }),
   shutdown_grace: duration.default("10s"),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
+  /** The audit trail: stdout with the other logs unless `file` is set. */
+  audit: z.strictObject({ file: z.string().min(1, { error: "must not be empty" }).optional() }).default({}),
   callers: z
     .array(
-      z.strictObject({
-        name: z.string().min(1),
-        token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }),
-        scopes: z.array(z.enum(SCOPES)).min(1),
-      }),
+      z
+        .strictObject({
+          name: z.string().min(1),
+          token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
+          /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
+          cert_names: z.array(z.string().min(1)).min(1).optional(),
+          scopes: z.array(z.enum(SCOPES)).min(1),
+        })
+        .refine((c) => c.token_sha256 !== undefined || c.cert_names !== undefined, { error: "set token_sha256, cert_names or both" }),
     )
     .default([]),
   providers: z.array(providerSchema).default([]),

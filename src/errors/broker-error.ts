@@ -32,7 +32,7 @@ export interface BrokerErrorDetail {
   /** epoch milliseconds */
   failedAt?: number;
   field?: string;
-  /** Machine-readable facts (ErrorDetail.metadata); never a secret. */
+  /** Machine-readable facts (ErrorInfo.metadata, under the keys proto/tokenbroker/v1/errors.proto lists); never a secret. */
   metadata?: Record<string, string>;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { BrokerError, Reason, fromOAuthError } from "../errors.js";
+import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Logger } from "../log.js";
 import {
   OAuthError,
@@ -98,6 +99,7 @@ export class LinkFlows {
     const p = entry.config;
     let tokens: TokenSet;
     try {
+      noteProviderContacted();
       tokens = await exchangeCode(p, {
         code,
         redirectUri: entry.redirectUri,
@@ -120,6 +122,7 @@ export class LinkFlows {
     }
     let auth;
     try {
+      noteProviderContacted();
       auth = await startDeviceAuthorization(p, { scopes: p.scopes, timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       throw grantError(entry, err, "provider_id", []);
@@ -162,6 +165,7 @@ export class LinkFlows {
     const p = entry.config;
     let result;
     try {
+      noteProviderContacted();
       result = await pollDeviceToken(p, claimed.deviceCode, { timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       throw grantError(entry, err, "session_id", [claimed.deviceCode]);
@@ -210,6 +214,7 @@ export class LinkFlows {
    */
   async unlink(key: LinkKey, deleted: LinkRecord): Promise<{ tokenRevoked: boolean; revocationError: string }> {
     const p = this.#o.providers.require(key.providerId).config;
+    if (p.revocation !== "none") noteProviderContacted();
     const result = await revokeTokens(p, {
       ...(deleted.refreshToken !== null ? { refreshToken: deleted.refreshToken } : {}),
       ...(deleted.accessToken !== "" ? { accessToken: deleted.accessToken } : {}),

@@ -54,3 +54,12 @@ export function retryDelayMs(headers: HeaderLookup, nowMs: number): number | und
   }
   return undefined;
 }
+
+/** The requests left in the provider's window (GitHub's header, else the IETF draft's); undefined when neither is a count. */
+export function rateLimitRemaining(headers: HeaderLookup): number | undefined {
+  for (const name of ["x-ratelimit-remaining", "ratelimit-remaining"]) {
+    const value = headers.get(name)?.trim();
+    if (value !== undefined && /^\d{1,12}$/.test(value)) return Number(value);
+  }
+  return undefined;
+}

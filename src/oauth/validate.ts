@@ -1,7 +1,7 @@
 import { fetchBounded, type TransportLimits } from "./http.js";
 import { isAllowedTransport } from "./loopback.js";
 import type { ProviderQuirks } from "./provider.js";
-import { hasRateLimitSignal, type HeaderLookup } from "./rate-limit-headers.js";
+import { hasRateLimitSignal, rateLimitRemaining, type HeaderLookup } from "./rate-limit-headers.js";
 
 /**
  * valid / invalid are verdicts on the token. rate_limited and unknown are not:
@@ -14,6 +14,8 @@ export interface ValidationResult {
   outcome: ValidationOutcome;
   /** Absent when no HTTP response arrived. */
   status?: number;
+  /** Requests the provider says are left in its rate-limit window (X-RateLimit-Remaining, RateLimit-Remaining). */
+  rateLimitRemaining?: number;
 }
 
 /** The decision table of docs/design.md §3 invariant 8, separated from I/O. */
@@ -69,10 +71,12 @@ export async function validateToken(
       "validate endpoint",
     );
     const outcome = validationOutcome(x.status, x.headers);
+    const remaining = rateLimitRemaining(x.headers);
+    const extra = remaining !== undefined ? { rateLimitRemaining: remaining } : {};
     if (outcome === "valid" && opts.quirks === "slack") {
-      return { outcome: slackValidationOutcome(parseJson(x.body)), status: x.status };
+      return { outcome: slackValidationOutcome(parseJson(x.body)), status: x.status, ...extra };
     }
-    return { outcome, status: x.status };
+    return { outcome, status: x.status, ...extra };
   } catch {
     return { outcome: "unknown" };
   }

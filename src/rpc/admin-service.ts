@@ -1,4 +1,5 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { BrokerError } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
@@ -8,7 +9,15 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_BATCH = 200;
 const MAX_BATCH = 10_000;
 
-export function adminService(providers: ProviderRegistry, rotation: KeyRotation): RpcService {
+/** What GetServerStatus reports; the composition root knows it (listeners are bound after the services are built). */
+export interface ServerFacts {
+  version: string;
+  startedAt: number;
+  listeners: string[];
+  store: string;
+}
+
+export function adminService(providers: ProviderRegistry, rotation: KeyRotation, audit: AuditLog, server: () => ServerFacts): RpcService {
   return defineService(
     AdminService,
     {
@@ -45,8 +54,22 @@ export function adminService(providers: ProviderRegistry, rotation: KeyRotation)
 
       async reencryptLinks(req, ctx) {
         if (req.batchSize > MAX_BATCH) throw BrokerError.invalidArgument("batch_size", `must be at most ${MAX_BATCH}`);
+        const started = performance.now();
         const { rows, remaining } = await rotation.reencrypt(req.batchSize === 0 ? DEFAULT_BATCH : req.batchSize, ctx.signal);
+        audit.action({
+          event: "key_rotation",
+          method: "reencrypt",
+          outcome: { grpcCode: "OK", reason: "" },
+          providerContacted: false,
+          durationMs: performance.now() - started,
+          facts: { reencrypted_rows: rows, remaining_values: remaining },
+        });
         return { reencryptedRows: rows, remainingValues: remaining };
+      },
+
+      getServerStatus() {
+        const facts = server();
+        return { version: facts.version, startedAt: timestampFromMs(facts.startedAt), listeners: facts.listeners, store: facts.store };
       },
     },
     "admin",

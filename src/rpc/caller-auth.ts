@@ -2,29 +2,41 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
-import { authorizationKey, listenerKindKey } from "./context.js";
+import { authorizationKey, callerKey, listenerKindKey, peerKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
 /**
  * Caller authentication (docs/design.md §6): `authorization: Bearer <token>`, checked
- * against SHA-256 hashes from the config in constant time, then the
- * service's scope. On a Unix socket a token is optional (the socket's mode
- * and group already decide who may connect); on TCP it is required.
+ * against SHA-256 hashes from the config in constant time, or else a client
+ * certificate verified by the listener's client CA whose subject CN or
+ * subjectAltName is one of a caller's `cert_names`; then the service's
+ * scope. On a Unix socket a credential is optional (the socket's mode and
+ * group already decide who may connect); on TCP it is required.
  */
 export function callerGuard(callers: CallerConfig[]): CallGuard {
   return (ctx: HandlerContext, service: RpcService) => {
     if (service.scope === undefined) return;
     const header = ctx.values.get(authorizationKey) ?? ctx.requestHeader.get("authorization");
-    if (header === null) {
-      if (ctx.values.get(listenerKindKey) === "unix") return;
-      throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {
-        hint: "send authorization: Bearer <token> for a caller configured in callers[]",
-      });
+    let caller: CallerConfig | undefined;
+    if (header !== null) {
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+      if (token === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the authorization header is not a Bearer token");
+      caller = identify(callers, token);
+      if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
+      ctx.values.set(callerKey, { name: caller.name, auth: "token" });
+    } else {
+      const names = ctx.values.get(peerKey).certNames;
+      if (names !== undefined) {
+        caller = callers.find((c) => c.certNames.some((n) => names.includes(n)));
+        if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the client certificate names no configured caller", { hint: "add one of its names to a caller's cert_names" });
+        ctx.values.set(callerKey, { name: caller.name, auth: "certificate" });
+      } else {
+        if (ctx.values.get(listenerKindKey) === "unix") return;
+        throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {
+          hint: "send authorization: Bearer <token> for a caller configured in callers[], or on a TLS listener with a client CA a client certificate named in a caller's cert_names",
+        });
+      }
     }
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-    if (token === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the authorization header is not a Bearer token");
-    const caller = identify(callers, token);
-    if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
     if (!caller.scopes.includes(service.scope)) {
       throw new BrokerError(Reason.SCOPE_MISSING, `caller ${caller.name} lacks the ${service.scope} scope`);
     }
@@ -36,7 +48,7 @@ function identify(callers: CallerConfig[], token: string): CallerConfig | undefi
   let found: CallerConfig | undefined;
   // Compare against every caller, so timing does not tell which one matched.
   for (const c of callers) {
-    if (c.tokenSha256.length === digest.length && timingSafeEqual(c.tokenSha256, digest)) found ??= c;
+    if (c.tokenSha256 !== undefined && c.tokenSha256.length === digest.length && timingSafeEqual(c.tokenSha256, digest)) found ??= c;
   }
   return found;
 }

@@ -12,3 +12,24 @@ export const listenerKindKey = createContextKey<"unix" | "tcp">("tcp", { descrip
  * ctx.requestHeader".
  */
 export const authorizationKey = createContextKey<string | null | undefined>(undefined, { description: "authorization header" });
+
+/** The configured caller a call authenticated as, and how. */
+export interface CallerIdentity {
+  name: string;
+  auth: "token" | "certificate";
+}
+
+/** Set by caller auth (docs/design.md §6) once it knows the caller, also when it then refuses the call. */
+export const callerKey = createContextKey<CallerIdentity | undefined>(undefined, { description: "caller" });
+
+/**
+ * The connection's TLS state: whether it is TLS, and the names of a client
+ * certificate that the listener's client CA verified (subject CN and
+ * subjectAltName entries); undefined when there is none.
+ */
+export interface PeerInfo {
+  tls: boolean;
+  certNames: string[] | undefined;
+}
+
+export const peerKey = createContextKey<PeerInfo>({ tls: false, certNames: undefined }, { description: "peer" });

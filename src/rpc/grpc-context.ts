@@ -1,11 +1,25 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import { authorizationKey, listenerKindKey } from "./context.js";
+import { certificateNames } from "../net/tls-files.js";
+import { authorizationKey, listenerKindKey, peerKey, type PeerInfo } from "./context.js";
 
 export interface CallEnv {
   shutdownSignal: AbortSignal;
   listenerKind: "unix" | "tcp";
+  /** The server's listener speaks TLS; `mtls`: it asks clients for a certificate. */
+  tls: "none" | "tls" | "mtls";
+}
+
+const PLAIN: PeerInfo = { tls: false, certNames: undefined };
+const TLS_ONLY: PeerInfo = { tls: true, certNames: undefined };
+
+/** grpc-js reports a peer certificate only when the listener's client CA verified it. */
+function peerOf(call: AnyCall, tls: CallEnv["tls"]): PeerInfo {
+  if (tls === "none") return PLAIN;
+  if (tls === "tls") return TLS_ONLY;
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  return cert === undefined ? TLS_ONLY : { tls: true, certNames: certificateNames(cert) };
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -55,6 +69,7 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
     protocolName: "grpc",
     values: createContextValues()
       .set(listenerKindKey, env.listenerKind)
+      .set(peerKey, peerOf(call, env.tls))
       .set(authorizationKey, (call.metadata.get("authorization")[0] as string | undefined) ?? null),
     url: `/${desc.typeName}/${method.name}`,
   };

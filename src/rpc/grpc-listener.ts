@@ -1,62 +1,78 @@
 import * as grpc from "@grpc/grpc-js";
 import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
+import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../net/tls-files.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
 import type { ActivatedSocket } from "../systemd/activation.js";
+import type { CallEnv } from "./grpc-context.js";
 import { addGrpcService } from "./grpc-transport.js";
 import type { AnyImpl, RpcService } from "./service.js";
+
+/** A gRPC listener's address, with certificate files for a TLS one. */
+export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined };
 
 export interface GrpcListener {
   /** The addresses actually bound (TCP port 0 resolved). */
   readonly bound: ListenAddress[];
+  /**
+   * Reads the TLS listeners' files again: new connections get the new
+   * certificate, open ones carry on. Returns the problems of listeners that
+   * kept their old certificate.
+   */
+  reloadTls(): string[];
   /** Stops accepting, lets in-flight calls finish for `graceMs`, then cuts the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
 
+type Services = Array<{ service: RpcService; impl: Record<string, AnyImpl> }>;
+
 /**
- * One grpc-js server per listener kind, so every call knows for certain
- * whether it came over a Unix socket or TCP (caller auth depends on it).
- * Sockets inherited from systemd (socket activation) join the server of
- * their kind.
+ * One grpc-js server per listener kind — Unix sockets, plain TCP, and each
+ * TLS listener alone — so every call knows for certain how it came (caller
+ * auth depends on it). Sockets inherited from systemd (socket activation)
+ * join the server of their kind.
  */
-export async function startGrpcListeners(
-  addresses: ListenAddress[],
-  services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
-  shutdownSignal: AbortSignal,
-  inherited: ActivatedSocket[] = [],
-): Promise<GrpcListener> {
-  const listeners: GrpcListener[] = [];
+export async function startGrpcListeners(addresses: GrpcAddress[], services: Services, shutdownSignal: AbortSignal, inherited: ActivatedSocket[] = []): Promise<GrpcListener> {
+  const groups: Array<{ addresses: GrpcAddress[]; inherited: ActivatedSocket[] }> = [];
+  for (const kind of ["unix", "tcp"] as const) {
+    const group = addresses.filter((a) => a.kind === kind && a.tls === undefined);
+    const inheritedGroup = inherited.filter((s) => s.kind === kind);
+    if (group.length + inheritedGroup.length > 0) groups.push({ addresses: group, inherited: inheritedGroup });
+  }
+  for (const a of addresses) if (a.tls !== undefined) groups.push({ addresses: [a], inherited: [] });
+
+  const listeners: Array<GrpcListener & { addresses: GrpcAddress[] }> = [];
   try {
-    for (const kind of ["unix", "tcp"] as const) {
-      const group = addresses.filter((a) => a.kind === kind);
-      const inheritedGroup = inherited.filter((s) => s.kind === kind);
-      if (group.length + inheritedGroup.length > 0) listeners.push(await startGrpcListener(kind, group, inheritedGroup, services, shutdownSignal));
-    }
+    for (const g of groups) listeners.push({ ...(await startGrpcListener(g.addresses, g.inherited, services, shutdownSignal)), addresses: g.addresses });
   } catch (err) {
     await Promise.all(listeners.map((l) => l.shutdown(0)));
     throw err;
   }
-  // Report bound addresses in config order (TCP port 0 resolved).
-  const boundTcp = listeners.flatMap((l) => l.bound).filter((a) => a.kind === "tcp");
+  const boundOf = new Map<GrpcAddress, ListenAddress>();
+  for (const l of listeners) l.addresses.forEach((a, i) => boundOf.set(a, l.bound[i] ?? a));
   return {
-    bound: [...addresses.map((a) => (a.kind === "unix" ? a : (boundTcp.shift() ?? a))), ...inherited.map((s) => s.address)],
+    // In config order (TCP port 0 resolved), then the inherited sockets.
+    bound: [...addresses.map((a) => boundOf.get(a) ?? a), ...inherited.map((s) => s.address)],
+    reloadTls() {
+      return listeners.flatMap((l) => l.reloadTls());
+    },
     async shutdown(graceMs) {
       await Promise.all(listeners.map((l) => l.shutdown(graceMs)));
     },
   };
 }
 
-async function startGrpcListener(
-  kind: "unix" | "tcp",
-  addresses: ListenAddress[],
-  inherited: ActivatedSocket[],
-  services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
-  shutdownSignal: AbortSignal,
-): Promise<GrpcListener> {
+/** Binds `addresses` (all of one kind; a TLS one alone) on one grpc-js server. */
+async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedSocket[], services: Services, shutdownSignal: AbortSignal): Promise<GrpcListener> {
+  const kind = addresses[0]?.kind ?? inherited[0]?.kind ?? "tcp";
+  const tlsPaths = addresses[0]?.tls;
+  const tls = tlsPaths === undefined ? undefined : new TlsFiles(tlsPaths);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 1024 * 1024,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
   });
-  for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal, kind);
+  const env: Pick<CallEnv, "listenerKind" | "tls"> = { listenerKind: kind, tls: tls === undefined ? "none" : tls.requestsClientCert ? "mtls" : "tls" };
+  for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal, env);
+  const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : reloadableCredentials(tls);
 
   const bound: ListenAddress[] = [];
   const unixPaths: string[] = [];
@@ -64,12 +80,12 @@ async function startGrpcListener(
     for (const addr of addresses) {
       if (addr.kind === "unix") {
         await prepareUnixSocket(addr.path);
-        await bind(server, `unix://${addr.path}`);
+        await bind(server, `unix://${addr.path}`, credentials);
         await finishUnixSocket(addr.path);
         unixPaths.push(addr.path);
         bound.push(addr);
       } else {
-        const port = await bind(server, `${hostForUrl(addr.host)}:${addr.port}`);
+        const port = await bind(server, `${hostForUrl(addr.host)}:${addr.port}`, credentials);
         bound.push(tcpAddress(addr.host, port));
       }
     }
@@ -88,6 +104,9 @@ async function startGrpcListener(
 
   return {
     bound,
+    reloadTls() {
+      return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
     async shutdown(graceMs: number) {
       // Stop accepting; the inherited socket itself stays (systemd owns it).
       for (const socket of inherited) socket.close();
@@ -106,9 +125,65 @@ async function startGrpcListener(
   };
 }
 
-function bind(server: grpc.Server, target: string): Promise<number> {
+/**
+ * TLS credentials whose certificate can change while the server runs:
+ * grpc-js's certificate-provider credentials call the HTTP/2 server's
+ * setSecureContext on every update, which only new handshakes see.
+ * A client CA makes the server ask for a client certificate without
+ * requiring one (a caller may still send a bearer token instead).
+ */
+function reloadableCredentials(tls: TlsFiles): grpc.ServerCredentials {
+  const provider = new FilesCertificateProvider(tls);
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, tls.requestsClientCert ? provider : null, false);
+}
+
+/**
+ * A CertificateProvider over TlsFiles. grpc-js subscribes here just before it
+ * registers the watcher that applies updates, so a new subscriber gets the
+ * current material on the next tick (as grpc-js's own file watcher delivers
+ * asynchronously), and every reload at once.
+ */
+class FilesCertificateProvider implements grpc.experimental.CertificateProvider {
+  readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(private readonly tls: TlsFiles) {
+    tls.onChange((m) => {
+      for (const l of this.#ca) l(caUpdate(m));
+      for (const l of this.#identity) l(identityUpdate(m));
+    });
+  }
+
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#ca.add(listener);
+    process.nextTick(() => this.#ca.has(listener) && listener(caUpdate(this.tls.material)));
+  }
+
+  removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#ca.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identity.add(listener);
+    process.nextTick(() => this.#identity.has(listener) && listener(identityUpdate(this.tls.material)));
+  }
+
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identity.delete(listener);
+  }
+}
+
+function caUpdate(m: TlsMaterial): grpc.experimental.CaCertificateUpdate | null {
+  return m.ca === undefined ? null : { caCertificate: m.ca };
+}
+
+function identityUpdate(m: TlsMaterial): grpc.experimental.IdentityCertificateUpdate {
+  return { certificate: m.cert, privateKey: m.key };
+}
+
+function bind(server: grpc.Server, target: string, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(target, credentials, (err, port) => {
       if (err) reject(new Error(`cannot listen on ${target}: ${err.message}`));
       else resolve(port);
     });

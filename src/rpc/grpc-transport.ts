@@ -18,12 +18,12 @@ export function addGrpcService(
   desc: DescService,
   impl: Record<string, AnyImpl>,
   shutdownSignal: AbortSignal,
-  listenerKind: "unix" | "tcp",
+  listener: Pick<CallEnv, "listenerKind" | "tls">,
 ): void {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of desc.methods) {
     const fn = impl[method.localName];
-    if (fn !== undefined) handlers[method.localName] = handlerFor(desc, method, fn, { shutdownSignal, listenerKind });
+    if (fn !== undefined) handlers[method.localName] = handlerFor(desc, method, fn, { shutdownSignal, ...listener });
   }
   server.addService(grpcDefinition(desc), handlers);
 }

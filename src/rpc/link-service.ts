@@ -1,5 +1,7 @@
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { DeviceLinkState, LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { currentCallScope } from "../audit/call-scope.js";
 import type { LinkFlows } from "../link/link-flows.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError, domainError, linkNotFound } from "../errors.js";
@@ -12,7 +14,7 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-export function linkService(providers: ProviderRegistry, engine: RefreshEngine, store: LinkStore, flows: LinkFlows, now: () => number = Date.now): RpcService {
+export function linkService(providers: ProviderRegistry, engine: RefreshEngine, store: LinkStore, flows: LinkFlows, audit: AuditLog, now: () => number = Date.now): RpcService {
   const keyOf = (req: { userId: string; providerId: string }): LinkKey => {
     const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
     providers.require(key.providerId);
@@ -114,6 +116,7 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
       },
 
       async unlink(req) {
+        const started = performance.now();
         const key = keyOf(req);
         let rec: LinkRecord | undefined;
         try {
@@ -125,7 +128,18 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
           throw domainError(err, key);
         }
         if (rec === undefined) throw linkNotFound(key);
-        return flows.unlink(key, rec);
+        const result = await flows.unlink(key, rec);
+        audit.action({
+          event: "unlink",
+          method: "unlink",
+          userId: key.userId,
+          providerId: key.providerId,
+          outcome: { grpcCode: "OK", reason: "" },
+          providerContacted: currentCallScope()?.providerContacted ?? false,
+          durationMs: performance.now() - started,
+          facts: { token_revoked: result.tokenRevoked },
+        });
+        return result;
       },
     },
     "link",

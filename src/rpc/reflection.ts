@@ -2,6 +2,8 @@ import { createRegistry, toBinary, type DescFile, type DescService } from "@bufb
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ServerReflection as ReflectionV1, type ServerReflectionRequest } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_tokenbroker_v1_errors } from "../../gen/tokenbroker/v1/errors_pb.js";
 import { defineService, type RpcService } from "./service.js";
 
 // gRPC status codes used inside reflection's own error_response.
@@ -22,6 +24,10 @@ export function reflectionServices(served: DescService[]): RpcService[] {
     f.dependencies.forEach(collect);
   };
   all.forEach((s) => collect(s.file));
+  // No service imports these, yet every error carries their types: a client
+  // that resolves details through reflection (buf curl, grpcurl) needs them.
+  collect(file_google_rpc_error_details);
+  collect(file_tokenbroker_v1_errors);
   const registry = createRegistry(...files.values());
   const serviceNames = all.map((s) => ({ name: s.typeName }));
 

@@ -1,10 +1,12 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { runInCallScope, type CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
+import { callerOf } from "./audit-caller.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
-import { toConnectError } from "./wire-error.js";
+import { subjectOf, toConnectError } from "./wire-error.js";
 
 /**
  * One service implementation, written once against connect-es's handler
@@ -27,8 +29,22 @@ export function defineService<D extends DescService>(desc: D, impl: Partial<Serv
 
 /** Called before every handler; throws BrokerError to refuse the call. */
 export type CallGuard = (ctx: HandlerContext, service: RpcService) => void;
-/** Observes every call's outcome (logging, metrics). Never throws. */
-export type CallObserver = (info: { service: RpcService; method: DescMethod; ctx: HandlerContext; durationMs: number; error?: unknown }) => void;
+/** Observes every call's outcome (logging, metrics, audit). Never throws. */
+export type CallObserver = (info: CallInfo) => void;
+
+export interface CallInfo {
+  service: RpcService;
+  method: DescMethod;
+  ctx: HandlerContext;
+  durationMs: number;
+  /** The request message (the first one of a stream); undefined for a client stream. */
+  input: unknown;
+  /** The response of a unary call that succeeded. */
+  output?: unknown;
+  error?: unknown;
+  /** What the call's audit scope learned: who called, whether a provider was contacted. */
+  scope: CallScope;
+}
 
 export interface Hooks {
   guard?: CallGuard | undefined;
@@ -55,37 +71,56 @@ export function completeImpl(service: RpcService, hooks: Hooks): Record<string, 
 }
 
 function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks: Hooks): AnyImpl {
-  return async (input: unknown, ctx: HandlerContext) => {
-    const started = performance.now();
-    try {
-      hooks.guard?.(ctx, service);
-      refuseMalformed(ctx);
-      const result: unknown = await impl(input, ctx);
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
-      return result;
-    } catch (err) {
-      const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
-      const wire = toConnectError(stopped ? deadlineOrCancel(ctx, err) : err);
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
-      throw wire;
-    }
+  const unaryInput = method.methodKind === "unary";
+  return (input: unknown, ctx: HandlerContext) => {
+    const scope: CallScope = { providerContacted: false };
+    const request = unaryInput ? input : undefined;
+    return runInCallScope(scope, async () => {
+      const started = performance.now();
+      try {
+        guard(hooks, ctx, service, scope);
+        refuseMalformed(ctx);
+        const result: unknown = await impl(input, ctx);
+        hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, output: result, scope });
+        return result;
+      } catch (err) {
+        const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
+        const failure = stopped ? deadlineOrCancel(ctx, err) : err;
+        hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, error: failure, scope });
+        throw toConnectError(failure, subjectOf(input));
+      }
+    });
   };
 }
 
+/** Caller auth; the caller it names (even one it refuses) goes into the call's audit scope. */
+function guard(hooks: Hooks, ctx: HandlerContext, service: RpcService, scope: CallScope): void {
+  try {
+    hooks.guard?.(ctx, service);
+  } finally {
+    scope.caller = callerOf(ctx);
+  }
+}
+
 function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hooks: Hooks): AnyImpl {
+  // Streams (health Watch, reflection) run outside a call scope: an async
+  // generator resumes in its consumer's context, and none of them contacts a
+  // provider.
+  const request = method.methodKind === "server_streaming" ? (input: unknown) => input : () => undefined;
   return async function* (input: unknown, ctx: HandlerContext) {
     const started = performance.now();
+    const scope: CallScope = { providerContacted: false };
     try {
-      hooks.guard?.(ctx, service);
+      guard(hooks, ctx, service, scope);
       refuseMalformed(ctx);
       yield* impl(input, ctx) as AsyncIterable<unknown>;
       // A stream that ended because its deadline passed or the server is
       // stopping did not complete: say so rather than end with OK.
       if (ctx.signal.aborted) throw deadlineOrCancel(ctx);
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started });
+      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
     } catch (err) {
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, error: err });
-      throw toConnectError(err);
+      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: err, scope });
+      throw toConnectError(err, subjectOf(input));
     }
   };
 }

@@ -7,12 +7,15 @@ import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
 import { durationMs, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
-import { wireStatus } from "./wire-error.js";
+import { statusMessage, wireStatus } from "./wire-error.js";
 
 const MAX_PROVIDERS_PER_CALL = 64;
 const MAX_URL_BYTES = 2048;
 
-export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number): RpcService {
+/** Told of every token handed out: its provider and expiry (null: does not expire). */
+export type ServedToken = (providerId: string, expiresAt: number | null) => void;
+
+export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number, served: ServedToken): RpcService {
   return defineService(
     TokenService,
     {
@@ -20,6 +23,7 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
         const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
         const rec = await engine.obtain(key, minValid, () => callerPatience(ctx));
+        served(rec.providerId, rec.expiresAt);
         return { token: tokenOf(rec) };
       },
 
@@ -35,11 +39,12 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
           ids.map(async (providerId) => {
             try {
               const rec = await engine.obtain({ userId, providerId }, minValid, waitFor);
+              served(rec.providerId, rec.expiresAt);
               return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
             } catch (err) {
-              const wire = wireStatus(err);
+              const wire = wireStatus(err, { userId, providerId });
               if (wire.code === Code.Internal || wire.code === Code.DeadlineExceeded) throw err;
-              return { providerId, outcome: { case: "error" as const, value: { code: wire.code, message: wire.message, detail: wire.detail } } };
+              return { providerId, outcome: { case: "error" as const, value: statusMessage(wire) } };
             }
           }),
         );

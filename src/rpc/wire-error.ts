@@ -1,8 +1,22 @@
-import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, HelpSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema, type Status } from "../../gen/google/rpc/status_pb.js";
 import { BrokerError, Reason, domainError } from "../errors.js";
+import { MAX_ID_BYTES } from "./input.js";
+
+/** `google.rpc.ErrorInfo.domain` of every error tokenbroker sends. */
+export const ERROR_DOMAIN = "tokenbroker";
+
+/**
+ * `google.rpc.Help.Link.url` of every error. The fix is an action (a CLI
+ * command, a config change), not a page the daemon serves, and the project
+ * has no fixed documentation host: so the link is a reference to the README's
+ * error table, relative to the package or repository root (README.md ships in
+ * both). Help.Link asks only for "the URL of the link".
+ */
+export const HELP_URL = "README.md#errors";
 
 /**
  * The reason fixes the gRPC code, so the two never drift apart between
@@ -32,11 +46,24 @@ export function grpcCode(reason: Reason): Code {
   return codeOf[reason];
 }
 
-/** What goes on the wire for an error: code, human message, ErrorDetail. */
+/** Whom a call concerned, from its request: filled into ErrorInfo.metadata where the error itself does not say. */
+export interface Subject {
+  userId?: string | undefined;
+  providerId?: string | undefined;
+}
+
+/** One `google.rpc` detail message, in the shape ConnectError takes. */
+export interface WireDetail {
+  desc: DescMessage;
+  value: MessageShape<DescMessage>;
+}
+
+/** What goes on the wire for an error: code, human message, reason and the google.rpc details. */
 export interface WireStatus {
   code: Code;
   message: string;
-  detail: ErrorDetail;
+  reason: string;
+  details: WireDetail[];
 }
 
 /**
@@ -44,38 +71,93 @@ export interface WireStatus {
  * become INTERNAL without their message, so nothing internal (or secret)
  * leaks.
  */
-export function wireStatus(err: unknown): WireStatus {
+export function wireStatus(err: unknown, subject: Subject = {}): WireStatus {
   const known = domainError(err);
-  if (known instanceof BrokerError) return { code: grpcCode(known.reason), message: known.message, detail: detailOf(known) };
+  if (known instanceof BrokerError) return { code: grpcCode(known.reason), message: known.message, reason: known.reason, details: detailsOf(known, subject) };
   if (known instanceof ConnectError) {
-    const detail = known.findDetails(ErrorDetailSchema)[0];
-    if (detail !== undefined) return { code: known.code, message: known.rawMessage, detail };
+    const sent = sentDetails(known);
+    if (sent !== undefined) return { code: known.code, message: known.rawMessage, reason: sent.reason, details: sent.details };
     // Raised by connect itself (a bad request, a deadline): the reason decides the code, as for ours.
-    const reason = reasonForCode(known.code);
-    return { code: grpcCode(reason), message: known.rawMessage, detail: create(ErrorDetailSchema, { reason }) };
+    return wireStatus(new BrokerError(reasonForCode(known.code), known.rawMessage), subject);
   }
-  return { code: Code.Internal, message: "internal error", detail: create(ErrorDetailSchema, { reason: Reason.INTERNAL }) };
+  return wireStatus(new BrokerError(Reason.INTERNAL, "internal error"), subject);
 }
 
 /** The ConnectError both transports send (grpc-js through grpc-transport.ts, connect-node directly). */
-export function toConnectError(err: unknown): ConnectError {
+export function toConnectError(err: unknown, subject: Subject = {}): ConnectError {
   // Already in wire form (details attached): pass it on untouched.
-  if (err instanceof ConnectError && err.findDetails(ErrorDetailSchema).length > 0) return err;
-  const s = wireStatus(err);
-  return new ConnectError(s.message, s.code, undefined, [{ desc: ErrorDetailSchema, value: s.detail }]);
+  if (err instanceof ConnectError && sentDetails(err) !== undefined) return err;
+  const s = wireStatus(err, subject);
+  return new ConnectError(s.message, s.code, undefined, s.details);
 }
 
-function detailOf(err: BrokerError): ErrorDetail {
+/** The `google.rpc.Status` of an error, as ObtainAccessTokens carries it per provider. */
+export function statusMessage(s: WireStatus): Status {
+  return create(StatusSchema, { code: s.code, message: s.message, details: s.details.map((d) => anyPack(d.desc, d.value)) });
+}
+
+/** The subject named by a request message's `user_id` and `provider_id`, when it has them. */
+export function subjectOf(request: unknown): Subject {
+  if (typeof request !== "object" || request === null) return {};
+  const { userId, providerId } = request as { userId?: unknown; providerId?: unknown };
+  return { userId: typeof userId === "string" ? userId : undefined, providerId: typeof providerId === "string" ? providerId : undefined };
+}
+
+function usableId(v: string | undefined): string | undefined {
+  // An oversized id is what an INVALID_ARGUMENT is about: not echoed back.
+  return v !== undefined && Buffer.byteLength(v) <= MAX_ID_BYTES ? v : undefined;
+}
+
+function detailsOf(err: BrokerError, subject: Subject): WireDetail[] {
   const d = err.detail;
-  return create(ErrorDetailSchema, {
-    reason: err.reason,
-    hint: d.hint ?? "",
-    failureReason: d.failureReason ?? "",
-    field: d.field ?? "",
-    metadata: d.metadata ?? {},
-    ...(d.retryAfterMs !== undefined ? { retryAfter: durationFromMs(Math.max(0, Math.ceil(d.retryAfterMs))) } : {}),
-    ...(d.failedAt !== undefined ? { failedAt: timestampFromMs(d.failedAt) } : {}),
-  });
+  const metadata: Record<string, string> = {};
+  const put = (key: string, value: string | undefined): void => {
+    if (value !== undefined && value !== "") metadata[key] = value;
+  };
+  put("provider_id", usableId(subject.providerId));
+  put("user_id", usableId(subject.userId));
+  for (const [k, v] of Object.entries(d.metadata ?? {})) put(k, v);
+  if (d.failedAt !== undefined) put("failed_at", new Date(d.failedAt).toISOString());
+  put("failure_reason", d.failureReason);
+  put("field", d.field);
+
+  const details: WireDetail[] = [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata }) }];
+  if (d.retryAfterMs !== undefined) {
+    details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(0, Math.ceil(d.retryAfterMs))) }) });
+  }
+  const help = helpText(err, metadata);
+  if (help !== undefined) details.push({ desc: HelpSchema, value: create(HelpSchema, { links: [{ description: help, url: HELP_URL }] }) });
+  if (err.reason === Reason.INVALID_ARGUMENT) {
+    // An empty field: the request as a whole is not a valid message.
+    details.push({ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: [{ field: d.field ?? "", description: err.message }] }) });
+  }
+  return details;
+}
+
+/** What to do about it: the exact link command when the link is known, else the domain's hint. */
+function helpText(err: BrokerError, metadata: Record<string, string>): string | undefined {
+  const user = metadata.user_id;
+  const provider = metadata.provider_id;
+  if (user !== undefined && provider !== undefined) {
+    const command = `tokenbroker link --user ${shellWord(user)} --provider ${shellWord(provider)}`;
+    if (err.reason === Reason.REAUTH_REQUIRED) return `link again: ${command}`;
+    if (err.reason === Reason.LINK_NOT_FOUND) return `link first: ${command}`;
+  }
+  return err.detail.hint;
+}
+
+/** An id as one shell word, quoted only when it needs to be. */
+function shellWord(s: string): string {
+  return /^[\w.@:+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The reason and details of a ConnectError that already carries ours (our ErrorInfo). */
+function sentDetails(err: ConnectError): { reason: string; details: WireDetail[] } | undefined {
+  const info = err.findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
+  if (info === undefined) return undefined;
+  const details: WireDetail[] = [{ desc: ErrorInfoSchema, value: info }];
+  for (const desc of [RetryInfoSchema, HelpSchema, BadRequestSchema]) for (const value of err.findDetails(desc)) details.push({ desc, value });
+  return { reason: info.reason, details };
 }
 
 function reasonForCode(code: Code): Reason {

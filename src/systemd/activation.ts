@@ -106,7 +106,7 @@ async function listenOnFd(fd: number, name: string | undefined): Promise<Activat
     if (!isLoopbackHost(a.address)) {
       server.close();
       for (const conn of early.splice(0)) conn.destroy();
-      throw new Error(`socket activation: descriptor ${fd} is a TCP socket on ${a.address}; TCP listeners must be on loopback (TLS is not supported yet)`);
+      throw new Error(`socket activation: descriptor ${fd} is a TCP socket on ${a.address}; a passed TCP socket is served without TLS, so it must be on loopback`);
     }
     address = tcpAddress(a.address, a.port);
   } else {

@@ -15,19 +15,76 @@ export interface MetricsSources {
 }
 
 /**
- * Prometheus metrics. Labels are limited to service, method, code, reason
- * and provider id: never a user id (cardinality, privacy) and never a value
- * that could hold a secret.
+ * prom-client's sums of the per-type gauges of the same names: gauges ending
+ * in `_total`, which `promtool check metrics` refuses (that suffix means a
+ * counter). `sum(tokenbroker_nodejs_active_handles)` gives the same number.
+ */
+const MISNAMED_DEFAULT_GAUGES = ["tokenbroker_nodejs_active_handles_total", "tokenbroker_nodejs_active_requests_total", "tokenbroker_nodejs_active_resources_total"];
+
+/** Seconds: from a fast loopback answer to a provider at the request timeout. */
+const PROVIDER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Seconds left on a token handed out: from "just enough" to a day. */
+const LIFETIME_BUCKETS = [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
+
+/**
+ * Prometheus metrics (the names pass `promtool check metrics`). Labels are
+ * limited to service, method, code, reason, outcome and provider id: never a
+ * user id (cardinality, privacy) and never a value that could hold a secret.
  */
 export class Metrics {
   readonly registry = new Registry();
   readonly #calls: Counter<"service" | "method" | "code" | "reason">;
+  readonly #refreshes: Counter<"provider" | "outcome">;
+  readonly #tokenEndpoint: Histogram<"provider">;
+  readonly #lockWait: Histogram;
+  readonly #servedRemaining: Histogram<"provider">;
+  readonly #rateLimitRemaining: Gauge<"provider">;
+  readonly #auditSinkErrors: Counter;
+  readonly #servedChildren = new Map<string, { observe: (v: number) => void }>();
   readonly #duration: Histogram<"method">;
   readonly #callChildren = new Map<string, { inc: () => void }>();
   readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
 
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
+    for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    this.#refreshes = new Counter({
+      name: "tokenbroker_refreshes_total",
+      help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
+      labelNames: ["provider", "outcome"],
+      registers: [this.registry],
+    });
+    this.#tokenEndpoint = new Histogram({
+      name: "tokenbroker_token_endpoint_duration_seconds",
+      help: "Time of one refresh request to a provider's token endpoint, answered or not",
+      labelNames: ["provider"],
+      buckets: PROVIDER_BUCKETS,
+      registers: [this.registry],
+    });
+    this.#lockWait = new Histogram({
+      name: "tokenbroker_refresh_lock_wait_seconds",
+      help: "Time a caller that needed a refresh waited for its link's refresh lock",
+      buckets: [0.0001, 0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    this.#servedRemaining = new Histogram({
+      name: "tokenbroker_served_token_remaining_seconds",
+      help: "Lifetime left on access tokens handed out (tokens that do not expire are not counted)",
+      labelNames: ["provider"],
+      buckets: LIFETIME_BUCKETS,
+      registers: [this.registry],
+    });
+    this.#rateLimitRemaining = new Gauge({
+      name: "tokenbroker_provider_rate_limit_remaining",
+      help: "Requests left in the provider's rate-limit window, as its last validate answer said",
+      labelNames: ["provider"],
+      registers: [this.registry],
+    });
+    this.#auditSinkErrors = new Counter({
+      name: "tokenbroker_audit_sink_errors_total",
+      help: "Audit lines that could not be written, and failed reopens of the audit file",
+      registers: [this.registry],
+    });
     this.#calls = new Counter({
       name: "tokenbroker_rpc_calls_total",
       help: "RPCs answered, by outcome",
@@ -75,7 +132,7 @@ export class Metrics {
     if (error !== undefined) {
       const wire = wireStatus(error);
       code = Code[wire.code] ?? String(wire.code);
-      reason = wire.detail.reason;
+      reason = wire.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.
     const callKey = `${method.parent.typeName}/${method.name}/${code}/${reason}`;
@@ -92,6 +149,37 @@ export class Metrics {
     }
     histogram.observe(durationMs / 1000);
   };
+
+  refreshed(providerId: string, outcome: string): void {
+    this.#refreshes.inc({ provider: providerId, outcome });
+  }
+
+  tokenEndpoint(providerId: string, seconds: number): void {
+    this.#tokenEndpoint.observe({ provider: providerId }, seconds);
+  }
+
+  lockWait(seconds: number): void {
+    this.#lockWait.observe(seconds);
+  }
+
+  /** On every token handed out, so its label child is cached like the call counters'. */
+  served(providerId: string, expiresAt: number | null): void {
+    if (expiresAt === null) return;
+    let histogram = this.#servedChildren.get(providerId);
+    if (histogram === undefined) {
+      histogram = this.#servedRemaining.labels({ provider: providerId });
+      this.#servedChildren.set(providerId, histogram);
+    }
+    histogram.observe(Math.max(0, (expiresAt - Date.now()) / 1000));
+  }
+
+  rateLimitRemaining(providerId: string, remaining: number): void {
+    this.#rateLimitRemaining.set({ provider: providerId }, remaining);
+  }
+
+  auditSinkError(): void {
+    this.#auditSinkErrors.inc();
+  }
 
   route(): WebRoute {
     return async (req, res, url) => {

@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { listenerKindKey } from "../rpc/context.js";
+import { listenerKindKey, peerKey, type PeerInfo } from "../rpc/context.js";
 import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
+import { TlsFiles, certificateNames, reloadTlsFiles, type TlsFilePaths } from "../net/tls-files.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
 import { checkRequestMessages } from "./request-message-check.js";
@@ -13,6 +16,8 @@ export type WebRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => 
 
 export interface WebListener {
   readonly bound: ListenAddress;
+  /** Reads the TLS files again: new connections get the new certificate, open ones carry on; returns why not. */
+  reloadTls(): string[];
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -21,15 +26,16 @@ export interface WebListener {
  * gRPC-Web for every service through connect-node, plus plain routes.
  */
 export async function startWebListener(
-  address: ListenAddress,
+  address: ListenAddress & { tls?: TlsFilePaths | undefined },
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   routes: WebRoute[],
   shutdownSignal: AbortSignal,
 ): Promise<WebListener> {
   const readMaxBytes = 1024 * 1024;
+  const tls = address.tls === undefined ? undefined : new TlsFiles(address.tls);
   const handler = connectNodeAdapter({
     grpc: false,
-    contextValues: () => createContextValues().set(listenerKindKey, address.kind),
+    contextValues: (req) => createContextValues().set(listenerKindKey, address.kind).set(peerKey, peerOf((req as IncomingMessage).socket)),
     shutdownSignal,
     readMaxBytes,
     writeMaxBytes: 4 * 1024 * 1024,
@@ -51,7 +57,13 @@ export async function startWebListener(
       });
     },
   });
-  const server = createServer({ requestTimeout: 60_000, keepAliveTimeout: 5_000 }, handler);
+  const options = { requestTimeout: 60_000, keepAliveTimeout: 5_000 };
+  // A client CA asks for a client certificate without requiring one (a
+  // caller may send a bearer token instead); one that does not verify is
+  // not a credential (peerOf).
+  const server: Server =
+    tls === undefined ? createServer(options, handler) : createTlsServer({ ...options, ...tls.material, requestCert: tls.requestsClientCert, rejectUnauthorized: false }, handler);
+  tls?.onChange((m) => (server as ReturnType<typeof createTlsServer>).setSecureContext(m));
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
     sockets.add(s);
@@ -72,6 +84,9 @@ export async function startWebListener(
 
   return {
     bound,
+    reloadTls() {
+      return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
     async shutdown(graceMs: number) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -94,4 +109,13 @@ function listen(server: Server, opts: { path: string } | { host: string; port: n
       resolve();
     });
   });
+}
+
+const PLAIN: PeerInfo = { tls: false, certNames: undefined };
+
+/** A client certificate counts only when the listener's client CA verified it. */
+function peerOf(socket: Socket): PeerInfo {
+  if (!(socket instanceof TLSSocket)) return PLAIN;
+  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+  return { tls: true, certNames: cert === undefined || cert.raw === undefined ? undefined : certificateNames(cert) };
 }

@@ -14,7 +14,7 @@ const MIN_VALID = 60_000;
 
 describe("secrets never reach logs or errors (docs/design.md §6)", () => {
   it("a run with refreshes and every kind of failure logs no token value and no client secret", async () => {
-    const h = await harness({ settings: { validate: true, budgetMs: 400 } });
+    const h = await harness({ settings: { validate: true, budgetMs: 1500 } });
     const errors: BrokerError[] = [];
     const seen: string[] = [];
 

@@ -77,7 +77,7 @@ it("write lock held 10 s by another process during a refresh: committed after, S
   } else {
     expect(first.code, what).toBe(grpc.status.UNAVAILABLE);
     expect(first.reason, what).toBe("STORE_UNAVAILABLE");
-    expect(first.detail?.retryAfter, what).toBeDefined();
+    expect(first.detail?.retry?.retryDelay, what).toBeDefined();
   }
 
   await lock.released;

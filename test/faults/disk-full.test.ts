@@ -33,7 +33,7 @@ function expectTokenOrStoreUnavailable(r: FaultRig, o: Outcome): void {
   }
   expect(o.code, what).toBe(grpc.status.UNAVAILABLE);
   expect(o.reason, what).toBe("STORE_UNAVAILABLE");
-  expect(o.detail?.retryAfter, what).toBeDefined();
+  expect(o.detail?.retry?.retryDelay, what).toBeDefined();
 }
 
 it("the disk fills during a refresh: token or STORE_UNAVAILABLE meanwhile, the daemon stays up, the rotated token is committed once space is freed", async (ctx) => {

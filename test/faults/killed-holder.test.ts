@@ -56,7 +56,7 @@ it("no grace window: REAUTH_REQUIRED within 2 s, the reason names the interrupti
   if (outcome.ok) return;
   expect(outcome.code, what).toBe(grpc.status.FAILED_PRECONDITION);
   expect(outcome.reason, what).toBe("REAUTH_REQUIRED");
-  expect(outcome.detail?.failureReason, what).toMatch(/interrupted/i);
+  expect(outcome.detail?.metadata.failure_reason, what).toMatch(/interrupted/i);
   expect(fake.replays, what).toBe(0);
   expect(fake.tokenRequests, what).toBe(1);
 

@@ -41,7 +41,7 @@ describe.skipIf(typeof server === "string")(`lease faults across hosts on Postgr
     if (outcome.ok) return;
     expect(outcome.code, what).toBe(grpc.status.FAILED_PRECONDITION);
     expect(outcome.reason, what).toBe("REAUTH_REQUIRED");
-    expect(outcome.detail?.failureReason, what).toMatch(/interrupted/i);
+    expect(outcome.detail?.metadata.failure_reason, what).toMatch(/interrupted/i);
     expect(fake.replays).toBe(0);
     expect(fake.tokenRequests).toBe(1);
     expect(fake.errors).toEqual([]);

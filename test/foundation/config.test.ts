@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { runCli } from "../support/cli.js";
+import { runCli, writeKeys } from "../support/cli.js";
 import { tempDir } from "../support/temp-dir.js";
 
 const valid = (dir: string): string => `
@@ -101,6 +101,7 @@ describe("config errors from the CLI", () => {
 
   it("check-config validates without starting", async () => {
     const dir = tempDir();
+    writeKeys(dir);
     writeFileSync(join(dir, "ok.yaml"), valid(dir));
     const ok = await runCli(["check-config", "--config", join(dir, "ok.yaml")]);
     expect(ok.code).toBe(0);

@@ -71,7 +71,7 @@ describe("the import rules check (docs/design.md §1)", () => {
         rule: "wire-at-the-edge",
         from: "src/errors/wire.ts",
         to: "gen/tokenbroker/v1/errors_pb.ts",
-        files: { "src/errors/wire.ts": `import type { ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";\nexport type Y = ErrorDetail;\n` },
+        files: { "src/errors/wire.ts": `import type { ErrorReason } from "../../gen/tokenbroker/v1/errors_pb.js";\nexport type Y = ErrorReason;\n` },
       },
       {
         rule: "store-sqlite-from-the-root",

@@ -117,10 +117,10 @@ describe("both transports against one daemon process", () => {
       '{"userId":"u","providerId":"p"}',
       `${daemon.httpBaseUrl}/tokenbroker.v1.LinkService/StartDeviceLink`,
     ]);
-    const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string } }> };
+    const body = JSON.parse(failed.stdout) as { code: string; details: Array<{ type: string; debug: { reason: string; domain: string } }> };
     expect(body.code).toBe("not_found");
-    expect(body.details[0]?.type).toBe("tokenbroker.v1.ErrorDetail");
-    expect(body.details[0]?.debug.reason).toBe("PROVIDER_NOT_FOUND");
+    expect(body.details[0]?.type).toBe("google.rpc.ErrorInfo");
+    expect(body.details[0]?.debug).toMatchObject({ reason: "PROVIDER_NOT_FOUND", domain: "tokenbroker" });
     const healthz = await run("curl", ["-sS", `${daemon.httpBaseUrl}/healthz`]);
     expect(healthz.stdout).toBe("ok\n");
     const metrics = await run("curl", ["-sS", `${daemon.httpBaseUrl}/metrics`]);
@@ -147,10 +147,13 @@ describe("both transports against one daemon process", () => {
       call.write({ host: "", messageRequest: { case: "fileContainingSymbol", value: "tokenbroker.v1.TokenService.ObtainAccessToken" } });
       call.write({ host: "", messageRequest: { case: "fileByFilename", value: "tokenbroker/v1/token.proto" } });
       call.write({ host: "", messageRequest: { case: "fileContainingSymbol", value: "no.such.Symbol" } });
+      // No service imports the error detail types, yet clients resolving details through reflection need them.
+      call.write({ host: "", messageRequest: { case: "fileContainingSymbol", value: "google.rpc.ErrorInfo" } });
+      call.write({ host: "", messageRequest: { case: "fileContainingSymbol", value: "tokenbroker.v1.ErrorReason" } });
       call.end();
       await done;
       client.close();
-      expect(responses).toHaveLength(5);
+      expect(responses).toHaveLength(7);
       const listed = (responses[0]!.messageResponse.value as { service: Array<{ name: string }> }).service.map((s) => s.name);
       expect(listed.sort()).toEqual([...EXPECTED_SERVICES].sort());
       for (const i of [1, 2, 3]) {
@@ -158,6 +161,7 @@ describe("both transports against one daemon process", () => {
         expect((responses[i]!.messageResponse.value as { fileDescriptorProto: Uint8Array[] }).fileDescriptorProto.length).toBeGreaterThan(1);
       }
       expect(responses[4]!.messageResponse.case).toBe("errorResponse");
+      for (const i of [5, 6]) expect(responses[i]!.messageResponse.case).toBe("fileDescriptorResponse");
     });
   }
 

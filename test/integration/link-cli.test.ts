@@ -101,7 +101,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(answer.status).toBe(302);
     expect(answer.location).toBe("/welcome");
     const bad = await cli(["link", "--user", "amy", "--provider", GH, "--redirect-after", "https://evil.example/", "--addr", unixAddr]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("INVALID_ARGUMENT");
     expect(bad.stdout).toBe("");
   });
@@ -121,8 +121,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\ngh\talice\t\S+\tyes\n$/);
     // TCP needs a caller token.
     const anonymous = await cli(["links", "--json", "--addr", tcpAddr]);
-    expect(anonymous.code).toBe(1);
-    expect(anonymous.stderr).toContain("CALLER_UNKNOWN: a caller token is required on TCP listeners");
+    expect(anonymous.code).toBe(6);
+    expect(JSON.parse(anonymous.stderr)).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", message: expect.stringContaining("a caller token is required on TCP listeners") });
   });
 
   it("`unlink` (Connect over the web listener) says the tokens were revoked; the link is gone", async () => {
@@ -137,7 +137,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(detailOf(err)?.reason).toBe("LINK_NOT_FOUND");
 
     const again = await cli(["unlink", "--user", "alice", "--provider", GH, "--addr", unixAddr]);
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(5);
     expect(again.stderr).toContain("LINK_NOT_FOUND");
   });
 

@@ -10,6 +10,8 @@ import { tempDir } from "../support/temp-dir.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";
+import { detailsOfStatus } from "../support/error-details.js";
+import type { Status } from "../../gen/google/rpc/status_pb.js";
 
 function config(dir: string, fake: FakeProvider, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -103,8 +105,12 @@ describe("ObtainAccessToken against the daemon process", () => {
     expect(res.results.map((r) => r.providerId)).toEqual(["fake", "gh", "nope"]);
     expect(res.results[0]!.outcome.case).toBe("token");
     expect(res.results[1]!.outcome.case).toBe("error");
-    expect(res.results[1]!.outcome.value).toMatchObject({ code: grpc.status.NOT_FOUND, detail: { reason: "LINK_NOT_FOUND" } });
-    expect(res.results[2]!.outcome.value).toMatchObject({ code: grpc.status.NOT_FOUND, detail: { reason: "PROVIDER_NOT_FOUND" } });
+    const [linkMissing, providerMissing] = [res.results[1]!.outcome.value as Status, res.results[2]!.outcome.value as Status];
+    expect(linkMissing.code).toBe(grpc.status.NOT_FOUND);
+    expect(detailsOfStatus(linkMissing)?.info).toMatchObject({ reason: "LINK_NOT_FOUND", metadata: { user_id: "multi", provider_id: "gh" } });
+    expect(detailsOfStatus(linkMissing)?.help?.links[0]?.description).toBe("link first: tokenbroker link --user multi --provider gh");
+    expect(providerMissing.code).toBe(grpc.status.NOT_FOUND);
+    expect(detailsOfStatus(providerMissing)?.reason).toBe("PROVIDER_NOT_FOUND");
   });
 
   it("rejects bad input with the right codes and keeps serving", async () => {

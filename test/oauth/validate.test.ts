@@ -32,7 +32,8 @@ describe("validateToken against the fake provider", () => {
     ["Retry-After", { "retry-after": "60" }],
   ])("rate_limited: 403 with %s", async (_label, headers) => {
     fake.failValidateNext(1, { status: 403, headers });
-    expect(await validateToken(fake.validateUrl, fake.issue().accessToken, opts)).toEqual({ outcome: "rate_limited", status: 403 });
+    const remaining = "retry-after" in headers ? {} : { rateLimitRemaining: 0 };
+    expect(await validateToken(fake.validateUrl, fake.issue().accessToken, opts)).toEqual({ outcome: "rate_limited", status: 403, ...remaining });
   });
 
   it("rate_limited: 429", async () => {
@@ -42,7 +43,21 @@ describe("validateToken against the fake provider", () => {
 
   it("invalid: a plain 403 (revoked)", async () => {
     fake.failValidateNext(1, { status: 403, headers: { "x-ratelimit-remaining": "4999" } });
-    expect(await validateToken(fake.validateUrl, fake.issue().accessToken, opts)).toEqual({ outcome: "invalid", status: 403 });
+    expect(await validateToken(fake.validateUrl, fake.issue().accessToken, opts)).toEqual({ outcome: "invalid", status: 403, rateLimitRemaining: 4999 });
+  });
+
+  it("reports the rate limit's remaining requests from either header, and nothing for a value that is no count", async () => {
+    const cases: Array<[Record<string, string>, number | undefined]> = [
+      [{ "x-ratelimit-remaining": "17" }, 17],
+      [{ "ratelimit-remaining": " 42 " }, 42],
+      [{ "x-ratelimit-remaining": "lots" }, undefined],
+      [{ "x-ratelimit-remaining": "-1" }, undefined],
+      [{}, undefined],
+    ];
+    for (const [headers, expected] of cases) {
+      fake.failValidateNext(1, { status: 200, headers, body: "{}" });
+      expect((await validateToken(fake.validateUrl, fake.issue().accessToken, opts)).rateLimitRemaining).toBe(expected);
+    }
   });
 
   it("unknown: 5xx", async () => {

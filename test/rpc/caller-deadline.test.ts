@@ -11,7 +11,7 @@
  */
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ErrorDetailSchema } from "../../gen/tokenbroker/v1/errors_pb.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { raceSignal } from "../../src/broker/race-signal.js";
 import { callerPatience } from "../../src/rpc/caller-deadline.js";
@@ -50,6 +50,6 @@ describe("a caller's deadline during a refresh", () => {
     expect(err).toBeInstanceOf(ConnectError);
     const wire = err as ConnectError;
     expect(wire.code).toBe(Code.DeadlineExceeded);
-    expect(wire.findDetails(ErrorDetailSchema)[0]?.metadata.refresh_in_progress).toBe("true");
+    expect(wire.findDetails(ErrorInfoSchema)[0]?.metadata.refresh_in_progress).toBe("true");
   });
 });

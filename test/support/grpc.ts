@@ -1,12 +1,16 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
-import { connectErrorFromGrpc } from "../../src/cli/daemon-client.js";
 import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
-import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
 
-/** A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata. */
-export function grpcClient(desc: DescService, target: string, opts: { callerToken?: string } = {}): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+/**
+ * A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata.
+ * Insecure unless `credentials` says otherwise (TLS listeners).
+ */
+export function grpcClient(
+  desc: DescService,
+  target: string,
+  opts: { callerToken?: string; credentials?: grpc.ChannelCredentials } = {},
+): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
   const Ctor = grpc.makeGenericClientConstructor(grpcDefinition(desc), desc.name);
   const token = opts.callerToken;
   const interceptors: grpc.Interceptor[] =
@@ -21,7 +25,7 @@ export function grpcClient(desc: DescService, target: string, opts: { callerToke
               },
             }),
         ];
-  return new Ctor(target, grpc.credentials.createInsecure(), { interceptors }) as never;
+  return new Ctor(target, opts.credentials ?? grpc.credentials.createInsecure(), { interceptors }) as never;
 }
 
 export function unary<T>(client: grpc.Client, method: string, req: unknown, opts: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<T> {
@@ -45,8 +49,4 @@ export async function grpcFailure(p: Promise<unknown>): Promise<grpc.ServiceErro
   throw new Error("expected the call to fail");
 }
 
-/** The tokenbroker ErrorDetail carried by a grpc-js or connect error. */
-export function detailOf(err: unknown): ErrorDetail | undefined {
-  const ce = err instanceof ConnectError ? err : connectErrorFromGrpc(err as grpc.ServiceError);
-  return ce.findDetails(ErrorDetailSchema)[0];
-}
+export { detailOf, type ErrorDetails } from "./error-details.js";

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { fromBinary, ScalarType, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { ErrorDetailSchema, type ErrorDetail } from "../../gen/tokenbroker/v1/errors_pb.js";
+import { detailOf, detailsOfConnectJson, type ErrorDetails } from "./error-details.js";
 
 /** C3 28: a two-byte lead followed by ASCII; ED A0 80: an encoded surrogate (CESU-8); FF: never valid. */
 export const INVALID_UTF8: Uint8Array[] = [Uint8Array.of(0xc3, 0x28), Uint8Array.of(0x61, 0xed, 0xa0, 0x80), Uint8Array.of(0xff)];
@@ -92,13 +92,13 @@ export function grpcRawBidi(client: grpc.Client, method: DescMethod, messages: U
   });
 }
 
-/** What a raw web request ended with: the Connect/gRPC code name, and our ErrorDetail if sent. */
+/** What a raw web request ended with: the Connect/gRPC code name, and our error details if sent. */
 export interface WebOutcome {
   httpStatus: number;
   /** Connect code string ("invalid_argument"), or a gRPC status number as a string for gRPC-Web; "" on success. */
   code: string;
   message: string;
-  detail: ErrorDetail | undefined;
+  detail: ErrorDetails | undefined;
 }
 
 function envelope(flags: number, data: Uint8Array): Uint8Array {
@@ -117,9 +117,8 @@ function* envelopes(bytes: Uint8Array): Generator<{ flags: number; data: Uint8Ar
   }
 }
 
-function detailFromJson(details: Array<{ type: string; value: string }> | undefined): ErrorDetail | undefined {
-  const d = details?.find((x) => x.type === "tokenbroker.v1.ErrorDetail");
-  return d === undefined ? undefined : fromBinary(ErrorDetailSchema, Buffer.from(d.value, "base64"));
+function detailFromJson(details: Array<{ type: string; value: string }> | undefined): ErrorDetails | undefined {
+  return details === undefined ? undefined : detailsOfConnectJson(details);
 }
 
 export type WebProtocol = "connect" | "connect-stream" | "grpc-web";
@@ -187,6 +186,6 @@ export async function webRaw(
     httpStatus: res.status,
     code: err === undefined ? "" : String(err.code),
     message: err?.rawMessage ?? "",
-    detail: err instanceof ConnectError ? err.findDetails(ErrorDetailSchema)[0] : undefined,
+    detail: err instanceof ConnectError ? detailOf(err) : undefined,
   };
 }

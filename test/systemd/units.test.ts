@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -78,6 +79,8 @@ describe("deploy/systemd units", () => {
     expect(one("UMask")).toBe("0077");
     // V8's JIT needs writable+executable memory.
     expect(one("MemoryDenyWriteExecute")).not.toBe("yes");
+    // systemctl reload = SIGHUP to the daemon: audit file reopened, TLS files reloaded (test/audit, test/integration/tls).
+    expect(one("ExecReload")).toBe("/bin/kill -HUP $MAINPID");
     expect(directive(service, "LoadCredential").map((v) => v.split(":")[0])).toEqual(["tokenbroker-keys", "github-client-secret"]);
     expect(directive(socket, "ListenStream")).toEqual(["/run/tokenbroker/tokenbroker.sock"]);
     expect(directive(socket, "SocketMode")).toEqual(["0660"]);
@@ -101,7 +104,8 @@ describe("deploy/systemd units", () => {
     // check-config, with the state directory and credentials moved into dir.
     const credentials = join(dir, "credentials");
     mkdirSync(credentials);
-    for (const name of credentialNames) writeFileSync(join(credentials, name!), "x\n");
+    // check-config reads and parses the keys as serve does: the keys credential holds a real key.
+    for (const name of credentialNames) writeFileSync(join(credentials, name!), name === config.encryption.keys_credential ? `${randomBytes(32).toString("base64")}\n` : "x\n", { mode: 0o600 });
     mkdirSync(join(dir, "state"));
     const local = join(dir, "config.yaml");
     writeFileSync(local, stringify({ ...config, store: { sqlite: { path: join(dir, "state", "tokenbroker.db") } } }));

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/admin_service.proto.
  */
 export const file_tokenbroker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0b2tlbmJyb2tlci92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJEChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USKwoJcHJvdmlkZXJzGAEgAygLMhgudG9rZW5icm9rZXIudjEuUHJvdmlkZXIi2AEKCFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEg4KBnNjb3BlcxgEIAMoCRINCgVyZWdleBgFIAEoCRITCgtkZXZpY2VfZmxvdxgGIAEoCBISCgpub19yZWZyZXNoGAcgASgIEhEKCWNsaWVudF9pZBgIIAEoCRIQCghhdXRoX3VybBgJIAEoCRIRCgl0b2tlbl91cmwYCiABKAkSHAoUbWlzY29uZmlndXJlZF9yZWFzb24YCyABKAkiFQoTR2V0S2V5U3RhdHVzUmVxdWVzdCJiChRHZXRLZXlTdGF0dXNSZXNwb25zZRInCgRrZXlzGAEgAygLMhkudG9rZW5icm9rZXIudjEuS2V5U3RhdHVzEiEKGXZhbHVlc191bmRlcl91bmtub3duX2tleXMYAiABKA0idQoJS2V5U3RhdHVzEg4KBmtleV9pZBgBIAEoCRIOCgZhY3RpdmUYAiABKAgSFQoNc2VhbGVkX3ZhbHVlcxgDIAEoDRIxCg1maXJzdF9zZWVuX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrChVSZWVuY3J5cHRMaW5rc1JlcXVlc3QSEgoKYmF0Y2hfc2l6ZRgBIAEoDSJMChZSZWVuY3J5cHRMaW5rc1Jlc3BvbnNlEhgKEHJlZW5jcnlwdGVkX3Jvd3MYASABKA0SGAoQcmVtYWluaW5nX3ZhbHVlcxgCIAEoDTKoAgoMQWRtaW5TZXJ2aWNlElwKDUxpc3RQcm92aWRlcnMSJC50b2tlbmJyb2tlci52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBolLnRva2VuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJZCgxHZXRLZXlTdGF0dXMSIy50b2tlbmJyb2tlci52MS5HZXRLZXlTdGF0dXNSZXF1ZXN0GiQudG9rZW5icm9rZXIudjEuR2V0S2V5U3RhdHVzUmVzcG9uc2USXwoOUmVlbmNyeXB0TGlua3MSJS50b2tlbmJyb2tlci52MS5SZWVuY3J5cHRMaW5rc1JlcXVlc3QaJi50b2tlbmJyb2tlci52MS5SZWVuY3J5cHRMaW5rc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ0b2tlbmJyb2tlci92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJEChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USKwoJcHJvdmlkZXJzGAEgAygLMhgudG9rZW5icm9rZXIudjEuUHJvdmlkZXIi2AEKCFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEg4KBnNjb3BlcxgEIAMoCRINCgVyZWdleBgFIAEoCRITCgtkZXZpY2VfZmxvdxgGIAEoCBISCgpub19yZWZyZXNoGAcgASgIEhEKCWNsaWVudF9pZBgIIAEoCRIQCghhdXRoX3VybBgJIAEoCRIRCgl0b2tlbl91cmwYCiABKAkSHAoUbWlzY29uZmlndXJlZF9yZWFzb24YCyABKAkiFQoTR2V0S2V5U3RhdHVzUmVxdWVzdCJiChRHZXRLZXlTdGF0dXNSZXNwb25zZRInCgRrZXlzGAEgAygLMhkudG9rZW5icm9rZXIudjEuS2V5U3RhdHVzEiEKGXZhbHVlc191bmRlcl91bmtub3duX2tleXMYAiABKA0idQoJS2V5U3RhdHVzEg4KBmtleV9pZBgBIAEoCRIOCgZhY3RpdmUYAiABKAgSFQoNc2VhbGVkX3ZhbHVlcxgDIAEoDRIxCg1maXJzdF9zZWVuX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrChVSZWVuY3J5cHRMaW5rc1JlcXVlc3QSEgoKYmF0Y2hfc2l6ZRgBIAEoDSJMChZSZWVuY3J5cHRMaW5rc1Jlc3BvbnNlEhgKEHJlZW5jcnlwdGVkX3Jvd3MYASABKA0SGAoQcmVtYWluaW5nX3ZhbHVlcxgCIAEoDSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0InwKF0dldFNlcnZlclN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbGlzdGVuZXJzGAMgAygJEg0KBXN0b3JlGAQgASgJMowDCgxBZG1pblNlcnZpY2USXAoNTGlzdFByb3ZpZGVycxIkLnRva2VuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiUudG9rZW5icm9rZXIudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlElkKDEdldEtleVN0YXR1cxIjLnRva2VuYnJva2VyLnYxLkdldEtleVN0YXR1c1JlcXVlc3QaJC50b2tlbmJyb2tlci52MS5HZXRLZXlTdGF0dXNSZXNwb25zZRJfCg5SZWVuY3J5cHRMaW5rcxIlLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVxdWVzdBomLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVzcG9uc2USYgoPR2V0U2VydmVyU3RhdHVzEiYudG9rZW5icm9rZXIudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBonLnRva2VuYnJva2VyLnYxLkdldFNlcnZlclN0YXR1c1Jlc3BvbnNlQrIBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQhFBZG1pblNlcnZpY2VQcm90b1ABWkZnaXRodWIuY29tL3Rva2VuYnJva2VyL3Rva2VuYnJva2VyL2dlbi9nby90b2tlbmJyb2tlci92MTt0b2tlbmJyb2tlcnYxogIDVEJLqgIOVG9rZW5icm9rZXIuVjHKAg5Ub2tlbmJyb2tlclxWMeoCD1Rva2VuYnJva2VyOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ListProvidersRequest has no fields yet.
@@ -277,6 +277,64 @@ export const ReencryptLinksResponseSchema: GenMessage<ReencryptLinksResponse> = 
   messageDesc(file_tokenbroker_v1_admin_service, 7);
 
 /**
+ * GetServerStatusRequest has no fields yet.
+ *
+ * @generated from message tokenbroker.v1.GetServerStatusRequest
+ */
+export type GetServerStatusRequest = Message<"tokenbroker.v1.GetServerStatusRequest"> & {
+};
+
+/**
+ * Describes the message tokenbroker.v1.GetServerStatusRequest.
+ * Use `create(GetServerStatusRequestSchema)` to create a new message.
+ */
+export const GetServerStatusRequestSchema: GenMessage<GetServerStatusRequest> = /*@__PURE__*/
+  messageDesc(file_tokenbroker_v1_admin_service, 8);
+
+/**
+ * GetServerStatusResponse describes the running daemon. No secrets.
+ *
+ * @generated from message tokenbroker.v1.GetServerStatusResponse
+ */
+export type GetServerStatusResponse = Message<"tokenbroker.v1.GetServerStatusResponse"> & {
+  /**
+   * The daemon's version (package.json's).
+   *
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * When the daemon started serving.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 2;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * The addresses it serves on (unix://…, tcp://…), gRPC listeners first,
+   * then the web listener.
+   *
+   * @generated from field: repeated string listeners = 3;
+   */
+  listeners: string[];
+
+  /**
+   * The store, e.g. "sqlite /var/lib/tokenbroker/tokenbroker.db".
+   *
+   * @generated from field: string store = 4;
+   */
+  store: string;
+};
+
+/**
+ * Describes the message tokenbroker.v1.GetServerStatusResponse.
+ * Use `create(GetServerStatusResponseSchema)` to create a new message.
+ */
+export const GetServerStatusResponseSchema: GenMessage<GetServerStatusResponse> = /*@__PURE__*/
+  messageDesc(file_tokenbroker_v1_admin_service, 9);
+
+/**
  * AdminService is for operators. Callers need the `admin` scope.
  *
  * @generated from service tokenbroker.v1.AdminService
@@ -313,6 +371,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ReencryptLinksRequestSchema;
     output: typeof ReencryptLinksResponseSchema;
+  },
+  /**
+   * Describes the running daemon: its version, listeners and store.
+   *
+   * @generated from rpc tokenbroker.v1.AdminService.GetServerStatus
+   */
+  getServerStatus: {
+    methodKind: "unary";
+    input: typeof GetServerStatusRequestSchema;
+    output: typeof GetServerStatusResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tokenbroker_v1_admin_service, 0);

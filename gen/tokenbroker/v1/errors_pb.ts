@@ -2,99 +2,187 @@
 // @generated from file tokenbroker/v1/errors.proto (package tokenbroker.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message } from "@bufbuild/protobuf";
+import type { GenEnum, GenFile } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
 
 /**
  * Describes the file tokenbroker/v1/errors.proto.
  */
 export const file_tokenbroker_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxIp8CCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSLgoLcmV0cnlfYWZ0ZXIYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEaGludBgDIAEoCRIWCg5mYWlsdXJlX3JlYXNvbhgEIAEoCRItCglmYWlsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWZpZWxkGAYgASgJEjsKCG1ldGFkYXRhGAcgAygLMikudG9rZW5icm9rZXIudjEuRXJyb3JEZXRhaWwuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxKp0DCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIUChBJTlZBTElEX0FSR1VNRU5UEAESDQoJTk9UX0ZPVU5EEAISFgoSUFJPVklERVJfTk9UX0ZPVU5EEAMSEgoOTElOS19OT1RfRk9VTkQQBBITCg9SRUFVVEhfUkVRVUlSRUQQBRIaChZQUk9WSURFUl9NSVNDT05GSUdVUkVEEAYSGAoUUFJPVklERVJfVU5BVkFJTEFCTEUQBxIZChVQUk9WSURFUl9SQVRFX0xJTUlURUQQCBIVChFERUFETElORV9FWENFRURFRBAJEhIKDkNBTExFUl9VTktOT1dOEAoSEQoNU0NPUEVfTUlTU0lORxALEhIKDkRFQ1JZUFRfRkFJTEVEEAwSFQoRU1RPUkVfVU5BVkFJTEFCTEUQDRIcChhNSU5fVkFMSURJVFlfVU5SRUFDSEFCTEUQDhIRCg1VTklNUExFTUVOVEVEEA8SEQoNU0hVVFRJTkdfRE9XThAQEgwKCElOVEVSTkFMEBFCrAEKGWNvbS5naXRodWIudG9rZW5icm9rZXIudjFCC0Vycm9yc1Byb3RvUAFaRmdpdGh1Yi5jb20vdG9rZW5icm9rZXIvdG9rZW5icm9rZXIvZ2VuL2dvL3Rva2VuYnJva2VyL3YxO3Rva2VuYnJva2VydjGiAgNUQkuqAg5Ub2tlbmJyb2tlci5WMcoCDlRva2VuYnJva2VyXFYx6gIPVG9rZW5icm9rZXI6OlYxYgZwcm90bzM");
 
 /**
- * ErrorDetail travels with every error tokenbroker returns (in
- * `grpc-status-details-bin` on gRPC, in `details` on Connect). Clients branch
- * on `reason`, never on the status message, which is for humans only.
+ * ErrorReason lists the values of `google.rpc.ErrorInfo.reason` in the domain
+ * "tokenbroker". Each value's name is exactly the reason string, so a typed
+ * client can switch on `ErrorReason` parsed from the reason. New reasons may be
+ * added: treat an unknown one like its gRPC code.
  *
- * @generated from message tokenbroker.v1.ErrorDetail
+ * The names carry no ERROR_REASON_ prefix because they ARE the ErrorInfo
+ * reason strings (AIP-193 reasons are bare UPPER_SNAKE, and the same strings
+ * are logged, counted and documented); hence the lint exception below.
+ * buf:lint:ignore ENUM_VALUE_PREFIX
+ *
+ * @generated from enum tokenbroker.v1.ErrorReason
  */
-export type ErrorDetail = Message<"tokenbroker.v1.ErrorDetail"> & {
+export enum ErrorReason {
   /**
-   * Stable, machine-readable reason. One of:
-   * INVALID_ARGUMENT, NOT_FOUND, PROVIDER_NOT_FOUND, LINK_NOT_FOUND, REAUTH_REQUIRED,
-   * PROVIDER_MISCONFIGURED, PROVIDER_UNAVAILABLE, PROVIDER_RATE_LIMITED,
-   * DEADLINE_EXCEEDED, CALLER_UNKNOWN, SCOPE_MISSING, DECRYPT_FAILED,
-   * STORE_UNAVAILABLE, MIN_VALIDITY_UNREACHABLE, UNIMPLEMENTED, SHUTTING_DOWN,
-   * INTERNAL. New reasons may be added; treat an unknown reason like its gRPC
-   * code.
+   * Never sent.
    *
-   * @generated from field: string reason = 1;
+   * @generated from enum value: ERROR_REASON_UNSPECIFIED = 0;
    */
-  reason: string;
+  ERROR_REASON_UNSPECIFIED = 0,
 
   /**
-   * How long the caller should wait before trying again. Set with
-   * PROVIDER_UNAVAILABLE, PROVIDER_RATE_LIMITED and STORE_UNAVAILABLE; unset
-   * otherwise.
+   * INVALID_ARGUMENT (code INVALID_ARGUMENT): a request field is empty, too
+   * long, out of range or refused by the provider (metadata `field`, and
+   * BadRequest), or the request bytes are not a valid message. Fix the
+   * request; do not retry it unchanged.
    *
-   * @generated from field: google.protobuf.Duration retry_after = 2;
+   * @generated from enum value: INVALID_ARGUMENT = 1;
    */
-  retryAfter?: Duration | undefined;
+  INVALID_ARGUMENT = 1,
 
   /**
-   * A short human hint on what to do next, such as how to (re-)link. Never
-   * contains a secret.
+   * NOT_FOUND (code NOT_FOUND): an unknown device session or health service.
+   * Start over (StartDeviceLink) or check the name.
    *
-   * @generated from field: string hint = 3;
+   * @generated from enum value: NOT_FOUND = 2;
    */
-  hint: string;
+  NOT_FOUND = 2,
 
   /**
-   * With REAUTH_REQUIRED: the cached reason the refresh failed, as the
-   * provider reported it (at most 400 bytes, secrets redacted).
+   * PROVIDER_NOT_FOUND (code NOT_FOUND): the provider id is not configured, or
+   * no provider's regex matches the URL. AdminService.ListProviders lists the
+   * configured ones.
    *
-   * @generated from field: string failure_reason = 4;
+   * @generated from enum value: PROVIDER_NOT_FOUND = 3;
    */
-  failureReason: string;
+  PROVIDER_NOT_FOUND = 3,
 
   /**
-   * With REAUTH_REQUIRED: when the refresh failure was recorded.
+   * LINK_NOT_FOUND (code NOT_FOUND): this user has no link at this provider.
+   * Create one (StartLink, `tokenbroker link`); Help says how.
    *
-   * @generated from field: google.protobuf.Timestamp failed_at = 5;
+   * @generated from enum value: LINK_NOT_FOUND = 4;
    */
-  failedAt?: Timestamp | undefined;
+  LINK_NOT_FOUND = 4,
 
   /**
-   * The field that was wrong, with INVALID_ARGUMENT (for example
-   * "min_valid_for").
+   * REAUTH_REQUIRED (code FAILED_PRECONDITION): the refresh token is gone or
+   * the provider refused it (metadata `failure_reason`, `failed_at`). Final
+   * until the user links again (Help); retrying does not help.
    *
-   * @generated from field: string field = 6;
+   * @generated from enum value: REAUTH_REQUIRED = 5;
    */
-  field: string;
+  REAUTH_REQUIRED = 5,
 
   /**
-   * Machine-readable facts about the error, for clients that branch on more
-   * than the reason. Keys in use:
-   *   provider_id          the provider the error concerns
-   *   issued_lifetime      with MIN_VALIDITY_UNREACHABLE: how long the
-   *                        provider's tokens live, as a duration ("120s")
-   *   refresh_in_progress  "true" when the call ended (DEADLINE_EXCEEDED or
-   *                        PROVIDER_UNAVAILABLE) while a refresh of this link
-   *                        was still running; it completes and is stored
-   * Values never contain a secret.
+   * PROVIDER_MISCONFIGURED (code FAILED_PRECONDITION): the provider refused
+   * tokenbroker's client credentials; users' refresh tokens are kept. The
+   * operator fixes the provider's config; RetryInfo, when present, is the
+   * backoff before the provider is asked again.
    *
-   * @generated from field: map<string, string> metadata = 7;
+   * @generated from enum value: PROVIDER_MISCONFIGURED = 6;
    */
-  metadata: { [key: string]: string };
-};
+  PROVIDER_MISCONFIGURED = 6,
+
+  /**
+   * PROVIDER_UNAVAILABLE (code UNAVAILABLE): the provider failed transiently
+   * after the retries, or another process is still refreshing the link
+   * (metadata `refresh_in_progress`). Retry after RetryInfo's delay.
+   *
+   * @generated from enum value: PROVIDER_UNAVAILABLE = 7;
+   */
+  PROVIDER_UNAVAILABLE = 7,
+
+  /**
+   * PROVIDER_RATE_LIMITED (code RESOURCE_EXHAUSTED): the provider rate-limits
+   * tokenbroker. Retry after RetryInfo's delay.
+   *
+   * @generated from enum value: PROVIDER_RATE_LIMITED = 8;
+   */
+  PROVIDER_RATE_LIMITED = 8,
+
+  /**
+   * DEADLINE_EXCEEDED (code DEADLINE_EXCEEDED): the caller's deadline passed;
+   * a refresh already started still completes and is stored (metadata
+   * `refresh_in_progress`). Ask again, with a longer deadline.
+   *
+   * @generated from enum value: DEADLINE_EXCEEDED = 9;
+   */
+  DEADLINE_EXCEEDED = 9,
+
+  /**
+   * CALLER_UNKNOWN (code UNAUTHENTICATED): no, a malformed or an unknown
+   * caller token. Send `authorization: Bearer <token>` with a configured one.
+   *
+   * @generated from enum value: CALLER_UNKNOWN = 10;
+   */
+  CALLER_UNKNOWN = 10,
+
+  /**
+   * SCOPE_MISSING (code PERMISSION_DENIED): the caller token lacks the
+   * service's scope (`token`, `link` or `admin`). Use a token that has it.
+   *
+   * @generated from enum value: SCOPE_MISSING = 11;
+   */
+  SCOPE_MISSING = 11,
+
+  /**
+   * DECRYPT_FAILED (code DATA_LOSS): a stored value of this link fails to open
+   * (wrong key or tampering); other links keep working. The operator checks
+   * the keys file (Help names the key id), or the user links again.
+   *
+   * @generated from enum value: DECRYPT_FAILED = 12;
+   */
+  DECRYPT_FAILED = 12,
+
+  /**
+   * STORE_UNAVAILABLE (code UNAVAILABLE): the store cannot serve now (locked,
+   * full, failing I/O; metadata `store_code`); nothing was lost. Retry after
+   * RetryInfo's delay.
+   *
+   * @generated from enum value: STORE_UNAVAILABLE = 13;
+   */
+  STORE_UNAVAILABLE = 13,
+
+  /**
+   * MIN_VALIDITY_UNREACHABLE (code FAILED_PRECONDITION): the provider's tokens
+   * live shorter than `min_valid_for` (metadata `issued_lifetime`). Ask for at
+   * most that; retrying unchanged does not help.
+   *
+   * @generated from enum value: MIN_VALIDITY_UNREACHABLE = 14;
+   */
+  MIN_VALIDITY_UNREACHABLE = 14,
+
+  /**
+   * UNIMPLEMENTED (code UNIMPLEMENTED): an RPC of the contract this version
+   * does not serve yet. Upgrade the daemon.
+   *
+   * @generated from enum value: UNIMPLEMENTED = 15;
+   */
+  UNIMPLEMENTED = 15,
+
+  /**
+   * SHUTTING_DOWN (code UNAVAILABLE): the server is stopping, or the call was
+   * cancelled. Retry, on another instance or once it is back.
+   *
+   * @generated from enum value: SHUTTING_DOWN = 16;
+   */
+  SHUTTING_DOWN = 16,
+
+  /**
+   * INTERNAL (code INTERNAL): anything else; the message is always "internal
+   * error" and the daemon's log has the rest.
+   *
+   * @generated from enum value: INTERNAL = 17;
+   */
+  INTERNAL = 17,
+}
 
 /**
- * Describes the message tokenbroker.v1.ErrorDetail.
- * Use `create(ErrorDetailSchema)` to create a new message.
+ * Describes the enum tokenbroker.v1.ErrorReason.
  */
-export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_errors, 0);
+export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
+  enumDesc(file_tokenbroker_v1_errors, 0);
 

@@ -6,8 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
-import type { ErrorDetail } from "./errors_pb.js";
-import { file_tokenbroker_v1_errors } from "./errors_pb.js";
+import type { Status } from "../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { Token } from "./token_pb.js";
 import { file_tokenbroker_v1_token } from "./token_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/token_service.proto.
  */
 export const file_tokenbroker_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSJyChhPYnRhaW5BY2Nlc3NUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRIwCg1taW5fdmFsaWRfZm9yGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkEKGU9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USJAoFdG9rZW4YASABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbiJ0ChlPYnRhaW5BY2Nlc3NUb2tlbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFAoMcHJvdmlkZXJfaWRzGAIgAygJEjAKDW1pbl92YWxpZF9mb3IYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUgoaT2J0YWluQWNjZXNzVG9rZW5zUmVzcG9uc2USNAoHcmVzdWx0cxgBIAMoCzIjLnRva2VuYnJva2VyLnYxLlByb3ZpZGVyVG9rZW5SZXN1bHQikgEKE1Byb3ZpZGVyVG9rZW5SZXN1bHQSEwoLcHJvdmlkZXJfaWQYASABKAkSJgoFdG9rZW4YAiABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbkgAEjMKBWVycm9yGAMgASgLMiIudG9rZW5icm9rZXIudjEuUHJvdmlkZXJUb2tlbkVycm9ySABCCQoHb3V0Y29tZSJgChJQcm92aWRlclRva2VuRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEisKBmRldGFpbBgDIAEoCzIbLnRva2VuYnJva2VyLnYxLkVycm9yRGV0YWlsIiMKFE1hdGNoUHJvdmlkZXJSZXF1ZXN0EgsKA3VybBgBIAEoCSIsChVNYXRjaFByb3ZpZGVyUmVzcG9uc2USEwoLcHJvdmlkZXJfaWQYASABKAkywwIKDFRva2VuU2VydmljZRJoChFPYnRhaW5BY2Nlc3NUb2tlbhIoLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVxdWVzdBopLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USawoST2J0YWluQWNjZXNzVG9rZW5zEikudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5zUmVxdWVzdBoqLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2Vuc1Jlc3BvbnNlElwKDU1hdGNoUHJvdmlkZXISJC50b2tlbmJyb2tlci52MS5NYXRjaFByb3ZpZGVyUmVxdWVzdBolLnRva2VuYnJva2VyLnYxLk1hdGNoUHJvdmlkZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_tokenbroker_v1_errors, file_tokenbroker_v1_token]);
+  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSJyChhPYnRhaW5BY2Nlc3NUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRIwCg1taW5fdmFsaWRfZm9yGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkEKGU9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USJAoFdG9rZW4YASABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbiJ0ChlPYnRhaW5BY2Nlc3NUb2tlbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFAoMcHJvdmlkZXJfaWRzGAIgAygJEjAKDW1pbl92YWxpZF9mb3IYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUgoaT2J0YWluQWNjZXNzVG9rZW5zUmVzcG9uc2USNAoHcmVzdWx0cxgBIAMoCzIjLnRva2VuYnJva2VyLnYxLlByb3ZpZGVyVG9rZW5SZXN1bHQiggEKE1Byb3ZpZGVyVG9rZW5SZXN1bHQSEwoLcHJvdmlkZXJfaWQYASABKAkSJgoFdG9rZW4YAiABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbkgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIAEIJCgdvdXRjb21lIiMKFE1hdGNoUHJvdmlkZXJSZXF1ZXN0EgsKA3VybBgBIAEoCSIsChVNYXRjaFByb3ZpZGVyUmVzcG9uc2USEwoLcHJvdmlkZXJfaWQYASABKAkywwIKDFRva2VuU2VydmljZRJoChFPYnRhaW5BY2Nlc3NUb2tlbhIoLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVxdWVzdBopLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USawoST2J0YWluQWNjZXNzVG9rZW5zEikudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5zUmVxdWVzdBoqLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2Vuc1Jlc3BvbnNlElwKDU1hdGNoUHJvdmlkZXISJC50b2tlbmJyb2tlci52MS5NYXRjaFByb3ZpZGVyUmVxdWVzdBolLnRva2VuYnJva2VyLnYxLk1hdGNoUHJvdmlkZXJSZXNwb25zZUKyAQoZY29tLmdpdGh1Yi50b2tlbmJyb2tlci52MUIRVG9rZW5TZXJ2aWNlUHJvdG9QAVpGZ2l0aHViLmNvbS90b2tlbmJyb2tlci90b2tlbmJyb2tlci9nZW4vZ28vdG9rZW5icm9rZXIvdjE7dG9rZW5icm9rZXJ2MaICA1RCS6oCDlRva2VuYnJva2VyLlYxygIOVG9rZW5icm9rZXJcVjHqAg9Ub2tlbmJyb2tlcjo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_rpc_status, file_tokenbroker_v1_token]);
 
 /**
  * ObtainAccessTokenRequest names the link whose token is wanted.
@@ -162,11 +162,12 @@ export type ProviderTokenResult = Message<"tokenbroker.v1.ProviderTokenResult"> 
     case: "token";
   } | {
     /**
-     * The error, exactly as ObtainAccessToken would have returned it.
+     * The error, exactly as ObtainAccessToken would have returned it: its
+     * code, message and details (tokenbroker/v1/errors.proto says which).
      *
-     * @generated from field: tokenbroker.v1.ProviderTokenError error = 3;
+     * @generated from field: google.rpc.Status error = 3;
      */
-    value: ProviderTokenError;
+    value: Status;
     case: "error";
   } | { case: undefined; value?: undefined };
 };
@@ -177,41 +178,6 @@ export type ProviderTokenResult = Message<"tokenbroker.v1.ProviderTokenResult"> 
  */
 export const ProviderTokenResultSchema: GenMessage<ProviderTokenResult> = /*@__PURE__*/
   messageDesc(file_tokenbroker_v1_token_service, 4);
-
-/**
- * ProviderTokenError is a gRPC status carried inside a successful response.
- *
- * @generated from message tokenbroker.v1.ProviderTokenError
- */
-export type ProviderTokenError = Message<"tokenbroker.v1.ProviderTokenError"> & {
-  /**
-   * The gRPC status code number (for example 9 for FAILED_PRECONDITION).
-   *
-   * @generated from field: int32 code = 1;
-   */
-  code: number;
-
-  /**
-   * A human-readable message; never contains a secret.
-   *
-   * @generated from field: string message = 2;
-   */
-  message: string;
-
-  /**
-   * The machine-readable detail (reason, retry_after, ...).
-   *
-   * @generated from field: tokenbroker.v1.ErrorDetail detail = 3;
-   */
-  detail?: ErrorDetail | undefined;
-};
-
-/**
- * Describes the message tokenbroker.v1.ProviderTokenError.
- * Use `create(ProviderTokenErrorSchema)` to create a new message.
- */
-export const ProviderTokenErrorSchema: GenMessage<ProviderTokenError> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_token_service, 5);
 
 /**
  * MatchProviderRequest carries the URL to match.
@@ -233,7 +199,7 @@ export type MatchProviderRequest = Message<"tokenbroker.v1.MatchProviderRequest"
  * Use `create(MatchProviderRequestSchema)` to create a new message.
  */
 export const MatchProviderRequestSchema: GenMessage<MatchProviderRequest> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_token_service, 6);
+  messageDesc(file_tokenbroker_v1_token_service, 5);
 
 /**
  * MatchProviderResponse names the matching provider.
@@ -254,7 +220,7 @@ export type MatchProviderResponse = Message<"tokenbroker.v1.MatchProviderRespons
  * Use `create(MatchProviderResponseSchema)` to create a new message.
  */
 export const MatchProviderResponseSchema: GenMessage<MatchProviderResponse> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_token_service, 7);
+  messageDesc(file_tokenbroker_v1_token_service, 6);
 
 /**
  * TokenService hands out fresh access tokens. Callers need the `token` scope.

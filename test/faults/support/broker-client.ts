@@ -1,23 +1,22 @@
 /**
  * One test caller of a running daemon over its Unix socket, with every answer
- * turned into a plain Outcome (a token, or the gRPC code and the tokenbroker
- * ErrorDetail), so fault tests can assert on what a caller saw without
+ * turned into a plain Outcome (a token, or the gRPC code and the decoded
+ * google.rpc details), so fault tests can assert on what a caller saw without
  * try/catch around each call.
  */
 import * as grpc from "@grpc/grpc-js";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ErrorDetail } from "../../../gen/tokenbroker/v1/errors_pb.js";
 import type { Link } from "../../../gen/tokenbroker/v1/link_pb.js";
 import { LinkService } from "../../../gen/tokenbroker/v1/link_service_pb.js";
 import type { Token } from "../../../gen/tokenbroker/v1/token_pb.js";
 import { TokenService } from "../../../gen/tokenbroker/v1/token_service_pb.js";
-import { detailOf, grpcClient, unary } from "../../support/grpc.js";
+import { detailOf, grpcClient, unary, type ErrorDetails } from "../../support/grpc.js";
 
 export const PROVIDER_ID = "fake";
 
 export type Outcome =
   | { ok: true; token: Token; ms: number }
-  | { ok: false; code: grpc.status; reason: string | undefined; detail: ErrorDetail | undefined; message: string; ms: number };
+  | { ok: false; code: grpc.status; reason: string | undefined; detail: ErrorDetails | undefined; message: string; ms: number };
 
 export interface ObtainOptions {
   /** min_valid_for; unset means the daemon's default (60 s). */
@@ -52,7 +51,7 @@ export class BrokerClient {
     } catch (err) {
       const ms = performance.now() - started;
       const e = err as grpc.ServiceError;
-      let detail: ErrorDetail | undefined;
+      let detail: ErrorDetails | undefined;
       try {
         detail = detailOf(e);
       } catch {
@@ -91,7 +90,7 @@ export class BrokerClient {
 /** An Outcome for assertion messages: code, reason, detail metadata; token values left out. */
 export function describeOutcome(o: Outcome): string {
   if (o.ok) return `token (${Math.round(o.ms)} ms)`;
-  const md = o.detail === undefined ? "" : ` metadata=${JSON.stringify(o.detail.metadata)} failure_reason=${JSON.stringify(o.detail.failureReason)}`;
+  const md = o.detail === undefined ? "" : ` metadata=${JSON.stringify(o.detail.metadata)} `;
   return `${grpc.status[o.code]} reason=${o.reason ?? "(no detail)"}${md} "${o.message}" (${Math.round(o.ms)} ms)`;
 }
 

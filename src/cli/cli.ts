@@ -1,0 +1,91 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { UsageError, parseCommandArgs, str } from "./args.js";
+import type { Command, CommandContext } from "./command.js";
+import { CLIENT_OPTIONS, COMMANDS } from "./commands.js";
+import { createBrokerClient, resolveAddr, type BrokerClient } from "./daemon-client.js";
+import { failureOf } from "./daemon-error.js";
+import { EXIT_OK, EXIT_USAGE, exitCodeForReason } from "./exit-codes.js";
+import { commandHelp, topLevelHelp, usageLine } from "./help.js";
+import { writeErr, writeOut } from "./output.js";
+import { formatFailure, formatUsageError } from "./report.js";
+import { VERSION } from "./version.js";
+
+/** Runs one command line (argv without node and the script) and answers its exit code. */
+export async function runCommandLine(argv: readonly string[]): Promise<number> {
+  const [first, second] = argv;
+  if (first === undefined) {
+    writeErr(topLevelHelp(COMMANDS));
+    return EXIT_USAGE;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    writeOut(topLevelHelp(COMMANDS));
+    return EXIT_OK;
+  }
+  if (first === "--version" || first === "-V") {
+    writeOut(`${VERSION}\n`);
+    return EXIT_OK;
+  }
+  const pair = COMMANDS.find((c) => c.name === `${first} ${second ?? ""}`);
+  const command = pair ?? COMMANDS.find((c) => c.name === first);
+  if (command === undefined) return unknownCommand(first, second);
+  return runCommand(command, argv.slice(pair !== undefined ? 2 : 1));
+}
+
+function unknownCommand(first: string, second: string | undefined): number {
+  const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+  if (group.length > 0) {
+    const list = `usage: tokenbroker ${first} <${group.map((c) => c.name.slice(first.length + 1)).join("|")}> [options]\n${group.map((c) => `  ${c.name.padEnd(16)}${c.summary}`).join("\n")}\n`;
+    if (second === "--help" || second === "-h") {
+      writeOut(list);
+      return EXIT_OK;
+    }
+    writeErr(`tokenbroker ${first}: ${second === undefined ? "which one?" : `unknown subcommand "${second}"`}\n${list}`);
+    return EXIT_USAGE;
+  }
+  writeErr(formatUsageError("", first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}"`, false));
+  return EXIT_USAGE;
+}
+
+async function runCommand(command: Command, args: readonly string[]): Promise<number> {
+  const options = [...command.options, ...(command.client === true ? CLIENT_OPTIONS : [])];
+  const beforeDashes = args.indexOf("--") < 0 ? args : args.slice(0, args.indexOf("--"));
+  if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
+    writeOut(commandHelp(command, options));
+    return EXIT_OK;
+  }
+  const json = command.options.some((o) => o.name === "json") && beforeDashes.includes("--json");
+  const usageError = (message: string): number => {
+    writeErr(json ? formatUsageError(command.name, message, true) : `${formatUsageError(command.name, message, false)}${usageLine(command, options)}\n`);
+    return EXIT_USAGE;
+  };
+  const clients: Array<BrokerClient<DescService>> = [];
+  let address: string | undefined;
+  try {
+    const { flags, positionals } = parseCommandArgs(args, options, { max: command.args === undefined ? 0 : command.args.split(" ").length });
+    const resolveAddress = (): string => (address ??= resolveAddr(str(flags, "addr")));
+    if (command.client === true) resolveAddress(); // a bad address is a usage error before anything runs
+    const ctx: CommandContext = {
+      flags,
+      positionals,
+      address: resolveAddress,
+      connect<D extends DescService>(desc: D) {
+        const client = createBrokerClient(desc, resolveAddress(), { callerToken: str(flags, "caller-token") ?? process.env.TOKENBROKER_CALLER_TOKEN });
+        clients.push(client as unknown as BrokerClient<DescService>);
+        return client.rpc;
+      },
+    };
+    try {
+      return await command.run(ctx);
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      const failure = failureOf(err, address ?? "");
+      writeErr(formatFailure(failure, json, { user: str(flags, "user"), provider: str(flags, "provider") }));
+      return exitCodeForReason(failure.reason);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err.message);
+    throw err;
+  } finally {
+    for (const c of clients) c.close();
+  }
+}

@@ -1,0 +1,142 @@
+import { UsageError, str, type Flags, type OptionSpec } from "./args.js";
+import type { Command } from "./command.js";
+import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
+import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
+import { statusCommand } from "./status.js";
+import { tokenCommand } from "./token.js";
+
+const user = (help: string, required = true): OptionSpec => ({ name: "user", type: "string", value: "U", help, required });
+const provider = (help: string, required = true): OptionSpec => ({ name: "provider", type: "string", value: "P", help, required });
+const json = (help: string): OptionSpec => ({ name: "json", type: "boolean", help });
+const config: OptionSpec = { name: "config", type: "string", value: "FILE", help: "the configuration file (default: TOKENBROKER_CONFIG)" };
+
+/** The client options every command that talks to the daemon takes. */
+export const CLIENT_OPTIONS: readonly OptionSpec[] = [
+  { name: "addr", type: "string", value: "ADDR", help: "the daemon: unix:///path, tcp://host:port or http://host:port (default: TOKENBROKER_ADDR, else unix:///run/tokenbroker/tokenbroker.sock when it exists, else unix://./var/dev/tokenbroker.sock)" },
+  { name: "caller-token", type: "string", value: "T", help: "caller token, needed on TCP and the web listener (default: TOKENBROKER_CALLER_TOKEN)" },
+];
+
+// serve, dev and check-config load the whole daemon; the client commands need
+// only the wire code, so those three are imported when they run.
+
+function port(flags: Flags, name: string): number | undefined {
+  const s = str(flags, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n > 65_535) throw new UsageError(`--${name} "${s}": not a port number (0 to 65535)`);
+  return n;
+}
+
+/** Every command, in the order `tokenbroker --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  {
+    name: "serve",
+    summary: "run the daemon",
+    options: [config],
+    run: async (ctx) => (await import("./serve.js")).serveCommand(str(ctx.flags, "config")),
+  },
+  {
+    name: "dev",
+    summary: "run the daemon in dev mode (state under ./var/dev, a demo provider and a demo link)",
+    description: "Dev mode generates a key and a caller token, starts the built-in demo provider on loopback and imports a demo link (user demo, provider demo). The demo provider approves every authorization at once, so `tokenbroker link --user me --provider demo` and `link --device` work too.",
+    options: [
+      { name: "dir", type: "string", value: "DIR", help: "where the state lives (default: ./var/dev)" },
+      { name: "grpc-port", type: "string", value: "N", help: "the loopback gRPC port (default: 7480; 0 picks one)" },
+      { name: "http-port", type: "string", value: "N", help: "the web listener's port (default: 7481; 0 picks one)" },
+    ],
+    run: async (ctx) => {
+      const { devCommand } = await import("./dev.js");
+      const grpc = port(ctx.flags, "grpc-port");
+      const http = port(ctx.flags, "http-port");
+      return devCommand(str(ctx.flags, "dir"), { ...(grpc !== undefined ? { grpc } : {}), ...(http !== undefined ? { http } : {}) });
+    },
+  },
+  {
+    name: "check-config",
+    summary: "check a configuration as serve would, without starting",
+    description: "Checks the file, the keys (read and parsed), the client secrets (readable) and the listener addresses. A store directory that systemd's StateDirectory= creates at start is a warning, not an error. OIDC discovery is skipped unless --online.",
+    options: [config, { name: "online", type: "boolean", help: "also fetch each oidc provider's discovery document" }],
+    run: async (ctx) => (await import("./check-config.js")).checkConfigCommand(str(ctx.flags, "config"), { online: ctx.flags.online === true }),
+  },
+  {
+    name: "status",
+    summary: "the running daemon: health, listeners, store, keys, providers, links needing re-link",
+    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Exit 0 while the daemon serves, 4 when it is stopping.",
+    client: true,
+    options: [json("one JSON object")],
+    run: statusCommand,
+  },
+  {
+    name: "token",
+    summary: "print an access token",
+    description: "Prints the access token alone on stdout (or a JSON object with --json), refreshing it first when it would expire sooner than --min-valid.",
+    client: true,
+    options: [
+      user("the user"),
+      provider("the provider id"),
+      { name: "min-valid", type: "string", value: "DURATION", help: "how long the token must stay valid, e.g. 90s, 5m (default: the daemon's refresh.min_valid_for)" },
+      json("print {access_token, token_type, expires_at, extra}"),
+    ],
+    run: tokenCommand,
+  },
+  {
+    name: "link",
+    summary: "print the authorize URL for a user (or run the device flow)",
+    client: true,
+    options: [
+      user("the user to link"),
+      provider("the provider id"),
+      { name: "device", type: "boolean", help: "run the device flow: show a code to enter at the provider and wait until it is approved" },
+      { name: "redirect-after", type: "string", value: "PATH", help: "where the browser goes after linking (relative, or an allow-listed origin)" },
+    ],
+    run: linkCommand,
+  },
+  {
+    name: "unlink",
+    summary: "delete a link and revoke its tokens",
+    description: "Asks for confirmation when stdin is a terminal, unless --yes.",
+    client: true,
+    options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }],
+    run: unlinkCommand,
+  },
+  {
+    name: "links",
+    summary: "list links (never token values)",
+    client: true,
+    options: [
+      user("only this user's links", false),
+      provider("only this provider's links", false),
+      { name: "needs-relink", type: "boolean", help: "only links whose refresh failed (the user must link again)" },
+      json("a JSON array"),
+    ],
+    run: linksCommand,
+  },
+  {
+    name: "keys generate",
+    summary: "print a new key line for the keys file (its key id on stderr)",
+    options: [],
+    run: keysGenerate,
+  },
+  {
+    name: "keys status",
+    summary: "per key id: active or decrypt-only, and how many values it sealed",
+    client: true,
+    options: [json("a JSON object")],
+    run: keysStatus,
+  },
+  {
+    name: "keys rotate",
+    summary: "re-seal every value under the active key, online, showing progress",
+    client: true,
+    options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }],
+    run: keysRotate,
+  },
+  {
+    name: "keys retire",
+    args: "ID",
+    summary: "remove a key from the keys file once no value uses it",
+    client: true,
+    options: [{ name: "keys-file", type: "string", value: "FILE", help: "the keys file to edit", required: true }],
+    run: keysRetire,
+  },
+];

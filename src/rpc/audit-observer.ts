@@ -1,0 +1,70 @@
+import { Code } from "@connectrpc/connect";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { CallObserver } from "./service.js";
+import { wireStatus } from "./wire-error.js";
+
+/**
+ * One audit line per RPC: who called, what, for which user and provider, how
+ * it ended, whether a provider was contacted. The user and provider come
+ * from the request, or from the link or token answered (CompleteLink and
+ * PollDeviceLink name them only in their answer).
+ */
+export function auditObserver(audit: AuditLog): CallObserver {
+  return ({ method, durationMs, input, output, error, scope, ctx }) => {
+    let grpcCode = "OK";
+    let reason = "";
+    if (error !== undefined) {
+      const wire = wireStatus(error);
+      grpcCode = codeName(wire.code);
+      reason = wire.reason;
+    }
+    const subject = subjectOf(input, output);
+    audit.write({
+      event: "rpc",
+      caller: scope.caller ?? { name: null, transport: ctx.protocolName, auth: "none" },
+      method: `/${method.parent.typeName}/${method.name}`,
+      userId: subject.userId,
+      providerId: subject.providerId,
+      providerIds: subject.providerIds,
+      outcome: { grpcCode, reason },
+      providerContacted: scope.providerContacted,
+      durationMs,
+    });
+  };
+}
+
+/** `FAILED_PRECONDITION`, as gRPC spells its codes. */
+export function codeName(code: Code): string {
+  return (Code[code] ?? String(code)).replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
+}
+
+interface Subject {
+  userId?: string | undefined;
+  providerId?: string | undefined;
+  providerIds?: string[] | undefined;
+}
+
+function subjectOf(input: unknown, output: unknown): Subject {
+  const fromInput = idsOf(input);
+  const answered = field(output, "link") ?? field(output, "token");
+  const fromOutput = idsOf(answered);
+  const providerIds = field(input, "providerIds");
+  return {
+    userId: fromInput.userId ?? fromOutput.userId,
+    providerId: fromInput.providerId ?? fromOutput.providerId,
+    providerIds: Array.isArray(providerIds) && providerIds.length > 0 ? providerIds.map(String) : undefined,
+  };
+}
+
+function idsOf(message: unknown): Subject {
+  const userId = field(message, "userId");
+  const providerId = field(message, "providerId");
+  return {
+    userId: typeof userId === "string" && userId !== "" ? userId : undefined,
+    providerId: typeof providerId === "string" && providerId !== "" ? providerId : undefined,
+  };
+}
+
+function field(message: unknown, name: string): unknown {
+  return typeof message === "object" && message !== null ? (message as Record<string, unknown>)[name] : undefined;
+}

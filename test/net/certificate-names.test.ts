@@ -1,0 +1,23 @@
+import type { PeerCertificate } from "node:tls";
+import { describe, expect, it } from "vitest";
+import { certificateNames } from "../../src/net/tls-files.js";
+
+const cert = (subject: Record<string, string | string[]>, subjectaltname?: string): PeerCertificate =>
+  ({ subject, ...(subjectaltname !== undefined ? { subjectaltname } : {}) }) as unknown as PeerCertificate;
+
+describe("the names a client certificate identifies its holder by", () => {
+  it("are the subject CN and every subjectAltName entry, without their type prefix", () => {
+    expect(certificateNames(cert({ CN: "agent", O: "ci" }, "DNS:agent.ci.example, URI:spiffe://ci.example/agent, email:ops@ci.example, IP Address:10.0.0.7"))).toEqual([
+      "agent",
+      "agent.ci.example",
+      "spiffe://ci.example/agent",
+      "ops@ci.example",
+      "10.0.0.7",
+    ]);
+  });
+
+  it("include every CN of a subject with several, and nothing for entries of other types", () => {
+    expect(certificateNames(cert({ CN: ["a", "b"] }, "othername:<unsupported>, DNS:c"))).toEqual(["a", "b", "c"]);
+    expect(certificateNames(cert({ O: "no cn" }))).toEqual([]);
+  });
+});
