@@ -3,6 +3,7 @@ import type { Command } from "./command.js";
 import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
 import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
 import { statusCommand } from "./status.js";
+import { storeMigrateCommand } from "./store-migrate.js";
 import { tokenCommand } from "./token.js";
 
 const user = (help: string, required = true): OptionSpec => ({ name: "user", type: "string", value: "U", help, required });
@@ -138,5 +139,18 @@ export const COMMANDS: readonly Command[] = [
     client: true,
     options: [{ name: "keys-file", type: "string", value: "FILE", help: "the keys file to edit", required: true }],
     run: keysRetire,
+  },
+  {
+    name: "store migrate",
+    summary: "copy a SQLite store into a PostgreSQL database (values stay sealed)",
+    description:
+      "Stop the daemons on the SQLite file first: a refresh they commit after the copy would be lost. The target gets the schema migrations, then every link, pending flow and key sentinel in one transaction, copied as stored (no value is opened to copy it). Before committing, the row counts must match and a sample of values must open on the target with the keys file; anything wrong rolls back. A target that holds rows is refused unless --overwrite.",
+    options: [
+      { name: "from", type: "string", value: "sqlite:PATH", help: "the SQLite store file", required: true },
+      { name: "to", type: "string", value: "postgres:URL_FILE", help: "a file holding the database's postgres:// URL (as store.postgres.url_file)", required: true },
+      { name: "keys-file", type: "string", value: "FILE", help: "the keys file the store is sealed with", required: true },
+      { name: "overwrite", type: "boolean", help: "replace what the target holds" },
+    ],
+    run: storeMigrateCommand,
   },
 ];

@@ -2,3 +2,4 @@ export { openPostgresStore, type PgStore, type PgStoreHealth, type PgStoreOption
 export type { PgLinks } from "./links.js";
 export { migrations, migrate, LATEST_SCHEMA_VERSION } from "./migrations.js";
 export { LINKS_CHANNEL } from "./listener.js";
+export { openPostgresCopyTarget, type PgCopyTarget } from "./copy-target.js";

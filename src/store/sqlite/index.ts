@@ -8,3 +8,4 @@ export {
   type Migration,
   type MigrationResult,
 } from "./migrations.js";
+export { openSqliteCopySource, type SqliteCopySource } from "./copy-source.js";
