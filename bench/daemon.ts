@@ -22,6 +22,8 @@ export interface DaemonOptions {
   name: string;
   provider: DaemonProvider;
   providerConcurrency?: number;
+  /** The config's `store` section (default: a SQLite file of this daemon's name). */
+  store?: Record<string, unknown>;
   /** Write a V8 CPU profile (--cpu-prof) into this directory on exit. */
   cpuProfDir?: string | undefined;
 }
@@ -71,7 +73,7 @@ export async function startBenchDaemon(opts: DaemonOptions): Promise<BenchDaemon
   const callerToken = randomBytes(24).toString("base64url");
   const config = {
     listen: { grpc: [`unix://${join(opts.dir, `${opts.name}.sock`)}`], http: "tcp://127.0.0.1:0" },
-    store: { sqlite: { path: storePathOf(opts.dir, opts.name) } },
+    store: opts.store ?? { sqlite: { path: storePathOf(opts.dir, opts.name) } },
     encryption: { keys_file: keys },
     refresh: { provider_concurrency: opts.providerConcurrency ?? 8, validate: false },
     shutdown_grace: "5s",

@@ -127,6 +127,19 @@ export function formatReport(rep: Report): string {
     for (const [store, p] of Object.entries(s.profiles ?? {})) out.push("", `${store} store:`, formatProfile(p));
   }
 
+  if (r.fleet !== undefined) {
+    const { cache: c, storm: s } = r.fleet;
+    out.push("", `5. Fleet (${r.fleet.daemons} daemons on one PostgreSQL; ms figures are the slowest daemon's)`);
+    out.push(
+      table([
+        ["phase", "callers", "calls/s (all daemons)", "p50 ms", "p99 ms", "provider refreshes", "replays", "errors"],
+        ["cache hit", `${r.fleet.daemons} × ${c.concurrencyPerDaemon}`, fmt(c.callsPerSec, 0), fmt(c.p50Ms, 1), fmt(c.p99Ms, 1), String(c.providerRequests), "0", String(c.errors)],
+        [`storm (provider ${s.providerLatencyMs} ms)`, String(s.callers), "", fmt(s.p50Ms, 1), fmt(s.p99Ms, 1), String(s.providerRefreshes), String(s.providerReplays), String(s.errors)],
+      ]),
+    );
+    if (s.errors > 0) out.push(`   errors, e.g. ${s.errorSamples.slice(0, 2).join(" | ")}`);
+  }
+
   out.push("", "Targets (issue 6) and sanity checks");
   const rows = [["", "scenario", "check", "measured"]];
   for (const ch of rep.checks) rows.push([ch.status, ch.scenario, `${ch.kind === "target" ? "" : `(${ch.kind}) `}${ch.what}`, ch.measured]);

@@ -1,8 +1,9 @@
 /**
  * `npm run bench` (issue 6): the daemon as its own process, a forked
  * load-generator process driving it over the Unix socket with grpc-js, and
- * four scenarios — cache hit (vs the same server's no-op RPC, a bare grpc-js
- * echo server and Connect), refresh storm, mass expiry, scale. Prints a
+ * five scenarios — cache hit (vs the same server's no-op RPC, a bare grpc-js
+ * echo server and Connect), refresh storm, mass expiry, scale, and a fleet of
+ * four daemons on one PostgreSQL. Prints a
  * table, the targets as PASS / MISS, and writes bench/results.json.
  *
  *   npm run bench                      full run (≈ 4–5 minutes on 2 cores)
@@ -17,11 +18,12 @@ import { join } from "node:path";
 import { buildInfo } from "./build-info.js";
 import { LoadGen } from "./loadgen-handle.js";
 import { machineInfo } from "./machine.js";
-import { USAGE, parseOptions, type BenchOptions, type ScenarioName } from "./options.js";
+import { SCENARIOS, USAGE, parseOptions, type BenchOptions, type ScenarioName } from "./options.js";
 import { formatReport, writeReport, type Contention, type Report } from "./report.js";
 import { runCacheHit } from "./scenarios/cache-hit.js";
 import type { ScenarioContext } from "./scenarios/context.js";
 import { runMassExpiry } from "./scenarios/mass-expiry.js";
+import { runFleet } from "./scenarios/fleet.js";
 import { runScale } from "./scenarios/scale.js";
 import { runStorm } from "./scenarios/storm.js";
 import { evaluate, type AllResults } from "./targets.js";
@@ -31,6 +33,7 @@ const TITLES: Record<ScenarioName, string> = {
   storm: "2. refresh storm",
   mass: "3. mass expiry",
   scale: "4. scale",
+  fleet: "5. fleet (4 daemons on one PostgreSQL)",
 };
 
 async function main(): Promise<number> {
@@ -62,7 +65,11 @@ async function main(): Promise<number> {
         if (name === "cache") results.cache = await runCacheHit(ctx);
         else if (name === "storm") results.storm = await runStorm(ctx);
         else if (name === "mass") results.mass = await runMassExpiry(ctx);
-        else results.scale = await runScale(ctx);
+        else if (name === "scale") results.scale = await runScale(ctx);
+        else {
+          const fleet = await runFleet(ctx);
+          if (fleet !== undefined) results.fleet = fleet;
+        }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         failures.push(`${name}: ${message}`);
@@ -77,7 +84,7 @@ async function main(): Promise<number> {
 
   const report: Report = {
     benchmark: "tokenbroker npm run bench (issue 6)",
-    mode: opts.quick ? "quick" : opts.only.length < 4 ? "partial" : "full",
+    mode: opts.quick ? "quick" : opts.only.length < SCENARIOS.length ? "partial" : "full",
     scenarios: opts.only,
     machine,
     build,

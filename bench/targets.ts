@@ -1,4 +1,5 @@
 import type { CacheHitResult } from "./scenarios/cache-hit.js";
+import type { FleetResult } from "./scenarios/fleet.js";
 import type { MassExpiryResult } from "./scenarios/mass-expiry.js";
 import type { ScaleResult } from "./scenarios/scale.js";
 import type { StormResult } from "./scenarios/storm.js";
@@ -25,6 +26,7 @@ export interface AllResults {
   storm?: StormResult;
   mass?: MassExpiryResult;
   scale?: ScaleResult;
+  fleet?: FleetResult;
 }
 
 const ok = (b: boolean): Status => (b ? "PASS" : "MISS");
@@ -78,6 +80,13 @@ export function evaluate(r: AllResults): Check[] {
     add("scale", "target", "per-key lock map empty after the run", lockText(s.lockMapAfter), lockStatus(s.lockMapAfter));
     const errors = s.runs.reduce((n, x) => n + x.errors, 0);
     add("scale", "sanity", "seeding and load without errors", `${s.seedErrors} seed errors, ${errors} call errors`, ok(s.seedErrors === 0 && errors === 0));
+  }
+
+  if (r.fleet !== undefined) {
+    const { cache, storm } = r.fleet;
+    add("fleet", "target", `storm over ${r.fleet.daemons} daemons: exactly 1 provider refresh`, `${storm.providerRefreshes} (${storm.providerTokenRequests} token requests)`, ok(storm.providerRefreshes === 1 && storm.providerTokenRequests === 1));
+    add("fleet", "sanity", "storm: no errors, no replay, fresh answers, one token per daemon", `${storm.errors} errors, ${storm.providerReplays} replays, ${storm.staleAnswers} stale, ${storm.distinctTokensPerDaemon} token(s)`, ok(storm.errors === 0 && storm.providerReplays === 0 && storm.staleAnswers === 0 && storm.distinctTokensPerDaemon === 1));
+    add("fleet", "sanity", "cache hits: no errors, provider untouched", `${cache.errors} errors, ${cache.providerRequests} provider requests`, ok(cache.errors === 0 && cache.providerRequests === 0));
   }
   return checks;
 }
