@@ -161,7 +161,8 @@ describe("AesSealer: digests", () => {
       mac,
       `:${mac}`,
       `${after.activeKeyId}:`,
-      `${after.activeKeyId.toUpperCase()}:${mac}`,
+      // Key ids are lower-case hex; one of only digits has no upper-case form (2.3% of random keys).
+      ...(/[a-f]/.test(after.activeKeyId) ? [`${after.activeKeyId.toUpperCase()}:${mac}`] : []),
       `${after.activeKeyId}:${mac}=`,
       `${after.activeKeyId}:${mac.slice(1)}`,
       `${after.activeKeyId}:${mac}A`,
