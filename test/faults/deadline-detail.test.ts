@@ -33,6 +33,9 @@ it("1 s deadlines while another process's (and this process's) refresh is held: 
   const a = await rig.daemon({ refresh: { timeout: "10s" } });
   const b = await rig.daemon({ refresh: { timeout: "10s" } });
   await a.client.importLink("u", expiredSeed(fake));
+  // Connect b's client now: the daemon counts the deadline from when the call reaches it, so a
+  // connection set up inside the timed call would eat the margin it answers early by.
+  expect((await b.client.obtain("nobody")).ok).toBe(false);
 
   const held = fake.holdNextTokenRequest();
   const refreshing = a.client.obtain("u", { deadlineMs: 30_000 });
