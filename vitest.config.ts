@@ -9,7 +9,15 @@ const shared = { testTimeout: 60_000, hookTimeout: 60_000, globalSetup: ["test/s
  * the rest, one file at a time, so another suite's load does not decide
  * their timing.
  */
-const timed = ["test/faults/**/*.test.ts", "test/fleet/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts"];
+const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts"];
+
+/**
+ * The fleet suites (PostgreSQL) run last, one file at a time: the database's
+ * background work after them (autovacuum and checkpoints after 50,000-row
+ * migrations and storms) starved the latency-bound suites above when they
+ * ran in between.
+ */
+const fleet = ["test/fleet/**/*.test.ts"];
 
 export default defineConfig({
   test: {
@@ -17,10 +25,13 @@ export default defineConfig({
     projects: [
       {
         // Two cores: suites that spawn daemons and fake providers contend for CPU.
-        test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: timed, maxWorkers: 2, sequence: { groupOrder: 0 } },
+        test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: [...timed, ...fleet], maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       {
         test: { ...shared, name: "timed", include: timed, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+      {
+        test: { ...shared, name: "fleet", include: fleet, maxWorkers: 1, sequence: { groupOrder: 2 } },
       },
     ],
   },
