@@ -1,7 +1,7 @@
 import type { RefreshSettings } from "../config/config.js";
 import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { revokeTokens, type TokenSet } from "../oauth/index.js";
+import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -13,7 +13,9 @@ import { lockKey } from "./lock-key.js";
 import { PendingCommits } from "./pending-commits.js";
 import { raceSignal } from "./race-signal.js";
 import { RecentFailures } from "./recent-failures.js";
+import { systemRandom, type Random } from "./random.js";
 import { Refresher } from "./refresher.js";
+import { httpTokenEndpoint, type TokenEndpoint } from "./token-endpoint.js";
 import { Validator } from "./validator.js";
 
 export interface EngineOptions {
@@ -27,6 +29,10 @@ export interface EngineOptions {
    */
   leasePollMs?: number;
   clock?: Clock;
+  /** Jitter's source (default Math.random); the simulation passes a seeded one. */
+  random?: Random;
+  /** The provider's token endpoint (default: HTTP, oauth/); the simulation passes a model. */
+  tokenEndpoint?: TokenEndpoint;
   /** This process's identity as a lease owner (tests make several in one process). */
   identity?: OwnerIdentity;
   /** How another holder's liveness is looked up (tests stand in for /proc). */
@@ -62,6 +68,7 @@ export class RefreshEngine {
   readonly #refresher: Refresher;
   readonly #settings: RefreshSettings;
   readonly #events: EngineEvents;
+  readonly #endpoint: TokenEndpoint;
   /** This process's lease owner id. */
   readonly owner: string;
 
@@ -74,12 +81,16 @@ export class RefreshEngine {
     this.#events = opts.events ?? noEvents;
     const identity = opts.identity ?? currentIdentity();
     this.owner = formatOwner(identity);
-    this.#pending = new PendingCommits(this.#clock, this.#log);
+    this.#endpoint = opts.tokenEndpoint ?? httpTokenEndpoint;
+    const random = opts.random ?? systemRandom;
+    this.#pending = new PendingCommits(this.#clock, this.#log, random);
     this.#refresher = new Refresher({
       store: opts.store,
       settings: opts.settings,
       log: opts.log,
       clock: this.#clock,
+      random,
+      endpoint: this.#endpoint,
       identity,
       owner: this.owner,
       probe: opts.probe ?? probeProcess,
@@ -228,11 +239,9 @@ export class RefreshEngine {
 
   /** Tokens issued for a link unlinked while the refresh was in flight (possibly by another process) belong to no one. */
   #revokeOrphan(key: LinkKey, provider: ProviderEntry, tokens: TokenSet): void {
-    const work = revokeTokens(provider.config, {
-      ...(tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}),
-      accessToken: tokens.accessToken,
-      timeoutMs: this.#settings.timeoutMs,
-    }).then((r) => this.#log.info({ provider: key.providerId, user: key.userId, revoked: r.revoked }, "revoked tokens refreshed for an unlinked link"));
+    const work = this.#endpoint
+      .revoke(provider, { ...(tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}), accessToken: tokens.accessToken }, this.#settings.timeoutMs)
+      .then((r) => this.#log.info({ provider: key.providerId, user: key.userId, revoked: r.revoked }, "revoked tokens refreshed for an unlinked link"));
     this.#track(work);
   }
 }

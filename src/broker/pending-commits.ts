@@ -2,6 +2,7 @@ import type { Logger } from "../log.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { LinkKey, LinkRecord } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
+import type { Random } from "./random.js";
 
 /** What a held commit does once: resolves with the committed record, or undefined when the row changed (CAS failed). */
 export type CommitOnce = () => Promise<LinkRecord | undefined>;
@@ -29,6 +30,7 @@ export class PendingCommits {
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly random: Random,
   ) {}
 
   get size(): number {
@@ -66,7 +68,7 @@ export class PendingCommits {
   async #retry(key: LinkKey, commit: CommitOnce, renew: () => Promise<unknown>): Promise<LinkRecord | undefined> {
     for (let attempt = 2; ; attempt++) {
       const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempt - 2));
-      await this.clock.sleep(ceiling / 2 + Math.random() * (ceiling / 2));
+      await this.clock.sleep(ceiling / 2 + this.random() * (ceiling / 2));
       await renew().catch(() => undefined);
       try {
         const committed = await commit();

@@ -17,6 +17,8 @@ import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord, LinkStore, NewTokens } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
+import type { Random } from "./random.js";
+import type { TokenEndpoint } from "./token-endpoint.js";
 import type { EngineEvents, RefreshOutcome } from "./engine-events.js";
 import { isFresh, isWinner, minValidityUnreachable } from "./freshness.js";
 import { LeaseKeeper } from "./lease-keeper.js";
@@ -41,6 +43,8 @@ export interface RefresherOptions {
   settings: RefreshSettings;
   log: Logger;
   clock: Clock;
+  random: Random;
+  endpoint: TokenEndpoint;
   identity: OwnerIdentity;
   owner: string;
   probe: ProcessProbe;
@@ -125,7 +129,8 @@ export class Refresher {
       let tokens: TokenSet;
       try {
         tokens = await refreshWithRetry(provider.config, record.refreshToken, {
-          redirectUri: provider.redirectUri,
+          send: (token, grant) => o.endpoint.refresh(provider, token, { timeoutMs: grant.timeoutMs, now: o.clock.now }),
+          random: o.random,
           timeoutMs: o.settings.timeoutMs,
           initialBackoffMs: o.settings.initialBackoffMs,
           maxBackoffMs: o.settings.maxBackoffMs,

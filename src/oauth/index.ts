@@ -5,6 +5,7 @@ export { OAuthError, boundFailureReason, failureReason, type OAuthErrorKind } fr
 export { isAllowedTransport } from "./loopback.js";
 export { MAX_TOKEN_LIFETIME_SEC, type TokenSet } from "./token-normalize.js";
 export { refreshWithRetry } from "./refresh-retry.js";
+export { refreshGrant } from "./refresh.js";
 export { validateToken } from "./validate.js";
 export { createPkce, generateState } from "./pkce.js";
 export { buildAuthorizeUrl, RESERVED_AUTHORIZE_PARAMS } from "./authorize.js";

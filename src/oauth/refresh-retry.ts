@@ -29,6 +29,12 @@ export interface RetryOptions extends RefreshOptions {
    * it) and Date.now for dates.
    */
   now?: (() => number) | undefined;
+  /**
+   * Sends one request; default refreshGrant over HTTP. The engine passes its
+   * token-endpoint port here (broker/token-endpoint.ts), so a simulated
+   * provider sees exactly the requests the retry loop makes.
+   */
+  send?: ((refreshToken: string, grant: RefreshOptions) => Promise<TokenSet>) | undefined;
 }
 
 const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {});
@@ -75,6 +81,7 @@ function backoff(attempt: number, retryAfterMs: number | undefined, b: Backoff):
 export async function refreshWithRetry(p: RefreshProvider, refreshToken: string, opts: RetryOptions): Promise<TokenSet> {
   const policy: Backoff = { initialMs: opts.initialBackoffMs ?? 250, capMs: opts.maxBackoffMs ?? 2000, random: opts.random ?? Math.random };
   const sleep = opts.sleep ?? realSleep;
+  const send = opts.send ?? ((token: string, g: RefreshOptions) => refreshGrant(p, token, g));
   const clock = opts.now ?? (() => performance.now());
   const deadline = clock() + (opts.budgetMs ?? 10_000);
   const grant: RefreshOptions = { timeoutMs: opts.timeoutMs, bodyTimeoutMs: opts.bodyTimeoutMs, signal: opts.signal, now: opts.now, redirectUri: opts.redirectUri };
@@ -82,7 +89,7 @@ export async function refreshWithRetry(p: RefreshProvider, refreshToken: string,
     await opts.beforeAttempt?.(attempt);
     let err: OAuthError;
     try {
-      return await refreshGrant(p, refreshToken, grant);
+      return await send(refreshToken, grant);
     } catch (e) {
       if (!(e instanceof OAuthError)) throw e;
       err = e;
