@@ -1,0 +1,29 @@
+/**
+ * `npm run sim -- [--runs N] [--seed S] [--path P]`: explores N seeded
+ * schedules (default 1,000) and prints the seed; a failure prints seed,
+ * path and the shrunk command list, and exits 1. With --seed and --path it
+ * replays that failure.
+ */
+import { parseArgs } from "node:util";
+import { openMemoryStore } from "../src/store/memory/index.js";
+import { explore } from "./explore.js";
+
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" } },
+  strict: true,
+});
+const runs = Number(values.runs);
+if (!Number.isSafeInteger(runs) || runs < 1) {
+  process.stderr.write(`--runs must be a whole number >= 1 (got ${values.runs})\n`);
+  process.exit(2);
+}
+const seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : Number(values.seed);
+if (!Number.isSafeInteger(seed)) {
+  process.stderr.write(`--seed must be an integer (got ${values.seed})\n`);
+  process.exit(2);
+}
+process.stdout.write(`sim: ${runs} schedules, seed ${seed}${values.path === undefined ? "" : `, path ${values.path}`}\n`);
+const started = performance.now();
+const result = await explore({ runs, seed, path: values.path, openDb: () => openMemoryStore().links });
+process.stdout.write(`${result.report}\n${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+process.exit(result.failed ? 1 : 0);

@@ -1,0 +1,161 @@
+/**
+ * A provider as the simulation sees it: per link a grant whose refresh tokens
+ * form one chain. Single-use rotation, reuse detection that revokes the whole
+ * grant (Auth0, Okta), an optional reuse grace window, and answers that can
+ * be normal, slow, lost after rotating, odd 2xx, 5xx with Retry-After, 429,
+ * or never sent at all. It keeps the ground truth the checks need: every
+ * replay, which access tokens are valid until when, and which process each
+ * rotated refresh token reached.
+ */
+import { OAuthError, type TokenSet } from "../src/oauth/index.js";
+import type { Rng } from "./rng.js";
+
+export type AnswerMode =
+  | { kind: "ok" }
+  /** Rotates on arrival, answers after `ms`. */
+  | { kind: "slow"; ms: number }
+  /** Rotates on arrival; the answer never comes back. */
+  | { kind: "lost" }
+  /** Rotates and answers 2xx without tokens. */
+  | { kind: "odd2xx" }
+  | { kind: "unavailable"; retryAfterMs: number }
+  | { kind: "rate_limited"; retryAfterMs: number }
+  /** Connection refused: nothing reaches the provider. */
+  | { kind: "refused" };
+
+export interface Grant {
+  id: number;
+  link: string;
+  /** The refresh token the provider accepts now. */
+  current: string;
+  /** Refresh tokens already rotated away, with when. */
+  spent: Map<string, number>;
+  revoked: boolean;
+  /** Valid access tokens of this grant and their expiry (true time). */
+  access: Map<string, number>;
+  /** Processes that received a response carrying each refresh token. */
+  heldBy: Map<string, Set<string>>;
+  /** Refresh tokens sent in requests whose answer reached no process (the outcome is unknown to everyone). */
+  unknownOutcome: Set<string>;
+}
+
+export interface Violation {
+  check: string;
+  detail: string;
+}
+
+export interface ProviderSettings {
+  lifetimeMs: number;
+  /** The declared reuse grace window (0: none). */
+  graceMs: number;
+  /** Whether issuing a new access token kills the grant's older ones (GitHub does). */
+  killsOlderAccess: boolean;
+}
+
+export class ProviderModel {
+  readonly grants = new Map<string, Grant>();
+  /** Every refresh token ever issued, to its link. */
+  readonly #links = new Map<string, string>();
+  readonly violations: Violation[] = [];
+  requests = 0;
+  #next = 0;
+  /** Answer modes queued for the next requests, in order. */
+  readonly #queued: AnswerMode[] = [];
+
+  constructor(
+    readonly settings: ProviderSettings,
+    private readonly rng: Rng,
+  ) {}
+
+  /** A new grant for `link` (a link or re-link): its first tokens. */
+  issueGrant(link: string, now: number): { accessToken: string; refreshToken: string; expiresAt: number } {
+    const id = ++this.#next;
+    const g: Grant = { id, link, current: `rt${id}.0`, spent: new Map(), revoked: false, access: new Map(), heldBy: new Map(), unknownOutcome: new Set() };
+    const accessToken = `at${id}.0`;
+    g.access.set(accessToken, now + this.settings.lifetimeMs);
+    this.grants.set(link, g);
+    this.#links.set(g.current, link);
+    return { accessToken, refreshToken: g.current, expiresAt: now + this.settings.lifetimeMs };
+  }
+
+  queue(mode: AnswerMode, count: number): void {
+    for (let i = 0; i < count; i++) this.#queued.push(mode);
+  }
+
+  clearQueue(): void {
+    this.#queued.length = 0;
+  }
+
+  nextMode(): AnswerMode {
+    return this.#queued.shift() ?? { kind: "ok" };
+  }
+
+  /** The link a refresh token was issued for. */
+  linkOf(refreshToken: string): string | undefined {
+    return this.#links.get(refreshToken);
+  }
+
+  /** Whether `accessToken` is valid at `at` and stays so until `until` (true time). */
+  validUntil(link: string, accessToken: string): number | undefined {
+    const g = this.grants.get(link);
+    if (g === undefined || g.revoked) return undefined;
+    return g.access.get(accessToken);
+  }
+
+  /**
+   * The provider processes a refresh request at `now`: the answer it gives
+   * (tokens or an OAuth error), after recording replays and rotating.
+   */
+  process(link: string, presented: string, now: number, mode: AnswerMode, from: string): TokenSet | OAuthError {
+    this.requests++;
+    const g = this.grants.get(link);
+    if (mode.kind === "unavailable") return new OAuthError({ kind: "transient", sent: "answered", status: 503, message: "provider answered HTTP 503", retryAfterMs: mode.retryAfterMs });
+    if (mode.kind === "rate_limited") return new OAuthError({ kind: "rate_limited", sent: "answered", status: 429, message: "provider answered HTTP 429", retryAfterMs: mode.retryAfterMs });
+    if (g === undefined || (!g.spent.has(presented) && g.current !== presented)) {
+      return invalidGrant("unknown refresh token");
+    }
+    if (g.revoked) return invalidGrant("grant revoked");
+    const spentAt = g.spent.get(presented);
+    if (spentAt !== undefined) {
+      const predecessor = [...g.spent.keys()].at(-1) === presented;
+      if (predecessor && this.settings.graceMs > 0 && now < spentAt + this.settings.graceMs) {
+        // Inside the grace window the previous token still works: no new rotation.
+        return this.#mint(g, now, g.current, from);
+      }
+      this.violations.push({ check: "a", detail: `replay: ${from} presented ${presented}, spent at ${spentAt}, at ${now} (grant ${g.id} revoked)` });
+      g.revoked = true;
+      g.access.clear();
+      return invalidGrant("refresh token reused; grant revoked");
+    }
+    const next = `rt${g.id}.${g.spent.size + 1}`;
+    g.spent.set(presented, now);
+    g.current = next;
+    this.#links.set(next, g.link);
+    return this.#mint(g, now, next, from);
+  }
+
+  /** The answer reached process `proc` (alive): it holds these tokens. */
+  delivered(link: string, tokens: TokenSet, proc: string): void {
+    const g = this.grants.get(link);
+    if (g === undefined || tokens.refreshToken === undefined) return;
+    let set = g.heldBy.get(tokens.refreshToken);
+    if (set === undefined) g.heldBy.set(tokens.refreshToken, (set = new Set()));
+    set.add(proc);
+  }
+
+  /** The request carrying `presented` got no answer that any process saw. */
+  unanswered(link: string, presented: string): void {
+    this.grants.get(link)?.unknownOutcome.add(presented);
+  }
+
+  #mint(g: Grant, now: number, refreshToken: string, _from: string): TokenSet {
+    if (this.settings.killsOlderAccess) g.access.clear();
+    const accessToken = `at${g.id}.${g.spent.size}.${this.rng.int(1e9)}`;
+    g.access.set(accessToken, now + this.settings.lifetimeMs);
+    return { accessToken, tokenType: "bearer", refreshToken, expiresInSec: Math.floor(this.settings.lifetimeMs / 1000), extra: {}, notes: [] };
+  }
+}
+
+function invalidGrant(description: string): OAuthError {
+  return new OAuthError({ kind: "permanent", sent: "answered", status: 400, error: "invalid_grant", description, message: `provider refused the refresh: invalid_grant (${description})` });
+}

@@ -1,0 +1,51 @@
+/**
+ * Runs one schedule from start to finish: seed the links, apply the
+ * commands (checking history after each), let faults stop, wait out a quiet
+ * phase, ask once more for every link, and check (docs: sim/checks.ts).
+ */
+import type { LinkStore } from "../src/store/link-store.js";
+import { checkCallers, checkHistory, checkQuiet, type Violation } from "./checks.js";
+import type { Schedule } from "./commands.js";
+import { LIFETIME_MS, World } from "./world.js";
+
+/** Long enough for every wait in the engine to end once faults stop (lease, retries, answer bounds, the interrupted window). */
+export const QUIET_MS = 90_000;
+/** The last call per link: asks for a token that needs a refresh, with a generous deadline. */
+const FINAL_MIN_VALID_MS = LIFETIME_MS - 2_000;
+const FINAL_DEADLINE_MS = 30_000;
+
+export interface RunResult {
+  violations: Violation[];
+  /** Timer callbacks run: the run's cost. */
+  steps: number;
+}
+
+export async function runSchedule(s: Schedule, openDb: () => LinkStore): Promise<RunResult> {
+  const world = new World(s.config, openDb());
+  await world.seed();
+  const history = new Map<string, { version: number; generation: number }>();
+  const violations: Violation[] = [];
+  const found = (): boolean => {
+    violations.push(...world.provider.violations.splice(0), ...world.violations.splice(0));
+    return violations.length > 0;
+  };
+  for (const c of s.commands) {
+    await world.apply(c);
+    violations.push(...(await checkHistory(world, history)));
+    if (found()) return { violations, steps: world.time.steps };
+  }
+  world.heal();
+  await world.time.runUntil(world.time.now + QUIET_MS);
+  if (found()) return { violations, steps: world.time.steps };
+  const finals = new Map<string, string | undefined>();
+  const calls = world.links.map((link) => {
+    const live = world.nodes.filter((n) => !n.proc.dead);
+    const node = live[world.rng.int(live.length)];
+    return node === undefined ? undefined : { link, caller: world.obtain(node, link, FINAL_MIN_VALID_MS, FINAL_DEADLINE_MS) };
+  });
+  await world.time.runUntil(world.time.now + FINAL_DEADLINE_MS + 1_000);
+  for (const c of calls) if (c !== undefined) finals.set(c.link, c.caller.outcome);
+  found();
+  violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
+  return { violations, steps: world.time.steps };
+}
