@@ -105,6 +105,13 @@ module.exports = {
       to: { path: "^src/store/postgres/" },
     },
     {
+      name: "store-memory-from-the-root",
+      comment: "only the composition root imports store/memory/ (tests and the simulation do too); everything else sees the store interfaces (docs/design.md §1)",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/store/memory/", ...paths(compositionRoot)] },
+      to: { path: "^src/store/memory/" },
+    },
+    {
       name: "pg-in-store-postgres",
       comment: "pg is used only in src/store/postgres/ (docs/design.md §1)",
       severity: "error",

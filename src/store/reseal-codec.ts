@@ -1,5 +1,7 @@
 import type { SealContext, Sealer } from "../crypto/index.js";
+import { UNREADABLE_KEY_ID, type ResealBatch } from "./keyring-store.js";
 import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow, type SealedColumn } from "./row-codec.js";
+import { assertMillis } from "./validate.js";
 
 /** What re-sealing reads of a link row. */
 export type ResealRow = Pick<
@@ -45,4 +47,44 @@ export function resealLinkRow(sealer: Sealer, row: ResealRow): ResealedValues | 
 export function resealValue(sealer: Sealer, envelope: Buffer, ctx: SealContext): Buffer | undefined {
   if (sealer.keyIdOf(envelope) === sealer.activeKeyId) return undefined;
   return sealer.seal(sealer.open(envelope, ctx), ctx);
+}
+
+/**
+ * The sending marker after a row's re-seal: a marker that named the stored
+ * refresh token moves to its new digest, so a rotation never hides an
+ * interrupted refresh (SQL: the CASE in each store's re-seal UPDATE).
+ */
+export function resealedMarker(row: Pick<LinkRow, "refresh_token_digest" | "refresh_sent_digest">, newDigest: string | null): string | null {
+  return row.refresh_sent_digest === row.refresh_token_digest ? newDigest : row.refresh_sent_digest;
+}
+
+/** How many values each key id sealed, from envelope headers (nothing is decrypted); unreadable headers count under UNREADABLE_KEY_ID. */
+export function countKeyIds(sealer: Sealer, envelopes: Iterable<Uint8Array>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of envelopes) {
+    let keyId: string;
+    try {
+      keyId = sealer.keyIdOf(v);
+    } catch {
+      keyId = UNREADABLE_KEY_ID;
+    }
+    counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** A re-seal batch's answer: the next batch starts after the last row scanned, unless the page was short. */
+export function resealBatch(rows: ReadonlyArray<Pick<LinkRow, "provider_id" | "user_id">>, limit: number, resealed: number): ResealBatch {
+  const last = rows.at(-1);
+  return {
+    resealed,
+    scanned: rows.length,
+    next: rows.length < limit || last === undefined ? undefined : { providerId: last.provider_id, userId: last.user_id },
+  };
+}
+
+/** putSentinel's argument checks. */
+export function checkSentinelArgs(keyId: string, now: number): void {
+  if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
+  assertMillis("now", now);
 }

@@ -1,5 +1,5 @@
 import type { SealContext, Sealer } from "../crypto/index.js";
-import type { InterruptedRefresh, LeaseState, LinkKey, LinkMeta, LinkRecord, NewTokens } from "./link-store.js";
+import type { LinkKey, LinkMeta, LinkRecord, NewTokens } from "./link-store.js";
 
 /** The table every link secret is sealed for (part of each value's SealContext). */
 export const LINKS_TABLE = "links";
@@ -32,12 +32,7 @@ export interface LinkRow {
   refresh_sent_digest: string | null;
 }
 
-/** The columns that describe a row's lease and the refresh its holder is sending. */
-export type LeaseRow = Pick<
-  LinkRow,
-  "lease_owner" | "lease_until" | "generation" | "refresh_token_digest" | "refresh_sent_at" | "refresh_sent_by" | "refresh_sent_digest"
->;
-
+/** The columns of LeaseRow (lease-core.ts), for a SELECT. */
 export const LEASE_COLUMNS =
   "lease_owner, lease_until, generation, refresh_token_digest, refresh_sent_at, refresh_sent_by, refresh_sent_digest";
 
@@ -158,22 +153,6 @@ export class RowCodec {
       lastRefreshedAt: row.last_refreshed_at,
     };
   }
-}
-
-/** The refresh recorded as being sent, iff it was sent with the refresh token stored now. */
-export function interruptedOf(row: LeaseRow): InterruptedRefresh | undefined {
-  const sent = row.refresh_sent_digest;
-  if (sent === null || sent !== row.refresh_token_digest || row.refresh_sent_by === null || row.refresh_sent_at === null) return undefined;
-  return { by: row.refresh_sent_by, at: row.refresh_sent_at };
-}
-
-/** null when free. `sending` only for the holder's own mark on the stored token. */
-export function leaseStateOf(row: LeaseRow): LeaseState | null {
-  if (row.lease_owner === null || row.lease_until === null) return null;
-  const state: LeaseState = { owner: row.lease_owner, until: row.lease_until, generation: row.generation };
-  const sent = interruptedOf(row);
-  if (sent !== undefined && sent.by === row.lease_owner) state.sending = { at: sent.at };
-  return state;
 }
 
 export function decodeMeta(row: LinkMetaRow): LinkMeta {

@@ -14,7 +14,8 @@ import type {
   StoredTokens,
 } from "../link-store.js";
 import { RecordCache } from "../record-cache.js";
-import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LeaseRow, type LinkMetaRow, type LinkRow, type SealedTokens } from "../row-codec.js";
+import { interruptedOf, leaseStateOf, type LeaseRow } from "../lease-core.js";
+import { RowCodec, decodeMeta, type LinkMetaRow, type LinkRow, type SealedTokens } from "../row-codec.js";
 import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
 import type { PgConnection, Queryer } from "./connection.js";
 import * as sql from "./link-sql.js";

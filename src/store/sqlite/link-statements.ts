@@ -1,5 +1,6 @@
 import type { Database, Statement } from "better-sqlite3";
-import { LEASE_COLUMNS, META_COLUMNS, type LeaseRow, type LinkMetaRow, type LinkRow } from "../row-codec.js";
+import type { LeaseRow } from "../lease-core.js";
+import { LEASE_COLUMNS, META_COLUMNS, type LinkMetaRow, type LinkRow } from "../row-codec.js";
 
 /** Primary-key parameters shared by most statements. */
 export interface PkParams {

@@ -15,7 +15,8 @@ import type {
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
 import { RecordCache } from "../record-cache.js";
-import { RowCodec, decodeMeta, interruptedOf, leaseStateOf, type LinkRow, type SealedTokens } from "../row-codec.js";
+import { interruptedOf, leaseStateOf } from "../lease-core.js";
+import { RowCodec, decodeMeta, type LinkRow, type SealedTokens } from "../row-codec.js";
 import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
