@@ -13,6 +13,8 @@ import { keyOf, type World } from "./world.js";
 
 export interface Violation {
   check: string;
+  /** A stable name for the kind of failure, for the census (census.ts) and the regression list. */
+  kind?: string;
   detail: string;
 }
 
@@ -29,7 +31,7 @@ export async function checkHistory(world: World, before: Map<string, { version: 
     const now = { version: rec.version, generation: lease?.generation ?? before.get(link)?.generation ?? 0 };
     const was = before.get(link);
     if (was !== undefined && (now.version < was.version || now.generation < was.generation)) {
-      out.push({ check: "d", detail: `${link}: version ${was.version} -> ${now.version}, generation ${was.generation} -> ${now.generation}` });
+      out.push({ check: "d", kind: "history went back", detail: `${link}: version ${was.version} -> ${now.version}, generation ${was.generation} -> ${now.generation}` });
     }
     before.set(link, now);
   }
@@ -41,6 +43,7 @@ export async function checkQuiet(world: World, finals: Map<string, string | unde
   const out: Violation[] = [];
   const live = new Set(world.nodes.filter((n) => !n.proc.dead).map((n) => n.proc.name));
   const unknownFor = (token: string): boolean =>
+    world.orphanedSends.has(token) ||
     world.flights.some((f) => f.presented === token && (f.result === "unknown" || (f.result === "pending" && f.proc.dead)));
   for (const link of world.links) {
     const rec = await world.db.get(keyOf(link));
@@ -50,19 +53,19 @@ export async function checkQuiet(world: World, finals: Map<string, string | unde
     if (rec.refreshToken !== null) {
       if (rec.refreshToken === g.current) {
         const final = finals.get(link);
-        if (final !== "OK") out.push({ check: "b", detail: `${link} holds the provider's current refresh token, yet the call after the faults answered ${final ?? "nothing"}` });
+        if (final !== "OK") out.push({ check: "b", kind: "healthy link not served", detail: `${link} holds the provider's current refresh token, yet the call after the faults answered ${final ?? "nothing"}` });
       } else if (holders.length > 0) {
-        out.push({ check: "b", detail: `${link} keeps spent refresh token ${rec.refreshToken} while ${holders.join(", ")} holds the rotated ${g.current}` });
+        out.push({ check: "b", kind: "rotated token dropped", detail: `${link} keeps spent refresh token ${rec.refreshToken} while ${holders.join(", ")} holds the rotated ${g.current}` });
       } else if (!unknownFor(rec.refreshToken)) {
-        out.push({ check: "b", detail: `${link} holds spent refresh token ${rec.refreshToken}; the rotated ${g.current} reached no one, yet no send of it had an unknown outcome` });
+        out.push({ check: "b", kind: "spent token kept", detail: `${link} holds spent refresh token ${rec.refreshToken}; the rotated ${g.current} reached no one, yet no send of it had an unknown outcome` });
       }
       continue;
     }
     const failed = world.failedTokens.get(link);
     if (holders.length > 0) {
-      out.push({ check: "b", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) while ${holders.join(", ")} holds the rotated refresh token ${g.current}` });
+      out.push({ check: "b", kind: "link failed while a process holds its rotated token", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) while ${holders.join(", ")} holds the rotated refresh token ${g.current}` });
     } else if (failed !== undefined && failed === g.current && !unknownFor(failed)) {
-      out.push({ check: "b", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) although ${failed} was never rotated and every send of it had a known outcome` });
+      out.push({ check: "b", kind: "link failed for a send with a known outcome", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) although ${failed} was never rotated and every send of it had a known outcome` });
     }
   }
   return out;
@@ -75,7 +78,7 @@ export function checkCallers(world: World): Violation[] {
     if (c.node.proc.dead) continue;
     const bound = Math.max(c.deadlineAt, c.node.resumedAt) + ANSWER_SLACK_MS;
     if (c.settledAt === undefined || c.settledAt > bound) {
-      out.push({ check: "e", detail: `a caller of ${c.node.proc.name} for ${c.link} (deadline +${c.deadlineAt - c.startedAt} ms) was ${c.settledAt === undefined ? "never answered" : `answered ${c.settledAt - bound} ms late`}` });
+      out.push({ check: "e", kind: c.settledAt === undefined ? "caller never answered" : "caller answered late", detail: `a caller of ${c.node.proc.name} for ${c.link} (deadline +${c.deadlineAt - c.startedAt} ms) was ${c.settledAt === undefined ? "never answered" : `answered ${c.settledAt - bound} ms late`}` });
     }
   }
   return out;

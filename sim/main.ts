@@ -2,14 +2,16 @@
  * `npm run sim -- [--runs N] [--seed S] [--path P]`: explores N seeded
  * schedules (default 1,000) and prints the seed; a failure prints seed,
  * path and the shrunk command list, and exits 1. With --seed and --path it
- * replays that failure.
+ * replays that failure. --census runs the batch to the end and groups what
+ * failed by kind (census.ts).
  */
 import { parseArgs } from "node:util";
 import { openMemoryStore } from "../src/store/memory/index.js";
+import { census } from "./census.js";
 import { explore } from "./explore.js";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" } },
+  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" }, census: { type: "boolean", default: false } },
   strict: true,
 });
 const runs = Number(values.runs);
@@ -24,6 +26,13 @@ if (!Number.isSafeInteger(seed)) {
 }
 process.stdout.write(`sim: ${runs} schedules, seed ${seed}${values.path === undefined ? "" : `, path ${values.path}`}\n`);
 const started = performance.now();
+if (values.census) {
+  // Every kind of failure in the batch, not only the first (no shrinking).
+  const found = await census(runs, seed, () => openMemoryStore().links);
+  for (const e of found) process.stdout.write(`${String(e.count).padStart(6)}  ${e.kind}\n        first: --seed ${seed} --path ${e.first}: ${e.detail}\n`);
+  process.stdout.write(`${found.length} kinds of failure; ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  process.exit(found.length > 0 ? 1 : 0);
+}
 const result = await explore({ runs, seed, path: values.path, openDb: () => openMemoryStore().links });
 process.stdout.write(`${result.report}\n${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 process.exit(result.failed ? 1 : 0);

@@ -8,6 +8,7 @@
  * rotated refresh token reached.
  */
 import { OAuthError, type TokenSet } from "../src/oauth/index.js";
+import type { Violation } from "./checks.js";
 import type { Rng } from "./rng.js";
 
 export type AnswerMode =
@@ -35,14 +36,8 @@ export interface Grant {
   access: Map<string, number>;
   /** Processes that received a response carrying each refresh token. */
   heldBy: Map<string, Set<string>>;
-  /** Refresh tokens sent in requests whose answer reached no process (the outcome is unknown to everyone). */
-  unknownOutcome: Set<string>;
 }
 
-export interface Violation {
-  check: string;
-  detail: string;
-}
 
 export interface ProviderSettings {
   lifetimeMs: number;
@@ -56,6 +51,8 @@ export class ProviderModel {
   readonly grants = new Map<string, Grant>();
   /** Every refresh token ever issued, to its link. */
   readonly #links = new Map<string, string>();
+  /** Every access token ever issued, to its grant (a re-link does not revoke the old grant). */
+  readonly #accessGrants = new Map<string, Grant>();
   readonly violations: Violation[] = [];
   requests = 0;
   #next = 0;
@@ -70,9 +67,10 @@ export class ProviderModel {
   /** A new grant for `link` (a link or re-link): its first tokens. */
   issueGrant(link: string, now: number): { accessToken: string; refreshToken: string; expiresAt: number } {
     const id = ++this.#next;
-    const g: Grant = { id, link, current: `rt${id}.0`, spent: new Map(), revoked: false, access: new Map(), heldBy: new Map(), unknownOutcome: new Set() };
+    const g: Grant = { id, link, current: `rt${id}.0`, spent: new Map(), revoked: false, access: new Map(), heldBy: new Map() };
     const accessToken = `at${id}.0`;
     g.access.set(accessToken, now + this.settings.lifetimeMs);
+    this.#accessGrants.set(accessToken, g);
     this.grants.set(link, g);
     this.#links.set(g.current, link);
     return { accessToken, refreshToken: g.current, expiresAt: now + this.settings.lifetimeMs };
@@ -97,8 +95,8 @@ export class ProviderModel {
 
   /** Whether `accessToken` is valid at `at` and stays so until `until` (true time). */
   validUntil(link: string, accessToken: string): number | undefined {
-    const g = this.grants.get(link);
-    if (g === undefined || g.revoked) return undefined;
+    const g = this.#accessGrants.get(accessToken);
+    if (g === undefined || g.link !== link || g.revoked) return undefined;
     return g.access.get(accessToken);
   }
 
@@ -122,7 +120,7 @@ export class ProviderModel {
         // Inside the grace window the previous token still works: no new rotation.
         return this.#mint(g, now, g.current, from);
       }
-      this.violations.push({ check: "a", detail: `replay: ${from} presented ${presented}, spent at ${spentAt}, at ${now} (grant ${g.id} revoked)` });
+      this.violations.push({ check: "a", kind: "spent refresh token sent", detail: `replay: ${from} presented ${presented}, spent at ${spentAt}, at ${now} (grant ${g.id} revoked)` });
       g.revoked = true;
       g.access.clear();
       return invalidGrant("refresh token reused; grant revoked");
@@ -143,15 +141,11 @@ export class ProviderModel {
     set.add(proc);
   }
 
-  /** The request carrying `presented` got no answer that any process saw. */
-  unanswered(link: string, presented: string): void {
-    this.grants.get(link)?.unknownOutcome.add(presented);
-  }
-
   #mint(g: Grant, now: number, refreshToken: string, _from: string): TokenSet {
     if (this.settings.killsOlderAccess) g.access.clear();
     const accessToken = `at${g.id}.${g.spent.size}.${this.rng.int(1e9)}`;
     g.access.set(accessToken, now + this.settings.lifetimeMs);
+    this.#accessGrants.set(accessToken, g);
     return { accessToken, tokenType: "bearer", refreshToken, expiresInSec: Math.floor(this.settings.lifetimeMs / 1000), extra: {}, notes: [] };
   }
 }

@@ -48,7 +48,7 @@ export class VirtualTime {
 
   /** Runs `fn` at `at` (true time) in `proc`'s context (null: the world's, e.g. the database or the provider). */
   at(at: number, proc: SimProcess | null, fn: () => void): () => void {
-    const t: Timer = { at: Math.max(at, this.#now), seq: this.#seq++, proc, fn, cancelled: false };
+    const t: Timer = { at: Math.max(Math.ceil(at), this.#now), seq: this.#seq++, proc, fn, cancelled: false };
     this.#push(t);
     return () => {
       t.cancelled = true;

@@ -7,10 +7,11 @@ import { RefreshEngine } from "../src/broker/engine.js";
 import type { Clock } from "../src/broker/clock.js";
 import type { OwnerIdentity, ProcessProbe } from "../src/broker/lease-owner.js";
 import type { ProviderConfig, RefreshSettings } from "../src/config/config.js";
-import { BrokerError } from "../src/errors.js";
+import { BrokerError, domainError } from "../src/errors.js";
 import { createLogger } from "../src/log.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
 import type { LinkKey, LinkStore } from "../src/store/link-store.js";
+import type { Violation } from "./checks.js";
 import type { Command, RunConfig } from "./commands.js";
 import { ProviderModel } from "./provider-model.js";
 import { Rng } from "./rng.js";
@@ -69,8 +70,10 @@ export class World {
   readonly links: string[];
   /** The refresh token each recorded failure cleared, by link. */
   readonly failedTokens = new Map<string, string>();
+  /** Refresh tokens a crashed process had marked as being sent. */
+  readonly orphanedSends = new Set<string>();
   /** Problems found while running (served tokens, row history). */
-  readonly violations: Array<{ check: string; detail: string }> = [];
+  readonly violations: Violation[] = [];
   readonly #providerConfig: ProviderConfig;
   #pids = 100;
   /** Crashed processes, so a probe on their host finds them gone. */
@@ -124,6 +127,12 @@ export class World {
         break;
       case "crash": {
         const n = this.node(c.e);
+        // A send it had marked may or may not have left: to everyone else its outcome is unknown.
+        for (const link of this.links) {
+          const lease = await this.db.readLease(keyOf(link));
+          const rec = await this.db.get(keyOf(link));
+          if (lease?.sending !== undefined && lease.owner.includes(`:${n.proc.pid}:`) && rec?.refreshToken) this.orphanedSends.add(rec.refreshToken);
+        }
         n.proc.dead = true;
         this.#dead.push(n.proc);
         this.nodes[this.nodes.indexOf(n)] = this.#spawn(n.proc.host, false);
@@ -172,6 +181,7 @@ export class World {
         if (validUntil === undefined || validUntil + tolerance < this.time.now + minValidMs) {
           this.violations.push({
             check: "c",
+            kind: "served a token the provider does not honour for min_valid_for",
             detail: `${node.proc.name} served ${link} a token ${validUntil === undefined ? "the provider does not accept" : `valid ${validUntil - this.time.now} ms more`} for min_valid_for ${minValidMs} ms`,
           });
         }
@@ -179,9 +189,11 @@ export class World {
       (err: unknown) => {
         cancel();
         caller.settledAt = this.time.now;
-        caller.outcome = err instanceof BrokerError ? err.reason : ctl.signal.aborted ? "DEADLINE_EXCEEDED" : `THROWN ${String(err)}`;
+        // As the wire sees it (rpc/wire-error.ts maps store faults and decrypt failures the same way).
+        const e = domainError(err);
+        caller.outcome = e instanceof BrokerError ? e.reason : ctl.signal.aborted ? "DEADLINE_EXCEEDED" : `THROWN ${String(err)}`;
         if (caller.outcome === "INTERNAL" || caller.outcome.startsWith("THROWN")) {
-          this.violations.push({ check: "internal", detail: `${node.proc.name} answered ${link} with ${caller.outcome}: ${String(err)}` });
+          this.violations.push({ check: "internal", kind: "internal error", detail: `${node.proc.name} answered ${link} with ${caller.outcome}: ${String(err)}` });
         }
       },
     );
