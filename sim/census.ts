@@ -21,9 +21,12 @@ export async function census(runs: number, seed: number, openDb: () => LinkStore
   const schedules = fc.sample(scheduleArb, { numRuns: runs, seed });
   const byKind = new Map<string, CensusEntry>();
   for (const [i, s] of schedules.entries()) {
-    const r = await runSchedule(s, openDb);
+    const r = await runSchedule(s, openDb, true);
+    const seen = new Set<string>();
     for (const v of r.violations) {
       const kind = `(${v.check}) ${v.kind ?? v.detail}`;
+      if (seen.has(kind)) continue; // count schedules, not repeats within one
+      seen.add(kind);
       const entry = byKind.get(kind);
       if (entry === undefined) byKind.set(kind, { kind, count: 1, first: i, detail: v.detail });
       else entry.count++;

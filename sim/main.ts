@@ -9,9 +9,11 @@ import { parseArgs } from "node:util";
 import { openMemoryStore } from "../src/store/memory/index.js";
 import { census } from "./census.js";
 import { explore } from "./explore.js";
+import { regressions, unmetOutcomes } from "./regressions.js";
+import { runSchedule } from "./run.js";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" }, census: { type: "boolean", default: false } },
+  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" }, census: { type: "boolean", default: false }, regressions: { type: "boolean", default: false } },
   strict: true,
 });
 const runs = Number(values.runs);
@@ -23,6 +25,18 @@ const seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) 
 if (!Number.isSafeInteger(seed)) {
   process.stderr.write(`--seed must be an integer (got ${values.seed})\n`);
   process.exit(2);
+}
+if (values.regressions) {
+  let failed = 0;
+  for (const r of regressions) {
+    const result = await runSchedule(r.schedule, () => openMemoryStore().links, true);
+    const violations = [...result.violations, ...unmetOutcomes(r, result.outcomes).map((detail) => ({ check: "outcome", detail }))];
+    failed += violations.length > 0 ? 1 : 0;
+    process.stdout.write(`${violations.length === 0 ? "ok  " : "FAIL"} ${r.name}\n`);
+    for (const v of violations) process.stdout.write(`       (${v.check}) ${v.detail}\n`);
+  }
+  process.stdout.write(`${regressions.length - failed} passed, ${failed} failed\n`);
+  process.exit(failed > 0 ? 1 : 0);
 }
 process.stdout.write(`sim: ${runs} schedules, seed ${seed}${values.path === undefined ? "" : `, path ${values.path}`}\n`);
 const started = performance.now();

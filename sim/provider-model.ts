@@ -51,6 +51,8 @@ export class ProviderModel {
   readonly grants = new Map<string, Grant>();
   /** Every refresh token ever issued, to its link. */
   readonly #links = new Map<string, string>();
+  /** Access tokens killed by a later issue (killsOlderAccess), to the refresh token that issue came with. */
+  readonly killedBy = new Map<string, string>();
   /** Every access token ever issued, to its grant (a re-link does not revoke the old grant). */
   readonly #accessGrants = new Map<string, Grant>();
   readonly violations: Violation[] = [];
@@ -142,7 +144,10 @@ export class ProviderModel {
   }
 
   #mint(g: Grant, now: number, refreshToken: string, _from: string): TokenSet {
-    if (this.settings.killsOlderAccess) g.access.clear();
+    if (this.settings.killsOlderAccess) {
+      for (const old of g.access.keys()) this.killedBy.set(old, refreshToken);
+      g.access.clear();
+    }
     const accessToken = `at${g.id}.${g.spent.size}.${this.rng.int(1e9)}`;
     g.access.set(accessToken, now + this.settings.lifetimeMs);
     this.#accessGrants.set(accessToken, g);

@@ -16,27 +16,30 @@ const FINAL_DEADLINE_MS = 30_000;
 
 export interface RunResult {
   violations: Violation[];
+  /** What each caller was answered, in the order they asked (undefined: not answered). */
+  outcomes: Array<string | undefined>;
   /** Timer callbacks run: the run's cost. */
   steps: number;
 }
 
-export async function runSchedule(s: Schedule, openDb: () => LinkStore): Promise<RunResult> {
+/** `exhaustive`: run to the end and report everything (the census); otherwise stop at the first violation. */
+export async function runSchedule(s: Schedule, openDb: () => LinkStore, exhaustive = false): Promise<RunResult> {
   const world = new World(s.config, openDb());
   await world.seed();
   const history = new Map<string, { version: number; generation: number }>();
   const violations: Violation[] = [];
   const found = (): boolean => {
     violations.push(...world.provider.violations.splice(0), ...world.violations.splice(0));
-    return violations.length > 0;
+    return !exhaustive && violations.length > 0;
   };
   for (const c of s.commands) {
     await world.apply(c);
     violations.push(...(await checkHistory(world, history)));
-    if (found()) return { violations, steps: world.time.steps };
+    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
   }
   world.heal();
   await world.time.runUntil(world.time.now + QUIET_MS);
-  if (found()) return { violations, steps: world.time.steps };
+  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
   const finals = new Map<string, string | undefined>();
   const calls = world.links.map((link) => {
     const live = world.nodes.filter((n) => !n.proc.dead);
@@ -47,5 +50,5 @@ export async function runSchedule(s: Schedule, openDb: () => LinkStore): Promise
   for (const c of calls) if (c !== undefined) finals.set(c.link, c.caller.outcome);
   found();
   violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
-  return { violations, steps: world.time.steps };
+  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
 }

@@ -70,6 +70,10 @@ export class World {
   readonly links: string[];
   /** The refresh token each recorded failure cleared, by link. */
   readonly failedTokens = new Map<string, string>();
+  /** The largest clock step any process took. */
+  maxOffset = 0;
+  /** When each refresh token was first committed to the row. */
+  readonly storedAt = new Map<string, number>();
   /** Refresh tokens a crashed process had marked as being sent. */
   readonly orphanedSends = new Set<string>();
   /** Problems found while running (served tokens, row history). */
@@ -101,7 +105,13 @@ export class World {
 
   get observer(): StoreObserver {
     return {
-      afterOperation: () => undefined,
+      afterOperation: (op, key) => {
+        if (op !== "links.commitRefresh" || key === undefined) return;
+        // When each refresh token first reached the row (the store answers within this turn).
+        void this.db.get(key).then((rec) => {
+          if (rec?.refreshToken != null && !this.storedAt.has(rec.refreshToken)) this.storedAt.set(rec.refreshToken, this.time.now);
+        });
+      },
       failureRecorded: (key, refreshToken) => this.failedTokens.set(key.userId, refreshToken),
     };
   }
@@ -153,6 +163,7 @@ export class World {
         break;
       case "stepClock":
         this.node(c.e).proc.offset += c.ms;
+        this.maxOffset = Math.max(this.maxOffset, this.node(c.e).proc.offset);
         break;
       case "relink": {
         const link = this.links[c.link % this.links.length] as string;
@@ -177,8 +188,14 @@ export class World {
         caller.outcome = "OK";
         // Check (c): what is served is valid at the provider for what the caller asked, now.
         const validUntil = this.provider.validUntil(link, rec.accessToken);
-        const tolerance = Math.max(0, ...this.nodes.map((n) => n.proc.offset));
-        if (validUntil === undefined || validUntil + tolerance < this.time.now + minValidMs) {
+        // Expiry times written by a host whose clock was stepped are off by the step: a data-time
+        // skew the checks tolerate (leases are what must not depend on a host's clock).
+        const tolerance = this.maxOffset;
+        // A token killed by a newer issue counts only once that issue was stored before this
+        // caller asked: until then no process could know it was replaced.
+        const killer = validUntil === undefined ? this.provider.killedBy.get(rec.accessToken) : undefined;
+        const replacedKnown = killer === undefined || (this.storedAt.get(killer) ?? Number.POSITIVE_INFINITY) <= caller.startedAt;
+        if ((validUntil === undefined && replacedKnown) || (validUntil !== undefined && validUntil + tolerance < this.time.now + minValidMs)) {
           this.violations.push({
             check: "c",
             kind: "served a token the provider does not honour for min_valid_for",

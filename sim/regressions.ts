@@ -1,0 +1,136 @@
+/**
+ * Named regression examples: every failure the simulation found, kept as a
+ * short schedule that must pass from now on. Each names what broke and how
+ * it was found (seed and path of the shrunk run, or the table row of the
+ * fault-proof-across-hosts issue it re-creates). `npm run sim -- --regressions`
+ * runs them; so does `npm test` (test/sim/).
+ */
+import type { Command, RunConfig, Schedule } from "./commands.js";
+
+export interface Regression {
+  name: string;
+  found: string;
+  schedule: Schedule;
+  /** Beyond the checks: what some callers (by the order they asked) must have been answered. */
+  outcomes?: Record<number, string>;
+}
+
+const base: RunConfig = { seed: 0, engines: 1, hosts: 1, links: 1, graceMs: 0, killsOlderAccess: false };
+/** Past the first token's lifetime: every call needs a refresh. */
+const expire: Command = { t: "advance", ms: 35_000 };
+
+export const regressions: Regression[] = [
+  {
+    name: "a request that timed out after the provider rotated is not sent again",
+    found: "census --seed 11 (kind: spent refresh token sent), shrunk at --seed 11 --path 5623",
+    schedule: {
+      config: base,
+      commands: [expire, { t: "answer", mode: { kind: "lost" }, count: 1 }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 }, { t: "advance", ms: 12_000 }],
+    },
+  },
+  {
+    name: "a rotated answer that arrives after the timeout is used, not resent",
+    found: "issue 18 row 1 (a provider that answers after refresh.timeout)",
+    schedule: {
+      config: base,
+      commands: [expire, { t: "answer", mode: { kind: "slow", ms: 1_500 }, count: 1 }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 }, { t: "advance", ms: 12_000 }],
+    },
+  },
+  {
+    name: "a holder on another host paused in the backoff after a 503 does not cost the link",
+    found: "census --seed 11 (kind: link failed for a send with a known outcome), path 6080; issue 18 row 4",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "unavailable", retryAfterMs: 2_000 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 50 },
+        { t: "pause", e: 0 },
+        { t: "advance", ms: 4_000 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+  },
+  {
+    name: "on one host, a holder paused in the backoff after a 503 does not block the key",
+    found: "issue 18 row 4 (the same pause on one host)",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 1 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "unavailable", retryAfterMs: 2_000 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 50 },
+        { t: "pause", e: 0 },
+        { t: "advance", ms: 4_000 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 20_000 },
+        { t: "advance", ms: 21_000 },
+      ],
+    },
+    // The other process takes the expired lease over and refreshes while the holder is still paused.
+    outcomes: { 1: "OK" },
+  },
+  {
+    name: "inside the provider's reuse grace window, a late answer may be resent for",
+    found: "issue 18 (a provider with a grace window that rotates and answers late)",
+    schedule: {
+      config: { ...base, graceMs: 2_000 },
+      commands: [expire, { t: "answer", mode: { kind: "slow", ms: 1_500 }, count: 1 }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 }, { t: "advance", ms: 12_000 }],
+    },
+  },
+  {
+    name: "the answer of a holder that returns after its lease was taken is committed",
+    found: "census --seed 11 (kind: link failed while a process holds its rotated token), path 2613; issue 18 rows 2-3",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "slow", ms: 500 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 100 },
+        { t: "pause", e: 0 },
+        { t: "advance", ms: 4_000 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 2_000 },
+        { t: "resume", e: 0 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+  },
+  {
+    name: "a host whose clock stepped forward does not take a live lease",
+    found: "census --seed 7, shrunk at --seed 7 --path 1752 (a +4 s step); issue 18 row 5",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "stepClock", e: 1, ms: 4_000 },
+        { t: "answer", mode: { kind: "slow", ms: 800 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 100 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+  },
+  {
+    name: "a caller is answered by its deadline while the store is unreachable",
+    found: "census --seed 11 (kind: caller answered late), path 4; issue 18 row 3 (callers stuck)",
+    schedule: {
+      config: base,
+      commands: [{ t: "cutStore", e: 0, on: true }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 }, { t: "advance", ms: 3_000 }],
+    },
+  },
+];
+
+/** Violations of a regression's own expectations, given what its callers were answered. */
+export function unmetOutcomes(r: Regression, outcomes: Array<string | undefined>): string[] {
+  const out: string[] = [];
+  for (const [i, want] of Object.entries(r.outcomes ?? {})) {
+    const got = outcomes[Number(i)];
+    if (got !== want) out.push(`caller ${i} was answered ${got ?? "nothing"}, expected ${want}`);
+  }
+  return out;
+}
