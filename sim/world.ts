@@ -31,6 +31,8 @@ export const SETTINGS: RefreshSettings = {
   validate: false,
   misconfiguredBackoffMs: 1_000,
   leaseTtlMs: 3_000,
+  answerTimeoutMs: 20_000,
+  interruptedWindowMs: 30_000,
 };
 export const LIFETIME_MS = 30_000;
 const START = Date.UTC(2026, 0, 1);
@@ -278,6 +280,7 @@ function simProviderConfig(graceMs: number): ProviderConfig {
     deviceFlow: false,
     noRefresh: false,
     rotationGraceMs: graceMs,
+    resendIsProbe: false,
     tokenAuthMethod: "client_secret_basic",
     authUrlParams: {},
     revocation: "none",

@@ -13,6 +13,7 @@ export {
   reauthRequired,
   refreshedTokenRejected,
   refreshInProgress,
+  refreshInterrupted,
   storeUnavailable,
 } from "./errors/constructors.js";
 export { domainError, fromOAuthError, type OAuthFailureSite } from "./errors/mappings.js";

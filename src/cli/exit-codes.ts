@@ -23,6 +23,8 @@ const BY_REASON: Readonly<Record<string, number>> = {
   PROVIDER_UNAVAILABLE: EXIT_RETRY,
   PROVIDER_RATE_LIMITED: EXIT_RETRY,
   STORE_UNAVAILABLE: EXIT_RETRY,
+  // The interrupted refresh's answer may still be stored; until the window ends, asking again may get it.
+  REFRESH_INTERRUPTED: EXIT_RETRY,
   SHUTTING_DOWN: EXIT_RETRY,
   // The refresh the call started runs on and is stored: asking again gets it.
   DEADLINE_EXCEEDED: EXIT_RETRY,

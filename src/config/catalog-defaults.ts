@@ -1,5 +1,5 @@
 import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
-import type { CatalogEntry, CatalogUrls, ProviderBase, RotationSemantics } from "./catalog-entry.js";
+import type { CatalogEntry, CatalogUrls, ProviderBase, ReuseSemantics, RotationSemantics } from "./catalog-entry.js";
 import { hostRegex } from "./host-regex.js";
 import { CATALOG } from "./provider-catalog.js";
 import type { ProviderType } from "./schema.js";
@@ -21,6 +21,9 @@ export interface ProviderDefaults extends CatalogUrls {
   tokenAuthMethod: TokenAuthMethod;
   quirks: ProviderQuirks;
   rotation: RotationSemantics;
+  reuse: ReuseSemantics;
+  /** Whether sending a rotated refresh token again is harmless (it is refused, or still works). */
+  resendIsProbe: boolean;
   /** The reuse grace window the rotation semantics allow (`rotation_grace` when unset). */
   rotationGraceMs: number;
   scopeOnRefresh: boolean;
@@ -62,6 +65,16 @@ export function rotationGraceFor(rotation: RotationSemantics): number {
 }
 
 /**
+ * Whether a second send of a refresh token whose first send's answer was
+ * lost is harmless (docs/design.md §3 invariant 11): only where the catalog
+ * records that the provider refuses a reused token without revoking the
+ * grant, or keeps the old one valid. Undocumented counts as revoking.
+ */
+export function resendIsProbe(reuse: ReuseSemantics): boolean {
+  return reuse === "rejected" || reuse === "accepted";
+}
+
+/**
  * Pure. Undefined when the type needs an auth_url (self-hosted only) and
  * none was given; the loader reports that as a config error.
  */
@@ -86,6 +99,8 @@ export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): 
     quirks: entry.quirks,
     rotation: entry.rotation,
     rotationGraceMs: rotationGraceFor(entry.rotation),
+    reuse: entry.reuse,
+    resendIsProbe: resendIsProbe(entry.reuse),
     scopeOnRefresh: entry.scopeOnRefresh ?? false,
     discovery: entry.discovery ?? false,
     consentForOfflineAccess: entry.consentForOfflineAccess ?? false,

@@ -16,6 +16,20 @@ export type ProviderBase = string;
  */
 export type RotationSemantics = "single_use" | "replaced_not_revoked" | "undocumented";
 
+/**
+ * What a provider does when a refresh token is presented again after it
+ * rotated (the engine's question after a request whose answer was lost):
+ * - revokes_grant: it revokes the whole grant (reuse detection, as Auth0 and
+ *   Okta document) — a resend costs the link;
+ * - rejected: it refuses the old token and leaves the grant alive — a resend
+ *   is a harmless probe;
+ * - accepted: the old token keeps working (replaced_not_revoked);
+ * - undocumented: the documentation does not say; treated as revokes_grant.
+ * The engine reads only `resendIsProbe` derived from this (catalog-defaults.ts;
+ * docs/design.md §3 invariant 11).
+ */
+export type ReuseSemantics = "revokes_grant" | "rejected" | "accepted" | "undocumented";
+
 export interface CatalogUrls {
   authUrl?: string;
   tokenUrl?: string;
@@ -46,6 +60,8 @@ export interface CatalogEntry {
   tokenAuthMethod: TokenAuthMethod;
   quirks: ProviderQuirks;
   rotation: RotationSemantics;
+  /** What presenting a rotated refresh token again does, with the page that says so (or undocumented). */
+  reuse: ReuseSemantics;
   scopeOnRefresh?: boolean;
   /** oidc: endpoints come from the issuer's discovery document at startup. */
   discovery?: boolean;

@@ -57,6 +57,19 @@ export interface RefreshSettings {
    * renews it every third of that while it works (`refresh.lease_ttl`).
    */
   leaseTtlMs: number;
+  /**
+   * How long a token-endpoint request that was written waits for its answer
+   * (`refresh.answer_timeout`): far longer than any caller, because a lost
+   * answer may hold the only live refresh token (docs/design.md §3 invariant 11).
+   */
+  answerTimeoutMs: number;
+  /**
+   * How long a link whose refresh was interrupted (sent, answer never seen)
+   * answers REFRESH_INTERRUPTED before it is failed, counted from the send by
+   * the store's clock: the window in which the holder of the answer can still
+   * commit it (`refresh.interrupted_window`).
+   */
+  interruptedWindowMs: number;
 }
 
 export interface CallerConfig {
@@ -91,6 +104,13 @@ export interface ProviderConfig extends OAuthProvider {
    * previous refresh token is still accepted. 0 when none is declared.
    */
   rotationGraceMs: number;
+  /**
+   * Whether sending a refresh token again after a request whose answer was
+   * lost is harmless: the catalog records (or `refresh_token_reuse: rejected`
+   * declares) that the provider refuses a reused token without revoking the
+   * grant. false (undocumented) means a resend may revoke it.
+   */
+  resendIsProbe: boolean;
   /** oidc: the issuer whose discovery document supplies the endpoints. */
   issuer?: string | undefined;
   /**

@@ -13,6 +13,10 @@ import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
 type ConfigInput = z.infer<typeof configSchema>;
 
 const MIN_LEASE_TTL_MS = 1000;
+/** A written refresh request is waited for this long at most; its lease is renewed meanwhile. */
+const MAX_ANSWER_TIMEOUT_MS = 3_600_000;
+/** An interrupted link fails within a week at the latest: longer only hides a lost link. */
+const MAX_INTERRUPTED_WINDOW_MS = 7 * 86_400_000;
 /** Where systemd's StateDirectory= puts a system service's state. */
 const STATE_DIRECTORY_ROOT = "/var/lib";
 const MAX_LEASE_TTL_MS = 10 * 60_000;
@@ -95,10 +99,15 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     validate: input.refresh.validate,
     misconfiguredBackoffMs: ms(input.refresh.misconfigured_backoff),
     leaseTtlMs: ms(input.refresh.lease_ttl),
+    answerTimeoutMs: ms(input.refresh.answer_timeout),
+    interruptedWindowMs: ms(input.refresh.interrupted_window),
   };
   if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
   if (refresh.leaseTtlMs < MIN_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at least 1s");
   if (refresh.leaseTtlMs > MAX_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at most 10m");
+  if (refresh.answerTimeoutMs < refresh.timeoutMs) problems.push("refresh.answer_timeout: must be at least refresh.timeout");
+  if (refresh.answerTimeoutMs > MAX_ANSWER_TIMEOUT_MS) problems.push("refresh.answer_timeout: must be at most 1h");
+  if (refresh.interruptedWindowMs > MAX_INTERRUPTED_WINDOW_MS) problems.push("refresh.interrupted_window: must be at most 7d");
   if (refresh.initialBackoffMs > refresh.maxBackoffMs) problems.push("refresh.initial_backoff: must not exceed refresh.max_backoff");
 
   const publicUrl = input.public_url ?? (listenHttp?.kind === "tcp" ? `${listenHttp.tls !== undefined ? "https" : "http"}://${hostForUrl(listenHttp.host)}:${listenHttp.port}` : "http://127.0.0.1:7481");
@@ -241,6 +250,7 @@ function resolveProvider(
     deviceFlow,
     noRefresh: p.no_refresh ?? false,
     rotationGraceMs,
+    resendIsProbe: p.refresh_token_reuse === undefined ? defaults.resendIsProbe : p.refresh_token_reuse === "rejected",
     tokenAuthMethod: p.token_auth_method ?? defaults.tokenAuthMethod,
     authUrlParams,
     revocation,

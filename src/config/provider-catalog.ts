@@ -9,6 +9,12 @@ import type { ProviderType } from "./schema.js";
  * from the host (and path prefix) of the configured `auth_url`; a configured
  * `api_base_url` moves the URLs that live under the API; an explicit setting
  * in the config always beats a default (src/config/catalog-defaults.ts).
+ *
+ * `reuse` (what presenting a rotated refresh token again does) is documented
+ * by none of these providers' pages except Entra's, where the old token keeps
+ * working ("accepted"); the others are "undocumented", which the engine
+ * treats as revoking the grant (docs/design.md §3 invariant 11). A provider
+ * known to refuse reuse harmlessly can be declared with `refresh_token_reuse`.
  */
 
 const GITHUB_COM = "https://github.com";
@@ -91,6 +97,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "github",
     rotation: "single_use",
+
+    reuse: "undocumented",
   },
   // GitLab: https://docs.gitlab.com/api/oauth2/ (authorization code with PKCE, /oauth/revoke per
   // RFC 7009; the device authorization grant at /oauth/authorize_device was introduced in 17.2
@@ -121,6 +129,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
     rotation: "single_use",
+
+    reuse: "undocumented",
   },
   // Bitbucket Cloud: https://developer.atlassian.com/cloud/bitbucket/oauth-2 (site/oauth2/authorize
   // and access_token, client credentials by HTTP Basic; no PKCE, device flow or revocation
@@ -148,6 +158,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
     rotation: "single_use",
+
+    reuse: "undocumented",
   },
   // Bitbucket Data Center (formerly Bitbucket Server; the type keeps its old name, alias
   // bitbucket-data-center): "Bitbucket OAuth 2.0 provider API",
@@ -177,6 +189,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
     rotation: "undocumented",
+
+    reuse: "undocumented",
   },
   // Azure DevOps OAuth (legacy): https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/azure-devops-oauth
   // (app.vssps.visualstudio.com, response_type=Assertion, client_assertion = client secret,
@@ -203,6 +217,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "azure-devops",
     rotation: "undocumented",
+
+    reuse: "undocumented",
   },
   // Microsoft identity platform: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow
   // and .../v2-oauth2-device-code (v2.0 endpoints, PKCE S256); Azure DevOps with Entra:
@@ -234,6 +250,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
     rotation: "replaced_not_revoked",
+
+    reuse: "accepted",
     scopeOnRefresh: true,
   },
   // Gitea: https://docs.gitea.com/development/oauth2-provider (/login/oauth/authorize and
@@ -260,6 +278,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
     rotation: "undocumented",
+
+    reuse: "undocumented",
   },
   // JFrog Platform OAuth integrations as Coder's external-auth integration uses them (JFrog's own
   // pages were not among the stored copies): authorize at {host}/ui/authorization, token at
@@ -283,6 +303,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "jfrog",
     rotation: "undocumented",
+
+    reuse: "undocumented",
   },
   // Slack: https://docs.slack.dev/authentication/installing-with-oauth (oauth/v2/authorize,
   // comma-separated scopes, user scopes in `user_scope`, which auth_url_params can carry),
@@ -312,6 +334,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_basic",
     quirks: "slack",
     rotation: "single_use",
+
+    reuse: "undocumented",
     requiresScope: { orParam: "user_scope" },
   },
   // Generic RFC 6749: every URL explicit. RFC 6749 §2.3.1 makes HTTP Basic the method every
@@ -327,6 +351,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
     rotation: "undocumented",
+
+    reuse: "undocumented",
   },
   // OpenID Connect Discovery 1.0: endpoints from {issuer}/.well-known/openid-configuration,
   // fetched at startup (src/oauth/discovery.ts); userinfo validates tokens. OpenID Connect Core 1.0
@@ -345,6 +371,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_basic",
     quirks: "standard",
     rotation: "undocumented",
+
+    reuse: "undocumented",
     discovery: true,
     consentForOfflineAccess: true,
   },

@@ -103,6 +103,12 @@ const providerSchema = z.strictObject({
   auth_url_params: z.record(z.string(), z.string()).optional(),
   /** The provider's refresh-token reuse grace window (Auth0 rotation overlap, Okta grace period). */
   rotation_grace: duration.optional(),
+  /**
+   * What the provider does with a refresh token presented again after it rotated, when its
+   * catalog entry does not say: `revokes` (the grant; the safe assumption) or `rejected` (a
+   * refusal that leaves the grant alive, so a resend after a lost answer is a harmless probe).
+   */
+  refresh_token_reuse: z.enum(["revokes", "rejected"]).optional(),
   /** Assumed access-token lifetime when a token response has no usable expires_in. */
   default_token_lifetime: duration.optional(),
 });
@@ -180,6 +186,8 @@ export const configSchema = z.strictObject({
       validate: z.boolean().default(true),
       misconfigured_backoff: duration.default("30s"),
       lease_ttl: duration.default("15s"),
+      answer_timeout: duration.default("5m"),
+      interrupted_window: duration.default("10m"),
     })
     .default({
       min_valid_for: "60s",
@@ -191,6 +199,8 @@ export const configSchema = z.strictObject({
       validate: true,
       misconfigured_backoff: "30s",
       lease_ttl: "15s",
+      answer_timeout: "5m",
+      interrupted_window: "10m",
     }),
   shutdown_grace: duration.default("10s"),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),

@@ -21,6 +21,7 @@ export const Reason = {
   UNIMPLEMENTED: "UNIMPLEMENTED",
   SHUTTING_DOWN: "SHUTTING_DOWN",
   INTERNAL: "INTERNAL",
+  REFRESH_INTERRUPTED: "REFRESH_INTERRUPTED",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -101,6 +101,19 @@ export function minValidityUnreachable(providerId: string, issuedLifetimeMs: num
   );
 }
 
+/**
+ * REFRESH_INTERRUPTED: a refresh of the link was sent at `sentAt` by `by`
+ * and its answer was never seen; the refresh token is not sent again while
+ * the answer may still be stored (docs/design.md §3 invariant 11).
+ */
+export function refreshInterrupted(providerId: string, sentAt: number, by: string, retryAfterMs: number): BrokerError {
+  return new BrokerError(
+    Reason.REFRESH_INTERRUPTED,
+    `provider ${JSON.stringify(providerId)}: a refresh sent at ${new Date(sentAt).toISOString()} by ${by} got no answer that was seen; the refresh token is not sent again while that answer may still be stored`,
+    { retryAfterMs, metadata: { provider_id: providerId, interrupted_at: new Date(sentAt).toISOString(), interrupted_by: by } },
+  );
+}
+
 /** PROVIDER_UNAVAILABLE while another process still refreshes the link: its result will be stored; ask again. */
 export function refreshInProgress(providerId: string): BrokerError {
   return new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(providerId)}: another process is still refreshing this link`, {

@@ -40,6 +40,7 @@ const codeOf: Record<Reason, Code> = {
   UNIMPLEMENTED: Code.Unimplemented,
   SHUTTING_DOWN: Code.Unavailable,
   INTERNAL: Code.Internal,
+  REFRESH_INTERRUPTED: Code.Unavailable,
 };
 
 export function grpcCode(reason: Reason): Code {

@@ -46,6 +46,10 @@ export function testSettings(over: Partial<RefreshSettings> = {}): RefreshSettin
     validate: false,
     misconfiguredBackoffMs: 200,
     leaseTtlMs: 15_000,
+    // A written request is waited for as long as the timeout unless a test says otherwise;
+    // an interrupted refresh fails at once (the daemon's window is docs/design.md §3 invariant 11's).
+    answerTimeoutMs: over.timeoutMs ?? 2000,
+    interruptedWindowMs: 0,
     ...over,
   };
 }
@@ -66,6 +70,7 @@ export function providerConfig(fake: FakeProvider, over: Partial<ProviderConfig>
     deviceFlow: false,
     noRefresh: false,
     rotationGraceMs: 0,
+    resendIsProbe: false,
     tokenAuthMethod: "client_secret_basic",
     authUrlParams: {},
     revocation: "none",

@@ -31,6 +31,7 @@ import {
   providerRateLimited,
   providerUnavailable,
   reauthRecorded,
+  refreshInterrupted,
   storeUnavailable,
 } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
@@ -62,10 +63,11 @@ const sample: Record<Reason, () => BrokerError> = {
   UNIMPLEMENTED: () => new BrokerError(Reason.UNIMPLEMENTED, "not yet"),
   SHUTTING_DOWN: () => new BrokerError(Reason.SHUTTING_DOWN, "the server is stopping"),
   INTERNAL: () => new BrokerError(Reason.INTERNAL, "internal error"),
+  REFRESH_INTERRUPTED: () => refreshInterrupted("gh", FAILED_AT, "process 4242 on host h1", 5_000),
 };
 
 /** What each reason carries besides ErrorInfo. */
-const WITH_RETRY = new Set<Reason>([Reason.PROVIDER_MISCONFIGURED, Reason.PROVIDER_UNAVAILABLE, Reason.PROVIDER_RATE_LIMITED, Reason.STORE_UNAVAILABLE]);
+const WITH_RETRY = new Set<Reason>([Reason.PROVIDER_MISCONFIGURED, Reason.PROVIDER_UNAVAILABLE, Reason.PROVIDER_RATE_LIMITED, Reason.STORE_UNAVAILABLE, Reason.REFRESH_INTERRUPTED]);
 const WITH_HELP = new Set<Reason>([
   Reason.PROVIDER_NOT_FOUND,
   Reason.LINK_NOT_FOUND,

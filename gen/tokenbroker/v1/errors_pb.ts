@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file tokenbroker/v1/errors.proto.
  */
 export const file_tokenbroker_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxKp0DCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIUChBJTlZBTElEX0FSR1VNRU5UEAESDQoJTk9UX0ZPVU5EEAISFgoSUFJPVklERVJfTk9UX0ZPVU5EEAMSEgoOTElOS19OT1RfRk9VTkQQBBITCg9SRUFVVEhfUkVRVUlSRUQQBRIaChZQUk9WSURFUl9NSVNDT05GSUdVUkVEEAYSGAoUUFJPVklERVJfVU5BVkFJTEFCTEUQBxIZChVQUk9WSURFUl9SQVRFX0xJTUlURUQQCBIVChFERUFETElORV9FWENFRURFRBAJEhIKDkNBTExFUl9VTktOT1dOEAoSEQoNU0NPUEVfTUlTU0lORxALEhIKDkRFQ1JZUFRfRkFJTEVEEAwSFQoRU1RPUkVfVU5BVkFJTEFCTEUQDRIcChhNSU5fVkFMSURJVFlfVU5SRUFDSEFCTEUQDhIRCg1VTklNUExFTUVOVEVEEA8SEQoNU0hVVFRJTkdfRE9XThAQEgwKCElOVEVSTkFMEBFCrAEKGWNvbS5naXRodWIudG9rZW5icm9rZXIudjFCC0Vycm9yc1Byb3RvUAFaRmdpdGh1Yi5jb20vdG9rZW5icm9rZXIvdG9rZW5icm9rZXIvZ2VuL2dvL3Rva2VuYnJva2VyL3YxO3Rva2VuYnJva2VydjGiAgNUQkuqAg5Ub2tlbmJyb2tlci5WMcoCDlRva2VuYnJva2VyXFYx6gIPVG9rZW5icm9rZXI6OlYxYgZwcm90bzM");
+  fileDesc("Cht0b2tlbmJyb2tlci92MS9lcnJvcnMucHJvdG8SDnRva2VuYnJva2VyLnYxKrYDCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIUChBJTlZBTElEX0FSR1VNRU5UEAESDQoJTk9UX0ZPVU5EEAISFgoSUFJPVklERVJfTk9UX0ZPVU5EEAMSEgoOTElOS19OT1RfRk9VTkQQBBITCg9SRUFVVEhfUkVRVUlSRUQQBRIaChZQUk9WSURFUl9NSVNDT05GSUdVUkVEEAYSGAoUUFJPVklERVJfVU5BVkFJTEFCTEUQBxIZChVQUk9WSURFUl9SQVRFX0xJTUlURUQQCBIVChFERUFETElORV9FWENFRURFRBAJEhIKDkNBTExFUl9VTktOT1dOEAoSEQoNU0NPUEVfTUlTU0lORxALEhIKDkRFQ1JZUFRfRkFJTEVEEAwSFQoRU1RPUkVfVU5BVkFJTEFCTEUQDRIcChhNSU5fVkFMSURJVFlfVU5SRUFDSEFCTEUQDhIRCg1VTklNUExFTUVOVEVEEA8SEQoNU0hVVFRJTkdfRE9XThAQEgwKCElOVEVSTkFMEBESFwoTUkVGUkVTSF9JTlRFUlJVUFRFRBASQqwBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQgtFcnJvcnNQcm90b1ABWkZnaXRodWIuY29tL3Rva2VuYnJva2VyL3Rva2VuYnJva2VyL2dlbi9nby90b2tlbmJyb2tlci92MTt0b2tlbmJyb2tlcnYxogIDVEJLqgIOVG9rZW5icm9rZXIuVjHKAg5Ub2tlbmJyb2tlclxWMeoCD1Rva2VuYnJva2VyOjpWMWIGcHJvdG8z");
 
 /**
  * ErrorReason lists the values of `google.rpc.ErrorInfo.reason` in the domain
@@ -178,6 +178,18 @@ export enum ErrorReason {
    * @generated from enum value: INTERNAL = 17;
    */
   INTERNAL = 17,
+
+  /**
+   * REFRESH_INTERRUPTED (code UNAVAILABLE): a refresh of this link was sent and
+   * its answer was not seen (the process that sent it was cut off, paused or
+   * died; metadata `interrupted_at`, `interrupted_by`). The answer may still
+   * arrive and be stored, so the refresh token is not sent again; retry after
+   * RetryInfo's delay. If no answer comes within `refresh.interrupted_window`
+   * the link fails with REAUTH_REQUIRED naming the interruption.
+   *
+   * @generated from enum value: REFRESH_INTERRUPTED = 18;
+   */
+  REFRESH_INTERRUPTED = 18,
 }
 
 /**
