@@ -1,4 +1,6 @@
 import { casContract } from "./contract/cas.js";
+import { flowContract } from "./contract/flows.js";
+import { keyringContract } from "./contract/keyring.js";
 import { leaseContract } from "./contract/lease.js";
 import { linkStoreContract } from "./contract/link-store.js";
 import { listContract } from "./contract/list.js";
@@ -12,4 +14,6 @@ casContract(memoryFactory);
 leaseContract(memoryFactory);
 listContract(memoryFactory);
 sealingContract(memoryFactory);
+keyringContract(memoryFactory);
+flowContract(memoryFactory);
 recordCacheContract(memoryFactory);

@@ -1,6 +1,8 @@
 import { describe, it } from "vitest";
 import { usePostgres } from "../support/postgres.js";
 import { casContract } from "./contract/cas.js";
+import { flowContract } from "./contract/flows.js";
+import { keyringContract } from "./contract/keyring.js";
 import { leaseContract } from "./contract/lease.js";
 import { linkStoreContract } from "./contract/link-store.js";
 import { listContract } from "./contract/list.js";
@@ -9,9 +11,17 @@ import { recordCacheContract } from "./contract/record-cache.js";
 import { sealingContract } from "./contract/sealing.js";
 
 // The store contract, unchanged, against a real PostgreSQL server (docs/design.md §4.5).
-const server = await usePostgres();
+// In CI the server is not optional: .ci/run provides TOKENBROKER_TEST_PG_URL, and a CI run
+// without it would pass while proving nothing about the fleet's store.
+const ciWithoutServer = process.env["CI"] !== undefined && process.env["CI"] !== "" && (process.env["TOKENBROKER_TEST_PG_URL"] ?? "") === "";
+const server = ciWithoutServer ? undefined : await usePostgres();
 
-if (typeof server === "string") {
+if (server === undefined) {
+  describe("PostgreSQL store contract", () =>
+    it("runs in CI", () => {
+      throw new Error("CI is set but TOKENBROKER_TEST_PG_URL is not: the PostgreSQL store contract must run in CI (.ci/run starts a server and sets it)");
+    }));
+} else if (typeof server === "string") {
   describe.skip(`PostgreSQL store contract (${server})`, () => it("skipped", () => undefined));
 } else {
   const f = postgresFactory(server);
@@ -20,5 +30,7 @@ if (typeof server === "string") {
   leaseContract(f);
   listContract(f);
   sealingContract(f);
+  keyringContract(f);
+  flowContract(f);
   recordCacheContract(f);
 }

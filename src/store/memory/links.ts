@@ -34,6 +34,8 @@ export class MemoryLinks implements LinkStore {
   readonly #sealer: Sealer;
   readonly #codec: RowCodec;
   readonly #cache: RecordCache;
+  /** The store core compares digests through the sealer (a keyed digest names its key). */
+  readonly #digestMatches = (digest: string, plaintext: string): boolean => this.#sealer.digestMatches(digest, plaintext);
 
   constructor(conn: MemoryConnection, sealer: Sealer, cacheEntries: number) {
     this.#conn = conn;
@@ -94,7 +96,7 @@ export class MemoryLinks implements LinkStore {
     const sealed = this.#codec.sealTokens(key, tokens);
     const rows = this.#rows();
     const before = rows.get(rowKey(key));
-    if (!casAllows(before, expect, (d, p) => this.#sealer.digestMatches(d, p))) return undefined;
+    if (!casAllows(before, expect, this.#digestMatches)) return undefined;
     rows.set(rowKey(key), commitRow(before, sealed, now));
     this.#conn.wrote();
     this.#cache.delete(rowKey(key));
@@ -107,7 +109,7 @@ export class MemoryLinks implements LinkStore {
     const sealedReason = this.#codec.seal(key, "failure_reason", reason);
     const rows = this.#rows();
     const row = rows.get(rowKey(key));
-    if (row === undefined || failureAllows(row, refreshToken, (d, p) => this.#sealer.digestMatches(d, p)) === undefined) return false;
+    if (row === undefined || failureAllows(row, refreshToken, this.#digestMatches) === undefined) return false;
     rows.set(rowKey(key), failureRow(row, sealedReason, now));
     this.#conn.wrote();
     this.#cache.delete(rowKey(key));

@@ -1,10 +1,9 @@
 import type { Sealer } from "../../crypto/index.js";
 import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "../flow-codec.js";
-import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore, type ResealBatch } from "../keyring-store.js";
+import type { KeySentinel, KeyringStore, ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
-import { resealLinkRow, resealValue, type ResealRow } from "../reseal-codec.js";
+import { checkSentinelArgs, countKeyIds, resealBatch, resealLinkRow, resealValue, type ResealRow } from "../reseal-codec.js";
 import { SEALED_COLUMNS } from "../row-codec.js";
-import { assertMillis } from "../validate.js";
 import type { PgConnection } from "./connection.js";
 
 /** Every sealed value of every table, for the census; NULLs are skipped. */
@@ -46,8 +45,7 @@ export class PgKeyring implements KeyringStore {
   }
 
   async putSentinel(keyId: string, envelope: Uint8Array, now: number): Promise<boolean> {
-    if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
-    assertMillis("now", now);
+    checkSentinelArgs(keyId, now);
     const rows = await this.#conn.query(
       "keyring.putSentinel",
       "INSERT INTO key_sentinels (key_id, envelope, created_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING RETURNING 1",
@@ -59,17 +57,7 @@ export class PgKeyring implements KeyringStore {
   /** One pass over envelope headers; nothing is decrypted. */
   async countByKeyId(): Promise<Map<string, number>> {
     const rows = await this.#conn.query<{ v: Buffer }>("keyring.countByKeyId", SEALED_VALUES);
-    const counts = new Map<string, number>();
-    for (const { v } of rows) {
-      let keyId: string;
-      try {
-        keyId = this.#sealer.keyIdOf(v);
-      } catch {
-        keyId = UNREADABLE_KEY_ID;
-      }
-      counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
-    }
-    return counts;
+    return countKeyIds(this.#sealer, rows.map((r) => r.v));
   }
 
   async reseal(after: LinkKey | undefined, limit: number): Promise<ResealBatch> {
@@ -87,12 +75,7 @@ export class PgKeyring implements KeyringStore {
         const params = [row.provider_id, row.user_id, row.version, next.access_token, next.refresh_token, next.refresh_token_digest, next.extra, next.failure_reason];
         resealed += (await q.query(RESEAL_LINK, params)).length;
       }
-      const last = rows.at(-1);
-      return {
-        resealed,
-        scanned: rows.length,
-        next: rows.length < limit || last === undefined ? undefined : { providerId: last.provider_id, userId: last.user_id },
-      };
+      return resealBatch(rows, limit, resealed);
     });
   }
 

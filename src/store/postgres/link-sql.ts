@@ -3,6 +3,9 @@
  * each statement lists its parameters in its comment. Every write of link
  * data ends the lease and forgets what its holder was sending; lease
  * bookkeeping never touches version or updated_at (docs/design.md §4.3).
+ * The rows the writes of link data leave are link-core.ts putRow, commitRow
+ * and failureRow; each lease statement is one lease-core.ts decision spelled
+ * as a conditional UPDATE (test/store/core-sql.test.ts runs them side by side).
  * Statements that change what a host may have cached, or free a lease
  * someone may be waiting for, NOTIFY in the same statement, so the
  * notification goes out exactly when the write commits.
@@ -73,21 +76,22 @@ export const NOTIFY = "SELECT pg_notify($1, $2)";
 export const REMOVE = `DELETE FROM links WHERE ${PK}`;
 export const COUNT = "SELECT count(*)::int8 AS n FROM links";
 
-/** $3 owner, $4 until. */
+/** $3 owner, $4 until. lease-core.ts claimAllows (expect = null), claimedLease. */
 export const CLAIM = `
   UPDATE links SET lease_owner = $3, lease_until = $4, generation = generation + 1
   WHERE ${PK} AND lease_owner IS NULL
   RETURNING *`;
 
-/** $3 owner, $4 until, $5 expected owner, $6 expected generation. */
+/** $3 owner, $4 until, $5 expected owner, $6 expected generation. lease-core.ts claimAllows (expect), claimedLease. */
 export const TAKEOVER = `
   UPDATE links SET lease_owner = $3, lease_until = $4, generation = generation + 1
   WHERE ${PK} AND lease_owner = $5 AND generation = $6
   RETURNING *`;
 
 /**
- * $3 owner, $4 generation, $5 version, $6 until, $7 now. An expired lease
- * cannot be confirmed: another process may already have judged it free.
+ * $3 owner, $4 generation, $5 version, $6 until, $7 now: lease-core.ts
+ * confirmAllows and confirmedLease. An expired lease cannot be confirmed:
+ * another process may already have judged it free.
  */
 const HELD = `${PK} AND lease_owner = $3 AND generation = $4`;
 export const CONFIRM = `UPDATE links SET lease_until = $6 WHERE ${HELD} AND version = $5 AND lease_until > $7`;
@@ -96,7 +100,7 @@ export const CONFIRM_SENDING = `
     refresh_sent_at = $7, refresh_sent_by = $3, refresh_sent_digest = refresh_token_digest
   WHERE ${HELD} AND version = $5 AND lease_until > $7`;
 
-/** $3 owner, $4 generation, $5 channel, $6 payload. */
+/** $3 owner, $4 generation, $5 channel, $6 payload. lease-core.ts releaseAllows and releasedLease. */
 export const RELEASE = `
   WITH r AS (UPDATE links SET ${END_LEASE} WHERE ${HELD} RETURNING 1)
   SELECT pg_notify($5, $6) FROM r`;

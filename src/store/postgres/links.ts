@@ -14,9 +14,9 @@ import type {
   StoredTokens,
 } from "../link-store.js";
 import { RecordCache } from "../record-cache.js";
-import { interruptedOf, leaseStateOf, type LeaseRow } from "../lease-core.js";
+import { grantedClaim, leaseStateOf, refusedClaim, type LeaseRow } from "../lease-core.js";
+import { casAllows, checkArgs, committedColumns, committedRecord, failureAllows, putRecord, putRefreshToken } from "../link-core.js";
 import { RowCodec, decodeMeta, type LinkMetaRow, type LinkRow, type SealedTokens } from "../row-codec.js";
-import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
 import type { PgConnection, Queryer } from "./connection.js";
 import * as sql from "./link-sql.js";
 import { LINKS_CHANNEL } from "./listener.js";
@@ -46,6 +46,8 @@ export class PgLinks implements LinkStore {
   readonly #sealer: Sealer;
   readonly #codec: RowCodec;
   readonly #cache: RecordCache;
+  /** The store core compares digests through the sealer (a keyed digest names its key). */
+  readonly #digestMatches = (digest: string, plaintext: string): boolean => this.#sealer.digestMatches(digest, plaintext);
   /** Who this store is, so it can tell its own notifications from other hosts'. */
   readonly #origin = randomBytes(6).toString("hex");
   readonly #waiters = new Map<string, Set<() => void>>();
@@ -131,7 +133,7 @@ export class PgLinks implements LinkStore {
   }
 
   async get(key: LinkKey): Promise<LinkRecord | undefined> {
-    assertKey(key);
+    checkArgs.get(key);
     const ck = this.#digest(key);
     const cached = this.#cache.get(ck);
     if (cached !== undefined) return cached;
@@ -145,35 +147,19 @@ export class PgLinks implements LinkStore {
 
   /** An empty or null refresh token is stored as NULL; so is an empty access token or extra. */
   async put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord> {
-    assertKey(key);
-    assertTokens(tokens);
-    assertMillis("now", now);
-    const refreshToken = tokens.refreshToken === "" ? null : tokens.refreshToken;
-    const sealed = this.#codec.sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined });
+    checkArgs.put(key, tokens, now);
+    const sealed = this.#codec.sealTokens(key, { ...tokens, refreshToken: putRefreshToken(tokens) ?? undefined });
     const [row] = await this.#conn.query<{ version: number; created_at: number }>("links.put", sql.UPSERT, this.#upsertParams(key, sealed, now));
     if (row === undefined) throw new Error("upsert returned no row");
-    return this.#remember(key, {
-      ...key,
-      version: row.version,
-      accessToken: tokens.accessToken,
-      tokenType: tokens.tokenType,
-      refreshToken,
-      expiresAt: tokens.expiresAt,
-      extra: { ...tokens.extra },
-      refreshFailure: null,
-      createdAt: this.#conn.fromDb(row.created_at),
-      updatedAt: now,
-      lastRefreshedAt: null,
-    });
+    return this.#remember(key, putRecord(key, tokens, { version: row.version, createdAt: this.#conn.fromDb(row.created_at) }, now));
   }
 
   /** Bulk import (store migrate, seeding): all in one transaction, all or nothing. */
   async putMany(items: Array<{ key: LinkKey; tokens: StoredTokens }>, now: number): Promise<number> {
-    assertMillis("now", now);
+    checkArgs.putMany(now);
     const sealed = items.map(({ key, tokens }) => {
-      assertKey(key);
-      assertTokens(tokens);
-      const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
+      checkArgs.putManyItem(key, tokens);
+      const refreshToken = putRefreshToken(tokens) ?? undefined;
       return { key, sealed: this.#codec.sealTokens(key, { ...tokens, refreshToken }) };
     });
     await this.#conn.tx("links.putMany", async (q) => {
@@ -184,30 +170,26 @@ export class PgLinks implements LinkStore {
   }
 
   /**
-   * Compare-and-swap on (version, refresh-token digest), under the row's lock
-   * for the length of two statements. An undefined or empty
-   * `tokens.refreshToken` keeps the stored one.
+   * Compare-and-swap on (version, refresh-token digest): link-core.ts
+   * casAllows, on the row read under its lock for the length of two
+   * statements. An undefined or empty `tokens.refreshToken` keeps the stored one.
    */
   async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
-    assertKey(key);
-    assertTokens(tokens);
-    assertMillis("now", now);
-    assertMillis("expect.version", expect.version);
-    if (typeof expect.refreshToken !== "string") throw new TypeError("expect.refreshToken must be a string");
+    checkArgs.commitRefresh(key, expect, tokens, now);
     const sealed = this.#codec.sealTokens(key, tokens);
     const before = await this.#conn.tx("links.commitRefresh", async (q) => {
       const [row] = await q.query<LinkRow>(sql.SELECT_FOR_UPDATE, [key.providerId, key.userId]);
-      if (row === undefined || row.version !== expect.version) return undefined;
-      if (row.refresh_token_digest === null || !this.#sealer.digestMatches(row.refresh_token_digest, expect.refreshToken)) return undefined;
+      if (!casAllows(row, expect, this.#digestMatches)) return undefined;
+      const kept = committedColumns(row, sealed);
       await q.query(sql.COMMIT, [
         key.providerId,
         key.userId,
         sealed.access_token,
         sealed.token_type,
-        sealed.refresh === undefined ? row.refresh_token : sealed.refresh.token,
-        sealed.refresh === undefined ? row.refresh_token_digest : sealed.refresh.digest,
+        kept.refresh_token,
+        kept.refresh_token_digest,
         this.#conn.toDb(sealed.expires_at),
-        sealed.extra === undefined ? row.extra : sealed.extra,
+        kept.extra,
         this.#conn.toDb(now),
         expect.version,
       ]);
@@ -216,31 +198,18 @@ export class PgLinks implements LinkStore {
     });
     if (before === undefined) return undefined;
     this.#cache.delete(this.#digest(key));
-    return this.#remember(key, {
-      ...key,
-      version: before.version + 1,
-      accessToken: tokens.accessToken,
-      tokenType: tokens.tokenType,
-      refreshToken: sealed.refresh === undefined ? expect.refreshToken : sealed.refresh.plain,
-      expiresAt: tokens.expiresAt,
-      extra: tokens.extra === undefined ? this.#codec.openExtra(key, before.extra) : { ...tokens.extra },
-      refreshFailure: null,
-      createdAt: this.#conn.fromDb(before.created_at),
-      updatedAt: now,
-      lastRefreshedAt: now,
-    });
+    const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
+    const createdAt = this.#conn.fromDb(before.created_at);
+    return this.#remember(key, committedRecord(key, { version: before.version, createdAt }, expect, tokens, sealed, keptExtra, now));
   }
 
   async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {
-    assertKey(key);
-    assertMillis("now", now);
-    if (typeof refreshToken !== "string") throw new TypeError("refreshToken must be a string");
-    if (typeof reason !== "string") throw new TypeError("reason must be a string");
+    checkArgs.recordFailure(key, refreshToken, reason, now);
     const sealedReason = this.#codec.seal(key, "failure_reason", reason);
     const recorded = await this.#conn.tx("links.recordFailure", async (q) => {
       const [row] = await q.query<LinkRow>(sql.SELECT_FOR_UPDATE, [key.providerId, key.userId]);
-      const digest = row?.refresh_token_digest ?? null;
-      if (digest === null || !this.#sealer.digestMatches(digest, refreshToken)) return false;
+      const digest = failureAllows(row, refreshToken, this.#digestMatches);
+      if (digest === undefined) return false;
       const changed = await q.query(`${sql.RECORD_FAILURE} RETURNING 1`, [key.providerId, key.userId, digest, sealedReason, this.#conn.toDb(now)]);
       if (changed.length !== 1) return false;
       await this.#notify(q, key);
@@ -251,18 +220,18 @@ export class PgLinks implements LinkStore {
   }
 
   async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
-    assertKey(key);
+    checkArgs.readLease(key);
     const [row] = await this.#conn.query<LeaseRow>("links.readLease", sql.LEASE_OF, [key.providerId, key.userId]);
     return row === undefined ? undefined : leaseStateOf(this.#fromDb(row));
   }
 
-  /** See LinkStore.claimLease. The claimed row is opened inside the claim's transaction: one that fails to open rolls it back. */
+  /**
+   * See LinkStore.claimLease; the statements' conditions are lease-core.ts
+   * claimAllows. The claimed row is opened inside the claim's transaction:
+   * one that fails to open rolls it back.
+   */
   async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    assertKey(key);
-    assertOwner(owner);
-    assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
-    if (expect !== null) assertHeldLease(expect, "expect");
+    checkArgs.claimLease(key, owner, ttlMs, now, expect);
     const until = this.#conn.toDb(now + ttlMs);
     return this.#conn.tx("links.claimLease", async (q): Promise<LeaseClaim> => {
       const [claimed] =
@@ -271,37 +240,31 @@ export class PgLinks implements LinkStore {
           : await q.query<LinkRow>(sql.TAKEOVER, [key.providerId, key.userId, owner, until, expect.owner, expect.generation]);
       if (claimed === undefined) {
         const [held] = await q.query<LeaseRow>(sql.LEASE_OF, [key.providerId, key.userId]);
-        return held === undefined ? { claimed: false, missing: true } : { claimed: false, held: leaseStateOf(this.#fromDb(held)) };
+        return refusedClaim(held === undefined ? undefined : this.#fromDb(held));
       }
       const row = this.#fromDb(claimed);
-      const claim: LeaseClaim = { claimed: true, lease: { owner, generation: row.generation }, record: this.#codec.decodeRecord(row) };
-      const interrupted = interruptedOf(row);
-      if (interrupted !== undefined) claim.interrupted = interrupted;
-      return claim;
+      return grantedClaim(row, owner, this.#codec.decodeRecord(row));
     });
   }
 
+  /** One conditional UPDATE whose condition is lease-core.ts confirmAllows, and whose SET is confirmedLease. */
   async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
-    assertKey(key);
-    assertHeldLease(lease, "lease");
-    assertMillis("version", version);
-    assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
+    checkArgs.confirmLease(key, lease, version, ttlMs, now);
     const text = `${opts.sending === true ? sql.CONFIRM_SENDING : sql.CONFIRM} RETURNING 1`;
     const params = [key.providerId, key.userId, lease.owner, lease.generation, version, this.#conn.toDb(now + ttlMs), this.#conn.toDb(now)];
     return (await this.#conn.query("links.confirmLease", text, params)).length === 1;
   }
 
+  /** One conditional UPDATE: lease-core.ts releaseAllows and releasedLease. */
   async releaseLease(key: LinkKey, lease: HeldLease, opts: { keepSending?: boolean } = {}): Promise<void> {
-    assertKey(key);
-    assertHeldLease(lease, "lease");
+    checkArgs.releaseLease(key, lease);
     const text = opts.keepSending === true ? sql.RELEASE_KEEP_SENDING : sql.RELEASE;
     await this.#conn.query("links.releaseLease", text, [key.providerId, key.userId, lease.owner, lease.generation, LINKS_CHANNEL, this.#payload(key)]);
   }
 
   /** Opens the row, then deletes it, in one transaction: a row that fails to open is not deleted. */
   async delete(key: LinkKey): Promise<LinkRecord | undefined> {
-    assertKey(key);
+    checkArgs.delete(key);
     const record = await this.#conn.tx("links.delete", async (q) => {
       const [row] = await q.query<LinkRow>(sql.SELECT_FOR_UPDATE, [key.providerId, key.userId]);
       if (row === undefined) return undefined;
@@ -315,7 +278,7 @@ export class PgLinks implements LinkStore {
   }
 
   async list(query: ListQuery): Promise<LinkMeta[]> {
-    assertListQuery(query);
+    checkArgs.list(query);
     const params: unknown[] = [];
     if (query.providerId !== undefined) params.push(query.providerId);
     if (query.userId !== undefined) params.push(query.userId);

@@ -1,11 +1,11 @@
 import type { Statement } from "better-sqlite3";
 import type { Sealer } from "../../crypto/index.js";
-import { UNREADABLE_KEY_ID, type KeySentinel, type KeyringStore, type ResealBatch } from "../keyring-store.js";
+import type { KeySentinel, KeyringStore, ResealBatch } from "../keyring-store.js";
+import { checkSentinelArgs, countKeyIds } from "../reseal-codec.js";
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { Resealer } from "./reseal.js";
 import { SEALED_COLUMNS } from "../row-codec.js";
-import { assertMillis } from "../validate.js";
 
 interface SentinelRow {
   key_id: string;
@@ -46,27 +46,18 @@ export class SqliteKeyring implements KeyringStore {
   }
 
   async putSentinel(keyId: string, envelope: Uint8Array, now: number): Promise<boolean> {
-    if (typeof keyId !== "string" || keyId === "") throw new TypeError("keyId must be a non-empty string");
-    assertMillis("now", now);
+    checkSentinelArgs(keyId, now);
     const row = { key_id: keyId, envelope: toBuffer(envelope), created_at: now };
     return this.#conn.run("keyring.putSentinel", () => this.#putSentinel.run(row).changes === 1);
   }
 
   /** One pass over envelope headers; nothing is decrypted. */
   async countByKeyId(): Promise<Map<string, number>> {
-    return this.#conn.run("keyring.countByKeyId", () => {
-      const counts = new Map<string, number>();
-      for (const { v } of this.#sealedValues.iterate()) {
-        let keyId: string;
-        try {
-          keyId = this.#sealer.keyIdOf(v);
-        } catch {
-          keyId = UNREADABLE_KEY_ID;
-        }
-        counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
-      }
-      return counts;
-    });
+    return this.#conn.run("keyring.countByKeyId", () => countKeyIds(this.#sealer, this.#values()));
+  }
+
+  *#values(): Generator<Buffer> {
+    for (const { v } of this.#sealedValues.iterate()) yield v;
   }
 
   async reseal(after: LinkKey | undefined, limit: number): Promise<ResealBatch> {

@@ -59,7 +59,7 @@ export interface ListParams {
 
 const PK = "provider_id = @provider_id AND user_id = @user_id";
 const HELD = `${PK} AND lease_owner = @owner AND generation = @generation`;
-/** Every write of link data ends the lease and forgets what its holder was sending. */
+/** Every write of link data ends the lease and forgets what its holder was sending (lease-core.ts ENDED_LEASE). */
 const END_LEASE = `lease_owner = NULL, lease_until = NULL,
         refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL`;
 
@@ -72,18 +72,21 @@ export class LinkStatements {
   readonly remove: Statement<[PkParams]>;
   readonly count: Statement<[], number>;
   readonly leaseOf: Statement<[PkParams], LeaseRow>;
-  /** Claims a free lease. */
+  /** Claims a free lease (lease-core.ts claimAllows with expect = null; SET: claimedLease). */
   readonly claim: Statement<[ClaimParams], LinkRow>;
-  /** Takes the lease over from exactly the holder the caller observed. */
+  /** Takes the lease over from exactly the holder the caller observed (claimAllows with expect). */
   readonly takeover: Statement<[TakeoverParams], LinkRow>;
+  /** lease-core.ts confirmAllows; SET: confirmedLease. */
   readonly confirm: Statement<[ConfirmParams]>;
   readonly confirmSending: Statement<[ConfirmParams]>;
+  /** lease-core.ts releaseAllows; SET: releasedLease. */
   readonly release: Statement<[HeldParams]>;
   readonly releaseKeepSending: Statement<[HeldParams]>;
   private readonly listers = new Map<string, Statement<[ListParams], LinkMetaRow>>();
 
   constructor(private readonly db: Database) {
     this.select = db.prepare(`SELECT * FROM links WHERE ${PK}`);
+    // The rows these three writes leave are link-core.ts putRow, commitRow and failureRow.
     this.upsert = db.prepare(`
       INSERT INTO links (provider_id, user_id, version, access_token, token_type, refresh_token,
                          refresh_token_digest, expires_at, extra, generation, created_at, updated_at)
@@ -131,7 +134,9 @@ export class LinkStatements {
     this.remove = db.prepare(`DELETE FROM links WHERE ${PK}`);
     this.count = db.prepare<[], number>("SELECT count(*) FROM links").pluck();
 
-    // Lease bookkeeping never touches version or updated_at: it is not link data.
+    // Lease bookkeeping never touches version or updated_at: it is not link data. Each
+    // statement is one store-core decision (lease-core.ts) spelled as a conditional UPDATE;
+    // test/store/core-sql.test.ts runs random operations against them and the core side by side.
     this.leaseOf = db.prepare(`SELECT ${LEASE_COLUMNS} FROM links WHERE ${PK}`);
     this.claim = db.prepare(`
       UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1

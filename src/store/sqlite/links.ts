@@ -15,9 +15,9 @@ import type {
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
 import { RecordCache } from "../record-cache.js";
-import { interruptedOf, leaseStateOf } from "../lease-core.js";
+import { grantedClaim, leaseStateOf, refusedClaim } from "../lease-core.js";
+import { casAllows, checkArgs, committedColumns, committedRecord, failureAllows, putRecord, putRefreshToken } from "../link-core.js";
 import { RowCodec, decodeMeta, type LinkRow, type SealedTokens } from "../row-codec.js";
-import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "../validate.js";
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
 const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
@@ -39,6 +39,8 @@ export class SqliteLinks implements LinkStore {
   readonly #codec: RowCodec;
   readonly #s: LinkStatements;
   readonly #cache: RecordCache;
+  /** The store core compares digests through the sealer (a keyed digest names its key). */
+  readonly #digestMatches = (digest: string, plaintext: string): boolean => this.#sealer.digestMatches(digest, plaintext);
 
   constructor(conn: SqliteConnection, sealer: Sealer, cacheEntries: number) {
     this.#conn = conn;
@@ -54,7 +56,7 @@ export class SqliteLinks implements LinkStore {
    * lookup. Records are shared with the cache: callers must not modify them.
    */
   async get(key: LinkKey): Promise<LinkRecord | undefined> {
-    assertKey(key);
+    checkArgs.get(key);
     try {
       return this.#read(key);
     } catch (err) {
@@ -75,28 +77,12 @@ export class SqliteLinks implements LinkStore {
 
   /** An empty or null refresh token is stored as NULL; so is an empty access token or extra. */
   async put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord> {
-    assertKey(key);
-    assertTokens(tokens);
-    assertMillis("now", now);
-    const refreshToken = tokens.refreshToken === "" ? null : tokens.refreshToken;
-    const sealed = this.#codec.sealTokens(key, { ...tokens, refreshToken: refreshToken ?? undefined });
+    checkArgs.put(key, tokens, now);
+    const sealed = this.#codec.sealTokens(key, { ...tokens, refreshToken: putRefreshToken(tokens) ?? undefined });
     return this.#conn.write(
       "links.put",
       () => this.#upsert(key, sealed, now),
-      (row) =>
-        this.#remember(key, {
-          ...key,
-          version: row.version,
-          accessToken: tokens.accessToken,
-          tokenType: tokens.tokenType,
-          refreshToken,
-          expiresAt: tokens.expiresAt,
-          extra: { ...tokens.extra },
-          refreshFailure: null,
-          createdAt: row.created_at,
-          updatedAt: now,
-          lastRefreshedAt: null,
-        }),
+      (row) => this.#remember(key, putRecord(key, tokens, { version: row.version, createdAt: row.created_at }, now)),
     );
   }
 
@@ -121,11 +107,10 @@ export class SqliteLinks implements LinkStore {
    * fsync instead of one per link. All or nothing.
    */
   async putMany(items: Array<{ key: LinkKey; tokens: StoredTokens }>, now: number): Promise<number> {
-    assertMillis("now", now);
+    checkArgs.putMany(now);
     const sealed = items.map(({ key, tokens }) => {
-      assertKey(key);
-      assertTokens(tokens);
-      const refreshToken = tokens.refreshToken === null || tokens.refreshToken === "" ? undefined : tokens.refreshToken;
+      checkArgs.putManyItem(key, tokens);
+      const refreshToken = putRefreshToken(tokens) ?? undefined;
       return { key, sealed: this.#codec.sealTokens(key, { ...tokens, refreshToken }) };
     });
     return this.#conn.write(
@@ -142,17 +127,14 @@ export class SqliteLinks implements LinkStore {
   }
 
   /**
-   * Compare-and-swap on (version, refresh-token digest). An undefined or
-   * empty `tokens.refreshToken` keeps the stored one. When `tokens.extra` is
+   * Compare-and-swap on (version, refresh-token digest): link-core.ts
+   * casAllows, on the row read inside the transaction. An undefined or empty
+   * `tokens.refreshToken` keeps the stored one. When `tokens.extra` is
    * undefined the stored extra is opened after the commit for the returned
    * record; if that fails (DecryptError) the commit has still happened.
    */
   async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
-    assertKey(key);
-    assertTokens(tokens);
-    assertMillis("now", now);
-    assertMillis("expect.version", expect.version);
-    if (typeof expect.refreshToken !== "string") throw new TypeError("expect.refreshToken must be a string");
+    checkArgs.commitRefresh(key, expect, tokens, now);
     const sealed = this.#codec.sealTokens(key, tokens);
     return this.#conn.write(
       "links.commitRefresh",
@@ -160,19 +142,8 @@ export class SqliteLinks implements LinkStore {
       (before) => {
         if (before === undefined) return undefined;
         this.#cache.delete(cacheKey(key));
-        return this.#remember(key, {
-          ...key,
-          version: before.version + 1,
-          accessToken: tokens.accessToken,
-          tokenType: tokens.tokenType,
-          refreshToken: sealed.refresh === undefined ? expect.refreshToken : sealed.refresh.plain,
-          expiresAt: tokens.expiresAt,
-          extra: tokens.extra === undefined ? this.#codec.openExtra(key, before.extra) : { ...tokens.extra },
-          refreshFailure: null,
-          createdAt: before.created_at,
-          updatedAt: now,
-          lastRefreshedAt: now,
-        });
+        const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
+        return this.#remember(key, committedRecord(key, { version: before.version, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
       },
     );
   }
@@ -180,16 +151,13 @@ export class SqliteLinks implements LinkStore {
   /** The row as it was before the commit, or undefined when the expectation failed. */
   #commit(key: LinkKey, expect: CasExpectation, t: SealedTokens, now: number): LinkRow | undefined {
     const row = this.#s.select.get(pk(key));
-    if (row === undefined || row.version !== expect.version) return undefined;
-    if (row.refresh_token_digest === null || !this.#sealer.digestMatches(row.refresh_token_digest, expect.refreshToken)) return undefined;
+    if (!casAllows(row, expect, this.#digestMatches)) return undefined;
     const info = this.#s.commit.run({
       ...pk(key),
+      ...committedColumns(row, t),
       access_token: t.access_token,
       token_type: t.token_type,
-      refresh_token: t.refresh === undefined ? row.refresh_token : t.refresh.token,
-      refresh_token_digest: t.refresh === undefined ? row.refresh_token_digest : t.refresh.digest,
       expires_at: t.expires_at,
-      extra: t.extra === undefined ? row.extra : t.extra,
       now,
       expect_version: expect.version,
     });
@@ -198,10 +166,7 @@ export class SqliteLinks implements LinkStore {
   }
 
   async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {
-    assertKey(key);
-    assertMillis("now", now);
-    if (typeof refreshToken !== "string") throw new TypeError("refreshToken must be a string");
-    if (typeof reason !== "string") throw new TypeError("reason must be a string");
+    checkArgs.recordFailure(key, refreshToken, reason, now);
     const sealedReason = this.#codec.seal(key, "failure_reason", reason);
     return this.#conn.write(
       "links.recordFailure",
@@ -214,13 +179,13 @@ export class SqliteLinks implements LinkStore {
   }
 
   #fail(key: LinkKey, refreshToken: string, reason: Buffer | null, now: number): boolean {
-    const digest = this.#s.select.get(pk(key))?.refresh_token_digest ?? null;
-    if (digest === null || !this.#sealer.digestMatches(digest, refreshToken)) return false;
+    const digest = failureAllows(this.#s.select.get(pk(key)), refreshToken, this.#digestMatches);
+    if (digest === undefined) return false;
     return this.#s.recordFailure.run({ ...pk(key), expect_digest: digest, failure_reason: reason, now }).changes === 1;
   }
 
   async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
-    assertKey(key);
+    checkArgs.readLease(key);
     return this.#conn.run("links.readLease", () => {
       const row = this.#s.leaseOf.get(pk(key));
       return row === undefined ? undefined : leaseStateOf(row);
@@ -228,15 +193,12 @@ export class SqliteLinks implements LinkStore {
   }
 
   /**
-   * See LinkStore.claimLease. The claimed row is opened inside the claim's
-   * transaction, so a row that fails to open rolls the claim back.
+   * See LinkStore.claimLease; the statements' conditions are lease-core.ts
+   * claimAllows. The claimed row is opened inside the claim's transaction,
+   * so a row that fails to open rolls the claim back.
    */
   async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    assertKey(key);
-    assertOwner(owner);
-    assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
-    if (expect !== null) assertHeldLease(expect, "expect");
+    checkArgs.claimLease(key, owner, ttlMs, now, expect);
     return this.#conn.write("links.claimLease", () => this.#claim(key, owner, now + ttlMs, expect));
   }
 
@@ -245,30 +207,21 @@ export class SqliteLinks implements LinkStore {
       expect === null
         ? this.#s.claim.get({ ...pk(key), owner, until })
         : this.#s.takeover.get({ ...pk(key), owner, until, expect_owner: expect.owner, expect_generation: expect.generation });
-    if (row === undefined) {
-      const now = this.#s.leaseOf.get(pk(key));
-      return now === undefined ? { claimed: false, missing: true } : { claimed: false, held: leaseStateOf(now) };
-    }
-    const claim: LeaseClaim = { claimed: true, lease: { owner, generation: row.generation }, record: this.#codec.decodeRecord(row) };
-    const interrupted = interruptedOf(row);
-    if (interrupted !== undefined) claim.interrupted = interrupted;
-    return claim;
+    if (row === undefined) return refusedClaim(this.#s.leaseOf.get(pk(key)));
+    return grantedClaim(row, owner, this.#codec.decodeRecord(row));
   }
 
+  /** One conditional UPDATE whose condition is lease-core.ts confirmAllows, and whose SET is confirmedLease. */
   async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
-    assertKey(key);
-    assertHeldLease(lease, "lease");
-    assertMillis("version", version);
-    assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
+    checkArgs.confirmLease(key, lease, version, ttlMs, now);
     const params = { ...pk(key), owner: lease.owner, generation: lease.generation, version, until: now + ttlMs, now };
     const stmt = opts.sending === true ? this.#s.confirmSending : this.#s.confirm;
     return this.#conn.run("links.confirmLease", () => stmt.run(params).changes === 1);
   }
 
+  /** One conditional UPDATE: lease-core.ts releaseAllows and releasedLease. */
   async releaseLease(key: LinkKey, lease: HeldLease, opts: { keepSending?: boolean } = {}): Promise<void> {
-    assertKey(key);
-    assertHeldLease(lease, "lease");
+    checkArgs.releaseLease(key, lease);
     const params = { ...pk(key), owner: lease.owner, generation: lease.generation };
     const stmt = opts.keepSending === true ? this.#s.releaseKeepSending : this.#s.release;
     await this.#conn.run("links.releaseLease", () => stmt.run(params));
@@ -276,7 +229,7 @@ export class SqliteLinks implements LinkStore {
 
   /** Opens the row, then deletes it, in one transaction: a row that fails to open is not deleted. */
   async delete(key: LinkKey): Promise<LinkRecord | undefined> {
-    assertKey(key);
+    checkArgs.delete(key);
     return this.#conn.write(
       "links.delete",
       () => this.#remove(key),
@@ -296,7 +249,7 @@ export class SqliteLinks implements LinkStore {
   }
 
   async list(query: ListQuery): Promise<LinkMeta[]> {
-    assertListQuery(query);
+    checkArgs.list(query);
     const params: ListParams = { limit: query.limit };
     if (query.providerId !== undefined) params.provider_id = query.providerId;
     if (query.userId !== undefined) params.user_id = query.userId;

@@ -4,7 +4,7 @@ import type { ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "../flow-codec.js";
-import { resealLinkRow, resealValue, type ResealRow } from "../reseal-codec.js";
+import { resealBatch, resealLinkRow, resealValue, type ResealRow } from "../reseal-codec.js";
 
 /**
  * Key rotation's writer: re-seals every value not sealed under the active key
@@ -52,12 +52,7 @@ export class Resealer {
       if (next === undefined) continue;
       resealed += this.#update.run({ ...next, provider_id: row.provider_id, user_id: row.user_id, version: row.version }).changes;
     }
-    const last = rows.at(-1);
-    return {
-      resealed,
-      scanned: rows.length,
-      next: rows.length < limit || last === undefined ? undefined : { providerId: last.provider_id, userId: last.user_id },
-    };
+    return resealBatch(rows, limit, resealed);
   }
 
   /** Every pending flow's secret; returns how many were re-sealed. */

@@ -1,0 +1,4 @@
+import { keyringContract } from "./contract/keyring.js";
+import { sqliteFactory } from "./contract/sqlite-factory.js";
+
+keyringContract(sqliteFactory);
