@@ -62,14 +62,21 @@ export interface CasExpectation {
   refreshToken: string;
 }
 
-/** Who holds a row's lease and whether it was sending. */
+/**
+ * Who holds a row's lease and whether it was sending. Every time here is in
+ * the store's clock (the database's: docs/design.md §3 invariant 13), and
+ * `now` is that clock when the row was read, so the engine judges expiry and
+ * ages by one clock for the whole fleet, never by its own.
+ */
 export interface LeaseState {
   owner: string;
-  /** epoch ms; the store never judges expiry itself: that policy is the engine's. */
+  /** When the lease ends (epoch ms, store clock); the store never judges expiry itself: that policy is the engine's. */
   until: number;
   generation: number;
   /** Set when the holder recorded that it is sending the *currently stored* refresh token. */
   sending?: { at: number };
+  /** The store's clock when this was read. */
+  now: number;
 }
 
 /** A lease this caller holds: every lease write is conditional on both. */
@@ -81,11 +88,13 @@ export interface HeldLease {
 /** A refresh that was sent with the stored refresh token and never finished (commit / failure / clean release). */
 export interface InterruptedRefresh {
   by: string;
+  /** When it was sent (store clock). */
   at: number;
 }
 
 export type LeaseClaim =
-  | { claimed: true; lease: HeldLease; record: LinkRecord; interrupted?: InterruptedRefresh }
+  /** `now`: the store's clock at the claim (the engine measures an interruption's age against it). */
+  | { claimed: true; lease: HeldLease; record: LinkRecord; interrupted?: InterruptedRefresh; now: number }
   /** `held` is null when a conditional claim found the lease already released (claim again with `expect` null). */
   | { claimed: false; held: LeaseState | null }
   | { claimed: false; missing: true };
@@ -106,42 +115,52 @@ export interface LinkStore {
    */
   put(key: LinkKey, tokens: StoredTokens, now: number): Promise<LinkRecord>;
   /**
-   * Commits a refresh result iff the row still has `expect.version` and still
-   * holds `expect.refreshToken` — not conditional on the lease: tokens the
-   * provider already issued are never dropped because a lease lapsed. Also
-   * clears the lease, the sending marker and any failure, and sets
-   * last_refreshed_at. Durable before it resolves. Returns undefined (and
-   * changes nothing) when the expectation fails.
+   * Commits a refresh result iff the answer is to the refresh token the row
+   * holds and nothing newer superseded it (docs/design.md §3 invariant 12):
+   * the row still has `expect.version` and still holds `expect.refreshToken`,
+   * OR the row has no refresh token because a recorded failure cleared
+   * exactly `expect.refreshToken` (failed_digest) — an answer heals a link
+   * that was failed for the interruption of the very send it answers. Not
+   * conditional on the lease: tokens the provider already issued are never
+   * dropped because a lease lapsed. Also clears the lease, the sending marker,
+   * any failure and failed_digest, and sets last_refreshed_at. Durable before
+   * it resolves. Returns undefined (and changes nothing) otherwise.
    */
   commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined>;
   /**
    * Records a permanent refresh failure iff `refreshToken` is still the stored
-   * one: clears the refresh token (NULL), stores the reason, clears the lease
-   * and the sending marker. Returns false (and changes nothing) otherwise.
+   * one: clears the refresh token (NULL), remembers its digest (failed_digest,
+   * so a late answer to its send can still heal the link), stores the reason,
+   * clears the lease and the sending marker. Returns false (and changes
+   * nothing) otherwise.
    */
   recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean>;
   /** The row's lease, read without writing: null when free, undefined when there is no row. */
   readLease(key: LinkKey): Promise<LeaseState | null | undefined>;
   /**
-   * Claims the lease (generation + 1, until = now + ttlMs) iff it is exactly as
-   * the caller observed: `expect === null` → only if free; otherwise only if
-   * owner AND generation equal `expect` (the engine decided the holder's lease
-   * expired or the holder is dead). Never claims on its own judgement of
-   * expiry. `interrupted` is set when the row records that some owner was
-   * sending the currently stored refresh token (see confirmLease). A row that
-   * fails to open rejects (DecryptError) and is left unclaimed.
+   * Claims the lease (generation + 1, until = the store's now + ttlMs) iff it
+   * is exactly as the caller observed: `expect === null` → only if free;
+   * otherwise only if owner AND generation equal `expect` (the engine decided
+   * the holder's lease expired or the holder is dead) and, with
+   * `onlyIfExpired`, only if the lease has expired by the store's clock — a
+   * host whose own clock stepped forward cannot take a live lease.
+   * `interrupted` is set when the row records that some owner was sending the
+   * currently stored refresh token (see confirmLease). A row that fails to
+   * open rejects (DecryptError) and is left unclaimed.
    */
-  claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim>;
+  claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts?: { onlyIfExpired?: boolean }): Promise<LeaseClaim>;
   /**
-   * Renews the lease to now + ttlMs iff `lease` (owner + generation) still
-   * holds it, it has not expired (lease_until > now: once expired another
-   * process may have judged it free, so its holder must claim anew) AND the
-   * row still has `version`. With `sending: true` it also records, in the
-   * same write, that the holder is about to send the stored refresh token
-   * (when, by whom, and that token's digest). Returns false (changing
+   * Renews the lease to the store's now + ttlMs iff `lease` (owner +
+   * generation) still holds it, it has not expired by the store's clock
+   * (lease_until > now: once expired another process may have judged it
+   * free, so its holder must claim anew) AND the row still has `version`.
+   * `mark: "sending"` also records, in the same write, that the holder is
+   * about to send the stored refresh token (when, by whom, that token's
+   * digest); `mark: "clear"` clears that record (the provider answered
+   * without rotating, so nothing is in doubt). Returns false (changing
    * nothing) when the lease was lost, expired or the row changed.
    */
-  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts?: { sending?: boolean }): Promise<boolean>;
+  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts?: { mark?: "sending" | "clear" }): Promise<boolean>;
   /**
    * Releases iff owner + generation match. By default also clears the sending
    * marker (the provider answered without rotating). `keepSending: true`
