@@ -5,9 +5,8 @@
  * index i replays (and shrinks) with `npm run sim -- --seed S --path i`.
  */
 import fc from "fast-check";
-import type { LinkStore } from "../src/store/link-store.js";
 import { scheduleArb } from "./commands.js";
-import { runSchedule } from "./run.js";
+import { runSchedule, type OpenDb } from "./run.js";
 
 export interface CensusEntry {
   kind: string;
@@ -17,7 +16,7 @@ export interface CensusEntry {
   detail: string;
 }
 
-export async function census(runs: number, seed: number, openDb: () => LinkStore): Promise<CensusEntry[]> {
+export async function census(runs: number, seed: number, openDb: OpenDb): Promise<CensusEntry[]> {
   const schedules = fc.sample(scheduleArb, { numRuns: runs, seed });
   const byKind = new Map<string, CensusEntry>();
   for (const [i, s] of schedules.entries()) {

@@ -4,16 +4,15 @@
  * that replays from the printed seed and path.
  */
 import fc from "fast-check";
-import type { LinkStore } from "../src/store/link-store.js";
 import type { Violation } from "./checks.js";
 import { describe, scheduleArb, type Schedule } from "./commands.js";
-import { runSchedule } from "./run.js";
+import { runSchedule, type OpenDb } from "./run.js";
 
 export interface ExploreOptions {
   runs: number;
   seed?: number | undefined;
   path?: string | undefined;
-  openDb: () => LinkStore;
+  openDb: OpenDb;
   /** Stop exploring (successfully) after this long, in real time. */
   timeLimitMs?: number | undefined;
 }

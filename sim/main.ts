@@ -6,6 +6,7 @@
  * failed by kind (census.ts).
  */
 import { parseArgs } from "node:util";
+import type { LinkStore } from "../src/store/link-store.js";
 import { openMemoryStore } from "../src/store/memory/index.js";
 import { census } from "./census.js";
 import { explore } from "./explore.js";
@@ -16,6 +17,8 @@ const { values } = parseArgs({
   options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" }, census: { type: "boolean", default: false }, regressions: { type: "boolean", default: false } },
   strict: true,
 });
+/** One in-memory database per run, on the clock the run gives it (the simulation's true time). */
+const openDb = (clock: { now(): number }): LinkStore => openMemoryStore({ clock }).links;
 const runs = Number(values.runs);
 if (!Number.isSafeInteger(runs) || runs < 1) {
   process.stderr.write(`--runs must be a whole number >= 1 (got ${values.runs})\n`);
@@ -29,7 +32,7 @@ if (!Number.isSafeInteger(seed)) {
 if (values.regressions) {
   let failed = 0;
   for (const r of regressions) {
-    const result = await runSchedule(r.schedule, () => openMemoryStore().links, true);
+    const result = await runSchedule(r.schedule, openDb, true);
     const violations = [...result.violations, ...unmetOutcomes(r, result.outcomes).map((detail) => ({ check: "outcome", detail }))];
     failed += violations.length > 0 ? 1 : 0;
     process.stdout.write(`${violations.length === 0 ? "ok  " : "FAIL"} ${r.name}\n`);
@@ -42,11 +45,11 @@ process.stdout.write(`sim: ${runs} schedules, seed ${seed}${values.path === unde
 const started = performance.now();
 if (values.census) {
   // Every kind of failure in the batch, not only the first (no shrinking).
-  const found = await census(runs, seed, () => openMemoryStore().links);
+  const found = await census(runs, seed, openDb);
   for (const e of found) process.stdout.write(`${String(e.count).padStart(6)}  ${e.kind}\n        first: --seed ${seed} --path ${e.first}: ${e.detail}\n`);
   process.stdout.write(`${found.length} kinds of failure; ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   process.exit(found.length > 0 ? 1 : 0);
 }
-const result = await explore({ runs, seed, path: values.path, openDb: () => openMemoryStore().links });
+const result = await explore({ runs, seed, path: values.path, openDb });
 process.stdout.write(`${result.report}\n${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 process.exit(result.failed ? 1 : 0);

@@ -7,7 +7,7 @@
  * replay, which access tokens are valid until when, and which process each
  * rotated refresh token reached.
  */
-import { OAuthError, type TokenSet } from "../src/oauth/index.js";
+import type { TokenSet } from "../src/oauth/index.js";
 import type { Violation } from "./checks.js";
 import type { Rng } from "./rng.js";
 
@@ -39,12 +39,22 @@ export interface Grant {
 }
 
 
+/** What the provider puts on the wire; the engine's side judges it with the daemon's own code (oauth/token-grant.ts). */
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  /** A JSON object body; absent: an empty body. */
+  json?: Record<string, unknown>;
+}
+
 export interface ProviderSettings {
   lifetimeMs: number;
   /** The declared reuse grace window (0: none). */
   graceMs: number;
   /** Whether issuing a new access token kills the grant's older ones (GitHub does). */
   killsOlderAccess: boolean;
+  /** Whether token errors come as HTTP 200 with an `error` member (GitHub's dialect). */
+  errorsIn200: boolean;
 }
 
 export class ProviderModel {
@@ -103,35 +113,47 @@ export class ProviderModel {
   }
 
   /**
-   * The provider processes a refresh request at `now`: the answer it gives
-   * (tokens or an OAuth error), after recording replays and rotating.
+   * The provider processes a refresh request at `now`: the answer it puts on
+   * the wire, after recording replays and rotating.
    */
-  process(link: string, presented: string, now: number, mode: AnswerMode, from: string): TokenSet | OAuthError {
+  process(link: string, presented: string, now: number, mode: AnswerMode, from: string): RawAnswer {
     this.requests++;
     const g = this.grants.get(link);
-    if (mode.kind === "unavailable") return new OAuthError({ kind: "transient", sent: "answered", status: 503, message: "provider answered HTTP 503", retryAfterMs: mode.retryAfterMs });
-    if (mode.kind === "rate_limited") return new OAuthError({ kind: "rate_limited", sent: "answered", status: 429, message: "provider answered HTTP 429", retryAfterMs: mode.retryAfterMs });
-    if (g === undefined || (!g.spent.has(presented) && g.current !== presented)) {
-      return invalidGrant("unknown refresh token");
-    }
-    if (g.revoked) return invalidGrant("grant revoked");
+    const retryAfter = (ms: number): Record<string, string> => ({ "retry-after": String(Math.ceil(ms / 1000)) });
+    if (mode.kind === "unavailable") return { status: 503, headers: retryAfter(mode.retryAfterMs), json: { error: "temporarily_unavailable" } };
+    if (mode.kind === "rate_limited") return { status: 429, headers: retryAfter(mode.retryAfterMs) };
+    if (g === undefined || (!g.spent.has(presented) && g.current !== presented)) return this.#refuse("unknown refresh token");
+    if (g.revoked) return this.#refuse("grant revoked");
     const spentAt = g.spent.get(presented);
     if (spentAt !== undefined) {
       const predecessor = [...g.spent.keys()].at(-1) === presented;
       if (predecessor && this.settings.graceMs > 0 && now < spentAt + this.settings.graceMs) {
         // Inside the grace window the previous token still works: no new rotation.
-        return this.#mint(g, now, g.current, from);
+        return this.#answer(this.#mint(g, now, g.current), mode);
       }
       this.violations.push({ check: "a", kind: "spent refresh token sent", detail: `replay: ${from} presented ${presented}, spent at ${spentAt}, at ${now} (grant ${g.id} revoked)` });
       g.revoked = true;
       g.access.clear();
-      return invalidGrant("refresh token reused; grant revoked");
+      return this.#refuse("refresh token reused; grant revoked");
     }
     const next = `rt${g.id}.${g.spent.size + 1}`;
     g.spent.set(presented, now);
     g.current = next;
     this.#links.set(next, g.link);
-    return this.#mint(g, now, next, from);
+    return this.#answer(this.#mint(g, now, next), mode);
+  }
+
+  /** A 2xx with the tokens, or (odd2xx) one without anything usable. */
+  #answer(t: TokenSet, mode: AnswerMode): RawAnswer {
+    const headers = { "content-type": "application/json" };
+    if (mode.kind === "odd2xx") return { status: 200, headers, json: { token_type: "bearer", note: "no tokens" } };
+    return { status: 200, headers, json: { access_token: t.accessToken, token_type: t.tokenType, refresh_token: t.refreshToken, expires_in: t.expiresInSec } };
+  }
+
+  #refuse(description: string): RawAnswer {
+    const headers = { "content-type": "application/json" };
+    if (this.settings.errorsIn200) return { status: 200, headers, json: { error: "bad_refresh_token", error_description: description } };
+    return { status: 400, headers, json: { error: "invalid_grant", error_description: description } };
   }
 
   /** The answer reached process `proc` (alive): it holds these tokens. */
@@ -143,7 +165,7 @@ export class ProviderModel {
     set.add(proc);
   }
 
-  #mint(g: Grant, now: number, refreshToken: string, _from: string): TokenSet {
+  #mint(g: Grant, now: number, refreshToken: string): TokenSet {
     if (this.settings.killsOlderAccess) {
       for (const old of g.access.keys()) this.killedBy.set(old, refreshToken);
       g.access.clear();
@@ -153,8 +175,4 @@ export class ProviderModel {
     this.#accessGrants.set(accessToken, g);
     return { accessToken, tokenType: "bearer", refreshToken, expiresInSec: Math.floor(this.settings.lifetimeMs / 1000), extra: {}, notes: [] };
   }
-}
-
-function invalidGrant(description: string): OAuthError {
-  return new OAuthError({ kind: "permanent", sent: "answered", status: 400, error: "invalid_grant", description, message: `provider refused the refresh: invalid_grant (${description})` });
 }

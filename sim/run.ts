@@ -23,8 +23,11 @@ export interface RunResult {
 }
 
 /** `exhaustive`: run to the end and report everything (the census); otherwise stop at the first violation. */
-export async function runSchedule(s: Schedule, openDb: () => LinkStore, exhaustive = false): Promise<RunResult> {
-  const world = new World(s.config, openDb());
+/** Opens the run's database on the clock it is given (the simulation's true time: the database's clock). */
+export type OpenDb = (clock: { now(): number }) => LinkStore;
+
+export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = false): Promise<RunResult> {
+  const world = new World(s.config, openDb);
   await world.seed();
   const history = new Map<string, { version: number; generation: number }>();
   const violations: Violation[] = [];

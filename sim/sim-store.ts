@@ -77,11 +77,11 @@ export class SimStore implements LinkStore {
   readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
     return this.#call("links.readLease", key, false, () => this.db.readLease(key));
   }
-  claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    return this.#call("links.claimLease", key, false, () => this.db.claimLease(key, owner, ttlMs, now, expect));
+  claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts?: { onlyIfExpired?: boolean }): Promise<LeaseClaim> {
+    return this.#call("links.claimLease", key, false, () => this.db.claimLease(key, owner, ttlMs, expect, opts));
   }
-  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts?: { sending?: boolean }): Promise<boolean> {
-    return this.#call("links.confirmLease", key, false, () => this.db.confirmLease(key, lease, version, ttlMs, now, opts));
+  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts?: { mark?: "sending" | "clear" }): Promise<boolean> {
+    return this.#call("links.confirmLease", key, false, () => this.db.confirmLease(key, lease, version, ttlMs, opts));
   }
   releaseLease(key: LinkKey, lease: HeldLease, opts?: { keepSending?: boolean }): Promise<void> {
     return this.#call("links.releaseLease", key, true, () => this.db.releaseLease(key, lease, opts));

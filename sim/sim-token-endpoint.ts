@@ -6,10 +6,10 @@
  * bound fails with `sent: "unknown"`, and an answer that arrived while the
  * process was paused is still used (docs/design.md §3 invariant 15).
  */
-import { OAuthError, type TokenSet } from "../src/oauth/index.js";
+import { OAuthError, judgeTokenAnswer, type TokenExchange, type TokenSet } from "../src/oauth/index.js";
 import type { RefreshRequest, TokenEndpoint } from "../src/broker/token-endpoint.js";
 import type { ProviderEntry } from "../src/providers/registry.js";
-import type { AnswerMode, ProviderModel } from "./provider-model.js";
+import type { AnswerMode, ProviderModel, RawAnswer } from "./provider-model.js";
 import type { Rng } from "./rng.js";
 import type { SimProcess, VirtualTime } from "./virtual-time.js";
 
@@ -34,7 +34,7 @@ export class SimTokenEndpoint implements TokenEndpoint {
     private readonly flights: Flight[],
   ) {}
 
-  refresh(_entry: ProviderEntry, refreshToken: string, req: RefreshRequest): Promise<TokenSet> {
+  refresh(entry: ProviderEntry, refreshToken: string, req: RefreshRequest): Promise<TokenSet> {
     const time = this.time;
     const proc = this.proc;
     const link = this.provider.linkOf(refreshToken) ?? "?";
@@ -68,13 +68,11 @@ export class SimTokenEndpoint implements TokenEndpoint {
       });
       if (blackhole) return; // written, and nothing reaches the provider
       time.at(start + this.rng.between(1, 10), null, () => {
-        const result = this.provider.process(link, refreshToken, time.now, mode, proc.name);
+        const raw = this.provider.process(link, refreshToken, time.now, mode, proc.name);
         if (mode.kind === "lost") return; // processed; the answer never comes back
         const at = time.now + (mode.kind === "slow" ? mode.ms : this.rng.between(1, 10));
-        const outcome =
-          mode.kind === "odd2xx" && !(result instanceof OAuthError)
-            ? new OAuthError({ kind: "unusable_answer", sent: "unknown", status: 200, message: "provider answered HTTP 2xx without usable tokens" })
-            : result;
+        // Judged by the daemon's own code, as the HTTP adapter does (oauth/token-grant.ts).
+        const outcome = judgeTokenAnswer(exchangeOf(raw), entry.config, [refreshToken], req.now());
         time.at(at, null, () => {
           answer = { at, result: outcome };
         });
@@ -86,4 +84,10 @@ export class SimTokenEndpoint implements TokenEndpoint {
   revoke(): Promise<{ revoked: boolean }> {
     return Promise.resolve({ revoked: false });
   }
+}
+
+function exchangeOf(raw: RawAnswer): TokenExchange {
+  const x: TokenExchange = { status: raw.status, headers: new Headers(raw.headers), nonJson: false };
+  if (raw.json !== undefined) x.json = raw.json;
+  return x;
 }

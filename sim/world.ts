@@ -86,12 +86,15 @@ export class World {
   readonly #dead: SimProcess[] = [];
   readonly #log = createLogger("silent");
 
+  readonly db: LinkStore;
+
   constructor(
     readonly config: RunConfig,
-    readonly db: LinkStore,
+    openDb: (clock: { now(): number }) => LinkStore,
   ) {
+    this.db = openDb({ now: () => this.time.now });
     this.rng = new Rng(config.seed);
-    this.provider = new ProviderModel({ lifetimeMs: LIFETIME_MS, graceMs: config.graceMs, killsOlderAccess: config.killsOlderAccess }, this.rng);
+    this.provider = new ProviderModel({ lifetimeMs: LIFETIME_MS, graceMs: config.graceMs, killsOlderAccess: config.killsOlderAccess, errorsIn200: config.killsOlderAccess }, this.rng);
     this.links = Array.from({ length: config.links }, (_, i) => `u${i}`);
     this.#providerConfig = simProviderConfig(config.graceMs);
     for (let i = 0; i < config.engines; i++) this.#spawn(`h${i % config.hosts}`);

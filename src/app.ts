@@ -205,6 +205,10 @@ function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
         durationMs: 0,
       });
     },
+    healed(key) {
+      metrics.healed(key.providerId);
+      audit.action({ event: "refresh_healed", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome("OK"), providerContacted: false, durationMs: 0 });
+    },
     tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
     lockWait: (seconds) => metrics.lockWait(seconds),
     rateLimitRemaining: (providerId, remaining) => metrics.rateLimitRemaining(providerId, remaining),

@@ -14,6 +14,11 @@ export interface EngineEvents {
   refreshed(key: LinkKey, outcome: RefreshOutcome, durationMs: number): void;
   /** A refusal was stored on the link: it needs re-linking. `answered`: the provider refused (else an interrupted refresh was failed without sending). */
   failureRecorded(key: LinkKey, reason: Reason, answered: boolean): void;
+  /**
+   * A provider's answer was stored after another process had taken the lease
+   * or failed the link for that very send (docs/design.md §3 invariant 12).
+   */
+  healed(key: LinkKey): void;
   /** One request to the token endpoint ended, answered or not. */
   tokenEndpoint(providerId: string, seconds: number): void;
   /** A caller waited this long for its key's refresh lock. */
@@ -25,6 +30,7 @@ export interface EngineEvents {
 export const noEvents: EngineEvents = {
   refreshed: () => undefined,
   failureRecorded: () => undefined,
+  healed: () => undefined,
   tokenEndpoint: () => undefined,
   lockWait: () => undefined,
   rateLimitRemaining: () => undefined,

@@ -117,12 +117,14 @@ export class RefreshEngine {
   /**
    * A token valid for at least `minValidMs`. The caller's `signal` only stops
    * the caller from waiting: a refresh it started runs on and is committed.
-   * Pass a function to build the signal only when there is something to wait
-   * for (a cache hit then allocates no timer).
+   * A function is called once, at the start: the store read itself may hang.
    */
   async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal)): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
-    const seen = await this.#current(key);
+    // The caller stops waiting at its deadline even when the store does not
+    // answer (a frozen connection waits for its query deadline).
+    const stop = typeof signal === "function" ? signal() : signal;
+    const seen = await raceSignal(this.#current(key), stop);
     // A new caller is not answered with a failure remembered from before it arrived.
     const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY);
     if (answer !== undefined) return answer;
@@ -134,7 +136,7 @@ export class RefreshEngine {
       return this.#refreshLocked(key, provider, minValidMs, arrived);
     });
     this.#track(work);
-    return raceSignal(work, typeof signal === "function" ? signal() : signal);
+    return raceSignal(work, stop);
   }
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */

@@ -6,11 +6,15 @@ import type { Clock } from "./clock.js";
 /**
  * Keeps a claimed lease alive while this process works under it, and is the
  * one gate every send of a refresh token passes (docs/design.md §3
- * invariant 11): `confirmSending()` renews the lease conditionally on owner,
- * generation and row version, and records that the stored refresh token is
- * being sent, in one write, before each request. Between requests (during a
- * slow provider call or a Retry-After backoff) a heartbeat renews it every
- * third of its TTL, so it never lapses under a live holder.
+ * invariants 7 and 11): `confirmSending()` renews the lease conditionally on
+ * owner, generation and row version, and records that the stored refresh
+ * token is being sent, in one write, before each request; `answered()` clears
+ * that record in the same kind of write once the provider answered without
+ * rotating (a non-2xx), so a pause during the backoff that follows leaves an
+ * ordinary expired lease, not an interrupted refresh. Between requests
+ * (during a slow provider call or a Retry-After backoff) a heartbeat renews
+ * it every third of its TTL, so it never lapses under a live holder. Every
+ * expiry is the store's to judge (invariant 13): no time is passed in.
  */
 export class LeaseKeeper {
   readonly #stop = new AbortController();
@@ -37,8 +41,20 @@ export class LeaseKeeper {
    * (StoreUnavailableError): an unconfirmed lease is never sent under.
    */
   async confirmSending(): Promise<boolean> {
+    return this.#confirm("sending");
+  }
+
+  /**
+   * The provider answered without issuing anything: nothing is in doubt, so
+   * the send record goes. false: the lease is gone (send nothing more).
+   */
+  async answered(): Promise<boolean> {
+    return this.#confirm("clear");
+  }
+
+  async #confirm(mark: "sending" | "clear"): Promise<boolean> {
     if (this.#lost) return false;
-    const ok = await this.store.confirmLease(this.key, this.lease, this.version, this.ttlMs, this.clock.now(), { sending: true });
+    const ok = await this.store.confirmLease(this.key, this.lease, this.version, this.ttlMs, { mark });
     if (!ok) this.#lost = true;
     return ok;
   }
@@ -65,7 +81,7 @@ export class LeaseKeeper {
         return; // stopped
       }
       try {
-        if (!(await this.store.confirmLease(this.key, this.lease, this.version, this.ttlMs, this.clock.now()))) {
+        if (!(await this.store.confirmLease(this.key, this.lease, this.version, this.ttlMs))) {
           this.#lost = true;
           this.log.warn({ provider: this.key.providerId, user: this.key.userId }, "refresh lease lost while working; no further request will be sent under it");
         }

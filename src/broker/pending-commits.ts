@@ -15,7 +15,12 @@ export interface PendingCommit {
 }
 
 const FIRST_RETRY_MS = 50;
-const MAX_RETRY_MS = 5_000;
+/**
+ * Prompt: while a commit is held, other processes see an interrupted refresh
+ * and wait; the moment the database is back the answer should land
+ * (docs/design.md §3 invariant 12).
+ */
+const MAX_RETRY_MS = 1_000;
 
 /**
  * Refreshed tokens whose commit hit a storage fault (docs/design.md §3

@@ -6,6 +6,8 @@ export { isAllowedTransport } from "./loopback.js";
 export { MAX_TOKEN_LIFETIME_SEC, type TokenSet } from "./token-normalize.js";
 export { refreshWithRetry } from "./refresh-retry.js";
 export { refreshGrant } from "./refresh.js";
+export { judgeTokenAnswer } from "./token-grant.js";
+export type { TokenExchange } from "./token-endpoint-fetch.js";
 export { validateToken } from "./validate.js";
 export { createPkce, generateState } from "./pkce.js";
 export { buildAuthorizeUrl, RESERVED_AUTHORIZE_PARAMS } from "./authorize.js";

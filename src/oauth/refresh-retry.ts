@@ -17,6 +17,13 @@ export interface RetryOptions extends RefreshOptions {
    * rethrowing that error unchanged.
    */
   beforeAttempt?: ((attempt: number) => Promise<void>) | undefined;
+  /**
+   * Awaited after a failed attempt whose outcome is known not to have
+   * consumed the refresh token (`sent` not_sent or answered), before the
+   * backoff: the engine clears its record of the send here. If it throws,
+   * the loop stops, rethrowing that error unchanged.
+   */
+  afterAnswer?: ((err: OAuthError) => Promise<void>) | undefined;
   /** Called after every failed attempt (1-based), retried or not; for logs and metrics. */
   onAttempt?: ((attempt: number, err: OAuthError) => void) | undefined;
   /** Replaceable wait; the default is a real timer that ends early on `signal`. */
@@ -40,14 +47,18 @@ export interface RetryOptions extends RefreshOptions {
 const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {});
 
 /**
- * Whether a failed attempt may be repeated: transient and rate-limited
- * failures, but never one that came with a 2xx status. A 2xx may have
- * rotated the refresh token, so presenting the old one again would be a
- * replay (docs/design.md §3 invariant 10); the status check holds even if
- * classification were wrong.
+ * Whether a failed attempt may be repeated with the same refresh token: only
+ * when its outcome is known not to have consumed it (docs/design.md §3
+ * invariant 7) — the request never left (`not_sent`: refused, DNS, TLS) or
+ * the provider answered with an error (`answered`: 5xx, 429, 403, an HTML
+ * error page) — and it was transient or rate-limited. Never a request whose
+ * answer was lost (`unknown`: a timeout or reset after writing, a cut-off
+ * body): the provider may have rotated the token, and a resend would be a
+ * replay (invariant 11). Never one that came with a 2xx status (invariant
+ * 10); the status check holds even if classification were wrong.
  */
 export function isRetryable(e: OAuthError): boolean {
-  return (e.kind === "transient" || e.kind === "rate_limited") && !isSuccessStatus(e.status);
+  return (e.kind === "transient" || e.kind === "rate_limited") && e.sent !== "unknown" && !isSuccessStatus(e.status);
 }
 
 interface Backoff {
@@ -96,6 +107,7 @@ export async function refreshWithRetry(p: RefreshProvider, refreshToken: string,
     }
     opts.onAttempt?.(attempt, err);
     if (!isRetryable(err)) throw err;
+    await opts.afterAnswer?.(err);
     const { waitMs, ceilingMs } = backoff(attempt, err.retryAfterMs, policy);
     const giveUp = err.retryAfterMs === undefined ? err.withRetryAfter(Math.round(ceilingMs)) : err;
     if (opts.signal?.aborted || waitMs > deadline - clock()) throw giveUp;

@@ -5,7 +5,8 @@ import type { TransportLimits } from "./http.js";
 import { isLoopbackUrl } from "./loopback.js";
 import type { OAuthProvider } from "./provider.js";
 import { answerError, sendError } from "./token-endpoint-error.js";
-import { recordedAnswer, tokenEndpointFetch, type ExchangeRecord } from "./token-endpoint-fetch.js";
+import { recordedAnswer, tokenEndpointFetch, type ExchangeRecord, type TokenExchange } from "./token-endpoint-fetch.js";
+import { OAuthError } from "./oauth-error.js";
 import { isErrorAnswer, normalizeTokenResponse, type TokenSet } from "./token-normalize.js";
 
 export interface GrantOptions extends Pick<TransportLimits, "timeoutMs" | "bodyTimeoutMs"> {
@@ -65,10 +66,22 @@ export async function tokenGrant(p: GrantProvider, send: GrantSender, opts: Gran
   } catch (e) {
     throw sendError(e, seen.exchange, scrub, "token endpoint", nowMs());
   }
-  const x = recordedAnswer(seen, "token endpoint");
+  const judged = judgeTokenAnswer(recordedAnswer(seen, "token endpoint"), p, scrub, nowMs());
+  if (judged instanceof OAuthError) throw judged;
+  return judged;
+}
+
+/**
+ * What a token endpoint's answer means, from the raw exchange alone (pure): a
+ * 2xx that is not an OAuth error body and yields a token is a success,
+ * normalised; everything else is an OAuthError classified by classify.ts. The
+ * simulation (sim/) feeds its provider model's answers through this same
+ * function, so its engines see exactly the daemon's judgement.
+ */
+export function judgeTokenAnswer(x: TokenExchange, p: Pick<GrantProvider, "extraTokenKeys" | "defaultTokenLifetimeSec">, scrub: readonly string[], nowMs: number): TokenSet | OAuthError {
   if (isSuccessStatus(x.status) && x.json !== undefined && !isErrorAnswer(x.json)) {
     const tokens = normalizeTokenResponse(x.json, p);
     if (tokens.accessToken !== "" || tokens.refreshToken !== undefined) return tokens;
   }
-  throw answerError(x, scrub, "token endpoint", nowMs());
+  return answerError(x, scrub, "token endpoint", nowMs);
 }

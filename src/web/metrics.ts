@@ -35,6 +35,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #calls: Counter<"service" | "method" | "code" | "reason">;
   readonly #refreshes: Counter<"provider" | "outcome">;
+  readonly #heals: Counter<"provider">;
   readonly #tokenEndpoint: Histogram<"provider">;
   readonly #lockWait: Histogram;
   readonly #servedRemaining: Histogram<"provider">;
@@ -52,6 +53,12 @@ export class Metrics {
       name: "tokenbroker_refreshes_total",
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
       labelNames: ["provider", "outcome"],
+      registers: [this.registry],
+    });
+    this.#heals = new Counter({
+      name: "tokenbroker_refresh_heals_total",
+      help: "Provider answers stored after another process had taken the refresh lease or failed the link for that send (docs/design.md §3 invariant 12)",
+      labelNames: ["provider"],
       registers: [this.registry],
     });
     this.#tokenEndpoint = new Histogram({
@@ -152,6 +159,10 @@ export class Metrics {
 
   refreshed(providerId: string, outcome: string): void {
     this.#refreshes.inc({ provider: providerId, outcome });
+  }
+
+  healed(providerId: string): void {
+    this.#heals.inc({ provider: providerId });
   }
 
   tokenEndpoint(providerId: string, seconds: number): void {

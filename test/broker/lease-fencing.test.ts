@@ -45,7 +45,7 @@ describe("every send under a confirmed lease (invariant 11)", () => {
     // Another process takes the lease over while this one waits out Retry-After.
     const lease = await h.store.readLease(k);
     expect(lease?.owner).toBe(h.engine.owner);
-    const stolen = await h.store.claimLease(k, formatOwner({ ...currentIdentity(), nonce: "thief0" }), 60_000, h.clock.now(), {
+    const stolen = await h.store.claimLease(k, formatOwner({ ...currentIdentity(), nonce: "thief0" }), 60_000, {
       owner: lease!.owner,
       generation: lease!.generation,
     });
@@ -78,9 +78,9 @@ describe("interrupted refreshes (invariant 14)", () => {
     const k = key("carol");
     const { record } = await h.seed(k, { accessTtlSec: 5 });
     const dead = await deadOwner();
-    const claim = await h.store.claimLease(k, dead, 60_000, Date.now(), null);
+    const claim = await h.store.claimLease(k, dead, 60_000, null);
     if (!claim.claimed) throw new Error("expected a claim");
-    expect(await h.store.confirmLease(k, claim.lease, record.version, 60_000, Date.now(), { sending: true })).toBe(true);
+    expect(await h.store.confirmLease(k, claim.lease, record.version, 60_000, { mark: "sending" })).toBe(true);
 
     const started = Date.now();
     const err = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
@@ -97,9 +97,9 @@ describe("interrupted refreshes (invariant 14)", () => {
     const h = await harness({ provider: { rotationGraceMs: 30_000 } });
     const k = key("dave");
     const { record } = await h.seed(k, { accessTtlSec: 5 });
-    const claim = await h.store.claimLease(k, await deadOwner(), 60_000, Date.now(), null);
+    const claim = await h.store.claimLease(k, await deadOwner(), 60_000, null);
     if (!claim.claimed) throw new Error("expected a claim");
-    await h.store.confirmLease(k, claim.lease, record.version, 60_000, Date.now(), { sending: true });
+    await h.store.confirmLease(k, claim.lease, record.version, 60_000, { mark: "sending" });
 
     const got = await h.engine.obtain(k, MIN_VALID);
     expect(h.fake.isValid(got.accessToken)).toBe(true);
@@ -112,7 +112,7 @@ describe("interrupted refreshes (invariant 14)", () => {
     const h = await harness();
     const k = key("erin");
     await h.seed(k, { accessTtlSec: 5 });
-    const claim = await h.store.claimLease(k, await deadOwner(), 60_000, Date.now(), null);
+    const claim = await h.store.claimLease(k, await deadOwner(), 60_000, null);
     expect(claim.claimed).toBe(true);
     const started = Date.now();
     const got = await h.engine.obtain(k, MIN_VALID);
@@ -127,9 +127,9 @@ describe("interrupted refreshes (invariant 14)", () => {
     const { record } = await h.seed(k, { accessTtlSec: 5 });
     // This process is alive: a lease in its name, with a pid and start time that match.
     const stalled = formatOwner({ ...currentIdentity(), nonce: "stall0" });
-    const claim = await h.store.claimLease(k, stalled, 200, h.clock.now(), null);
+    const claim = await h.store.claimLease(k, stalled, 200, null);
     if (!claim.claimed) throw new Error("expected a claim");
-    await h.store.confirmLease(k, claim.lease, record.version, 200, h.clock.now(), { sending: true });
+    await h.store.confirmLease(k, claim.lease, record.version, 200, { mark: "sending" });
     await h.clock.advance(250); // its lease has expired
 
     const err = await brokerError(h.skipWaits(h.engine.obtain(k, MIN_VALID)), Reason.PROVIDER_UNAVAILABLE);

@@ -50,7 +50,7 @@ describe("a lease holder that exited but was not reaped (zombie)", () => {
     const k = key("zed");
     await h.seed(k, { accessTtlSec: 5 });
     const { owner } = await zombieOwner();
-    const claim = await h.store.claimLease(k, owner, 60_000, Date.now(), null);
+    const claim = await h.store.claimLease(k, owner, 60_000, null);
     expect(claim.claimed).toBe(true);
 
     const started = Date.now();

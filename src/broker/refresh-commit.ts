@@ -1,0 +1,146 @@
+import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors.js";
+import type { TokenSet } from "../oauth/index.js";
+import type { ProviderEntry } from "../providers/registry.js";
+import { StoreUnavailableError } from "../store/store-errors.js";
+import type { HeldLease, LinkKey, LinkRecord, NewTokens } from "../store/link-store.js";
+import { minValidityUnreachable } from "./freshness.js";
+import { lockKey } from "./lock-key.js";
+import type { RefreshDeps } from "./refresh-deps.js";
+
+/** How committing an answer ended. */
+export type CommitOutcome =
+  /** Stored: the record to hand out. */
+  | { kind: "done"; record: LinkRecord }
+  /** The store failed; PendingCommits holds the tokens and keeps trying. The record is what callers get meanwhile. */
+  | { kind: "held"; record: LinkRecord }
+  /** The row changed under the refresh (re-linked, unlinked, superseded): judge afresh. */
+  | { kind: "changed" };
+
+export interface Answer {
+  key: LinkKey;
+  provider: ProviderEntry;
+  /** The row as claimed: its version and the refresh token that was sent. */
+  held: LinkRecord;
+  lease: HeldLease;
+  tokens: TokenSet;
+  minValidMs: number;
+  /** When the answered request was sent (engine clock): the token's lifetime counts from there. */
+  sentAt: number;
+  /** performance.now() at the first send, for the refresh's duration. */
+  began: number;
+  /** The lease was lost while the answer was awaited (another process judged it expired). */
+  leaseLost: boolean;
+}
+
+/**
+ * Invariants 3, 4, 10 and 12: commit the provider's answer at once,
+ * conditional on what was sent; a storage fault hands the tokens to
+ * PendingCommits instead of losing them. The store takes the answer even
+ * after the lease was lost or the link was failed for this very send (an
+ * answer heals); only a later rotation or a re-link refuses it.
+ */
+export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOutcome> {
+  const { key, provider, held, tokens } = a;
+  if (tokens.notes.length > 0) o.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
+  // Lifetimes count from the send, not the answer: an answer that took
+  // minutes to arrive carries a token that much older (invariant 16 reads
+  // last_refreshed_at as the time of issue).
+  const issuedAt = a.sentAt;
+  const next: NewTokens = {
+    accessToken: tokens.accessToken,
+    tokenType: tokens.tokenType,
+    refreshToken: tokens.refreshToken,
+    // An unusable access token is stored as already expired, so the next call refreshes with the new refresh token.
+    expiresAt: tokens.accessToken === "" ? issuedAt : tokens.expiresInSec === undefined ? null : issuedAt + tokens.expiresInSec * 1000,
+    extra: Object.keys(tokens.extra).length > 0 ? tokens.extra : undefined,
+  };
+  const expect = { version: held.version, refreshToken: held.refreshToken as string };
+  const commitOnce = async (): Promise<LinkRecord | undefined> => {
+    const committed = await o.store.commitRefresh(key, expect, next, issuedAt);
+    if (committed !== undefined) return committed;
+    // A commit that failed with an I/O error may still have reached the
+    // disk; its retry then finds the row changed — by itself.
+    const row = await o.store.get(key);
+    return row !== undefined && holds(row, next) ? row : undefined;
+  };
+  provider.gate.markHealthy();
+  o.failures.forget(lockKey(key));
+
+  let committed: LinkRecord | undefined;
+  try {
+    committed = await commitOnce();
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    const renew = (): Promise<unknown> => o.store.confirmLease(key, a.lease, held.version, o.leaseTtlMs);
+    const pending = o.pending.hold(lockKey(key), key, asCommitted(held, next, issuedAt), commitOnce, err, renew);
+    void pending.settled.then(
+      async (c) => {
+        if (c === undefined) {
+          await o.store.releaseLease(key, a.lease).catch(() => undefined);
+          await onDiscarded(o, key, provider, tokens);
+        } else if (c.version > held.version + 1) {
+          healed(o, key);
+        }
+      },
+      () => o.store.releaseLease(key, a.lease).catch(() => undefined),
+    );
+    o.events.refreshed(key, "OK", performance.now() - a.began);
+    // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back".
+    if (tokens.accessToken === "") throw storeUnavailable(err);
+    return { kind: "held", record: pending.record };
+  }
+  if (committed === undefined) {
+    o.events.refreshed(key, "DISCARDED", performance.now() - a.began);
+    await onDiscarded(o, key, provider, tokens);
+    return { kind: "changed" };
+  }
+  o.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+  o.events.refreshed(key, "OK", performance.now() - a.began);
+  // Someone else wrote between the claim and this commit (a failure recorded for this send), or
+  // judged this holder gone: the answer repaired what they saw as an interrupted refresh.
+  if (a.leaseLost || committed.version > held.version + 1) healed(o, key);
+  if (tokens.accessToken === "") {
+    throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored, so try again`, {
+      retryAfterMs: 0,
+      metadata: { provider_id: key.providerId },
+    });
+  }
+  await o.validator.validate(key, provider, committed);
+  const lifetime = minValidityUnreachable(committed, a.minValidMs, o.clock.now());
+  if (lifetime !== undefined) throw minValidityUnreachableError(key.providerId, lifetime, a.minValidMs);
+  return { kind: "done", record: committed };
+}
+
+function healed(o: RefreshDeps, key: LinkKey): void {
+  o.log.info({ provider: key.providerId, user: key.userId }, "a refresh answer that arrived after its lease was taken or its link was failed was stored: the link is healed");
+  o.events.healed(key);
+}
+
+/** The row changed under the refresh (re-linked, unlinked, failed by another writer): its data wins. */
+async function onDiscarded(o: RefreshDeps, key: LinkKey, provider: ProviderEntry, tokens: TokenSet): Promise<void> {
+  o.log.warn({ provider: key.providerId, user: key.userId }, "refresh result discarded: the link changed during the refresh");
+  const now = await o.store.get(key).catch(() => null);
+  if (now === undefined) o.revokeOrphan(key, provider, tokens);
+}
+
+/** Whether `row` holds what `next` would have written. */
+function holds(row: LinkRecord, next: NewTokens): boolean {
+  if (next.refreshToken !== undefined) return row.refreshToken === next.refreshToken;
+  return next.accessToken !== "" && row.accessToken === next.accessToken;
+}
+
+/** The record a pending commit will produce, for serving it from memory meanwhile. */
+function asCommitted(held: LinkRecord, next: NewTokens, now: number): LinkRecord {
+  return {
+    ...held,
+    version: held.version + 1,
+    accessToken: next.accessToken,
+    tokenType: next.tokenType,
+    refreshToken: next.refreshToken ?? held.refreshToken,
+    expiresAt: next.expiresAt,
+    extra: next.extra ?? held.extra,
+    refreshFailure: null,
+    updatedAt: now,
+    lastRefreshedAt: now,
+  };
+}
