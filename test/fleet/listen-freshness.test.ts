@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { describeOutcome } from "../faults/support/broker-client.js";
 import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
 import { Fleet } from "./support/fleet.js";
 
@@ -28,16 +29,6 @@ afterEach(async () => {
   fleet = undefined;
 });
 
-async function until<T>(what: string, probe: () => Promise<T> | T, ok: (v: T) => boolean, ms: number): Promise<{ value: T; ms: number }> {
-  const t0 = performance.now();
-  for (;;) {
-    const value = await probe();
-    const elapsed = performance.now() - t0;
-    if (ok(value)) return { value, ms: elapsed };
-    if (elapsed > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const count = (text: string, needle: string): number => text.split(needle).length - 1;
 
@@ -66,16 +57,16 @@ describe.skipIf(typeof server === "string")(`a host whose LISTEN connection goes
     expect(refreshed.ok, describeOutcome(refreshed)).toBe(true);
     if (!refreshed.ok) return;
     expect(refreshed.token.accessToken).not.toBe(seed.accessToken);
-    const served = await until("A hands out B's token", ask, (t) => t === refreshed.token.accessToken, FRESHNESS_MS + SLACK_MS);
+    const served = await pollUntil("A hands out B's token", ask, (t) => t === refreshed.token.accessToken, FRESHNESS_MS + SLACK_MS);
     console.info(`LISTEN frozen: host A handed out the replaced token for ${Math.round(served.ms)} ms after B's refresh (listen_freshness ${FRESHNESS_MS} ms)`);
-    await until("A logs the stale channel", () => a.serving.output(), (out) => out.includes(STALE), FRESHNESS_MS + SLACK_MS);
+    await pollUntil("A logs the stale channel", () => a.serving.output(), (out) => out.includes(STALE), FRESHNESS_MS + SLACK_MS);
     // Its reconnects freeze too (the proxy holds every LISTEN): one warning for the whole outage.
     await new Promise((r) => setTimeout(r, FRESHNESS_MS));
     expect(count(a.serving.output(), STALE)).toBe(1);
     expect(count(a.serving.output(), BACK)).toBe(0);
 
     proxy.thaw();
-    await until("A logs the channel back", () => a.serving.output(), (out) => out.includes(BACK), 5000);
+    await pollUntil("A logs the channel back", () => a.serving.output(), (out) => out.includes(BACK), 5000);
     expect(count(a.serving.output(), STALE)).toBe(1);
     expect(await ask()).toBe(refreshed.token.accessToken);
     expect(fake.refreshes).toBe(1);

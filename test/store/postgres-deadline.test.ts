@@ -11,6 +11,7 @@ import { PgConnection } from "../../src/store/postgres/connection.js";
 import { openPostgresStore } from "../../src/store/postgres/index.js";
 import { StoreUnavailableError } from "../../src/store/store-errors.js";
 import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
 import { FakeSealer } from "./fake-sealer.js";
@@ -49,13 +50,6 @@ async function timedFailure(work: () => Promise<unknown>): Promise<{ ms: number;
   return { ms: performance.now() - t0, err };
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent${typeof server === "string" ? ` (${server})` : ""}`, () => {
   it("fails the statement as StoreUnavailableError within query_timeout and destroys that connection; new ones time out connecting", async () => {
@@ -84,7 +78,7 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent
     expect(await conn.query<{ one: number }>("links.get", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
     expect(conn.reachable).toBe(true);
     // The destroyed connections' server sides end once the path carries their close: only the live one stays.
-    await until("the destroyed connections are gone at the proxy", () => proxy.open.total === conn.pool.totalCount);
+    await pollUntil("the destroyed connections are gone at the proxy", () => proxy.open.total, (n) => n === conn.pool.totalCount, 5000);
   });
 
   it("a transaction whose statement times out fails once, without waiting a second deadline for its ROLLBACK", async () => {
@@ -121,6 +115,6 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent
     expect(performance.now() - t0).toBeLessThan(2000 + SLACK_MS);
     expect(proxy.open.total).toBeGreaterThan(0);
     proxy.thaw();
-    await until("every connection is gone at the proxy", () => proxy.open.total === 0);
+    await pollUntil("every connection is gone at the proxy", () => proxy.open.total, (n) => n === 0, 5000);
   });
 });

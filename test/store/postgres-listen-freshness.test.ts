@@ -17,6 +17,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { openPostgresStore, type PgStore } from "../../src/store/postgres/index.js";
 import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
 import { FakeSealer } from "./fake-sealer.js";
@@ -37,16 +38,6 @@ async function open(url: string, opts: Partial<Parameters<typeof openPostgresSto
   return store;
 }
 
-async function until<T>(what: string, probe: () => Promise<T> | T, ok: (v: T) => boolean, ms: number): Promise<{ value: T; ms: number }> {
-  const t0 = performance.now();
-  for (;;) {
-    const value = await probe();
-    const elapsed = performance.now() - t0;
-    if (ok(value)) return { value, ms: elapsed };
-    if (elapsed > ms) throw new Error(`not within ${ms} ms: ${what} (last: ${JSON.stringify(value)})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(typeof server === "string")(`a PostgreSQL store whose LISTEN connection goes silent${typeof server === "string" ? ` (${server})` : ""}`, () => {
   it("stops serving its cache within listen_freshness, reads the row, reports the listener down once; caches again after it reconnects", async () => {
@@ -90,8 +81,8 @@ expect((await a.links.get(KEY))?.version).toBe(cachedVersion);
     expect(proxy.open.frozen).toBe(1);
     const committed = performance.now();
     await b.links.put(KEY, tokens({ accessToken: "at-2" }), T0 + 1);
-    const served = await until("A reads the new token", async () => (await a.links.get(KEY))?.accessToken, (t) => t === "at-2", FRESHNESS_MS + SLACK_MS);
-    const down = await until("A reports its listener down", () => a.health(), (h) => h.listener === false && !h.serving, FRESHNESS_MS + SLACK_MS);
+    const served = await pollUntil("A reads the new token", async () => (await a.links.get(KEY))?.accessToken, (t) => t === "at-2", FRESHNESS_MS + SLACK_MS);
+    const down = await pollUntil("A reports its listener down", () => a.health(), (h) => h.listener === false && !h.serving, FRESHNESS_MS + SLACK_MS);
     const downMs = performance.now() - committed;
     console.info(`LISTEN frozen: A served the replaced token for ${Math.round(served.ms)} ms after B's commit (bound ${FRESHNESS_MS} ms); listener reported down after ${Math.round(downMs)} ms`);
     expect(down.value.database).toBe(true);
@@ -105,7 +96,7 @@ expect((await a.links.get(KEY))?.version).toBe(cachedVersion);
     expect(lines[0]).toMatchObject({ level: "warn", fields: { freshnessMs: FRESHNESS_MS }, message: expect.stringContaining("the record cache is off") });
 
     proxy.thaw();
-    await until("A's listener is back", () => a.health(), (h) => h.serving && h.listener === true, 5000);
+    await pollUntil("A's listener is back", () => a.health(), (h) => h.serving && h.listener === true, 5000);
     expect(lines.map((l) => l.level)).toEqual(["warn", "info"]);
     expect(health).toEqual([false, true]);
     // The cache serves again: a read caches, a change behind the back is not seen…
@@ -114,7 +105,7 @@ expect((await a.links.get(KEY))?.version).toBe(cachedVersion);
     expect((await a.links.get(KEY))?.version).toBe(cachedAgain);
     // …and a commit elsewhere is heard at once.
     await b.links.put(KEY, tokens({ accessToken: "at-3" }), T0 + 2);
-    await until("A hears B's commit", async () => (await a.links.get(KEY))?.accessToken, (t) => t === "at-3", SLACK_MS);
+    await pollUntil("A hears B's commit", async () => (await a.links.get(KEY))?.accessToken, (t) => t === "at-3", SLACK_MS);
     // Secrets never reach the log.
     expect(JSON.stringify(lines)).not.toMatch(/at-\d|rt-|postgres:\/\//);
   });
