@@ -154,8 +154,12 @@ async function openStore(config: Config["store"], sealer: Sealer, log: Logger): 
       poolSize: pg.poolSize,
       statementTimeoutMs: pg.statementTimeoutMs,
       lockTimeoutMs: pg.lockTimeoutMs,
+      queryTimeoutMs: pg.queryTimeoutMs,
+      connectTimeoutMs: pg.connectTimeoutMs,
       cacheEntries: pg.cacheEntries,
       listen: pg.listen,
+      listenFreshnessMs: pg.listenFreshnessMs,
+      log,
       ssl: sslOptions(pg.ssl),
     });
     log.info({ database: pg.redactedUrl, poolSize: pg.poolSize }, "PostgreSQL store opened");

@@ -144,7 +144,7 @@ export const COMMANDS: readonly Command[] = [
     name: "store migrate",
     summary: "copy a SQLite store into a PostgreSQL database (values stay sealed)",
     description:
-      "Stop the daemons on the SQLite file first: a refresh they commit after the copy would be lost. The target gets the schema migrations, then every link, pending flow and key sentinel in one transaction, copied as stored (no value is opened to copy it). Before committing, the row counts must match and a sample of values must open on the target with the keys file; anything wrong rolls back. A target that holds rows is refused unless --overwrite.",
+      "Stop the daemons on the SQLite file first: a refresh they commit after the copy would be lost. A file another process holds open (found through /proc) is refused, naming it, with exit 4; the file's write lock is held for the whole copy. The target gets the schema migrations, then every link, pending flow and key sentinel in one transaction, copied as stored (no value is opened to copy it). Before committing, the row counts must match and a sample of values must open on the target with the keys file; anything wrong rolls back. A target that holds rows is refused unless --overwrite.",
     options: [
       { name: "from", type: "string", value: "sqlite:PATH", help: "the SQLite store file", required: true },
       { name: "to", type: "string", value: "postgres:URL_FILE", help: "a file holding the database's postgres:// URL (as store.postgres.url_file)", required: true },

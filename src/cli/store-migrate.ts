@@ -3,11 +3,11 @@ import { resolve } from "node:path";
 import { AesSealer, Keyring, loadKeys } from "../crypto/index.js";
 import { redactUrl } from "../config/load.js";
 import { openPostgresCopyTarget, type PgCopyTarget } from "../store/postgres/index.js";
-import { openSqliteCopySource, type SqliteCopySource } from "../store/sqlite/index.js";
+import { SourceInUseError, openSqliteCopySource, type SqliteCopySource } from "../store/sqlite/index.js";
 import { StoreCopyError, copyStore, describeCounts } from "../store/store-copy.js";
 import { UsageError, str } from "./args.js";
 import type { CommandContext } from "./command.js";
-import { EXIT_FAILURE, EXIT_OK } from "./exit-codes.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_RETRY } from "./exit-codes.js";
 import { writeErr, writeOut } from "./output.js";
 
 /** A progress line at most this often (in links). */
@@ -17,7 +17,10 @@ const PROGRESS_EVERY = 10_000;
  * `store migrate --from sqlite:PATH --to postgres:URL_FILE --keys-file F`:
  * copies a SQLite store into a PostgreSQL database, sealed values as they
  * are (docs/design.md §4.6). Progress on stderr, the summary on stdout; the
- * URL appears only redacted.
+ * URL appears only redacted. A source another process holds open (a daemon
+ * still serving it) is refused with exit 4, "try again later": once it has
+ * stopped — `systemctl stop` returns before the daemon's grace is over —
+ * running again succeeds.
  */
 export async function storeMigrateCommand(ctx: CommandContext): Promise<number> {
   const from = prefixed(str(ctx.flags, "from") ?? "", "from", "sqlite");
@@ -43,7 +46,15 @@ export async function storeMigrateCommand(ctx: CommandContext): Promise<number> 
   try {
     source = openSqliteCopySource(resolve(from));
   } catch (err) {
+    if (err instanceof SourceInUseError) {
+      writeErr(`tokenbroker store migrate: ${err.message}; nothing was changed\n`);
+      return EXIT_RETRY;
+    }
     throw new UsageError(`--from sqlite:${from}: ${(err as Error).message}`);
+  }
+  if (!source.scan.supported) writeErr("warning: no /proc here: cannot tell which processes hold the source open; relying on its write lock alone\n");
+  else if (source.scan.unreadable > 0) {
+    writeErr(`warning: the open files of ${source.scan.unreadable} processes of other users cannot be read without root; a daemon among them holding the source would not be seen\n`);
   }
   let target: PgCopyTarget | undefined;
   try {
@@ -69,7 +80,7 @@ export async function storeMigrateCommand(ctx: CommandContext): Promise<number> 
     // A refusal, a failed check, or the database going away mid-copy: all rolled back.
     if (!(err instanceof Error)) throw err;
     writeErr(`tokenbroker store migrate: ${err.message}${err instanceof StoreCopyError ? "" : "; rolled back, nothing was changed"}\n`);
-    return EXIT_FAILURE;
+    return err instanceof SourceInUseError ? EXIT_RETRY : EXIT_FAILURE;
   } finally {
     source.close();
     await target?.close();

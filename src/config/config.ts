@@ -36,8 +36,13 @@ export interface PostgresStoreConfig {
   poolSize: number;
   statementTimeoutMs: number;
   lockTimeoutMs: number;
+  /** The client-side deadline of every statement. */
+  queryTimeoutMs: number;
+  connectTimeoutMs: number;
   cacheEntries: number;
   listen: boolean;
+  /** How recently the LISTEN connection must have echoed a heartbeat for the cache to serve. */
+  listenFreshnessMs: number;
   ssl?: { mode: "disable" | "require" | "verify-ca" | "verify-full"; ca?: string | undefined } | undefined;
 }
 

@@ -20,6 +20,10 @@ const MAX_INTERRUPTED_WINDOW_MS = 7 * 86_400_000;
 /** Where systemd's StateDirectory= puts a system service's state. */
 const STATE_DIRECTORY_ROOT = "/var/lib";
 const MAX_LEASE_TTL_MS = 10 * 60_000;
+/** store.postgres.query_timeout's default: statement_timeout plus this. */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/** A heartbeat every third of listen_freshness: below this it would be mostly heartbeats. */
+const MIN_LISTEN_FRESHNESS_MS = 300;
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
 export class ConfigError extends Error {
@@ -354,10 +358,31 @@ function resolveStore(input: ConfigInput["store"], baseDir: string, env: NodeJS.
   }
   const statementTimeoutMs = ms(pg.statement_timeout);
   const lockTimeoutMs = ms(pg.lock_timeout);
+  // The server's own deadline should answer first: the client's only ends a connection gone silent.
+  const queryTimeoutMs = pg.query_timeout === undefined ? statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS : ms(pg.query_timeout);
+  const connectTimeoutMs = ms(pg.connect_timeout);
+  const listenFreshnessMs = ms(pg.listen_freshness);
   if (statementTimeoutMs <= 0) problems.push("store.postgres.statement_timeout: must be greater than 0");
   if (lockTimeoutMs <= 0) problems.push("store.postgres.lock_timeout: must be greater than 0");
+  if (queryTimeoutMs <= statementTimeoutMs) {
+    problems.push(`store.postgres.query_timeout: must be longer than statement_timeout (${pg.statement_timeout}), so a server that is there answers first`);
+  }
+  if (connectTimeoutMs <= 0) problems.push("store.postgres.connect_timeout: must be greater than 0");
+  if (listenFreshnessMs < MIN_LISTEN_FRESHNESS_MS) problems.push(`store.postgres.listen_freshness: must be at least ${MIN_LISTEN_FRESHNESS_MS}ms (a heartbeat goes out every third of it)`);
   return {
-    postgres: { url, redactedUrl, poolSize: pg.pool_size, statementTimeoutMs, lockTimeoutMs, cacheEntries: pg.cache_entries, listen: pg.listen, ...(ssl === undefined ? {} : { ssl }) },
+    postgres: {
+      url,
+      redactedUrl,
+      poolSize: pg.pool_size,
+      statementTimeoutMs,
+      lockTimeoutMs,
+      queryTimeoutMs,
+      connectTimeoutMs,
+      cacheEntries: pg.cache_entries,
+      listen: pg.listen,
+      listenFreshnessMs,
+      ...(ssl === undefined ? {} : { ssl }),
+    },
   };
 }
 

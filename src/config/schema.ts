@@ -147,6 +147,21 @@ export const configSchema = z.strictObject({
           pool_size: z.number().int().min(1).max(1000).default(10),
           statement_timeout: duration.default("5s"),
           lock_timeout: duration.default("2s"),
+          /**
+           * The client-side deadline of every statement (default
+           * statement_timeout + 1s): a connection that sends nothing back for
+           * this long is destroyed and the call answers STORE_UNAVAILABLE.
+           */
+          query_timeout: duration.optional(),
+          /** How long getting a connection may take. */
+          connect_timeout: duration.default("5s"),
+          /**
+           * Cached records are served only while a heartbeat sent through the
+           * pool came back on the LISTEN connection within this long;
+           * otherwise every read goes to the database and the LISTEN
+           * connection is made again.
+           */
+          listen_freshness: duration.default("3s"),
           cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
           /**
            * LISTEN for other hosts' commits (off behind a transaction-pooling

@@ -36,6 +36,8 @@ export interface CopySource {
   authFlows(): Promise<AuthFlowRow[]>;
   deviceFlows(): Promise<DeviceFlowRow[]>;
   sentinels(): Promise<SentinelRow[]>;
+  /** The last word before the target commits: throws (rolling the copy back) if the source was taken up meanwhile. */
+  beforeCommit?(): Promise<void>;
 }
 
 /** The target's side, inside the one transaction the whole copy runs in. */
@@ -127,6 +129,7 @@ export async function copyStore(source: CopySource, target: CopyTarget, keyring:
       if (written[t] !== counts[t]) throw new StoreCopyError(`${t}: the source has ${counts[t]} rows, the target ${written[t]} after the copy; rolled back`, "VERIFY_FAILED");
     }
     const opened = await verifyOpens(w, keyring, sealer, sample);
+    await source.beforeCommit?.();
     return { counts, opened };
   });
 }

@@ -11,8 +11,24 @@ describe("store.postgres", () => {
     const c = load([], { store: { postgres: { url_file: file, pool_size: 4, statement_timeout: "3s" } } });
     expect(c.store.sqlite).toBeUndefined();
     expect(c.store.postgres).toMatchObject({ url: URL_WITH_PASSWORD, poolSize: 4, statementTimeoutMs: 3000, lockTimeoutMs: 2000, cacheEntries: 10_000, listen: true });
+    // The client-side deadline follows statement_timeout unless set: a second beyond it.
+    expect(c.store.postgres).toMatchObject({ queryTimeoutMs: 4000, connectTimeoutMs: 5000, listenFreshnessMs: 3000 });
     expect(c.store.postgres?.redactedUrl).toBe("postgres://tokenbroker:redacted@db.internal:5432/tokenbroker");
     expect(JSON.stringify(c.store.postgres?.redactedUrl)).not.toContain(encodeURIComponent(PASSWORD));
+  });
+
+  it("takes query_timeout, connect_timeout and listen_freshness", () => {
+    const file = secretFile("pg-url-3", URL_WITH_PASSWORD);
+    const c = load([], { store: { postgres: { url_file: file, query_timeout: "12s", connect_timeout: "2s", listen_freshness: "1500ms" } } });
+    expect(c.store.postgres).toMatchObject({ statementTimeoutMs: 5000, queryTimeoutMs: 12_000, connectTimeoutMs: 2000, listenFreshnessMs: 1500 });
+  });
+
+  it.each([
+    [{ statement_timeout: "5s", query_timeout: "5s" }, "store.postgres.query_timeout: must be longer than statement_timeout (5s), so a server that is there answers first"],
+    [{ listen_freshness: "200ms" }, "store.postgres.listen_freshness: must be at least 300ms (a heartbeat goes out every third of it)"],
+  ])("refuses %j", (over, message) => {
+    const file = secretFile("pg-url-4", URL_WITH_PASSWORD);
+    expect(problems([], { store: { postgres: { url_file: file, ...over } } })).toEqual([message]);
   });
 
   it("from a systemd credential, which needs CREDENTIALS_DIRECTORY", () => {

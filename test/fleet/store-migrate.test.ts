@@ -4,6 +4,8 @@
  * into PostgreSQL by the built CLI with every value still sealed; daemons on
  * the database then serve the links. A second run, and a run with the wrong
  * keys file, change nothing; pg_dump of the database holds no token value.
+ * A source in use — a daemon serving it, or any process holding it open —
+ * is refused with exit 4 before the target is touched (issue 18 item 6).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,7 +13,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AesSealer, Keyring, verifyKeyring } from "../../src/crypto/index.js";
 import { migrate as migrateSchema } from "../../src/store/postgres/index.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
@@ -19,6 +21,7 @@ import { PROVIDER_ID, describeOutcome } from "../faults/support/broker-client.js
 import { runCli, writeKeys } from "../support/cli.js";
 import { usePostgres } from "../support/postgres.js";
 import { tempDir } from "../support/temp-dir.js";
+import { holdOpen } from "../store/sqlite-holder.js";
 import { Fleet } from "./support/fleet.js";
 
 const server = await usePostgres();
@@ -228,5 +231,69 @@ describe.skipIf(typeof server === "string")(`store migrate's checks before the c
     } finally {
       await c.end();
     }
+  });
+});
+
+describe.skipIf(typeof server === "string")(`store migrate refuses a source in use${typeof server === "string" ? ` (${server})` : ""}`, () => {
+  let fleet: Fleet | undefined;
+  afterEach(async () => {
+    await fleet?.close();
+    fleet = undefined;
+  });
+
+  /** A small SQLite store sealed with the rig's keys, and a target URL file; the migrate command for them. */
+  async function setup() {
+    if (typeof server === "string") throw new Error(server);
+    fleet = await Fleet.start(server);
+    const dir = tempDir("tb-migrate-busy-");
+    const keysFile = writeKeys(fleet.rig.dir);
+    const keyring = new Keyring([Buffer.from(readFileSync(keysFile, "utf8").trim(), "base64")]);
+    const sqlitePath = join(dir, "tb.db");
+    const seed = openSqliteStore({ path: sqlitePath, sealer: new AesSealer(keyring) });
+    const now = Date.now();
+    await verifyKeyring(keyring, seed.keyring, now);
+    const t = fleet.fake.issue();
+    await seed.links.put({ providerId: PROVIDER_ID, userId: "u" }, { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: now + 3_600_000, extra: {} }, now);
+    await seed.close();
+    const migrate = () => runCli(["store", "migrate", "--from", `sqlite:${sqlitePath}`, "--to", `postgres:${fleet!.urlFile}`, "--keys-file", keysFile]);
+    /** The target has no tables at all: the refusal came before it was even opened. */
+    const targetUntouched = async (): Promise<boolean> => {
+      const c = new pg.Client({ connectionString: fleet!.url });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ t: string | null }>("SELECT to_regclass('public.links')::text AS t");
+        return rows[0]?.t === null;
+      } finally {
+        await c.end();
+      }
+    };
+    return { fleet, sqlitePath, migrate, targetUntouched };
+  }
+
+  it("while a daemon serves the SQLite file: exit 4 naming its pid and command line, nothing written; once it is stopped the copy runs", async () => {
+    const { fleet, sqlitePath, migrate, targetUntouched } = await setup();
+    const daemon = await fleet.rig.daemon({ storePath: sqlitePath });
+    const served = await daemon.client.obtain("u");
+    expect(served.ok, describeOutcome(served)).toBe(true);
+    const refused = await migrate();
+    expect(refused.code, refused.stderr).toBe(4);
+    expect(refused.stderr).toMatch(new RegExp(`^tokenbroker store migrate: \\S+tb\\.db is in use: pid ${daemon.serving.child.pid} \\([^)]*main\\.js serve --config [^)]*\\) holds tb\\.db[^;]*; stop it and run again \\(a refresh it commits after the copy would be lost\\); nothing was changed\\n$`));
+    expect(refused.stdout).toBe("");
+    expect(await targetUntouched()).toBe(true);
+
+    await daemon.kill();
+    const copied = await migrate();
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain("migrated 1 links, 0 auth_flows, 0 device_flows, 1 key_sentinels");
+  });
+
+  it("while a plain process holds a connection to it: exit 4 naming that process", async () => {
+    const { sqlitePath, migrate, targetUntouched } = await setup();
+    const holder = await holdOpen(sqlitePath, "write");
+    const refused = await migrate();
+    expect(refused.code, refused.stderr).toBe(4);
+    expect(refused.stderr).toContain(`is in use: pid ${holder.pid} (`);
+    expect(refused.stderr).toMatch(/sqlite-holder\.mjs \S+tb\.db write\) holds tb\.db, tb\.db-shm, tb\.db-wal; stop it and run again/);
+    expect(await targetUntouched()).toBe(true);
   });
 });

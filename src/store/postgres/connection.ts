@@ -1,6 +1,6 @@
 import pg from "pg";
 import { assertMillis } from "../validate.js";
-import { pgFault, unavailable } from "./faults.js";
+import { isQueryTimeout, pgFault, unavailable } from "./faults.js";
 import { migrate } from "./migrations.js";
 
 const DEFAULT_POOL_SIZE = 10;
@@ -8,6 +8,22 @@ const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 /** A row lock is only ever held for SQL; waiting long for one means something is wrong. */
 const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/**
+ * The client-side deadline, by default this much beyond statement_timeout:
+ * a server that is there answers first (57014, with its own message), so
+ * the client's deadline only ever ends a connection that went silent.
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/**
+ * TCP keepalive after this much idleness: a peer that vanished (host gone,
+ * NAT state dropped) is found by the kernel instead of lingering half-open.
+ * Node sets only the idle time; the probe interval and count are the OS's
+ * (Linux: 75 s × 9), so this is the backstop — query_timeout and the
+ * listener's heartbeat are what bound a silent connection in seconds.
+ */
+const KEEPALIVE_IDLE_MS = 5000;
+/** How long close() waits for the server to see the connections off. */
+const CLOSE_GRACE_MS = 1000;
 const OFFSET_SAMPLES = 3;
 
 /** int8 (OID 20) as a JS number: every stored integer is a safe integer (store/validate.ts). */
@@ -28,6 +44,12 @@ export interface PgConnectionOptions {
   lockTimeoutMs?: number | undefined;
   /** How long getting a connection may take (default 5 s). */
   connectTimeoutMs?: number | undefined;
+  /**
+   * The client-side deadline of every statement (pg's `query_timeout`;
+   * default statement_timeout + 1 s): a connection that sends nothing back
+   * for this long is destroyed and the call fails as StoreUnavailableError.
+   */
+  queryTimeoutMs?: number | undefined;
   /** TLS to the server, as node-postgres takes it (undefined: whatever the URL's sslmode says). */
   ssl?: pg.ClientConfig["ssl"] | undefined;
   /**
@@ -46,10 +68,13 @@ export interface Queryer {
  * A pool of connections to one PostgreSQL database, shared by the links,
  * flows and keyring parts of a store (docs/design.md §4.5). Every connection
  * has statement_timeout and lock_timeout set, so no statement and no wait
- * for a row lock is unbounded; a transaction is never held across anything
- * but SQL. Connection faults become StoreUnavailableError naming the
- * operation; the pool replaces broken connections by itself, so the store
- * recovers when the server is back without anyone reopening it.
+ * for a row lock is unbounded on the server; and a client-side deadline
+ * (`query_timeout`) and TCP keepalive, so a connection whose path went
+ * silent — the server alive, nothing coming back — fails in bounded time
+ * too. A transaction is never held across anything but SQL. Connection
+ * faults become StoreUnavailableError naming the operation; the pool
+ * replaces broken connections by itself, so the store recovers when the
+ * server is back without anyone reopening it.
  *
  * Times: the store keeps every time in the database's clock, so the hosts
  * of a fleet agree on when a lease expires whatever their own clocks say.
@@ -73,6 +98,7 @@ export class PgConnection {
     assertMillis("statementTimeoutMs", statementTimeoutMs, { min: 1 });
     assertMillis("lockTimeoutMs", lockTimeoutMs, { min: 1 });
     assertMillis("connectTimeoutMs", connectTimeoutMs, { min: 1 });
+    if (opts.queryTimeoutMs !== undefined) assertMillis("queryTimeoutMs", opts.queryTimeoutMs, { min: 1 });
     const pool = new pg.Pool({
       ...clientConfig(opts),
       max: opts.poolSize ?? DEFAULT_POOL_SIZE,
@@ -87,7 +113,11 @@ export class PgConnection {
     pool.on("error", () => undefined);
     // A commit must be durable before the store says it happened (a rotated refresh token, a lease
     // claim): a server set to synchronous_commit=off would lose acknowledged writes in a crash.
+    // Every open connection, so close() can end the ones a silent path keeps from saying goodbye.
+    const clients = new Set<pg.PoolClient>();
+    pool.on("remove", (client) => clients.delete(client));
     pool.on("connect", (client) => {
+      clients.add(client);
       client.query("SET synchronous_commit TO on").catch(() => undefined);
     });
     try {
@@ -104,15 +134,18 @@ export class PgConnection {
         client.release(broken);
       }
       const offsetMs = opts.clockOffsetMs ?? (await measureOffset(pool));
-      return new PgConnection(pool, offsetMs);
+      return new PgConnection(pool, offsetMs, clients);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw err;
     }
   }
 
-  private constructor(pool: pg.Pool, offsetMs: number) {
+  readonly #clients: ReadonlySet<pg.PoolClient>;
+
+  private constructor(pool: pg.Pool, offsetMs: number, clients: ReadonlySet<pg.PoolClient>) {
     this.pool = pool;
+    this.#clients = clients;
     this.offsetMs = offsetMs;
   }
 
@@ -153,6 +186,8 @@ export class PgConnection {
       this.#setReachable(true);
       return result.rows;
     } catch (err) {
+      // The timed-out statement is still in flight on this connection: it goes, and a fresh one takes its place.
+      if (isQueryTimeout(err)) broken = err as Error;
       throw this.#fault(op, err);
     } finally {
       client.removeListener("error", onError);
@@ -197,10 +232,16 @@ export class PgConnection {
       this.#setReachable(true);
       return out;
     } catch (err) {
-      try {
-        await client.query("ROLLBACK");
-      } catch (rollbackErr) {
-        broken = rollbackErr;
+      if (isQueryTimeout(err)) {
+        // A silent connection would time out the ROLLBACK too, doubling the caller's wait: it is
+        // destroyed instead, and the server rolls back when the session ends.
+        broken = err;
+      } else {
+        try {
+          await client.query("ROLLBACK");
+        } catch (rollbackErr) {
+          broken = rollbackErr;
+        }
       }
       throw this.#fault(op, err);
     } finally {
@@ -214,7 +255,16 @@ export class PgConnection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.pool.end();
+    // pool.end() waits for checked-out connections (one in a statement on a silent path, up to its deadline);
+    // the ones it ends wait for the server's goodbye, which a silent path never brings. After a grace
+    // every socket left is destroyed: a shutdown must not hang, nor leave sockets, on a frozen network.
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    });
+    await Promise.race([this.pool.end().catch(() => undefined), grace]);
+    clearTimeout(timer);
+    for (const client of this.#clients) client.connection.stream.destroy();
   }
 
   #fault(op: string, err: unknown): unknown {
@@ -234,15 +284,27 @@ export class PgConnection {
   }
 }
 
-/** The connection settings of a URL, with int8 read as a number. */
-export function clientConfig(opts: Pick<PgConnectionOptions, "url" | "ssl" | "connectTimeoutMs">): pg.ClientConfig {
+/**
+ * The connection settings of a URL, with int8 read as a number, the
+ * connect and client-side statement deadlines, and TCP keepalive: the
+ * pool's connections and the listener's alike.
+ */
+export function clientConfig(opts: Pick<PgConnectionOptions, "url" | "ssl" | "connectTimeoutMs" | "queryTimeoutMs" | "statementTimeoutMs">): pg.ClientConfig {
   return {
     connectionString: opts.url,
     types: TYPES,
     application_name: "tokenbroker",
     connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    query_timeout: queryTimeoutMs(opts),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
     ...(opts.ssl === undefined ? {} : { ssl: opts.ssl }),
   };
+}
+
+/** The client-side deadline of a statement: as given, else a little beyond statement_timeout. */
+export function queryTimeoutMs(opts: Pick<PgConnectionOptions, "queryTimeoutMs" | "statementTimeoutMs">): number {
+  return opts.queryTimeoutMs ?? (opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS) + QUERY_TIMEOUT_MARGIN_MS;
 }
 
 /** host − database clock in ms, from the round trip with the least delay. */

@@ -5,7 +5,8 @@ import { StoreUnavailableError } from "../store-errors.js";
  * Which PostgreSQL failures are storage faults that may pass (docs/design.md
  * §4.5): the server cannot be reached or went away, is starting or shutting
  * down, is out of connections, disk or memory, or a statement ran into
- * lock_timeout / statement_timeout or a serialization conflict. Everything
+ * lock_timeout / statement_timeout or a serialization conflict, or the
+ * server sent nothing back before the client-side deadline. Everything
  * else (a constraint, a syntax error, DecryptError, a bad argument) passes
  * through unchanged.
  */
@@ -23,6 +24,9 @@ const FAULT_CODES = new Set(["57P01", "57P02", "57P03", "57014", "55P03", "40001
 const SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
 /** pg's own words for a connection that ended or could not be had in time (no code). */
 const DRIVER_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/, /Connection terminated unexpectedly/];
+
+/** pg's error when `query_timeout` passed without an answer: the connection went silent. */
+const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
 
 /** A lock or a timeout clears quickly; an unreachable server needs a moment, or someone. */
 const CONTENTION_RETRY_AFTER_MS = 1000;
@@ -45,8 +49,19 @@ export function pgFault(err: unknown): PgFault | undefined {
   if (!(err instanceof Error)) return undefined;
   const code = (err as NodeJS.ErrnoException).code;
   if (typeof code === "string" && SOCKET_CODES.has(code)) return { code, unreachable: true };
+  if (isQueryTimeout(err)) return { code: "PG_QUERY_TIMEOUT", unreachable: true };
   if (DRIVER_MESSAGES.some((re) => re.test(err.message))) return { code: "PG_CONNECTION", unreachable: true };
   return undefined;
+}
+
+/**
+ * The client-side deadline (pg's `query_timeout`) passed: the server sent
+ * nothing back, and the statement is still in flight on that connection,
+ * which is of no further use — it must be destroyed, not pooled again
+ * (connection.ts).
+ */
+export function isQueryTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE;
 }
 
 export function unavailable(operation: string, fault: PgFault, cause: unknown): StoreUnavailableError {

@@ -4,7 +4,7 @@ import { PgConnection, clientConfig, type PgConnectionOptions } from "./connecti
 import { PgFlows } from "./flows.js";
 import { PgKeyring } from "./keyring.js";
 import { PgLinks } from "./links.js";
-import { PgListener } from "./listener.js";
+import { PgListener, type PgListenerLog } from "./listener.js";
 
 const DEFAULT_CACHE_ENTRIES = 10_000;
 const PROBE_INTERVAL_MS = 1000;
@@ -18,9 +18,17 @@ export interface PgStoreOptions extends PgConnectionOptions {
    * cache is off — every read goes to the database — and waiters only poll.
    */
   listen?: boolean | undefined;
+  /**
+   * Cached records are served only while a heartbeat sent through the pool
+   * came back on the LISTEN connection within this long (default 3 s; see
+   * listener.ts). The longest a cached record can lag the database.
+   */
+  listenFreshnessMs?: number | undefined;
+  /** Where the store says that its change notifications went stale and came back. */
+  log?: PgListenerLog | undefined;
 }
 
-/** Whether the store can serve: the database answers, and the listener (when on) is listening. */
+/** Whether the store can serve: the database answers, and the listener (when on) is listening and proven live by its heartbeat. */
 export type PgStoreHealth = { serving: boolean; database: boolean; listener: boolean | undefined };
 
 export interface PgStore extends Store {
@@ -78,9 +86,18 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
   const links = new PgLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, () => listener?.epoch(), close);
   if (opts.listen !== false) {
     // The listener is the first to notice the server going or coming back: ask the pool too.
-    listener = new PgListener(clientConfig(opts), (payload) => links.notified(payload), () => {
-      changed();
-      probe();
+    listener = new PgListener({
+      config: clientConfig(opts),
+      onPayload: (payload) => links.notified(payload),
+      onState: () => {
+        changed();
+        probe();
+      },
+      notify: async (channel, payload) => {
+        await conn.query("store.heartbeat", "SELECT pg_notify($1, $2)", [channel, payload]);
+      },
+      freshnessMs: opts.listenFreshnessMs,
+      log: opts.log,
     });
     await listener.start();
   }

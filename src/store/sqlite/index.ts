@@ -8,4 +8,4 @@ export {
   type Migration,
   type MigrationResult,
 } from "./migrations.js";
-export { openSqliteCopySource, type SqliteCopySource } from "./copy-source.js";
+export { openSqliteCopySource, SourceInUseError, type SqliteCopySource } from "./copy-source.js";
