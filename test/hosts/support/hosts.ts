@@ -99,6 +99,7 @@ export class Hosts {
   readonly #hosts: Host[] = [];
   readonly #proxies: PgProxy[] = [];
   readonly #stopped = new Set<number>();
+  #started = 0;
 
   private constructor(
     readonly fleet: Fleet,
@@ -122,15 +123,21 @@ export class Hosts {
     return this.fleet.rig.dir;
   }
 
-  /** A daemon on a host of its own called `name`, its database path through a proxy of its own. */
+  /**
+   * A daemon on a host called `name` (a UTS namespace of its own with that
+   * hostname; two daemons given one name are two processes on one host), its
+   * database path through a proxy of its own.
+   */
   async host(name: string, opts: HostOptions = {}): Promise<Host> {
     if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new Error(`host name ${name}: lower-case letters, digits and '-'`);
     const { postgres, clock, ...rest } = planOptions(opts);
     const proxy = await PgProxy.start(this.fleet.url);
     this.#proxies.push(proxy);
-    const urlFile = join(this.dir, `pg-url-${name}`);
+    // Per daemon (two daemons may share a host name: two processes on one host).
+    const n = this.#started++;
+    const urlFile = join(this.dir, `pg-url-${name}-${n}`);
     writeFileSync(urlFile, `${proxy.rewrite(this.fleet.url)}\n`, { mode: 0o600 });
-    const clockFile = join(this.dir, `clock-${name}`);
+    const clockFile = join(this.dir, `clock-${name}-${n}`);
     const daemon = await this.fleet.daemon({
       ...rest,
       postgres: { url_file: urlFile, ...postgres },
