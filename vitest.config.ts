@@ -22,19 +22,30 @@ const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/brok
  */
 const fleet = ["test/fleet/**/*.test.ts"];
 
+/**
+ * Cross-host faults (issue 18): daemons as separate hosts on PostgreSQL,
+ * proxies that freeze their paths, stopped backends, stepped clocks. After
+ * the fleet, one file at a time, and never retried: a fault either loses
+ * nothing or it is a defect.
+ */
+const hosts = ["test/hosts/**/*.test.ts"];
+
 export default defineConfig({
   test: {
     pool: "forks",
     projects: [
       {
         // Two cores: suites that spawn daemons and fake providers contend for CPU.
-        test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: [...timed, ...fleet], maxWorkers: 2, sequence: { groupOrder: 0 } },
+        test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: [...timed, ...fleet, ...hosts], maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       {
         test: { ...shared, name: "timed", include: timed, maxWorkers: 1, sequence: { groupOrder: 1 } },
       },
       {
         test: { ...shared, name: "fleet", include: fleet, maxWorkers: 1, sequence: { groupOrder: 2 } },
+      },
+      {
+        test: { ...shared, retry: 0, name: "hosts", include: hosts, maxWorkers: 1, sequence: { groupOrder: 3 } },
       },
     ],
   },

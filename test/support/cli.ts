@@ -86,13 +86,16 @@ export interface ServingDaemon {
 export async function startServe(
   config: Record<string, unknown>,
   dir: string,
-  opts: { env?: NodeJS.ProcessEnv; args?: string[]; nodeArgs?: string[]; configName?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; args?: string[]; nodeArgs?: string[]; configName?: string; wrap?: string[] } = {},
 ): Promise<ServingDaemon> {
   assertBuilt();
   if (!existsSync(join(dir, "keys"))) writeKeys(dir);
   const configPath = join(dir, opts.configName ?? "config.yaml");
   writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, "serve", "--config", configPath, ...(opts.args ?? [])], {
+  // `wrap`: a command that execs the rest (e.g. unshare … sh -c 'hostname …; exec "$@"'), so the child's pid is node's.
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), CLI, "serve", "--config", configPath, ...(opts.args ?? [])];
+  const [command, ...rest] = [...(opts.wrap ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(command, rest, {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

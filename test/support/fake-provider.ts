@@ -10,12 +10,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { clientCredentials, readBody, send, written } from "./fake-http.js";
-import type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+import { isProcessedFault, type ProcessedFault, type TokenFault, type ValidateFault } from "./fake-token-faults.js";
 import { HeldTokenRequests, type HeldTokenRequest } from "./held-token-requests.js";
 import { TokenLedger } from "./token-ledger.js";
 
 export { clientCredentials, readBody, send } from "./fake-http.js";
-export type { OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
+export type { LateAnswerFault, OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
 export type { HeldTokenRequest, TokenArrival } from "./held-token-requests.js";
 
 /** "github": every token-endpoint error is HTTP 200 with `error`, refreshing kills older access tokens. */
@@ -61,6 +61,10 @@ export interface FakeProviderOptions {
   latencyMs?: number;
   /** See FakeProvider.reuseGraceSec (default 0). */
   reuseGraceSec?: number;
+  /** See FakeProvider.lateAnswerMs (default 0). */
+  lateAnswerMs?: number;
+  /** See FakeProvider.supersedeAccess (default: true in github mode, else false). */
+  supersedeAccess?: boolean;
   beforeRespond?: (ctx: TokenRequestContext) => Promise<void>;
 }
 
@@ -97,6 +101,14 @@ export class FakeProvider {
    * is counted in `graceReuses`, not in `replays`. 0: reuse detection at once.
    */
   reuseGraceSec: number;
+  /**
+   * A slow provider: every refresh is processed (rotated) at once and its
+   * answer written this many ms later (0: at once). A LateAnswerFault does
+   * the same for one request.
+   */
+  lateAnswerMs: number;
+  /** A refresh kills the family's older access tokens (GitHub does); undefined: only in github mode. */
+  supersedeAccess: boolean | undefined;
   beforeRespond: ((ctx: TokenRequestContext) => Promise<void>) | undefined;
   /** Queues consumed one per request; push directly or use failNext / failValidateNext. */
   readonly tokenFaults: TokenFault[] = [];
@@ -116,6 +128,8 @@ export class FakeProvider {
   graceReuses = 0;
   /** Families revoked by reuse detection. */
   revokedFamilies = 0;
+  /** Refreshes processed whose answer was held back by neverAnswer (their new pair reached no one). */
+  unanswered = 0;
   inFlight = 0;
   peakInFlight = 0;
   /** How the last token request authenticated the client. */
@@ -153,6 +167,8 @@ export class FakeProvider {
     this.extra = opts.extra;
     this.latencyMs = opts.latencyMs ?? 0;
     this.reuseGraceSec = opts.reuseGraceSec ?? 0;
+    this.lateAnswerMs = opts.lateAnswerMs ?? 0;
+    this.supersedeAccess = opts.supersedeAccess;
     this.beforeRespond = opts.beforeRespond;
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       res.on("error", () => {}); // the client may have gone (timeouts, resets)
@@ -209,6 +225,19 @@ export class FakeProvider {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Until the client closes the connection or close() is called. */
+  private untilClosed(res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      this.sleepers.add(wake);
+      res.once("close", wake);
+      if (res.destroyed) wake();
+    });
+  }
+
   /** Cancellable on close(), so hung requests never hold the suite open. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -243,10 +272,22 @@ export class FakeProvider {
         await hold.released;
       }
       if (this.latencyMs > 0) await this.sleep(this.latencyMs);
-      const odd = fault !== undefined && "oddSuccess" in fault ? fault : undefined;
-      if (fault !== undefined && !("oddSuccess" in fault)) return await this.applyFault(fault, req, res);
+      let processed: ProcessedFault | undefined;
+      if (fault !== undefined) {
+        if (!isProcessedFault(fault)) return await this.applyFault(fault, req, res);
+        processed = fault;
+      }
+      const odd = processed !== undefined && "oddSuccess" in processed ? processed : undefined;
       const { reply, ctx } = this.processRefresh(index, form, req.headers.authorization, odd?.numericRefreshToken);
       if (this.beforeRespond) await this.beforeRespond(ctx);
+      if (processed !== undefined && "neverAnswer" in processed) {
+        // Rotated; the answer is never written. The socket stays open until the client or close() ends it.
+        this.unanswered++;
+        await this.untilClosed(res);
+        return;
+      }
+      const lateMs = processed !== undefined && "answerAfterMs" in processed ? processed.answerAfterMs : this.lateAnswerMs;
+      if (lateMs > 0) await this.sleep(lateMs);
       if (odd && ctx.issued) {
         this.sendToken(res, { status: odd.status ?? 200, body: odd.oddSuccess(ctx.issued) }, odd.formEncoded);
       } else {
@@ -296,7 +337,7 @@ export class FakeProvider {
     }
     const redeemed = this.ledger.redeem(presented, {
       rotate: this.rotate,
-      supersedeAccess: this.mode === "github", // GitHub kills the old pair
+      supersedeAccess: this.supersedeAccess ?? this.mode === "github", // GitHub kills the old pair
       accessTtlSec: this.expiresInSec,
       numericRefreshToken,
       graceSec: this.reuseGraceSec,
@@ -354,7 +395,7 @@ export class FakeProvider {
     }
   }
 
-  private async applyFault(fault: Exclude<TokenFault, OddSuccessFault>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async applyFault(fault: Exclude<TokenFault, ProcessedFault>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ("reset" in fault) {
       req.socket.destroy();
     } else if ("hangMs" in fault) {

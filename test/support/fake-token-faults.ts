@@ -19,11 +19,29 @@ export interface OddSuccessFault {
 }
 
 /**
+ * A provider that rotates and answers late, or never (issue 18): the refresh
+ * IS processed at once (the presented refresh token is spent, a new pair
+ * minted), then the answer is written after `answerAfterMs`, or never — the
+ * socket is held open, unanswered, until the client gives up or the provider
+ * closes. Whoever abandoned the request has lost the new pair; presenting the
+ * spent token again is a replay.
+ */
+export type LateAnswerFault = { answerAfterMs: number } | { neverAnswer: true };
+
+/** The faults under which the provider still processes the refresh (rotates). */
+export type ProcessedFault = OddSuccessFault | LateAnswerFault;
+
+export function isProcessedFault(f: TokenFault): f is ProcessedFault {
+  return "oddSuccess" in f || "answerAfterMs" in f || "neverAnswer" in f;
+}
+
+/**
  * A replacement for the next token-endpoint response. The refresh is NOT
- * processed, except by an OddSuccessFault.
+ * processed, except by a ProcessedFault (an OddSuccessFault or a LateAnswerFault).
  */
 export type TokenFault =
   | OddSuccessFault
+  | LateAnswerFault
   /** This status with body `{}` (or `body`), plus optional Retry-After and headers. */
   | { status: number; retryAfterSec?: number; headers?: Record<string, string>; body?: string; contentType?: string }
   /** A proxy-style HTML 502 page. */

@@ -24,6 +24,10 @@ export interface DaemonOptions {
   http?: boolean;
   /** Node options for the daemon process (e.g. an --import preload that skews its clock). */
   nodeArgs?: string[];
+  /** Extra environment of the daemon process. */
+  env?: NodeJS.ProcessEnv;
+  /** A command prefix that execs the daemon (e.g. unshare into a UTS namespace of its own: another host). */
+  wrap?: string[];
 }
 
 export interface RigDaemon {
@@ -67,7 +71,12 @@ export class FaultRig {
 
   async daemon(opts: DaemonOptions = {}): Promise<RigDaemon> {
     // Each daemon its own config file: daemons may be started at once.
-    const serving = await startServe(this.config(opts), this.dir, { nodeArgs: opts.nodeArgs ?? [], configName: `config-${randomBytes(3).toString("hex")}.yaml` });
+    const serving = await startServe(this.config(opts), this.dir, {
+      nodeArgs: opts.nodeArgs ?? [],
+      configName: `config-${randomBytes(3).toString("hex")}.yaml`,
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+      ...(opts.wrap !== undefined ? { wrap: opts.wrap } : {}),
+    });
     const child = serving.child;
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
