@@ -165,7 +165,10 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir("tb-broker-");
   const dbPath = join(dir, "links.db");
   const sealer = new AesSealer(new Keyring([randomBytes(32)]));
-  const opened = openSqliteStore({ ...opts.store, path: dbPath, sealer });
+  // One clock for the engines and the store (whose clock judges leases: docs/design.md §3 invariant 13),
+  // so a test that skips time skips it for both.
+  const clock = new SkippableClock();
+  const opened = openSqliteStore({ ...opts.store, path: dbPath, sealer, clock });
   cleanups.push(() => opened.close());
   const store = opened.links;
   const fake = await useFakeProvider(opts.fake);
@@ -174,7 +177,6 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const log = createLogger("trace", logs);
   const settings = testSettings(opts.settings);
   const engines: RefreshEngine[] = [];
-  const clock = new SkippableClock();
   // Doubling from 200 ms capped at 400 ms, so breaker tests wait little.
   const registry = (configs: ProviderConfig[]): ProviderRegistry =>
     new ProviderRegistry(configs, { publicUrl: "http://127.0.0.1:9", refresh: settings, misconfiguredMaxBackoffMs: 400 });
@@ -213,7 +215,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     issued,
     onRespond: undefined,
     secondEngine(over) {
-      const other = openSqliteStore({ ...opts.store, path: dbPath, sealer });
+      const other = openSqliteStore({ ...opts.store, path: dbPath, sealer, clock });
       cleanups.push(() => other.close());
       return makeEngine(other.links, over);
     },

@@ -1,0 +1,49 @@
+/**
+ * Deliberate defects the simulation must catch (issues 18 and 19): each is
+ * a one-place edit of the source that re-creates a bug this project's peers
+ * shipped or that the fault-proof work removed. test/sim/mutations.test.ts
+ * applies each to a copy of src/ and sim/ and runs the simulation on it.
+ */
+export interface Edit {
+  /** Path below the repository root. */
+  file: string;
+  /** The exact text to replace (must occur once). */
+  from: string;
+  to: string;
+}
+
+export interface Mutation {
+  name: string;
+  edits: Edit[];
+}
+
+export const mutations: Mutation[] = [
+  {
+    name: "drop the lease confirm before a send",
+    edits: [{ file: "src/broker/refresher.ts", from: "if (!(await keeper.confirmSending())) throw new LeaseLost();", to: "void keeper;" }],
+  },
+  {
+    name: "classify a 2xx as transient",
+    edits: [{ file: "src/oauth/classify.ts", from: `{ name: "http-2xx-unusable", when: (i) => isSuccessStatus(i.httpStatus) && code(i) === "", kind: "unusable_answer" },`, to: `{ name: "http-2xx-unusable", when: (i) => isSuccessStatus(i.httpStatus) && code(i) === "", kind: "transient" },` }],
+  },
+  {
+    name: "keep the sending mark after a definitive non-2xx",
+    edits: [{ file: "src/broker/refresher.ts", from: "if (!(await keeper.answered())) throw new LeaseLost();", to: "void keeper;" }],
+  },
+  {
+    name: "resend after an unknown outcome outside the grace window (retry a timeout)",
+    edits: [{ file: "src/oauth/refresh-retry.ts", from: `return (e.kind === "transient" || e.kind === "rate_limited") && e.sent !== "unknown" && !isSuccessStatus(e.status);`, to: `return (e.kind === "transient" || e.kind === "rate_limited") && !isSuccessStatus(e.status);` }],
+  },
+  {
+    name: "resend after an unknown outcome outside the grace window (an interrupted send)",
+    edits: [{ file: "src/broker/lease-policy.ts", from: "if (withinGrace(i.at, c.rotationGraceMs, c.now) || c.resendIsProbe) return { action: \"resend\" };", to: "return { action: \"resend\" };" }],
+  },
+  {
+    name: "claim a live holder's lease before it expires",
+    edits: [{ file: "src/broker/lease-policy.ts", from: "if (state.until > state.now) return", to: "if (state.until > state.now + 2_000) return" }],
+  },
+  {
+    name: "compare lease expiry with the host's clock",
+    edits: [{ file: "src/broker/refresher.ts", from: "const decision = decideLease(state, {", to: "const decision = decideLease(state === null ? null : { ...state, now: o.clock.now() }, {" }],
+  },
+];
