@@ -8,10 +8,25 @@ import type { LinkRow } from "./row-codec.js";
  * decision here (the differential test in test/store/core-sql.test.ts runs
  * both side by side). The in-memory store calls them directly.
  *
+ * Every `now` here is the store's clock (docs/design.md §3 invariant 13),
+ * never a time the caller passes in: the memory store's database clock,
+ * the SQLite store's clock (the host's: one host, one file), PostgreSQL's
+ * clock_timestamp() in the statement itself.
+ *
  * The store implements mechanism, never policy: nothing here judges that a
- * lease expired or its holder died, except confirm, which refuses to renew
- * a lease that already ran out (another process may have judged it free).
+ * lease expired or its holder died on its own. Confirm refuses to renew a
+ * lease that already ran out (another process may have judged it free), and
+ * a takeover the caller asked to be `onlyIfExpired` happens only once the
+ * store's clock says the lease ran out.
  */
+
+/** A store's clock (epoch ms). */
+export interface Clock {
+  now(): number;
+}
+
+/** The host's clock: the SQLite store's by default (one host, so the database's too). */
+export const HOST_CLOCK: Clock = { now: () => Date.now() };
 
 /** The columns that describe a row's lease and the refresh its holder is sending. */
 export type LeaseRow = Pick<
@@ -22,13 +37,21 @@ export type LeaseRow = Pick<
 /** The lease columns and the version, which confirm also checks. */
 export type ConfirmRow = LeaseRow & Pick<LinkRow, "version">;
 
+/** What confirm records besides the renewal: the holder is sending the stored refresh token, or nothing is in doubt any more. */
+export type ConfirmMark = "sending" | "clear";
+
+/** The sending marker's columns, cleared (SQL: CLEAR_SENT). */
+export const NO_SEND: Readonly<Pick<LeaseRow, "refresh_sent_at" | "refresh_sent_by" | "refresh_sent_digest">> = {
+  refresh_sent_at: null,
+  refresh_sent_by: null,
+  refresh_sent_digest: null,
+};
+
 /** Every write of link data ends the lease and forgets what its holder was sending (SQL: END_LEASE). */
 export const ENDED_LEASE: Readonly<Pick<LeaseRow, "lease_owner" | "lease_until" | "refresh_sent_at" | "refresh_sent_by" | "refresh_sent_digest">> = {
   lease_owner: null,
   lease_until: null,
-  refresh_sent_at: null,
-  refresh_sent_by: null,
-  refresh_sent_digest: null,
+  ...NO_SEND,
 };
 
 /**
@@ -42,49 +65,54 @@ export function interruptedOf(row: LeaseRow): InterruptedRefresh | undefined {
   return { by: row.refresh_sent_by, at: row.refresh_sent_at };
 }
 
-/** null when free. `sending` only for the holder's own mark on the stored token. */
-export function leaseStateOf(row: LeaseRow): LeaseState | null {
+/** null when free. `sending` only for the holder's own mark on the stored token; `now` is the store's clock at the read. */
+export function leaseStateOf(row: LeaseRow, now: number): LeaseState | null {
   if (row.lease_owner === null || row.lease_until === null) return null;
-  const state: LeaseState = { owner: row.lease_owner, until: row.lease_until, generation: row.generation };
+  const state: LeaseState = { owner: row.lease_owner, until: row.lease_until, generation: row.generation, now };
   const sent = interruptedOf(row);
   if (sent !== undefined && sent.by === row.lease_owner) state.sending = { at: sent.at };
   return state;
 }
 
 /**
- * Whether a claim takes the lease (SQL: CLAIM / TAKEOVER): with `expect`
- * null only a free lease (no owner); otherwise only from exactly the holder
- * the caller observed, owner AND generation — never on the store's own
- * judgement of expiry.
+ * Whether a claim takes the lease (SQL: CLAIM / TAKEOVER /
+ * TAKEOVER_EXPIRED): with `expect` null only a free lease (no owner);
+ * otherwise only from exactly the holder the caller observed, owner AND
+ * generation, and with `onlyIfExpired` only once the lease ran out by the
+ * store's clock (`lease_until <= now`). Never on the store's own judgement:
+ * without the flag a takeover ignores expiry (the engine judged the holder
+ * dead).
  */
-export function claimAllows(row: LeaseRow, expect: HeldLease | null): boolean {
+export function claimAllows(row: LeaseRow, expect: HeldLease | null, now: number, onlyIfExpired: boolean): boolean {
   if (expect === null) return row.lease_owner === null;
-  return row.lease_owner === expect.owner && row.generation === expect.generation;
+  if (row.lease_owner !== expect.owner || row.generation !== expect.generation) return false;
+  return !onlyIfExpired || (row.lease_until !== null && row.lease_until <= now);
 }
 
 /** What a claim that was refused answers: the lease as it is now (null: free), or that there is no row. */
-export function refusedClaim(row: LeaseRow | undefined): LeaseClaim {
-  return row === undefined ? { claimed: false, missing: true } : { claimed: false, held: leaseStateOf(row) };
+export function refusedClaim(row: LeaseRow | undefined, now: number): LeaseClaim {
+  return row === undefined ? { claimed: false, missing: true } : { claimed: false, held: leaseStateOf(row, now) };
 }
 
-/** The lease columns a claim writes: the next generation, until = now + ttl. */
+/** The lease columns a claim writes: the next generation, until = the store's now + ttl. */
 export function claimedLease(row: LeaseRow, owner: string, until: number): Pick<LinkRow, "lease_owner" | "lease_until" | "generation"> {
   return { lease_owner: owner, lease_until: until, generation: row.generation + 1 };
 }
 
-/** A successful claim's answer, from the row as claimed (`record` opened from it inside the claim). */
-export function grantedClaim(row: LeaseRow, owner: string, record: LinkRecord): LeaseClaim {
-  const claim: LeaseClaim = { claimed: true, lease: { owner, generation: row.generation }, record };
+/** A successful claim's answer, from the row as claimed (`record` opened from it inside the claim) and the store's clock at the claim. */
+export function grantedClaim(row: LeaseRow, owner: string, record: LinkRecord, now: number): LeaseClaim {
+  const claim: LeaseClaim = { claimed: true, lease: { owner, generation: row.generation }, record, now };
   const interrupted = interruptedOf(row);
   if (interrupted !== undefined) claim.interrupted = interrupted;
   return claim;
 }
 
 /**
- * Whether confirm renews (SQL: CONFIRM / CONFIRM_SENDING): the lease is
- * still (owner, generation), has not expired (`lease_until > now`; once
- * expired another process may already have judged it free, so its holder
- * must claim anew) and the row still has the version the holder read.
+ * Whether confirm renews (SQL: CONFIRM / CONFIRM_SENDING / CONFIRM_CLEAR):
+ * the lease is still (owner, generation), has not expired by the store's
+ * clock (`lease_until > now`; once expired another process may already have
+ * judged it free, so its holder must claim anew) and the row still has the
+ * version the holder read.
  */
 export function confirmAllows(row: ConfirmRow, lease: HeldLease, version: number, now: number): boolean {
   return (
@@ -97,18 +125,21 @@ export function confirmAllows(row: ConfirmRow, lease: HeldLease, version: number
 }
 
 /**
- * The columns a confirm writes: the new expiry and, when the holder is
- * about to send, the sending marker naming the stored refresh token.
+ * The columns a confirm writes: the new expiry and, with `mark: "sending"`,
+ * the sending marker naming the stored refresh token (sent now, by the
+ * holder); with `mark: "clear"` no marker at all (the provider answered
+ * without rotating: nothing is in doubt).
  */
 export function confirmedLease(
   row: LeaseRow,
   owner: string,
   until: number,
   now: number,
-  sending: boolean,
+  mark: ConfirmMark | undefined,
 ): Partial<Pick<LinkRow, "lease_until" | "refresh_sent_at" | "refresh_sent_by" | "refresh_sent_digest">> {
-  if (!sending) return { lease_until: until };
-  return { lease_until: until, refresh_sent_at: now, refresh_sent_by: owner, refresh_sent_digest: row.refresh_token_digest };
+  if (mark === "sending") return { lease_until: until, refresh_sent_at: now, refresh_sent_by: owner, refresh_sent_digest: row.refresh_token_digest };
+  if (mark === "clear") return { lease_until: until, ...NO_SEND };
+  return { lease_until: until };
 }
 
 /** Whether a release applies (SQL: RELEASE / RELEASE_KEEP_SENDING): only the holder (owner, generation) releases. */

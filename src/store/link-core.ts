@@ -1,6 +1,6 @@
 import type { CasExpectation, HeldLease, LinkKey, LinkRecord, ListQuery, NewTokens, StoredTokens } from "./link-store.js";
-import { ENDED_LEASE } from "./lease-core.js";
-import type { LinkRow, SealedTokens } from "./row-codec.js";
+import { ENDED_LEASE, type ConfirmMark } from "./lease-core.js";
+import type { LinkRow, SealedCommit, SealedTokens } from "./row-codec.js";
 import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "./validate.js";
 
 /**
@@ -55,19 +55,19 @@ export const checkArgs = {
   readLease(key: LinkKey): void {
     assertKey(key);
   },
-  claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): void {
+  claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts: { onlyIfExpired?: boolean }): void {
     assertKey(key);
     assertOwner(owner);
     assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
     if (expect !== null) assertHeldLease(expect, "expect");
+    if (opts.onlyIfExpired !== undefined && typeof opts.onlyIfExpired !== "boolean") throw new TypeError("opts.onlyIfExpired must be a boolean");
   },
-  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number): void {
+  confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts: { mark?: ConfirmMark }): void {
     assertKey(key);
     assertHeldLease(lease, "lease");
     assertMillis("version", version);
     assertMillis("ttlMs", ttlMs, { min: 1 });
-    assertMillis("now", now);
+    if (opts.mark !== undefined && opts.mark !== "sending" && opts.mark !== "clear") throw new TypeError('opts.mark must be "sending" or "clear"');
   },
   releaseLease(key: LinkKey, lease: HeldLease): void {
     assertKey(key);
@@ -87,19 +87,28 @@ export function putRefreshToken(tokens: StoredTokens): string | null {
 }
 
 /** What the compare-and-swap reads of the row. */
-export type CasRow = Pick<LinkRow, "version" | "refresh_token_digest">;
+export type CasRow = Pick<LinkRow, "version" | "refresh_token" | "refresh_token_digest" | "failed_digest">;
 
 /**
  * The compare-and-swap of commitRefresh, given the row as read inside the
- * write's transaction: write iff the row still has the version the refresh
- * read and still holds the refresh token that was sent. Not conditional on
- * the lease: tokens the provider already issued are never dropped because a
- * lease lapsed (docs/design.md §4.2). A row without a refresh token never
- * matches.
+ * write's transaction: write iff the answer is to the refresh token the row
+ * holds and nothing newer superseded it (docs/design.md §4.2) — the row
+ * still has the version the refresh read and still holds the refresh token
+ * that was sent, OR it holds no refresh token because a recorded failure
+ * cleared exactly the one that was sent (failed_digest: a heal). Not
+ * conditional on the lease: tokens the provider already issued are never
+ * dropped because a lease lapsed. A put or a commit clears failed_digest,
+ * so a re-linked or already refreshed row is never healed.
  */
 export function casAllows<R extends CasRow>(row: R | undefined, expect: CasExpectation, digestMatches: DigestMatches): row is R {
-  if (row === undefined || row.version !== expect.version) return false;
-  return row.refresh_token_digest !== null && digestMatches(row.refresh_token_digest, expect.refreshToken);
+  if (row === undefined) return false;
+  const holds = row.refresh_token_digest !== null && row.version === expect.version && digestMatches(row.refresh_token_digest, expect.refreshToken);
+  return holds || healAllows(row, expect, digestMatches);
+}
+
+/** The second half of casAllows: the row was failed for exactly the refresh token the answer is to. */
+function healAllows(row: CasRow, expect: CasExpectation, digestMatches: DigestMatches): boolean {
+  return row.refresh_token === null && row.failed_digest !== null && digestMatches(row.failed_digest, expect.refreshToken);
 }
 
 /**
@@ -117,11 +126,17 @@ export function failureAllows(row: Pick<LinkRow, "refresh_token_digest"> | undef
 /** The stored columns a commit keeps when the answer omits them (no rotated refresh token, no extra). */
 export type KeptColumns = Pick<LinkRow, "refresh_token" | "refresh_token_digest" | "extra">;
 
-/** The refresh token, its digest and extra a commit writes: the answer's, or the stored ones it omitted. */
-export function committedColumns(row: KeptColumns, t: SealedTokens): KeptColumns {
+/**
+ * The refresh token, its digest and extra a commit writes: the answer's, or
+ * the stored ones it omitted — except that a heal (no refresh token stored:
+ * a failure cleared it) whose answer did not rotate restores the token that
+ * was sent, which the provider still honours.
+ */
+export function committedColumns(row: KeptColumns, t: SealedCommit): KeptColumns {
+  const refresh = t.refresh ?? (row.refresh_token === null ? t.sent : undefined);
   return {
-    refresh_token: t.refresh === undefined ? row.refresh_token : t.refresh.token,
-    refresh_token_digest: t.refresh === undefined ? row.refresh_token_digest : t.refresh.digest,
+    refresh_token: refresh === undefined ? row.refresh_token : refresh.token,
+    refresh_token_digest: refresh === undefined ? row.refresh_token_digest : refresh.digest,
     extra: t.extra === undefined ? row.extra : t.extra,
   };
 }
@@ -146,7 +161,7 @@ export function putRecord(key: LinkKey, tokens: StoredTokens, row: { version: nu
 /**
  * The record a commit returns, built from what it wrote without opening
  * the row again: a kept refresh token is the one the CAS matched
- * (`expect.refreshToken`); a kept extra is opened by `keptExtra`, after the
+ * (`expect.refreshToken`, restored by a heal); a kept extra is opened by `keptExtra`, after the
  * commit (if that fails, the commit has still happened).
  */
 export function committedRecord(
@@ -176,7 +191,7 @@ export function committedRecord(
 /**
  * The row a put leaves (SQL: the upsert): a new row at version 1 and
  * generation 0, or the old one replaced — version + 1, created_at and the
- * generation kept, failure, lease and marker cleared.
+ * generation kept, failure (failed_digest too), lease and marker cleared.
  */
 export function putRow(old: LinkRow | undefined, key: LinkKey, t: SealedTokens, now: number): LinkRow {
   const refresh = t.refresh ?? { token: null, digest: null };
@@ -192,6 +207,7 @@ export function putRow(old: LinkRow | undefined, key: LinkKey, t: SealedTokens, 
     extra: t.extra ?? null,
     failure_reason: null,
     failed_at: null,
+    failed_digest: null,
     ...ENDED_LEASE,
     generation: old?.generation ?? 0,
     created_at: old?.created_at ?? now,
@@ -200,8 +216,8 @@ export function putRow(old: LinkRow | undefined, key: LinkKey, t: SealedTokens, 
   };
 }
 
-/** The row a commit the CAS allowed leaves (SQL: COMMIT). */
-export function commitRow(row: LinkRow, t: SealedTokens, now: number): LinkRow {
+/** The row a commit the CAS allowed leaves (SQL: COMMIT): a heal clears the failure like any commit. */
+export function commitRow(row: LinkRow, t: SealedCommit, now: number): LinkRow {
   return {
     ...row,
     ...committedColumns(row, t),
@@ -211,19 +227,25 @@ export function commitRow(row: LinkRow, t: SealedTokens, now: number): LinkRow {
     expires_at: t.expires_at,
     failure_reason: null,
     failed_at: null,
+    failed_digest: null,
     ...ENDED_LEASE,
     updated_at: now,
     last_refreshed_at: now,
   };
 }
 
-/** The row a failure recordFailure allowed leaves (SQL: RECORD_FAILURE): the refresh token cleared, the reason stored. */
+/**
+ * The row a failure recordFailure allowed leaves (SQL: RECORD_FAILURE): the
+ * refresh token cleared, its digest kept as failed_digest (a late answer to
+ * its send may still heal the link), the reason stored.
+ */
 export function failureRow(row: LinkRow, reason: Buffer | null, now: number): LinkRow {
   return {
     ...row,
     version: row.version + 1,
     refresh_token: null,
     refresh_token_digest: null,
+    failed_digest: row.refresh_token_digest,
     failure_reason: reason,
     failed_at: now,
     ...ENDED_LEASE,

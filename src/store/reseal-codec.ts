@@ -18,6 +18,11 @@ export type ResealedValues = Record<SealedColumn, Buffer | null> & { refresh_tok
  * refresh-token digest is re-made under the active key. Plaintext does not
  * change. undefined when the row is already current. A value that fails to
  * open throws DecryptError: rotation never skips a value silently.
+ *
+ * failed_digest is left as it is: the token it names was cleared, so there
+ * is no plaintext to re-make it from. It names its key, so a heal still
+ * matches it while that key is in the keyring (Sealer.digestMatches); once
+ * the key is retired a late answer to that send no longer heals the link.
  */
 export function resealLinkRow(sealer: Sealer, row: ResealRow): ResealedValues | undefined {
   const stale = SEALED_COLUMNS.some((c) => {

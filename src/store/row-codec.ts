@@ -30,6 +30,13 @@ export interface LinkRow {
   refresh_sent_at: number | null;
   refresh_sent_by: string | null;
   refresh_sent_digest: string | null;
+  /**
+   * The digest of the refresh token a recorded failure cleared (migration
+   * 4): a late answer to that token's send still heals the link
+   * (link-core.ts casAllows). Set by recordFailure, cleared by put and
+   * commit; independent of refresh_token, which is NULL while it is set.
+   */
+  failed_digest: string | null;
 }
 
 /** The columns of LeaseRow (lease-core.ts), for a SELECT. */
@@ -52,15 +59,31 @@ export interface LinkMetaRow {
 export const META_COLUMNS =
   "provider_id, user_id, version, refresh_token IS NOT NULL AS has_refresh_token, expires_at, failed_at, created_at, updated_at, last_refreshed_at";
 
+/** A refresh token as stored: sealed, its digest, and the plaintext it came from. */
+export interface SealedRefresh {
+  token: Buffer | null;
+  digest: string | null;
+  plain: string | null;
+}
+
 /** A write's values, sealed before any statement runs. */
 export interface SealedTokens {
   access_token: Buffer | null;
   token_type: string;
   expires_at: number | null;
   /** undefined: keep the stored refresh token (and digest). */
-  refresh?: { token: Buffer | null; digest: string | null; plain: string | null };
+  refresh?: SealedRefresh;
   /** undefined: keep the stored extra. */
   extra?: Buffer | null;
+}
+
+/**
+ * A commit's values: the answer's, and — when the answer kept the refresh
+ * token — the token that was sent, sealed too, for a heal to restore (a
+ * failure cleared the stored one; link-core.ts committedColumns).
+ */
+export interface SealedCommit extends SealedTokens {
+  sent?: SealedRefresh;
 }
 
 /**
@@ -117,14 +140,25 @@ export class RowCodec {
       token_type: tokens.tokenType,
       expires_at: tokens.expiresAt,
     };
-    if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") {
-      sealed.refresh = {
-        token: this.seal(key, "refresh_token", tokens.refreshToken),
-        digest: this.sealer.digest(tokens.refreshToken),
-        plain: tokens.refreshToken,
-      };
-    }
+    if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") sealed.refresh = this.sealRefresh(key, tokens.refreshToken);
     if (tokens.extra !== undefined) sealed.extra = this.sealExtra(key, tokens.extra);
+    return sealed;
+  }
+
+  /** A non-empty refresh token sealed, with its digest. */
+  sealRefresh(key: LinkKey, plain: string): SealedRefresh {
+    return { token: this.seal(key, "refresh_token", plain), digest: this.sealer.digest(plain), plain };
+  }
+
+  /**
+   * What a commit writes: `tokens` sealed and, when they keep the refresh
+   * token, `sent` (the token the answer is to) sealed as well, before any
+   * transaction starts: if a failure cleared the stored token, the heal
+   * restores the one that was sent, which the provider did not rotate.
+   */
+  sealCommit(key: LinkKey, tokens: NewTokens, sent: string): SealedCommit {
+    const sealed: SealedCommit = this.sealTokens(key, tokens);
+    if (sealed.refresh === undefined && sent !== "") sealed.sent = this.sealRefresh(key, sent);
     return sealed;
   }
 

@@ -166,8 +166,8 @@ async function verifyOpens(w: CopyWriter, keyring: Keyring, sealer: Sealer, samp
     const dst = stored.get(`${key.providerId}\0${key.userId}`);
     const where = `link (${key.providerId}, ${key.userId})`;
     if (dst === undefined) throw new StoreCopyError(`${where} is missing on the target; rolled back`, "VERIFY_FAILED");
-    if (dst.refresh_token_digest !== src.refresh_token_digest || dst.version !== src.version) {
-      throw new StoreCopyError(`${where}: version or refresh-token digest differs on the target; rolled back`, "VERIFY_FAILED");
+    if (dst.refresh_token_digest !== src.refresh_token_digest || dst.failed_digest !== src.failed_digest || dst.version !== src.version) {
+      throw new StoreCopyError(`${where}: version or a refresh-token digest differs on the target; rolled back`, "VERIFY_FAILED");
     }
     for (const column of SEALED_COLUMNS) {
       const [a, b] = [src[column], dst[column]];

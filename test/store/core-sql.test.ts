@@ -5,6 +5,7 @@ import type { ContractStore, StoreFactory, TestDatabase } from "./contract/facto
 import { memoryFactory } from "./contract/memory-factory.js";
 import { postgresFactory } from "./contract/postgres-factory.js";
 import { sqliteFactory } from "./contract/sqlite-factory.js";
+import { FakeSealer } from "./fake-sealer.js";
 import { T0 } from "./helpers.js";
 
 /**
@@ -15,7 +16,13 @@ import { T0 } from "./helpers.js";
  * (two processes), and requires every answer and every row — byte for byte:
  * the FakeSealer is deterministic — to be the same after every step. So the
  * SQL's conditions are the core's decisions, boundaries included (a confirm
- * exactly at lease_until, a takeover of a stale generation).
+ * exactly at lease_until, a takeover of an expired lease exactly at it, a
+ * takeover of a stale generation, a heal of a failed row).
+ *
+ * Lease times are the store's clock: both sides run every operation at the
+ * same instant of their own stepped clocks (memory's database clock,
+ * SQLite's injected clock, PostgreSQL's clock_timestamp() shadowed by the
+ * test's — postgres-factory.ts), so the SQL is compared as it runs.
  */
 
 const KEYS: LinkKey[] = [
@@ -24,6 +31,8 @@ const KEYS: LinkKey[] = [
 ];
 const OWNERS = ["a", "b", "c"];
 const TOKENS = ["rt-1", "rt-2", "rt-3", ""];
+/** The contract's sealer: the digests failed_digest holds. */
+const SEALER = new FakeSealer();
 
 /** mulberry32: a small seeded PRNG, so a failing sequence can be replayed by its seed. */
 function prng(seed: number): () => number {
@@ -42,12 +51,15 @@ interface Side {
   stores: ContractStore["links"][];
 }
 
-type Op = { name: string; run: (side: Side) => Promise<unknown> };
+/** An operation, run on each side at `at` by that side's store clock. */
+type Op = { name: string; at: number; run: (side: Side) => Promise<unknown> };
 
 /** What the generator may know of a row, read from the reference side (the core) without writing. */
 interface Peek {
   version: number;
   refreshToken: string | null;
+  /** The token whose digest failed_digest is (a recorded failure cleared it). */
+  failed: string | null;
   holder: HeldLease | undefined;
   until: number | null;
 }
@@ -82,33 +94,46 @@ function nextOp(rand: () => number, now: number, leases: HeldLease[], peek: Map<
   const sent = row?.refreshToken != null && plausible() ? row.refreshToken : pick(TOKENS);
   const owner = pick(OWNERS);
   const reason = pick(["", "invalid_grant"]);
-  switch (pick(["put", "commit", "commit", "fail", "claim", "claim", "claim", "confirm", "confirm", "confirm", "release", "release", "read", "get", "delete"])) {
+  /** Around the lease's end as often as not: just before it, exactly at it, just after. */
+  const nearUntil = (offsets: number[]): number => (row?.until != null && plausible() ? row.until + pick(offsets) : now);
+  switch (pick(["put", "commit", "commit", "heal", "fail", "claim", "claim", "takeover", "takeover", "confirm", "confirm", "confirm", "release", "release", "read", "get", "delete"])) {
     case "put":
-      return { name: `put ${key.userId}`, run: on((s) => s.put(key, { ...tokens, refreshToken: tokens.refreshToken ?? null, extra: extra ?? {} }, now)) };
+      return { name: `put ${key.userId}`, at: now, run: on((s) => s.put(key, { ...tokens, refreshToken: tokens.refreshToken ?? null, extra: extra ?? {} }, now)) };
     case "commit":
-      return { name: `commit ${key.userId} v${version}`, run: on((s) => s.commitRefresh(key, { version, refreshToken: sent }, { ...tokens, extra }, now)) };
+      return { name: `commit ${key.userId} v${version}`, at: now, run: on((s) => s.commitRefresh(key, { version, refreshToken: sent }, { ...tokens, extra }, now)) };
+    case "heal": {
+      // The answer to a token a failure cleared (or, now and then, to another one).
+      const healing = row?.failed != null && plausible() ? row.failed : pick(TOKENS);
+      return { name: `heal ${key.userId} v${version} ${healing}`, at: now, run: on((s) => s.commitRefresh(key, { version, refreshToken: healing }, { ...tokens, extra }, now)) };
+    }
     case "fail":
-      return { name: `fail ${key.userId}`, run: on((s) => s.recordFailure(key, sent, reason, now)) };
-    case "claim": {
-      const expect = rand() < 0.4 ? null : lease;
-      return { name: `claim ${key.userId} expect ${JSON.stringify(expect)}`, run: on((s) => s.claimLease(key, owner, ttl, now, expect)) };
+      return { name: `fail ${key.userId}`, at: now, run: on((s) => s.recordFailure(key, sent, reason, now)) };
+    case "claim":
+      return { name: `claim ${key.userId}`, at: now, run: on((s) => s.claimLease(key, owner, ttl, null, { onlyIfExpired: rand() < 0.2 })) };
+    case "takeover": {
+      if (rand() < 0.5) return { name: `takeover ${key.userId} expect ${JSON.stringify(lease)}`, at: now, run: on((s) => s.claimLease(key, owner, ttl, lease)) };
+      // Expired is lease_until <= the store's now.
+      const at = nearUntil([-1, 0, 0, 1]);
+      return { name: `takeover-expired ${key.userId} expect ${JSON.stringify(lease)} at ${at}`, at, run: on((s) => s.claimLease(key, owner, ttl, lease, { onlyIfExpired: true })) };
     }
     case "confirm": {
-      const sending = rand() < 0.5;
-      // At the boundary of `lease_until > now` as often as not: exactly at the lease's end, or just before.
-      const at = row?.until != null && plausible() ? row.until - pick([0, 0, 1, 2]) : now;
-      return { name: `confirm ${key.userId} ${JSON.stringify(lease)} v${version} at ${at}`, run: on((s) => s.confirmLease(key, lease, version, ttl, at, { sending })) };
+      const mark = pick([{}, { mark: "sending" as const }, { mark: "clear" as const }]);
+      // Live is lease_until > the store's now.
+      const at = nearUntil([0, 0, -1, -2]);
+      return { name: `confirm ${key.userId} ${JSON.stringify(lease)} v${version} ${JSON.stringify(mark)} at ${at}`, at, run: on((s) => s.confirmLease(key, lease, version, ttl, mark)) };
     }
     case "release": {
       const keepSending = rand() < 0.5;
-      return { name: `release ${key.userId} ${JSON.stringify(lease)}`, run: on((s) => s.releaseLease(key, lease, { keepSending })) };
+      return { name: `release ${key.userId} ${JSON.stringify(lease)}`, at: now, run: on((s) => s.releaseLease(key, lease, { keepSending })) };
     }
     case "read":
-      return { name: `readLease ${key.userId}`, run: on((s) => s.readLease(key)) };
+      return { name: `readLease ${key.userId}`, at: now, run: on((s) => s.readLease(key)) };
     case "get":
-      return { name: `get ${key.userId}`, run: on(async (s, db) => (await db.settle(s), s.get(key))) };
+      return { name: `get ${key.userId}`, at: now, run: on(async (s, db) => (await db.settle(s), s.get(key))) };
     default:
-      return rand() < 0.3 ? { name: `delete ${key.userId}`, run: on((s) => s.delete(key)) } : { name: `read ${key.userId}`, run: on((s) => s.readLease(key)) };
+      return rand() < 0.3
+        ? { name: `delete ${key.userId}`, at: now, run: on((s) => s.delete(key)) }
+        : { name: `read ${key.userId}`, at: now, run: on((s) => s.readLease(key)) };
   }
 }
 
@@ -119,9 +144,11 @@ async function peekAll(side: Side, reader: ContractStore["links"]): Promise<Map<
     const record = await reader.get(key);
     if (record === undefined) continue;
     const lease = await reader.readLease(key);
+    const failedDigest = (await side.db.raw.link(key))["failed_digest"];
     out.set(key.userId, {
       version: record.version,
       refreshToken: record.refreshToken,
+      failed: TOKENS.find((t) => failedDigest === SEALER.digest(t)) ?? null,
       holder: lease == null ? undefined : { owner: lease.owner, generation: lease.generation },
       until: lease?.until ?? null,
     });
@@ -147,6 +174,8 @@ async function differential(other: StoreFactory, seed: number, steps: number): P
   for (let i = 0; i < steps; i++) {
     now += Math.floor(rand() * 20);
     const op = nextOp(rand, now, leases, await peekAll(core, reader));
+    await core.db.clock.set(op.at);
+    await sql.db.clock.set(op.at);
     const want = await outcome(op.run(core));
     const got = await outcome(op.run(sql));
     const where = `seed ${seed}, step ${i}: ${op.name}`;
@@ -158,7 +187,19 @@ async function differential(other: StoreFactory, seed: number, steps: number): P
     expect(await sql.db.raw.select("*"), where).toEqual(await core.db.raw.select("*"));
   }
   // The run reached both sides of the decisions it is about.
-  for (const kind of ['confirm:{"value":true}', 'confirm:{"value":false}', 'claim:{"value":{"claimed":true', 'claim:{"value":{"claimed":false', 'commit:{"value":{"providerId"', 'commit:{}']) {
+  const kinds = [
+    'confirm:{"value":true}',
+    'confirm:{"value":false}',
+    'claim:{"value":{"claimed":true',
+    'claim:{"value":{"claimed":false',
+    'takeover-expired:{"value":{"claimed":true',
+    'takeover-expired:{"value":{"claimed":false',
+    'commit:{"value":{"providerId"',
+    'commit:{}',
+    'heal:{"value":{"providerId"',
+    'heal:{}',
+  ];
+  for (const kind of kinds) {
     expect([...seen.keys()].some((k) => k.startsWith(kind)), `seed ${seed} never saw ${kind}: ${[...seen.keys()].join(", ")}`).toBe(true);
   }
 }
@@ -177,7 +218,7 @@ describe.skipIf(server === undefined || typeof server === "string")("the Postgre
   for (const seed of [1, 2]) {
     it(`PostgreSQL, random operations (seed ${seed})`, async () => {
       if (server === undefined || typeof server === "string") return;
-      await differential(postgresFactory(server), seed, 300);
+      await differential(postgresFactory(server, { steppedClock: true }), seed, 300);
     });
   }
 });

@@ -22,10 +22,11 @@ describe("the in-memory store (store/memory/)", () => {
     const b = openMemoryStore({ database });
     await a.links.put(KEY, tokens(), T0);
     expect(await b.links.get(KEY)).toMatchObject({ version: 1 });
-    expect(await b.links.claimLease(KEY, "b", 1000, T0, null)).toMatchObject({ claimed: true });
-    expect(await a.links.readLease(KEY)).toMatchObject({ owner: "b" });
+    expect(await b.links.claimLease(KEY, "b", 1000, null)).toMatchObject({ claimed: true, now: T0 });
+    expect(await a.links.readLease(KEY)).toEqual({ owner: "b", until: T0 + 1000, generation: 1, now: T0 });
     t += 5;
     expect(a.database.clock.now()).toBe(T0 + 5);
+    expect(await a.links.readLease(KEY)).toMatchObject({ now: T0 + 5 });
     expect(() => openMemoryStore({ database, clock: { now: () => 0 } })).toThrow(TypeError);
   });
 

@@ -30,7 +30,7 @@ describe("migrations", () => {
       "provider_id", "user_id", "version", "access_token", "token_type", "refresh_token",
       "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner",
       "lease_until", "generation", "created_at", "updated_at", "last_refreshed_at",
-      "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest",
+      "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest", "failed_digest",
     ]);
     const applied = raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all();
     expect(applied).toEqual(migrations.map((m) => m.version));
@@ -106,13 +106,22 @@ describe("migrations", () => {
     const raw = t.raw(path);
     migrate(raw, migrations.slice(0, 2));
     raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, created_at, updated_at) VALUES ('p', 'u', 1, 'bearer', 1, 1)").run();
-    expect(migrate(raw).applied).toEqual([3]);
+    expect(migrate(raw, migrations.slice(0, 3)).applied).toEqual([3]);
     expect(raw.prepare("SELECT refresh_sent_at, refresh_sent_by, refresh_sent_digest, version FROM links").get()).toEqual({
       refresh_sent_at: null,
       refresh_sent_by: null,
       refresh_sent_digest: null,
       version: 1,
     });
+  });
+
+  it("migration 4 adds failed_digest to existing rows as NULL, a failed row included", () => {
+    const path = t.dbPath();
+    const raw = t.raw(path);
+    migrate(raw, migrations.slice(0, 3));
+    raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, failed_at, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', 5, 1, 5)").run();
+    expect(migrate(raw).applied).toEqual([4]);
+    expect(raw.prepare("SELECT failed_digest, failed_at, version FROM links").get()).toEqual({ failed_digest: null, failed_at: 5, version: 2 });
   });
 
   it("close checkpoints the WAL (TRUNCATE) and is idempotent", async () => {

@@ -147,14 +147,15 @@ describe("several OS processes on one SQLite file", () => {
   it("exactly one process takes over a holder they all observed, and each learns of its interrupted send", async () => {
     const path = t.dbPath();
     const cs = await spawnChildren(path);
-    const store = t.links(path);
+    // The seeding store's clock stands still at T0 + 5: the children take over without judging expiry.
+    const store = t.links(path, undefined, { clock: { now: () => T0 + 5 } });
     await untilOverlap(async (round) => {
       const keys = await seed(path, 100, `r${round}-`);
       // A holder that recorded sending the stored refresh token, then died.
       for (const key of keys) {
-        const claim = await store.claimLease(key, "dead-holder", 1000, T0, null);
+        const claim = await store.claimLease(key, "dead-holder", 1000, null);
         if (!claim.claimed) throw new Error("seed claim failed");
-        expect(await store.confirmLease(key, claim.lease, 1, 1000, T0 + 5, { sending: true })).toBe(true);
+        expect(await store.confirmLease(key, claim.lease, 1, 1000, { mark: "sending" })).toBe(true);
       }
       const { results: won, overlapped } = await race<{ key: LinkKey; generation: number; interrupted: unknown }[]>(cs, (i) => ({
         cmd: "takeoverAll",
@@ -256,7 +257,7 @@ describe("two store instances in one process on one file", () => {
     await a.put(key, tokens(), T0);
 
     const claims = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimLease(key, `owner-${i}`, 60_000, T0, null)),
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimLease(key, `owner-${i}`, 60_000, null)),
     );
     expect(claims.filter((c) => c.claimed)).toHaveLength(1);
     expect(claims.filter((c) => !c.claimed && "held" in c && c.held?.owner === "owner-0")).toHaveLength(9);

@@ -107,20 +107,32 @@ describe.skipIf(typeof server === "string")(`the PostgreSQL store${typeof server
     expect(store.health().serving).toBe(true);
   });
 
-  it("keeps times in the database's clock: a host whose clock is 10 minutes fast sees the same instants in its own clock", async () => {
+  it("keeps times in the database's clock: a host whose clock is 10 minutes fast sees the same instants in its own clock, and leases are judged by the database's", async () => {
     if (typeof server === "string") return;
     const url = await server.freshDatabase();
     const SKEW = 600_000;
     const honest = await open(url, { clockOffsetMs: 0 });
     const fast = await open(url, { clockOffsetMs: SKEW });
     await honest.links.put(KEY, tokens(), T0);
-    const claim = await honest.links.claimLease(KEY, "a", 15_000, T0, null);
-    expect(claim.claimed).toBe(true);
-    // The fast host sees the lease (and the token's expiry) 10 minutes later by its clock: still live at its now.
-    expect(await fast.links.readLease(KEY)).toEqual({ owner: "a", until: T0 + 15_000 + SKEW, generation: 1 });
+    const claim = await honest.links.claimLease(KEY, "a", 15_000, null);
+    if (!claim.claimed) throw new Error("expected a claim");
+    // clock_timestamp(): real time, which the honest host's clock is.
+    expect(Math.abs(claim.now - Date.now())).toBeLessThan(5000);
+    expect(await fast.links.confirmLease(KEY, claim.lease, 1, 15_000, { mark: "sending" })).toBe(true);
+
+    // The fast host sees the lease, the mark, the read's now (and the token's expiry) 10 minutes later by
+    // its clock, all alike, so their differences are the database's exactly.
+    const seenHonest = await honest.links.readLease(KEY);
+    const seenFast = await fast.links.readLease(KEY);
+    if (seenHonest == null || seenFast == null) throw new Error("expected a lease");
+    expect(seenFast).toEqual({ ...seenHonest, until: seenHonest.until + SKEW, sending: { at: (seenHonest.sending?.at ?? 0) + SKEW }, now: expect.any(Number) });
+    expect(seenFast.now - SKEW).toBeGreaterThanOrEqual(seenHonest.now);
+    expect(seenFast.now - SKEW - seenHonest.now).toBeLessThan(5000);
+    expect(seenFast.until - (seenFast.sending?.at ?? 0)).toBe(15_000);
     expect((await fast.links.get(KEY))?.expiresAt).toBe(T0 + 3_600_000 + SKEW);
-    // Its renewal at its own "now" is judged on the same instant: before expiry it holds, as the honest host's would.
-    if (claim.claimed) expect(await fast.links.confirmLease(KEY, claim.lease, 1, 15_000, T0 + 14_000 + SKEW)).toBe(true);
-    expect(await honest.links.readLease(KEY)).toEqual({ owner: "a", until: T0 + 29_000, generation: 1 });
+
+    // A host whose own clock is fast cannot take a live lease: expiry is judged by the database's clock.
+    expect(await fast.links.claimLease(KEY, "b", 15_000, claim.lease, { onlyIfExpired: true })).toMatchObject({ claimed: false, held: { owner: "a", until: seenFast.until } });
+    expect(await honest.links.claimLease(KEY, "b", 15_000, claim.lease, { onlyIfExpired: true })).toMatchObject({ claimed: false, held: { owner: "a" } });
   });
 });

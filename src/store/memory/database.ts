@@ -1,11 +1,10 @@
 import type { AuthFlowRow, DeviceFlowRow } from "../flow-codec.js";
+import { HOST_CLOCK, type Clock } from "../lease-core.js";
 import type { LinkKey } from "../link-store.js";
 import type { LinkRow } from "../row-codec.js";
 
-/** The database's clock (epoch ms). */
-export interface Clock {
-  now(): number;
-}
+/** The database's clock (epoch ms): every lease time of the stores opened on it. */
+export type { Clock };
 
 export interface SentinelRow {
   key_id: string;
@@ -52,7 +51,7 @@ export class MemoryDatabase {
   #writes = 0;
 
   constructor(opts: { clock?: Clock | undefined } = {}) {
-    this.clock = opts.clock ?? { now: () => Date.now() };
+    this.clock = opts.clock ?? HOST_CLOCK;
   }
 
   /** Counts committed writes, like SQLite's data_version across connections. */

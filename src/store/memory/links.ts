@@ -1,5 +1,16 @@
 import type { Sealer } from "../../crypto/index.js";
-import { claimAllows, claimedLease, confirmAllows, confirmedLease, grantedClaim, leaseStateOf, refusedClaim, releaseAllows, releasedLease } from "../lease-core.js";
+import {
+  claimAllows,
+  claimedLease,
+  confirmAllows,
+  confirmedLease,
+  grantedClaim,
+  leaseStateOf,
+  refusedClaim,
+  releaseAllows,
+  releasedLease,
+  type ConfirmMark,
+} from "../lease-core.js";
 import { casAllows, checkArgs, commitRow, committedRecord, failureAllows, failureRow, putRecord, putRefreshToken, putRow } from "../link-core.js";
 import type {
   CasExpectation,
@@ -90,10 +101,10 @@ export class MemoryLinks implements LinkStore {
     return sealed.length;
   }
 
-  /** Compare-and-swap on (version, refresh-token digest): link-core.ts casAllows. */
+  /** Compare-and-swap on (version, refresh-token digest), or a heal (failed_digest): link-core.ts casAllows. */
   async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
     checkArgs.commitRefresh(key, expect, tokens, now);
-    const sealed = this.#codec.sealTokens(key, tokens);
+    const sealed = this.#codec.sealCommit(key, tokens, expect.refreshToken);
     const rows = this.#rows();
     const before = rows.get(rowKey(key));
     if (!casAllows(before, expect, this.#digestMatches)) return undefined;
@@ -116,31 +127,35 @@ export class MemoryLinks implements LinkStore {
     return true;
   }
 
+  /** Every lease time is the database's clock (MemoryDatabase.clock), read once per call. */
   async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
     checkArgs.readLease(key);
-    const row = this.#rows().get(rowKey(key));
-    return row === undefined ? undefined : leaseStateOf(row);
+    const db = this.#conn.open();
+    const row = db.links.get(rowKey(key));
+    return row === undefined ? undefined : leaseStateOf(row, db.clock.now());
   }
 
   /** The claimed row is opened before the claim is written, so a row that fails to open stays unclaimed. */
-  async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    checkArgs.claimLease(key, owner, ttlMs, now, expect);
-    const rows = this.#rows();
-    const row = rows.get(rowKey(key));
-    if (row === undefined || !claimAllows(row, expect)) return refusedClaim(row);
+  async claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts: { onlyIfExpired?: boolean } = {}): Promise<LeaseClaim> {
+    checkArgs.claimLease(key, owner, ttlMs, expect, opts);
+    const db = this.#conn.open();
+    const now = db.clock.now();
+    const row = db.links.get(rowKey(key));
+    if (row === undefined || !claimAllows(row, expect, now, opts.onlyIfExpired === true)) return refusedClaim(row, now);
     const claimed: LinkRow = { ...row, ...claimedLease(row, owner, now + ttlMs) };
     const record = this.#codec.decodeRecord(claimed);
-    rows.set(rowKey(key), claimed);
+    db.links.set(rowKey(key), claimed);
     this.#conn.wrote();
-    return grantedClaim(claimed, owner, record);
+    return grantedClaim(claimed, owner, record, now);
   }
 
-  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
-    checkArgs.confirmLease(key, lease, version, ttlMs, now);
-    const rows = this.#rows();
-    const row = rows.get(rowKey(key));
+  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts: { mark?: ConfirmMark } = {}): Promise<boolean> {
+    checkArgs.confirmLease(key, lease, version, ttlMs, opts);
+    const db = this.#conn.open();
+    const now = db.clock.now();
+    const row = db.links.get(rowKey(key));
     if (row === undefined || !confirmAllows(row, lease, version, now)) return false;
-    rows.set(rowKey(key), { ...row, ...confirmedLease(row, lease.owner, now + ttlMs, now, opts.sending === true) });
+    db.links.set(rowKey(key), { ...row, ...confirmedLease(row, lease.owner, now + ttlMs, now, opts.mark) });
     this.#conn.wrote();
     return true;
   }

@@ -9,12 +9,26 @@
  * Statements that change what a host may have cached, or free a lease
  * someone may be waiting for, NOTIFY in the same statement, so the
  * notification goes out exactly when the write commits.
+ *
+ * Every lease time is the database's clock, read in the statement itself
+ * (clock_timestamp(), once per statement: STORE_NOW), never a time a host
+ * passes in (docs/design.md §3 invariant 13); statements that judge or
+ * answer a time return it as `store_now`.
  */
 
 /** $1 provider_id, $2 user_id. */
 const PK = "provider_id = $1 AND user_id = $2";
-const END_LEASE = `lease_owner = NULL, lease_until = NULL,
-  refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL`;
+/** No refresh is in doubt (lease-core.ts NO_SEND). */
+const CLEAR_SENT = "refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL";
+const END_LEASE = `lease_owner = NULL, lease_until = NULL, ${CLEAR_SENT}`;
+
+/** The database's clock in epoch ms, as the connection measures its offset (connection.ts). */
+export const NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+/**
+ * The clock read once for a whole statement: a CTE with a volatile function
+ * is never inlined, so every use of `c.store_now` is the same instant.
+ */
+const STORE_NOW = `WITH c AS (SELECT ${NOW_MS} AS store_now)`;
 
 export const LEASE_COLUMNS =
   "lease_owner, lease_until, generation, refresh_token_digest, refresh_sent_at, refresh_sent_by, refresh_sent_digest";
@@ -25,7 +39,7 @@ export const META_COLUMNS = `provider_id, user_id, version, (refresh_token IS NO
 export const SELECT = `SELECT * FROM links WHERE ${PK}`;
 export const SELECT_FOR_UPDATE = `${SELECT} FOR UPDATE`;
 export const SELECT_VERSION = `SELECT version FROM links WHERE ${PK}`;
-export const LEASE_OF = `SELECT ${LEASE_COLUMNS} FROM links WHERE ${PK}`;
+export const LEASE_OF = `SELECT ${LEASE_COLUMNS}, ${NOW_MS} AS store_now FROM links WHERE ${PK}`;
 
 /** $3 access_token, $4 token_type, $5 refresh_token, $6 refresh_token_digest, $7 expires_at, $8 extra, $9 now, $10 channel, $11 payload. */
 export const UPSERT = `
@@ -43,19 +57,20 @@ export const UPSERT = `
       extra = excluded.extra,
       failure_reason = NULL,
       failed_at = NULL,
+      failed_digest = NULL,
       ${END_LEASE},
       updated_at = excluded.updated_at,
       last_refreshed_at = NULL
     RETURNING version, created_at)
   SELECT u.version, u.created_at, pg_notify($10, $11) FROM u`;
 
-/** $3..$8 as UPSERT, $9 now, $10 expected version. */
+/** $3..$8 as UPSERT, $9 now, $10 the version read under the row lock (link-core.ts casAllows decided on it). */
 export const COMMIT = `
   UPDATE links SET
     version = version + 1,
     access_token = $3, token_type = $4, refresh_token = $5, refresh_token_digest = $6,
     expires_at = $7, extra = $8,
-    failure_reason = NULL, failed_at = NULL,
+    failure_reason = NULL, failed_at = NULL, failed_digest = NULL,
     ${END_LEASE},
     updated_at = $9, last_refreshed_at = $9
   WHERE ${PK} AND version = $10`;
@@ -64,7 +79,7 @@ export const COMMIT = `
 export const RECORD_FAILURE = `
   UPDATE links SET
     version = version + 1,
-    refresh_token = NULL, refresh_token_digest = NULL,
+    refresh_token = NULL, refresh_token_digest = NULL, failed_digest = refresh_token_digest,
     failure_reason = $4, failed_at = $5,
     ${END_LEASE},
     updated_at = $5
@@ -76,29 +91,39 @@ export const NOTIFY = "SELECT pg_notify($1, $2)";
 export const REMOVE = `DELETE FROM links WHERE ${PK}`;
 export const COUNT = "SELECT count(*)::int8 AS n FROM links";
 
-/** $3 owner, $4 until. lease-core.ts claimAllows (expect = null), claimedLease. */
-export const CLAIM = `
-  UPDATE links SET lease_owner = $3, lease_until = $4, generation = generation + 1
-  WHERE ${PK} AND lease_owner IS NULL
-  RETURNING *`;
+/** lease-core.ts claimedLease: $3 owner, $4 ttl. */
+const CLAIMED = "lease_owner = $3, lease_until = c.store_now + $4, generation = generation + 1";
 
-/** $3 owner, $4 until, $5 expected owner, $6 expected generation. lease-core.ts claimAllows (expect), claimedLease. */
-export const TAKEOVER = `
-  UPDATE links SET lease_owner = $3, lease_until = $4, generation = generation + 1
-  WHERE ${PK} AND lease_owner = $5 AND generation = $6
-  RETURNING *`;
+/** $3 owner, $4 ttl. lease-core.ts claimAllows (expect = null), claimedLease. */
+export const CLAIM = `
+  ${STORE_NOW}
+  UPDATE links SET ${CLAIMED} FROM c
+  WHERE ${PK} AND lease_owner IS NULL
+  RETURNING links.*, c.store_now`;
+
+/** $3 owner, $4 ttl, $5 expected owner, $6 expected generation. lease-core.ts claimAllows (expect), claimedLease. */
+const TAKEOVER_OF = `
+  ${STORE_NOW}
+  UPDATE links SET ${CLAIMED} FROM c
+  WHERE ${PK} AND lease_owner = $5 AND generation = $6`;
+export const TAKEOVER = `${TAKEOVER_OF} RETURNING links.*, c.store_now`;
+/** The same, only once the lease ran out by the database's clock (claimAllows with onlyIfExpired). */
+export const TAKEOVER_EXPIRED = `${TAKEOVER_OF} AND lease_until <= c.store_now RETURNING links.*, c.store_now`;
 
 /**
- * $3 owner, $4 generation, $5 version, $6 until, $7 now: lease-core.ts
- * confirmAllows and confirmedLease. An expired lease cannot be confirmed:
- * another process may already have judged it free.
+ * $3 owner, $4 generation, $5 version, $6 ttl: lease-core.ts confirmAllows
+ * and confirmedLease (no mark, "sending", "clear"). An expired lease cannot
+ * be confirmed: another process may already have judged it free.
  */
 const HELD = `${PK} AND lease_owner = $3 AND generation = $4`;
-export const CONFIRM = `UPDATE links SET lease_until = $6 WHERE ${HELD} AND version = $5 AND lease_until > $7`;
-export const CONFIRM_SENDING = `
-  UPDATE links SET lease_until = $6,
-    refresh_sent_at = $7, refresh_sent_by = $3, refresh_sent_digest = refresh_token_digest
-  WHERE ${HELD} AND version = $5 AND lease_until > $7`;
+const confirm = (set: string): string => `
+  ${STORE_NOW}
+  UPDATE links SET lease_until = c.store_now + $6${set} FROM c
+  WHERE ${HELD} AND version = $5 AND lease_until > c.store_now
+  RETURNING 1`;
+export const CONFIRM = confirm("");
+export const CONFIRM_SENDING = confirm(", refresh_sent_at = c.store_now, refresh_sent_by = $3, refresh_sent_digest = refresh_token_digest");
+export const CONFIRM_CLEAR = confirm(`, ${CLEAR_SENT}`);
 
 /** $3 owner, $4 generation, $5 channel, $6 payload. lease-core.ts releaseAllows and releasedLease. */
 export const RELEASE = `

@@ -14,7 +14,7 @@ import type {
   StoredTokens,
 } from "../link-store.js";
 import { RecordCache } from "../record-cache.js";
-import { grantedClaim, leaseStateOf, refusedClaim, type LeaseRow } from "../lease-core.js";
+import { grantedClaim, leaseStateOf, refusedClaim, type ConfirmMark, type LeaseRow } from "../lease-core.js";
 import { casAllows, checkArgs, committedColumns, committedRecord, failureAllows, putRecord, putRefreshToken } from "../link-core.js";
 import { RowCodec, decodeMeta, type LinkMetaRow, type LinkRow, type SealedTokens } from "../row-codec.js";
 import type { PgConnection, Queryer } from "./connection.js";
@@ -25,7 +25,11 @@ const SYNC_PREFIX = "sync:";
 /** How long a sync waits for its own echo. */
 const SYNC_TIMEOUT_MS = 2000;
 
-const TIME_COLUMNS = ["expires_at", "failed_at", "lease_until", "created_at", "updated_at", "last_refreshed_at", "refresh_sent_at"] as const;
+/** Columns holding a time, converted to this host's clock alike (store_now too, so differences between them are exact). */
+const TIME_COLUMNS = ["expires_at", "failed_at", "lease_until", "created_at", "updated_at", "last_refreshed_at", "refresh_sent_at", "store_now"] as const;
+
+/** A row as a lease statement returns it, with the database's clock when the statement ran. */
+type Stamped<R> = R & { store_now: number };
 
 /**
  * LinkStore on PostgreSQL (docs/design.md §4.5): the same rows, sealing,
@@ -34,7 +38,10 @@ const TIME_COLUMNS = ["expires_at", "failed_at", "lease_until", "created_at", "u
  * pooled connection — a row lock (SELECT … FOR UPDATE) only ever spans SQL,
  * never a provider call. Lease claims are conditional UPDATE … RETURNING
  * fenced by generation; confirm and release are conditional on owner and
- * generation. Times are kept in the database's clock (connection.ts).
+ * generation. Times are kept in the database's clock (connection.ts); every
+ * lease time is that clock read in the statement (clock_timestamp()), never
+ * a host's, and comes back through the connection's offset like every
+ * other time.
  *
  * The record cache is kept correct across hosts by NOTIFY: a write of link
  * data notifies the key's digest, and every other host drops that key; while
@@ -170,13 +177,14 @@ export class PgLinks implements LinkStore {
   }
 
   /**
-   * Compare-and-swap on (version, refresh-token digest): link-core.ts
+   * Compare-and-swap on (version, refresh-token digest), or a heal of a row
+   * failed for exactly the sent token (failed_digest): link-core.ts
    * casAllows, on the row read under its lock for the length of two
    * statements. An undefined or empty `tokens.refreshToken` keeps the stored one.
    */
   async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
     checkArgs.commitRefresh(key, expect, tokens, now);
-    const sealed = this.#codec.sealTokens(key, tokens);
+    const sealed = this.#codec.sealCommit(key, tokens, expect.refreshToken);
     const before = await this.#conn.tx("links.commitRefresh", async (q) => {
       const [row] = await q.query<LinkRow>(sql.SELECT_FOR_UPDATE, [key.providerId, key.userId]);
       if (!casAllows(row, expect, this.#digestMatches)) return undefined;
@@ -191,7 +199,7 @@ export class PgLinks implements LinkStore {
         this.#conn.toDb(sealed.expires_at),
         kept.extra,
         this.#conn.toDb(now),
-        expect.version,
+        row.version,
       ]);
       await this.#notify(q, key);
       return row;
@@ -221,37 +229,42 @@ export class PgLinks implements LinkStore {
 
   async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
     checkArgs.readLease(key);
-    const [row] = await this.#conn.query<LeaseRow>("links.readLease", sql.LEASE_OF, [key.providerId, key.userId]);
-    return row === undefined ? undefined : leaseStateOf(this.#fromDb(row));
+    const [row] = await this.#conn.query<Stamped<LeaseRow>>("links.readLease", sql.LEASE_OF, [key.providerId, key.userId]);
+    if (row === undefined) return undefined;
+    const read = this.#fromDb(row);
+    return leaseStateOf(read, read.store_now);
   }
 
   /**
    * See LinkStore.claimLease; the statements' conditions are lease-core.ts
-   * claimAllows. The claimed row is opened inside the claim's transaction:
-   * one that fails to open rolls it back.
+   * claimAllows, judged by the database's clock. The claimed row is opened
+   * inside the claim's transaction: one that fails to open rolls it back.
    */
-  async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    checkArgs.claimLease(key, owner, ttlMs, now, expect);
-    const until = this.#conn.toDb(now + ttlMs);
+  async claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts: { onlyIfExpired?: boolean } = {}): Promise<LeaseClaim> {
+    checkArgs.claimLease(key, owner, ttlMs, expect, opts);
+    const pk = [key.providerId, key.userId];
+    const takeover = opts.onlyIfExpired === true ? sql.TAKEOVER_EXPIRED : sql.TAKEOVER;
     return this.#conn.tx("links.claimLease", async (q): Promise<LeaseClaim> => {
       const [claimed] =
         expect === null
-          ? await q.query<LinkRow>(sql.CLAIM, [key.providerId, key.userId, owner, until])
-          : await q.query<LinkRow>(sql.TAKEOVER, [key.providerId, key.userId, owner, until, expect.owner, expect.generation]);
+          ? await q.query<Stamped<LinkRow>>(sql.CLAIM, [...pk, owner, ttlMs])
+          : await q.query<Stamped<LinkRow>>(takeover, [...pk, owner, ttlMs, expect.owner, expect.generation]);
       if (claimed === undefined) {
-        const [held] = await q.query<LeaseRow>(sql.LEASE_OF, [key.providerId, key.userId]);
-        return refusedClaim(held === undefined ? undefined : this.#fromDb(held));
+        const [held] = await q.query<Stamped<LeaseRow>>(sql.LEASE_OF, pk);
+        if (held === undefined) return refusedClaim(undefined, 0);
+        const read = this.#fromDb(held);
+        return refusedClaim(read, read.store_now);
       }
       const row = this.#fromDb(claimed);
-      return grantedClaim(row, owner, this.#codec.decodeRecord(row));
+      return grantedClaim(row, owner, this.#codec.decodeRecord(row), row.store_now);
     });
   }
 
   /** One conditional UPDATE whose condition is lease-core.ts confirmAllows, and whose SET is confirmedLease. */
-  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
-    checkArgs.confirmLease(key, lease, version, ttlMs, now);
-    const text = `${opts.sending === true ? sql.CONFIRM_SENDING : sql.CONFIRM} RETURNING 1`;
-    const params = [key.providerId, key.userId, lease.owner, lease.generation, version, this.#conn.toDb(now + ttlMs), this.#conn.toDb(now)];
+  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts: { mark?: ConfirmMark } = {}): Promise<boolean> {
+    checkArgs.confirmLease(key, lease, version, ttlMs, opts);
+    const text = opts.mark === "sending" ? sql.CONFIRM_SENDING : opts.mark === "clear" ? sql.CONFIRM_CLEAR : sql.CONFIRM;
+    const params = [key.providerId, key.userId, lease.owner, lease.generation, version, ttlMs];
     return (await this.#conn.query("links.confirmLease", text, params)).length === 1;
   }
 

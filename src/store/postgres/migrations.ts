@@ -77,6 +77,13 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE links ADD COLUMN refresh_sent_digest text;
     `,
   },
+  {
+    version: 4,
+    name: "the digest of the refresh token a failure cleared",
+    up: `
+      ALTER TABLE links ADD COLUMN failed_digest text;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = migrations.length;

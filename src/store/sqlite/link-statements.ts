@@ -19,7 +19,8 @@ export interface UpsertParams extends PkParams {
 }
 
 export interface CommitParams extends UpsertParams {
-  expect_version: number;
+  /** The version of the row as read inside the commit's transaction (link-core.ts casAllows decided on it). */
+  read_version: number;
 }
 
 export interface FailureParams extends PkParams {
@@ -36,6 +37,10 @@ export interface ClaimParams extends PkParams {
 export interface TakeoverParams extends ClaimParams {
   expect_owner: string;
   expect_generation: number;
+}
+
+export interface TakeoverExpiredParams extends TakeoverParams {
+  now: number;
 }
 
 export interface HeldParams extends PkParams {
@@ -59,9 +64,14 @@ export interface ListParams {
 
 const PK = "provider_id = @provider_id AND user_id = @user_id";
 const HELD = `${PK} AND lease_owner = @owner AND generation = @generation`;
+/** No refresh is in doubt (lease-core.ts NO_SEND). */
+const CLEAR_SENT = "refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL";
 /** Every write of link data ends the lease and forgets what its holder was sending (lease-core.ts ENDED_LEASE). */
-const END_LEASE = `lease_owner = NULL, lease_until = NULL,
-        refresh_sent_at = NULL, refresh_sent_by = NULL, refresh_sent_digest = NULL`;
+const END_LEASE = `lease_owner = NULL, lease_until = NULL, ${CLEAR_SENT}`;
+/** lease-core.ts claimedLease. */
+const CLAIMED = "lease_owner = @owner, lease_until = @until, generation = generation + 1";
+/** The held lease, not expired, on the version the holder read (lease-core.ts confirmAllows). */
+const CONFIRMABLE = `${HELD} AND version = @version AND lease_until > @now`;
 
 /** Every statement on `links`, prepared once per connection. */
 export class LinkStatements {
@@ -76,9 +86,12 @@ export class LinkStatements {
   readonly claim: Statement<[ClaimParams], LinkRow>;
   /** Takes the lease over from exactly the holder the caller observed (claimAllows with expect). */
   readonly takeover: Statement<[TakeoverParams], LinkRow>;
-  /** lease-core.ts confirmAllows; SET: confirmedLease. */
+  /** The same, only once the lease ran out by the store's clock (claimAllows with onlyIfExpired). */
+  readonly takeoverExpired: Statement<[TakeoverExpiredParams], LinkRow>;
+  /** lease-core.ts confirmAllows; SET: confirmedLease (no mark, "sending", "clear"). */
   readonly confirm: Statement<[ConfirmParams]>;
   readonly confirmSending: Statement<[ConfirmParams]>;
+  readonly confirmClear: Statement<[ConfirmParams]>;
   /** lease-core.ts releaseAllows; SET: releasedLease. */
   readonly release: Statement<[HeldParams]>;
   readonly releaseKeepSending: Statement<[HeldParams]>;
@@ -102,6 +115,7 @@ export class LinkStatements {
         extra = excluded.extra,
         failure_reason = NULL,
         failed_at = NULL,
+        failed_digest = NULL,
         ${END_LEASE},
         updated_at = excluded.updated_at,
         last_refreshed_at = NULL
@@ -117,15 +131,17 @@ export class LinkStatements {
         extra = @extra,
         failure_reason = NULL,
         failed_at = NULL,
+        failed_digest = NULL,
         ${END_LEASE},
         updated_at = @now,
         last_refreshed_at = @now
-      WHERE ${PK} AND version = @expect_version`);
+      WHERE ${PK} AND version = @read_version`);
     this.recordFailure = db.prepare(`
       UPDATE links SET
         version = version + 1,
         refresh_token = NULL,
         refresh_token_digest = NULL,
+        failed_digest = refresh_token_digest,
         failure_reason = @failure_reason,
         failed_at = @now,
         ${END_LEASE},
@@ -138,21 +154,18 @@ export class LinkStatements {
     // statement is one store-core decision (lease-core.ts) spelled as a conditional UPDATE;
     // test/store/core-sql.test.ts runs random operations against them and the core side by side.
     this.leaseOf = db.prepare(`SELECT ${LEASE_COLUMNS} FROM links WHERE ${PK}`);
-    this.claim = db.prepare(`
-      UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1
-      WHERE ${PK} AND lease_owner IS NULL
-      RETURNING *`);
-    this.takeover = db.prepare(`
-      UPDATE links SET lease_owner = @owner, lease_until = @until, generation = generation + 1
-      WHERE ${PK} AND lease_owner = @expect_owner AND generation = @expect_generation
-      RETURNING *`);
+    this.claim = db.prepare(`UPDATE links SET ${CLAIMED} WHERE ${PK} AND lease_owner IS NULL RETURNING *`);
+    const takeover = `UPDATE links SET ${CLAIMED} WHERE ${PK} AND lease_owner = @expect_owner AND generation = @expect_generation`;
+    this.takeover = db.prepare(`${takeover} RETURNING *`);
+    this.takeoverExpired = db.prepare(`${takeover} AND lease_until <= @now RETURNING *`);
     // An expired lease cannot be confirmed: another process may already have
     // judged it free (docs/design.md §4), so its holder must claim anew.
-    this.confirm = db.prepare(`UPDATE links SET lease_until = @until WHERE ${HELD} AND version = @version AND lease_until > @now`);
+    this.confirm = db.prepare(`UPDATE links SET lease_until = @until WHERE ${CONFIRMABLE}`);
     this.confirmSending = db.prepare(`
       UPDATE links SET lease_until = @until,
         refresh_sent_at = @now, refresh_sent_by = @owner, refresh_sent_digest = refresh_token_digest
-      WHERE ${HELD} AND version = @version AND lease_until > @now`);
+      WHERE ${CONFIRMABLE}`);
+    this.confirmClear = db.prepare(`UPDATE links SET lease_until = @until, ${CLEAR_SENT} WHERE ${CONFIRMABLE}`);
     this.release = db.prepare(`UPDATE links SET ${END_LEASE} WHERE ${HELD}`);
     this.releaseKeepSending = db.prepare(`UPDATE links SET lease_owner = NULL, lease_until = NULL WHERE ${HELD}`);
   }

@@ -15,9 +15,9 @@ import type {
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
 import { RecordCache } from "../record-cache.js";
-import { grantedClaim, leaseStateOf, refusedClaim } from "../lease-core.js";
+import { HOST_CLOCK, grantedClaim, leaseStateOf, refusedClaim, type Clock, type ConfirmMark } from "../lease-core.js";
 import { casAllows, checkArgs, committedColumns, committedRecord, failureAllows, putRecord, putRefreshToken } from "../link-core.js";
-import { RowCodec, decodeMeta, type LinkRow, type SealedTokens } from "../row-codec.js";
+import { RowCodec, decodeMeta, type LinkRow, type SealedCommit, type SealedTokens } from "../row-codec.js";
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
 const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
@@ -32,6 +32,10 @@ const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}
  * Decoded records are cached (record-cache.ts). Records carry no lease
  * fields, so lease writes leave the cache alone; writes of link data update
  * it in the same turn as their commit (SqliteConnection.write's `then`).
+ *
+ * Lease times are the store's clock (`clock`, the host's by default: one
+ * host shares the file, so its clock is the database's), read inside each
+ * attempt of a lease operation, never a time the caller passes in.
  */
 export class SqliteLinks implements LinkStore {
   readonly #conn: SqliteConnection;
@@ -39,11 +43,13 @@ export class SqliteLinks implements LinkStore {
   readonly #codec: RowCodec;
   readonly #s: LinkStatements;
   readonly #cache: RecordCache;
+  readonly #clock: Clock;
   /** The store core compares digests through the sealer (a keyed digest names its key). */
   readonly #digestMatches = (digest: string, plaintext: string): boolean => this.#sealer.digestMatches(digest, plaintext);
 
-  constructor(conn: SqliteConnection, sealer: Sealer, cacheEntries: number) {
+  constructor(conn: SqliteConnection, sealer: Sealer, cacheEntries: number, clock: Clock = HOST_CLOCK) {
     this.#conn = conn;
+    this.#clock = clock;
     this.#sealer = sealer;
     this.#codec = new RowCodec(sealer);
     this.#s = new LinkStatements(conn.db);
@@ -127,7 +133,8 @@ export class SqliteLinks implements LinkStore {
   }
 
   /**
-   * Compare-and-swap on (version, refresh-token digest): link-core.ts
+   * Compare-and-swap on (version, refresh-token digest), or a heal of a row
+   * failed for exactly the sent token (failed_digest): link-core.ts
    * casAllows, on the row read inside the transaction. An undefined or empty
    * `tokens.refreshToken` keeps the stored one. When `tokens.extra` is
    * undefined the stored extra is opened after the commit for the returned
@@ -135,7 +142,7 @@ export class SqliteLinks implements LinkStore {
    */
   async commitRefresh(key: LinkKey, expect: CasExpectation, tokens: NewTokens, now: number): Promise<LinkRecord | undefined> {
     checkArgs.commitRefresh(key, expect, tokens, now);
-    const sealed = this.#codec.sealTokens(key, tokens);
+    const sealed = this.#codec.sealCommit(key, tokens, expect.refreshToken);
     return this.#conn.write(
       "links.commitRefresh",
       () => this.#commit(key, expect, sealed, now),
@@ -149,7 +156,7 @@ export class SqliteLinks implements LinkStore {
   }
 
   /** The row as it was before the commit, or undefined when the expectation failed. */
-  #commit(key: LinkKey, expect: CasExpectation, t: SealedTokens, now: number): LinkRow | undefined {
+  #commit(key: LinkKey, expect: CasExpectation, t: SealedCommit, now: number): LinkRow | undefined {
     const row = this.#s.select.get(pk(key));
     if (!casAllows(row, expect, this.#digestMatches)) return undefined;
     const info = this.#s.commit.run({
@@ -159,7 +166,7 @@ export class SqliteLinks implements LinkStore {
       token_type: t.token_type,
       expires_at: t.expires_at,
       now,
-      expect_version: expect.version,
+      read_version: row.version,
     });
     if (info.changes !== 1) throw new Error(`commitRefresh updated ${info.changes} rows inside its transaction`);
     return row;
@@ -188,7 +195,7 @@ export class SqliteLinks implements LinkStore {
     checkArgs.readLease(key);
     return this.#conn.run("links.readLease", () => {
       const row = this.#s.leaseOf.get(pk(key));
-      return row === undefined ? undefined : leaseStateOf(row);
+      return row === undefined ? undefined : leaseStateOf(row, this.#clock.now());
     });
   }
 
@@ -197,26 +204,32 @@ export class SqliteLinks implements LinkStore {
    * claimAllows. The claimed row is opened inside the claim's transaction,
    * so a row that fails to open rolls the claim back.
    */
-  async claimLease(key: LinkKey, owner: string, ttlMs: number, now: number, expect: HeldLease | null): Promise<LeaseClaim> {
-    checkArgs.claimLease(key, owner, ttlMs, now, expect);
-    return this.#conn.write("links.claimLease", () => this.#claim(key, owner, now + ttlMs, expect));
+  async claimLease(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, opts: { onlyIfExpired?: boolean } = {}): Promise<LeaseClaim> {
+    checkArgs.claimLease(key, owner, ttlMs, expect, opts);
+    return this.#conn.write("links.claimLease", () => this.#claim(key, owner, ttlMs, expect, opts.onlyIfExpired === true));
   }
 
-  #claim(key: LinkKey, owner: string, until: number, expect: HeldLease | null): LeaseClaim {
-    const row =
-      expect === null
-        ? this.#s.claim.get({ ...pk(key), owner, until })
-        : this.#s.takeover.get({ ...pk(key), owner, until, expect_owner: expect.owner, expect_generation: expect.generation });
-    if (row === undefined) return refusedClaim(this.#s.leaseOf.get(pk(key)));
-    return grantedClaim(row, owner, this.#codec.decodeRecord(row));
+  #claim(key: LinkKey, owner: string, ttlMs: number, expect: HeldLease | null, onlyIfExpired: boolean): LeaseClaim {
+    const now = this.#clock.now();
+    const params = { ...pk(key), owner, until: now + ttlMs };
+    let row: LinkRow | undefined;
+    if (expect === null) row = this.#s.claim.get(params);
+    else {
+      const takeover = { ...params, expect_owner: expect.owner, expect_generation: expect.generation };
+      row = onlyIfExpired ? this.#s.takeoverExpired.get({ ...takeover, now }) : this.#s.takeover.get(takeover);
+    }
+    if (row === undefined) return refusedClaim(this.#s.leaseOf.get(pk(key)), now);
+    return grantedClaim(row, owner, this.#codec.decodeRecord(row), now);
   }
 
   /** One conditional UPDATE whose condition is lease-core.ts confirmAllows, and whose SET is confirmedLease. */
-  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, now: number, opts: { sending?: boolean } = {}): Promise<boolean> {
-    checkArgs.confirmLease(key, lease, version, ttlMs, now);
-    const params = { ...pk(key), owner: lease.owner, generation: lease.generation, version, until: now + ttlMs, now };
-    const stmt = opts.sending === true ? this.#s.confirmSending : this.#s.confirm;
-    return this.#conn.run("links.confirmLease", () => stmt.run(params).changes === 1);
+  async confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts: { mark?: ConfirmMark } = {}): Promise<boolean> {
+    checkArgs.confirmLease(key, lease, version, ttlMs, opts);
+    const stmt = opts.mark === "sending" ? this.#s.confirmSending : opts.mark === "clear" ? this.#s.confirmClear : this.#s.confirm;
+    return this.#conn.run("links.confirmLease", () => {
+      const now = this.#clock.now();
+      return stmt.run({ ...pk(key), owner: lease.owner, generation: lease.generation, version, until: now + ttlMs, now }).changes === 1;
+    });
   }
 
   /** One conditional UPDATE: lease-core.ts releaseAllows and releasedLease. */

@@ -79,6 +79,16 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE links ADD COLUMN refresh_sent_digest TEXT;
     `,
   },
+  {
+    version: 4,
+    name: "the digest of the refresh token a failure cleared",
+    // Set by recordFailure, cleared by put and commit: a late answer to the
+    // failed token's send still commits (a heal, docs/design.md §4.2).
+    // Independent of refresh_token (NULL while this is set). Existing rows get NULL.
+    up: `
+      ALTER TABLE links ADD COLUMN failed_digest TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,4 +1,5 @@
 import type { Sealer } from "../../crypto/index.js";
+import type { Clock } from "../lease-core.js";
 import type { Store } from "../store.js";
 import { SqliteConnection, type ConnectionOptions } from "./connection.js";
 import { SqliteFlows } from "./flows.js";
@@ -11,6 +12,12 @@ export interface SqliteStoreOptions extends ConnectionOptions {
   sealer: Sealer;
   /** Decoded records kept in memory for cache hits (default 10,000; 0 disables). */
   cacheEntries?: number | undefined;
+  /**
+   * The clock every lease time is judged and written by (default the
+   * host's, Date.now: the processes sharing a file share a host, so the
+   * host's clock is the database's). Tests inject one to move time.
+   */
+  clock?: Clock | undefined;
 }
 
 /** The embedded store: one SQLite file in WAL mode that several processes may share. */
@@ -29,7 +36,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const conn = SqliteConnection.open(opts);
   try {
     return {
-      links: new SqliteLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES),
+      links: new SqliteLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, opts.clock),
       flows: new SqliteFlows(conn, opts.sealer),
       keyring: new SqliteKeyring(conn, opts.sealer),
       close: () => conn.close(),

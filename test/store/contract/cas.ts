@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FakeSealer } from "../fake-sealer.js";
 import { KEY, T0, tokens } from "../helpers.js";
-import type { StoreFactory } from "./factory.js";
+import type { StoreFactory, TestDatabase } from "./factory.js";
 
 const fresh = { accessToken: "at-2", tokenType: "Bearer", refreshToken: "rt-2", expiresAt: T0 + 7_200_000 };
 
@@ -99,7 +99,7 @@ export function casContract(f: StoreFactory): void {
     it("clears the lease", async () => {
       const store = await (await f.fresh()).links();
       await store.put(KEY, tokens(), T0);
-      const claim = await store.claimLease(KEY, "me", 30_000, T0, null);
+      const claim = await store.claimLease(KEY, "me", 30_000, null);
       expect(claim.claimed).toBe(true);
       const rec = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
       expect(await store.readLease(KEY)).toBeNull();
@@ -108,11 +108,11 @@ export function casContract(f: StoreFactory): void {
   });
 
   describe(`${f.name}: recordFailure`, () => {
-    it("succeeds once: clears the refresh token (NULL), seals the reason, bumps the version, releases the lease", async () => {
+    it("succeeds once: clears the refresh token (NULL), keeps its digest, seals the reason, bumps the version, releases the lease", async () => {
       const db = await f.fresh();
       const store = await db.links();
       await store.put(KEY, tokens(), T0);
-      await store.claimLease(KEY, "me", 30_000, T0, null);
+      await store.claimLease(KEY, "me", 30_000, null);
       expect(await store.recordFailure(KEY, "rt-1", "invalid_grant: token revoked", T0 + 10)).toBe(true);
       expect(await store.readLease(KEY)).toBeNull();
       const rec = await store.get(KEY);
@@ -126,6 +126,7 @@ export function casContract(f: StoreFactory): void {
       const raw = await db.raw.link(KEY);
       expect(raw["refresh_token"]).toBeNull();
       expect(raw["refresh_token_digest"]).toBeNull();
+      expect(raw["failed_digest"]).toBe(new FakeSealer().digest("rt-1"));
       expect(Buffer.isBuffer(raw["failure_reason"])).toBe(true);
       expect((raw["failure_reason"] as Buffer).toString("latin1")).not.toContain("invalid_grant");
 
@@ -169,6 +170,95 @@ export function casContract(f: StoreFactory): void {
       expect((await store.get(KEY))?.refreshFailure).toBeNull();
       expect((await db.raw.link(KEY))["failure_reason"]).toBeNull();
       expect((await db.raw.link(KEY))["failed_at"]).toBeNull();
+    });
+  });
+
+  describe(`${f.name}: an answer heals a link failed for its send (failed_digest)`, () => {
+    const failedDigest = async (db: TestDatabase): Promise<unknown> => (await db.raw.link(KEY))["failed_digest"];
+
+    /** rt-1 was sent (the refresh read version 1), and the link was failed for it meanwhile. */
+    async function failedForTheSend(db: TestDatabase) {
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      expect(await failedDigest(db)).toBeNull();
+      expect(await store.recordFailure(KEY, "rt-1", "refresh interrupted", T0 + 10)).toBe(true);
+      expect(await failedDigest(db)).toBe(new FakeSealer().digest("rt-1"));
+      return store;
+    }
+
+    it("recordFailure keeps the digest of the token it cleared; the answer to that token commits on any instance and clears the failure", async () => {
+      const db = await f.fresh();
+      await failedForTheSend(db);
+      // Another process (host) holds the late answer.
+      const other = await db.links();
+      const healed = await other.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 20);
+      expect(healed).toMatchObject({ version: 3, accessToken: "at-2", refreshToken: "rt-2", refreshFailure: null, lastRefreshedAt: T0 + 20 });
+      await db.settle(other);
+      expect(await other.get(KEY)).toEqual(healed);
+      const raw = await db.raw.link(KEY);
+      expect(raw).toMatchObject({ failure_reason: null, failed_at: null, failed_digest: null, refresh_token_digest: new FakeSealer().digest("rt-2") });
+      // An ordinary commit follows from the healed row.
+      expect(await other.commitRefresh(KEY, { version: 3, refreshToken: "rt-2" }, { ...fresh, refreshToken: "rt-3" }, T0 + 30)).toMatchObject({ version: 4 });
+    });
+
+    it("an answer that did not rotate restores the token that was sent", async () => {
+      const db = await f.fresh();
+      const store = await failedForTheSend(db);
+      const healed = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { accessToken: "at-2", tokenType: "Bearer", expiresAt: null }, T0 + 20);
+      expect(healed).toMatchObject({ version: 3, accessToken: "at-2", refreshToken: "rt-1", extra: { scope: "repo" }, refreshFailure: null });
+      await db.settle(store);
+      expect(await store.get(KEY)).toEqual(healed);
+      expect(await db.raw.link(KEY)).toMatchObject({ refresh_token_digest: new FakeSealer().digest("rt-1"), failed_digest: null });
+    });
+
+    it("heals once: a second answer to the same send, or an answer to another token, changes nothing", async () => {
+      const db = await f.fresh();
+      const store = await failedForTheSend(db);
+      expect(await store.commitRefresh(KEY, { version: 2, refreshToken: "rt-x" }, fresh, T0 + 20)).toBeUndefined();
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 20)).toMatchObject({ version: 3 });
+      const snapshot = await db.raw.link(KEY);
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, accessToken: "at-again", refreshToken: "rt-again" }, T0 + 30)).toBeUndefined();
+      expect(await db.raw.link(KEY)).toEqual(snapshot);
+    });
+
+    it.each([
+      ["a re-link with a refresh token", tokens({ refreshToken: "rt-9" })],
+      ["a re-link without one", tokens({ refreshToken: "" })],
+    ])("is refused after %s (put clears failed_digest)", async (_name, relinked) => {
+      const db = await f.fresh();
+      const store = await failedForTheSend(db);
+      await store.put(KEY, relinked, T0 + 15);
+      expect(await failedDigest(db)).toBeNull();
+      const snapshot = await db.raw.link(KEY);
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 20)).toBeUndefined();
+      expect(await db.raw.link(KEY)).toEqual(snapshot);
+    });
+
+    it("names only the token the last failure cleared: an older send does not heal a newer failure", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens(), T0);
+      await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      expect(await store.recordFailure(KEY, "rt-2", "invalid_grant", T0 + 2)).toBe(true);
+      expect(await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, { ...fresh, refreshToken: "rt-3" }, T0 + 3)).toBeUndefined();
+      expect(await store.commitRefresh(KEY, { version: 2, refreshToken: "rt-2" }, { ...fresh, refreshToken: "rt-3" }, T0 + 3)).toMatchObject({ version: 4, refreshToken: "rt-3" });
+    });
+
+    it("survives re-sealing under a new key: the digest stays as it was and still matches while its key is in the ring", async () => {
+      const db = await f.fresh();
+      await (await db.links(new FakeSealer(["k1"]))).put(KEY, tokens(), T0);
+      expect(await (await db.links(new FakeSealer(["k1"]))).recordFailure(KEY, "rt-1", "refresh interrupted", T0 + 1)).toBe(true);
+      const rotated = await db.open(new FakeSealer(["k2", "k1"]));
+      expect(await rotated.keyring.reseal(undefined, 10)).toMatchObject({ scanned: 1 });
+      expect(await rotated.keyring.countByKeyId()).toEqual(new Map([["k2", 3]]));
+      // The token is gone, so nothing can re-make its digest under k2: it keeps naming k1.
+      expect(await failedDigest(db)).toBe(new FakeSealer(["k1"]).digest("rt-1"));
+      // With k1 retired it no longer matches: the link stays failed (re-link), as before heals existed.
+      const retired = await db.links(new FakeSealer(["k2"]));
+      expect(await retired.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 2)).toBeUndefined();
+      const healed = await rotated.links.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 2);
+      expect(healed).toMatchObject({ version: 3, refreshToken: "rt-2", refreshFailure: null });
+      expect(await db.raw.link(KEY)).toMatchObject({ refresh_token_digest: new FakeSealer(["k2"]).digest("rt-2"), failed_digest: null });
     });
   });
 }

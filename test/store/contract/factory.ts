@@ -32,8 +32,41 @@ export interface RawTables {
   writeStamp(): Promise<unknown>;
 }
 
+/**
+ * The store's clock as a test drives it: every lease time is this clock's
+ * (docs/design.md §3 invariant 13), never the caller's.
+ */
+export interface TestClock {
+  /** True when the test moves it (memory's database clock, SQLite's injected clock); false on real time (PostgreSQL's clock_timestamp()). */
+  readonly stepped: boolean;
+  /** The store's clock now (on PostgreSQL a read of the database's clock). */
+  now(): Promise<number>;
+  /** Lets `ms` pass on the store's clock: a stepped clock moves; on real time this waits until the database's clock has moved that far. */
+  elapse(ms: number): Promise<void>;
+  /** Sets a stepped clock (a real one throws). */
+  set(ms: number): Promise<void>;
+}
+
+/** A stepped clock for the stores that take one (memory, SQLite), starting at `start`. */
+export function steppedClock(start: number): TestClock & { now(): Promise<number>; read(): number } {
+  let t = start;
+  return {
+    stepped: true,
+    read: () => t,
+    now: async () => t,
+    elapse: async (ms) => {
+      t += ms;
+    },
+    set: async (ms) => {
+      t = ms;
+    },
+  };
+}
+
 /** One database of the store under test; every store opened on it shares it, like processes do. */
 export interface TestDatabase {
+  /** The clock every store opened on this database judges leases by. */
+  clock: TestClock;
   open(sealer?: FakeSealer, opts?: { cacheEntries?: number }): Promise<ContractStore>;
   links(sealer?: FakeSealer, opts?: { cacheEntries?: number }): Promise<ContractStore["links"]>;
   raw: RawTables;
@@ -48,5 +81,7 @@ export interface TestDatabase {
 /** How a contract suite gets databases of one implementation. */
 export interface StoreFactory {
   name: string;
+  /** Whether its databases' clocks are stepped (TestClock.stepped), so a suite can test exact boundaries. */
+  steppedClock: boolean;
   fresh(): Promise<TestDatabase>;
 }

@@ -121,10 +121,12 @@ export function linkStoreContract(f: StoreFactory): void {
       const store = await (await f.fresh()).links();
       await expect(store.get({ providerId: "", userId: "u" })).rejects.toThrow(TypeError);
       await expect(store.put(KEY, tokens(), 1.5)).rejects.toThrow(RangeError);
-      await expect(store.claimLease(KEY, "me", 0, T0, null)).rejects.toThrow(RangeError);
-      await expect(store.claimLease(KEY, "", 1000, T0, null)).rejects.toThrow(TypeError);
-      await expect(store.claimLease(KEY, "me", 1000, T0, { owner: "x", generation: -1 })).rejects.toThrow(RangeError);
-      await expect(store.confirmLease(KEY, { owner: "me", generation: 1 }, 1.5, 1000, T0)).rejects.toThrow(RangeError);
+      await expect(store.claimLease(KEY, "me", 0, null)).rejects.toThrow(RangeError);
+      await expect(store.claimLease(KEY, "", 1000, null)).rejects.toThrow(TypeError);
+      await expect(store.claimLease(KEY, "me", 1000, { owner: "x", generation: -1 })).rejects.toThrow(RangeError);
+      await expect(store.claimLease(KEY, "me", 1000, null, { onlyIfExpired: "yes" as unknown as boolean })).rejects.toThrow(TypeError);
+      await expect(store.confirmLease(KEY, { owner: "me", generation: 1 }, 1.5, 1000)).rejects.toThrow(RangeError);
+      await expect(store.confirmLease(KEY, { owner: "me", generation: 1 }, 1, 1000, { mark: "sent" as "sending" })).rejects.toThrow(TypeError);
       await expect(store.releaseLease(KEY, { owner: "", generation: 1 })).rejects.toThrow(TypeError);
       await expect(store.list({ limit: -1 })).rejects.toThrow(RangeError);
       expect(await store.count()).toBe(0);

@@ -2,24 +2,29 @@ import { MemoryDatabase, openMemoryStore } from "../../../src/store/memory/index
 import type { LinkRow } from "../../../src/store/row-codec.js";
 import { atScopeEnd } from "../../support/scope-cleanup.js";
 import { FakeSealer } from "../fake-sealer.js";
-import type { RawTables, RawValue, RawWhere, StoreFactory, TestDatabase } from "./factory.js";
+import { T0 } from "../helpers.js";
+import { steppedClock, type RawTables, type RawValue, type RawWhere, type StoreFactory, type TestDatabase } from "./factory.js";
 
 /**
  * The contract's databases in memory: a fresh MemoryDatabase each, every
  * store opened on it sharing it as processes share a SQLite file. The
  * contract seals with the FakeSealer here too, so the same raw assertions
- * hold; the simulation opens with the default PlainSealer.
+ * hold; the simulation opens with the default PlainSealer. The database's
+ * clock is a stepped one starting at T0, which the tests move.
  */
 export const memoryFactory: StoreFactory = {
   name: "memory",
+  steppedClock: true,
   async fresh(): Promise<TestDatabase> {
-    const database = new MemoryDatabase();
+    const clock = steppedClock(T0);
+    const database = new MemoryDatabase({ clock: { now: clock.read } });
     const open = async (sealer = new FakeSealer(), opts: { cacheEntries?: number } = {}) => {
       const store = openMemoryStore({ database, sealer, ...opts });
       atScopeEnd(() => store.close());
       return store;
     };
     return {
+      clock,
       open,
       links: async (sealer, opts) => (await open(sealer, opts)).links,
       raw: memoryRaw(database),
@@ -35,7 +40,7 @@ const project = (row: Row, columns: string[] | "*"): Row => (columns === "*" ? {
 
 /** Every column of `links`, NULL (or 0 for generation) unless given, as the table's defaults are. */
 function linkRow(given: Record<string, string | number | Buffer | null>): LinkRow {
-  const nulls = ["access_token", "refresh_token", "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner", "lease_until", "last_refreshed_at", "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest"];
+  const nulls = ["access_token", "refresh_token", "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner", "lease_until", "last_refreshed_at", "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest", "failed_digest"];
   return { ...Object.fromEntries(nulls.map((c) => [c, null])), generation: 0, ...given } as unknown as LinkRow;
 }
 

@@ -46,10 +46,12 @@ export function recordCacheContract(f: StoreFactory): void {
       const store = await (await f.fresh()).links();
       await store.put(KEY, tokens(), T0);
       const cached = await store.get(KEY);
-      const claim = await store.claimLease(KEY, "me", 1000, T0, null);
+      const claim = await store.claimLease(KEY, "me", 60_000, null);
       if (!claim.claimed) throw new Error("expected a claim");
       expect(claim.record).toEqual(cached);
-      expect(await store.confirmLease(KEY, claim.lease, 1, 1000, T0 + 1, { sending: true })).toBe(true);
+      expect(await store.confirmLease(KEY, claim.lease, 1, 60_000, { mark: "sending" })).toBe(true);
+      expect(await store.get(KEY)).toBe(cached);
+      expect(await store.confirmLease(KEY, claim.lease, 1, 60_000, { mark: "clear" })).toBe(true);
       expect(await store.get(KEY)).toBe(cached);
       await store.releaseLease(KEY, claim.lease, { keepSending: true });
       expect(await store.get(KEY)).toBe(cached);
@@ -63,16 +65,18 @@ export function recordCacheContract(f: StoreFactory): void {
       await a.put(KEY, tokens(), T0);
       const before = await a.get(KEY);
 
-      const claim = await b.claimLease(KEY, "b", 1000, T0, null);
+      const claim = await b.claimLease(KEY, "b", 60_000, null);
       if (!claim.claimed) throw new Error("expected a claim");
-      expect(await b.confirmLease(KEY, claim.lease, 1, 1000, T0 + 1, { sending: true })).toBe(true);
+      expect(await b.confirmLease(KEY, claim.lease, 1, 60_000, { mark: "sending" })).toBe(true);
       expect(await a.get(KEY)).toEqual(before);
-      expect(await a.readLease(KEY)).toEqual({ owner: "b", until: T0 + 1001, generation: 1, sending: { at: T0 + 1 } });
+      const lease = await a.readLease(KEY);
+      expect(lease).toEqual({ owner: "b", until: expect.any(Number), generation: 1, sending: { at: expect.any(Number) }, now: expect.any(Number) });
+      expect(lease?.until).toBe((lease?.sending?.at ?? 0) + 60_000);
 
       // b commits while a still has the old record cached: a's claim reads the row, and a's next read sees b's commit.
       const committed = await b.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, tokens({ accessToken: "at-2", refreshToken: "rt-2" }), T0 + 2);
       expect(await a.readLease(KEY)).toBeNull();
-      const aClaim = await a.claimLease(KEY, "a", 1000, T0 + 3, null);
+      const aClaim = await a.claimLease(KEY, "a", 60_000, null);
       expect(aClaim).toMatchObject({ claimed: true, record: committed });
       expect(aClaim).not.toHaveProperty("interrupted");
       await db.settle(a);
@@ -86,7 +90,7 @@ export function recordCacheContract(f: StoreFactory): void {
       await store.get(KEY);
       // Another writer (a raw connection here) changes the row; the claim must hand out what is stored.
       await db.raw.update({ version: 7, expires_at: T0 + 42 });
-      const claim = await store.claimLease(KEY, "me", 1000, T0, null);
+      const claim = await store.claimLease(KEY, "me", 60_000, null);
       expect(claim).toMatchObject({ claimed: true, record: { version: 7, expiresAt: T0 + 42 } });
     });
   });

@@ -4,19 +4,23 @@ import { openSqliteStore } from "../../../src/store/sqlite/index.js";
 import { atScopeEnd } from "../../support/scope-cleanup.js";
 import { tempDir } from "../../support/temp-dir.js";
 import { FakeSealer } from "../fake-sealer.js";
-import type { RawTables, RawValue, RawWhere, StoreFactory, TestDatabase } from "./factory.js";
+import { T0 } from "../helpers.js";
+import { steppedClock, type RawTables, type RawValue, type RawWhere, type StoreFactory, type TestDatabase } from "./factory.js";
 
-/** The contract's databases on SQLite: a file in a fresh temp dir each. */
+/** The contract's databases on SQLite: a file in a fresh temp dir each; every store opened on it has the same stepped clock, starting at T0. */
 export const sqliteFactory: StoreFactory = {
   name: "SQLite",
+  steppedClock: true,
   async fresh(): Promise<TestDatabase> {
     const path = join(tempDir("tb-store-"), "links.db");
+    const clock = steppedClock(T0);
     const open = async (sealer = new FakeSealer(), opts: { cacheEntries?: number } = {}) => {
-      const store = openSqliteStore({ path, sealer, ...opts });
+      const store = openSqliteStore({ path, sealer, clock: { now: clock.read }, ...opts });
       atScopeEnd(() => store.close());
       return store;
     };
     return {
+      clock,
       open,
       links: async (sealer, opts) => (await open(sealer, opts)).links,
       raw: sqliteRaw(path),

@@ -1,0 +1,64 @@
+/**
+ * store-copy.ts from a SQLite file into PostgreSQL, row by row as stored
+ * (docs/design.md §4.6): every column of `links` arrives — the sending
+ * marker and failed_digest included — so a link failed for an interrupted
+ * send can still be healed on the new database. (The 50,000-link run of the
+ * built CLI is test/fleet/store-migrate.test.ts.)
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { AesSealer, Keyring, verifyKeyring } from "../../src/crypto/index.js";
+import { openPostgresCopyTarget, openPostgresStore } from "../../src/store/postgres/index.js";
+import { openSqliteCopySource, openSqliteStore } from "../../src/store/sqlite/index.js";
+import { copyStore } from "../../src/store/store-copy.js";
+import { usePostgres } from "../support/postgres.js";
+import { atScopeEnd } from "../support/scope-cleanup.js";
+import { T0, tokens, useTempStores } from "./helpers.js";
+
+const t = useTempStores();
+const server = await usePostgres();
+const INT8_OID = 20;
+const types = { getTypeParser: ((oid: number, format?: "text") => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser };
+
+describe.skipIf(typeof server === "string")(`copying a SQLite store into PostgreSQL${typeof server === "string" ? ` (${server})` : ""}`, () => {
+  it("copies every column of links, failed_digest and the sending marker included; a failed link still heals on the target", async () => {
+    if (typeof server === "string") return;
+    const keyring = new Keyring([randomBytes(32)]);
+    const sealer = new AesSealer(keyring);
+    const path = t.dbPath();
+    const store = openSqliteStore({ path, sealer, clock: { now: () => T0 + 5 } });
+    atScopeEnd(() => store.close());
+    await verifyKeyring(keyring, store.keyring, T0);
+    const alice = { providerId: "github", userId: "alice" };
+    const bob = { providerId: "github", userId: "bob" };
+    await store.links.put(alice, tokens({ refreshToken: "rt-alice" }), T0);
+    await store.links.put(bob, tokens({ refreshToken: "rt-bob" }), T0);
+    // alice was failed for an interrupted send; bob's holder died while sending.
+    expect(await store.links.recordFailure(alice, "rt-alice", "refresh interrupted", T0 + 1)).toBe(true);
+    const claim = await store.links.claimLease(bob, "dead", 60_000, null);
+    if (!claim.claimed) throw new Error("expected a claim");
+    expect(await store.links.confirmLease(bob, claim.lease, 1, 60_000, { mark: "sending" })).toBe(true);
+    const rows = t.raw(path).prepare("SELECT * FROM links ORDER BY provider_id, user_id").all();
+    expect(rows).toMatchObject([{ failed_digest: sealer.digest("rt-alice") }, { refresh_sent_at: T0 + 5, refresh_sent_by: "dead" }]);
+
+    const url = await server.freshDatabase();
+    const copySource = openSqliteCopySource(path);
+    atScopeEnd(() => copySource.close());
+    const target = await openPostgresCopyTarget({ url, clockOffsetMs: 0 });
+    atScopeEnd(() => target.close());
+    await copyStore(copySource, target, keyring, sealer, { overwrite: false });
+
+    const c = new pg.Client({ connectionString: url, types });
+    await c.connect();
+    atScopeEnd(() => c.end());
+    expect((await c.query("SELECT * FROM links ORDER BY provider_id, user_id")).rows).toEqual(rows);
+
+    const fleet = await openPostgresStore({ url, sealer, clockOffsetMs: 0, listen: false });
+    atScopeEnd(() => fleet.close());
+    const healed = await fleet.links.commitRefresh(alice, { version: 1, refreshToken: "rt-alice" }, tokens({ accessToken: "at-2", refreshToken: "rt-2" }), T0 + 2);
+    expect(healed).toMatchObject({ version: 3, refreshToken: "rt-2", refreshFailure: null });
+    // The dead holder's lease came along: taken over, it names the interrupted send.
+    expect(await fleet.links.claimLease(bob, "b", 60_000, claim.lease)).toMatchObject({ claimed: true, interrupted: { by: "dead", at: T0 + 5 } });
+  });
+});
