@@ -28,6 +28,9 @@ export async function checkHistory(world: World, before: Map<string, { version: 
     const rec = await world.db.get(keyOf(link));
     const lease = await world.db.readLease(keyOf(link));
     if (rec === undefined) continue;
+    if (rec.refreshToken !== null && world.provider.refreshOfReplacedGrant(link, rec.refreshToken)) {
+      out.push({ check: "d", kind: "a re-linked row went back to its old grant", detail: `${link} holds ${rec.refreshToken}, of the grant a re-link replaced` });
+    }
     const now = { version: rec.version, generation: lease?.generation ?? before.get(link)?.generation ?? 0 };
     const was = before.get(link);
     if (was !== undefined && (now.version < was.version || now.generation < was.generation)) {
@@ -42,8 +45,11 @@ export async function checkHistory(world: World, before: Map<string, { version: 
 export async function checkQuiet(world: World, finals: Map<string, string | undefined>): Promise<Violation[]> {
   const out: Violation[] = [];
   const live = new Set(world.nodes.filter((n) => !n.proc.dead).map((n) => n.proc.name));
+  // A sender that died after the database recorded its send, before a definitive answer: no one can know.
+  const orphaned = (token: string): boolean =>
+    world.sendMarks.some((m) => m.token === token && m.proc.dead && !world.flights.some((f) => f.proc === m.proc && f.presented === token && f.result === "definitive"));
   const unknownFor = (token: string): boolean =>
-    world.orphanedSends.has(token) ||
+    orphaned(token) ||
     world.flights.some((f) => f.presented === token && (f.result === "unknown" || (f.result === "pending" && f.proc.dead)));
   for (const link of world.links) {
     const rec = await world.db.get(keyOf(link));
@@ -62,10 +68,14 @@ export async function checkQuiet(world: World, finals: Map<string, string | unde
       continue;
     }
     const failed = world.failedTokens.get(link);
-    if (holders.length > 0) {
+    if (failed !== undefined && failed === g.current) {
+      // The provider never rotated the token the link was failed for: legitimate only if
+      // some send of it had an outcome no process could know (invariant 11).
+      if (!unknownFor(failed)) {
+        out.push({ check: "b", kind: "link failed for a send with a known outcome", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) although ${failed} was never rotated and every send of it had a known outcome` });
+      }
+    } else if (holders.length > 0) {
       out.push({ check: "b", kind: "link failed while a process holds its rotated token", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) while ${holders.join(", ")} holds the rotated refresh token ${g.current}` });
-    } else if (failed !== undefined && failed === g.current && !unknownFor(failed)) {
-      out.push({ check: "b", kind: "link failed for a send with a known outcome", detail: `${link} was failed (${rec.refreshFailure?.reason ?? "no reason"}) although ${failed} was never rotated and every send of it had a known outcome` });
     }
   }
   return out;

@@ -36,6 +36,7 @@ if (values.regressions) {
     const violations = [...result.violations, ...unmetOutcomes(r, result.outcomes).map((detail) => ({ check: "outcome", detail }))];
     failed += violations.length > 0 ? 1 : 0;
     process.stdout.write(`${violations.length === 0 ? "ok  " : "FAIL"} ${r.name}\n`);
+    if (process.env.SIM_DEBUG) process.stdout.write(`       outcomes: ${JSON.stringify(result.outcomes)}\n`);
     for (const v of violations) process.stdout.write(`       (${v.check}) ${v.detail}\n`);
   }
   process.stdout.write(`${regressions.length - failed} passed, ${failed} failed\n`);

@@ -40,10 +40,19 @@ export const mutations: Mutation[] = [
   },
   {
     name: "claim a live holder's lease before it expires",
-    edits: [{ file: "src/broker/lease-policy.ts", from: "if (state.until > state.now) return", to: "if (state.until > state.now + 2_000) return" }],
+    // The engine's judgement, and the store trusting it (the store's own check is the second line).
+    edits: [{ file: "src/broker/lease-policy.ts", from: "if (state.until > state.now) return", to: "if (state.until > state.now + 2_500) return" }, { file: "src/store/lease-core.ts", from: "return !onlyIfExpired || (row.lease_until !== null && row.lease_until <= now);", to: "return true;" }],
   },
   {
     name: "compare lease expiry with the host's clock",
-    edits: [{ file: "src/broker/refresher.ts", from: "const decision = decideLease(state, {", to: "const decision = decideLease(state === null ? null : { ...state, now: o.clock.now() }, {" }],
+    edits: [{ file: "src/broker/refresher.ts", from: "const decision = decideLease(state, {", to: "const decision = decideLease(state === null ? null : { ...state, now: o.clock.now() }, {" }, { file: "src/store/lease-core.ts", from: "return !onlyIfExpired || (row.lease_until !== null && row.lease_until <= now);", to: "return true;" }],
+  },
+  {
+    name: "heal without comparing the sent digest",
+    edits: [{ file: "src/store/link-core.ts", from: "return row.refresh_token === null && row.failed_digest !== null && digestMatches(row.failed_digest, expect.refreshToken);", to: "return row.refresh_token === null;" }],
+  },
+  {
+    name: "refuse a heal whose digest matches",
+    edits: [{ file: "src/store/link-core.ts", from: "return holds || healAllows(row, expect, digestMatches);", to: "return holds;" }],
   },
 ];

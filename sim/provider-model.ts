@@ -61,6 +61,8 @@ export class ProviderModel {
   readonly grants = new Map<string, Grant>();
   /** Every refresh token ever issued, to its link. */
   readonly #links = new Map<string, string>();
+  /** Every refresh token ever issued, to its grant's id. */
+  readonly #refreshGrants = new Map<string, number>();
   /** Access tokens killed by a later issue (killsOlderAccess), to the refresh token that issue came with. */
   readonly killedBy = new Map<string, string>();
   /** Every access token ever issued, to its grant (a re-link does not revoke the old grant). */
@@ -85,6 +87,7 @@ export class ProviderModel {
     this.#accessGrants.set(accessToken, g);
     this.grants.set(link, g);
     this.#links.set(g.current, link);
+    this.#refreshGrants.set(g.current, id);
     return { accessToken, refreshToken: g.current, expiresAt: now + this.settings.lifetimeMs };
   }
 
@@ -105,11 +108,23 @@ export class ProviderModel {
     return this.#links.get(refreshToken);
   }
 
-  /** Whether `accessToken` is valid at `at` and stays so until `until` (true time). */
+  /** Until when `accessToken` is valid at the provider (true time); undefined when it is not. */
   validUntil(link: string, accessToken: string): number | undefined {
     const g = this.#accessGrants.get(accessToken);
     if (g === undefined || g.link !== link || g.revoked) return undefined;
     return g.access.get(accessToken);
+  }
+
+  /** Whether `refreshToken` belongs to an older grant of `link` than its current one. */
+  refreshOfReplacedGrant(link: string, refreshToken: string): boolean {
+    const id = this.#refreshGrants.get(refreshToken);
+    return id !== undefined && id !== this.grants.get(link)?.id;
+  }
+
+  /** Whether `accessToken` was issued for an older grant of `link` than its current one (a re-link replaced it). */
+  ofReplacedGrant(link: string, accessToken: string): boolean {
+    const g = this.#accessGrants.get(accessToken);
+    return g !== undefined && g !== this.grants.get(link);
   }
 
   /**
@@ -140,6 +155,7 @@ export class ProviderModel {
     g.spent.set(presented, now);
     g.current = next;
     this.#links.set(next, g.link);
+    this.#refreshGrants.set(next, g.id);
     return this.#answer(this.#mint(g, now, next), mode);
   }
 

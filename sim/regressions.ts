@@ -100,6 +100,27 @@ export const regressions: Regression[] = [
     },
   },
   {
+    name: "an answer that arrives after the link was failed for its interruption heals it",
+    found: "issue 18 rows 2-3 (a holder cut off longer than the interrupted window)",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "slow", ms: 500 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 100 },
+        { t: "pause", e: 0 },
+        { t: "advance", ms: 40_000 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 2_000 },
+        { t: "resume", e: 0 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+    // The other host fails the link once the window is over; the returning answer heals it.
+    outcomes: { 1: "REAUTH_REQUIRED" },
+  },
+  {
     name: "a host whose clock stepped forward does not take a live lease",
     found: "census --seed 7, shrunk at --seed 7 --path 1752 (a +4 s step); issue 18 row 5",
     schedule: {
@@ -114,6 +135,52 @@ export const regressions: Regression[] = [
         { t: "advance", ms: 12_000 },
       ],
     },
+    // It waits for the live holder's answer instead of taking its lease.
+    outcomes: { 1: "OK" },
+  },
+  {
+    name: "a caller on another host waits out a live holder's slow answer and gets it",
+    found: "mutation 'claim a live holder's lease before it expires' (survived the exploration: a premature takeover only delays callers)",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "slow", ms: 2_500 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 100 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+    outcomes: { 0: "OK", 1: "OK" },
+  },
+  {
+    name: "an answer to a re-linked link's old grant never heals the new one",
+    found: "mutation 'heal without comparing the sent digest' (survived the exploration)",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "answer", mode: { kind: "slow", ms: 500 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 100 },
+        { t: "pause", e: 0 },
+        { t: "relink", link: 0 },
+        { t: "advance", ms: 1_000 },
+        { t: "answer", mode: { kind: "lost" }, count: 1 },
+        { t: "obtain", e: 1, link: 0, minValid: 29_500, deadline: 60_000 },
+        { t: "advance", ms: 60_000 },
+        { t: "obtain", e: 1, link: 0, minValid: 29_500, deadline: 10_000 },
+        { t: "advance", ms: 2_000 },
+        { t: "resume", e: 0 },
+        { t: "advance", ms: 1_000 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+    // The new grant's refresh was interrupted (its answer lost), then failed after the window;
+    // the old grant's answer arriving after that does not revive the link with the old grant.
+    outcomes: { 1: "REFRESH_INTERRUPTED", 2: "REAUTH_REQUIRED", 3: "REAUTH_REQUIRED" },
   },
   {
     name: "a caller is answered by its deadline while the store is unreachable",

@@ -40,6 +40,8 @@ export interface StoreObserver {
   afterOperation(op: string, key: LinkKey | undefined): void;
   /** A failure was recorded on the link: which refresh token it cleared. */
   failureRecorded(key: LinkKey, refreshToken: string): void;
+  /** The database recorded that `proc` is about to send `refreshToken`. */
+  sendMarked(key: LinkKey, refreshToken: string, proc: SimProcess): void;
 }
 
 export class SimStore implements LinkStore {
@@ -81,7 +83,12 @@ export class SimStore implements LinkStore {
     return this.#call("links.claimLease", key, false, () => this.db.claimLease(key, owner, ttlMs, expect, opts));
   }
   confirmLease(key: LinkKey, lease: HeldLease, version: number, ttlMs: number, opts?: { mark?: "sending" | "clear" }): Promise<boolean> {
-    return this.#call("links.confirmLease", key, false, () => this.db.confirmLease(key, lease, version, ttlMs, opts));
+    return this.#call("links.confirmLease", key, false, async () => {
+      const ok = await this.db.confirmLease(key, lease, version, ttlMs, opts);
+      const token = ok && opts?.mark === "sending" ? (await this.db.get(key))?.refreshToken : undefined;
+      if (typeof token === "string") this.observer.sendMarked(key, token, this.proc);
+      return ok;
+    });
   }
   releaseLease(key: LinkKey, lease: HeldLease, opts?: { keepSending?: boolean }): Promise<void> {
     return this.#call("links.releaseLease", key, true, () => this.db.releaseLease(key, lease, opts));

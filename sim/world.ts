@@ -72,12 +72,14 @@ export class World {
   readonly links: string[];
   /** The refresh token each recorded failure cleared, by link. */
   readonly failedTokens = new Map<string, string>();
+  /** When each link was last re-linked. */
+  readonly relinkedAt = new Map<string, number>();
   /** The largest clock step any process took. */
   maxOffset = 0;
   /** When each refresh token was first committed to the row. */
   readonly storedAt = new Map<string, number>();
-  /** Refresh tokens a crashed process had marked as being sent. */
-  readonly orphanedSends = new Set<string>();
+  /** Every send the database recorded, by whom (a crashed sender's outcome is unknown to everyone). */
+  readonly sendMarks: Array<{ token: string; proc: SimProcess }> = [];
   /** Problems found while running (served tokens, row history). */
   readonly violations: Violation[] = [];
   readonly #providerConfig: ProviderConfig;
@@ -118,6 +120,7 @@ export class World {
         });
       },
       failureRecorded: (key, refreshToken) => this.failedTokens.set(key.userId, refreshToken),
+      sendMarked: (_key, token, proc) => this.sendMarks.push({ token, proc }),
     };
   }
 
@@ -142,12 +145,6 @@ export class World {
         break;
       case "crash": {
         const n = this.node(c.e);
-        // A send it had marked may or may not have left: to everyone else its outcome is unknown.
-        for (const link of this.links) {
-          const lease = await this.db.readLease(keyOf(link));
-          const rec = await this.db.get(keyOf(link));
-          if (lease?.sending !== undefined && lease.owner.includes(`:${n.proc.pid}:`) && rec?.refreshToken) this.orphanedSends.add(rec.refreshToken);
-        }
         n.proc.dead = true;
         this.#dead.push(n.proc);
         this.nodes[this.nodes.indexOf(n)] = this.#spawn(n.proc.host, false);
@@ -175,6 +172,7 @@ export class World {
         const t = this.provider.issueGrant(link, this.time.now);
         await this.db.put(keyOf(link), { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: t.expiresAt, extra: {} }, this.time.now);
         this.failedTokens.delete(link);
+        this.relinkedAt.set(link, this.time.now);
         break;
       }
     }
@@ -200,7 +198,10 @@ export class World {
         // caller asked: until then no process could know it was replaced.
         const killer = validUntil === undefined ? this.provider.killedBy.get(rec.accessToken) : undefined;
         const replacedKnown = killer === undefined || (this.storedAt.get(killer) ?? Number.POSITIVE_INFINITY) <= caller.startedAt;
-        if ((validUntil === undefined && replacedKnown) || (validUntil !== undefined && validUntil + tolerance < this.time.now + minValidMs)) {
+        // After a re-link the old grant's tokens are replaced (it may be another account).
+        if (this.provider.ofReplacedGrant(link, rec.accessToken) && (this.relinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt) {
+          this.violations.push({ check: "c", kind: "served a token of a replaced grant", detail: `${node.proc.name} served ${link} a token of the grant a re-link replaced` });
+        } else if ((validUntil === undefined && replacedKnown) || (validUntil !== undefined && validUntil + tolerance < this.time.now + minValidMs)) {
           this.violations.push({
             check: "c",
             kind: "served a token the provider does not honour for min_valid_for",

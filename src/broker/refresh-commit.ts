@@ -3,7 +3,7 @@ import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, LinkKey, LinkRecord, NewTokens } from "../store/link-store.js";
-import { minValidityUnreachable } from "./freshness.js";
+import { isFresh, minValidityUnreachable } from "./freshness.js";
 import { lockKey } from "./lock-key.js";
 import type { RefreshDeps } from "./refresh-deps.js";
 
@@ -43,9 +43,11 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
   const { key, provider, held, tokens } = a;
   if (tokens.notes.length > 0) o.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
   // Lifetimes count from the send, not the answer: an answer that took
-  // minutes to arrive carries a token that much older (invariant 16 reads
-  // last_refreshed_at as the time of issue).
+  // minutes to arrive carries a token that much older. last_refreshed_at is
+  // when the answer was stored, so expires_at - last_refreshed_at is the
+  // lifetime this daemon actually got (invariant 16 reads it).
   const issuedAt = a.sentAt;
+  const storedAt = Math.max(issuedAt, o.clock.now());
   const next: NewTokens = {
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
@@ -56,7 +58,7 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
   };
   const expect = { version: held.version, refreshToken: held.refreshToken as string };
   const commitOnce = async (): Promise<LinkRecord | undefined> => {
-    const committed = await o.store.commitRefresh(key, expect, next, issuedAt);
+    const committed = await o.store.commitRefresh(key, expect, next, storedAt);
     if (committed !== undefined) return committed;
     // A commit that failed with an I/O error may still have reached the
     // disk; its retry then finds the row changed — by itself.
@@ -72,7 +74,7 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
   } catch (err) {
     if (!(err instanceof StoreUnavailableError)) throw err;
     const renew = (): Promise<unknown> => o.store.confirmLease(key, a.lease, held.version, o.leaseTtlMs);
-    const pending = o.pending.hold(lockKey(key), key, asCommitted(held, next, issuedAt), commitOnce, err, renew);
+    const pending = o.pending.hold(lockKey(key), key, asCommitted(held, next, storedAt), commitOnce, err, renew);
     void pending.settled.then(
       async (c) => {
         if (c === undefined) {
@@ -106,8 +108,12 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
     });
   }
   await o.validator.validate(key, provider, committed);
-  const lifetime = minValidityUnreachable(committed, a.minValidMs, o.clock.now());
+  const now = o.clock.now();
+  const lifetime = minValidityUnreachable(committed, a.minValidMs, now);
   if (lifetime !== undefined) throw minValidityUnreachableError(key.providerId, lifetime, a.minValidMs);
+  // A token that left the provider a moment too short for the caller (a slow answer) is not
+  // handed out as if it were enough; the next call judges it afresh.
+  if (!isFresh(committed, a.minValidMs, now)) throw minValidityUnreachableError(key.providerId, Math.max(0, (committed.expiresAt ?? now) - now), a.minValidMs);
   return { kind: "done", record: committed };
 }
 
