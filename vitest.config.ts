@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // retry: a test that fails is run once more and must pass then; both outcomes are reported.
 // Latency and contention bounds (budgets, p99s, CAS livelock limits) are kept tight and miss now
 // and then on a shared 2-core host; a deterministic failure still fails twice.
-const shared = { testTimeout: 60_000, hookTimeout: 60_000, retry: 1, globalSetup: ["test/support/native-modules.ts"] };
+const shared = { testTimeout: 60_000, hookTimeout: 60_000, retry: 0, globalSetup: ["test/support/native-modules.ts"] };
 
 /**
  * Suites whose assertions are latency bounds or that pause, kill and starve

@@ -71,7 +71,7 @@ export async function onProviderError(
  */
 export async function failInterrupted(o: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<FailureOutcome> {
   const now = o.clock.now();
-  const reason = boundFailureReason(`${interruptionText(interrupted, why)}; the provider may have rotated the refresh token, so it was not sent again`);
+  const reason = boundFailureReason(`${interruptionText(interrupted, interrupted.by === o.owner ? "own" : why)}; the provider may have rotated the refresh token, so it was not sent again`);
   o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
   if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw recorded(o, key, reauthRequired(reason, now), false);
   return { kind: "changed" };
@@ -85,6 +85,6 @@ export function recorded(o: RefreshDeps, key: LinkKey, err: BrokerError, answere
 
 export function interruptionText(i: InterruptedRefresh, why: ClaimReason | "resent"): string {
   const how =
-    why === "holder-dead" ? "when that process died" : why === "resent" ? "" : why === "own" ? "when its answer was lost" : "when that process stopped renewing its lease";
+    why === "holder-dead" ? "when that process died" : why === "resent" ? "" : why === "own" ? "when its answer was lost" : "when that process stopped renewing its lease or lost its answer";
   return `a refresh sent at ${new Date(i.at).toISOString()} by ${describeOwner(i.by)} was interrupted${how === "" ? "" : ` ${how}`} and no answer arrived`;
 }

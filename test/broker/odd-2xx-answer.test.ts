@@ -10,14 +10,18 @@ import { brokerError, harness, key, stored } from "./harness.js";
 const MIN_VALID = 60_000;
 
 describe("a 2xx the engine cannot hand out", () => {
-  it("without tokens: one request, never sent again — the link is failed with a reason that says the token may have rotated", async () => {
+  it("without tokens: one request, never sent again — the link is interrupted, then failed with a reason that says the token may have rotated", async () => {
     const h = await harness({ settings: { budgetMs: 2000 } });
     const k = key("alice");
     await h.seed(k);
     h.fake.failNext(5, { status: 200, body: '{"hello":"world"}' });
 
+    // The answer may have rotated the token: the caller hears that the refresh was interrupted.
+    await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REFRESH_INTERRUPTED);
+    expect(h.fake.tokenRequests).toBe(1);
+    // With no interrupted window (the harness's), the next call fails the link without sending.
     const err = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
-    expect(err.detail.failureReason).toMatch(/HTTP 200 without usable tokens.*may have rotated the refresh token, so it was not sent again/);
+    expect(err.detail.failureReason).toMatch(/interrupted when its answer was lost.*may have rotated the refresh token, so it was not sent again/);
     expect(h.fake.tokenRequests).toBe(1);
     const rec = await stored(h, k);
     expect(rec.refreshToken).toBeNull();

@@ -233,7 +233,7 @@ describe("a cleared refresh token is not a win (invariant 5)", () => {
     expect(rec.refreshFailure).toBeNull();
   });
 
-  it("another loser cleared the refresh token while the provider was issuing us new tokens: no stale token is handed out", async () => {
+  it("another loser cleared the refresh token while the provider was issuing us new tokens: the answer heals the link (invariant 12)", async () => {
     const h = await harness();
     const k = key("jack");
     const { tokens: ours } = await h.seed(k, { accessTtlSec: 5 });
@@ -243,11 +243,14 @@ describe("a cleared refresh token is not a win (invariant 5)", () => {
       expect(await h.store.recordFailure(k, ours.refreshToken, "other loser", Date.now())).toBe(true);
       afterLoser = (await stored(h, k)).version;
     };
-    const err = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
-    expect(err.detail.failureReason).toBe("other loser");
-    // The stale commit was discarded: the row is exactly what the other loser wrote.
+    // The failure was recorded for the very token our answer rotated: a rotated refresh token is never dropped.
+    const got = await h.engine.obtain(k, MIN_VALID);
+    expect(got.accessToken).toBe(h.issued[0]!.accessToken);
     const rec = await stored(h, k);
-    expect(rec.version).toBe(afterLoser);
-    expect(rec.refreshToken).toBeNull();
+    expect(rec.version).toBe(afterLoser + 1);
+    expect(rec.refreshToken).toBe(h.issued[0]!.refreshToken);
+    expect(rec.refreshFailure).toBeNull();
+    expect(h.logs.text).toContain("the link is healed");
+    expect(h.fake.replays).toBe(0);
   });
 });

@@ -1,6 +1,9 @@
 /**
- * docs/design.md §3 invariant 7: transient errors are retried within the budget and
- * never cached as permanent. The link is left exactly as it was.
+ * docs/design.md §3 invariant 7: failures whose outcome is known not to have
+ * rotated (the provider answered with an error) are retried within the budget
+ * and never cached as permanent; the link is left exactly as it was. And
+ * invariant 11: a request that was written and whose answer was lost (a hang
+ * past the answer timeout, a reset) is never sent again.
  */
 import { describe, expect, it } from "vitest";
 import { Reason } from "../../src/errors.js";
@@ -34,8 +37,6 @@ describe("transient provider failures (invariant 7)", () => {
     ["HTTP 500", { status: 500 }],
     ["HTTP 503 with Retry-After", { status: 503, retryAfterSec: 1 }],
     ["an HTML 502 page", { html502: true }],
-    ["a hang past the request timeout", { hangMs: 5000 }],
-    ["a reset connection", { reset: true }],
     ["a plain 403 (WAF)", { status: 403, body: '{"message":"forbidden"}' }],
     ["an HTML 400 page from a proxy (not the OAuth server)", { status: 400, contentType: "text/html", body: "<html><body>Bad Request</body></html>" }],
     ["an HTML 401 page from a proxy", { status: 401, contentType: "text/html", body: "<html><body>Unauthorized</body></html>" }],
@@ -72,7 +73,7 @@ describe("transient provider failures (invariant 7)", () => {
     const k = key("bob");
     const { record: seeded } = await h.seed(k, { accessTtlSec: 5 });
     h.fake.failNext(1, { status: 500 });
-    h.fake.failNext(1, { reset: true });
+    h.fake.failNext(1, { status: 429 });
     h.fake.failNext(1, { html502: true });
     const got = await h.engine.obtain(k, MIN_VALID);
     expect(h.fake.tokenRequests).toBe(4);
@@ -81,6 +82,36 @@ describe("transient provider failures (invariant 7)", () => {
     const rec = await stored(h, k);
     expect(rec.version).toBe(seeded.version + 1);
     expect(rec.refreshToken).toBe(h.issued[0]!.refreshToken);
+  });
+
+  const lost: Array<[string, TokenFault]> = [
+    ["a hang past the answer timeout", { hangMs: 5000 }],
+    ["a reset after the request was written", { reset: true }],
+  ];
+
+  it.each(lost)("%s: one request, never sent again; REFRESH_INTERRUPTED, then (window over) REAUTH_REQUIRED naming the interruption", async (_name, fault) => {
+    const h = await harness({ settings: { timeoutMs: 300, budgetMs: 2000, interruptedWindowMs: 60_000 } });
+    const k = key("lost");
+    const { record: seeded } = await h.seed(k, { accessTtlSec: 5 });
+    failAlways(h, fault);
+
+    const err = await brokerError(h.skipWaits(h.engine.obtain(k, MIN_VALID), LONGEST_BACKOFF_MS), Reason.REFRESH_INTERRUPTED);
+    expect(err.detail.retryAfterMs).toBeGreaterThan(0);
+    expect(err.detail.metadata?.interrupted_by).toMatch(/^process \d+ on host /);
+    expect(h.fake.tokenRequests).toBe(1);
+    // Inside the window every caller hears the same, and nothing more is sent.
+    await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REFRESH_INTERRUPTED);
+    expect(h.fake.tokenRequests).toBe(1);
+    const rec = await stored(h, k);
+    expect(rec.refreshToken).toBe(seeded.refreshToken);
+    expect(rec.refreshFailure).toBeNull();
+
+    // After the window the link fails, naming the interruption; still nothing sent.
+    await h.clock.advance(60_001);
+    const failed = await brokerError(h.engine.obtain(k, MIN_VALID), Reason.REAUTH_REQUIRED);
+    expect(failed.detail.failureReason).toMatch(/was interrupted when its answer was lost and no answer arrived/);
+    expect(h.fake.tokenRequests).toBe(1);
+    expect(h.fake.replays).toBe(0);
   });
 
   it("a transient failure does not leave the lease behind: another process can refresh at once", async () => {
