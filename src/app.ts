@@ -125,8 +125,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     throw err;
   });
   // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
+  // A stale change channel only turns the record cache off (the store's own log says so): still serving.
+  let wasServing = true;
   postgres?.onHealth((health) => {
-    if (daemon.health.closed) return;
+    if (daemon.health.closed || health.serving === wasServing) return;
+    wasServing = health.serving;
     daemon.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     if (health.serving) log.info("the PostgreSQL store is reachable again");
     else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");

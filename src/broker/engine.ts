@@ -129,7 +129,7 @@ export class RefreshEngine {
     const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY);
     if (answer !== undefined) return answer;
     // Invariant 3: the work is detached from the caller's lifetime.
-    const arrived = this.#clock.now();
+    const arrived = this.#failures.mark();
     const asked = performance.now();
     const work = this.#locks.run(lockKey(key), () => {
       this.#events.lockWait((performance.now() - asked) / 1000);

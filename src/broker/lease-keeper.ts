@@ -6,7 +6,7 @@ import type { Clock } from "./clock.js";
 /**
  * Keeps a claimed lease alive while this process works under it, and is the
  * one gate every send of a refresh token passes (docs/design.md §3
- * invariants 7 and 11): `confirmSending()` renews the lease conditionally on
+ * invariants 7 and 10): `confirmSending()` renews the lease conditionally on
  * owner, generation and row version, and records that the stored refresh
  * token is being sent, in one write, before each request; `answered()` clears
  * that record in the same kind of write once the provider answered without

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 
 /**
  * Who holds a row's lease, written so that another process can tell whether
- * the holder still exists (docs/design.md §3 invariant 14, §4). An owner id
+ * the holder still exists (docs/design.md §3 invariant 10, §4). An owner id
  * names the host, the kernel's boot, the pid namespace, the pid and the
  * process's start time, plus a random nonce so two lifetimes of one process
  * never share an id:

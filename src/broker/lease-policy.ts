@@ -3,7 +3,7 @@ import type { Liveness } from "./lease-owner.js";
 
 /**
  * Whether this process may claim a row's lease now, or must wait for its
- * holder (docs/design.md §3 invariants 1, 13 and 14). Pure: the store claims
+ * holder (docs/design.md §3 invariants 1, 10 and 13). Pure: the store claims
  * conditionally on exactly the lease this decision was made on, so a
  * decision made on a stale read changes nothing. Expiry and ages are judged
  * by the store's clock (`state.now`), never by this host's: a host whose

@@ -18,13 +18,13 @@ const FIRST_RETRY_MS = 50;
 /**
  * Prompt: while a commit is held, other processes see an interrupted refresh
  * and wait; the moment the database is back the answer should land
- * (docs/design.md §3 invariant 12).
+ * (docs/design.md §3 invariant 10).
  */
 const MAX_RETRY_MS = 1_000;
 
 /**
  * Refreshed tokens whose commit hit a storage fault (docs/design.md §3
- * invariant 12). The provider has already rotated the refresh token, so
+ * invariant 10). The provider has already rotated the refresh token, so
  * dropping these would cost the user their link: each is retried with
  * jittered backoff for as long as the process lives, and served from memory
  * until it lands.

@@ -3,7 +3,7 @@
  * stopping the work itself (a refresh must commit whatever the caller does).
  * The rejection says so (`refreshInProgress`), so the caller's
  * DEADLINE_EXCEEDED can tell it that a refresh is still running
- * (docs/design.md §3 invariant 14).
+ * (docs/design.md §3 invariant 11).
  */
 export function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return work;

@@ -11,12 +11,23 @@ const MAX_REMEMBERED = 10_000;
  * without limit.
  */
 export class RecentFailures {
-  readonly #byKey = new Map<string, { at: number; until: number; error: BrokerError }>();
+  readonly #byKey = new Map<string, { seq: number; until: number; error: BrokerError }>();
+  /**
+   * Counts failures remembered. A caller notes it on arrival; "recorded
+   * after I arrived" is then exact, where two clock readings in the same
+   * millisecond could not tell.
+   */
+  #seq = 0;
 
-  /** The failure recorded for `key` at or after `since` and still in force at `now`. */
-  since(key: string, since: number, now: number): BrokerError | undefined {
+  /** What a caller notes when it arrives, for `since`. */
+  mark(): number {
+    return this.#seq;
+  }
+
+  /** The failure recorded for `key` after the caller's `mark` and still in force at `now`. */
+  since(key: string, mark: number, now: number): BrokerError | undefined {
     const f = this.#byKey.get(key);
-    return f !== undefined && now < f.until && f.at >= since ? f.error : undefined;
+    return f !== undefined && now < f.until && f.seq > mark ? f.error : undefined;
   }
 
   remember(key: string, error: BrokerError, now: number): BrokerError {
@@ -24,7 +35,7 @@ export class RecentFailures {
       for (const [k, f] of this.#byKey) if (f.until <= now) this.#byKey.delete(k);
     }
     if (this.#byKey.size < MAX_REMEMBERED) {
-      this.#byKey.set(key, { at: now, until: now + (error.detail.retryAfterMs ?? 1000), error });
+      this.#byKey.set(key, { seq: ++this.#seq, until: now + (error.detail.retryAfterMs ?? 1000), error });
     }
     return error;
   }

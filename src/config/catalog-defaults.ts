@@ -56,7 +56,7 @@ export function baseFromAuthUrl(authUrl: string, authorizePath: string | undefin
 
 /**
  * How long after a send the same refresh token may be sent again
- * (docs/design.md §3 invariant 14). A provider that keeps the old token valid
+ * (docs/design.md §3 invariant 11). A provider that keeps the old token valid
  * makes a second send harmless, so the whole window a config may declare is
  * used; everything else gets none: a second send would be a replay.
  */

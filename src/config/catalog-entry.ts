@@ -12,7 +12,7 @@ export type ProviderBase = string;
  * - undocumented: the provider's documentation does not say; treated as
  *   single_use.
  * The refresh engine reads only the grace window derived from this
- * (catalog-defaults.ts; docs/design.md §3 invariant 14).
+ * (catalog-defaults.ts; docs/design.md §3 invariant 11).
  */
 export type RotationSemantics = "single_use" | "replaced_not_revoked" | "undocumented";
 

@@ -71,7 +71,7 @@ export function refreshedTokenRejected(status: number | undefined, failedAt: num
 /**
  * STORE_UNAVAILABLE: the store cannot serve now (busy past its budget, full,
  * failing I/O); nothing was lost, try again after `retryAfterMs`
- * (docs/design.md §3 invariant 12). `cause` is the store's fault, if any.
+ * (docs/design.md §3 invariant 10). `cause` is the store's fault, if any.
  */
 export function storeUnavailable(cause?: { code: string; retryAfterMs: number }, what = "the store cannot serve this request now"): BrokerError {
   return new BrokerError(Reason.STORE_UNAVAILABLE, what, {
@@ -85,6 +85,11 @@ function seconds(ms: number): string {
   return `${Math.floor(ms / 1000)}s`;
 }
 
+/** Whole seconds when exact, else to the millisecond: "119.3s" next to "119.5s" says what "119s" hid. */
+function preciseSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(3).replace(/0+$/, "")}s`;
+}
+
 /**
  * MIN_VALIDITY_UNREACHABLE: the provider issues tokens that live shorter than
  * the caller asked (docs/design.md §3 invariant 16); another refresh would
@@ -93,7 +98,7 @@ function seconds(ms: number): string {
 export function minValidityUnreachable(providerId: string, issuedLifetimeMs: number, minValidMs: number): BrokerError {
   return new BrokerError(
     Reason.MIN_VALIDITY_UNREACHABLE,
-    `provider ${JSON.stringify(providerId)} issues tokens valid for ${seconds(issuedLifetimeMs)}, less than the ${seconds(minValidMs)} asked`,
+    `provider ${JSON.stringify(providerId)} issues tokens valid for ${preciseSeconds(issuedLifetimeMs)} by the time they arrive, less than the ${preciseSeconds(minValidMs)} asked`,
     {
       hint: `ask for a min_valid_for of at most ${seconds(issuedLifetimeMs)}`,
       metadata: { provider_id: providerId, issued_lifetime: seconds(issuedLifetimeMs) },

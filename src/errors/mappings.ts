@@ -39,7 +39,7 @@ export function fromOAuthError(providerId: string, err: OAuthError, failureReaso
  * `err` in the domain's terms: a DecryptError becomes DECRYPT_FAILED (naming
  * the link's provider when `key` is known; other links keep working), a
  * StoreUnavailableError STORE_UNAVAILABLE (never INTERNAL: docs/design.md §3
- * invariant 12), anything else is returned unchanged. The one DecryptError → BrokerError mapping; use
+ * invariant 10), anything else is returned unchanged. The one DecryptError → BrokerError mapping; use
  * it where store reads are caught, and the wire uses it for strays.
  */
 export function domainError(err: unknown, key?: { providerId: string }): unknown {

@@ -133,7 +133,7 @@ function isAbortLike(err: unknown): boolean {
  * Why a call stopped early. A caller that stopped waiting for a refresh
  * (callerPatience fired just before its deadline) learns that the refresh is
  * still running: it completes and is stored, so asking again is cheap
- * (docs/design.md §3 invariant 14).
+ * (docs/design.md §3 invariant 11).
  */
 function deadlineOrCancel(ctx: HandlerContext, err?: unknown): BrokerError {
   const left = ctx.timeoutMs();

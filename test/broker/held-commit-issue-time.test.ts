@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariants 12 and 16: a commit held in memory while the
+ * docs/design.md §3 invariants 10 and 16: a commit held in memory while the
  * database is locked is served to the caller at once (nothing on its way
  * back waits for the store: neither the commit nor the lease, which the
  * held commit keeps) and stored, when it lands, with the time the provider

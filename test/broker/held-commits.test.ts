@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 12, in process: a commit that meets a locked
+ * docs/design.md §3 invariant 10, in process: a commit that meets a locked
  * database is held in memory and retried until it lands; callers meanwhile
  * get the new access token from memory (or STORE_UNAVAILABLE when it has
  * none), never INTERNAL, and no second refresh starts from the spent token.
@@ -28,7 +28,7 @@ function lockDatabase(h: Harness): { release: () => void } {
   };
 }
 
-describe("a commit that meets a locked database (invariant 12)", () => {
+describe("a commit that meets a locked database (invariant 10)", () => {
   it("is held in memory and served, then stored once the lock clears; no second refresh meanwhile", async () => {
     const h = await harness(FAST_BUSY);
     const k = key("alice");

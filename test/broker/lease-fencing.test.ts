@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariants 11 and 14, in process: no request carries a
+ * docs/design.md §3 invariants 10 and 11, in process: no request carries a
  * refresh token without a confirmed lease — before the first attempt and
  * before every retry — and a holder that lost its lease sends nothing more.
  * An interrupted refresh (a holder that sent and died) is not sent again
@@ -37,7 +37,7 @@ async function inRetryAfterBackoff(h: Harness, k: LinkKey): Promise<{ refreshing
   return { refreshing };
 }
 
-describe("every send under a confirmed lease (invariant 11)", () => {
+describe("every send under a confirmed lease (invariant 10)", () => {
   it("a holder whose lease was taken over during a Retry-After backoff sends nothing more", async () => {
     const h = await harness({ settings: { budgetMs: 3000, leaseTtlMs: 600 } });
     const k = key("alice");
@@ -72,7 +72,7 @@ describe("every send under a confirmed lease (invariant 11)", () => {
   });
 });
 
-describe("interrupted refreshes (invariant 14)", () => {
+describe("interrupted refreshes (invariant 11)", () => {
   it("a dead holder that was sending: taken over at once, the link failed with a reason naming the interruption, nothing sent", async () => {
     const h = await harness();
     const k = key("carol");

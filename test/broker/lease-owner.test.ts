@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 14: a holder on this host that is gone is
+ * docs/design.md §3 invariant 10: a holder on this host that is gone is
  * recognised at once — its pid free, or reused by a process that started
  * later, or the host rebooted — while anything this process cannot be sure
  * of counts as alive (this host) or unknown (elsewhere), never dead.

@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariants 1, 11, 13 and 14: when a process may claim a
+ * docs/design.md §3 invariants 1, 10, 11 and 13: when a process may claim a
  * row's lease, and what it does with a send whose answer no one saw. A live
  * holder that is renewing is waited for; an expired holder that was not
  * sending is fenced out by a claim conditional on the expiry; a dead one is

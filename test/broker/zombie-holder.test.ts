@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 14: a lease holder that has exited but whose
+ * docs/design.md §3 invariant 10: a lease holder that has exited but whose
  * parent has not collected it yet (a zombie: /proc/<pid> still exists, with
  * its start time unchanged) is dead. A supervisor that is slow to reap, or a
  * daemon run under a shell that never waits, leaves exactly this behind

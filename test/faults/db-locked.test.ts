@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariants 12 and 13: another process holds the SQLite
+ * docs/design.md §3 invariant 10: another process holds the SQLite
  * write lock for 10 s, taken right after the daemon's refresh request reached
  * the provider (before it answers). The rotated token must be committed once
  * the lock clears (the next refresh presents it), the refreshing caller gets

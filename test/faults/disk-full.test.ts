@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 12: the store's directory is a 4 MiB tmpfs that
+ * docs/design.md §3 invariant 10: the store's directory is a 4 MiB tmpfs that
  * a filler file fills right after the daemon's refresh request reached the
  * provider. Answers meanwhile are the token or STORE_UNAVAILABLE (never
  * INTERNAL), the daemon stays up, and once space is freed the rotated token

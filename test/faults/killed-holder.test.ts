@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 14: kill -9 of the lease holder while the
+ * docs/design.md §3 invariant 10: kill -9 of the lease holder while the
  * provider holds its refresh (the provider then rotates the token; the answer
  * is lost with the process). A new daemon on the same store takes over at
  * once — not after the lease TTL — and says what happened: without a reuse

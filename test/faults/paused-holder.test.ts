@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariants 11, 14 and 15 against real processes: a lease
+ * docs/design.md §3 invariants 10, 11 and 15 against real processes: a lease
  * holder frozen with SIGSTOP past its lease (refresh.lease_ttl 2 s) while its
  * provider call is in flight, or while it waits out a Retry-After, must not
  * lead any process to present a spent refresh token or to hand out a token

@@ -46,19 +46,21 @@ function dbFiles(dir: string): Map<string, string> {
 describe("encryption at rest", () => {
   it("after a busy run the raw SQLite files (main and WAL) hold none of the token values", async () => {
     const dir = tempDir();
-    const lifetimeMs = 120_000;
+    const lifetimeMs = 1_000;
     const fake = await useFakeProvider({ expiresInSec: lifetimeMs / 1000 });
     const daemon = await startServe(config(dir, fake), dir);
     try {
       const tokens = grpcClient(TokenService, daemon.unixTarget!);
       for (let i = 0; i < 30; i++) await importVia(daemon.unixTarget!, `u${i}`, fake.issue({ accessTtlSec: 1 }));
       // Refresh every link twice (rotation), fail a few permanently, unlink some.
-      // Callers ask for all but 50 ms of the provider's lifetime (more would be
-      // MIN_VALIDITY_UNREACHABLE, docs/design.md §3 invariant 16), so a token
-      // needs a refresh once it is 50 ms old: each round refreshes every link.
-      const minValidFor = durationFromMs(lifetimeMs - 50);
+      // Tokens live 1 s; callers ask for 600 ms (a fresh token has a little less
+      // than 1 s left, its lifetime counting from the send; more than that would
+      // be MIN_VALIDITY_UNREACHABLE, docs/design.md §3 invariant 16), so a token
+      // needs a refresh once it is 400 ms old (the imported ones live 1 s too):
+      // each round, 450 ms after the last, refreshes every link.
+      const minValidFor = durationFromMs(600);
       for (let round = 0; round < 2; round++) {
-        if (round > 0) await sleep(50);
+        await sleep(450);
         await Promise.all(Array.from({ length: 30 }, (_, i) => unary(tokens, "obtainAccessToken", { userId: `u${i}`, providerId: "fake", minValidFor })));
       }
       expect(fake.refreshes).toBe(60);
@@ -178,7 +180,8 @@ describe("encryption at rest", () => {
 describe("online key rotation", () => {
   it("re-seals 50,000 links under a new key while ObtainAccessToken load runs: no failed call, nothing left under the old key", async () => {
     const dir = tempDir();
-    const lifetimeMs = 3_600_000;
+    // The racing links' tokens live 1 s and come back after 30 ms (the bulk links keep their hour).
+    const lifetimeMs = 1_000;
     const fake = await useFakeProvider({ expiresInSec: lifetimeMs / 1000, latencyMs: 30 });
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
@@ -239,11 +242,13 @@ describe("online key rotation", () => {
           }
         }
       });
-      // Asking for all but 1 ms of the provider's lifetime forces a refresh per
-      // call: a token is that fresh only in the millisecond it was issued. (More
-      // than the lifetime would be MIN_VALIDITY_UNREACHABLE, docs/design.md §3
-      // invariant 16.) Each new token returned is counted as a refresh.
-      const minValidFor = durationFromMs(lifetimeMs - 1);
+      // A fresh token has a little less than 1 s left (its lifetime counts from
+      // the send, and the answer, the commit and the validation take a while);
+      // asking for 500 ms makes it serve for a few hundred ms before the next
+      // call refreshes. (More than a fresh token has would be
+      // MIN_VALIDITY_UNREACHABLE, docs/design.md §3 invariant 16.) Each new
+      // token returned is counted as a refresh.
+      const minValidFor = durationFromMs(500);
       let refreshCount = 0;
       const refreshes = racing.map(async (_, i) => {
         let last: Token | undefined;

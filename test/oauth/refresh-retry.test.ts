@@ -22,7 +22,7 @@ describe("refreshWithRetry", () => {
   it("retries transient failures and then succeeds", async () => {
     fake.failNext(1, { status: 500 });
     fake.failNext(1, { html502: true });
-    fake.failNext(1, { reset: true });
+    fake.failNext(1, { status: 429 });
     const a = attempts();
     const set = await refreshWithRetry(endpointsFor(fake), fake.issue().refreshToken, { ...fast, onAttempt: a.onAttempt });
     expect(fake.isValid(set.accessToken)).toBe(true);
@@ -30,15 +30,31 @@ describe("refreshWithRetry", () => {
     expect(a.seen).toEqual([
       [1, "transient"],
       [2, "transient"],
-      [3, "transient"],
+      [3, "rate_limited"],
     ]);
   });
 
-  it("retries a request that hung past its timeout", async () => {
-    fake.failNext(2, { hangMs: 3000 });
-    const set = await refreshWithRetry(endpointsFor(fake), fake.issue().refreshToken, fast);
+  // docs/design.md §3 invariants 7 and 11: the request was written; the provider may have rotated.
+  it.each<[string, { hangMs: number } | { reset: true }]>([
+    ["hung past its timeout", { hangMs: 3000 }],
+    ["was reset after it was written", { reset: true }],
+  ])("never sends again a request that %s: its outcome is unknown", async (_what, fault) => {
+    fake.failNext(2, fault);
+    const err = await expectOAuthError(refreshWithRetry(endpointsFor(fake), fake.issue().refreshToken, fast), { kind: "transient" });
+    expect(err.sent).toBe("unknown");
+    expect(fake.tokenRequests).toBe(1);
+  });
+
+  it("awaits afterAnswer before each retry of a known refusal, and stops when it throws", async () => {
+    fake.failNext(2, { status: 503 });
+    const seen: number[] = [];
+    const set = await refreshWithRetry(endpointsFor(fake), fake.issue().refreshToken, { ...fast, afterAnswer: async (e) => void seen.push(e.status ?? 0) });
     expect(fake.isValid(set.accessToken)).toBe(true);
-    expect(fake.tokenRequests).toBe(3);
+    expect(seen).toEqual([503, 503]);
+    fake.failNext(2, { status: 503 });
+    const stop = new Error("lease lost");
+    await expect(refreshWithRetry(endpointsFor(fake), fake.issue().refreshToken, { ...fast, afterAnswer: () => Promise.reject(stop) })).rejects.toBe(stop);
+    expect(fake.tokenRequests).toBe(4);
   });
 
   it("gives up when the budget is spent and throws the last error with a retry hint", async () => {
@@ -259,7 +275,9 @@ describe("refreshWithRetry: a 2xx is never retried", () => {
 
   it.each<[string, ConstructorParameters<typeof OAuthError>[0], boolean]>([
     ["a transient 503", { kind: "transient", sent: "answered", message: "m", status: 503 }, true],
-    ["a timeout", { kind: "transient", sent: "unknown", message: "m" }, true],
+    ["a timeout", { kind: "transient", sent: "unknown", message: "m" }, false],
+    ["a reset after writing", { kind: "transient", sent: "unknown", message: "m" }, false],
+    ["a refused connection", { kind: "transient", sent: "not_sent", message: "m" }, true],
     ["a 429", { kind: "rate_limited", sent: "answered", message: "m", status: 429 }, true],
     ["a transient 200", { kind: "transient", sent: "answered", message: "m", status: 200 }, false],
     ["a rate-limited 204", { kind: "rate_limited", sent: "answered", message: "m", status: 204 }, false],

@@ -1,5 +1,5 @@
 /**
- * docs/design.md §3 invariant 14, the RPC side: a caller whose deadline
+ * docs/design.md §3 invariant 11, the RPC side: a caller whose deadline
  * passes while a refresh runs is told so — DEADLINE_EXCEEDED with
  * metadata refresh_in_progress — and the answer must leave before the
  * deadline, because the client's own timer fires at the deadline and

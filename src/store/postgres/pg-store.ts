@@ -28,7 +28,13 @@ export interface PgStoreOptions extends PgConnectionOptions {
   log?: PgListenerLog | undefined;
 }
 
-/** Whether the store can serve: the database answers, and the listener (when on) is listening and proven live by its heartbeat. */
+/**
+ * Whether the store can serve (the database answers) and whether its change
+ * notifications are proven live (the listener, when on, heard its heartbeat
+ * within listen_freshness). A stale listener does not stop serving: the
+ * record cache is off meanwhile and every read goes to the row
+ * (docs/design.md §3 invariant 14).
+ */
 export type PgStoreHealth = { serving: boolean; database: boolean; listener: boolean | undefined };
 
 export interface PgStore extends Store {
@@ -36,7 +42,7 @@ export interface PgStore extends Store {
   readonly flows: PgFlows;
   readonly keyring: PgKeyring;
   health(): PgStoreHealth;
-  /** Called whenever `health().serving` changes. */
+  /** Called whenever `health().serving` or `health().listener` changes. */
   onHealth(listener: (health: PgStoreHealth) => void): () => void;
 }
 
@@ -49,11 +55,10 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
   const conn = await PgConnection.open(opts);
   const healthListeners = new Set<(health: PgStoreHealth) => void>();
   let listener: PgListener | undefined;
-  let serving = true;
+  let last: PgStoreHealth = { serving: true, database: true, listener: undefined };
   const health = (): PgStoreHealth => {
     const database = conn.reachable;
-    const listening = listener?.up;
-    return { serving: database && listening !== false, database, listener: listening };
+    return { serving: database, database, listener: listener?.up };
   };
   let closed = false;
   let probing: NodeJS.Timeout | undefined;
@@ -71,8 +76,8 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
         probe();
       }, PROBE_INTERVAL_MS).unref();
     }
-    if (now.serving === serving) return;
-    serving = now.serving;
+    if (now.serving === last.serving && now.listener === last.listener) return;
+    last = now;
     for (const l of healthListeners) l(now);
   };
   conn.onReachable(changed);
@@ -101,7 +106,7 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
     });
     await listener.start();
   }
-  serving = health().serving;
+  last = health();
   return {
     links,
     flows: new PgFlows(conn, opts.sealer),

@@ -25,7 +25,7 @@ export interface ConnectionOptions {
 /**
  * One SQLite connection in WAL mode, shared by the links, flows and keyring
  * parts of a store. Everything runs synchronously on better-sqlite3, so the
- * event loop must never wait long inside it (docs/design.md §3 invariant 13):
+ * event loop must never wait long inside it (docs/design.md §3 invariant 10):
  * SQLite's own busy wait is kept short, and an operation that still finds the
  * database locked is retried after an asynchronous backoff (5 ms doubling to
  * 100 ms, jittered) until the busy budget is spent. Each attempt keeps the

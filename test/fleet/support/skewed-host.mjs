@@ -1,7 +1,7 @@
 // Preloaded (node --import) into one daemon of a fleet test: its clock runs
 // TOKENBROKER_TEST_SKEW_MS ahead and it calls itself another host, so its
 // judgement of other daemons' leases rests on the lease's expiry alone
-// (docs/design.md §3 invariant 14) — which the store keeps in the
+// (docs/design.md §3 invariants 10 and 13) — which the store keeps in the
 // database's clock.
 //
 // A clock that steps after start (an NTP step, a VM resumed): with
