@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { scheduleArb } from "./commands.js";
-import { runSchedule, type OpenDb } from "./run.js";
+import { runSchedule, type Coverage, type OpenDb } from "./run.js";
 
 export interface CensusEntry {
   kind: string;
@@ -16,12 +16,23 @@ export interface CensusEntry {
   detail: string;
 }
 
-export async function census(runs: number, seed: number, openDb: OpenDb): Promise<CensusEntry[]> {
+export interface Census {
+  failures: CensusEntry[];
+  /** Summed over the batch: what the checks had to judge. */
+  coverage: Coverage;
+}
+
+export async function census(runs: number, seed: number, openDb: OpenDb): Promise<Census> {
   const schedules = fc.sample(scheduleArb, { numRuns: runs, seed });
   const byKind = new Map<string, CensusEntry>();
+  const coverage: Coverage = { providerRequests: 0, heals: 0, failuresRecorded: 0, outcomes: {} };
   for (const [i, s] of schedules.entries()) {
     const r = await runSchedule(s, openDb, true);
     const seen = new Set<string>();
+    coverage.providerRequests += r.coverage.providerRequests;
+    coverage.heals += r.coverage.heals;
+    coverage.failuresRecorded += r.coverage.failuresRecorded;
+    for (const [o, n] of Object.entries(r.coverage.outcomes)) coverage.outcomes[o] = (coverage.outcomes[o] ?? 0) + n;
     for (const v of r.violations) {
       const kind = `(${v.check}) ${v.kind ?? v.detail}`;
       if (seen.has(kind)) continue; // count schedules, not repeats within one
@@ -31,5 +42,5 @@ export async function census(runs: number, seed: number, openDb: OpenDb): Promis
       else entry.count++;
     }
   }
-  return [...byKind.values()].sort((a, b) => b.count - a.count);
+  return { failures: [...byKind.values()].sort((a, b) => b.count - a.count), coverage };
 }

@@ -27,7 +27,10 @@ export async function checkHistory(world: World, before: Map<string, { version: 
   for (const link of world.links) {
     const rec = await world.db.get(keyOf(link));
     const lease = await world.db.readLease(keyOf(link));
-    if (rec === undefined) continue;
+    if (rec === undefined) {
+      before.delete(link); // unlinked: a later link starts its history afresh
+      continue;
+    }
     if (rec.refreshToken !== null && world.provider.refreshOfReplacedGrant(link, rec.refreshToken)) {
       out.push({ check: "d", kind: "a re-linked row went back to its old grant", detail: `${link} holds ${rec.refreshToken}, of the grant a re-link replaced` });
     }
@@ -49,6 +52,7 @@ export async function checkQuiet(world: World, finals: Map<string, string | unde
   const orphaned = (token: string): boolean =>
     world.sendMarks.some((m) => m.token === token && m.proc.dead && !world.flights.some((f) => f.proc === m.proc && f.presented === token && f.result === "definitive"));
   const unknownFor = (token: string): boolean =>
+    world.orphanedSends.has(token) ||
     orphaned(token) ||
     world.flights.some((f) => f.presented === token && (f.result === "unknown" || (f.result === "pending" && f.proc.dead)));
   for (const link of world.links) {

@@ -29,7 +29,10 @@ export type Command =
   | { t: "answer"; mode: AnswerMode; count: number }
   | { t: "storeFault"; e: number; kind: "transient" | "lostAnswer"; count: number }
   | { t: "stepClock"; e: number; ms: number }
-  | { t: "relink"; link: number };
+  | { t: "relink"; link: number }
+  | { t: "unlink"; link: number }
+  /** A fault point: right after the provider processes this process's next request, pause it or cut it off from the store. */
+  | { t: "freezeAfterSend"; e: number; how: "pause" | "cutStore" };
 
 export const configArb: fc.Arbitrary<RunConfig> = fc
   .record({
@@ -55,8 +58,8 @@ const modeArb: fc.Arbitrary<AnswerMode> = fc.oneof(
 );
 
 export const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant("obtain" as const), e: engine, link: fc.nat(3), minValid: fc.constantFrom(0, 5_000, 20_000, 29_000), deadline: fc.constantFrom(500, 2_000, 10_000) }) },
-  { weight: 6, arbitrary: fc.record({ t: fc.constant("advance" as const), ms: fc.constantFrom(5, 50, 500, 1_500, 4_000, 12_000, 35_000) }) },
+  { weight: 8, arbitrary: fc.record({ t: fc.constant("obtain" as const), e: engine, link: fc.nat(3), minValid: fc.constantFrom(0, 5_000, 20_000, 29_000, 29_000), deadline: fc.constantFrom(500, 2_000, 10_000) }) },
+  { weight: 8, arbitrary: fc.record({ t: fc.constant("advance" as const), ms: fc.constantFrom(5, 50, 500, 1_500, 4_000, 12_000, 35_000) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("pause" as const), e: engine }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("resume" as const), e: engine }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("crash" as const), e: engine }) },
@@ -66,9 +69,11 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("storeFault" as const), e: engine, kind: fc.constantFrom("transient" as const, "lostAnswer" as const), count: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("stepClock" as const), e: engine, ms: fc.constantFrom(4_000, 600_000) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("relink" as const), link: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("unlink" as const), link: fc.nat(3) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("freezeAfterSend" as const), e: engine, how: fc.constantFrom("pause" as const, "cutStore" as const) }) },
 );
 
-export const scheduleArb = fc.record({ config: configArb, commands: fc.array(commandArb, { maxLength: 30 }) });
+export const scheduleArb = fc.record({ config: configArb, commands: fc.array(commandArb, { maxLength: 40 }) });
 export type Schedule = { config: RunConfig; commands: Command[] };
 
 /** One line per command, for a failure report. */

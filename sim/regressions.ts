@@ -183,6 +183,57 @@ export const regressions: Regression[] = [
     outcomes: { 1: "REFRESH_INTERRUPTED", 2: "REAUTH_REQUIRED", 3: "REAUTH_REQUIRED" },
   },
   {
+    name: "a refreshed token held in memory while the store is cut off keeps the lease (no one else sends the spent token)",
+    found: "census --seed 6 (kind: spent refresh token sent) after the freezeAfterSend fault point was added; shrunk at --path 6398",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 1 },
+      commands: [
+        { t: "freezeAfterSend", e: 0, how: "cutStore" },
+        expire,
+        { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 500 },
+        { t: "advance", ms: 50 },
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 500 },
+      ],
+    },
+  },
+  {
+    name: "a held token too short for its caller is not handed out",
+    found: "census --seed 4 (kind: served a token the provider does not honour), shrunk at --path 5485",
+    schedule: {
+      config: base,
+      commands: [{ t: "advance", ms: 12_000 }, { t: "freezeAfterSend", e: 0, how: "cutStore" }, { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 10_000 }, { t: "advance", ms: 1_500 }],
+    },
+  },
+  {
+    name: "a 429 whose send record could not be cleared (store cut off) does not fail the link",
+    found: "census --seed 4 (kind: link failed for a send with a known outcome), shrunk at --path 203",
+    schedule: {
+      config: base,
+      commands: [
+        { t: "freezeAfterSend", e: 0, how: "cutStore" },
+        { t: "advance", ms: 12_000 },
+        { t: "answer", mode: { kind: "rate_limited", retryAfterMs: 0 }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 500 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+  },
+  {
+    name: "a holder paused between a 503 and reading it clears its send record once it resumes, though its lease was taken",
+    found: "census --seed 12 (kind: link failed for a send with a known outcome), shrunk at --path 4103",
+    schedule: {
+      config: { ...base, engines: 2, hosts: 2 },
+      commands: [
+        expire,
+        { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 500 },
+        { t: "freezeAfterSend", e: 0, how: "pause" },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 },
+        { t: "answer", mode: { kind: "unavailable", retryAfterMs: 0 }, count: 1 },
+        { t: "advance", ms: 4_000 },
+      ],
+    },
+  },
+  {
     name: "a caller is answered by its deadline while the store is unreachable",
     found: "census --seed 11 (kind: caller answered late), path 4; issue 18 row 3 (callers stuck)",
     schedule: {

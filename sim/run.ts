@@ -14,7 +14,17 @@ export const QUIET_MS = 90_000;
 const FINAL_MIN_VALID_MS = LIFETIME_MS - 2_000;
 const FINAL_DEADLINE_MS = 30_000;
 
+/** What a run exercised (so a census can say the checks had something to check). */
+export interface Coverage {
+  providerRequests: number;
+  heals: number;
+  failuresRecorded: number;
+  /** Callers answered with each outcome. */
+  outcomes: Record<string, number>;
+}
+
 export interface RunResult {
+  coverage: Coverage;
   violations: Violation[];
   /** What each caller was answered, in the order they asked (undefined: not answered). */
   outcomes: Array<string | undefined>;
@@ -38,11 +48,11 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   for (const c of s.commands) {
     await world.apply(c);
     violations.push(...(await checkHistory(world, history)));
-    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
+    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
   }
   world.heal();
   await world.time.runUntil(world.time.now + QUIET_MS);
-  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
+  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
   const finals = new Map<string, string | undefined>();
   const calls = world.links.map((link) => {
     const live = world.nodes.filter((n) => !n.proc.dead);
@@ -53,5 +63,11 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   for (const c of calls) if (c !== undefined) finals.set(c.link, c.caller.outcome);
   found();
   violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
-  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome) };
+  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
+}
+
+function coverageOf(world: World): Coverage {
+  const outcomes: Record<string, number> = {};
+  for (const c of world.callers) if (c.outcome !== undefined) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+  return { providerRequests: world.provider.requests, heals: world.stats.heals, failuresRecorded: world.stats.failuresRecorded, outcomes };
 }

@@ -25,6 +25,8 @@ export interface Flight {
 export class SimTokenEndpoint implements TokenEndpoint {
   /** Cut off from the provider: requests are written and vanish. */
   cut = false;
+  /** Called when the provider has processed a request of this process (a fault point: freeze it right then). */
+  onProcessed: () => void = () => undefined;
 
   constructor(
     private readonly time: VirtualTime,
@@ -69,6 +71,7 @@ export class SimTokenEndpoint implements TokenEndpoint {
       if (blackhole) return; // written, and nothing reaches the provider
       time.at(start + this.rng.between(1, 10), null, () => {
         const raw = this.provider.process(link, refreshToken, time.now, mode, proc.name);
+        this.onProcessed();
         if (mode.kind === "lost") return; // processed; the answer never comes back
         const at = time.now + (mode.kind === "slow" ? mode.ms : this.rng.between(1, 10));
         // Judged by the daemon's own code, as the HTTP adapter does (oauth/token-grant.ts).

@@ -4,6 +4,7 @@
  * applies commands and keeps what the checks need (checks.ts).
  */
 import { RefreshEngine } from "../src/broker/engine.js";
+import { noEvents } from "../src/broker/engine-events.js";
 import type { Clock } from "../src/broker/clock.js";
 import type { OwnerIdentity, ProcessProbe } from "../src/broker/lease-owner.js";
 import type { ProviderConfig, RefreshSettings } from "../src/config/config.js";
@@ -72,12 +73,18 @@ export class World {
   readonly links: string[];
   /** The refresh token each recorded failure cleared, by link. */
   readonly failedTokens = new Map<string, string>();
+  /** Links deleted (and not linked again since), and when. */
+  readonly unlinkedAt = new Map<string, number>();
   /** When each link was last re-linked. */
   readonly relinkedAt = new Map<string, number>();
   /** The largest clock step any process took. */
   maxOffset = 0;
   /** When each refresh token was first committed to the row. */
   readonly storedAt = new Map<string, number>();
+  /** What happened in the run, for the census's coverage line. */
+  readonly stats = { heals: 0, failuresRecorded: 0 };
+  /** Refresh tokens whose send record a crashed process left on the row. */
+  readonly orphanedSends = new Set<string>();
   /** Every send the database recorded, by whom (a crashed sender's outcome is unknown to everyone). */
   readonly sendMarks: Array<{ token: string; proc: SimProcess }> = [];
   /** Problems found while running (served tokens, row history). */
@@ -145,6 +152,14 @@ export class World {
         break;
       case "crash": {
         const n = this.node(c.e);
+        // A send record it leaves on a row: whatever it learned about that send dies with it.
+        for (const link of this.links) {
+          const lease = await this.db.readLease(keyOf(link));
+          const rec = await this.db.get(keyOf(link));
+          if (typeof rec?.refreshToken !== "string") continue;
+          const marked = this.sendMarks.some((m) => m.proc === n.proc && m.token === rec.refreshToken);
+          if (marked || (lease?.sending !== undefined && lease.owner.includes(`:${n.proc.pid}:`))) this.orphanedSends.add(rec.refreshToken);
+        }
         n.proc.dead = true;
         this.#dead.push(n.proc);
         this.nodes[this.nodes.indexOf(n)] = this.#spawn(n.proc.host, false);
@@ -173,6 +188,22 @@ export class World {
         await this.db.put(keyOf(link), { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: t.expiresAt, extra: {} }, this.time.now);
         this.failedTokens.delete(link);
         this.relinkedAt.set(link, this.time.now);
+        this.unlinkedAt.delete(link);
+        break;
+      }
+      case "freezeAfterSend": {
+        const n = this.node(c.e);
+        n.endpoint.onProcessed = () => {
+          n.endpoint.onProcessed = () => undefined;
+          if (c.how === "pause") n.proc.paused = true;
+          else n.store.cut = true;
+        };
+        break;
+      }
+      case "unlink": {
+        const link = this.links[c.link % this.links.length] as string;
+        await this.db.delete(keyOf(link));
+        this.unlinkedAt.set(link, this.time.now);
         break;
       }
     }
@@ -198,8 +229,13 @@ export class World {
         // caller asked: until then no process could know it was replaced.
         const killer = validUntil === undefined ? this.provider.killedBy.get(rec.accessToken) : undefined;
         const replacedKnown = killer === undefined || (this.storedAt.get(killer) ?? Number.POSITIVE_INFINITY) <= caller.startedAt;
-        // After a re-link the old grant's tokens are replaced (it may be another account).
-        if (this.provider.ofReplacedGrant(link, rec.accessToken) && (this.relinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt) {
+        // After an unlink no caller that asked later gets a token; after a re-link the old
+        // grant's tokens are replaced (it may be another account).
+        // (A process holding a refreshed token it could not store serves it from memory: cut off,
+        // it cannot know of the unlink — docs/design.md §3 invariant 10.)
+        if ((this.unlinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt && node.engine.pendingCommits === 0) {
+          this.violations.push({ check: "c", kind: "served a token of an unlinked link", detail: `${node.proc.name} served ${link} a token after it was unlinked` });
+        } else if (this.provider.ofReplacedGrant(link, rec.accessToken) && (this.relinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt) {
           this.violations.push({ check: "c", kind: "served a token of a replaced grant", detail: `${node.proc.name} served ${link} a token of the grant a re-link replaced` });
         } else if ((validUntil === undefined && replacedKnown) || (validUntil !== undefined && validUntil + tolerance < this.time.now + minValidMs)) {
           this.violations.push({
@@ -231,6 +267,7 @@ export class World {
       n.store.faults = 0;
       n.store.lostAnswers = 0;
       n.endpoint.cut = false;
+      n.endpoint.onProcessed = () => undefined;
       if (n.proc.paused) this.#resume(n);
     }
   }
@@ -263,6 +300,11 @@ export class World {
       tokenEndpoint: endpoint,
       identity,
       probe,
+      events: {
+        ...noEvents,
+        healed: () => this.stats.heals++,
+        failureRecorded: () => this.stats.failuresRecorded++,
+      },
     });
     const node: Node = { proc, engine, store, endpoint, resumedAt: time.now };
     if (initial) this.nodes.push(node);

@@ -101,6 +101,7 @@ export class RefreshEngine {
       events: this.#events,
       validator: new Validator(opts.settings, opts.log, this.#clock, this.#events),
       revokeOrphan: (key, provider, tokens) => this.#revokeOrphan(key, provider, tokens),
+      background: (work) => this.#track(work),
     });
   }
 

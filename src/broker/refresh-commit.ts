@@ -11,8 +11,12 @@ import type { RefreshDeps } from "./refresh-deps.js";
 export type CommitOutcome =
   /** Stored: the record to hand out. */
   | { kind: "done"; record: LinkRecord }
-  /** The store failed; PendingCommits holds the tokens and keeps trying. The record is what callers get meanwhile. */
-  | { kind: "held"; record: LinkRecord }
+  /**
+   * The store failed; PendingCommits holds the tokens (and the lease, which
+   * it renews) and keeps trying. The record is what callers get meanwhile,
+   * or `answer` when it will not do for this caller.
+   */
+  | { kind: "held"; record: LinkRecord; answer?: BrokerError }
   /** The row changed under the refresh (re-linked, unlinked, superseded): judge afresh. */
   | { kind: "changed" };
 
@@ -87,9 +91,10 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
       () => o.store.releaseLease(key, a.lease).catch(() => undefined),
     );
     o.events.refreshed(key, "OK", performance.now() - a.began);
-    // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back".
-    if (tokens.accessToken === "") throw storeUnavailable(err);
-    return { kind: "held", record: pending.record };
+    // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back"
+    // when it is unusable or — the store having stalled before it failed — too short for them.
+    const usable = tokens.accessToken !== "" && isFresh(pending.record, a.minValidMs, o.clock.now());
+    return { kind: "held", record: pending.record, ...(usable ? {} : { answer: storeUnavailable(err) }) };
   }
   if (committed === undefined) {
     o.events.refreshed(key, "DISCARDED", performance.now() - a.began);

@@ -29,6 +29,8 @@ export interface RefreshDeps {
   failures: RecentFailures;
   validator: Validator;
   events: EngineEvents;
+  /** Runs work the engine tracks beyond the call that started it (drained at shutdown). */
+  background: (work: Promise<unknown>) => void;
   /** Tokens issued for a link deleted meanwhile belong to no one. */
   revokeOrphan: (key: LinkKey, provider: ProviderEntry, tokens: TokenSet) => void;
 }

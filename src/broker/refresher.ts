@@ -27,6 +27,10 @@ export type Outcome =
 
 /** The longest retry delay an interrupted link gives its callers. */
 const INTERRUPTED_RETRY_MS = 5_000;
+/** Known outcomes remembered per process (bounded: an outage across many keys must not grow memory without limit). */
+const MAX_REMEMBERED_OUTCOMES = 10_000;
+/** Background releases retry at most this far apart. */
+const RELEASE_RETRY_MAX_MS = 1_000;
 
 /** How a claim step ended: the lease and the row as claimed, or an outcome for the engine. */
 type Claimed = { kind: "claimed"; lease: HeldLease; record: LinkRecord; interrupted?: InterruptedRefresh; now: number; why: ClaimReason } | Outcome;
@@ -55,6 +59,14 @@ class LeaseLost extends Error {
  * on every path (the finally below is their one release).
  */
 export class Refresher {
+  /**
+   * Sends of this process whose outcome it knows left the token unrotated
+   * (the provider answered an error) but whose record on the row it could not
+   * clear (the store failed): by key, the refresh token sent. Its own next
+   * claim then knows the record is no interruption (invariant 7).
+   */
+  readonly #answered = new Map<string, string>();
+
   constructor(private readonly o: RefreshDeps) {}
 
   async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
@@ -65,6 +77,8 @@ export class Refresher {
     let held: HeldLease | undefined;
     /** Whether the lease is released keeping the send record (an answer may still come). */
     let keepSending = false;
+    /** The refresh token the claimed row held (the one a send would carry). */
+    let sentToken: string | undefined;
     try {
       // Invariant 6: while the provider rejects our client credentials, no
       // user's refresh is attempted. Checked here, where every path to the
@@ -78,9 +92,13 @@ export class Refresher {
       held = claimed.lease;
       const record = claimed.record;
       const refreshToken = record.refreshToken as string;
+      sentToken = refreshToken;
 
-      // Invariant 11: a send whose answer no one saw — this process's own included.
-      const interrupted = claimed.interrupted;
+      // Invariant 11: a send whose answer no one saw — this process's own included,
+      // unless this process knows the provider answered it without rotating.
+      const known = this.#answered.get(lockKey(key));
+      this.#answered.delete(lockKey(key));
+      const interrupted = claimed.interrupted?.by === o.owner && known === refreshToken ? undefined : claimed.interrupted;
       if (interrupted !== undefined) {
         const d = decideInterrupted(interrupted, {
           now: claimed.now,
@@ -105,6 +123,9 @@ export class Refresher {
         case "lease-lost":
           o.log.warn({ provider: key.providerId, user: key.userId }, "refresh lease lost; sending nothing more and reading the link again");
           ended("DISCARDED");
+          // Every send of this attempt was answered without rotating, but the record of
+          // it may still stand on the row, where others read it as an interruption.
+          if (sent.began !== undefined) o.background(clearOwnSend(o, key, refreshToken));
           return { kind: "changed" };
         case "unknown": {
           // Invariant 11: never a second send. The mark stays, so every
@@ -128,7 +149,8 @@ export class Refresher {
         case "tokens": {
           const outcome = await commitAnswer(o, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
           if (outcome.kind === "held") {
-            held = undefined; // PendingCommits keeps it renewed until its commit lands
+            held = undefined; // PendingCommits keeps it renewed until its commit lands: never released here
+            if (outcome.answer !== undefined) throw outcome.answer;
             return { kind: "done", record: outcome.record };
           }
           return outcome;
@@ -140,8 +162,33 @@ export class Refresher {
       slot();
       // Conditional on owner and generation: a no-op once a commit or a
       // recorded failure cleared it, or another process claimed it.
-      if (held !== undefined) await o.store.releaseLease(key, held, { keepSending }).catch(() => undefined);
+      if (held !== undefined) await this.#release(key, held, keepSending, sentToken);
     }
+  }
+
+  /**
+   * Gives the lease back. When the send record should go with it (the
+   * outcome is known) and the store cannot take the write now, the release is
+   * retried in the background until it lands — other hosts would otherwise see
+   * an interrupted refresh that was none — and this process remembers the
+   * outcome meanwhile.
+   */
+  async #release(key: LinkKey, lease: HeldLease, keepSending: boolean, sent: string | undefined): Promise<void> {
+    const o = this.o;
+    try {
+      await o.store.releaseLease(key, lease, { keepSending });
+    } catch (err) {
+      if (keepSending || !(err instanceof StoreUnavailableError)) return;
+      if (sent !== undefined) this.#remember(key, sent);
+      // Released by generation while still ours; if someone claimed meanwhile, the record may
+      // still be ours to clear.
+      o.background(retryRelease(o, key, lease).then(() => (sent === undefined ? undefined : clearOwnSend(o, key, sent))));
+    }
+  }
+
+  #remember(key: LinkKey, refreshToken: string): void {
+    if (this.#answered.size >= MAX_REMEMBERED_OUTCOMES) this.#answered.delete(this.#answered.keys().next().value as string);
+    this.#answered.set(lockKey(key), refreshToken);
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
@@ -247,4 +294,45 @@ export class Refresher {
 
 function unreachable(x: never): never {
   throw new Error(`unreachable: ${JSON.stringify(x)}`);
+}
+
+/** Retries a release the store could not take, jittered, until it lands or the store refuses for good. */
+async function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<void> {
+  for (let wait = 50; ; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
+    await o.clock.sleep(wait / 2 + o.random() * (wait / 2));
+    try {
+      await o.store.releaseLease(key, lease);
+      return;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) return;
+    }
+  }
+}
+
+/**
+ * This process knows the outcome of its last send (the provider answered
+ * without rotating) but lost the lease before it could clear the record of
+ * that send. Until someone clears it, every claimant reads an interruption
+ * and would, after the window, fail a link whose token is in fact good
+ * (docs/design.md §3 invariant 7). So it claims the free lease and releases
+ * it clearing the record — only if the record is still its own, for the token
+ * it sent. Tried for as long as the interrupted window, then left alone.
+ */
+async function clearOwnSend(o: RefreshDeps, key: LinkKey, sent: string): Promise<void> {
+  const until = o.clock.now() + Math.max(o.settings.interruptedWindowMs, o.leaseTtlMs);
+  for (let wait = 50; o.clock.now() < until; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
+    try {
+      const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, null);
+      if ("missing" in claim) return;
+      if (claim.claimed) {
+        const mine = claim.interrupted?.by === o.owner && claim.record.refreshToken === sent;
+        await o.store.releaseLease(key, claim.lease, { keepSending: !mine });
+        if (mine) o.log.info({ provider: key.providerId, user: key.userId }, "cleared the record of a refresh the provider answered without rotating");
+        return;
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) return;
+    }
+    await o.clock.sleep(wait / 2 + o.random() * (wait / 2));
+  }
 }

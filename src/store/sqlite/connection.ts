@@ -20,7 +20,15 @@ export interface ConnectionOptions {
   busyTimeoutMs?: number | undefined;
   /** How long a busy operation is retried before StoreUnavailableError(SQLITE_BUSY) (default 2000 ms). */
   busyBudgetMs?: number | undefined;
+  /**
+   * The busy retry's waits and jitter (default: real timers, Math.random).
+   * Another process holds the lock in real time, so the budget is always
+   * measured on the monotonic clock; tests inject these to replay a schedule.
+   */
+  busyWait?: { sleep: (ms: number) => Promise<void>; random: () => number } | undefined;
 }
+
+const realBusyWait = { sleep: (ms: number): Promise<void> => sleep(ms), random: Math.random };
 
 /**
  * One SQLite connection in WAL mode, shared by the links, flows and keyring
@@ -40,6 +48,7 @@ export interface ConnectionOptions {
 export class SqliteConnection {
   readonly db: Database.Database;
   readonly #busyBudgetMs: number;
+  readonly #busyWait: NonNullable<ConnectionOptions["busyWait"]>;
   readonly #immediate: (body: () => unknown) => unknown;
 
   static open(opts: ConnectionOptions): SqliteConnection {
@@ -52,16 +61,17 @@ export class SqliteConnection {
       configure(db);
       migrate(db);
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      return new SqliteConnection(db, busyBudgetMs);
+      return new SqliteConnection(db, busyBudgetMs, opts.busyWait ?? realBusyWait);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
-  private constructor(db: Database.Database, busyBudgetMs: number) {
+  private constructor(db: Database.Database, busyBudgetMs: number, busyWait: NonNullable<ConnectionOptions["busyWait"]>) {
     this.db = db;
     this.#busyBudgetMs = busyBudgetMs;
+    this.#busyWait = busyWait;
     const txn = db.transaction((body: () => unknown) => body());
     this.#immediate = (body) => txn.immediate(body);
   }
@@ -109,7 +119,7 @@ export class SqliteConnection {
       if (fault === undefined) throw err;
       const leftMs = this.#busyBudgetMs - (performance.now() - started);
       if (!fault.contention || leftMs <= 0) throw unavailable(op, fault, err);
-      await sleep(Math.min(leftMs, backoffMs / 2 + (Math.random() * backoffMs) / 2));
+      await this.#busyWait.sleep(Math.min(leftMs, backoffMs / 2 + (this.#busyWait.random() * backoffMs) / 2));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
       try {
         return work();
