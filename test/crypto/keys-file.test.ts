@@ -122,7 +122,7 @@ describe("loadKeys", () => {
     expect(keyringError(() => loadKeys({ keysFile: d })).message).toBe(`keys file ${d}: not a regular file`);
   });
 
-  it.skipIf(process.getuid?.() === 0)("reports a file it may not read as unreadable", () => {
+  it.skipIf(process.getuid?.() === 0)(`reports a file it may not read as unreadable${process.getuid?.() === 0 ? " (skipped as root: root reads every file)" : ""}`, () => {
     const path = keysFile(text, 0o000);
     const err = keyringError(() => loadKeys({ keysFile: path }));
     expect(err.code).toBe("KEYS_UNREADABLE");

@@ -65,7 +65,7 @@ describe("/metrics of a live daemon after traffic", () => {
     await daemon?.stop();
   });
 
-  it.skipIf(!promtool)("passes promtool check metrics", async () => {
+  it.skipIf(!promtool)(`passes promtool check metrics${promtool ? "" : " (skipped: promtool absent, Debian package prometheus)"}`, async () => {
     const result = await check(text);
     expect(result.output).toBe("");
     expect(result.code).toBe(0);
