@@ -67,6 +67,7 @@ describe("the simulation catches every deliberate defect", () => {
   for (const m of mutations) {
     it(m.name, async () => {
       const by = await caughtBy(await load(mutant(m)));
+      console.info(`mutant "${m.name}": caught by ${by ?? "nothing"}`);
       expect(by, `mutant "${m.name}" survived ${EXPLORE_RUNS} schedules`).toBeDefined();
     }, 120_000);
   }
