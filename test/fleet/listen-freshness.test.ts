@@ -10,9 +10,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { describeOutcome } from "../faults/support/broker-client.js";
-import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { PgProxy } from "../support/pg-proxy.js";
 import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
+import { atScopeEnd } from "../support/scope-cleanup.js";
 import { Fleet } from "./support/fleet.js";
 
 const server = await usePostgres();
@@ -37,9 +38,10 @@ describe.skipIf(typeof server === "string")(`a host whose LISTEN connection goes
     if (typeof server === "string") return;
     fleet = await Fleet.start(server, { expiresInSec: 600 });
     const { fake } = fleet;
-    const proxy = await PgFreezeProxy.start(fleet.url);
+    const proxy = await PgProxy.start(fleet.url);
+    atScopeEnd(() => proxy.close());
     const proxyUrlFile = join(fleet.rig.dir, "pg-url-proxy");
-    writeFileSync(proxyUrlFile, `${proxy.url(fleet.url)}\n`, { mode: 0o600 });
+    writeFileSync(proxyUrlFile, `${proxy.rewrite(fleet.url)}\n`, { mode: 0o600 });
     const a = await fleet.daemon({ postgres: { url_file: proxyUrlFile, listen_freshness: `${FRESHNESS_MS}ms`, statement_timeout: "1s" } });
     const b = await fleet.daemon();
     const seed = fake.issue({ accessTtlSec: 60 });
@@ -51,8 +53,7 @@ describe.skipIf(typeof server === "string")(`a host whose LISTEN connection goes
     expect(await ask()).toBe(seed.accessToken);
     expect(await ask()).toBe(seed.accessToken); // from A's cache
 
-    proxy.freeze("listen");
-    expect(proxy.open.frozen).toBe(1);
+    expect(proxy.freezeListen({ reconnects: true })).toBe(1);
     const refreshed = await b.client.obtain("u", { minValidMs: 120_000 });
     expect(refreshed.ok, describeOutcome(refreshed)).toBe(true);
     if (!refreshed.ok) return;

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { PgConnection } from "../../src/store/postgres/connection.js";
 import { openPostgresStore } from "../../src/store/postgres/index.js";
 import { StoreUnavailableError } from "../../src/store/store-errors.js";
-import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { PgProxy } from "../support/pg-proxy.js";
 import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
@@ -27,9 +27,10 @@ const SLACK_MS = 700;
 async function frozenRig() {
   if (typeof server === "string") throw new Error(server);
   const url = await server.freshDatabase();
-  const proxy = await PgFreezeProxy.start(url);
+  const proxy = await PgProxy.start(url);
+  atScopeEnd(() => proxy.close());
   const conn = await PgConnection.open({
-    url: proxy.url(url),
+    url: proxy.rewrite(url),
     poolSize: 2,
     statementTimeoutMs: STATEMENT_TIMEOUT_MS,
     queryTimeoutMs: QUERY_TIMEOUT_MS,
@@ -56,7 +57,7 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent
     const { proxy, conn } = await frozenRig();
     await conn.query("warm", "SELECT 1");
     expect(conn.pool.totalCount).toBe(1);
-    proxy.freeze("all");
+    proxy.freeze();
 
     const silent = await timedFailure(() => conn.query("links.get", "SELECT 1"));
     expect(silent.err).toBeInstanceOf(StoreUnavailableError);
@@ -78,13 +79,13 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent
     expect(await conn.query<{ one: number }>("links.get", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
     expect(conn.reachable).toBe(true);
     // The destroyed connections' server sides end once the path carries their close: only the live one stays.
-    await pollUntil("the destroyed connections are gone at the proxy", () => proxy.open.total, (n) => n === conn.pool.totalCount, 5000);
+    await pollUntil("the destroyed connections are gone at the proxy", () => proxy.stats().open, (n) => n === conn.pool.totalCount, 5000);
   });
 
   it("a transaction whose statement times out fails once, without waiting a second deadline for its ROLLBACK", async () => {
     const { proxy, conn } = await frozenRig();
     await conn.query("warm", "SELECT 1");
-    proxy.freeze("all");
+    proxy.freeze();
     const failed = await timedFailure(() => conn.tx("links.commitRefresh", (q) => q.query("SELECT 1")));
     expect(failed.err).toBeInstanceOf(StoreUnavailableError);
     expect(failed.err).toMatchObject({ operation: "links.commitRefresh", code: "PG_QUERY_TIMEOUT" });
@@ -105,16 +106,17 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL connection gone silent
   it("closing over a silent path does not hang: the pool and the LISTEN connection say goodbye, then their sockets go", async () => {
     if (typeof server === "string") return;
     const url = await server.freshDatabase();
-    const proxy = await PgFreezeProxy.start(url);
-    const store = await openPostgresStore({ url: proxy.url(url), sealer: new FakeSealer(), poolSize: 2, clockOffsetMs: 0, statementTimeoutMs: STATEMENT_TIMEOUT_MS });
+    const proxy = await PgProxy.start(url);
+    atScopeEnd(() => proxy.close());
+    const store = await openPostgresStore({ url: proxy.rewrite(url), sealer: new FakeSealer(), poolSize: 2, clockOffsetMs: 0, statementTimeoutMs: STATEMENT_TIMEOUT_MS });
     await store.links.count();
-    proxy.freeze("all");
+    proxy.freeze();
     const t0 = performance.now();
     await store.close();
     // One second's grace for each: the LISTEN connection, then the pool.
     expect(performance.now() - t0).toBeLessThan(2000 + SLACK_MS);
-    expect(proxy.open.total).toBeGreaterThan(0);
+    expect(proxy.stats().open).toBeGreaterThan(0);
     proxy.thaw();
-    await pollUntil("every connection is gone at the proxy", () => proxy.open.total, (n) => n === 0, 5000);
+    await pollUntil("every connection is gone at the proxy", () => proxy.stats().open, (n) => n === 0, 5000);
   });
 });

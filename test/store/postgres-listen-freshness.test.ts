@@ -16,7 +16,7 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { openPostgresStore, type PgStore } from "../../src/store/postgres/index.js";
-import { PgFreezeProxy } from "../support/pg-freeze-proxy.js";
+import { PgProxy } from "../support/pg-proxy.js";
 import { pollUntil } from "../support/poll.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
@@ -43,13 +43,14 @@ describe.skipIf(typeof server === "string")(`a PostgreSQL store whose LISTEN con
   it("stops serving its cache within listen_freshness, reads the row, reports the listener down once; caches again after it reconnects", async () => {
     if (typeof server === "string") return;
     const url = await server.freshDatabase();
-    const proxy = await PgFreezeProxy.start(url);
+    const proxy = await PgProxy.start(url);
+    atScopeEnd(() => proxy.close());
     const lines: Line[] = [];
     const log = {
       warn: (fields: object, message: string) => lines.push({ level: "warn", fields, message }),
       info: (fields: object, message: string) => lines.push({ level: "info", fields, message }),
     };
-    const a = await open(proxy.url(url), { listenFreshnessMs: FRESHNESS_MS, log });
+    const a = await open(proxy.rewrite(url), { listenFreshnessMs: FRESHNESS_MS, log });
     const b = await open(url);
     const health: Array<boolean | undefined> = [];
     a.onHealth((h) => health.push(h.listener));
@@ -77,8 +78,7 @@ expect((await a.links.get(KEY))?.version).toBe(cachedVersion);
     expect(a.health()).toEqual({ serving: true, database: true, listener: true });
 
     // A's LISTEN connection goes silent; B commits a change that A cannot hear of.
-    proxy.freeze("listen");
-    expect(proxy.open.frozen).toBe(1);
+    expect(proxy.freezeListen({ reconnects: true })).toBe(1);
     const committed = performance.now();
     await b.links.put(KEY, tokens({ accessToken: "at-2" }), T0 + 1);
     const served = await pollUntil("A reads the new token", async () => (await a.links.get(KEY))?.accessToken, (t) => t === "at-2", FRESHNESS_MS + SLACK_MS);

@@ -1,23 +1,37 @@
 /**
- * A TCP proxy of the tests' own between one "host" and PostgreSQL, on
- * loopback, that models the faults of the path between them without touching
- * the server the other hosts use:
+ * A TCP proxy of the tests' own between one "host" (a daemon, or a store
+ * opened in the test) and PostgreSQL, on loopback, that models the faults
+ * of the path between them without touching the server everyone else uses.
+ * The one proxy of the test suites (test/hosts, test/fleet, test/store).
  *
  * - `freeze()`: nothing is forwarded either way on any connection, nothing is
- *   closed (a black-holed path: bytes wait in the kernel buffers and are
- *   delivered on `thaw()`, as TCP retransmission would once the path heals).
- *   New connections made while frozen are accepted and frozen as well, so a
- *   client's connect times out on its own deadline.
+ *   closed (a black-holed path: the server alive, no FIN, no RST). The
+ *   sockets are paused, so bytes wait — in the kernel buffers, or held here
+ *   if they were already read — and are delivered on `thaw()`, as TCP
+ *   retransmission would once the path heals. A side that ends or closes
+ *   meanwhile is passed on only at the thaw: the other side learns nothing
+ *   while frozen. New connections made while frozen are accepted and frozen
+ *   as well, so a client's connect times out on its own deadline.
  * - `freezeListen()`: only the connections that sent `LISTEN` (recognised in
  *   the client's protocol stream: a simple Query, or a Parse, whose text
  *   starts with LISTEN) stop forwarding — the half-open LISTEN connection of
- *   issue 18, while the host's queries still work.
+ *   issue 18, while the host's queries still work. With
+ *   `{ reconnects: true }` a connection that sends LISTEN later is frozen as
+ *   it does, that LISTEN held (every LISTEN the host tries is lost), until
+ *   `thaw()`; without, a reconnected listener goes through.
  * - `holdNew()`: connections made from now on are accepted but not forwarded
  *   until `thaw()` (a server that no longer answers new connections).
  * - `cut()`: every connection is reset (RST), both sides.
  *
  * `upstreamPorts()` are the local ports of its connections to the server:
- * pg_stat_activity.client_port, to find this host's backends.
+ * pg_stat_activity.client_port, to find this host's backends. `stats()`
+ * counts the open connections (a closed side of a frozen one still counts
+ * until the thaw passes its close on), the frozen ones and the LISTENers.
+ *
+ *   const proxy = await PgProxy.start(url);
+ *   atScopeEnd(() => proxy.close());          // or close() yourself
+ *   const store = await openPostgresStore({ url: proxy.rewrite(url), … });
+ *   proxy.freezeListen({ reconnects: true }); … proxy.thaw();
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -35,6 +49,10 @@ interface Pair {
   listen: boolean;
   /** Not forwarding either way. */
   frozen: boolean;
+  /** Chunks read while frozen (already in flight when the freeze came, or the LISTEN that froze it), in order, written at the thaw. */
+  readonly held: Array<{ to: Socket; chunk: Buffer }>;
+  /** A side ended, closed or failed while frozen: the pair closes at the thaw. */
+  gone: boolean;
   closed: boolean;
 }
 
@@ -50,6 +68,8 @@ export class PgProxy {
   readonly #pairs = new Set<Pair>();
   #frozenAll = false;
   #holdNew = false;
+  /** Connections that send LISTEN from now on are frozen as they do. */
+  #freezeListenReconnects = false;
   #nextId = 1;
   /** Every connection ever accepted. */
   accepted = 0;
@@ -91,8 +111,12 @@ export class PgProxy {
     for (const p of this.#pairs) this.#setFrozen(p, true);
   }
 
-  /** Stop forwarding on the connections that LISTENed; returns how many. */
-  freezeListen(): number {
+  /**
+   * Stop forwarding on the connections that LISTENed; returns how many.
+   * `reconnects`: also freeze every connection that sends LISTEN later, as it does.
+   */
+  freezeListen(opts: { reconnects?: boolean } = {}): number {
+    if (opts.reconnects === true) this.#freezeListenReconnects = true;
     let n = 0;
     for (const p of this.#pairs) {
       if (!p.listen || p.closed) continue;
@@ -107,11 +131,12 @@ export class PgProxy {
     this.#holdNew = true;
   }
 
-  /** Forward again on every connection; what waited is delivered. */
+  /** Forward again on every connection; what waited is delivered, and a side that closed meanwhile closes the other. */
   thaw(): void {
     this.#frozenAll = false;
     this.#holdNew = false;
-    for (const p of this.#pairs) this.#setFrozen(p, false);
+    this.#freezeListenReconnects = false;
+    for (const p of [...this.#pairs]) this.#setFrozen(p, false);
   }
 
   /** Reset every connection (both sides). */
@@ -136,8 +161,10 @@ export class PgProxy {
     return { open: this.#pairs.size, frozen, listen };
   }
 
+  /** Resets every connection and stops listening; safe to call twice. */
   async close(): Promise<void> {
     this.cut();
+    if (!this.#server.listening) return;
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
@@ -145,18 +172,25 @@ export class PgProxy {
     this.accepted++;
     client.setNoDelay(true);
     const upstream = connect({ host: this.#target.host, port: this.#target.port, noDelay: true });
-    const pair: Pair = { id: this.#nextId++, client, upstream, listen: false, frozen: false, closed: false };
+    const pair: Pair = { id: this.#nextId++, client, upstream, listen: false, frozen: false, held: [], gone: false, closed: false };
     this.#pairs.add(pair);
     const sniff = clientSniffer(() => {
       pair.listen = true;
+      // Frozen before this chunk is forwarded: the LISTEN itself is held.
+      if (this.#freezeListenReconnects) this.#setFrozen(pair, true);
     });
-    client.on("data", (chunk: Buffer) => {
-      sniff(chunk);
-      if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on("data", (chunk: Buffer) => {
-      if (!client.write(chunk)) upstream.pause();
-    });
+    const forward =
+      (from: Socket, to: Socket, fromClient: boolean) =>
+      (chunk: Buffer): void => {
+        if (fromClient) sniff(chunk);
+        if (pair.frozen) {
+          pair.held.push({ to, chunk });
+          return;
+        }
+        if (!to.write(chunk)) from.pause();
+      };
+    client.on("data", forward(client, upstream, true));
+    upstream.on("data", forward(upstream, client, false));
     // Back-pressure resumes reading, unless the pair is frozen.
     upstream.on("drain", () => {
       if (!pair.frozen) client.resume();
@@ -164,11 +198,15 @@ export class PgProxy {
     client.on("drain", () => {
       if (!pair.frozen) upstream.resume();
     });
-    const end = (): void => this.#close(pair, false);
-    client.on("error", end);
-    upstream.on("error", end);
-    client.on("close", end);
-    upstream.on("close", end);
+    const end = (): void => {
+      if (pair.frozen) pair.gone = true;
+      else this.#close(pair, false);
+    };
+    for (const s of [client, upstream]) {
+      s.on("error", end);
+      s.on("end", end);
+      s.on("close", end);
+    }
     if (this.#frozenAll || this.#holdNew) this.#setFrozen(pair, true);
   }
 
@@ -178,10 +216,15 @@ export class PgProxy {
     if (frozen) {
       p.client.pause();
       p.upstream.pause();
-    } else {
-      p.client.resume();
-      p.upstream.resume();
+      return;
     }
+    for (const { to, chunk } of p.held.splice(0)) if (!to.destroyed) to.write(chunk);
+    if (p.gone) {
+      this.#close(p, false);
+      return;
+    }
+    p.client.resume();
+    p.upstream.resume();
   }
 
   #close(p: Pair, reset: boolean): void {
@@ -189,8 +232,11 @@ export class PgProxy {
     p.closed = true;
     this.#pairs.delete(p);
     for (const s of [p.client, p.upstream]) {
-      if (reset && !s.destroyed && !s.connecting) s.resetAndDestroy();
-      else s.destroy();
+      if (s.destroyed) continue;
+      if (reset && !s.connecting) s.resetAndDestroy();
+      else if (reset) s.destroy();
+      // What was written (held chunks included) goes out before the FIN.
+      else s.destroySoon();
     }
   }
 }
