@@ -3,18 +3,23 @@
  * provider holds its refresh (the provider then rotates the token; the answer
  * is lost with the process). A new daemon on the same store takes over at
  * once — not after the lease TTL — and says what happened: without a reuse
- * grace window the spent token is not sent again and the link needs
- * re-linking with a reason that names the interruption; inside the provider's
- * declared grace window (rotation_grace) it retries with the previous refresh
- * token and the link stays healthy.
+ * grace window the spent token is not sent again; for
+ * refresh.interrupted_window after the send callers get UNAVAILABLE,
+ * REFRESH_INTERRUPTED (RetryInfo, who sent it when: the answer may still be
+ * stored, invariants 11 and 12), then the link needs re-linking with a reason
+ * that names the interruption; inside the provider's declared grace window
+ * (rotation_grace) it retries with the previous refresh token and the link
+ * stays healthy.
  */
-import * as grpc from "@grpc/grpc-js";
 import { afterEach, expect, it } from "vitest";
 import { describeOutcome, type Outcome } from "./support/broker-client.js";
+import { ask, askUntilFailed, expectInterruptedThenFailed } from "./support/interruption.js";
 import { FaultRig, expiredSeed, sleep, type DaemonOptions, type RigDaemon } from "./support/rig.js";
 
 /** The issue's bound for a definitive answer after a crash; the lease TTL stays at its 15 s default. */
 const TAKEOVER_BOUND_MS = 2_000;
+/** refresh.interrupted_window, short enough to see both phases. */
+const WINDOW_MS = 3_000;
 
 let rig: FaultRig | undefined;
 afterEach(async () => {
@@ -43,22 +48,34 @@ async function askAfterRestart(r: FaultRig, opts: DaemonOptions): Promise<{ b: R
   return { b, outcome };
 }
 
-it("no grace window: REAUTH_REQUIRED within 2 s, the reason names the interruption, the spent token is not sent again", async () => {
+it("no grace window: within 2 s another daemon answers REFRESH_INTERRUPTED naming the killed sender, for refresh.interrupted_window (3 s); then REAUTH_REQUIRED naming the interruption; the spent token is never sent again", async () => {
   rig = await FaultRig.start({ expiresInSec: 120 });
   const { fake } = rig;
-  const opts: DaemonOptions = { refresh: { timeout: "5s" } };
-  await killMidRefresh(rig, opts);
-  const { b, outcome } = await askAfterRestart(rig, opts);
-  const what = describeOutcome(outcome);
+  const opts: DaemonOptions = { refresh: { timeout: "5s", interrupted_window: `${WINDOW_MS}ms` } };
+  const a = await rig.daemon(opts);
+  await a.client.importLink("u", expiredSeed(fake));
+  // The other daemon is up before the window starts, so its start-up does not eat the window.
+  const b = await rig.daemon(opts);
+  const held = fake.holdNextTokenRequest();
+  const call = a.client.obtain("u", { minValidMs: 0, deadlineMs: 30_000 });
+  await held.arrived;
+  const providerSawAt = Date.now();
+  const pid = a.serving.child.pid;
+  await a.kill();
+  held.release();
+  await held.answered;
+  expect(fake.refreshes).toBe(1); // the provider rotated; nobody will read its answer
+  expect((await call).ok).toBe(false);
 
-  expect(outcome.ms, what).toBeLessThan(TAKEOVER_BOUND_MS);
-  expect(outcome.ok, what).toBe(false);
-  if (outcome.ok) return;
-  expect(outcome.code, what).toBe(grpc.status.FAILED_PRECONDITION);
-  expect(outcome.reason, what).toBe("REAUTH_REQUIRED");
-  expect(outcome.detail?.metadata.failure_reason, what).toMatch(/interrupted/i);
-  expect(fake.replays, what).toBe(0);
+  // The dead holder is taken over at once — not after the lease TTL (15 s) — and the answer says what happened.
+  const first = await ask(b.client, "u", 30_000);
+  const what = describeOutcome(first.outcome);
+  expect(first.outcome.ms, what).toBeLessThan(TAKEOVER_BOUND_MS);
+  expect(first.outcome.ok ? "a token" : first.outcome.reason, what).toBe("REFRESH_INTERRUPTED");
+  const asked = await askUntilFailed(b.client, "u", { untilEpochMs: providerSawAt + WINDOW_MS + 10_000, first: [first] });
+  expectInterruptedThenFailed(asked, { providerSawAt, windowMs: WINDOW_MS, by: new RegExp(`^process ${pid} on host `) });
   expect(fake.tokenRequests, what).toBe(1);
+  expect(fake.replays, what).toBe(0);
 
   // The recorded failure is what the link says from now on, without asking the provider.
   const link = await b.client.getLink("u");
@@ -66,6 +83,7 @@ it("no grace window: REAUTH_REQUIRED within 2 s, the reason names the interrupti
   const again = await b.client.obtain("u", { minValidMs: 0 });
   expect(again.ok ? "a token" : again.reason).toBe("REAUTH_REQUIRED");
   expect(fake.tokenRequests).toBe(1);
+  expect(fake.replays).toBe(0);
   expect(b.alive()).toBe(true);
   expect(fake.errors).toEqual([]);
 });

@@ -1,17 +1,20 @@
 /**
  * Issue 18, row 6: host A's LISTEN connection goes silently dead (its proxy
- * stops forwarding that one connection, closes nothing) while its queries
- * still work; host B refreshes the link, which kills the access token A has
- * cached (the provider supersedes older access tokens on refresh). A may
- * serve its cached token only while its invalidation channel is confirmed
- * alive (store.postgres.listen_freshness, 3 s): from 3 s after B's refresh
- * on, every answer of A is a token the provider honours — B's.
+ * stops forwarding that one connection, closes nothing — and every LISTEN a
+ * reconnect sends, so the channel stays dead for the whole test) while its
+ * queries still work; host B refreshes the link, which kills the access
+ * token A has cached (the provider supersedes older access tokens on
+ * refresh). A may serve its cached token only while its invalidation
+ * channel is confirmed alive (store.postgres.listen_freshness, 3 s): from
+ * 3 s after B's refresh on, every answer of A is a token the provider
+ * honours — B's. A dead channel turns A's cache off, not A: it answers every
+ * call with a token throughout (docs/design.md §3 invariant 14).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { describeOutcome, type Outcome } from "../faults/support/broker-client.js";
 import { sleep } from "../faults/support/rig.js";
 import { usePostgres } from "../support/postgres.js";
-import { Hosts, canUnshareUts } from "./support/hosts.js";
+import { Hosts, canUnshareUts, skipReason } from "./support/hosts.js";
 import { Calls, expectLinksLive } from "./support/verdict.js";
 
 const server = await usePostgres();
@@ -29,8 +32,8 @@ afterEach(async () => {
   hosts = undefined;
 });
 
-describe.skipIf(typeof server === "string" || !unshare)("a half-open LISTEN connection (issue 18 row 6)", () => {
-  it("A stops serving its cached token within the freshness bound after B's refresh replaced it", async () => {
+describe.skipIf(typeof server === "string" || !unshare)(`a half-open LISTEN connection (issue 18 row 6)${skipReason(server, unshare)}`, () => {
+  it("A stops handing out its cached token within the freshness bound after B's refresh replaced it, and answers every call with a token meanwhile", async () => {
     if (typeof server === "string") return;
     hosts = await Hosts.start(server, { expiresInSec: 600, supersedeAccess: true });
     const { fake } = hosts;
@@ -46,7 +49,8 @@ describe.skipIf(typeof server === "string" || !unshare)("a half-open LISTEN conn
       expect(o.ok && o.token.accessToken, describeOutcome(o)).toBe(seed.accessToken); // the second from A's cache
     }
 
-    expect(a.proxy.freezeListen(), "A's LISTEN connection").toBe(1);
+    expect(a.proxy.freezeListen({ reconnects: true }), "A's LISTEN connection").toBe(1);
+    const frozenFrom = calls.all.length;
     const refreshed = await calls.obtain(b, "u", { minValidMs: 120_000 });
     const refreshedAt = Date.now();
     expect(refreshed.ok, describeOutcome(refreshed)).toBe(true);
@@ -61,6 +65,11 @@ describe.skipIf(typeof server === "string" || !unshare)("a half-open LISTEN conn
       await sleep(100);
     }
     calls.expectSound({ staleAllowedUntil });
+    // Still serving: every answer of A's while its channel is dead is a token (read from the row once the cache is off).
+    const fromA = calls.all.slice(frozenFrom).filter((c) => c.host === a.name);
+    expect(fromA.length, calls.summary()).toBeGreaterThan(0);
+    for (const c of fromA) expect(c.outcome.ok, `A stopped serving: ${describeOutcome(c.outcome)}\n${calls.summary()}`).toBe(true);
+    expect(a.proxy.stats().frozen, "A's channel stayed dead for the whole watch").toBeGreaterThan(0);
     expect(last.ok && last.token.accessToken, `A's last answer\n${calls.summary()}`).toBe(refreshed.token.accessToken);
     expect(fake.refreshes, calls.summary()).toBe(1);
     await expectLinksLive(fake, [b, a], ["u"], calls);

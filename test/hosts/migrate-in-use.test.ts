@@ -1,10 +1,10 @@
 /**
  * Issue 18, row 7: `tokenbroker store migrate` while a daemon still serves
- * the SQLite file. Today it copies and exits 0 — and a refresh the daemon
+ * the SQLite file. Before the fix it copied and exited 0 — and a refresh the daemon
  * commits afterwards rotates a token the copy still holds, so the fleet
- * starts from a spent refresh token. It must refuse (exit non-zero), name
- * what holds the file (the daemon's pid), and copy nothing; once the daemon
- * has stopped, the same command migrates.
+ * starts from a spent refresh token. It must refuse (exit 4, "try again
+ * later"), name what holds the file (the daemon's pid), and copy nothing;
+ * once the daemon has stopped, the same command migrates.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { describeOutcome } from "../faults/support/broker-client.js";
 import { FaultRig, expiredSeed } from "../faults/support/rig.js";
 import { runCli } from "../support/cli.js";
 import { usePostgres } from "../support/postgres.js";
+import { skipReason } from "./support/hosts.js";
 
 const server = await usePostgres();
 
@@ -37,8 +38,8 @@ async function linksIn(url: string): Promise<number> {
   }
 }
 
-describe.skipIf(typeof server === "string")("store migrate while a daemon serves the SQLite file (issue 18 row 7)", () => {
-  it("refuses, exits non-zero, names the daemon's pid, copies nothing; migrates once the daemon has stopped", async () => {
+describe.skipIf(typeof server === "string")(`store migrate while a daemon serves the SQLite file (issue 18 row 7)${skipReason(server)}`, () => {
+  it("refuses with exit 4, names the daemon's pid, copies nothing; migrates once the daemon has stopped", async () => {
     if (typeof server === "string") return;
     rig = await FaultRig.start({ expiresInSec: 120 });
     const { fake } = rig;
@@ -54,8 +55,10 @@ describe.skipIf(typeof server === "string")("store migrate while a daemon serves
 
     const refused = await runCli(args, { timeoutMs: 20_000 });
     const what = `exit ${refused.code}\nstdout: ${refused.stdout}\nstderr: ${refused.stderr}`;
-    expect(refused.code, what).not.toBe(0);
-    expect(refused.stderr, what).toContain(String(d.serving.child.pid));
+    // Exit 4 (EXIT_RETRY): try again once the daemon has exited.
+    expect(refused.code, what).toBe(4);
+    expect(refused.stderr, what).toMatch(/in use/);
+    expect(refused.stderr, what).toContain(`pid ${d.serving.child.pid}`);
     expect(await linksIn(url), what).toBe(0);
 
     await d.serving.stop();

@@ -13,7 +13,7 @@ import type { FakeProvider } from "../support/fake-provider.js";
 import { PgProxy } from "../support/pg-proxy.js";
 import { usePostgres } from "../support/postgres.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
-import { Hosts, canUnshareUts, until } from "./support/hosts.js";
+import { Hosts, canUnshareUts, skipReason, until } from "./support/hosts.js";
 
 const server = await usePostgres();
 const unshare = canUnshareUts();
@@ -45,7 +45,7 @@ async function refresh(f: FakeProvider, refreshToken: string, signal?: AbortSign
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-describe.skipIf(typeof server === "string")("PgProxy", () => {
+describe.skipIf(typeof server === "string")(`PgProxy${skipReason(server)}`, () => {
   it("forwards; freeze() stalls queries without closing; thaw() delivers them; freezeListen() stalls only the LISTEN connection; cut() resets", async () => {
     if (typeof server === "string") return;
     const url = await server.freshDatabase();
@@ -102,6 +102,66 @@ describe.skipIf(typeof server === "string")("PgProxy", () => {
   });
 });
 
+describe.skipIf(typeof server === "string")(`PgProxy: reconnecting listeners and closes while frozen${skipReason(server)}`, () => {
+  it("freezeListen() lets a later LISTEN through; freezeListen({ reconnects: true }) holds it until thaw(); a close while frozen reaches the server only at the thaw", async () => {
+    if (typeof server === "string") return;
+    const url = await server.freshDatabase();
+    const proxy = await PgProxy.start(url);
+    const clients: pg.Client[] = [];
+    const client = async (): Promise<pg.Client> => {
+      const c = new pg.Client({ connectionString: proxy.rewrite(url) });
+      c.on("error", () => undefined);
+      await c.connect();
+      clients.push(c);
+      return c;
+    };
+    const direct = new pg.Client({ connectionString: url });
+    await direct.connect();
+    const backendsAt = async (ports: number[]): Promise<number> =>
+      (await direct.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE client_port = ANY($1::int[])", [ports])).rows[0]?.n ?? 0;
+    try {
+      // Without reconnects: only the LISTEN connections of the moment (none here); a later LISTEN goes through.
+      expect(proxy.freezeListen()).toBe(0);
+      const first = await client();
+      expect(await within(first.query("LISTEN rig_a"), 2_000)).not.toBe("timeout");
+      proxy.thaw();
+
+      // With reconnects: a connection that sends LISTEN later is frozen as it does, its LISTEN held.
+      expect(proxy.freezeListen({ reconnects: true })).toBe(1);
+      const later = await client();
+      const heard: string[] = [];
+      later.on("notification", (m) => heard.push(m.payload ?? ""));
+      const listening = later.query("LISTEN rig_b");
+      expect(await within(listening, 500)).toBe("timeout");
+      expect(proxy.stats()).toMatchObject({ open: 2, frozen: 2, listen: 2 });
+      await direct.query("SELECT pg_notify('rig_b', 'before')");
+      proxy.thaw();
+      await listening;
+      await direct.query("SELECT pg_notify('rig_b', 'after')");
+      await until("the notification after the thaw", 2_000, () => heard.includes("after"));
+      expect(heard).toEqual(["after"]); // the LISTEN reached the server only at the thaw
+
+      // A client that closes while frozen: the server learns of it only at the thaw.
+      const ports = proxy.upstreamPorts();
+      expect(await backendsAt(ports)).toBe(2);
+      proxy.freeze();
+      // end() resolves once the server's side has closed: not while frozen.
+      const ending = Promise.all(clients.splice(0).map((c) => c.end()));
+      expect(await within(ending, 300)).toBe("timeout");
+      expect(await backendsAt(ports)).toBe(2);
+      expect(proxy.stats().open).toBe(2);
+      proxy.thaw();
+      await ending;
+      await until("the closed connections to reach the server", 3_000, async () => (await backendsAt(ports)) === 0);
+      await until("the proxy to drop them", 3_000, () => proxy.stats().open === 0);
+    } finally {
+      for (const c of clients) await c.end().catch(() => undefined);
+      await direct.end();
+      await proxy.close();
+    }
+  });
+});
+
 describe("FakeProvider: late and lost answers", () => {
   it("answerAfterMs rotates at once and answers later; the spent token presented meanwhile is a replay", async () => {
     const f = await useFakeProvider({ expiresInSec: 120 });
@@ -139,7 +199,7 @@ describe("FakeProvider: late and lost answers", () => {
   });
 });
 
-describe.skipIf(typeof server === "string" || !unshare)("hosts: identity and clock", () => {
+describe.skipIf(typeof server === "string" || !unshare)(`hosts: identity and clock${skipReason(server, unshare)}`, () => {
   it("each daemon writes its own hostname into its lease owner; a stepped clock shows in what it logs", async () => {
     if (typeof server === "string") return;
     hosts = await Hosts.start(server, { expiresInSec: 120 });

@@ -28,28 +28,6 @@ import type { FakeProvider, FakeProviderOptions } from "../../support/fake-provi
 import { PgProxy } from "../../support/pg-proxy.js";
 import type { PgServer } from "../../support/postgres.js";
 
-/**
- * Configuration keys the plan for issue 18 adds (`refresh.answer_timeout`,
- * `refresh.interrupted_window`, `store.postgres.listen_freshness`). Today's
- * strict schema refuses them; TOKENBROKER_TEST_LEGACY_CONFIG=1 leaves them
- * out, only to record how the unfixed daemon fails these tests (README.md).
- */
-const PLAN_REFRESH_KEYS = ["answer_timeout", "interrupted_window"];
-const PLAN_POSTGRES_KEYS = ["listen_freshness"];
-
-export const legacyConfig = (): boolean => process.env.TOKENBROKER_TEST_LEGACY_CONFIG === "1";
-
-/** `opts` without the plan's new keys when TOKENBROKER_TEST_LEGACY_CONFIG=1; unchanged otherwise. */
-export function planOptions<T extends { refresh?: Record<string, unknown>; postgres?: Record<string, unknown> }>(opts: T): T {
-  if (!legacyConfig()) return opts;
-  const strip = (o: Record<string, unknown> | undefined, keys: string[]): Record<string, unknown> | undefined =>
-    o === undefined ? undefined : Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
-  const out = { ...opts };
-  if (opts.refresh !== undefined) out.refresh = strip(opts.refresh, PLAN_REFRESH_KEYS)!;
-  if (opts.postgres !== undefined) out.postgres = strip(opts.postgres, PLAN_POSTGRES_KEYS)!;
-  return out;
-}
-
 export interface HostOptions extends DaemonOptions {
   /** Merged over the fleet's store.postgres section (listen, statement_timeout, listen_freshness, …). */
   postgres?: Record<string, unknown>;
@@ -130,7 +108,7 @@ export class Hosts {
    */
   async host(name: string, opts: HostOptions = {}): Promise<Host> {
     if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new Error(`host name ${name}: lower-case letters, digits and '-'`);
-    const { postgres, clock, ...rest } = planOptions(opts);
+    const { postgres, clock, ...rest } = opts;
     const proxy = await PgProxy.start(this.fleet.url);
     this.#proxies.push(proxy);
     // Per daemon (two daemons may share a host name: two processes on one host).
@@ -247,4 +225,14 @@ export function canUnshareUts(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why a cross-host suite is skipped, for its title (empty when it runs):
+ * PostgreSQL unavailable (usePostgres' reason), or no `unshare --uts`.
+ */
+export function skipReason(server: unknown, unshare?: boolean): string {
+  if (typeof server === "string") return ` (skipped: ${server})`;
+  if (unshare === false) return " (skipped: unshare --uts needs root or a user namespace)";
+  return "";
 }

@@ -14,7 +14,11 @@
  * - the provider saw 0 replays of a spent refresh token and met no error;
  * - at the end every link holds the provider's current token: each host
  *   serves a valid one, no failure is recorded, and a further refresh
- *   (forced by asking for more validity than is left) succeeds.
+ *   (forced by asking for just more validity than is left, once the token
+ *   is old enough for that to be less than the provider issues) succeeds.
+ *
+ * And where a link is interrupted, `expectInterruptedBy`: the caller is told
+ * so (UNAVAILABLE, REFRESH_INTERRUPTED, RetryInfo, the sender's host).
  */
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "vitest";
@@ -106,6 +110,27 @@ export class Calls {
   }
 }
 
+/**
+ * The answer a caller gets while a refresh that `sender` (a host name) sent
+ * waits for its lost answer (docs/design.md §3 invariant 11): UNAVAILABLE,
+ * REFRESH_INTERRUPTED, RetryInfo, and the sender on that host named — or,
+ * with `orToken`, a token valid at the provider (the answer already healed
+ * the link).
+ */
+export function expectInterruptedBy(fake: FakeProvider, o: Outcome, sender: string, context: string, opts: { orToken?: boolean } = {}): void {
+  const what = `${describeOutcome(o)}\n${context}`;
+  if (o.ok) {
+    expect(opts.orToken, `a token where the link is interrupted — ${what}`).toBe(true);
+    expect(fake.isValid(o.token.accessToken), `not valid at the provider — ${what}`).toBe(true);
+    return;
+  }
+  expect(o.reason, what).toBe("REFRESH_INTERRUPTED");
+  expect(o.code, what).toBe(grpc.status.UNAVAILABLE);
+  expect(o.detail?.retry?.retryDelay, `no RetryInfo — ${what}`).toBeDefined();
+  expect(o.detail?.metadata.interrupted_by, what).toMatch(new RegExp(`^process \\d+ on host ${sender}$`));
+  expect(o.detail?.metadata.interrupted_at, what).toMatch(/^\d{4}-\d\d-\d\dT/);
+}
+
 /** The provider's side: no replay, no revoked family, no internal error. */
 export function expectProviderClean(fake: FakeProvider, context = ""): void {
   expect(fake.replays, `replays of a spent refresh token${context === "" ? "" : `\n${context}`}`).toBe(0);
@@ -121,6 +146,8 @@ export function expectProviderClean(fake: FakeProvider, context = ""): void {
  */
 export async function expectLinksLive(fake: FakeProvider, hosts: Caller[], users: string[], calls?: Calls): Promise<void> {
   const context = calls === undefined ? "" : `calls:\n${calls.summary()}`;
+  // What the callers saw, in the test's output: the record behind test/hosts/README.md's results.
+  if (calls !== undefined) console.info(calls.summary());
   for (const user of users) {
     const seen = new Set<string>();
     let last: Outcome | undefined;
@@ -142,17 +169,49 @@ export async function expectLinksLive(fake: FakeProvider, hosts: Caller[], users
   expectProviderClean(fake, context);
 }
 
-/** Forces one refresh of `user` on `host` (asking for more validity than `current` has left) and expects it to succeed. */
+/** Epoch ms of a protobuf Timestamp. */
+const epochMs = (t: { seconds: bigint; nanos: number }): number => Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6);
+
+/** How far past the token's remaining validity the forcing ask reaches. */
+const FORCE_MARGIN_MS = 500;
+/**
+ * How old (since it was stored) the token is when the forcing ask comes.
+ * The ask then stays FORCE_AGE_MS − FORCE_MARGIN_MS (2 s) below the lifetime
+ * the provider issues: room for the forced refresh's own latency, since its
+ * token, counted from its send, must still have the asked validity when it
+ * is handed out.
+ */
+const FORCE_AGE_MS = 2_500;
+
+/**
+ * Forces one refresh of `user` on `host` and expects it to succeed: it asks
+ * for just more validity than the current token has left.
+ *
+ * The ask must stay below the lifetime the daemon saw the provider issue
+ * (expires_at − last_refreshed_at), or the daemon rightly answers
+ * MIN_VALIDITY_UNREACHABLE without refreshing (docs/design.md §3 invariant
+ * 16). Lifetimes count from when the refresh was sent and last_refreshed_at
+ * is when its answer was stored, so after a slow answer (or a holder that
+ * stored its answer seconds later) a token that was only just stored has
+ * already lost the answer's latency: "remaining + margin" can exceed what
+ * the provider issues. So the token first ages FORCE_AGE_MS past its
+ * storing, by the daemon's own record, and the ask is remaining + margin.
+ */
 async function expectFurtherRefresh(fake: FakeProvider, host: Caller, user: string, current: Outcome, context: string): Promise<void> {
   if (!current.ok) return;
-  // Asking for more than is left refreshes, unless the token is so young that the provider's
-  // lifetime could not give more (docs/design.md §3 invariant 16): let it age past 1 s first.
-  const lifetimeMs = fake.expiresInSec * 1000;
-  const age = lifetimeMs - remainingMs(current.token);
-  if (age < 1_000) await sleep(1_000 - age);
+  const link = await host.client.getLink(user);
+  const expiresAt = link.expiresAt === undefined ? undefined : epochMs(link.expiresAt);
+  const storedAt = link.lastRefreshedAt === undefined ? undefined : epochMs(link.lastRefreshedAt);
+  if (expiresAt !== undefined && storedAt !== undefined) {
+    const agedEnough = storedAt + FORCE_AGE_MS;
+    if (Date.now() < agedEnough) await sleep(agedEnough - Date.now());
+  }
+  const left = expiresAt === undefined ? remainingMs(current.token) : expiresAt - Date.now();
   const before = { refreshes: fake.refreshes, requests: fake.tokenRequests };
-  const next = await host.client.obtain(user, { minValidMs: Math.max(0, remainingMs(current.token)) + 500, deadlineMs: 10_000 });
-  const what = `${host.name} ${user}, a further refresh: ${describeOutcome(next)}\n${context}`;
+  const minValidMs = Math.max(0, left) + FORCE_MARGIN_MS;
+  const next = await host.client.obtain(user, { minValidMs, deadlineMs: 10_000 });
+  const issued = expiresAt !== undefined && storedAt !== undefined ? `${expiresAt - storedAt} ms issued, ` : "";
+  const what = `${host.name} ${user}, a further refresh (${issued}${Math.round(left)} ms left, asked ${Math.round(minValidMs)} ms): ${describeOutcome(next)}\n${context}`;
   expect(next.ok, what).toBe(true);
   if (!next.ok) return;
   expect(next.token.accessToken, what).not.toBe(current.token.accessToken);
