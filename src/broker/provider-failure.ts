@@ -73,7 +73,9 @@ export async function failInterrupted(o: RefreshDeps, key: LinkKey, record: Link
   const now = o.clock.now();
   const reason = boundFailureReason(`${interruptionText(interrupted, interrupted.by === o.owner ? "own" : why)}; the provider may have rotated the refresh token, so it was not sent again`);
   o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
-  if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) throw recorded(o, key, reauthRequired(reason, now), false);
+  if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) {
+    throw recorded(o, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false);
+  }
   return { kind: "changed" };
 }
 

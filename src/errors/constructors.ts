@@ -35,8 +35,8 @@ export function providerRateLimited(providerId: string, retryAfterMs: number): B
 }
 
 /** REAUTH_REQUIRED: the provider refused the refresh token just now (docs/design.md §3 invariant 5). */
-export function reauthRequired(failureReason: string, failedAt: number): BrokerError {
-  return new BrokerError(Reason.REAUTH_REQUIRED, "the provider rejected the refresh token; the user has to link again", {
+export function reauthRequired(failureReason: string, failedAt: number, message = "the provider rejected the refresh token; the user has to link again"): BrokerError {
+  return new BrokerError(Reason.REAUTH_REQUIRED, message, {
     failureReason,
     failedAt,
     hint: RELINK_HINT,
@@ -114,7 +114,7 @@ export function minValidityUnreachable(providerId: string, issuedLifetimeMs: num
 export function refreshInterrupted(providerId: string, sentAt: number, by: string, retryAfterMs: number): BrokerError {
   return new BrokerError(
     Reason.REFRESH_INTERRUPTED,
-    `provider ${JSON.stringify(providerId)}: a refresh sent at ${new Date(sentAt).toISOString()} by ${by} got no answer that was seen; the refresh token is not sent again while that answer may still be stored`,
+    `provider ${JSON.stringify(providerId)}: the refresh sent at ${new Date(sentAt).toISOString()} by ${by} was interrupted (no answer to it was seen); the refresh token is not sent again while that answer may still arrive and be stored`,
     { retryAfterMs, metadata: { provider_id: providerId, interrupted_at: new Date(sentAt).toISOString(), interrupted_by: by } },
   );
 }
