@@ -57,7 +57,9 @@ for (const m of mutations) {
     const run = spawnSync("npx", ["vitest", "run", "--project", "hosts", m.test], { cwd: dir, encoding: "utf8" });
     const caught = run.status !== 0;
     if (!caught) survived++;
-    const failedTests = (run.stdout.match(/^\s*[×✗].*$/gmu) ?? []).map((l) => l.trim()).slice(0, 3);
+    // eslint-disable-next-line no-control-regex
+    const plain = run.stdout.replace(/\x1b\[[0-9;]*m/g, "");
+    const failedTests = (plain.match(/^\s*×.*$/gmu) ?? []).map((l) => l.trim()).slice(0, 3);
     console.log(`${caught ? "caught  " : "SURVIVED"} ${m.name} (${m.test})${caught ? `: ${failedTests.join(" | ")}` : ""}`);
   } finally {
     git("worktree", "remove", "--force", dir);
