@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, isMessage, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { encodedAnswer } from "./answer-encoding.js";
 import { grpcHandlerContext, type CallEnv } from "./grpc-context.js";
 import { MalformedRequest, decodeBinaryRequest, malformedError, malformedRequestKey } from "./request-decoding.js";
 import type { AnyImpl } from "./service.js";
@@ -41,11 +42,17 @@ export function grpcDefinition(desc: DescService): grpc.ServiceDefinition {
       requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
       // Never throws: grpc-js would answer INTERNAL; the handler refuses it as INVALID_ARGUMENT.
       requestDeserialize: (b: Buffer) => decodeBinaryRequest(method.input, b),
-      responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, isMessage(m, method.output) ? m : create(method.output, m as never))),
+      // A unary answer arrives already encoded (service.ts checks it encodes before the call is observed).
+      responseSerialize: (m: unknown) => bufferOf(encodedAnswer(m) ?? toBinary(method.output, isMessage(m, method.output) ? m : create(method.output, m as never))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
   }
   return definition as grpc.ServiceDefinition;
+}
+
+/** The bytes as a Buffer, without copying them. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function handlerFor(desc: DescService, method: DescMethod, fn: AnyImpl, env: CallEnv): grpc.UntypedHandleCall {

@@ -3,6 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { runInCallScope, type CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason } from "../errors.js";
 import type { CallerScope } from "../config/schema.js";
+import { checkedAnswer } from "./answer-encoding.js";
 import { callerOf } from "./audit-caller.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
@@ -80,7 +81,8 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
       try {
         guard(hooks, ctx, service, scope);
         refuseMalformed(ctx);
-        const result: unknown = await impl(input, ctx);
+        // Encoded before it is observed: an answer the transport cannot encode is the INTERNAL the caller gets.
+        const result: unknown = checkedAnswer(method.output, await impl(input, ctx), ctx);
         hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, output: result, scope });
         return result;
       } catch (err) {

@@ -53,6 +53,17 @@ export interface Subject {
   providerId?: string | undefined;
 }
 
+/**
+ * Every message type an error's details hold (a `google.protobuf.Any` each,
+ * in a gRPC status and in ObtainAccessTokens' per-provider `google.rpc.Status`).
+ * The JSON encoders' type registry is built from it (answer-encoding.ts), so
+ * a detail type added here is one JSON can write.
+ */
+export const DETAIL_SCHEMAS: readonly DescMessage[] = [ErrorInfoSchema, RetryInfoSchema, HelpSchema, BadRequestSchema];
+
+/** The longest google.protobuf.Duration the JSON mapping can write (±315,576,000,000 s, about 10,000 years). */
+export const MAX_RETRY_DELAY_MS = 315_576_000_000_000;
+
 /** One `google.rpc` detail message, in the shape ConnectError takes. */
 export interface WireDetail {
   desc: DescMessage;
@@ -123,8 +134,10 @@ function detailsOf(err: BrokerError, subject: Subject): WireDetail[] {
   put("field", d.field);
 
   const details: WireDetail[] = [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata }) }];
-  if (d.retryAfterMs !== undefined) {
-    details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(0, Math.ceil(d.retryAfterMs))) }) });
+  if (d.retryAfterMs !== undefined && !Number.isNaN(d.retryAfterMs)) {
+    // A provider's Retry-After is any number of digits: capped where a Duration still has a JSON form.
+    const delayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(0, Math.ceil(d.retryAfterMs)));
+    details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(delayMs) }) });
   }
   const help = helpText(err, metadata);
   if (help !== undefined) details.push({ desc: HelpSchema, value: create(HelpSchema, { links: [{ description: help, url: HELP_URL }] }) });
@@ -157,7 +170,7 @@ function sentDetails(err: ConnectError): { reason: string; details: WireDetail[]
   const info = err.findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
   if (info === undefined) return undefined;
   const details: WireDetail[] = [{ desc: ErrorInfoSchema, value: info }];
-  for (const desc of [RetryInfoSchema, HelpSchema, BadRequestSchema]) for (const value of err.findDetails(desc)) details.push({ desc, value });
+  for (const desc of DETAIL_SCHEMAS) if (desc !== ErrorInfoSchema) for (const value of err.findDetails(desc)) details.push({ desc, value });
   return { reason: info.reason, details };
 }
 

@@ -4,6 +4,7 @@ import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { WIRE_JSON_OPTIONS } from "../rpc/answer-encoding.js";
 import { listenerKindKey, peerKey, type PeerInfo } from "../rpc/context.js";
 import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, certificateNames, reloadTlsFiles, type TlsFilePaths } from "../net/tls-files.js";
@@ -39,6 +40,8 @@ export async function startWebListener(
     shutdownSignal,
     readMaxBytes,
     writeMaxBytes: 4 * 1024 * 1024,
+    // The google.rpc detail types, so an Any (ObtainAccessTokens' per-provider errors) can be written as JSON.
+    jsonOptions: WIRE_JSON_OPTIONS,
     routes(router) {
       for (const { service, impl } of services) router.service(service.desc, impl as never);
       checkRequestMessages(router.handlers, readMaxBytes);
