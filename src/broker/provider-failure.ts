@@ -3,7 +3,7 @@ import { boundFailureReason, failureReason, type OAuthError } from "../oauth/ind
 import type { ProviderEntry } from "../providers/registry.js";
 import type { InterruptedRefresh, LinkKey, LinkRecord } from "../store/link-store.js";
 import { isWinner } from "./freshness.js";
-import { describeOwner } from "./lease-owner.js";
+import { describeOwner, livenessOf } from "./lease-owner.js";
 import type { ClaimReason } from "./lease-policy.js";
 import { lockKey } from "./lock-key.js";
 import type { RefreshDeps } from "./refresh-deps.js";
@@ -71,7 +71,10 @@ export async function onProviderError(
  */
 export async function failInterrupted(o: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<FailureOutcome> {
   const now = o.clock.now();
-  const reason = boundFailureReason(`${interruptionText(interrupted, interrupted.by === o.owner ? "own" : why)}; the provider may have rotated the refresh token, so it was not sent again`);
+  // Judged now, not at the claim: by the time the window is over the claim that failed the link
+  // may have found the lease free, while its sender is known to be gone.
+  const how = interrupted.by === o.owner ? "own" : livenessOf(interrupted.by, o.identity, o.probe) === "dead" ? "holder-dead" : why;
+  const reason = boundFailureReason(`${interruptionText(interrupted, how)}; the provider may have rotated the refresh token, so it was not sent again`);
   o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
   if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) {
     throw recorded(o, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false);
