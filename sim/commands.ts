@@ -32,7 +32,7 @@ export type Command =
   | { t: "relink"; link: number }
   | { t: "unlink"; link: number }
   /** A fault point: right after the provider processes this process's next request, pause it or cut it off from the store. */
-  | { t: "freezeAfterSend"; e: number; how: "pause" | "cutStore" };
+  | { t: "freezeAfterSend"; e: number; how: "pause" | "cutStore"; forMs: number };
 
 export const configArb: fc.Arbitrary<RunConfig> = fc
   .record({
@@ -70,7 +70,8 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("stepClock" as const), e: engine, ms: fc.constantFrom(4_000, 600_000) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("relink" as const), link: fc.nat(3) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("unlink" as const), link: fc.nat(3) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant("freezeAfterSend" as const), e: engine, how: fc.constantFrom("pause" as const, "cutStore" as const) }) },
+  // forMs: how long the freeze lasts (0: until a resume command or the quiet phase).
+  { weight: 3, arbitrary: fc.record({ t: fc.constant("freezeAfterSend" as const), e: engine, how: fc.constantFrom("pause" as const, "cutStore" as const), forMs: fc.constantFrom(0, 2_000, 5_000, 40_000) }) },
 );
 
 export const scheduleArb = fc.record({ config: configArb, commands: fc.array(commandArb, { maxLength: 40 }) });

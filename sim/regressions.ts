@@ -188,7 +188,7 @@ export const regressions: Regression[] = [
     schedule: {
       config: { ...base, engines: 2, hosts: 1 },
       commands: [
-        { t: "freezeAfterSend", e: 0, how: "cutStore" },
+        { t: "freezeAfterSend", e: 0, how: "cutStore", forMs: 0 },
         expire,
         { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 500 },
         { t: "advance", ms: 50 },
@@ -201,7 +201,7 @@ export const regressions: Regression[] = [
     found: "census --seed 4 (kind: served a token the provider does not honour), shrunk at --path 5485",
     schedule: {
       config: base,
-      commands: [{ t: "advance", ms: 12_000 }, { t: "freezeAfterSend", e: 0, how: "cutStore" }, { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 10_000 }, { t: "advance", ms: 1_500 }],
+      commands: [{ t: "advance", ms: 12_000 }, { t: "freezeAfterSend", e: 0, how: "cutStore", forMs: 0 }, { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 10_000 }, { t: "advance", ms: 1_500 }],
     },
   },
   {
@@ -210,7 +210,7 @@ export const regressions: Regression[] = [
     schedule: {
       config: base,
       commands: [
-        { t: "freezeAfterSend", e: 0, how: "cutStore" },
+        { t: "freezeAfterSend", e: 0, how: "cutStore", forMs: 0 },
         { t: "advance", ms: 12_000 },
         { t: "answer", mode: { kind: "rate_limited", retryAfterMs: 0 }, count: 1 },
         { t: "obtain", e: 0, link: 0, minValid: 29_000, deadline: 500 },
@@ -226,12 +226,21 @@ export const regressions: Regression[] = [
       commands: [
         expire,
         { t: "obtain", e: 1, link: 0, minValid: 0, deadline: 500 },
-        { t: "freezeAfterSend", e: 0, how: "pause" },
+        { t: "freezeAfterSend", e: 0, how: "pause", forMs: 0 },
         { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 },
         { t: "answer", mode: { kind: "unavailable", retryAfterMs: 0 }, count: 1 },
         { t: "advance", ms: 4_000 },
       ],
     },
+  },
+  {
+    name: "a 2xx without usable tokens is never sent again",
+    found: "mutation 'classify a 2xx as transient' (caught by exploration only, at seed 7); issue 18 (odd 2xx)",
+    schedule: {
+      config: base,
+      commands: [expire, { t: "answer", mode: { kind: "odd2xx" }, count: 1 }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 10_000 }, { t: "advance", ms: 12_000 }],
+    },
+    outcomes: { 0: "REFRESH_INTERRUPTED" },
   },
   {
     name: "a caller is answered by its deadline while the store is unreachable",

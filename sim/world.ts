@@ -197,6 +197,12 @@ export class World {
           n.endpoint.onProcessed = () => undefined;
           if (c.how === "pause") n.proc.paused = true;
           else n.store.cut = true;
+          if (c.forMs > 0) {
+            this.time.at(this.time.now + c.forMs, null, () => {
+              if (c.how === "pause") this.#resume(n);
+              else n.store.cut = false;
+            });
+          }
         };
         break;
       }
