@@ -11,7 +11,7 @@ import { KeyedLock } from "./keyed-lock.js";
 import { currentIdentity, formatOwner, probeProcess, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
 import { lockKey } from "./lock-key.js";
 import { PendingCommits } from "./pending-commits.js";
-import { raceSignal } from "./race-signal.js";
+import { raceSignal, raceSignalIfSlow } from "./race-signal.js";
 import { RecentFailures } from "./recent-failures.js";
 import { systemRandom, type Random } from "./random.js";
 import { Refresher } from "./refresher.js";
@@ -118,14 +118,18 @@ export class RefreshEngine {
   /**
    * A token valid for at least `minValidMs`. The caller's `signal` only stops
    * the caller from waiting: a refresh it started runs on and is committed.
-   * A function is called once, at the start: the store read itself may hang.
+   * Pass a function to build the signal only when there is something to
+   * wait for (a cache hit then allocates no timer).
    */
   async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal)): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
     // The caller stops waiting at its deadline even when the store does not
-    // answer (a frozen connection waits for its query deadline).
-    const stop = typeof signal === "function" ? signal() : signal;
-    const seen = await raceSignal(this.#current(key), stop);
+    // answer (a frozen connection waits for its query deadline); a signal
+    // built on demand is built only when there is something to wait for.
+    let built: AbortSignal | undefined;
+    const stop = (): AbortSignal | undefined => (built ??= typeof signal === "function" ? signal() : signal);
+    const read = this.#current(key);
+    const seen = await (typeof signal === "function" ? raceSignalIfSlow(read, stop) : raceSignal(read, signal));
     // A new caller is not answered with a failure remembered from before it arrived.
     const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY);
     if (answer !== undefined) return answer;
@@ -137,7 +141,7 @@ export class RefreshEngine {
       return this.#refreshLocked(key, provider, minValidMs, arrived);
     });
     this.#track(work);
-    return raceSignal(work, stop);
+    return raceSignal(work, stop());
   }
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */

@@ -88,7 +88,7 @@ export function recorded(o: RefreshDeps, key: LinkKey, err: BrokerError, answere
   return err;
 }
 
-export function interruptionText(i: InterruptedRefresh, why: ClaimReason | "resent"): string {
+function interruptionText(i: InterruptedRefresh, why: ClaimReason | "resent"): string {
   const how =
     why === "holder-dead" ? "when that process died" : why === "resent" ? "" : why === "own" ? "when its answer was lost" : "when that process stopped renewing its lease or lost its answer";
   return `a refresh sent at ${new Date(i.at).toISOString()} by ${describeOwner(i.by)} was interrupted${how === "" ? "" : ` ${how}`} and no answer arrived`;

@@ -24,6 +24,29 @@ export function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined)
   });
 }
 
+/**
+ * raceSignal for work that usually settles at once (a cached store read):
+ * the signal is made only if `work` is still pending once the event loop
+ * reaches its check phase, so the common case allocates no deadline timer.
+ */
+export function raceSignalIfSlow<T>(work: Promise<T>, signal: () => AbortSignal | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const slow = setImmediate(() => {
+      raceSignal(work, signal()).then(resolve, reject);
+    });
+    work.then(
+      (v) => {
+        clearImmediate(slow);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearImmediate(slow);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** What a caller that stopped waiting for a refresh is rejected with. */
 export class StoppedWaiting extends Error {
   override readonly name = "AbortError";

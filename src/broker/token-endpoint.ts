@@ -26,4 +26,3 @@ export const httpTokenEndpoint: TokenEndpoint = {
   revoke: (provider, tokens, timeoutMs) => revokeTokens(provider.config, { ...tokens, timeoutMs }),
 };
 
-export type { TokenSet };
