@@ -243,6 +243,21 @@ export const regressions: Regression[] = [
     outcomes: { 0: "REFRESH_INTERRUPTED" },
   },
   {
+    name: "a background clear of a known refusal's record never clears a newer send's record",
+    found: "census --seed 31 (kind: spent refresh token sent), shrunk at --path 4388, found while reviewing the change",
+    schedule: {
+      config: base,
+      commands: [
+        { t: "freezeAfterSend", e: 0, how: "pause", forMs: 5_000 },
+        { t: "answer", mode: { kind: "rate_limited", retryAfterMs: 0 }, count: 1 },
+        { t: "stepClock", e: 0, ms: 600_000 },
+        { t: "answer", mode: { kind: "lost" }, count: 1 },
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+  },
+  {
     name: "a caller is answered by its deadline while the store is unreachable",
     found: "census --seed 11 (kind: caller answered late), path 4; issue 18 row 3 (callers stuck)",
     schedule: {

@@ -238,10 +238,11 @@ export class World {
         // After an unlink no caller that asked later gets a token; after a re-link the old
         // grant's tokens are replaced (it may be another account).
         // (A process holding a refreshed token it could not store serves it from memory: cut off,
-        // it cannot know of the unlink — docs/design.md §3 invariant 10.)
-        if ((this.unlinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt && node.engine.pendingCommits === 0) {
+        // it cannot know of the unlink or the re-link — docs/design.md §3 invariant 10.)
+        const couldKnow = node.engine.pendingCommits === 0;
+        if ((this.unlinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt && couldKnow) {
           this.violations.push({ check: "c", kind: "served a token of an unlinked link", detail: `${node.proc.name} served ${link} a token after it was unlinked` });
-        } else if (this.provider.ofReplacedGrant(link, rec.accessToken) && (this.relinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt) {
+        } else if (this.provider.ofReplacedGrant(link, rec.accessToken) && (this.relinkedAt.get(link) ?? Number.POSITIVE_INFINITY) <= caller.startedAt && couldKnow) {
           this.violations.push({ check: "c", kind: "served a token of a replaced grant", detail: `${node.proc.name} served ${link} a token of the grant a re-link replaced` });
         } else if ((validUntil === undefined && replacedKnown) || (validUntil !== undefined && validUntil + tolerance < this.time.now + minValidMs)) {
           this.violations.push({

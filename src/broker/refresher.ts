@@ -14,7 +14,6 @@ import { commitAnswer } from "./refresh-commit.js";
 import type { RefreshDeps } from "./refresh-deps.js";
 import { lockKey } from "./lock-key.js";
 
-export type { RefreshDeps } from "./refresh-deps.js";
 
 /** What one attempt came to. Final answers for the caller are thrown as BrokerError. */
 export type Outcome =
@@ -66,6 +65,12 @@ export class Refresher {
    * claim then knows the record is no interruption (invariant 7).
    */
   readonly #answered = new Map<string, string>();
+  /**
+   * Background clears of this process's own send records still pending, by
+   * key. A newer send of the key supersedes the entry: the record on the row
+   * is then that send's, whose outcome may be unknown, and is not cleared.
+   */
+  readonly #clearing = new Map<string, symbol>();
 
   constructor(private readonly o: RefreshDeps) {}
 
@@ -125,7 +130,7 @@ export class Refresher {
           ended("DISCARDED");
           // Every send of this attempt was answered without rotating, but the record of
           // it may still stand on the row, where others read it as an interruption.
-          if (sent.began !== undefined) o.background(clearOwnSend(o, key, refreshToken));
+          if (sent.began !== undefined) o.background(this.#clearOwnSend(key, refreshToken));
           return { kind: "changed" };
         case "unknown": {
           // Invariant 11: never a second send. The mark stays, so every
@@ -182,7 +187,21 @@ export class Refresher {
       if (sent !== undefined) this.#remember(key, sent);
       // Released by generation while still ours; if someone claimed meanwhile, the record may
       // still be ours to clear.
-      o.background(retryRelease(o, key, lease).then(() => (sent === undefined ? undefined : clearOwnSend(o, key, sent))));
+      const clear = sent === undefined ? undefined : this.#clearOwnSend(key, sent, retryRelease(o, key, lease));
+      o.background(clear ?? retryRelease(o, key, lease));
+    }
+  }
+
+  /** clearOwnSend for the send this process knows of, unless a newer send of the key supersedes it first; after `first` when given. */
+  async #clearOwnSend(key: LinkKey, sent: string, first?: Promise<void>): Promise<void> {
+    const k = lockKey(key);
+    const mine = Symbol(k);
+    this.#clearing.set(k, mine);
+    try {
+      await first;
+      await clearOwnSend(this.o, key, sent, () => this.#clearing.get(k) === mine);
+    } finally {
+      if (this.#clearing.get(k) === mine) this.#clearing.delete(k);
     }
   }
 
@@ -246,6 +265,7 @@ export class Refresher {
         sleep: o.clock.sleep,
         now: o.clock.now,
         beforeAttempt: async () => {
+          this.#clearing.delete(lockKey(key)); // this send's record is not one to clear in the background
           if (!(await keeper.confirmSending())) throw new LeaseLost();
           noteProviderContacted();
           sentAt = o.clock.now();
@@ -296,17 +316,28 @@ function unreachable(x: never): never {
   throw new Error(`unreachable: ${JSON.stringify(x)}`);
 }
 
-/** Retries a release the store could not take, jittered, until it lands or the store refuses for good. */
-async function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<void> {
-  for (let wait = 50; ; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
+/**
+ * Runs `step` until it says it is done, the store refuses for good (any error
+ * but StoreUnavailableError) or `until` (engine clock) passes, waiting a
+ * jittered doubling delay (50 ms up to 1 s) before each try.
+ */
+async function untilStored(o: RefreshDeps, until: number, step: () => Promise<boolean>): Promise<void> {
+  for (let wait = 50; o.clock.now() < until; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
     await o.clock.sleep(wait / 2 + o.random() * (wait / 2));
     try {
-      await o.store.releaseLease(key, lease);
-      return;
+      if (await step()) return;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) return;
     }
   }
+}
+
+/** Retries a release the store could not take until it lands (by generation: a no-op once someone else claimed). */
+function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<void> {
+  return untilStored(o, Number.POSITIVE_INFINITY, async () => {
+    await o.store.releaseLease(key, lease);
+    return true;
+  });
 }
 
 /**
@@ -316,23 +347,17 @@ async function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Pro
  * and would, after the window, fail a link whose token is in fact good
  * (docs/design.md §3 invariant 7). So it claims the free lease and releases
  * it clearing the record — only if the record is still its own, for the token
- * it sent. Tried for as long as the interrupted window, then left alone.
+ * it sent and no newer send of this process superseded it (`current`).
+ * Tried for as long as the interrupted window, then left alone.
  */
-async function clearOwnSend(o: RefreshDeps, key: LinkKey, sent: string): Promise<void> {
-  const until = o.clock.now() + Math.max(o.settings.interruptedWindowMs, o.leaseTtlMs);
-  for (let wait = 50; o.clock.now() < until; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
-    try {
-      const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, null);
-      if ("missing" in claim) return;
-      if (claim.claimed) {
-        const mine = claim.interrupted?.by === o.owner && claim.record.refreshToken === sent;
-        await o.store.releaseLease(key, claim.lease, { keepSending: !mine });
-        if (mine) o.log.info({ provider: key.providerId, user: key.userId }, "cleared the record of a refresh the provider answered without rotating");
-        return;
-      }
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) return;
-    }
-    await o.clock.sleep(wait / 2 + o.random() * (wait / 2));
-  }
+function clearOwnSend(o: RefreshDeps, key: LinkKey, sent: string, current: () => boolean): Promise<void> {
+  return untilStored(o, o.clock.now() + Math.max(o.settings.interruptedWindowMs, o.leaseTtlMs), async () => {
+    const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, null);
+    if ("missing" in claim) return true;
+    if (!claim.claimed) return false; // held: try again once it is free
+    const mine = current() && claim.interrupted?.by === o.owner && claim.record.refreshToken === sent;
+    await o.store.releaseLease(key, claim.lease, { keepSending: !mine });
+    if (mine) o.log.info({ provider: key.providerId, user: key.userId }, "cleared the record of a refresh the provider answered without rotating");
+    return true;
+  });
 }
