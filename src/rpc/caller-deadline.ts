@@ -17,8 +17,17 @@ export function callerPatience(ctx: HandlerContext): AbortSignal {
   const left = ctx.timeoutMs();
   if (left === undefined) return ctx.signal;
   const margin = Math.min(MAX_MARGIN_MS, Math.max(MIN_MARGIN_MS, left / 5));
-  return AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(0, Math.floor(left - margin)))]);
+  const timeout = AbortSignal.timeout(Math.max(0, Math.floor(left - margin)));
+  const signal = AbortSignal.any([ctx.signal, timeout]);
+  // AbortSignal.any holds its sources weakly, and AbortSignal.timeout's timer holds its signal
+  // weakly: nothing kept the timeout alive, so a collection could drop it and the caller's
+  // deadline never fired. The composite (kept while it has listeners) now holds it.
+  sources.set(signal, timeout);
+  return signal;
 }
+
+/** Each composite signal's timeout source, alive as long as the composite is. */
+const sources = new WeakMap<AbortSignal, AbortSignal>();
 
 /** Whether `err` is a caller that stopped waiting while a refresh was still running (broker's StoppedWaiting). */
 export function stoppedWaitingForRefresh(err: unknown): boolean {
