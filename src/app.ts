@@ -1,6 +1,6 @@
 import { AuditLog, type AuditEntry } from "./audit/audit-log.js";
 import { AuditFileSink, stdoutSink, type AuditSink } from "./audit/audit-sink.js";
-import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
+import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeysFrom } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
 import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
@@ -47,8 +47,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     publicUrl: config.publicUrl,
     refresh: config.refresh,
   });
-  const { keysFile, keysCredential } = config.encryption;
-  const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
+  const loaded = loadKeysFrom(config.encryption);
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
   // Before the engine, which reports to both; the gauges read the engine only when scraped.
@@ -85,7 +84,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       version: VERSION,
       startedAt,
       listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
-      store: config.store.sqlite !== undefined ? `sqlite ${config.store.sqlite.path}` : `postgres ${config.store.postgres?.redactedUrl ?? ""}`,
+      store: config.store.kind === "sqlite" ? `sqlite ${config.store.path}` : `postgres ${config.store.redactedUrl}`,
     })),
   ];
   const purge = setInterval(() => {
@@ -147,9 +146,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */
 async function openStore(config: Config["store"], sealer: Sealer, log: Logger): Promise<{ store: Store; postgres?: PgStore }> {
-  if (config.sqlite !== undefined) return { store: openSqliteStore({ path: config.sqlite.path, sealer, cacheEntries: config.sqlite.cacheEntries }) };
-  const pg = config.postgres;
-  if (pg === undefined) throw new Error("no store configured");
+  if (config.kind === "sqlite") return { store: openSqliteStore({ path: config.path, sealer, cacheEntries: config.cacheEntries }) };
+  const pg = config;
   try {
     const store = await openPostgresStore({
       url: pg.url,

@@ -1,7 +1,7 @@
 import { discoverProviders } from "../app.js";
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
-import { Keyring, KeyringError, loadKeys } from "../crypto/index.js";
+import { Keyring, KeyringError, loadKeysFrom } from "../crypto/index.js";
 import { EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 import { writeErr, writeOut } from "./output.js";
 
@@ -21,8 +21,7 @@ export async function checkConfigCommand(configPath: string | undefined, opts: {
   let keyIds: string[];
   try {
     config = loadConfigFile(path);
-    const { keysFile, keysCredential } = config.encryption;
-    const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
+    const loaded = loadKeysFrom(config.encryption);
     config.warnings.push(...loaded.warnings);
     keyIds = new Keyring(loaded.keys).keyIds;
   } catch (err) {

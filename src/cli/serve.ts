@@ -29,7 +29,7 @@ export async function serveCommand(configPath: string | undefined): Promise<numb
     throw err;
   }
   // check-config only warns about it (systemd creates it at start); serving needs it now.
-  const storeDir = config.store.sqlite === undefined ? undefined : dirname(config.store.sqlite.path);
+  const storeDir = config.store.kind === "sqlite" ? dirname(config.store.path) : undefined;
   if (storeDir !== undefined && !existsSync(storeDir)) {
     writeErr(`tokenbroker: store.sqlite.path: directory ${storeDir} does not exist\n`);
     return EXIT_USAGE;

@@ -66,3 +66,16 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   }
   return budget >= 0 ? out + ellipsis : "";
 }
+
+/**
+ * A URL fit for a message (a database URL, say): the password replaced,
+ * whatever else it holds (a `password=` query parameter included); an
+ * unparsable one is not shown at all.
+ */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return "<unparsable URL>";
+  const u = new URL(url);
+  if (u.password !== "") u.password = "redacted";
+  for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, "redacted");
+  return u.toString();
+}
