@@ -5,7 +5,7 @@ import { RefreshEngine } from "./broker/engine.js";
 import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
 import type { Sealer } from "./crypto/index.js";
-import { startDaemon, type Daemon } from "./daemon.js";
+import { Listeners } from "./daemon.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
@@ -27,20 +27,40 @@ import { VERSION } from "./cli/version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
-  daemon: Daemon;
+  listeners: Listeners;
   engine: RefreshEngine;
   store: Store;
   /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
   reload(): void;
+  /** Idempotent: the listeners drain, then every part stops, the last started first. */
+  stop(): Promise<void>;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
 
 /**
- * Everything the daemon runs, built once from a validated config: the
- * provider registry (after OIDC discovery), then the keys (a wrong key stops
- * here, before anything is written), the store, the engine, the services and
- * the listeners.
+ * What has started, to stop in reverse: each part registers its stop as it
+ * starts, so a failed start and a shutdown take the same path.
+ */
+class CleanupStack {
+  readonly #stops: (() => unknown)[] = [];
+
+  defer(stop: () => unknown): void {
+    this.#stops.push(stop);
+  }
+
+  async run(): Promise<void> {
+    for (let stop = this.#stops.pop(); stop !== undefined; stop = this.#stops.pop()) await stop();
+  }
+}
+
+/**
+ * The composition root: every part of the daemon built once from its config,
+ * in the order it starts, its stop on one cleanup stack. The provider
+ * registry (after OIDC discovery), then the keys (a wrong key stops here,
+ * before anything is written), metrics, the audit trail, the store, the
+ * engine, the link flows, the listeners (made before the services, which
+ * report their addresses; started after them).
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
   const providers = new ProviderRegistry(await discoverProviders(config.providers, config.refresh.timeoutMs), {
@@ -50,53 +70,61 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeysFrom(config.encryption);
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  // Before the engine, which reports to both; the gauges read the engine only when scraped.
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
-  const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
-    metrics.auditSinkError();
-    log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
-  }));
-  const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
-  let engine: RefreshEngine;
+  const metrics = new Metrics({ providers });
+  const cleanup = new CleanupStack();
   try {
+    const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
+      metrics.auditSinkError();
+      log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
+    }));
+    cleanup.defer(() => audit.close());
+
+    const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
+    cleanup.defer(() => store.close());
     const check = await checkKeyring(keyring, store.keyring);
     await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
-  } catch (err) {
-    await store.close();
-    audit.close();
-    throw err;
-  }
-  const flows = new LinkFlows({
-    store: store.links,
-    flows: store.flows,
-    providers,
-    redirectAllowlist: config.redirectAllowlist,
-    timeoutMs: config.refresh.timeoutMs,
-    stateTtlMs: config.linkStateTtlMs,
-    log,
-  });
-  const services = [
-    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
-    linkService(providers, engine, store.links, flows, audit),
-    adminService(providers, new KeyRotation(store.keyring, keyring), audit, () => ({
-      version: VERSION,
-      startedAt,
-      listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
-      store: config.store.kind === "sqlite" ? `sqlite ${config.store.path}` : `postgres ${config.store.redactedUrl}`,
-    })),
-  ];
-  const purge = setInterval(() => {
-    store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
-  }, FLOW_PURGE_INTERVAL_MS).unref();
-  const logInternal = internalErrorLogger(log);
-  const auditCall = auditObserver(audit);
-  const startedAt = Date.now();
-  let daemon: Daemon | undefined = undefined;
-  daemon = await startDaemon(
-    config,
-    {
+
+    const engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
+    metrics.watchEngine(engine);
+    // In-flight refreshes commit before the store closes (invariant 3).
+    // Refreshed tokens the store could not take yet get one more grace period.
+    cleanup.defer(() => engine.drain(Date.now() + config.shutdownGraceMs));
+
+    const flows = new LinkFlows({
+      store: store.links,
+      flows: store.flows,
+      providers,
+      redirectAllowlist: config.redirectAllowlist,
+      timeoutMs: config.refresh.timeoutMs,
+      stateTtlMs: config.linkStateTtlMs,
+      log,
+    });
+    const purge = setInterval(() => {
+      store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
+    }, FLOW_PURGE_INTERVAL_MS).unref();
+    cleanup.defer(() => clearInterval(purge));
+
+    const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
+    const startedAt = Date.now();
+    const services = [
+      tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt) }),
+      linkService({ providers, engine, store: store.links, flows, audit }),
+      adminService({
+        providers,
+        rotation: new KeyRotation(store.keyring, keyring),
+        audit,
+        server: () => ({
+          version: VERSION,
+          startedAt,
+          listeners: listeners.urls(),
+          store: config.store.kind === "sqlite" ? `sqlite ${config.store.path}` : `postgres ${config.store.redactedUrl}`,
+        }),
+      }),
+    ];
+    const logInternal = internalErrorLogger(log);
+    const auditCall = auditObserver(audit);
+    await listeners.start({
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
       hooks: {
@@ -107,41 +135,38 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
           auditCall(call);
         },
       },
-      async onStopped() {
-        clearInterval(purge);
-        // In-flight refreshes commit before the store closes (invariant 3).
-        // Refreshed tokens the store could not take yet get one more grace period.
-        await engine.drain(Date.now() + config.shutdownGraceMs);
-        await store.close();
-        audit.close();
+    });
+    cleanup.defer(() => listeners.stop());
+
+    // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
+    // A stale change channel only turns the record cache off (the store's own log says so): still serving.
+    let wasServing = true;
+    postgres?.onHealth((health) => {
+      if (listeners.health.closed || health.serving === wasServing) return;
+      wasServing = health.serving;
+      listeners.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+      if (health.serving) log.info("the PostgreSQL store is reachable again");
+      else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      listeners,
+      engine,
+      store,
+      reload() {
+        audit.reopen();
+        listeners.reloadTls();
       },
-    },
-    log,
-  ).catch(async (err: unknown) => {
-    clearInterval(purge);
-    await store.close();
-    audit.close();
+      stop() {
+        stopping ??= cleanup.run().then(() => log.info("stopped"));
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await cleanup.run();
     throw err;
-  });
-  // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
-  // A stale change channel only turns the record cache off (the store's own log says so): still serving.
-  let wasServing = true;
-  postgres?.onHealth((health) => {
-    if (daemon.health.closed || health.serving === wasServing) return;
-    wasServing = health.serving;
-    daemon.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    if (health.serving) log.info("the PostgreSQL store is reachable again");
-    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
-  });
-  return {
-    daemon,
-    engine,
-    store,
-    reload() {
-      audit.reopen();
-      daemon.reloadTls();
-    },
-  };
+  }
 }
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */

@@ -14,8 +14,6 @@ export interface DaemonParts {
   /** Plain HTTP routes on the web listener. */
   routes?: WebRoute[];
   hooks?: Hooks;
-  /** Runs after listeners stopped and in-flight calls drained. */
-  onStopped?: () => Promise<void>;
 }
 
 export interface Daemon {
@@ -28,76 +26,116 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+export interface ListenersOptions {
+  listen: Config["listen"];
+  /** How long in-flight calls may take to finish at stop. */
+  shutdownGraceMs: number;
+  log: Logger;
+  /** Sockets passed by systemd; by default read from this process's LISTEN_* variables. */
+  listenFds?: ListenFd[];
+}
+
 /**
- * Brings the listeners up around already-built services. Health reports
- * SERVING only once every listener is bound (the store and keys are verified
- * before the services are built).
+ * The daemon's listeners: the gRPC ones and the web listener, around
+ * already-built services. Made before the services (which may report the
+ * bound addresses), started after them. Health reports SERVING only once
+ * every listener is bound.
  *
- * Sockets passed by systemd (socket activation; by default read from this
- * process's LISTEN_* variables) serve gRPC in place of the configured
- * listeners of their kind: a passed Unix socket replaces listen.grpc's Unix
- * sockets (its TCP listeners are still bound), a passed TCP socket its TCP
- * listeners.
+ * Sockets passed by systemd (socket activation) serve gRPC in place of the
+ * configured listeners of their kind: a passed Unix socket replaces
+ * listen.grpc's Unix sockets (its TCP listeners are still bound), a passed
+ * TCP socket its TCP listeners.
  */
-export async function startDaemon(config: Config, parts: DaemonParts, log: Logger, listenFds: ListenFd[] = takeListenFds()): Promise<Daemon> {
-  const shutdown = new AbortController();
-  const health = new HealthState(parts.services.map((s) => s.desc.typeName));
-  const open = [healthService(health), ...parts.services];
-  const all = [...open, ...reflectionServices(open.map((s) => s.desc))];
-  const completed = all.map((service) => ({ service, impl: completeImpl(service, parts.hooks ?? {}) }));
+export class Listeners implements Daemon {
+  readonly #options: ListenersOptions;
+  readonly #shutdown = new AbortController();
+  #health: HealthState | undefined;
+  #grpc: GrpcListener | undefined;
+  #web: WebListener | undefined;
+  #stopping: Promise<void> | undefined;
 
-  let grpcListener: GrpcListener | undefined;
-  let webListener: WebListener | undefined;
-  let inherited: ActivatedSocket[] = [];
-  try {
-    inherited = await listenOnFds(listenFds);
-    // A passed socket replaces the configured listeners of its kind (the
-    // same path or port, most likely: binding it again would fail).
-    const grpcAddresses = config.listen.grpc.filter((a) => !inherited.some((s) => s.kind === a.kind));
-    // A passed socket is served without TLS: it must not stand in for a TLS listener.
-    const lostTls = config.listen.grpc.find((a) => a.tls !== undefined && !grpcAddresses.includes(a));
-    if (lostTls !== undefined) throw new Error(`a TCP socket passed by systemd would replace the TLS listener ${lostTls.url}; socket activation does not support TLS listeners`);
-    if (inherited.length > 0) {
-      const replaced = config.listen.grpc.filter((a) => !grpcAddresses.includes(a)).map((a) => a.url);
-      log.info({ inherited: inherited.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url })), replaced }, "using sockets passed by systemd");
-    }
-    if (grpcAddresses.length > 0 || inherited.length > 0) grpcListener = await startGrpcListeners(grpcAddresses, completed, shutdown.signal, inherited);
-    if (config.listen.http !== undefined) {
-      webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal);
-    }
-  } catch (err) {
-    shutdown.abort();
-    await grpcListener?.shutdown(0);
-    for (const s of inherited) s.close();
-    throw err;
+  constructor(options: ListenersOptions) {
+    this.#options = options;
   }
-  health.setAll(ServingStatus.SERVING);
-  log.info({ grpc: grpcListener?.bound.map((a) => a.url) ?? [], http: webListener?.bound.url }, "serving");
 
-  let stopping: Promise<void> | undefined;
-  return {
-    grpc: grpcListener?.bound ?? [],
-    http: webListener?.bound,
-    health,
-    reloadTls() {
-      const problems = [...(grpcListener?.reloadTls() ?? []), ...(webListener?.reloadTls() ?? [])];
-      for (const p of problems) log.error({ err: { message: p } }, "TLS reload failed; the listener keeps its certificate");
-      if (problems.length === 0) log.info("TLS certificates reloaded");
-    },
-    stop() {
-      stopping ??= (async () => {
-        log.info({ graceMs: config.shutdownGraceMs }, "shutting down");
-        health.shutdown();
-        const grace = setTimeout(() => shutdown.abort(), config.shutdownGraceMs);
-        await Promise.all([grpcListener?.shutdown(config.shutdownGraceMs), webListener?.shutdown(config.shutdownGraceMs)]);
-        clearTimeout(grace);
-        shutdown.abort();
-        await parts.onStopped?.();
-        log.info("stopped");
-      })();
-      return stopping;
-    },
-  };
+  /** Bound addresses: [] until started. */
+  get grpc(): ListenAddress[] {
+    return this.#grpc?.bound ?? [];
+  }
+
+  get http(): ListenAddress | undefined {
+    return this.#web?.bound;
+  }
+
+  get health(): HealthState {
+    if (this.#health === undefined) throw new Error("the listeners have not started");
+    return this.#health;
+  }
+
+  /** Every bound address, gRPC first. */
+  urls(): string[] {
+    return [...this.grpc.map((a) => a.url), ...(this.http !== undefined ? [this.http.url] : [])];
+  }
+
+  async start(parts: DaemonParts): Promise<void> {
+    const { listen, log } = this.#options;
+    const health = new HealthState(parts.services.map((s) => s.desc.typeName));
+    const open = [healthService(health), ...parts.services];
+    const all = [...open, ...reflectionServices(open.map((s) => s.desc))];
+    const completed = all.map((service) => ({ service, impl: completeImpl(service, parts.hooks ?? {}) }));
+    let inherited: ActivatedSocket[] = [];
+    try {
+      inherited = await listenOnFds(this.#options.listenFds ?? takeListenFds());
+      // A passed socket replaces the configured listeners of its kind (the
+      // same path or port, most likely: binding it again would fail).
+      const grpcAddresses = listen.grpc.filter((a) => !inherited.some((s) => s.kind === a.kind));
+      // A passed socket is served without TLS: it must not stand in for a TLS listener.
+      const lostTls = listen.grpc.find((a) => a.tls !== undefined && !grpcAddresses.includes(a));
+      if (lostTls !== undefined) throw new Error(`a TCP socket passed by systemd would replace the TLS listener ${lostTls.url}; socket activation does not support TLS listeners`);
+      if (inherited.length > 0) {
+        const replaced = listen.grpc.filter((a) => !grpcAddresses.includes(a)).map((a) => a.url);
+        log.info({ inherited: inherited.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url })), replaced }, "using sockets passed by systemd");
+      }
+      if (grpcAddresses.length > 0 || inherited.length > 0) this.#grpc = await startGrpcListeners(grpcAddresses, completed, this.#shutdown.signal, inherited);
+      if (listen.http !== undefined) {
+        this.#web = await startWebListener(listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], this.#shutdown.signal);
+      }
+    } catch (err) {
+      this.#shutdown.abort();
+      await this.#grpc?.shutdown(0);
+      for (const s of inherited) s.close();
+      throw err;
+    }
+    this.#health = health;
+    health.setAll(ServingStatus.SERVING);
+    log.info({ grpc: this.#grpc?.bound.map((a) => a.url) ?? [], http: this.#web?.bound.url }, "serving");
+  }
+
+  reloadTls(): void {
+    const problems = [...(this.#grpc?.reloadTls() ?? []), ...(this.#web?.reloadTls() ?? [])];
+    for (const p of problems) this.#options.log.error({ err: { message: p } }, "TLS reload failed; the listener keeps its certificate");
+    if (problems.length === 0) this.#options.log.info("TLS certificates reloaded");
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const { log, shutdownGraceMs } = this.#options;
+      log.info({ graceMs: shutdownGraceMs }, "shutting down");
+      this.#health?.shutdown();
+      const grace = setTimeout(() => this.#shutdown.abort(), shutdownGraceMs);
+      await Promise.all([this.#grpc?.shutdown(shutdownGraceMs), this.#web?.shutdown(shutdownGraceMs)]);
+      clearTimeout(grace);
+      this.#shutdown.abort();
+    })();
+    return this.#stopping;
+  }
+}
+
+/** The listeners alone around these services (tests); stop() drains them. */
+export async function startDaemon(config: Pick<Config, "listen" | "shutdownGraceMs">, parts: DaemonParts, log: Logger, listenFds?: ListenFd[]): Promise<Daemon> {
+  const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log, ...(listenFds === undefined ? {} : { listenFds }) });
+  await listeners.start(parts);
+  return listeners;
 }
 
 function healthzRoute(health: HealthState): WebRoute {

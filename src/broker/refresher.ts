@@ -246,7 +246,7 @@ export class Refresher {
    */
   async #send(key: LinkKey, provider: ProviderEntry, record: LinkRecord, lease: HeldLease): Promise<Sent> {
     const o = this.o;
-    const keeper = new LeaseKeeper(o.store, key, lease, record.version, o.leaseTtlMs, o.clock, o.log).start();
+    const keeper = new LeaseKeeper({ store: o.store, key, lease, version: record.version, ttlMs: o.leaseTtlMs, clock: o.clock, log: o.log }).start();
     let began: number | undefined;
     let requestAt: number | undefined;
     let sentAt = o.clock.now();

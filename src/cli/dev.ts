@@ -65,8 +65,8 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       );
       log.info({ provider: "demo", user: "demo" }, "demo link imported");
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
-      const tcp = app.daemon.grpc.find((a) => a.kind === "tcp")?.url ?? "";
-      const http = app.daemon.http?.url.replace("tcp://", "http://") ?? "";
+      const tcp = app.listeners.grpc.find((a) => a.kind === "tcp")?.url ?? "";
+      const http = app.listeners.http?.url.replace("tcp://", "http://") ?? "";
       writeErr(
         [
           "",

@@ -69,7 +69,7 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   }
   // startApp resolves once the store is open, the keys verified and every
   // listener bound (the "serving" log line).
-  notifier.ready(`serving on ${[...app.daemon.grpc.map((a) => a.url), ...(app.daemon.http !== undefined ? [app.daemon.http.url] : [])].join(", ")}`);
+  notifier.ready(`serving on ${app.listeners.urls().join(", ")}`);
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, "signal received");
@@ -90,7 +90,7 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   await hooks.onStarted?.(app, log);
   await stopped;
   process.off("SIGHUP", onHangup);
-  await app.daemon.stop();
+  await app.stop();
   notifier.status("stopped");
   await notifier.close();
   await hooks.onStopped?.();

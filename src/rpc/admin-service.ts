@@ -17,7 +17,14 @@ export interface ServerFacts {
   store: string;
 }
 
-export function adminService(providers: ProviderRegistry, rotation: KeyRotation, audit: AuditLog, server: () => ServerFacts): RpcService {
+export interface AdminServiceOptions {
+  providers: ProviderRegistry;
+  rotation: KeyRotation;
+  audit: AuditLog;
+  server: () => ServerFacts;
+}
+
+export function adminService({ providers, rotation, audit, server }: AdminServiceOptions): RpcService {
   return defineService(
     AdminService,
     {

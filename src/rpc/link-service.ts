@@ -14,7 +14,16 @@ import { defineService, type RpcService } from "./service.js";
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-export function linkService(providers: ProviderRegistry, engine: RefreshEngine, store: LinkStore, flows: LinkFlows, audit: AuditLog, now: () => number = Date.now): RpcService {
+export interface LinkServiceOptions {
+  providers: ProviderRegistry;
+  engine: RefreshEngine;
+  store: LinkStore;
+  flows: LinkFlows;
+  audit: AuditLog;
+  now?: () => number;
+}
+
+export function linkService({ providers, engine, store, flows, audit, now = Date.now }: LinkServiceOptions): RpcService {
   const keyOf = (req: { userId: string; providerId: string }): LinkKey => {
     const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
     providers.require(key.providerId);

@@ -15,7 +15,15 @@ const MAX_URL_BYTES = 2048;
 /** Told of every token handed out: its provider and expiry (null: does not expire). */
 export type ServedToken = (providerId: string, expiresAt: number | null) => void;
 
-export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number, served: ServedToken): RpcService {
+export interface TokenServiceOptions {
+  engine: RefreshEngine;
+  providers: ProviderRegistry;
+  /** min_valid_for when a request leaves it unset. */
+  defaultMinValidMs: number;
+  served: ServedToken;
+}
+
+export function tokenService({ engine, providers, defaultMinValidMs, served }: TokenServiceOptions): RpcService {
   return defineService(
     TokenService,
     {

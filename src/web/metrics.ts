@@ -6,12 +6,16 @@ import { wireStatus } from "../rpc/wire-error.js";
 import type { WebRoute } from "./web-listener.js";
 
 export interface MetricsSources {
-  /** Per-key refresh locks held or awaited. */
-  lockCount: () => number;
-  /** Refreshed tokens held in memory because the store could not take them yet. */
-  pendingCommits: () => number;
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
+}
+
+/** What the gauges read from the engine when scraped. */
+export interface EngineGauges {
+  /** Per-key refresh locks held or awaited. */
+  readonly lockCount: number;
+  /** Refreshed tokens held in memory because the store could not take them yet. */
+  readonly pendingCommits: number;
 }
 
 /**
@@ -106,22 +110,6 @@ export class Metrics {
       registers: [this.registry],
     });
     new Gauge({
-      name: "tokenbroker_refresh_locks",
-      help: "Per-key refresh locks held or awaited",
-      registers: [this.registry],
-      collect() {
-        this.set(sources.lockCount());
-      },
-    });
-    new Gauge({
-      name: "tokenbroker_refreshes_awaiting_commit",
-      help: "Refreshed tokens held in memory because the store could not take them yet (each is retried until stored)",
-      registers: [this.registry],
-      collect() {
-        this.set(sources.pendingCommits());
-      },
-    });
-    new Gauge({
       name: "tokenbroker_provider_misconfigured",
       help: "1 while a provider rejects tokenbroker's client credentials",
       labelNames: ["provider"],
@@ -129,6 +117,26 @@ export class Metrics {
       collect() {
         const at = Date.now();
         for (const p of sources.providers.all()) this.set({ provider: p.config.id }, p.gate.misconfigured(at) !== undefined ? 1 : 0);
+      },
+    });
+  }
+
+  /** The engine's gauges, read when scraped; once the engine exists. */
+  watchEngine(engine: EngineGauges): void {
+    new Gauge({
+      name: "tokenbroker_refresh_locks",
+      help: "Per-key refresh locks held or awaited",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.lockCount);
+      },
+    });
+    new Gauge({
+      name: "tokenbroker_refreshes_awaiting_commit",
+      help: "Refreshed tokens held in memory because the store could not take them yet (each is retried until stored)",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.pendingCommits);
       },
     });
   }
