@@ -3,13 +3,12 @@ import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreach
 import type { Logger } from "../log.js";
 import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import { linkKeyId, type LinkKey, type LinkRecord, type LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { noEvents, type EngineEvents } from "./engine-events.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { currentIdentity, formatOwner, probeProcess, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
-import { lockKey } from "./lock-key.js";
 import { PendingCommits } from "./pending-commits.js";
 import { raceSignal, raceSignalIfSlow } from "./race-signal.js";
 import { RecentFailures } from "./recent-failures.js";
@@ -136,7 +135,7 @@ export class RefreshEngine {
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#failures.mark();
     const asked = performance.now();
-    const work = this.#locks.run(lockKey(key), () => {
+    const work = this.#locks.run(linkKeyId(key), () => {
       this.#events.lockWait((performance.now() - asked) / 1000);
       return this.#refreshLocked(key, provider, minValidMs, arrived);
     });
@@ -146,7 +145,7 @@ export class RefreshEngine {
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */
   exclusive<T>(key: LinkKey, work: () => Promise<T>): Promise<T> {
-    return this.#locks.run(lockKey(key), work);
+    return this.#locks.run(linkKeyId(key), work);
   }
 
   /**
@@ -210,16 +209,16 @@ export class RefreshEngine {
       throw noRefreshToken();
     }
     // A commit held in memory carries the only live refresh token: no refresh may start from the stored one.
-    if (this.#pending.get(lockKey(rec)) !== undefined) throw storeUnavailable(undefined, "a refreshed token of this link is waiting to be stored");
+    if (this.#pending.get(linkKeyId(rec)) !== undefined) throw storeUnavailable(undefined, "a refreshed token of this link is waiting to be stored");
     // Callers queued behind a refresh that just failed transiently share its answer.
-    const recent = this.#failures.since(lockKey(rec), arrived, now);
+    const recent = this.#failures.since(linkKeyId(rec), arrived, now);
     if (recent !== undefined) throw recent;
     return undefined;
   }
 
   /** The newest state of a link: a commit held in memory, else the store's row. */
   async #current(key: LinkKey): Promise<LinkRecord> {
-    const pending = this.#pending.get(lockKey(key));
+    const pending = this.#pending.get(linkKeyId(key));
     if (pending !== undefined) {
       // Its refresh token exists only in memory until the commit lands: no
       // second refresh may start from the stored, spent one.

@@ -38,7 +38,6 @@ export const META_COLUMNS = `provider_id, user_id, version, (refresh_token IS NO
 
 export const SELECT = `SELECT * FROM links WHERE ${PK}`;
 export const SELECT_FOR_UPDATE = `${SELECT} FOR UPDATE`;
-export const SELECT_VERSION = `SELECT version FROM links WHERE ${PK}`;
 export const LEASE_OF = `SELECT ${LEASE_COLUMNS}, ${NOW_MS} AS store_now FROM links WHERE ${PK}`;
 
 /** $3 access_token, $4 token_type, $5 refresh_token, $6 refresh_token_digest, $7 expires_at, $8 extra, $9 now, $10 channel, $11 payload. */
