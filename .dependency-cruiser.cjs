@@ -36,7 +36,7 @@ function readRooms() {
 
 const rooms = readRooms();
 const paths = (room) => room.names.map(pathOf);
-/** A rule-name form of a room: `errors.ts` → errors, `store/` → store. */
+/** A rule-name form of a room: `log.ts` → log, `store/` → store. */
 const label = (room) => room.id.replace(/\/$|\.ts$/, "");
 
 // Every file under src/ must live in a room: a new folder needs a row first.

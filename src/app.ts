@@ -5,7 +5,7 @@ import { RefreshEngine } from "./broker/engine.js";
 import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
 import type { Sealer } from "./crypto/index.js";
-import { Listeners } from "./daemon.js";
+import { Listeners } from "./listeners/listeners.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
@@ -22,8 +22,8 @@ import { KeyRotation } from "./store/key-rotation.js";
 import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
-import { Metrics } from "./web/metrics.js";
-import { VERSION } from "./cli/version.js";
+import { Metrics } from "./metrics/metrics.js";
+import { VERSION } from "./version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {

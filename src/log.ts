@@ -1,31 +1,8 @@
 import { pino, type DestinationStream, type Logger } from "pino";
+import { REDACTED, SECRET_KEYS } from "./redact.js";
 
 export type { Logger };
 
-/**
- * Redaction is decided here, once: any of these keys anywhere in a log
- * object is censored, whatever code logged it. Code must still never put a
- * secret in a message string.
- */
-const SECRET_KEYS = [
-  "access_token",
-  "accessToken",
-  "refresh_token",
-  "refreshToken",
-  "client_secret",
-  "clientSecret",
-  "code",
-  "code_verifier",
-  "codeVerifier",
-  "authorization",
-  "token",
-  "password",
-  "extra",
-  "state",
-  "device_code",
-  "deviceCode",
-  "secret",
-];
 
 /**
  * `base` adds fixed fields to every line (the audit log's `audit: true`).
@@ -37,7 +14,7 @@ export function createLogger(level: string, destination?: DestinationStream, bas
     {
       level,
       base: { service: "tokenbroker", ...base },
-      redact: { paths, censor: "[redacted]" },
+      redact: { paths, censor: REDACTED },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination ?? pino.destination({ dest: 1, sync: true }),

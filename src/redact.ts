@@ -1,4 +1,35 @@
-const REDACTED = "[redacted]";
+/*
+ * Redaction, decided in one place: the keys the logger censors in every log
+ * object, secrets and token shapes cut out of text (OAuth error bodies,
+ * provider messages), and URLs shown with their password replaced.
+ */
+
+/**
+ * The logger's redaction (src/log.ts): any of these keys anywhere in a log
+ * object is censored, whatever code logged it. Code must still never put a
+ * secret in a message string.
+ */
+export const SECRET_KEYS = [
+  "access_token",
+  "accessToken",
+  "refresh_token",
+  "refreshToken",
+  "client_secret",
+  "clientSecret",
+  "code",
+  "code_verifier",
+  "codeVerifier",
+  "authorization",
+  "token",
+  "password",
+  "extra",
+  "state",
+  "device_code",
+  "deviceCode",
+  "secret",
+];
+
+export const REDACTED = "[redacted]";
 
 /**
  * Secrets shorter than this are not replaced: a one-letter "secret" would

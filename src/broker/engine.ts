@@ -1,5 +1,5 @@
 import type { RefreshSettings } from "../config/config.js";
-import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors.js";
+import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";

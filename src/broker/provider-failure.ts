@@ -1,4 +1,4 @@
-import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors.js";
+import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors/index.js";
 import { boundFailureReason, failureReason, type OAuthError } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import { linkKeyId, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";

@@ -1,4 +1,4 @@
-import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors.js";
+import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors/index.js";
 import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";

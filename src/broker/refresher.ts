@@ -1,4 +1,4 @@
-import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors.js";
+import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors/index.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import { OAuthError, refreshWithRetry, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";

@@ -1,5 +1,5 @@
 import type { RefreshSettings } from "../config/config.js";
-import { refreshedTokenRejected } from "../errors.js";
+import { refreshedTokenRejected } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import { validateToken } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/registry.js";

@@ -8,7 +8,7 @@ import { EXIT_OK, EXIT_USAGE, exitCodeForReason } from "./exit-codes.js";
 import { commandHelp, topLevelHelp, usageLine } from "./help.js";
 import { writeErr, writeOut } from "./output.js";
 import { formatFailure, formatUsageError } from "./report.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../version.js";
 
 /** Runs one command line (argv without node and the script) and answers its exit code. */
 export async function runCommandLine(argv: readonly string[]): Promise<number> {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AesSealer, Keyring, loadKeys } from "../crypto/index.js";
-import { redactUrl } from "../oauth/index.js";
+import { redactUrl } from "../redact.js";
 import { openPostgresCopyTarget, type PgCopyTarget } from "../store/postgres/index.js";
 import { SourceInUseError, openSqliteCopySource, type SqliteCopySource } from "../store/sqlite/index.js";
 import { StoreCopyError, copyStore, describeCounts } from "../store/store-copy.js";

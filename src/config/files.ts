@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Config, ConfigPlan, Listener, PostgresStoreConfig, PostgresStorePlan, SecretSource, StoreConfig } from "./config.js";
 import { TlsFiles } from "../net/tls-files.js";
-import { redactUrl } from "../oauth/index.js";
+import { redactUrl } from "../redact.js";
 
 /** Where systemd's StateDirectory= puts a system service's state. */
 const STATE_DIRECTORY_ROOT = "/var/lib";

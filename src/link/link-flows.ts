@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { BrokerError, Reason, fromOAuthError } from "../errors.js";
+import { BrokerError, Reason, fromOAuthError } from "../errors/index.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Logger } from "../log.js";
 import {

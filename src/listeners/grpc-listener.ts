@@ -1,11 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
 import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../net/tls-files.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
-import type { ActivatedSocket } from "../systemd/activation.js";
-import type { CallEnv } from "./grpc-context.js";
-import { addGrpcService } from "./grpc-transport.js";
-import type { AnyImpl, RpcService } from "./service.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
+import type { ActivatedSocket } from "./activation.js";
+import type { CallEnv } from "../rpc/grpc-context.js";
+import { addGrpcService } from "../rpc/grpc-transport.js";
+import type { AnyImpl, RpcService } from "../rpc/service.js";
 
 /** A gRPC listener's address, with certificate files for a TLS one. */
 export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined };

@@ -1,12 +1,12 @@
-import type { Config } from "./config/config.js";
-import type { ListenAddress } from "./net/listen-address.js";
-import type { Logger } from "./log.js";
-import { startGrpcListeners, type GrpcListener } from "./rpc/grpc-listener.js";
-import { HealthState, ServingStatus, healthService } from "./rpc/health.js";
-import { reflectionServices } from "./rpc/reflection.js";
-import { completeImpl, type Hooks, type RpcService } from "./rpc/service.js";
-import { listenOnFds, takeListenFds, type ActivatedSocket, type ListenFd } from "./systemd/activation.js";
-import { startWebListener, type WebListener, type WebRoute } from "./web/web-listener.js";
+import type { Config } from "../config/config.js";
+import type { ListenAddress } from "../net/listen-address.js";
+import type { Logger } from "../log.js";
+import { startGrpcListeners, type GrpcListener } from "./grpc-listener.js";
+import { HealthState, ServingStatus, healthService } from "../rpc/health.js";
+import { reflectionServices } from "../rpc/reflection.js";
+import { completeImpl, type Hooks, type RpcService } from "../rpc/service.js";
+import { listenOnFds, takeListenFds, type ActivatedSocket, type ListenFd } from "./activation.js";
+import { startWebListener, type WebListener, type WebRoute } from "./web-listener.js";
 
 export interface DaemonParts {
   /** The product services (token, link, admin). */

@@ -8,7 +8,7 @@ import { WIRE_JSON_OPTIONS } from "../rpc/answer-encoding.js";
 import { listenerKindKey, peerKey, type PeerInfo } from "../rpc/context.js";
 import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, certificateNames, reloadTlsFiles, type TlsFilePaths } from "../net/tls-files.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
 import { checkRequestMessages } from "./request-message-check.js";
 

@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallObserver } from "../rpc/service.js";
 import { wireStatus } from "../rpc/wire-error.js";
-import type { WebRoute } from "./web-listener.js";
+import type { WebRoute } from "../listeners/web-listener.js";
 
 export interface MetricsSources {
   /** Their gates tell which providers currently reject our client credentials. */

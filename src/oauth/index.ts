@@ -15,4 +15,3 @@ export { exchangeCode } from "./code-exchange.js";
 export { startDeviceAuthorization, pollDeviceToken, SLOW_DOWN_INCREMENT_SEC } from "./device-flow.js";
 export { revokeTokens } from "./revoke.js";
 export { discoverOidc, applyDiscovery, type DiscoverableField } from "./discovery.js";
-export { redactUrl } from "./redact.js";

@@ -1,7 +1,7 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/index.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { KeyRotation } from "../store/key-rotation.js";
 import { defineService, type RpcService } from "./service.js";

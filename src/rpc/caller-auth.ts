@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import { authorizationKey, callerKey, listenerKindKey, peerKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 

@@ -1,5 +1,5 @@
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import { defineService, type RpcService } from "./service.js";
 
 export { Status as ServingStatus };

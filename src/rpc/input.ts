@@ -1,5 +1,5 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/index.js";
 
 /**
  * Pure checks on request fields. Each failure is INVALID_ARGUMENT naming the

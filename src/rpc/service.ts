@@ -1,7 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { runInCallScope, type CallScope } from "../audit/call-scope.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import type { CallerScope } from "../config/schema.js";
 import { checkedAnswer } from "./answer-encoding.js";
 import { callerOf } from "./audit-caller.js";

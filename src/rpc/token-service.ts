@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/index.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";

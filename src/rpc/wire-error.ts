@@ -3,7 +3,7 @@ import { anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, HelpSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema, type Status } from "../../gen/google/rpc/status_pb.js";
-import { BrokerError, Reason, domainError } from "../errors.js";
+import { BrokerError, Reason, domainError } from "../errors/index.js";
 import { MAX_ID_BYTES } from "./input.js";
 
 /** `google.rpc.ErrorInfo.domain` of every error tokenbroker sends. */

@@ -10,7 +10,7 @@
  */
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored, until, type Harness } from "./harness.js";
 
 const MIN_VALID = 60_000;

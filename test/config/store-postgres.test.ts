@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactUrl } from "../../src/oauth/redact.js";
+import { redactUrl } from "../../src/redact.js";
 import { load, problems, secretFile } from "./helpers.js";
 
 const PASSWORD = "s3cr3t-pg-pässword";

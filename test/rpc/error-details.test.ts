@@ -19,7 +19,7 @@ import { ErrorReason } from "../../gen/tokenbroker/v1/errors_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { resolveConfig } from "../../src/config/load.js";
 import { DecryptError } from "../../src/crypto/index.js";
-import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { startDaemon, type Daemon } from "../../src/listeners/listeners.js";
 import {
   BrokerError,
   Reason,
@@ -33,7 +33,7 @@ import {
   reauthRecorded,
   refreshInterrupted,
   storeUnavailable,
-} from "../../src/errors.js";
+} from "../../src/errors/index.js";
 import { createLogger } from "../../src/log.js";
 import { defineService } from "../../src/rpc/service.js";
 import { ERROR_DOMAIN, HELP_URL, grpcCode } from "../../src/rpc/wire-error.js";
