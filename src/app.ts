@@ -8,8 +8,7 @@ import type { Sealer } from "./crypto/index.js";
 import { Listeners } from "./listeners/listeners.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
-import { applyDiscovery, discoverOidc } from "./oauth/index.js";
-import { ProviderRegistry } from "./providers/registry.js";
+import { ProviderRegistry, discoverProviders } from "./providers/index.js";
 import { adminService } from "./rpc/admin-service.js";
 import { auditObserver, codeName } from "./rpc/audit-observer.js";
 import { callerGuard } from "./rpc/caller-auth.js";
@@ -251,16 +250,3 @@ function refreshOutcome(outcome: RefreshOutcome): AuditEntry["outcome"] {
   return { grpcCode: codeName(grpcCode(outcome)), reason: outcome };
 }
 
-/** oidc providers: endpoints from the issuer's discovery document, once, at start (and in `check-config --online`). */
-export async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
-  return Promise.all(
-    providers.map(async (p) => {
-      if (p.pendingDiscovery === undefined) return p;
-      try {
-        return applyDiscovery(p, await discoverOidc(p.pendingDiscovery.issuer, { timeoutMs }));
-      } catch (err) {
-        throw new Error(`provider ${p.id}: OIDC discovery at ${p.pendingDiscovery.issuer} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }),
-  );
-}

@@ -2,7 +2,7 @@ import type { RefreshSettings } from "../config/config.js";
 import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { TokenSet } from "../oauth/index.js";
-import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/index.js";
 import { linkKeyId, type LinkKey, type LinkRecord, type LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { noEvents, type EngineEvents } from "./engine-events.js";

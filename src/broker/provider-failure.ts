@@ -1,6 +1,6 @@
 import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors/index.js";
 import { boundFailureReason, failureReason, type OAuthError } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import { linkKeyId, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";
 import { isWinner } from "./freshness.js";
 import { describeOwner, livenessOf } from "./lease-owner.js";

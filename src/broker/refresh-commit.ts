@@ -1,6 +1,6 @@
 import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors/index.js";
 import type { TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import { linkKeyId, type HeldLease, type LinkKey, type LinkRecord, type NewTokens } from "../store/link-store.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";

@@ -1,7 +1,7 @@
 import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors/index.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import { OAuthError, refreshWithRetry, type TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import { linkKeyId, type HeldLease, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";
 import type { RefreshOutcome } from "./engine-events.js";

@@ -1,4 +1,4 @@
-import { discoverProviders } from "../app.js";
+import { discoverProviders } from "../providers/index.js";
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
 import { Keyring, KeyringError, loadKeysFrom } from "../crypto/index.js";

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { Code } from "@connectrpc/connect";
-import type { ProviderRegistry } from "../providers/registry.js";
+import type { ProviderRegistry } from "../providers/index.js";
 import type { CallObserver } from "../rpc/service.js";
 import { wireStatus } from "../rpc/wire-error.js";
 import type { WebRoute } from "../listeners/web-listener.js";

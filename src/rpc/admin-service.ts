@@ -2,12 +2,12 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { BrokerError } from "../errors/index.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import type { ProviderRegistry } from "../providers/index.js";
 import type { KeyRotation } from "../store/key-rotation.js";
+import { MAX_BATCH } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_BATCH = 200;
-const MAX_BATCH = 10_000;
 
 /** What GetServerStatus reports; the composition root knows it (listeners are bound after the services are built). */
 export interface ServerFacts {

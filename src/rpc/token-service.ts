@@ -2,15 +2,13 @@ import { Code } from "@connectrpc/connect";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError } from "../errors/index.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import type { ProviderRegistry } from "../providers/index.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
-import { durationMs, requireId } from "./input.js";
+import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
-const MAX_PROVIDERS_PER_CALL = 64;
-const MAX_URL_BYTES = 2048;
 
 /** Told of every token handed out: its provider and expiry (null: does not expire). */
 export type ServedToken = (providerId: string, expiresAt: number | null) => void;
@@ -61,7 +59,7 @@ export function tokenService({ engine, providers, defaultMinValidMs, served }: T
 
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
-        if (Buffer.byteLength(req.url) > MAX_URL_BYTES) throw BrokerError.invalidArgument("url", `must be at most ${MAX_URL_BYTES} bytes`);
+        limitBytes("url", req.url, MAX_URL_BYTES);
         return { providerId: providers.match(req.url).config.id };
       },
     },

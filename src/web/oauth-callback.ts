@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { BrokerError, Reason } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { LinkFlows } from "../link/link-flows.js";
-import type { CallbackUrls } from "../providers/callback-url.js";
+import type { CallbackUrls } from "../providers/index.js";
 import { grpcCode } from "../rpc/wire-error.js";
 import type { WebRoute } from "../listeners/web-listener.js";
 
