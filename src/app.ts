@@ -15,6 +15,7 @@ import { callerGuard } from "./rpc/caller-auth.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
+import type { CallObserver } from "./rpc/service.js";
 import { tokenService } from "./rpc/token-service.js";
 import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
@@ -121,32 +122,14 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         }),
       }),
     ];
-    const logInternal = internalErrorLogger(log);
-    const auditCall = auditObserver(audit);
     await listeners.start({
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
-      hooks: {
-        guard: callerGuard(config.callers),
-        observe: (call) => {
-          metrics.observe(call);
-          logInternal(call);
-          auditCall(call);
-        },
-      },
+      hooks: { guard: callerGuard(config.callers), observe: callObservers(metrics, audit, log) },
     });
     cleanup.defer(() => listeners.stop());
 
-    // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
-    // A stale change channel only turns the record cache off (the store's own log says so): still serving.
-    let wasServing = true;
-    postgres?.onHealth((health) => {
-      if (listeners.health.closed || health.serving === wasServing) return;
-      wasServing = health.serving;
-      listeners.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-      if (health.serving) log.info("the PostgreSQL store is reachable again");
-      else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
-    });
+    if (postgres !== undefined) serveWhileReachable(postgres, listeners, log);
 
     let stopping: Promise<void> | undefined;
     return {
@@ -166,6 +149,22 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await cleanup.run();
     throw err;
   }
+}
+
+/**
+ * A fleet's database that goes away takes this host's ability to serve with
+ * it (docs/design.md §4.5). A stale change channel only turns the record
+ * cache off (the store's own log says so): still serving.
+ */
+function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logger): void {
+  let wasServing = true;
+  postgres.onHealth((health) => {
+    if (listeners.health.closed || health.serving === wasServing) return;
+    wasServing = health.serving;
+    listeners.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    if (health.serving) log.info("the PostgreSQL store is reachable again");
+    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+  });
 }
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */
@@ -214,6 +213,17 @@ function sslOptions(ssl: PostgresStoreConfig["ssl"]): false | { ca?: string; rej
 
 function openAuditSink(file: string | undefined, onError: (err: unknown) => void): AuditSink {
   return file === undefined ? stdoutSink(onError) : new AuditFileSink(file, onError);
+}
+
+/** Every finished call: counted, logged when it failed inside, and audited. */
+function callObservers(metrics: Metrics, audit: AuditLog, log: Logger): CallObserver {
+  const logInternal = internalErrorLogger(log);
+  const auditCall = auditObserver(audit);
+  return (call) => {
+    metrics.observe(call);
+    logInternal(call);
+    auditCall(call);
+  };
 }
 
 /** The engine's reports, counted and written to the audit trail. */
