@@ -13,6 +13,7 @@ import { failInterrupted, onProviderError } from "./provider-failure.js";
 import { commitAnswer } from "./refresh-commit.js";
 import type { RefreshDeps } from "./refresh-deps.js";
 import { lockKey } from "./lock-key.js";
+import { isRejected, type TokenWish } from "./rejected-token.js";
 
 
 /** What one attempt came to. Final answers for the caller are thrown as BrokerError. */
@@ -74,7 +75,7 @@ export class Refresher {
 
   constructor(private readonly o: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
+  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish?: TokenWish): Promise<Outcome> {
     const o = this.o;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -92,7 +93,7 @@ export class Refresher {
       const open = provider.gate.misconfigured(o.clock.now());
       if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
-      const claimed = await this.#claim(key, provider, minValidMs);
+      const claimed = await this.#claim(key, provider, minValidMs, wish);
       if (claimed.kind !== "claimed") return claimed;
       held = claimed.lease;
       const record = claimed.record;
@@ -211,7 +212,7 @@ export class Refresher {
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
-  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Claimed> {
+  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish: TokenWish | undefined): Promise<Claimed> {
     const o = this.o;
     const state = await o.store.readLease(key);
     if (state === undefined) throw linkNotFound(key);
@@ -230,8 +231,9 @@ export class Refresher {
     if (decision.why !== "free") o.log.info({ provider: key.providerId, user: key.userId, why: decision.why }, "took over a refresh lease");
     const out: Claimed = { kind: "claimed", lease: claim.lease, record: claim.record, now: claim.now, why: decision.why };
     if (claim.interrupted !== undefined) out.interrupted = claim.interrupted;
-    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile.
-    if (claim.record.refreshToken === null || isFresh(claim.record, minValidMs, o.clock.now())) {
+    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile
+    // (for a caller reporting a refused token: replaced it, rejected-token.ts).
+    if (claim.record.refreshToken === null || (isFresh(claim.record, minValidMs, o.clock.now()) && !isRejected(claim.record, wish))) {
       await o.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
       return { kind: "changed" };
     }

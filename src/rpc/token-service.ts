@@ -1,11 +1,12 @@
 import { Code } from "@connectrpc/connect";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
+import { gitCredentialStyle } from "../config/provider-catalog.js";
 import { BrokerError } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
-import { durationMs, requireId } from "./input.js";
+import { durationMs, requireId, requireSecret } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
@@ -22,7 +23,9 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
       async obtainAccessToken(req, ctx) {
         const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
-        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx));
+        // The erase compare-and-swap of `tokenbroker git-credential erase` (broker/rejected-token.ts).
+        const rejectedAccessToken = requireSecret("rejected_access_token", req.rejectedAccessToken, false);
+        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken });
         served(rec.providerId, rec.expiresAt);
         return { token: tokenOf(rec) };
       },
@@ -54,7 +57,9 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
         if (Buffer.byteLength(req.url) > MAX_URL_BYTES) throw BrokerError.invalidArgument("url", `must be at most ${MAX_URL_BYTES} bytes`);
-        return { providerId: providers.match(req.url).config.id };
+        const config = providers.match(req.url).config;
+        const git = gitCredentialStyle(config.type);
+        return { providerId: config.id, gitUsername: git.username, gitBearer: git.bearer };
       },
     },
     "token",
