@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-import { runCommandLine } from "./cli/cli.js";
-import { flushOutput, ignoreClosedReaders, writeErr } from "./cli/output.js";
+// Imports are dynamic: `git-credential` runs before every git operation and
+// must not pay for the CLI's wire libraries, so it is dispatched before
+// anything else is loaded (cli/git-credential/run.ts).
+const argv = process.argv.slice(2);
 
+async function main(): Promise<number> {
+  if (argv[0] === "git-credential") return (await import("./cli/git-credential/run.js")).gitCredentialMain(argv.slice(1));
+  return (await import("./cli/cli.js")).runCommandLine(argv);
+}
+
+const { flushOutput, ignoreClosedReaders, writeErr } = await import("./cli/output.js");
 ignoreClosedReaders();
-runCommandLine(process.argv.slice(2)).then(
+main().then(
   async (code) => {
     // Everything written must reach the reader first (a pipe takes 64 KiB at a
     // time); then exit explicitly, since a drained daemon may leave idle
