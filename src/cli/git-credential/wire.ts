@@ -167,7 +167,8 @@ function mapEntry(b: Uint8Array, into: Record<string, string>): void {
     if (f.field === 1) key = str(f);
     else if (f.field === 2) value = str(f);
   }
-  into[key] = value;
+  // Defined, not assigned: a key "__proto__" is an entry like any other, never the object's prototype.
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Seconds and nanos (Duration, Timestamp) as milliseconds, as protobuf-es' timestampMs/durationMs do. */
@@ -260,7 +261,9 @@ export function decodeHelp(b: Uint8Array): string[] {
   const out: string[] = [];
   for (const f of fields(b)) {
     if (f.field !== 1) continue;
-    for (const g of fields(sub(f))) if (g.field === 1) out.push(str(g));
+    let description = "";
+    for (const g of fields(sub(f))) if (g.field === 1) description = str(g);
+    out.push(description);
   }
   return out;
 }
