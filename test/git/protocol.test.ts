@@ -167,4 +167,27 @@ describe("the credential protocol on stdin", () => {
     // Still the same token: nothing was refreshed by any of it.
     expect(fake.refreshes).toBe(0);
   });
+
+  it("erase of a Bearer credential (git 2.46+: authtype and credential instead of a password) refreshes once, as a password does", async () => {
+    const input = `capability[]=authtype\nprotocol=https\nhost=ado.example\npath=org/project/_git/repo\nauthtype=Bearer\ncredential=${ado.accessToken}\n\n`;
+    const before = fake.refreshes;
+    const r = await get(input, {}, "erase");
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, "", ""]);
+    expect(fake.refreshes - before).toBe(1);
+    const again = await get("capability[]=authtype\nprotocol=https\nhost=ado.example\npath=org/project/_git/repo\n\n");
+    expect(attrs(again).credential).not.toBe(ado.accessToken);
+    expect(fake.isValid(attrs(again).credential!)).toBe(true);
+    // Reported again: no longer the stored one, nothing refreshed.
+    await get(input, {}, "erase");
+    expect(fake.refreshes - before).toBe(1);
+  });
+
+  it("no TOKENBROKER_USER but a caller token: the call goes out with an empty user_id, for the daemon to resolve from a job token", async () => {
+    const r = await get(`protocol=http\nhost=${GIT_HOST}\n\n`, { TOKENBROKER_USER: "", TOKENBROKER_ADDR: `tcp://${daemon.tcpTarget!}`, TOKENBROKER_CALLER_TOKEN: TEST_CALLER_TOKEN });
+    // The test caller is bound to no user, so the daemon names the empty field.
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("quit=true\n");
+    expect(r.stderr).toMatch(/^tokenbroker git-credential get: INVALID_ARGUMENT: .*user_id.*\n$/);
+    expect(r.stderr).not.toMatch(/set TOKENBROKER_USER/);
+  });
 });
