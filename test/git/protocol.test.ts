@@ -190,4 +190,14 @@ describe("the credential protocol on stdin", () => {
     expect(r.stderr).toMatch(/^tokenbroker git-credential get: INVALID_ARGUMENT: .*user_id.*\n$/);
     expect(r.stderr).not.toMatch(/set TOKENBROKER_USER/);
   });
+
+  it("erase with a password over 16 KiB: the daemon refuses rejected_access_token (INVALID_ARGUMENT, exit 2) and nothing is refreshed", async () => {
+    const before = fake.refreshes;
+    const r = await get(`protocol=http\nhost=${GIT_HOST}\nusername=oauth2\npassword=${"t".repeat(20_000)}\n\n`, {}, "erase");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^tokenbroker git-credential erase: INVALID_ARGUMENT: .*rejected_access_token.*16384 bytes.*\n$/);
+    expect(r.stderr).not.toContain("tttt");
+    expect(fake.refreshes).toBe(before);
+  });
 });
