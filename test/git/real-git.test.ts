@@ -105,7 +105,8 @@ describe("git through tokenbroker git-credential", () => {
     expect(new Set(used.map((r) => r.token))).toEqual(new Set([now]));
   });
 
-  it("20 parallel git fetch processes right at token expiry: exactly 1 provider refresh, all succeed", async () => {
+  // 20 git processes, each starting the helper (a Node process): minutes on a loaded 2-core machine, not seconds.
+  it("20 parallel git fetch processes right at token expiry: exactly 1 provider refresh, all succeed", { timeout: 180_000 }, async () => {
     const fresh = fake.issue({ accessTtlSec: 3600 });
     await importLink(daemon.unixTarget!, "alice", "git", fresh);
     const base = await git(["clone", "-q", repoUrl, `${dir}/p0`]);
