@@ -12,6 +12,7 @@ import { decideInterrupted, decideLease, type ClaimReason } from "./lease-policy
 import { failInterrupted, onProviderError } from "./provider-failure.js";
 import { commitAnswer } from "./refresh-commit.js";
 import type { RefreshDeps } from "./refresh-deps.js";
+import { isRejected, type TokenWish } from "./rejected-token.js";
 
 
 /** What one attempt came to. Final answers for the caller are thrown as BrokerError. */
@@ -73,7 +74,7 @@ export class Refresher {
 
   constructor(private readonly deps: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
+  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish?: TokenWish): Promise<Outcome> {
     const deps = this.deps;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -91,7 +92,7 @@ export class Refresher {
       const open = provider.gate.misconfigured(deps.clock.now());
       if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
-      const claimed = await this.#claim(key, provider, minValidMs);
+      const claimed = await this.#claim(key, provider, minValidMs, wish);
       if (claimed.kind !== "claimed") return claimed;
       held = claimed.lease;
       const record = claimed.record;
@@ -210,7 +211,7 @@ export class Refresher {
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
-  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Claimed> {
+  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish: TokenWish | undefined): Promise<Claimed> {
     const deps = this.deps;
     const state = await deps.store.readLease(key);
     if (state === undefined) throw linkNotFound(key);
@@ -229,8 +230,9 @@ export class Refresher {
     if (decision.why !== "free") deps.log.info({ provider: key.providerId, user: key.userId, why: decision.why }, "took over a refresh lease");
     const out: Claimed = { kind: "claimed", lease: claim.lease, record: claim.record, now: claim.now, why: decision.why };
     if (claim.interrupted !== undefined) out.interrupted = claim.interrupted;
-    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile.
-    if (claim.record.refreshToken === null || isFresh(claim.record, minValidMs, deps.clock.now())) {
+    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile
+    // (for a caller reporting a refused token: replaced it, rejected-token.ts).
+    if (claim.record.refreshToken === null || (isFresh(claim.record, minValidMs, deps.clock.now()) && !isRejected(claim.record, wish))) {
       await deps.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
       return { kind: "changed" };
     }

@@ -81,6 +81,14 @@ export const COMMANDS: readonly Command[] = [
     run: tokenCommand,
   },
   {
+    // main.ts runs it before loading this table (it must start fast); listed here for --help.
+    name: "git-credential",
+    args: "OPERATION",
+    summary: "git's credential helper: get, store or erase (README \"Git on build hosts\")",
+    options: [],
+    run: async (ctx) => (await import("./git-credential/run.js")).gitCredentialMain(ctx.positionals),
+  },
+  {
     name: "link",
     summary: "print the authorize URL for a user (or run the device flow)",
     client: true,

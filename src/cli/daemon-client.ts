@@ -3,8 +3,6 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { existsSync } from "node:fs";
-import { UsageError } from "./args.js";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
@@ -47,40 +45,8 @@ export function grpcTarget(address: string): string {
   throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
 }
 
-/** Where systemd's tokenbroker.socket puts the daemon (deploy/systemd). */
-export const SYSTEM_SOCKET = "/run/tokenbroker/tokenbroker.sock";
-/** Where `tokenbroker dev` (run from the checkout) puts it. */
-export const DEV_SOCKET = "./var/dev/tokenbroker.sock";
-
-/**
- * The daemon's address: `--addr`, else TOKENBROKER_ADDR, else the system
- * socket when it exists (a production host), else the dev socket under the
- * current directory. A malformed address is a UsageError naming where it
- * came from.
- */
-export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
-  const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
-  const problem = addressProblem(addr);
-  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
-  return addr;
-}
-
-function addressProblem(addr: string): string | undefined {
-  const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
-  if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
-  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
-  if (net === null) return "unknown scheme";
-  let url: URL;
-  try {
-    url = new URL(`http://${net[2]}`);
-  } catch {
-    return "not a host:port";
-  }
-  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
-  if (url.hostname === "") return "no host";
-  return undefined;
-}
+// The address forms live in address.ts, which the git credential helper loads without this file's wire libraries.
+export { DEV_SOCKET, SYSTEM_SOCKET, resolveAddr } from "./address.js";
 
 /** Code.NotFound → "NOT_FOUND", as gRPC names it. */
 export function codeName(code: Code): string {

@@ -5,7 +5,7 @@
 // discovery at start, and the registry the engine, the link flows and the
 // services look providers up in. Other rooms enter src/providers only here.
 export type { ProviderConfig } from "../config/config.js";
-export { CATALOG } from "../config/provider-catalog.js";
+export { CATALOG, gitCredentialStyle } from "../config/provider-catalog.js";
 export { catalogDefaults, type ProviderDefaults } from "../config/catalog-defaults.js";
 export type { OAuthProvider } from "../oauth/index.js";
 export { discoverProviders } from "./discovery.js";

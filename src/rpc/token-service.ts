@@ -2,10 +2,10 @@ import { Code } from "@connectrpc/connect";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError } from "../errors/index.js";
-import type { ProviderRegistry } from "../providers/index.js";
+import { gitCredentialStyle, type ProviderRegistry } from "../providers/index.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
-import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId } from "./input.js";
+import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId, requireSecret } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
@@ -28,7 +28,9 @@ export function tokenService({ engine, providers, defaultMinValidMs, served }: T
       async obtainAccessToken(req, ctx) {
         const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
-        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx));
+        // The erase compare-and-swap of `tokenbroker git-credential erase` (broker/rejected-token.ts).
+        const rejectedAccessToken = requireSecret("rejected_access_token", req.rejectedAccessToken, false);
+        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken });
         served(rec.providerId, rec.expiresAt);
         return { token: tokenOf(rec) };
       },
@@ -60,7 +62,9 @@ export function tokenService({ engine, providers, defaultMinValidMs, served }: T
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
         limitBytes("url", req.url, MAX_URL_BYTES);
-        return { providerId: providers.match(req.url).config.id };
+        const config = providers.match(req.url).config;
+        const git = gitCredentialStyle(config.type);
+        return { providerId: config.id, gitUsername: git.username, gitBearer: git.bearer };
       },
     },
     "token",

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/token_service.proto.
  */
 export const file_tokenbroker_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSJyChhPYnRhaW5BY2Nlc3NUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRIwCg1taW5fdmFsaWRfZm9yGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkEKGU9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USJAoFdG9rZW4YASABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbiJ0ChlPYnRhaW5BY2Nlc3NUb2tlbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFAoMcHJvdmlkZXJfaWRzGAIgAygJEjAKDW1pbl92YWxpZF9mb3IYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUgoaT2J0YWluQWNjZXNzVG9rZW5zUmVzcG9uc2USNAoHcmVzdWx0cxgBIAMoCzIjLnRva2VuYnJva2VyLnYxLlByb3ZpZGVyVG9rZW5SZXN1bHQiggEKE1Byb3ZpZGVyVG9rZW5SZXN1bHQSEwoLcHJvdmlkZXJfaWQYASABKAkSJgoFdG9rZW4YAiABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbkgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIAEIJCgdvdXRjb21lIiMKFE1hdGNoUHJvdmlkZXJSZXF1ZXN0EgsKA3VybBgBIAEoCSIsChVNYXRjaFByb3ZpZGVyUmVzcG9uc2USEwoLcHJvdmlkZXJfaWQYASABKAkywwIKDFRva2VuU2VydmljZRJoChFPYnRhaW5BY2Nlc3NUb2tlbhIoLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVxdWVzdBopLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USawoST2J0YWluQWNjZXNzVG9rZW5zEikudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5zUmVxdWVzdBoqLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2Vuc1Jlc3BvbnNlElwKDU1hdGNoUHJvdmlkZXISJC50b2tlbmJyb2tlci52MS5NYXRjaFByb3ZpZGVyUmVxdWVzdBolLnRva2VuYnJva2VyLnYxLk1hdGNoUHJvdmlkZXJSZXNwb25zZUKyAQoZY29tLmdpdGh1Yi50b2tlbmJyb2tlci52MUIRVG9rZW5TZXJ2aWNlUHJvdG9QAVpGZ2l0aHViLmNvbS90b2tlbmJyb2tlci90b2tlbmJyb2tlci9nZW4vZ28vdG9rZW5icm9rZXIvdjE7dG9rZW5icm9rZXJ2MaICA1RCS6oCDlRva2VuYnJva2VyLlYxygIOVG9rZW5icm9rZXJcVjHqAg9Ub2tlbmJyb2tlcjo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_rpc_status, file_tokenbroker_v1_token]);
+  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSKRAQoYT2J0YWluQWNjZXNzVG9rZW5SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEwoLcHJvdmlkZXJfaWQYAiABKAkSMAoNbWluX3ZhbGlkX2ZvchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIdChVyZWplY3RlZF9hY2Nlc3NfdG9rZW4YBCABKAkiQQoZT2J0YWluQWNjZXNzVG9rZW5SZXNwb25zZRIkCgV0b2tlbhgBIAEoCzIVLnRva2VuYnJva2VyLnYxLlRva2VuInQKGU9idGFpbkFjY2Vzc1Rva2Vuc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIUCgxwcm92aWRlcl9pZHMYAiADKAkSMAoNbWluX3ZhbGlkX2ZvchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJSChpPYnRhaW5BY2Nlc3NUb2tlbnNSZXNwb25zZRI0CgdyZXN1bHRzGAEgAygLMiMudG9rZW5icm9rZXIudjEuUHJvdmlkZXJUb2tlblJlc3VsdCKCAQoTUHJvdmlkZXJUb2tlblJlc3VsdBITCgtwcm92aWRlcl9pZBgBIAEoCRImCgV0b2tlbhgCIAEoCzIVLnRva2VuYnJva2VyLnYxLlRva2VuSAASIwoFZXJyb3IYAyABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQgkKB291dGNvbWUiIwoUTWF0Y2hQcm92aWRlclJlcXVlc3QSCwoDdXJsGAEgASgJIlYKFU1hdGNoUHJvdmlkZXJSZXNwb25zZRITCgtwcm92aWRlcl9pZBgBIAEoCRIUCgxnaXRfdXNlcm5hbWUYAiABKAkSEgoKZ2l0X2JlYXJlchgDIAEoCDLDAgoMVG9rZW5TZXJ2aWNlEmgKEU9idGFpbkFjY2Vzc1Rva2VuEigudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5SZXF1ZXN0GikudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5SZXNwb25zZRJrChJPYnRhaW5BY2Nlc3NUb2tlbnMSKS50b2tlbmJyb2tlci52MS5PYnRhaW5BY2Nlc3NUb2tlbnNSZXF1ZXN0GioudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5zUmVzcG9uc2USXAoNTWF0Y2hQcm92aWRlchIkLnRva2VuYnJva2VyLnYxLk1hdGNoUHJvdmlkZXJSZXF1ZXN0GiUudG9rZW5icm9rZXIudjEuTWF0Y2hQcm92aWRlclJlc3BvbnNlQrIBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQhFUb2tlblNlcnZpY2VQcm90b1ABWkZnaXRodWIuY29tL3Rva2VuYnJva2VyL3Rva2VuYnJva2VyL2dlbi9nby90b2tlbmJyb2tlci92MTt0b2tlbmJyb2tlcnYxogIDVEJLqgIOVG9rZW5icm9rZXIuVjHKAg5Ub2tlbmJyb2tlclxWMeoCD1Rva2VuYnJva2VyOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_rpc_status, file_tokenbroker_v1_token]);
 
 /**
  * ObtainAccessTokenRequest names the link whose token is wanted.
@@ -46,6 +46,20 @@ export type ObtainAccessTokenRequest = Message<"tokenbroker.v1.ObtainAccessToken
    * @generated from field: google.protobuf.Duration min_valid_for = 3;
    */
   minValidFor?: Duration | undefined;
+
+  /**
+   * An access token the caller found rejected (for example by a git server,
+   * which makes `tokenbroker git-credential erase` send it). When it is still
+   * the stored access token, the link is refreshed even if the token looks
+   * fresh; when the stored token is another one already (someone refreshed
+   * meanwhile), nothing is refreshed and the current token is answered. The
+   * comparison and the refresh happen under the link's refresh lock and lease
+   * like every refresh, so many callers reporting the same token cause one
+   * refresh. Empty: none (at most 16384 bytes). Never logged.
+   *
+   * @generated from field: string rejected_access_token = 4;
+   */
+  rejectedAccessToken: string;
 };
 
 /**
@@ -213,6 +227,23 @@ export type MatchProviderResponse = Message<"tokenbroker.v1.MatchProviderRespons
    * @generated from field: string provider_id = 1;
    */
   providerId: string;
+
+  /**
+   * The user name git sends with the provider's access token as the password
+   * over HTTP Basic (for example `x-access-token` for GitHub, `oauth2` for
+   * GitLab, `x-token-auth` for Bitbucket Cloud), from the provider catalog.
+   *
+   * @generated from field: string git_username = 2;
+   */
+  gitUsername: string;
+
+  /**
+   * Whether the provider's git server takes the access token as
+   * `Authorization: Bearer` (git's `authtype=Bearer`, git 2.46 and later).
+   *
+   * @generated from field: bool git_bearer = 3;
+   */
+  gitBearer: boolean;
 };
 
 /**
