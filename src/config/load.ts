@@ -131,6 +131,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     refresh,
     shutdownGraceMs: ms(input.shutdown_grace),
     logLevel: input.log.level,
+    logFormat: input.log.format,
     auditFile: input.audit.file === undefined ? undefined : resolvePath(baseDir, input.audit.file),
     callers: input.callers.map((c) => ({
       name: c.name,
