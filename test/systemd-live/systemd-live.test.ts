@@ -30,8 +30,8 @@ const CLIENT_ID = "tb-live-client";
 const CLIENT_SECRET = `fake-secret-${randomBytes(8).toString("hex")}`;
 const CALLER_TOKEN = `live-caller-${randomBytes(12).toString("hex")}`;
 const PG_PASSWORD = `pg-${randomBytes(8).toString("hex")}`;
-/** The test's own drop-in (credentials for the fake provider instead of the example's github). */
-const DROPIN = "/etc/systemd/system/tokenbroker.service.d/test.conf";
+/** The credentials drop-in of INSTALL.md §3 (for the fake provider instead of the example's github). */
+const DROPIN = "/etc/systemd/system/tokenbroker.service.d/credentials.conf";
 
 interface Issued {
   event: string;
