@@ -260,9 +260,41 @@ function childPid(pid: number): number | undefined {
   return undefined;
 }
 
+/**
+ * Containers of earlier runs whose test process died without cleaning up
+ * (killed by a signal, so no "exit" hook): nspawn processes started with
+ * --machine=tb-live-PID where PID is gone. Their PID 1 and nspawn are killed,
+ * and such runs' work directories (/var/tmp/tokenbroker-live-PID-*) removed.
+ */
+export function killStaleContainers(): void {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (!argv[0]?.endsWith("systemd-nspawn")) continue;
+    const owner = argv.map((a) => /^--machine=tb-live-(\d+)$/.exec(a)?.[1]).find((x) => x !== undefined);
+    if (owner === undefined || existsSync(`/proc/${owner}`)) continue;
+    const init = childPid(Number(pid));
+    for (const target of [init, Number(pid)]) {
+      try {
+        if (target !== undefined) process.kill(target, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const d of readdirSync("/var/tmp")) {
+    const owner = /^tokenbroker-live-(\d+)-/.exec(d)?.[1];
+    if (owner !== undefined && !existsSync(`/proc/${owner}`)) rmSync(join("/var/tmp", d), { recursive: true, force: true });
+  }
+}
+
 /** A fresh directory for one run (install dir, console log), 0755. */
 export function workDir(): string {
-  const d = mkdtempSync("/var/tmp/tokenbroker-live-");
+  const d = mkdtempSync(`/var/tmp/tokenbroker-live-${process.pid}-`);
   chmodSync(d, 0o755);
   return d;
 }

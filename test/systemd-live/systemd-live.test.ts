@@ -19,7 +19,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Container, installProgram, liveSkipReason, LIVE_DIR, REPO, removeWorkDir, rootfs, workDir, type RunResult } from "./container.js";
+import { Container, installProgram, killStaleContainers, liveSkipReason, LIVE_DIR, REPO, removeWorkDir, rootfs, workDir, type RunResult } from "./container.js";
 
 const reason = liveSkipReason();
 
@@ -128,6 +128,7 @@ if (reason !== undefined) {
     };
 
     beforeAll(async () => {
+      killStaleContainers();
       const root = rootfs();
       work = workDir();
       // INSTALL.md §1, on the host (the container has no build tools): the install directory is bound read-only at /usr/lib/tokenbroker.
@@ -238,11 +239,15 @@ if (reason !== undefined) {
 
     it("a caller connecting while the service starts waits and is answered, never refused; READY comes only once the store is open", async () => {
       await sh("systemctl stop tokenbroker.service");
+      const restarts = (await show("tokenbroker.service", "NRestarts")).NRestarts;
       // Hold the SQLite file's write lock (better-sqlite3 from the installed program) so opening the store must wait.
       const locker = c.start(
-        `node -e 'const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.exec("BEGIN EXCLUSIVE"); console.log("locked"); setTimeout(() => { d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); }, 3000)'`,
+        `node -e 'const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.exec("BEGIN EXCLUSIVE"); require("fs").writeFileSync("/run/tb-locked", "locked"); setTimeout(() => { d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); }, 3000)'`,
       );
-      await sleep(300);
+      for (let i = 0; readOr(() => c.readFile("/run/tb-locked")) !== "locked"; i++) {
+        if (i > 400) throw new Error(`the SQLite lock was not taken: ${JSON.stringify(await Promise.race([locker.done, sleep(10)]))}`);
+        await sleep(25);
+      }
       const launched = process.hrtime.bigint() / 1000n;
       const callers = [cli("status"), cli("token --user alice --provider fake"), cli("links", "builder")];
       const lock = await locker.done;
@@ -254,8 +259,10 @@ if (reason !== undefined) {
       const activeAt = BigInt(s.ActiveEnterTimestampMonotonic!);
       // The callers connected before the service was ready (CLOCK_MONOTONIC is the kernel's, shared with the container).
       expect(launched).toBeLessThan(activeAt);
-      // READY=1 came after the store could be opened.
+      // READY=1 came after the store could be opened, from the same process: it waited, it did not fail and get restarted.
       expect(activeAt).toBeGreaterThan(released);
+      expect((await show("tokenbroker.service", "NRestarts")).NRestarts).toBe(restarts);
+      expect((await daemonJournal()).some((l) => l.msg.msg === "failed to start")).toBe(false);
     });
 
     it("LoadCredentialEncrypted=: keys and client secret encrypted with systemd-creds, the plain files gone; links still decrypt, a new link still authenticates", async () => {
@@ -413,6 +420,7 @@ if (reason !== undefined) {
       expect(s.Result).toBe("success");
       expect(s.ExecMainStatus).toBe("0");
       expect(stopMs).toBeLessThan(30_000);
+      console.log(`systemctl stop with a refresh in flight (provider answering after 4 s): ${Math.round(stopMs)} ms`);
       // Committed: after a start the refreshed token is served from the store, with no further refresh.
       control({ expiresIn: 3600, refreshDelayMs: 0 });
       const refreshesBefore = fakeEvents().filter((e) => e.event === "refresh-start").length;
@@ -443,6 +451,7 @@ if (reason !== undefined) {
       const r = await sh("systemd-analyze security --no-pager tokenbroker.service", { allowFail: true });
       const m = /Overall exposure level for tokenbroker\.service:\s*([\d.]+)\s+(\w+)/.exec(r.stdout);
       expect(m, r.stdout + r.stderr).not.toBeNull();
+      console.log(`systemd-analyze security (live, systemd ${(await sh("systemctl --version")).stdout.split("\n")[0]!.split(" ")[1]}): ${m![1]} ${m![2]}`);
       expect(Number(m![1])).toBeLessThanOrEqual(2.0);
     });
 
