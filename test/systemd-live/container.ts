@@ -9,7 +9,8 @@
  * nspawn's process group, and reports anything left behind.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -264,7 +265,7 @@ function childPid(pid: number): number | undefined {
  * Containers of earlier runs whose test process died without cleaning up
  * (killed by a signal, so no "exit" hook): nspawn processes started with
  * --machine=tb-live-PID where PID is gone. Their PID 1 and nspawn are killed,
- * and such runs' work directories (/var/tmp/tokenbroker-live-PID-*) removed.
+ * and such runs' work directories (tokenbroker-live-PID-* in the temp dir) removed.
  */
 export function killStaleContainers(): void {
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
@@ -286,19 +287,11 @@ export function killStaleContainers(): void {
       }
     }
   }
-  for (const d of readdirSync("/var/tmp")) {
+  for (const d of readdirSync(tmpdir())) {
     const owner = /^tokenbroker-live-(\d+)-/.exec(d)?.[1];
-    if (owner !== undefined && !existsSync(`/proc/${owner}`)) rmSync(join("/var/tmp", d), { recursive: true, force: true });
+    if (owner !== undefined && !existsSync(`/proc/${owner}`)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
   }
 }
 
-/** A fresh directory for one run (install dir, console log), 0755. */
-export function workDir(): string {
-  const d = mkdtempSync(`/var/tmp/tokenbroker-live-${process.pid}-`);
-  chmodSync(d, 0o755);
-  return d;
-}
-
-export function removeWorkDir(d: string): void {
-  rmSync(d, { recursive: true, force: true });
-}
+/** The prefix of a run's work directory (tempDir): the sweep above knows a dead run's by its pid. */
+export const WORK_PREFIX = `tokenbroker-live-${process.pid}-`;

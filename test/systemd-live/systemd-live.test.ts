@@ -16,10 +16,12 @@
  * not root, no systemd-nspawn/debootstrap, read-only /proc/sys, no overlayfs.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Container, installProgram, killStaleContainers, liveSkipReason, LIVE_DIR, REPO, removeWorkDir, rootfs, workDir, type RunResult } from "./container.js";
+import { tempDir } from "../support/temp-dir.js";
+import { Container, installProgram, killStaleContainers, liveSkipReason, LIVE_DIR, REPO, rootfs, WORK_PREFIX, type RunResult } from "./container.js";
 
 const reason = liveSkipReason();
 
@@ -145,7 +147,9 @@ if (reason !== undefined) {
     beforeAll(async () => {
       killStaleContainers();
       const root = rootfs();
-      work = workDir();
+      // Removed when the file's tests are done (after afterAll has ended the container).
+      work = tempDir(WORK_PREFIX);
+      chmodSync(work, 0o755);
       // INSTALL.md §1, on the host (the container has no build tools): the install directory is bound read-only at /usr/lib/tokenbroker.
       installProgram(join(work, "install"));
       c = await Container.boot(
@@ -205,7 +209,6 @@ if (reason !== undefined) {
 
     afterAll(async () => {
       const left = c === undefined ? [] : await c.destroy();
-      if (work !== undefined) removeWorkDir(work);
       expect(left, "left behind after the container").toEqual([]);
     }, 60_000);
 
