@@ -412,7 +412,7 @@ if (reason !== undefined) {
       expect(warnings.some((l) => l.msg.msg === "serving")).toBe(false);
     });
 
-    it("systemctl stop during an in-flight refresh: the refresh is committed, the call answered, exit 0 within TimeoutStopSec", async () => {
+    it("systemctl stop during an in-flight refresh: STOPPING status while it drains; the refresh is committed, the call answered, exit 0 within TimeoutStopSec", async () => {
       // Put a good pair back (the broken key is still on disk: a restart would fail on it).
       await newCert("tokenbroker-live-3");
       await sh("systemctl reload tokenbroker.service");
@@ -426,8 +426,18 @@ if (reason !== undefined) {
         await sleep(25);
       }
       const t0 = performance.now();
-      await sh("systemctl stop tokenbroker.service", { timeoutMs: 60_000 });
+      await sh("systemctl stop --no-block tokenbroker.service");
+      // While it drains, systemctl shows the daemon's STOPPING=1 status line.
+      const statuses = new Set<string>();
+      for (;;) {
+        const now = await show("tokenbroker.service", "ActiveState", "StatusText");
+        if (now.StatusText !== "") statuses.add(now.StatusText!);
+        if (now.ActiveState === "inactive" || now.ActiveState === "failed") break;
+        if (performance.now() - t0 > 60_000) throw new Error(`still stopping: ${JSON.stringify(now)}`);
+        await sleep(100);
+      }
       const stopMs = performance.now() - t0;
+      expect([...statuses]).toContain("SIGTERM: draining in-flight calls");
       const answer = await call.done;
       expect(answer.code, answer.stderr).toBe(0);
       const refreshed = issued("carol").at(-1)!;
