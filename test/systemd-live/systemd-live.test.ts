@@ -258,9 +258,10 @@ if (reason !== undefined) {
     it("a caller connecting while the service starts waits and is answered, never refused; READY comes only once the store is open", async () => {
       await sh("systemctl stop tokenbroker.service");
       const restarts = (await show("tokenbroker.service", "NRestarts")).NRestarts;
-      // Hold the SQLite file's write lock (better-sqlite3 from the installed program) so opening the store must wait.
+      // Hold the SQLite file's write lock (better-sqlite3 from the installed program) so opening the store must wait,
+      // until the test lets go (/run/tb-release) — within the store's 2 s busy budget, so the daemon waits rather than fails.
       const locker = c.start(
-        `node -e 'const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.exec("BEGIN EXCLUSIVE"); require("fs").writeFileSync("/run/tb-locked", "locked"); setTimeout(() => { d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); }, 3000)'`,
+        `node -e 'const fs = require("fs"); const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.exec("BEGIN EXCLUSIVE"); fs.writeFileSync("/run/tb-locked", "locked"); const t = setInterval(() => { if (!fs.existsSync("/run/tb-release")) return; d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); clearInterval(t); }, 10)'`,
       );
       for (let i = 0; readOr(() => c.readFile("/run/tb-locked")) !== "locked"; i++) {
         if (i > 400) throw new Error(`the SQLite lock was not taken: ${JSON.stringify(await Promise.race([locker.done, sleep(10)]))}`);
@@ -268,6 +269,16 @@ if (reason !== undefined) {
       }
       const launched = process.hrtime.bigint() / 1000n;
       const callers = [cli("status"), cli("token --user alice --provider fake"), cli("links", "builder")];
+      // The first connection starts the daemon; give it a second with the store locked: it must not report READY.
+      for (let i = 0; ; i++) {
+        const now = await show("tokenbroker.service", "ActiveState", "MainPID");
+        if (now.ActiveState === "activating" && now.MainPID !== "0") break;
+        if (i > 200) throw new Error(`the first call did not start the service: ${JSON.stringify(now)}`);
+        await sleep(25);
+      }
+      await sleep(1000);
+      expect((await show("tokenbroker.service", "ActiveState")).ActiveState).toBe("activating");
+      c.writeFile("/run/tb-release", "");
       const lock = await locker.done;
       const answers = await Promise.all(callers);
       for (const a of answers) expect(a.code, `${a.stdout}${a.stderr}`).toBe(0);
