@@ -76,7 +76,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
       metrics.auditSinkError();
       log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
-    }));
+    }, config.logFormat));
     cleanup.defer(() => audit.close());
 
     const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
@@ -211,8 +211,8 @@ function sslOptions(ssl: PostgresStoreConfig["ssl"]): false | { ca?: string; rej
 }
 
 
-function openAuditSink(file: string | undefined, onError: (err: unknown) => void): AuditSink {
-  return file === undefined ? stdoutSink(onError) : new AuditFileSink(file, onError);
+function openAuditSink(file: string | undefined, onError: (err: unknown) => void, format: Config["logFormat"] = "json"): AuditSink {
+  return file === undefined ? stdoutSink(onError, format) : new AuditFileSink(file, onError);
 }
 
 /** Every finished call: counted, logged when it failed inside, and audited. */

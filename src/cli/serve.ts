@@ -50,7 +50,7 @@ export interface RunHooks {
  * serves, pings the watchdog, and reports STOPPING=1 before draining.
  */
 export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Promise<number> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, {}, config.logFormat);
   for (const w of config.warnings) log.warn(w);
   const notifier = createNotifier({ log });
   notifier.startWatchdog();

@@ -75,6 +75,7 @@ export function checkConfig(input: ConfigInput, source: string): { plan: ConfigP
     refresh,
     shutdownGraceMs: input.shutdown_grace,
     logLevel: input.log.level,
+    logFormat: input.log.format,
     auditFile: input.audit.file,
     callers: input.callers.map((c) => ({
       name: c.name,

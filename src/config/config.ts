@@ -16,6 +16,8 @@ export interface Config {
   refresh: RefreshSettings;
   shutdownGraceMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+  /** `journald`: log lines carry the sd-daemon `<N>` priority prefix (src/log.ts). */
+  logFormat: "json" | "journald";
   /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
   auditFile?: string | undefined;
   callers: CallerConfig[];

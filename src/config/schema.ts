@@ -252,7 +252,13 @@ export const configSchema = (baseDir: string) => {
     })
     .prefault({}),
   shutdown_grace: duration.prefault("10s"),
-  log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
+  log: z
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+      /** `journald`: each JSON line behind its `<N>` syslog priority prefix (under systemd); `json`: plain JSON lines. */
+      format: z.enum(["json", "journald"]).default("json"),
+    })
+    .default({ level: "info", format: "json" }),
   /** The audit trail: stdout with the other logs unless `file` is set. */
   audit: z.strictObject({ file: file("must not be empty").optional() }).default({}),
   callers: z
