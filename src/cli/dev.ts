@@ -25,7 +25,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   const tokenFile = join(dir, "caller-token");
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
   const callerToken = readFileSync(tokenFile, "utf8").trim();
-  const demo = await startDemoProvider();
+  const demo = await startDemoProvider({ stateFile: join(dir, "demo-provider.json") });
   const grpcPort = ports.grpc ?? 7480;
   const httpPort = ports.http ?? 7481;
   const config = resolveConfig(
