@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { CallObserver } from "./service.js";
+import { grpcCodeName } from "./code-name.js";
 import { wireStatus } from "./wire-error.js";
 
 /**
@@ -33,10 +34,8 @@ export function auditObserver(audit: AuditLog): CallObserver {
   };
 }
 
-/** `FAILED_PRECONDITION`, as gRPC spells its codes. */
-export function codeName(code: Code): string {
-  return (Code[code] ?? String(code)).replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
-}
+/** `FAILED_PRECONDITION`, as gRPC spells its codes (rpc/code-name.ts). */
+export const codeName: (code: Code) => string = grpcCodeName;
 
 interface Subject {
   userId?: string | undefined;

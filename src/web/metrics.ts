@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { Code } from "@connectrpc/connect";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallObserver } from "../rpc/service.js";
+import { grpcCodeName } from "../rpc/code-name.js";
 import { wireStatus } from "../rpc/wire-error.js";
 import type { WebRoute } from "./web-listener.js";
 
@@ -138,7 +138,7 @@ export class Metrics {
     let reason = "";
     if (error !== undefined) {
       const wire = wireStatus(error);
-      code = Code[wire.code] ?? String(wire.code);
+      code = grpcCodeName(wire.code);
       reason = wire.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.
