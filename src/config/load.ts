@@ -4,6 +4,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { Config, Listener, ProviderConfig, ListenerTls } from "./config.js";
 import { parseDuration } from "./duration.js";
+import { yamlValue } from "./yaml-value.js";
 import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles } from "../net/tls-files.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
@@ -61,7 +62,9 @@ export function parseConfig(text: string, source: string, opts: LoadOptions = {}
       }),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  const value = yamlValue(doc);
+  if ("problem" in value) throw new ConfigError(source, [value.problem]);
+  const raw: unknown = value.value ?? {};
   return resolveConfig(raw, source, opts);
 }
 
