@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress } from "../net/listen-address.js";
+import { certNameProblem } from "../net/cert-names.js";
 
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are
@@ -11,6 +12,12 @@ import { parseListenAddress } from "../net/listen-address.js";
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   error: "not a duration (use e.g. 250ms, 10s, 5m)",
 });
+
+/** A `cert_names` entry says which kind of name it is when a bare one would be ambiguous (net/cert-names.ts). */
+function certNameIssue(entry: string, ctx: z.RefinementCtx): void {
+  const problem = certNameProblem(entry);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+}
 
 const listenAddress = z.string().superRefine((s, ctx) => {
   const parsed = parseListenAddress(s);
@@ -228,7 +235,7 @@ export const configSchema = z.strictObject({
           name: z.string().min(1),
           token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
           /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
-          cert_names: z.array(z.string().min(1)).min(1).optional(),
+          cert_names: z.array(z.string().min(1).superRefine(certNameIssue)).min(1).optional(),
           scopes: z.array(z.enum(SCOPES)).min(1),
         })
         .refine((c) => c.token_sha256 !== undefined || c.cert_names !== undefined, { error: "set token_sha256, cert_names or both" }),

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors.js";
+import { certNameMatches } from "../net/cert-names.js";
 import { authorizationKey, callerKey, listenerKindKey, peerKey } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
@@ -9,7 +10,9 @@ import type { CallGuard, RpcService } from "./service.js";
  * Caller authentication (docs/design.md §6): `authorization: Bearer <token>`, checked
  * against SHA-256 hashes from the config in constant time, or else a client
  * certificate verified by the listener's client CA whose subject CN or
- * subjectAltName is one of a caller's `cert_names`; then the service's
+ * subjectAltName is one of a caller's `cert_names`, kind for kind
+ * (net/cert-names.ts: a bare entry is a DNS name or the CN, never an email
+ * or URI subjectAltName); then the service's
  * scope. On a Unix socket a credential is optional (the socket's mode and
  * group already decide who may connect); on TCP it is required.
  */
@@ -27,7 +30,7 @@ export function callerGuard(callers: CallerConfig[]): CallGuard {
     } else {
       const names = ctx.values.get(peerKey).certNames;
       if (names !== undefined) {
-        caller = callers.find((c) => c.certNames.some((n) => names.includes(n)));
+        caller = callers.find((c) => c.certNames.some((n) => certNameMatches(n, names)));
         if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the client certificate names no configured caller", { hint: "add one of its names to a caller's cert_names" });
         ctx.values.set(callerKey, { name: caller.name, auth: "certificate" });
       } else {
