@@ -12,7 +12,8 @@ import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
 import { auditObserver, codeName } from "./rpc/audit-observer.js";
-import { callerGuard } from "./rpc/caller-auth.js";
+import { CallerSet, callerGuard } from "./rpc/caller-auth.js";
+import { reloadCallers } from "./rpc/callers-reload.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
@@ -30,7 +31,7 @@ export interface App {
   daemon: Daemon;
   engine: RefreshEngine;
   store: Store;
-  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
+  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates and the callers. */
   reload(): void;
 }
 
@@ -91,6 +92,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
   }, FLOW_PURGE_INTERVAL_MS).unref();
+  const callers = new CallerSet(config.callers);
   const logInternal = internalErrorLogger(log);
   const auditCall = auditObserver(audit);
   const startedAt = Date.now();
@@ -101,7 +103,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
       hooks: {
-        guard: callerGuard(config.callers),
+        guard: callerGuard(callers),
         observe: (call) => {
           metrics.observe(call);
           logInternal(call);
@@ -141,6 +143,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     reload() {
       audit.reopen();
       daemon.reloadTls();
+      reloadCallers(config.source, callers, log);
     },
   };
 }

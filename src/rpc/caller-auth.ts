@@ -16,9 +16,12 @@ import type { CallGuard, RpcService } from "./service.js";
  * scope. On a Unix socket a credential is optional (the socket's mode and
  * group already decide who may connect); on TCP it is required.
  */
-export function callerGuard(callers: CallerConfig[]): CallGuard {
+export function callerGuard(configured: CallerConfig[] | CallerSet): CallGuard {
+  const set = configured instanceof CallerSet ? configured : new CallerSet(configured);
   return (ctx: HandlerContext, service: RpcService) => {
     if (service.scope === undefined) return;
+    // One list for the whole call: a SIGHUP reload replaces it, never changes it under a call.
+    const callers = set.current;
     const header = ctx.values.get(authorizationKey) ?? ctx.requestHeader.get("authorization");
     let caller: CallerConfig | undefined;
     if (header !== null) {
@@ -46,7 +49,25 @@ export function callerGuard(callers: CallerConfig[]): CallGuard {
   };
 }
 
-function identify(callers: CallerConfig[], token: string): CallerConfig | undefined {
+/**
+ * The configured callers, replaced as a whole when SIGHUP reloads them
+ * (rpc/callers-reload.ts): calls after the swap see the new list, a call
+ * already past the guard keeps the caller it was admitted as.
+ */
+export class CallerSet {
+  #callers: readonly CallerConfig[];
+  constructor(callers: readonly CallerConfig[]) {
+    this.#callers = callers;
+  }
+  get current(): readonly CallerConfig[] {
+    return this.#callers;
+  }
+  replace(callers: readonly CallerConfig[]): void {
+    this.#callers = callers;
+  }
+}
+
+function identify(callers: readonly CallerConfig[], token: string): CallerConfig | undefined {
   const digest = createHash("sha256").update(token, "utf8").digest();
   let found: CallerConfig | undefined;
   // Compare against every caller, so timing does not tell which one matched.

@@ -103,7 +103,7 @@ describe("an mTLS listener with typed cert_names", () => {
     await daemon?.stop();
   });
 
-  async function callWith(cert: Pem): Promise<{ token?: string; code?: number; reason?: string }> {
+  async function callWith(cert: Pem): Promise<{ token?: string; code?: number; reason?: string | undefined }> {
     const client = grpcClient(TokenService, `127.0.0.1:${grpcPort}`, { credentials: grpc.credentials.createSsl(ca.certPem, cert.keyPem, cert.certPem) });
     try {
       const res = await unary<{ token: Token }>(client, "obtainAccessToken", { userId: "alice", providerId: "fake" });
