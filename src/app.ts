@@ -24,6 +24,7 @@ import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./web/metrics.js";
+import type { OperatorMetricsSources } from "./web/operator-metrics.js";
 import { VERSION } from "./cli/version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
@@ -53,7 +54,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
   // Before the engine, which reports to both; the gauges read the engine only when scraped.
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers, ...operatorSources(() => store, () => daemon) });
   const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
     metrics.auditSinkError();
     log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
@@ -145,6 +146,19 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       daemon.reloadTls();
       reloadCallers(config.source, callers, log);
     },
+  };
+}
+
+/** The sources of web/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped). */
+function operatorSources(store: () => Store, daemon: () => Daemon | undefined): OperatorMetricsSources {
+  return {
+    version: VERSION,
+    linkStates: async () => {
+      const links = store().links;
+      const [total, needsRelink] = await Promise.all([links.count(), links.countNeedingRelink?.() ?? Promise.resolve(0)]);
+      return { total, needsRelink };
+    },
+    tlsCertificates: () => daemon()?.tlsCertificates() ?? [],
   };
 }
 

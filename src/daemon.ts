@@ -24,6 +24,8 @@ export interface Daemon {
   readonly health: HealthState;
   /** SIGHUP: the TLS listeners read their certificate files again (a listener whose files fail keeps its certificate). */
   reloadTls(): void;
+  /** Every TLS listener and when the certificate it serves expires (epoch ms): tokenbroker_tls_certificate_expiry_seconds. */
+  tlsCertificates(): Array<{ listener: string; notAfterMs: number }>;
   /** Idempotent: NOT_SERVING, stop accepting, drain, close. */
   stop(): Promise<void>;
 }
@@ -84,6 +86,7 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
       for (const p of problems) log.error({ err: { message: p } }, "TLS reload failed; the listener keeps its certificate");
       if (problems.length === 0) log.info("TLS certificates reloaded");
     },
+    tlsCertificates: () => [...(grpcListener?.certificates() ?? []), ...(webListener?.certificates() ?? [])],
     stop() {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, "shutting down");

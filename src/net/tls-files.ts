@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
 import { createSecureContext, type PeerCertificate } from "node:tls";
 import { subjectAltNames } from "./cert-names.js";
 
@@ -32,6 +33,15 @@ export class TlsFiles {
 
   get material(): TlsMaterial {
     return this.#material;
+  }
+
+  /** When the certificate in use (the first of `cert_file`) expires, epoch ms; NaN if it cannot be told. */
+  get notAfterMs(): number {
+    try {
+      return Date.parse(new X509Certificate(this.#material.cert).validTo);
+    } catch {
+      return Number.NaN;
+    }
   }
 
   get requestsClientCert(): boolean {

@@ -3,9 +3,10 @@ import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallObserver } from "../rpc/service.js";
 import { grpcCodeName } from "../rpc/code-name.js";
 import { wireStatus } from "../rpc/wire-error.js";
+import { registerOperatorMetrics, type OperatorMetricsSources } from "./operator-metrics.js";
 import type { WebRoute } from "./web-listener.js";
 
-export interface MetricsSources {
+export interface MetricsSources extends Partial<OperatorMetricsSources> {
   /** Per-key refresh locks held or awaited. */
   lockCount: () => number;
   /** Refreshed tokens held in memory because the store could not take them yet. */
@@ -49,6 +50,7 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
     for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    if (sources.version !== undefined) registerOperatorMetrics(this.registry, { ...sources, version: sources.version });
     this.#refreshes = new Counter({
       name: "tokenbroker_refreshes_total",
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",

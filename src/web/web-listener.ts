@@ -19,6 +19,8 @@ export interface WebListener {
   readonly bound: ListenAddress;
   /** Reads the TLS files again: new connections get the new certificate, open ones carry on; returns why not. */
   reloadTls(): string[];
+  /** The listener's address and when the certificate it serves expires (epoch ms), if it speaks TLS. */
+  certificates(): Array<{ listener: string; notAfterMs: number }>;
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -89,6 +91,9 @@ export async function startWebListener(
     bound,
     reloadTls() {
       return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
+    certificates() {
+      return tls === undefined ? [] : [{ listener: bound.url, notAfterMs: tls.notAfterMs }];
     },
     async shutdown(graceMs: number) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

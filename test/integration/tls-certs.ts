@@ -29,7 +29,7 @@ export function makeCa(dir: string, name: string, cn: string): Pem {
  * or a client (`cn`, and a DNS SAN of the same name; `opts.san` replaces the SANs, in openssl's
  * form). Written to `dir/<name>.crt`/`.key`.
  */
-export function makeCert(dir: string, name: string, ca: Pem, cn: string, use: "server" | "client", opts: { san?: string } = {}): Pem {
+export function makeCert(dir: string, name: string, ca: Pem, cn: string, use: "server" | "client", opts: { san?: string; days?: number } = {}): Pem {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
@@ -37,6 +37,6 @@ export function makeCert(dir: string, name: string, ca: Pem, cn: string, use: "s
   const san = opts.san ?? (use === "server" ? "IP:127.0.0.1,DNS:localhost" : `DNS:${cn}`);
   writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=${use === "server" ? "serverAuth" : "clientAuth"}\nsubjectAltName=${san}\n`);
   openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${cn}`]);
-  openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-out", cert, "-days", "2", "-extfile", ext]);
+  openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-out", cert, "-days", String(opts.days ?? 2), "-extfile", ext]);
   return { cert, key, certPem: readFileSync(cert), keyPem: readFileSync(key) };
 }
