@@ -11,7 +11,7 @@ import type { Logger } from "./log.js";
 import { applyDiscovery, discoverOidc } from "./oauth/index.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
-import { auditObserver, codeName } from "./rpc/audit-observer.js";
+import { auditObserver, auditRefusal, codeName } from "./rpc/audit-observer.js";
 import { CallerSet, callerGuard } from "./rpc/caller-auth.js";
 import { reloadCallers } from "./rpc/callers-reload.js";
 import { ServingStatus } from "./rpc/health.js";
@@ -110,6 +110,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
           logInternal(call);
           auditCall(call);
         },
+        refused: auditRefusal(audit),
       },
       async onStopped() {
         clearInterval(purge);

@@ -65,7 +65,7 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
     }
     if (grpcAddresses.length > 0 || inherited.length > 0) grpcListener = await startGrpcListeners(grpcAddresses, completed, shutdown.signal, inherited);
     if (config.listen.http !== undefined) {
-      webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal);
+      webListener = await startWebListener(config.listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], shutdown.signal, parts.hooks?.refused);
     }
   } catch (err) {
     shutdown.abort();
