@@ -5,7 +5,7 @@
  * `npm start` prints.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { cpSync, readFileSync, symlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -23,14 +23,14 @@ interface Dev {
   exited: Promise<number | null>;
 }
 
-async function startDev(command: string, args: string[], opts: { cwd?: string; detached?: boolean } = {}): Promise<Dev> {
+async function startDev(command: string, args: string[], opts: { cwd?: string; detached?: boolean; startMs?: number } = {}): Promise<Dev> {
   const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
-  await pollUntil("dev mode serving", () => stderr, (e) => e.includes("try:"), 60_000).catch((err: unknown) => {
+  await pollUntil("dev mode serving", () => stderr, (e) => e.includes("try:"), opts.startMs ?? 60_000).catch((err: unknown) => {
     throw new Error(`${String(err)}\nstdout: ${stdout}\nstderr: ${stderr}`);
   });
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
@@ -93,7 +93,19 @@ it("dev mode restarted: links made before the restart still answer tokens, refre
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
   }
-});
+}, 120_000);
+
+/**
+ * A checkout of its own for `npm start`, which builds first: rebuilding the
+ * shared dist/ would rewrite files other test files' daemons are loading.
+ * The sources and package files are copied, node_modules is linked.
+ */
+function checkoutCopy(): string {
+  const copy = tempDir("tb-checkout-");
+  for (const f of ["src", "gen", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+  symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
+  return copy;
+}
 
 it("the README's audit jq recipe, as written, finds alice's ObtainAccessToken and ObtainAccessTokens calls in `npm start`'s output", async () => {
   const README = readFileSync(resolve(ROOT, "README.md"), "utf8");
@@ -102,7 +114,7 @@ it("the README's audit jq recipe, as written, finds alice's ObtainAccessToken an
   const dir = join(tempDir(), "dev");
   const addr = `unix://${dir}/tokenbroker.sock`;
   // `npm start` as the README says (it builds first), with ports of its own so it can run beside other tests.
-  const dev = await startDev("npm", ["start", "--", "--dir", dir, "--grpc-port", "0", "--http-port", await freePort()], { detached: true });
+  const dev = await startDev("npm", ["start", "--", "--dir", dir, "--grpc-port", "0", "--http-port", await freePort()], { detached: true, cwd: checkoutCopy(), startMs: 150_000 });
   const secrets: string[] = [];
   try {
     await linkDemo(addr, "alice");
@@ -138,4 +150,4 @@ it("the README's audit jq recipe, as written, finds alice's ObtainAccessToken an
     .map((l) => JSON.parse(l) as { user_id: string; method: string; outcome: { grpc_code: string } });
   expect(lines.map((l) => l.method).sort()).toEqual(["/tokenbroker.v1.TokenService/ObtainAccessToken", "/tokenbroker.v1.TokenService/ObtainAccessTokens"]);
   expect(lines.every((l) => l.user_id === "alice" && l.outcome.grpc_code === "OK")).toBe(true);
-});
+}, 240_000);
