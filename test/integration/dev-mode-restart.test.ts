@@ -74,11 +74,7 @@ it("dev mode restarted: links made before the restart still answer tokens, refre
   }
   const second = await startDev(process.execPath, [...args, await freePort()]);
   try {
-    // The token in the store still has nearly 2 minutes: the same one is served without a refresh…
-    const cached = await runCli(["token", "--user", "me", "--provider", "demo", "--addr", addr]);
-    expect(cached.code, cached.stderr).toBe(0);
-    expect(cached.stdout.trim()).toBe(before);
-    // …and asking for more than it has left makes the restarted provider take the refresh token issued before the restart.
+    // Asking for more than the stored token has left makes the restarted provider take the refresh token issued before the restart.
     const refreshed = await runCli(["token", "--user", "me", "--provider", "demo", "--addr", addr, "--min-valid", "119s", "--json"]);
     expect(refreshed.code, refreshed.stderr).toBe(0);
     const parsed = JSON.parse(refreshed.stdout) as { access_token: string };
