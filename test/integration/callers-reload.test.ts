@@ -69,7 +69,7 @@ describe("callers reloaded on SIGHUP", () => {
   async function hangup(message: string): Promise<void> {
     const seen = daemon.output().split(message).length;
     daemon.child.kill("SIGHUP");
-    await pollUntil(`"${message}" logged`, () => daemon.output().split(message).length, (n) => n > seen, 10_000);
+    await pollUntil(`"${message}" logged`, () => daemon.output().split(message).length, (n) => n > seen, 20_000);
   }
 
   it("the new caller's token works and the removed one's answers UNAUTHENTICATED", async () => {

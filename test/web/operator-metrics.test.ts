@@ -92,6 +92,6 @@ describe("operator metrics on a live daemon", () => {
     copyFileSync(renewed.key, live.key);
     daemon.child.kill("SIGHUP");
     const want = `} ${notAfterSec(renewed.certPem)}`;
-    await pollUntil("the renewed expiry", scrape, (t) => t.split("\n").some((l) => l.startsWith("tokenbroker_tls_certificate_expiry_seconds{") && l.endsWith(want)), 10_000);
+    await pollUntil("the renewed expiry", scrape, (t) => t.split("\n").some((l) => l.startsWith("tokenbroker_tls_certificate_expiry_seconds{") && l.endsWith(want)), 20_000);
   });
 });

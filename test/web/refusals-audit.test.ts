@@ -55,7 +55,7 @@ describe("refusals before a handler on the web listener", () => {
     const before = audit().length;
     const result = await act();
     // The line is written when the answer has been sent: give the daemon's stdout a moment to arrive.
-    for (let i = 0; i < 100 && audit().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && audit().length === before; i++) await new Promise((r) => setTimeout(r, 20));
     return { result, lines: audit().slice(before) };
   }
   const post = (headers: Record<string, string>, body: string | Buffer) =>
