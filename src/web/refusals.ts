@@ -46,23 +46,34 @@ export function trackRefusals(handler: Handler, rpcPaths: ReadonlySet<string>, m
  * node:http's answer.
  */
 export function answerHeaderOverflow(server: Server, onRefused: ((r: RefusedRequest) => void) | undefined): void {
+  // node:http raises clientError again for every chunk that arrives after the first error: answer once.
+  const answered = new WeakSet<Socket>();
   server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+    if (answered.has(socket)) return;
+    answered.add(socket);
     if (err.code !== "HPE_HEADER_OVERFLOW" || !socket.writable) {
       if (socket.writable) socket.end(err.code === "HPE_HEADER_OVERFLOW" ? "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
       return;
     }
+    // The client may still be sending the rest of its headers: read and drop them while the answer
+    // goes out, so closing does not reset the connection before the client has read it (a socket
+    // closed with unread data sends RST). The answer ends the connection; a timer bounds the wait.
+    socket.on("data", () => {});
+    socket.once("end", () => socket.end());
+    socket.resume();
+    setTimeout(() => socket.destroy(), 2000).unref();
     const head = (err.rawPacket ?? Buffer.alloc(0)).subarray(0, 4096).toString("latin1");
     const method = /^[A-Z]+ (\/[^ ?]*)/.exec(head)?.[1] ?? "unknown";
     const contentType = /\r\ncontent-type:\s*([^\r\n]*)/i.exec(head)?.[1];
     const message = `the request's headers exceed ${MAX_HEADER_BYTES} bytes`;
     if (contentType?.startsWith("application/grpc-web") === true) {
-      socket.end(
+      socket.write(
         `HTTP/1.1 200 OK\r\ncontent-type: ${contentType.split(";")[0]}\r\ngrpc-status: ${Code.ResourceExhausted}\r\ngrpc-message: ${encodeURIComponent(message)}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
       );
     } else {
       const body = JSON.stringify({ code: "resource_exhausted", message });
-      socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.write(`HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     }
     onRefused?.({ method, transport: transportOf(contentType, socket), httpStatus: contentType?.startsWith("application/grpc-web") === true ? 200 : 431, grpcCode: grpcCodeName(Code.ResourceExhausted), durationMs: 0 });
   });

@@ -56,6 +56,8 @@ describe("refusals before a handler on the web listener", () => {
     const result = await act();
     // The line is written when the answer has been sent: give the daemon's stdout a moment to arrive.
     for (let i = 0; i < 500 && audit().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    // A little longer, so a second line for the same request (node:http raises clientError per chunk) is seen.
+    await new Promise((r) => setTimeout(r, 300));
     return { result, lines: audit().slice(before) };
   }
   const post = (headers: Record<string, string>, body: string | Buffer) =>
