@@ -52,7 +52,9 @@ export function answerHeaderOverflow(server: Server, onRefused: ((r: RefusedRequ
     if (answered.has(socket)) return;
     answered.add(socket);
     if (err.code !== "HPE_HEADER_OVERFLOW" || !socket.writable) {
-      if (socket.writable) socket.end(err.code === "HPE_HEADER_OVERFLOW" ? "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      // What node:http's own handler answers (it is replaced by listening to clientError).
+      const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? "413 Payload Too Large" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+      if (socket.writable && err.code !== "ECONNRESET") socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       else socket.destroy();
       return;
     }
