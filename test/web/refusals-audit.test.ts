@@ -94,6 +94,10 @@ describe("refusals before a handler on the web listener", () => {
     }
   });
 
+  it("no caller token in any line the daemon wrote", () => {
+    expect(daemon.output()).not.toContain(TEST_CALLER_TOKEN);
+  });
+
   it("a call that reaches its handler leaves exactly its own line", async () => {
     const { result, lines } = await newLines(() => post({ "content-type": "application/json" }, '{"userId":"u","providerId":"p"}'));
     expect(result.status).toBe(404);
