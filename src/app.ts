@@ -10,8 +10,9 @@ import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
 import { ProviderRegistry, discoverProviders } from "./providers/index.js";
 import { adminService } from "./rpc/admin-service.js";
-import { auditObserver, codeName } from "./rpc/audit-observer.js";
-import { callerGuard } from "./rpc/caller-auth.js";
+import { auditObserver, auditRefusal, codeName } from "./rpc/audit-observer.js";
+import { CallerSet, callerGuard } from "./rpc/caller-auth.js";
+import { reloadCallers } from "./rpc/callers-reload.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
@@ -23,6 +24,7 @@ import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./metrics/metrics.js";
+import type { OperatorMetricsSources } from "./metrics/operator-metrics.js";
 import { VERSION } from "./version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
@@ -30,7 +32,7 @@ export interface App {
   listeners: Listeners;
   engine: RefreshEngine;
   store: Store;
-  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
+  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates and the callers. */
   reload(): void;
   /** Idempotent: the listeners drain, then every part stops, the last started first. */
   stop(): Promise<void>;
@@ -70,8 +72,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const loaded = loadKeysFrom(config.encryption);
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  const metrics = new Metrics({ providers });
   const cleanup = new CleanupStack();
+  // The operator gauges read the store and the listeners only when scraped, once both exist.
+  let parts: { store: Store; listeners: Listeners } | undefined;
+  const metrics = new Metrics({ providers, ...operatorSources(() => parts) });
   try {
     const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
       metrics.auditSinkError();
@@ -106,6 +110,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     cleanup.defer(() => clearInterval(purge));
 
     const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
+    parts = { store, listeners };
     const startedAt = Date.now();
     const services = [
       tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt) }),
@@ -122,10 +127,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         }),
       }),
     ];
+    const callers = new CallerSet(config.callers);
     await listeners.start({
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
-      hooks: { guard: callerGuard(config.callers), observe: callObservers(metrics, audit, log) },
+      hooks: { guard: callerGuard(callers), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
     });
     cleanup.defer(() => listeners.stop());
 
@@ -139,6 +145,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       reload() {
         audit.reopen();
         listeners.reloadTls();
+        reloadCallers(config.source, callers, log);
       },
       stop() {
         stopping ??= cleanup.run().then(() => log.info("stopped"));
@@ -165,6 +172,20 @@ function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logge
     if (health.serving) log.info("the PostgreSQL store is reachable again");
     else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
   });
+}
+
+/** The sources of metrics/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped). */
+function operatorSources(parts: () => { store: Store; listeners: Listeners } | undefined): OperatorMetricsSources {
+  return {
+    version: VERSION,
+    linkStates: async () => {
+      const links = parts()?.store.links;
+      if (links === undefined) return { total: 0, needsRelink: 0 };
+      const [total, needsRelink] = await Promise.all([links.count(), links.countNeedingRelink?.() ?? Promise.resolve(0)]);
+      return { total, needsRelink };
+    },
+    tlsCertificates: () => parts()?.listeners.tlsCertificates() ?? [],
+  };
 }
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */

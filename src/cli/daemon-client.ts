@@ -1,3 +1,4 @@
+import { grpcCodeName } from "../rpc/code-name.js";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -48,10 +49,9 @@ export function grpcTarget(address: string): string {
 // The address forms live in address.ts, which the git credential helper loads without this file's wire libraries.
 export { DEV_SOCKET, SYSTEM_SOCKET, resolveAddr } from "./address.js";
 
-/** Code.NotFound → "NOT_FOUND", as gRPC names it. */
+/** Code.NotFound → "NOT_FOUND", as gRPC names it (the same spelling as the audit log and metrics: rpc/code-name.ts). */
 export function codeName(code: Code): string {
-  if (code === Code.Canceled) return "CANCELLED";
-  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return grpcCodeName(code);
 }
 
 function unaryCall(

@@ -11,8 +11,9 @@ import { runUntilSignal } from "./serve.js";
 /**
  * Dev mode: embedded defaults, state under ./var/dev, a generated key, the
  * built-in demo provider on loopback and one demo link (user "demo",
- * provider "demo"), imported fresh at every start because the demo
- * provider keeps its grants in memory. Its authorize endpoint and device
+ * provider "demo"), imported fresh at every start. The demo provider keeps
+ * its grants in `demo-provider.json` next to the store, and its address when
+ * free, so links made before a restart still refresh after it. Its authorize endpoint and device
  * flow approve without a login, so `link` can be tried too.
  */
 export async function devCommand(dirFlag: string | undefined, ports: { grpc?: number; http?: number } = {}): Promise<number> {
@@ -24,7 +25,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   const tokenFile = join(dir, "caller-token");
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
   const callerToken = readFileSync(tokenFile, "utf8").trim();
-  const demo = await startDemoProvider();
+  const demo = await startDemoProvider({ stateFile: join(dir, "demo-provider.json") });
   const grpcPort = ports.grpc ?? 7480;
   const httpPort = ports.http ?? 7481;
   const config = resolveConfig(

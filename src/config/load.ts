@@ -6,6 +6,7 @@ import { checkConfig } from "./check.js";
 import type { Config } from "./config.js";
 import { readConfigFiles } from "./files.js";
 import { configSchema } from "./schema.js";
+import { yamlValue } from "./yaml-value.js";
 
 
 /** Raised for any problem with the configuration; the CLI exits 2 with it. */
@@ -44,7 +45,9 @@ export function parseConfig(text: string, source: string, opts: LoadOptions = {}
       }),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  const value = yamlValue(doc);
+  if ("problem" in value) throw new ConfigError(source, [value.problem]);
+  const raw: unknown = value.value ?? {};
   return resolveConfig(raw, source, opts);
 }
 

@@ -2,6 +2,7 @@ import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { certNameProblem } from "../net/cert-names.js";
 
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are
@@ -24,6 +25,12 @@ const duration = z.string().transform((s, ctx) => {
 /** A path relative to baseDir (the config file's directory), made absolute. */
 export function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : join(baseDir, p);
+}
+
+/** A `cert_names` entry says which kind of name it is when a bare one would be ambiguous (net/cert-names.ts). */
+function certNameIssue(entry: string, ctx: z.RefinementCtx): void {
+  const problem = certNameProblem(entry);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
 }
 
 const listenAddress = (baseDir: string) =>
@@ -268,7 +275,7 @@ export const configSchema = (baseDir: string) => {
           name: z.string().min(1),
           token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
           /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
-          cert_names: z.array(z.string().min(1)).min(1).optional(),
+          cert_names: z.array(z.string().min(1).superRefine(certNameIssue)).min(1).optional(),
           scopes: z.array(z.enum(SCOPES)).min(1),
         })
         .refine((c) => c.token_sha256 !== undefined || c.cert_names !== undefined, { error: "set token_sha256, cert_names or both" }),

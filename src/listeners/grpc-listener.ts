@@ -10,6 +10,12 @@ import type { AnyImpl, RpcService } from "../rpc/service.js";
 /** A gRPC listener's address, with certificate files for a TLS one. */
 export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined };
 
+/** A TLS listener's served certificate, for the expiry metric. */
+export interface TlsCertificateInfo {
+  listener: string;
+  notAfterMs: number;
+}
+
 export interface GrpcListener {
   /** The addresses actually bound (TCP port 0 resolved). */
   readonly bound: ListenAddress[];
@@ -19,6 +25,8 @@ export interface GrpcListener {
    * kept their old certificate.
    */
   reloadTls(): string[];
+  /** Each TLS listener's address and when the certificate it serves expires (epoch ms). */
+  certificates(): TlsCertificateInfo[];
   /** Stops accepting, lets in-flight calls finish for `graceMs`, then cuts the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -54,6 +62,9 @@ export async function startGrpcListeners(addresses: GrpcAddress[], services: Ser
     bound: [...addresses.map((a) => boundOf.get(a) ?? a), ...inherited.map((s) => s.address)],
     reloadTls() {
       return listeners.flatMap((l) => l.reloadTls());
+    },
+    certificates() {
+      return listeners.flatMap((l) => l.certificates());
     },
     async shutdown(graceMs) {
       await Promise.all(listeners.map((l) => l.shutdown(graceMs)));
@@ -106,6 +117,9 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
     bound,
     reloadTls() {
       return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
+    certificates() {
+      return tls === undefined ? [] : bound.map((a) => ({ listener: a.url, notAfterMs: tls.notAfterMs }));
     },
     async shutdown(graceMs: number) {
       // Stop accepting; the inherited socket itself stays (systemd owns it).

@@ -22,6 +22,8 @@ export interface Daemon {
   readonly health: HealthState;
   /** SIGHUP: the TLS listeners read their certificate files again (a listener whose files fail keeps its certificate). */
   reloadTls(): void;
+  /** Every TLS listener and when the certificate it serves expires (epoch ms): tokenbroker_tls_certificate_expiry_seconds. */
+  tlsCertificates(): Array<{ listener: string; notAfterMs: number }>;
   /** Idempotent: NOT_SERVING, stop accepting, drain, close. */
   stop(): Promise<void>;
 }
@@ -98,7 +100,7 @@ export class Listeners implements Daemon {
       }
       if (grpcAddresses.length > 0 || inherited.length > 0) this.#grpc = await startGrpcListeners(grpcAddresses, completed, this.#shutdown.signal, inherited);
       if (listen.http !== undefined) {
-        this.#web = await startWebListener(listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], this.#shutdown.signal);
+        this.#web = await startWebListener(listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], this.#shutdown.signal, parts.hooks?.refused);
       }
     } catch (err) {
       this.#shutdown.abort();
@@ -115,6 +117,10 @@ export class Listeners implements Daemon {
     const problems = [...(this.#grpc?.reloadTls() ?? []), ...(this.#web?.reloadTls() ?? [])];
     for (const p of problems) this.#options.log.error({ err: { message: p } }, "TLS reload failed; the listener keeps its certificate");
     if (problems.length === 0) this.#options.log.info("TLS certificates reloaded");
+  }
+
+  tlsCertificates(): Array<{ listener: string; notAfterMs: number }> {
+    return [...(this.#grpc?.certificates() ?? []), ...(this.#web?.certificates() ?? [])];
   }
 
   stop(): Promise<void> {

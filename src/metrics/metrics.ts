@@ -2,10 +2,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { Code } from "@connectrpc/connect";
 import type { ProviderRegistry } from "../providers/index.js";
 import type { CallObserver } from "../rpc/service.js";
+import { grpcCodeName } from "../rpc/code-name.js";
 import { wireStatus } from "../rpc/wire-error.js";
+import { registerOperatorMetrics, type OperatorMetricsSources } from "./operator-metrics.js";
 import type { WebRoute } from "../listeners/web-listener.js";
 
-export interface MetricsSources {
+export interface MetricsSources extends Partial<OperatorMetricsSources> {
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
 }
@@ -53,6 +55,7 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
     for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    if (sources.version !== undefined) registerOperatorMetrics(this.registry, { ...sources, version: sources.version });
     this.#refreshes = new Counter({
       name: "tokenbroker_refreshes_total",
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
@@ -146,7 +149,7 @@ export class Metrics {
     let reason = "";
     if (error !== undefined) {
       const wire = wireStatus(error);
-      code = Code[wire.code] ?? String(wire.code);
+      code = grpcCodeName(wire.code);
       reason = wire.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.

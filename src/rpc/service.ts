@@ -5,6 +5,7 @@ import { BrokerError, Reason } from "../errors/index.js";
 import type { CallerScope } from "../config/schema.js";
 import { checkedAnswer } from "./answer-encoding.js";
 import { callerOf } from "./audit-caller.js";
+import { reachedHandlerKey } from "./context.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
 import { subjectOf, toConnectError } from "./wire-error.js";
@@ -50,6 +51,20 @@ export interface CallInfo {
 export interface Hooks {
   guard?: CallGuard | undefined;
   observe?: CallObserver | undefined;
+  /** A web request to an RPC path that the protocol layer refused before any handler ran. */
+  refused?: ((r: RefusedRequest) => void) | undefined;
+}
+
+/** What is known of a request refused before a handler (web/refusals.ts). */
+export interface RefusedRequest {
+  /** The request path (`/tokenbroker.v1.TokenService/ObtainAccessToken`), or `unknown` when it could not be read. */
+  method: string;
+  /** `connect+tcp`, `grpcweb+tls`, …, as the audit log names transports. */
+  transport: string;
+  httpStatus: number;
+  /** The code the client reads, as gRPC spells it. */
+  grpcCode: string;
+  durationMs: number;
 }
 
 /**
@@ -76,6 +91,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
   return (input: unknown, ctx: HandlerContext) => {
     const scope: CallScope = { providerContacted: false };
     const request = unaryInput ? input : undefined;
+    markReached(ctx);
     return runInCallScope(scope, async () => {
       const started = performance.now();
       try {
@@ -95,6 +111,12 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
   };
 }
 
+/** The web listener's per-request marker: this call reached a handler (its audit line comes from the observer). */
+function markReached(ctx: HandlerContext): void {
+  const marker = ctx.values.get(reachedHandlerKey);
+  if (marker !== undefined) marker.reached = true;
+}
+
 /** Caller auth; the caller it names (even one it refuses) goes into the call's audit scope. */
 function guard(hooks: Hooks, ctx: HandlerContext, service: RpcService, scope: CallScope): void {
   try {
@@ -112,6 +134,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
   return async function* (input: unknown, ctx: HandlerContext) {
     const started = performance.now();
     const scope: CallScope = { providerContacted: false };
+    markReached(ctx);
     try {
       guard(hooks, ctx, service, scope);
       refuseMalformed(ctx);

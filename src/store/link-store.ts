@@ -188,6 +188,8 @@ export interface LinkStore {
   delete(key: LinkKey): Promise<LinkRecord | undefined>;
   list(query: ListQuery): Promise<LinkMeta[]>;
   count(): Promise<number>;
+  /** Links whose refresh failed for good (they need the user to link again): the links-by-state metric. */
+  countNeedingRelink?(): Promise<number>;
   /** Closes the store this belongs to (the same as the store's own close). */
   close(): Promise<void>;
 }

@@ -206,6 +206,10 @@ export class MemoryLinks implements LinkStore {
     return this.#rows().size;
   }
 
+  async countNeedingRelink(): Promise<number> {
+    return [...this.#rows().values()].filter((r) => r.failed_at !== null).length;
+  }
+
   async close(): Promise<void> {
     this.#conn.close();
   }

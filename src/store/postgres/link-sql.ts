@@ -89,6 +89,7 @@ export const NOTIFY = "SELECT pg_notify($1, $2)";
 
 export const REMOVE = `DELETE FROM links WHERE ${PK}`;
 export const COUNT = "SELECT count(*)::int8 AS n FROM links";
+export const COUNT_FAILED = "SELECT count(*)::int8 AS n FROM links WHERE failed_at IS NOT NULL";
 
 /** lease-core.ts claimedLease: $3 owner, $4 ttl. */
 const CLAIMED = "lease_owner = $3, lease_until = c.store_now + $4, generation = generation + 1";

@@ -277,6 +277,10 @@ export class SqliteLinks implements LinkStore {
     return this.#conn.run("links.count", () => this.#s.count.get() ?? 0);
   }
 
+  async countNeedingRelink(): Promise<number> {
+    return this.#conn.run("links.count", () => this.#s.countFailed.get() ?? 0);
+  }
+
   close(): Promise<void> {
     return this.#conn.close();
   }
