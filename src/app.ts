@@ -17,6 +17,7 @@ import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { WatchStreams } from "./rpc/watch-streams.js";
 import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
@@ -52,7 +53,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
   // Before the engine, which reports to both; the gauges read the engine only when scraped.
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
+  const watches = new WatchStreams(config.watch?.maxStreamsPerCaller);
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers, watchStreams: () => watches.open });
   const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
     metrics.auditSinkError();
     log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
@@ -79,7 +81,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     log,
   });
   const services = [
-    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
+    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt), { streams: watches, store: store.links, audit }),
     linkService(providers, engine, store.links, flows, audit),
     adminService(providers, new KeyRotation(store.keyring, keyring), audit, () => ({
       version: VERSION,
@@ -124,6 +126,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     audit.close();
     throw err;
   });
+  daemon.health.onShutdown(() => watches.stop());
   // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
   // A stale change channel only turns the record cache off (the store's own log says so): still serving.
   let wasServing = true;

@@ -15,6 +15,8 @@ export interface Config {
   encryption: { keysFile?: string | undefined; keysCredential?: string | undefined };
   refresh: RefreshSettings;
   shutdownGraceMs: number;
+  /** WatchAccessToken: open streams allowed per caller (unset in configs built by hand: 64). */
+  watch?: { maxStreamsPerCaller: number } | undefined;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
   auditFile?: string | undefined;

@@ -130,6 +130,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     },
     refresh,
     shutdownGraceMs: ms(input.shutdown_grace),
+    watch: { maxStreamsPerCaller: input.watch.max_streams_per_caller },
     logLevel: input.log.level,
     auditFile: input.audit.file === undefined ? undefined : resolvePath(baseDir, input.audit.file),
     callers: input.callers.map((c) => ({

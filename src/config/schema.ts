@@ -218,6 +218,8 @@ export const configSchema = z.strictObject({
       interrupted_window: "10m",
     }),
   shutdown_grace: duration.default("10s"),
+  /** WatchAccessToken streams (docs/design.md §3.4). */
+  watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
   /** The audit trail: stdout with the other logs unless `file` is set. */
   audit: z.strictObject({ file: z.string().min(1, { error: "must not be empty" }).optional() }).default({}),

@@ -7,6 +7,7 @@ import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
 import { durationMs, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { watchAccessToken, type WatchDeps } from "./watch-handler.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
 const MAX_PROVIDERS_PER_CALL = 64;
@@ -15,7 +16,7 @@ const MAX_URL_BYTES = 2048;
 /** Told of every token handed out: its provider and expiry (null: does not expire). */
 export type ServedToken = (providerId: string, expiresAt: number | null) => void;
 
-export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number, served: ServedToken): RpcService {
+export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number, served: ServedToken, watch?: WatchDeps): RpcService {
   return defineService(
     TokenService,
     {
@@ -50,6 +51,9 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
         );
         return { results };
       },
+
+      // Without its dependencies (tests that build the service bare) the method answers UNIMPLEMENTED.
+      ...(watch !== undefined ? { watchAccessToken: (req, ctx) => watchAccessToken(req, ctx, engine, watch, defaultMinValidMs, served) } : {}),
 
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");

@@ -12,6 +12,8 @@ export interface MetricsSources {
   pendingCommits: () => number;
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
+  /** Open WatchAccessToken streams (0 when not given). */
+  watchStreams?: (() => number) | undefined;
 }
 
 /**
@@ -119,6 +121,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.pendingCommits());
+      },
+    });
+    new Gauge({
+      name: "tokenbroker_watch_streams",
+      help: "Open WatchAccessToken streams",
+      registers: [this.registry],
+      collect() {
+        this.set(sources.watchStreams?.() ?? 0);
       },
     });
     new Gauge({
