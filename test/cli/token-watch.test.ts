@@ -1,0 +1,139 @@
+/**
+ * `tokenbroker token --watch / --file / --exec` against a daemon process
+ * (issue 22 item 4): 6 s tokens from the fake provider, --min-valid 2s, so a
+ * rotation comes every ~3 s. --watch --json prints one JSON object per
+ * rotation; --file is rewritten on each rotation and a reader polling it
+ * never sees a partial file, mode 0600, removed on SIGTERM; --exec runs a
+ * command that sees a valid token in its environment and the file beside
+ * it, and exits with its code; failures exit per the README's table.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
+import { CLI, TEST_CALLERS, runCli, startServe, type ServingDaemon } from "../support/cli.js";
+import type { FakeProvider } from "../support/fake-provider.js";
+import { grpcClient, unary } from "../support/grpc.js";
+import { pollUntil } from "../support/poll.js";
+import { useFakeProvider } from "../support/scoped-fakes.js";
+import { tempDir } from "../support/temp-dir.js";
+
+const TTL_SEC = 6;
+
+describe("token --watch, --file, --exec", () => {
+  let dir: string;
+  let fake: FakeProvider;
+  let daemon: ServingDaemon;
+  let addr: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    fake = await useFakeProvider({ expiresInSec: TTL_SEC });
+    daemon = await startServe(
+      {
+        listen: { grpc: [`unix://${dir}/tb.sock`] },
+        store: { sqlite: { path: `${dir}/tb.db` } },
+        encryption: { keys_file: `${dir}/keys` },
+        refresh: { timeout: "2s", retry_budget: "1s", initial_backoff: "50ms", max_backoff: "200ms" },
+        shutdown_grace: "3s",
+        callers: TEST_CALLERS,
+        providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl }],
+      },
+      dir,
+    );
+    addr = daemon.unixTarget!;
+  });
+  afterAll(async () => daemon?.stop());
+
+  async function importLink(userId: string): Promise<void> {
+    const t = fake.issue({ accessTtlSec: TTL_SEC });
+    const links = grpcClient(LinkService, addr);
+    await unary(links, "importLink", { userId, providerId: "fake", accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: timestampFromMs(t.expiresAt) });
+    links.close();
+  }
+
+  function start(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [CLI, "token", "--addr", addr, "--provider", "fake", "--min-valid", "2s", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    return { child, stdout: () => out, stderr: () => err, exited };
+  }
+
+  it("--watch --json prints one JSON object per rotation", { timeout: 30_000 }, async () => {
+    await importLink("jsonl");
+    const before = fake.refreshes;
+    const run = start(["--user", "jsonl", "--watch", "--json"]);
+    await pollUntil("three rotations printed", () => run.stdout().split("\n").filter(Boolean).length, (n) => n >= 4, 20_000);
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    const refreshes = fake.refreshes - before;
+    const lines = run.stdout().split("\n").filter(Boolean);
+    const objects = lines.map((l) => JSON.parse(l) as { access_token: string; expires_at: string; generation: string });
+    expect(new Set(objects.map((o) => o.access_token)).size, "each line a new token").toBe(objects.length);
+    expect(objects.length - 1, "one line per rotation, one rotation per provider refresh").toBe(refreshes);
+    for (const o of objects) expect(Object.keys(o).sort()).toEqual(["access_token", "expires_at", "extra", "generation", "token_type"]);
+    for (const [i, o] of objects.entries()) if (i > 0) expect(BigInt(o.generation) > BigInt(objects[i - 1]!.generation)).toBe(true);
+    expect(run.stderr()).toBe("");
+  });
+
+  it("--file is rewritten atomically on every rotation (a polling reader never sees a partial file), mode 0600, removed on SIGTERM", { timeout: 30_000 }, async () => {
+    await importLink("filed");
+    const path = join(dir, "token-file");
+    const run = start(["--user", "filed", "--file", path]);
+    const seen = new Set<string>();
+    const reads: string[] = [];
+    const t0 = performance.now();
+    while (seen.size < 4 && performance.now() - t0 < 20_000) {
+      try {
+        const text = readFileSync(path, "utf8");
+        reads.push(text);
+        seen.add(text);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(seen.size, "four tokens in the file").toBeGreaterThanOrEqual(4);
+    const issued = new Set(fake.issuedTokens());
+    for (const r of reads) expect(issued.has(r), `a read that is not a whole token (${r.length} bytes)`).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(run.stdout()).toBe("");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(existsSync(path), "the file is removed on exit").toBe(false);
+  });
+
+  it("--exec runs a command that sees a valid token in TOKENBROKER_TOKEN and the same in the file TOKENBROKER_TOKEN_FILE names; exits with its code; the private file is gone after", async () => {
+    await importLink("execd");
+    const script = 'printf "%s\\n%s\\n%s\\n" "$TOKENBROKER_TOKEN" "$(cat "$TOKENBROKER_TOKEN_FILE")" "$TOKENBROKER_TOKEN_FILE"; exit 7';
+    const res = await runCli(["token", "--addr", addr, "--user", "execd", "--provider", "fake", "--min-valid", "2s", "--exec", "--", "sh", "-c", script]);
+    expect(res.code, res.stderr).toBe(7);
+    const [env, file, path] = res.stdout.split("\n");
+    expect(fake.isValid(env!)).toBe(true);
+    expect(file).toBe(env);
+    expect(existsSync(path!)).toBe(false);
+  });
+
+  it("--help says an environment variable cannot change under a running process; a missing link exits 5; bad combinations are usage errors", async () => {
+    const help = await runCli(["token", "--help"]);
+    expect(help.stdout.replace(/\s+/g, " ")).toContain("An environment variable cannot change under a running process");
+    const missing = await runCli(["token", "--addr", addr, "--user", "nobody", "--provider", "fake", "--watch"]);
+    expect(missing.code).toBe(5);
+    expect(missing.stderr).toContain("LINK_NOT_FOUND");
+    const both = await runCli(["token", "--addr", addr, "--user", "u", "--provider", "fake", "--watch", "--exec", "--", "true"]);
+    expect(both.code).toBe(2);
+    const noCommand = await runCli(["token", "--addr", addr, "--user", "u", "--provider", "fake", "--exec"]);
+    expect(noCommand.code).toBe(2);
+    expect(noCommand.stderr).toContain("--exec needs a command");
+  });
+
+  it("no token value in the daemon's output", () => {
+    const output = daemon.output();
+    for (const t of fake.issuedTokens()) expect(output.includes(t)).toBe(false);
+  });
+});
