@@ -18,7 +18,7 @@ import { grpcClient, unary } from "../support/grpc.js";
 import { pollUntil } from "../support/poll.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
-import { TCP, watch, type Seen, type Watcher } from "../support/watch.js";
+import { TCP, expectUnbrokenRotations, watch, type Watcher } from "../support/watch.js";
 
 const MIN_VALID_MS = 3_000;
 const TOKEN_TTL_SEC = 10;
@@ -37,11 +37,6 @@ function config(dir: string, name: string, fake: FakeProvider): Record<string, u
     callers: TEST_CALLERS,
     providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl }],
   };
-}
-
-/** The distinct tokens a watcher saw, in order (a refresh_failing message repeats its token). */
-function rotations(seen: Seen[]): Seen[] {
-  return seen.filter((s, i) => i === 0 || s.accessToken !== seen[i - 1]!.accessToken);
 }
 
 describe("WatchAccessToken against two daemon processes on one SQLite store", () => {
@@ -83,29 +78,12 @@ describe("WatchAccessToken against two daemon processes on one SQLite store", ()
     for (const [, w] of watchers) w.cancel();
     const refreshes = fake.refreshes - refreshesBefore;
 
-    const sequences = watchers.map(([name, w]) => {
-      expect(w.end, `${name} ended early: ${JSON.stringify(w.end)}`).toBeUndefined();
-      const seq = rotations(w.seen);
-      expect(seq[0]!.accessToken, name).toBe(first);
-      for (const [i, s] of seq.entries()) {
-        expect(s.failing, `${name} #${i} flagged refresh_failing`).toBe(false);
-        // Valid for min_valid_for when it arrived.
-        expect(s.expiresAt! - s.at, `${name} #${i}: ${s.expiresAt! - s.at} ms left on arrival`).toBeGreaterThanOrEqual(MIN_VALID_MS);
-        // No gap: it came before the previous token dropped below min_valid_for.
-        if (i > 0) expect(seq[i - 1]!.expiresAt! - s.at, `${name} #${i}: the previous token had ${seq[i - 1]!.expiresAt! - s.at} ms left`).toBeGreaterThanOrEqual(MIN_VALID_MS);
-        if (i > 0) expect(s.generation > seq[i - 1]!.generation, `${name} #${i}: generation ${s.generation} after ${seq[i - 1]!.generation}`).toBe(true);
-      }
-      // And the watcher still held a good token when it stopped.
-      expect(seq.at(-1)!.expiresAt! - stoppedAt, `${name}: the last token when the watch stopped`).toBeGreaterThanOrEqual(MIN_VALID_MS);
-      return seq.map((s) => s.accessToken);
-    });
-    // Every watcher saw the same tokens in the same order, and each rotation cost exactly one refresh.
-    for (const seq of sequences.slice(1)) expect(seq).toEqual(sequences[0]);
-    const rotated = sequences[0]!.length - 1;
+    const sequence = expectUnbrokenRotations(watchers, first, MIN_VALID_MS, stoppedAt);
+    const rotated = sequence.length - 1;
     expect(rotated, "45 s of 10 s tokens refreshed 4.75 s before expiry").toBeGreaterThanOrEqual(8);
     expect(refreshes).toBe(rotated);
     expect(fake.replays).toBe(0);
-    for (const t of sequences[0]!.slice(1)) expect(fake.issuedTokens()).toContain(t);
+    for (const t of sequence.slice(1)) expect(fake.issuedTokens()).toContain(t);
   });
 
   it("a provider outage: the current token keeps flowing flagged refresh_failing, then UNAVAILABLE with RetryInfo once it cannot satisfy min_valid_for; after recovery the next Watch works", { timeout: 30_000 }, async () => {

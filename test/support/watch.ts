@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { durationFromMs, durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { createRegistry } from "@bufbuild/protobuf";
+import { expect } from "vitest";
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
@@ -108,3 +109,35 @@ export function watch(via: WatchVia, to: WatchTarget, req: { userId: string; pro
 }
 
 export const TCP = (target: string): WatchTarget => ({ target, callerToken: TEST_CALLER_TOKEN });
+
+/** The distinct tokens a watcher saw, in order (a refresh_failing message repeats its token). */
+export function rotations(seen: Seen[]): Seen[] {
+  return seen.filter((s, i) => i === 0 || s.accessToken !== seen[i - 1]!.accessToken);
+}
+
+/**
+ * The watch's promise, checked for each watcher (still open at `stoppedAt`):
+ * it began with `first`; every token arrived valid for `minValidMs` and
+ * before the previous one dropped below it, with a greater generation, none
+ * flagged refresh_failing; the last one still had `minValidMs` at the stop.
+ * Every watcher saw the same tokens in the same order, which it returns.
+ */
+export function expectUnbrokenRotations(watchers: Array<[string, Watcher]>, first: string, minValidMs: number, stoppedAt: number): string[] {
+  const sequences = watchers.map(([name, w]) => {
+    expect(w.end, `${name} ended early: ${JSON.stringify(w.end)}`).toBeUndefined();
+    const seq = rotations(w.seen);
+    expect(seq[0]!.accessToken, name).toBe(first);
+    for (const [i, s] of seq.entries()) {
+      expect(s.failing, `${name} #${i} flagged refresh_failing`).toBe(false);
+      expect(s.expiresAt! - s.at, `${name} #${i}: ${s.expiresAt! - s.at} ms left on arrival`).toBeGreaterThanOrEqual(minValidMs);
+      if (i === 0) continue;
+      const prev = seq[i - 1]!;
+      expect(prev.expiresAt! - s.at, `${name} #${i}: the previous token had ${prev.expiresAt! - s.at} ms left`).toBeGreaterThanOrEqual(minValidMs);
+      expect(s.generation > prev.generation, `${name} #${i}: generation ${s.generation} after ${prev.generation}`).toBe(true);
+    }
+    expect(seq.at(-1)!.expiresAt! - stoppedAt, `${name}: the last token when the watch stopped`).toBeGreaterThanOrEqual(minValidMs);
+    return seq.map((s) => s.accessToken);
+  });
+  for (const seq of sequences.slice(1)) expect(seq).toEqual(sequences[0]);
+  return sequences[0]!;
+}
