@@ -164,5 +164,10 @@ describe("WatchAccessToken against two daemon processes on one SQLite store", ()
     for (const w of watchers) expect(await w.ended).toMatchObject({ code: GRPC_UNAVAILABLE, reason: "SHUTTING_DOWN" });
     const output = a.output() + b.output();
     for (const t of fake.issuedTokens()) expect(output.includes(t), "a token value in a daemon's output").toBe(false);
+    // Streams the callers cancelled (and the ones shutdown ended) are no internal errors.
+    expect(output).not.toContain('"msg":"internal error"');
+    const ends = output.split("\n").filter((l) => l.includes('"audit":true') && l.includes("WatchAccessToken") && l.includes('"event":"rpc"'));
+    expect(ends.length).toBeGreaterThan(0);
+    for (const l of ends) expect(l).not.toContain('"grpc_code":"INTERNAL"');
   });
 });
