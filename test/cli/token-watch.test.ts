@@ -27,22 +27,23 @@ describe("token --watch, --file, --exec", () => {
   let fake: FakeProvider;
   let daemon: ServingDaemon;
   let addr: string;
+  let config: Record<string, unknown>;
+  /** Every daemon's output, the restarted one's too. */
+  let outputs: string[] = [];
 
   beforeAll(async () => {
     dir = tempDir();
     fake = await useFakeProvider({ expiresInSec: TTL_SEC });
-    daemon = await startServe(
-      {
-        listen: { grpc: [`unix://${dir}/tb.sock`] },
-        store: { sqlite: { path: `${dir}/tb.db` } },
-        encryption: { keys_file: `${dir}/keys` },
-        refresh: { timeout: "2s", retry_budget: "1s", initial_backoff: "50ms", max_backoff: "200ms" },
-        shutdown_grace: "3s",
-        callers: TEST_CALLERS,
-        providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl }],
-      },
-      dir,
-    );
+    config = {
+      listen: { grpc: [`unix://${dir}/tb.sock`] },
+      store: { sqlite: { path: `${dir}/tb.db` } },
+      encryption: { keys_file: `${dir}/keys` },
+      refresh: { timeout: "2s", retry_budget: "1s", initial_backoff: "50ms", max_backoff: "200ms" },
+      shutdown_grace: "3s",
+      callers: TEST_CALLERS,
+      providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl }],
+    };
+    daemon = await startServe(config, dir);
     addr = daemon.unixTarget!;
   });
   afterAll(async () => daemon?.stop());
@@ -108,6 +109,23 @@ describe("token --watch, --file, --exec", () => {
     expect(existsSync(path), "the file is removed on exit").toBe(false);
   });
 
+  it("--file outlives a daemon restart: the CLI reconnects while its token still works, and the file keeps rotating", { timeout: 40_000 }, async () => {
+    await importLink("restart");
+    const path = join(dir, "restart-file");
+    const run = start(["--user", "restart", "--file", path]);
+    await pollUntil("the file", () => existsSync(path), (ok) => ok, 10_000);
+    const before = readFileSync(path, "utf8");
+    await daemon.stop();
+    outputs = [...outputs, daemon.output()];
+    daemon = await startServe(config, dir, { configName: "again.yaml" });
+    // A later rotation reaches the file through the new daemon.
+    await pollUntil("a token from after the restart", () => (existsSync(path) ? readFileSync(path, "utf8") : ""), (t) => t !== "" && t !== before && fake.isValid(t), 20_000);
+    expect(run.stderr()).toContain("reconnecting");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  });
+
   it("--exec runs a command that sees a valid token in TOKENBROKER_TOKEN and the same in the file TOKENBROKER_TOKEN_FILE names; exits with its code; the private file is gone after", async () => {
     await importLink("execd");
     const script = 'printf "%s\\n%s\\n%s\\n" "$TOKENBROKER_TOKEN" "$(cat "$TOKENBROKER_TOKEN_FILE")" "$TOKENBROKER_TOKEN_FILE"; exit 7';
@@ -132,8 +150,8 @@ describe("token --watch, --file, --exec", () => {
     expect(noCommand.stderr).toContain("--exec needs a command");
   });
 
-  it("no token value in the daemon's output", () => {
-    const output = daemon.output();
+  it("no token value in the daemons' output", () => {
+    const output = [...outputs, daemon.output()].join("");
     for (const t of fake.issuedTokens()) expect(output.includes(t)).toBe(false);
   });
 });

@@ -135,6 +135,20 @@ describe("WatchAccessToken against two daemon processes on one SQLite store", ()
     for (const l of ends) expect(l).toContain('"reason":"LINK_NOT_FOUND"');
   });
 
+  it("a reconnecting client gets the current state first: the same token and generation at once, on the other process and transport", async () => {
+    await importLink("again", 600);
+    const req = { userId: "again", providerId: "fake" };
+    const w = watch("grpc", { target: a.unixTarget! }, req);
+    await pollUntil("the first message", () => w.seen.length, (n) => n >= 1, 5_000);
+    w.cancel();
+    const opened = Date.now();
+    const again = watch("connect", TCP(b.httpBaseUrl!), req);
+    await pollUntil("the first message after reconnecting", () => again.seen.length, (n) => n >= 1, 5_000);
+    again.cancel();
+    expect(again.seen[0]!.at - opened).toBeLessThan(2_000);
+    expect(again.seen[0]).toMatchObject({ accessToken: w.seen[0]!.accessToken, generation: w.seen[0]!.generation, failing: false });
+  });
+
   it("a caller holds at most watch.max_streams_per_caller streams (RESOURCE_EXHAUSTED naming the bound); tokenbroker_watch_streams counts the open ones", async () => {
     await importLink("many", 600);
     const req = { userId: "many", providerId: "fake" };
