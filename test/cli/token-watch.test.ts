@@ -104,6 +104,7 @@ describe("token --watch, --file, --exec", () => {
     for (const r of reads) expect(issued.has(r), `a read that is not a whole token (${r.length} bytes)`).toBe(true);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(run.stdout()).toBe("");
+    for (const t of fake.issuedTokens()) expect(run.stderr().includes(t), "a token value on stderr").toBe(false);
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     expect(existsSync(path), "the file is removed on exit").toBe(false);
@@ -121,6 +122,7 @@ describe("token --watch, --file, --exec", () => {
     // A later rotation reaches the file through the new daemon.
     await pollUntil("a token from after the restart", () => (existsSync(path) ? readFileSync(path, "utf8") : ""), (t) => t !== "" && t !== before && fake.isValid(t), 20_000);
     expect(run.stderr()).toContain("reconnecting");
+    for (const t of fake.issuedTokens()) expect(run.stderr().includes(t), "a token value on stderr").toBe(false);
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     expect(existsSync(path)).toBe(false);
