@@ -70,4 +70,25 @@ describe("watchLink on the injected clock", () => {
     expect((endB as BrokerError).reason).toBe("LINK_NOT_FOUND");
     stop.abort();
   });
+
+  it("a re-link (new tokens written by another process) is delivered at the next look, with a greater generation, and no provider refresh", async () => {
+    const h = await harness();
+    const k = key("relinked");
+    await h.seed(k, { accessTtlSec: 600 });
+    const stop = new AbortController();
+    const w = watchLink({ engine: h.engine, store: h.store, clock: h.clock, key: k, minValidMs: MIN_VALID_MS, signal: stop.signal, pollMs: 1_000 });
+    const first = (await w.next()).value as WatchState;
+    const fresh = h.fake.issue({ accessTtlSec: 600 });
+    h.secrets.add(fresh.accessToken);
+    h.secrets.add(fresh.refreshToken);
+    const next = w.next();
+    await h.store.put(k, { accessToken: fresh.accessToken, tokenType: "bearer", refreshToken: fresh.refreshToken, expiresAt: fresh.expiresAt, extra: {} }, h.clock.now());
+    await h.clock.advance(1_000);
+    const state = (await next).value as WatchState;
+    expect(state.record.accessToken).toBe(fresh.accessToken);
+    expect(state.generation).toBeGreaterThan(first.generation);
+    expect(h.fake.refreshes).toBe(0);
+    stop.abort();
+    await w.return(undefined as never);
+  });
 });
