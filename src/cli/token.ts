@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { parseDuration } from "../config/duration.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
@@ -117,10 +118,12 @@ async function follow(ctx: CommandContext, request: { userId: string; providerId
           if (msg.refreshFailing !== failing) {
             failing = msg.refreshFailing;
             const why = msg.refreshFailure?.message ?? "";
-            writeErr(failing ? `tokenbroker token: refreshing is failing (${why}); the current token stays valid until ${expiry(token)}\n` : "tokenbroker token: refreshing works again\n");
+            writeErr(failing ? `tokenbroker token: refreshing is failing (${why}); ${validity(token)}\n` : "tokenbroker token: refreshing works again\n");
           }
         }
         if (stop.signal.aborted) return;
+        // The daemon never ends a watch with OK; should one end so, it is reconnected after a pause like an outage.
+        throw new ConnectError("the daemon ended the watch", Code.Unavailable);
       } catch (err) {
         if (stop.signal.aborted) return;
         const failure = failureOf(err, ctx.address());
@@ -154,8 +157,8 @@ async function follow(ctx: CommandContext, request: { userId: string; providerId
   }
 }
 
-function expiry(token: Token): string {
-  return token.expiresAt === undefined ? "it is revoked" : new Date(timestampMs(token.expiresAt)).toISOString();
+function validity(token: Token): string {
+  return token.expiresAt === undefined ? "the current token does not expire" : `the current token stays valid until ${new Date(timestampMs(token.expiresAt)).toISOString()}`;
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
