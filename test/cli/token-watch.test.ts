@@ -139,6 +139,21 @@ describe("token --watch, --file, --exec", () => {
     expect(existsSync(path!)).toBe(false);
   });
 
+  it("an unlink while --exec runs stops the command (it must not go on with a token nobody refreshes) and exits 5; the file is gone", { timeout: 20_000 }, async () => {
+    await importLink("cut");
+    const path = join(dir, "cut-file");
+    const run = start(["--user", "cut", "--file", path, "--exec", "--", process.execPath, "-e", "setTimeout(() => {}, 30000)"]);
+    await pollUntil("the file", () => existsSync(path), (ok) => ok, 10_000);
+    const links = grpcClient(LinkService, addr);
+    const t0 = performance.now();
+    await unary(links, "unlink", { userId: "cut", providerId: "fake" });
+    links.close();
+    expect(await run.exited).toBe(5);
+    expect(performance.now() - t0, "the command was stopped, not waited out").toBeLessThan(10_000);
+    expect(run.stderr()).toContain("LINK_NOT_FOUND");
+    expect(existsSync(path)).toBe(false);
+  });
+
   it("--help says an environment variable cannot change under a running process; a missing link exits 5; bad combinations are usage errors", async () => {
     const help = await runCli(["token", "--help"]);
     expect(help.stdout.replace(/\s+/g, " ")).toContain("An environment variable cannot change under a running process");
