@@ -86,8 +86,9 @@ describe("WatchAccessToken against two daemon processes on one SQLite store", ()
     for (const t of sequence.slice(1)) expect(fake.issuedTokens()).toContain(t);
   });
 
-  it("a provider outage: the current token keeps flowing flagged refresh_failing, then UNAVAILABLE with RetryInfo once it cannot satisfy min_valid_for; after recovery the next Watch works", { timeout: 30_000 }, async () => {
-    const first = await importLink("outage", TOKEN_TTL_SEC);
+  it("a provider outage: the current token keeps flowing flagged refresh_failing, then UNAVAILABLE with RetryInfo once it cannot satisfy min_valid_for; after recovery the next Watch works", { timeout: 45_000 }, async () => {
+    // 20 s: the refresh ahead starts 4.25 s before the token drops below min_valid_for, room for a failing attempt on a loaded host.
+    const first = await importLink("outage", 20);
     const w = watch("grpc", TCP(a.tcpTarget!), { userId: "outage", providerId: "fake", minValidForMs: MIN_VALID_MS });
     await pollUntil("the first message", () => w.seen.length, (n) => n >= 1, 5_000);
     fake.failNext(1_000, { status: 503 });
