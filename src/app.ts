@@ -18,6 +18,7 @@ import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
 import type { CallObserver } from "./rpc/service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { WatchStreams } from "./rpc/watch-streams.js";
 import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
@@ -75,7 +76,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const cleanup = new CleanupStack();
   // The operator gauges read the store and the listeners only when scraped, once both exist.
   let parts: { store: Store; listeners: Listeners } | undefined;
-  const metrics = new Metrics({ providers, ...operatorSources(() => parts) });
+  const watches = new WatchStreams(config.watch?.maxStreamsPerCaller);
+  const metrics = new Metrics({ providers, watchStreams: () => watches.open, ...operatorSources(() => parts) });
   try {
     const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
       metrics.auditSinkError();
@@ -113,7 +115,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     parts = { store, listeners };
     const startedAt = Date.now();
     const services = [
-      tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt) }),
+      tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt), watch: { streams: watches, store: store.links, audit } }),
       linkService({ providers, engine, store: store.links, flows, audit }),
       adminService({
         providers,
@@ -134,6 +136,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       hooks: { guard: callerGuard(callers), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
     });
     cleanup.defer(() => listeners.stop());
+    listeners.health.onShutdown(() => watches.stop());
 
     if (postgres !== undefined) serveWhileReachable(postgres, listeners, log);
 

@@ -61,7 +61,7 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
   const clients: Array<BrokerClient<DescService>> = [];
   let address: string | undefined;
   try {
-    const { flags, positionals } = parseCommandArgs(args, options, { max: command.args === undefined ? 0 : command.args.split(" ").length });
+    const { flags, positionals } = parseCommandArgs(args, options, { max: command.restArgs === true ? Number.POSITIVE_INFINITY : command.args === undefined ? 0 : command.args.split(" ").length });
     const resolveAddress = (): string => (address ??= resolveAddr(str(flags, "addr")));
     if (command.client === true) resolveAddress(); // a bad address is a usage error before anything runs
     const ctx: CommandContext = {

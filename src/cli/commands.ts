@@ -69,14 +69,23 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: "token",
-    summary: "print an access token",
-    description: "Prints the access token alone on stdout (or a JSON object with --json), refreshing it first when it would expire sooner than --min-valid.",
+    summary: "print an access token, or keep one fresh for a job (--watch, --file, --exec)",
+    description:
+      "Prints the access token alone on stdout (or a JSON object with --json), refreshing it first when it would expire sooner than --min-valid. " +
+      "--watch, --file and --exec keep following the link (WatchAccessToken) until stopped: every new token comes before the previous one has less than --min-valid left. " +
+      `--exec -- CMD [ARG...] runs CMD with the token in ${"$"}TOKENBROKER_TOKEN and the path of a file holding it in ${"$"}TOKENBROKER_TOKEN_FILE (--file's, or a private one), and exits with CMD's exit code. ` +
+      "An environment variable cannot change under a running process: TOKENBROKER_TOKEN keeps the token CMD started with, while the file is rewritten on every refresh, so a job that outlives its token reads the file (or uses the git credential helper). " +
+      "The file is replaced atomically (mode 0600) and removed on exit, SIGINT and SIGTERM. A failure the daemon says to retry reconnects while the current token still works; any other ends the command with its exit code.",
     client: true,
+    restArgs: true,
     options: [
       user("the user"),
       provider("the provider id"),
       { name: "min-valid", type: "string", value: "DURATION", help: "how long the token must stay valid, e.g. 90s, 5m (default: the daemon's refresh.min_valid_for)" },
-      json("print {access_token, token_type, expires_at, extra}"),
+      json("print {access_token, token_type, expires_at, extra} (with --watch: one object per line, with its generation)"),
+      { name: "watch", type: "boolean", help: "keep running and print each new token on its own line" },
+      { name: "file", type: "string", value: "PATH", help: "keep PATH holding the current token (rewritten atomically on every change, mode 0600, removed on exit)" },
+      { name: "exec", type: "boolean", help: "run the command after -- with the token in TOKENBROKER_TOKEN and the file path in TOKENBROKER_TOKEN_FILE" },
     ],
     run: tokenCommand,
   },

@@ -1,6 +1,6 @@
 import { grpcCodeName } from "../rpc/code-name.js";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMethod, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -32,6 +32,11 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
   const channel = new grpc.Client(target, grpc.credentials.createInsecure());
   const rpc: Record<string, unknown> = {};
   for (const method of desc.methods) {
+    if (method.methodKind === "server_streaming") {
+      rpc[method.localName] = (req: unknown, callOpts?: { headers?: Record<string, string>; signal?: AbortSignal }) =>
+        serverStreamCall(channel, desc, method, req, { ...headers, ...(callOpts?.headers ?? {}) }, callOpts?.signal);
+      continue;
+    }
     if (method.methodKind !== "unary") continue;
     rpc[method.localName] = (req: unknown, callOpts?: { timeoutMs?: number; headers?: Record<string, string> }) =>
       unaryCall(channel, desc, method as DescMethodUnary, req, { ...headers, ...(callOpts?.headers ?? {}) }, callOpts?.timeoutMs);
@@ -75,6 +80,46 @@ function unaryCall(
       (err, res) => (err ? reject(connectErrorFromGrpc(err)) : resolve(res)),
     );
   });
+}
+
+/**
+ * A server-streaming call over grpc-js, as connect's client gives it: an
+ * async iterable of messages that throws the ConnectError (details
+ * attached) the stream ended with. Leaving the loop, or `signal`, cancels
+ * the call.
+ */
+async function* serverStreamCall(
+  channel: grpc.Client,
+  desc: DescService,
+  method: DescMethod,
+  req: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<unknown> {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const call = channel.makeServerStreamRequest(
+    `/${desc.typeName}/${method.name}`,
+    (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
+    (b: Buffer) => fromBinary(method.output, b),
+    req,
+    metadata,
+    {},
+  );
+  const cancel = (): void => call.cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    for await (const message of call as AsyncIterable<unknown>) yield message;
+  } catch (err) {
+    throw isServiceError(err) ? connectErrorFromGrpc(err) : err;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    call.cancel();
+  }
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === "number" && "metadata" in err;
 }
 
 /** Rebuilds the ConnectError (with details) from a grpc-js ServiceError. */

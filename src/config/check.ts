@@ -74,6 +74,7 @@ export function checkConfig(input: ConfigInput, source: string): { plan: ConfigP
     encryption: input.encryption,
     refresh,
     shutdownGraceMs: input.shutdown_grace,
+    watch: { maxStreamsPerCaller: input.watch.max_streams_per_caller },
     logLevel: input.log.level,
     logFormat: input.log.format,
     auditFile: input.audit.file,

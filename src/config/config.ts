@@ -15,6 +15,8 @@ export interface Config {
   encryption: SecretFile;
   refresh: RefreshSettings;
   shutdownGraceMs: number;
+  /** WatchAccessToken: open streams allowed per caller (unset in configs built by hand: 64). */
+  watch?: { maxStreamsPerCaller: number } | undefined;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   /** `journald`: log lines carry the sd-daemon `<N>` priority prefix (src/log.ts). */
   logFormat: "json" | "journald";

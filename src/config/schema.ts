@@ -259,6 +259,8 @@ export const configSchema = (baseDir: string) => {
     })
     .prefault({}),
   shutdown_grace: duration.prefault("10s"),
+  /** WatchAccessToken streams (docs/design.md §3.4). */
+  watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
   log: z
     .strictObject({
       level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),

@@ -10,6 +10,8 @@ import type { WebRoute } from "../listeners/web-listener.js";
 export interface MetricsSources extends Partial<OperatorMetricsSources> {
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
+  /** Open WatchAccessToken streams (0 when not given). */
+  watchStreams?: (() => number) | undefined;
 }
 
 /** What the gauges read from the engine when scraped. */
@@ -111,6 +113,14 @@ export class Metrics {
       labelNames: ["method"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
+    });
+    new Gauge({
+      name: "tokenbroker_watch_streams",
+      help: "Open WatchAccessToken streams",
+      registers: [this.registry],
+      collect() {
+        this.set(sources.watchStreams?.() ?? 0);
+      },
     });
     new Gauge({
       name: "tokenbroker_provider_misconfigured",

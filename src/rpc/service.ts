@@ -144,8 +144,11 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
       if (ctx.signal.aborted) throw deadlineOrCancel(ctx);
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
     } catch (err) {
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: err, scope });
-      throw toConnectError(err, subjectOf(input));
+      // A stream the caller cancelled, whose deadline passed or that shutdown cut (WatchAccessToken
+      // ends by its signal's reason) stopped; it did not fail internally.
+      const failure = ctx.signal.aborted && !(err instanceof BrokerError) ? deadlineOrCancel(ctx) : err;
+      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: failure, scope });
+      throw toConnectError(failure, subjectOf(input));
     }
   };
 }

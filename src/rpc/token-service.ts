@@ -7,6 +7,7 @@ import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
 import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId, requireSecret } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { watchAccessToken, type WatchDeps } from "./watch-handler.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
 
@@ -19,9 +20,11 @@ export interface TokenServiceOptions {
   /** min_valid_for when a request leaves it unset. */
   defaultMinValidMs: number;
   served: ServedToken;
+  /** WatchAccessToken's dependencies; without them (tests that build the service bare) the method answers UNIMPLEMENTED. */
+  watch?: WatchDeps;
 }
 
-export function tokenService({ engine, providers, defaultMinValidMs, served }: TokenServiceOptions): RpcService {
+export function tokenService({ engine, providers, defaultMinValidMs, served, watch }: TokenServiceOptions): RpcService {
   return defineService(
     TokenService,
     {
@@ -58,6 +61,9 @@ export function tokenService({ engine, providers, defaultMinValidMs, served }: T
         );
         return { results };
       },
+
+      // Without its dependencies (tests that build the service bare) the method answers UNIMPLEMENTED.
+      ...(watch !== undefined ? { watchAccessToken: (req, ctx) => watchAccessToken(req, ctx, engine, watch, defaultMinValidMs, served) } : {}),
 
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");

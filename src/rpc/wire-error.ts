@@ -41,6 +41,7 @@ const codeOf: Record<Reason, Code> = {
   SHUTTING_DOWN: Code.Unavailable,
   INTERNAL: Code.Internal,
   REFRESH_INTERRUPTED: Code.Unavailable,
+  WATCH_LIMIT_REACHED: Code.ResourceExhausted,
 };
 
 export function grpcCode(reason: Reason): Code {

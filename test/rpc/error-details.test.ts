@@ -64,6 +64,7 @@ const sample: Record<Reason, () => BrokerError> = {
   SHUTTING_DOWN: () => new BrokerError(Reason.SHUTTING_DOWN, "the server is stopping"),
   INTERNAL: () => new BrokerError(Reason.INTERNAL, "internal error"),
   REFRESH_INTERRUPTED: () => refreshInterrupted("gh", FAILED_AT, "process 4242 on host h1", 5_000),
+  WATCH_LIMIT_REACHED: () => new BrokerError(Reason.WATCH_LIMIT_REACHED, "caller test already holds 64 watch streams, the most watch.max_streams_per_caller allows"),
 };
 
 /** What each reason carries besides ErrorInfo. */
