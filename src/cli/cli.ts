@@ -17,6 +17,11 @@ export async function runCommandLine(argv: readonly string[]): Promise<number> {
     writeErr(topLevelHelp(COMMANDS));
     return EXIT_USAGE;
   }
+  if (first === "help" && second !== undefined) {
+    // `help token`, `help keys rotate`: the command's help, as `token --help` prints it.
+    const rest = argv.slice(1);
+    return runCommandLine([...rest, "--help"]);
+  }
   if (first === "--help" || first === "-h" || first === "help") {
     writeOut(topLevelHelp(COMMANDS));
     return EXIT_OK;

@@ -89,6 +89,7 @@ export const COMMANDS: readonly Command[] = [
       provider("the provider id"),
       { name: "device", type: "boolean", help: "run the device flow: show a code to enter at the provider and wait until it is approved" },
       { name: "redirect-after", type: "string", value: "PATH", help: "where the browser goes after linking (relative, or an allow-listed origin)" },
+      json("print {authorize_url, expires_at}; with --device, {linked, user_id, provider_id} once linked (prompts stay on stderr)"),
     ],
     run: linkCommand,
   },
@@ -97,7 +98,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "delete a link and revoke its tokens",
     description: "Asks for confirmation when stdin is a terminal, unless --yes.",
     client: true,
-    options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }],
+    options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }, json("print {unlinked, user_id, provider_id, token_revoked, revocation_error}")],
     run: unlinkCommand,
   },
   {
@@ -129,7 +130,7 @@ export const COMMANDS: readonly Command[] = [
     name: "keys rotate",
     summary: "re-seal every value under the active key, online, showing progress",
     client: true,
-    options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }],
+    options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }, json("print {reencrypted_rows, remaining_values} (progress stays on stderr)")],
     run: keysRotate,
   },
   {

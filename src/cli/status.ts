@@ -46,7 +46,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     `listeners:  ${report.listeners.join(", ")}`,
     `store:      ${report.store}`,
     `keys:       ${report.keys.map((k) => `${k.key_id} (${k.active ? "active" : "decrypt-only"}, ${k.sealed_values} values)`).join(", ")}${report.values_under_unknown_keys > 0 ? `, ${report.values_under_unknown_keys} values under unknown keys` : ""}`,
-    `providers:  ${report.providers.length === 0 ? "none" : ""}`,
+    report.providers.length === 0 ? "providers:  none" : "providers:",
     ...report.providers.map((p) => `  ${p.id} (${p.type})${p.misconfigured ? `  MISCONFIGURED: ${p.misconfigured_reason}` : ""}`),
     `links:      ${report.links}, ${relink.length} need${relink.length === 1 ? "s" : ""} re-link`,
     ...report.needs_relink.map((l) => `  ${l.provider_id}\t${l.user_id}\trefresh failed at ${l.refresh_failed_at ?? "?"}`),
