@@ -86,6 +86,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       startedAt,
       listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
       store: config.store.sqlite !== undefined ? `sqlite ${config.store.sqlite.path}` : `postgres ${config.store.postgres?.redactedUrl ?? ""}`,
+      listenerDetails: daemon?.listeners ?? [],
+      storeProblem: postgres?.health().serving === false ? (postgres.health().problem ?? "unreachable") : undefined,
     })),
   ];
   const purge = setInterval(() => {
@@ -132,7 +134,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     wasServing = health.serving;
     daemon.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     if (health.serving) log.info("the PostgreSQL store is reachable again");
-    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+    else log.error({ database: health.database, listener: health.listener, cause: health.problem }, `the PostgreSQL store is unreachable (${health.problem ?? "cause unknown"}): not serving until it is back`);
   });
   return {
     daemon,

@@ -1,5 +1,6 @@
 import type { Config } from "./config/config.js";
 import type { ListenAddress } from "./net/listen-address.js";
+import { describeListener, listenerFacts, type ListenerFact } from "./net/listener-facts.js";
 import type { Logger } from "./log.js";
 import { startGrpcListeners, type GrpcListener } from "./rpc/grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "./rpc/health.js";
@@ -21,6 +22,8 @@ export interface DaemonParts {
 export interface Daemon {
   readonly grpc: ListenAddress[];
   readonly http: ListenAddress | undefined;
+  /** What each listener speaks (gRPC or Connect, TLS, mTLS), for the serve log and GetServerStatus. */
+  readonly listeners: ListenerFact[];
   readonly health: HealthState;
   /** SIGHUP: the TLS listeners read their certificate files again (a listener whose files fail keeps its certificate). */
   reloadTls(): void;
@@ -72,12 +75,14 @@ export async function startDaemon(config: Config, parts: DaemonParts, log: Logge
     throw err;
   }
   health.setAll(ServingStatus.SERVING);
-  log.info({ grpc: grpcListener?.bound.map((a) => a.url) ?? [], http: webListener?.bound.url }, "serving");
+  const listeners = listenerFacts(grpcListener?.bound ?? [], webListener !== undefined ? { ...webListener.bound, tls: config.listen.http?.tls } : undefined);
+  log.info({ grpc: grpcListener?.bound.map((a) => a.url) ?? [], http: webListener?.bound.url, listeners: listeners.map(describeListener) }, "serving");
 
   let stopping: Promise<void> | undefined;
   return {
     grpc: grpcListener?.bound ?? [],
     http: webListener?.bound,
+    listeners,
     health,
     reloadTls() {
       const problems = [...(grpcListener?.reloadTls() ?? []), ...(webListener?.reloadTls() ?? [])];
