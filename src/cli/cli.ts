@@ -2,8 +2,10 @@ import type { DescService } from "@bufbuild/protobuf";
 import { UsageError, parseCommandArgs, str } from "./args.js";
 import type { Command, CommandContext } from "./command.js";
 import { CLIENT_OPTIONS, COMMANDS } from "./commands.js";
-import { createBrokerClient, resolveAddr, type BrokerClient } from "./daemon-client.js";
-import { failureOf } from "./daemon-error.js";
+import { createBrokerClient, resolveAddr, type BrokerClient, type ClientTls } from "./daemon-client.js";
+import { failureOf, reasonOf } from "./daemon-error.js";
+import { readClientTls } from "./client-tls.js";
+import { explainTransportFailure } from "./transport-failure.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeForReason } from "./exit-codes.js";
 import { commandHelp, topLevelHelp, usageLine } from "./help.js";
 import { writeErr, writeOut } from "./output.js";
@@ -68,13 +70,19 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
   try {
     const { flags, positionals } = parseCommandArgs(args, options, { max: command.args === undefined ? 0 : command.args.split(" ").length });
     const resolveAddress = (): string => (address ??= resolveAddr(str(flags, "addr")));
-    if (command.client === true) resolveAddress(); // a bad address is a usage error before anything runs
+    let tls: ClientTls | undefined;
+    const clientTls = (): ClientTls => (tls ??= readClientTls(flags, resolveAddress()));
+    if (command.client === true) {
+      // A bad address or an unreadable certificate is a usage error before anything runs.
+      resolveAddress();
+      clientTls();
+    }
     const ctx: CommandContext = {
       flags,
       positionals,
       address: resolveAddress,
       connect<D extends DescService>(desc: D) {
-        const client = createBrokerClient(desc, resolveAddress(), { callerToken: str(flags, "caller-token") ?? process.env.TOKENBROKER_CALLER_TOKEN });
+        const client = createBrokerClient(desc, resolveAddress(), { callerToken: str(flags, "caller-token") ?? process.env.TOKENBROKER_CALLER_TOKEN, tls: clientTls() });
         clients.push(client as unknown as BrokerClient<DescService>);
         return client.rpc;
       },
@@ -83,7 +91,9 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
       return await command.run(ctx);
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      const failure = failureOf(err, address ?? "");
+      let failure = failureOf(err, address ?? "");
+      // No daemon error: look at what answers there, and say what is wrong in one line.
+      if (reasonOf(err) === undefined && address !== undefined) failure = await explainTransportFailure(failure, err instanceof Error ? err.message : String(err), address, tls ?? {});
       writeErr(formatFailure(failure, json, { user: str(flags, "user"), provider: str(flags, "provider") }));
       return exitCodeForReason(failure.reason);
     }

@@ -13,8 +13,11 @@ const config: OptionSpec = { name: "config", type: "string", value: "FILE", help
 
 /** The client options every command that talks to the daemon takes. */
 export const CLIENT_OPTIONS: readonly OptionSpec[] = [
-  { name: "addr", type: "string", value: "ADDR", help: "the daemon: unix:///path, tcp://host:port or http://host:port (default: TOKENBROKER_ADDR, else unix:///run/tokenbroker/tokenbroker.sock when it exists, else unix://./var/dev/tokenbroker.sock)" },
+  { name: "addr", type: "string", value: "ADDR", help: "the daemon: unix:///path or tcp://host:port (gRPC), tls://host:port (gRPC over TLS), http://host:port or https://host:port (the web listener: Connect) (default: TOKENBROKER_ADDR, else unix:///run/tokenbroker/tokenbroker.sock when it exists, else unix://./var/dev/tokenbroker.sock)" },
   { name: "caller-token", type: "string", value: "T", help: "caller token, needed on TCP and the web listener (default: TOKENBROKER_CALLER_TOKEN)" },
+  { name: "cacert", type: "string", value: "FILE", help: "tls:// and https://: trust the CA in this PEM file (default: TOKENBROKER_CACERT, else the system's CAs and NODE_EXTRA_CA_CERTS)" },
+  { name: "cert", type: "string", value: "FILE", help: "tls:// and https://: a client certificate (PEM) for mTLS, with --key (default: TOKENBROKER_CERT)" },
+  { name: "key", type: "string", value: "FILE", help: "the client certificate's private key (PEM) (default: TOKENBROKER_KEY)" },
 ];
 
 // serve, dev and check-config load the whole daemon; the client commands need

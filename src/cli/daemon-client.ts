@@ -3,12 +3,22 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 import { UsageError } from "./args.js";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
   callerToken?: string | undefined;
+  /** For tls:// and https:// addresses: the CA to trust, and a client certificate (mTLS). */
+  tls?: ClientTls | undefined;
+}
+
+/** PEM contents (read by the CLI from --cacert, --cert, --key). */
+export interface ClientTls {
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
 }
 
 export interface BrokerClient<D extends DescService> {
@@ -18,19 +28,25 @@ export interface BrokerClient<D extends DescService> {
 
 /**
  * A client for any tokenbroker service, by address: `unix:///path` and
- * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
- * the Connect protocol to the web listener. Errors are ConnectErrors with the
+ * `tcp://host:port` speak gRPC through grpc-js, `tls://host:port` gRPC over
+ * TLS; `http(s)://host:port` speaks the Connect protocol to the web listener. Errors are ConnectErrors with the
  * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
   if (/^https?:\/\//.test(address)) {
-    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true });
+    const tls = opts.tls ?? {};
+    const nodeOptions = address.startsWith("https:") ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : {};
+    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
     const rpc = createClient(desc, transport);
     return { rpc: withHeaders(rpc, headers), close() {} };
   }
   const target = grpcTarget(address);
-  const channel = new grpc.Client(target, grpc.credentials.createInsecure());
+  const tls = opts.tls ?? {};
+  // tls://: the CA given (else Node's roots, NODE_EXTRA_CA_CERTS included), and the client certificate for mTLS.
+  if (address.startsWith("tls://")) quietIpServername();
+  const credentials = address.startsWith("tls://") ? grpc.credentials.createSsl(tls.ca ?? defaultRoots(), tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+  const channel = new grpc.Client(target, credentials);
   const rpc: Record<string, unknown> = {};
   for (const method of desc.methods) {
     if (method.methodKind !== "unary") continue;
@@ -40,11 +56,46 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
   return { rpc: rpc as Client<D>, close: () => channel.close() };
 }
 
+/**
+ * Node's CAs plus NODE_EXTRA_CA_CERTS, as https:// trusts them: grpc-js
+ * reads only Node's bundled roots, so the variable the README names for the
+ * web listener would not work for tls:// without this.
+ */
+function defaultRoots(env: NodeJS.ProcessEnv = process.env): Buffer | null {
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (extra === undefined || extra === "") return null;
+  let pem: string;
+  try {
+    pem = readFileSync(extra, "utf8");
+  } catch {
+    return null; // Node itself only warns about an unreadable file
+  }
+  return Buffer.from([...rootCertificates, pem].join("\n"));
+}
+
+let quieted = false;
+/**
+ * grpc-js sends the target host as TLS server name even when it is an IP
+ * address, and Node warns about that on stderr (DEP0123) — noise in a CLI's
+ * one-line answers. Other warnings still print.
+ */
+function quietIpServername(): void {
+  if (quieted) return;
+  quieted = true;
+  const printers = process.listeners("warning");
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error & { code?: string }) => {
+    if (w.code === "DEP0123") return;
+    for (const p of printers) p(w);
+  });
+}
+
 export function grpcTarget(address: string): string {
   // grpc-js wants unix:relative or unix:///absolute; accept unix://./x too.
   if (address.startsWith("unix:")) return address.replace(/^unix:\/\/\.\//, "unix:./");
   if (address.startsWith("tcp://")) return address.slice("tcp://".length);
-  throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+  if (address.startsWith("tls://")) return address.slice("tls://".length);
+  throw new ConnectError(`unsupported address "${address}" (${ADDRESS_FORMS})`, Code.InvalidArgument);
 }
 
 /** Where systemd's tokenbroker.socket puts the daemon (deploy/systemd). */
@@ -62,14 +113,17 @@ export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = p
   const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
   const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
   const problem = addressProblem(addr);
-  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
+  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (${ADDRESS_FORMS})`);
   return addr;
 }
+
+/** The address forms, for messages. */
+export const ADDRESS_FORMS = "use unix:///path/to/tokenbroker.sock or tcp://host:port for gRPC, tls://host:port for gRPC over TLS, http(s)://host:port for the web listener";
 
 function addressProblem(addr: string): string | undefined {
   const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
   if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
-  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
+  const net = /^(tcp|tls|https?):\/\/(.*)$/.exec(addr);
   if (net === null) return "unknown scheme";
   let url: URL;
   try {
@@ -77,7 +131,7 @@ function addressProblem(addr: string): string | undefined {
   } catch {
     return "not a host:port";
   }
-  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
+  if ((net[1] === "tcp" || net[1] === "tls") && (url.port === "" || url.pathname !== "/")) return `expected ${net[1]}://host:port`;
   if (url.hostname === "") return "no host";
   return undefined;
 }
