@@ -1,4 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { UsageError, parseCommandArgs, str } from "./args.js";
 import type { Command, CommandContext } from "./command.js";
 import { CLIENT_OPTIONS, COMMANDS } from "./commands.js";
@@ -11,6 +12,13 @@ import { commandHelp, topLevelHelp, usageLine } from "./help.js";
 import { writeErr, writeOut } from "./output.js";
 import { formatFailure, formatUsageError } from "./report.js";
 import { VERSION } from "./version.js";
+
+/**
+ * What a transport reports, with no daemon error, when the other end is not what the address
+ * says: EPIPE, a reset, a protocol error, or an HTTP status mapped to a code (an HTTP/2-only
+ * server answers a Connect request over TLS with 403).
+ */
+const TRANSPORT_CODES = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.PermissionDenied, Code.Unimplemented]);
 
 /** Runs one command line (argv without node and the script) and answers its exit code. */
 export async function runCommandLine(argv: readonly string[]): Promise<number> {
@@ -93,7 +101,7 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
       if (err instanceof UsageError) throw err;
       let failure = failureOf(err, address ?? "");
       // No daemon error: look at what answers there, and say what is wrong in one line.
-      if (reasonOf(err) === undefined && address !== undefined) failure = await explainTransportFailure(failure, err instanceof Error ? err.message : String(err), address, tls ?? {});
+      if (address !== undefined && reasonOf(err) === undefined && err instanceof ConnectError && TRANSPORT_CODES.has(err.code)) failure = await explainTransportFailure(failure, err instanceof Error ? err.message : String(err), address, tls ?? {});
       writeErr(formatFailure(failure, json, { user: str(flags, "user"), provider: str(flags, "provider") }));
       return exitCodeForReason(failure.reason);
     }
