@@ -65,7 +65,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "status",
     summary: "the running daemon: health, listeners, store, keys, providers, links needing re-link",
-    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Exit 0 while the daemon serves, 4 when it is stopping.",
+    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Each listener is shown with what it speaks (gRPC or Connect/gRPC-Web, TLS, mTLS) and the --addr that reaches it. While the store is down the listeners, the providers and the store's cause are still shown (keys and links are unknown then). Exit 0 while the daemon serves, 4 when it is stopping or its store is down.",
     client: true,
     options: [json("one JSON object")],
     run: statusCommand,
