@@ -33,6 +33,7 @@ export async function explainTransportFailure(f: CallFailure, rawMessage: string
       return mismatch("is the web listener over TLS (Connect, gRPC-Web; HTTPS)", `https://${hostPort} with --cacert FILE`);
     case "http1":
       if (scheme === "http") return notExplained(f, address, rawMessage);
+      if (scheme === "https") return mismatch("is the web listener without TLS (Connect, gRPC-Web over HTTP/1.1)", `http://${hostPort}`);
       return mismatch("is the web listener (Connect, gRPC-Web over HTTP/1.1, no TLS), not a gRPC listener", `http://${hostPort}`);
     case "h2c":
       if (scheme === "tcp") return notExplained(f, address, rawMessage);

@@ -149,6 +149,8 @@ describe("the CLI on every listener kind", () => {
     expectOneLine(await token(["--addr", tcp.replace(/^tcp:/, "tls:"), "--cacert", ca.cert, "--caller-token", TEST_CALLER_TOKEN]), 2, "is a gRPC listener without TLS", `--addr ${tcp}`);
     expectOneLine(await token(["--addr", web.replace(/^http:/, "tls:"), "--cacert", ca.cert, "--caller-token", TEST_CALLER_TOKEN]), 2, "is the web listener", `--addr ${web}`);
     expectOneLine(await token(["--addr", b.http!, "--caller-token", TEST_CALLER_TOKEN]), 2, "is the web listener over TLS", `--addr ${webTls}`);
+    expectOneLine(await token(["--addr", web.replace(/^http:/, "https:"), "--cacert", ca.cert, "--caller-token", TEST_CALLER_TOKEN]), 2, "is the web listener without TLS", `--addr ${web}`);
+    expectOneLine(await token(["--addr", tcp.replace(/^tcp:/, "https:"), "--cacert", ca.cert, "--caller-token", TEST_CALLER_TOKEN]), 2, "is a gRPC listener without TLS", `--addr ${tcp}`);
   });
 
   it("--json: the same as one JSON object", async () => {
