@@ -6,8 +6,8 @@
  * and decode errors with their languages' stock google.rpc types (docs/design.md §2).
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { readFileSync, symlinkSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
@@ -51,6 +51,8 @@ let dir: string;
 let fake: FakeProvider;
 let daemon: ServingDaemon;
 let goBinary: string | undefined;
+/** Where the Go client was built (its build cache is reused by the README's build). */
+let goDir: string | undefined;
 let ca: Pem;
 let agent: Pem;
 /** host:port of the TLS gRPC listener (client_ca_file: mTLS too). */
@@ -72,7 +74,7 @@ beforeAll(async () => {
   });
   // The cold Go build (grpc-go from source) is the long pole: it runs while the daemon starts.
   const building = Promise.all([
-    go.missing.length === 0 ? buildGoClient(tempDir("tb-go-")) : undefined,
+    go.missing.length === 0 ? buildGoClient((goDir = tempDir("tb-go-"))) : undefined,
     python.missing.length === 0 ? generatePython(tempDir("tb-python-")) : undefined,
   ]);
   building.catch(() => {}); // awaited below, once the daemon is up (and stopped by afterAll)
@@ -247,4 +249,39 @@ describe.skipIf(python.missing.length > 0 || python.python !== "/usr/bin/python3
       expect(JSON.parse(out.stdout)).toMatchObject({ access_token: seed.accessToken, user_id: "readme-python" });
     }
   });
+});
+
+// README "Clients in other languages": the Go build and its two runs as written (GOPATH mode
+// against Debian's Go sources), in a checkout-like directory with gen-go generated, under a
+// HOME of this test's; only the address, the CA file, the caller token and the ids are this
+// test's. The build cache of the client built above is reused (GOCACHE), so this build is warm.
+describe.skipIf(go.missing.length > 0)("the README's Go commands", () => {
+  it("build and run as written: on the socket without a caller token, and over TLS with one", async () => {
+    const root = resolve(import.meta.dirname, "../..");
+    const readme = readFileSync(resolve(root, "README.md"), "utf8");
+    const block = /The Go one builds offline[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    expect(block).toContain("go build -o tbclient");
+    const work = tempDir("tb-go-readme-");
+    const home = tempDir("tb-go-home-");
+    await new Promise<void>((res, rej) => execFile(resolve(root, "node_modules/.bin/buf"), ["generate", "--template", "buf.gen.go.yaml", "-o", work], { cwd: root }, (err) => (err ? rej(err) : res())));
+    symlinkSync(resolve(root, "test"), join(work, "test"));
+    const seed = await importLink("readme-go", 3600);
+    const script = block!
+      .replace("unix:///run/tokenbroker/tokenbroker.sock", daemon.unixTarget!)
+      .replace("tokenbroker.example.com:7443", tlsTarget)
+      .replace("/etc/tokenbroker/tls/ca.crt", ca.cert)
+      .replace("TOKENBROKER_CALLER_TOKEN=…", `TOKENBROKER_CALLER_TOKEN=${TEST_CALLER_TOKEN}`)
+      .replaceAll("-user alice -provider github", "-user readme-go -provider fake");
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, GOCACHE: join(goDir!, "cache"), GOPROXY: "off", GOFLAGS: "", GOENV: "off" };
+    delete env.TOKENBROKER_CALLER_TOKEN;
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+      execFile("bash", ["-euc", script], { cwd: work, env, timeout: 170_000 }, (err, stdout, stderr) => res({ code: err === null ? 0 : 1, stdout, stderr })),
+    );
+    expect(out.stderr).toBe("");
+    expect(out.code).toBe(0);
+    const lines = out.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(JSON.parse(l)).toMatchObject({ access_token: seed.accessToken, user_id: "readme-go" });
+  }, 180_000);
 });
