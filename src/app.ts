@@ -126,6 +126,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
           startedAt,
           listeners: listeners.urls(),
           store: config.store.kind === "sqlite" ? `sqlite ${config.store.path}` : `postgres ${config.store.redactedUrl}`,
+          listenerDetails: listeners.listeners,
+          storeProblem: postgres?.health().serving === false ? (postgres.health().problem ?? "unreachable") : undefined,
         }),
       }),
     ];
@@ -173,7 +175,7 @@ function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logge
     wasServing = health.serving;
     listeners.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     if (health.serving) log.info("the PostgreSQL store is reachable again");
-    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+    else log.error({ database: health.database, listener: health.listener, cause: health.problem }, `the PostgreSQL store is unreachable (${health.problem ?? "cause unknown"}): not serving until it is back`);
   });
 }
 

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from "pino";
-import { REDACTED, SECRET_KEYS } from "./redact.js";
+import { SECRET_KEYS, censor } from "./redact.js";
 
 export type { Logger };
 
@@ -35,12 +35,12 @@ export function withPriorityPrefix(line: string): string {
  * A destination is anything pino can write lines to.
  */
 export function createLogger(level: string, destination?: DestinationStream, base: Record<string, unknown> = {}, format: LogFormat = "json"): Logger {
-  const paths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+  const paths = [...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), "err.code"];
   return pino(
     {
       level,
       base: { service: "tokenbroker", ...base },
-      redact: { paths, censor: REDACTED },
+      redact: { paths, censor },
       timestamp: pino.stdTimeFunctions.isoTime,
       ...(format === "journald" ? { hooks: { streamWrite: withPriorityPrefix } } : {}),
     },

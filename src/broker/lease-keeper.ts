@@ -102,7 +102,7 @@ export class LeaseKeeper {
       } catch (err) {
         // Busy or full: the other processes cannot write either; try again next beat.
         if (!(err instanceof StoreUnavailableError)) throw err;
-        this.log.warn({ provider: this.key.providerId, user: this.key.userId, code: err.code }, "renewing the refresh lease failed; retrying");
+        this.log.warn({ provider: this.key.providerId, user: this.key.userId, err: { code: err.code } }, "renewing the refresh lease failed; retrying");
       }
     }
   }

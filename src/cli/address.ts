@@ -19,14 +19,17 @@ export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = p
   const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
   const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
   const problem = addressProblem(addr);
-  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
+  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (${ADDRESS_FORMS})`);
   return addr;
 }
+
+/** The address forms, for messages. */
+export const ADDRESS_FORMS = "use unix:///path/to/tokenbroker.sock or tcp://host:port for gRPC, tls://host:port for gRPC over TLS, http(s)://host:port for the web listener";
 
 function addressProblem(addr: string): string | undefined {
   const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
   if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
-  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
+  const net = /^(tcp|tls|https?):\/\/(.*)$/.exec(addr);
   if (net === null) return "unknown scheme";
   let url: URL;
   try {
@@ -34,7 +37,7 @@ function addressProblem(addr: string): string | undefined {
   } catch {
     return "not a host:port";
   }
-  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
+  if ((net[1] === "tcp" || net[1] === "tls") && (url.port === "" || url.pathname !== "/")) return `expected ${net[1]}://host:port`;
   if (url.hostname === "") return "no host";
   return undefined;
 }

@@ -4,10 +4,21 @@ import { create, fromBinary, toBinary, type DescMethod, type DescMethodUnary, ty
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
   callerToken?: string | undefined;
+  /** For tls:// and https:// addresses: the CA to trust, and a client certificate (mTLS). */
+  tls?: ClientTls | undefined;
+}
+
+/** PEM contents (read by the CLI from --cacert, --cert, --key). */
+export interface ClientTls {
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
 }
 
 export interface BrokerClient<D extends DescService> {
@@ -17,19 +28,25 @@ export interface BrokerClient<D extends DescService> {
 
 /**
  * A client for any tokenbroker service, by address: `unix:///path` and
- * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
- * the Connect protocol to the web listener. Errors are ConnectErrors with the
+ * `tcp://host:port` speak gRPC through grpc-js, `tls://host:port` gRPC over
+ * TLS; `http(s)://host:port` speaks the Connect protocol to the web listener. Errors are ConnectErrors with the
  * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
   if (/^https?:\/\//.test(address)) {
-    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true });
+    const tls = opts.tls ?? {};
+    const nodeOptions = address.startsWith("https:") ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : {};
+    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
     const rpc = createClient(desc, transport);
     return { rpc: withHeaders(rpc, headers), close() {} };
   }
   const target = grpcTarget(address);
-  const channel = new grpc.Client(target, grpc.credentials.createInsecure());
+  const tls = opts.tls ?? {};
+  // tls://: the CA given (else Node's roots, NODE_EXTRA_CA_CERTS included), and the client certificate for mTLS.
+  if (address.startsWith("tls://")) quietIpServername();
+  const credentials = address.startsWith("tls://") ? grpc.credentials.createSsl(tls.ca ?? defaultRoots(), tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+  const channel = new grpc.Client(target, credentials);
   const rpc: Record<string, unknown> = {};
   for (const method of desc.methods) {
     if (method.methodKind === "server_streaming") {
@@ -44,15 +61,51 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
   return { rpc: rpc as Client<D>, close: () => channel.close() };
 }
 
+/**
+ * Node's CAs plus NODE_EXTRA_CA_CERTS, as https:// trusts them: grpc-js
+ * reads only Node's bundled roots, so the variable the README names for the
+ * web listener would not work for tls:// without this.
+ */
+function defaultRoots(env: NodeJS.ProcessEnv = process.env): Buffer | null {
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (extra === undefined || extra === "") return null;
+  let pem: string;
+  try {
+    pem = readFileSync(extra, "utf8");
+  } catch {
+    return null; // Node itself only warns about an unreadable file
+  }
+  return Buffer.from([...rootCertificates, pem].join("\n"));
+}
+
+let quieted = false;
+/**
+ * grpc-js sends the target host as TLS server name even when it is an IP
+ * address, and Node warns about that on stderr (DEP0123) — noise in a CLI's
+ * one-line answers. Other warnings still print.
+ */
+function quietIpServername(): void {
+  if (quieted) return;
+  quieted = true;
+  const printers = process.listeners("warning");
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error & { code?: string }) => {
+    if (w.code === "DEP0123") return;
+    for (const p of printers) p(w);
+  });
+}
+
 export function grpcTarget(address: string): string {
   // grpc-js wants unix:relative or unix:///absolute; accept unix://./x too.
   if (address.startsWith("unix:")) return address.replace(/^unix:\/\/\.\//, "unix:./");
   if (address.startsWith("tcp://")) return address.slice("tcp://".length);
-  throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+  if (address.startsWith("tls://")) return address.slice("tls://".length);
+  throw new ConnectError(`unsupported address "${address}" (${ADDRESS_FORMS})`, Code.InvalidArgument);
 }
 
 // The address forms live in address.ts, which the git credential helper loads without this file's wire libraries.
-export { DEV_SOCKET, SYSTEM_SOCKET, resolveAddr } from "./address.js";
+import { ADDRESS_FORMS } from "./address.js";
+export { ADDRESS_FORMS, DEV_SOCKET, SYSTEM_SOCKET, resolveAddr } from "./address.js";
 
 /** Code.NotFound → "NOT_FOUND", as gRPC names it (the same spelling as the audit log and metrics: rpc/code-name.ts). */
 export function codeName(code: Code): string {

@@ -6,6 +6,7 @@ import { join, relative, resolve } from "node:path";
 import { generateKeyLine } from "../crypto/index.js";
 import { resolveConfig } from "../config/load.js";
 import { startDemoProvider } from "../dev/demo-provider.js";
+import { cliInvocation } from "./invocation.js";
 import { runUntilSignal } from "./serve.js";
 
 /**
@@ -68,6 +69,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
       const tcp = app.listeners.grpc.find((a) => a.kind === "tcp")?.url ?? "";
       const http = app.listeners.http?.url.replace("tcp://", "http://") ?? "";
+      const cli = cliInvocation();
       writeErr(
         [
           "",
@@ -77,11 +79,11 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           `  demo provider on ${demo.url} (2-minute access tokens, single-use rotating refresh tokens)`,
           "",
           "try:",
-          `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
-          `  npx tokenbroker token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
-          `  npx tokenbroker link --user me --provider demo --addr ${addr}   # open the URL it prints: the demo provider approves at once`,
-          `  npx tokenbroker link --user me --provider demo --addr ${addr} --device`,
-          `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) npx tokenbroker token --user demo --provider demo --addr ${tcp}`,
+          `  ${cli} token --user demo --provider demo --addr ${addr}`,
+          `  ${cli} token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
+          `  ${cli} link --user me --provider demo --addr ${addr}   # open the URL it prints: the demo provider approves at once`,
+          `  ${cli} link --user me --provider demo --addr ${addr} --device`,
+          `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) ${cli} token --user demo --provider demo --addr ${tcp}`,
           `  curl -s -H "authorization: Bearer $(cat ${relative(process.cwd(), tokenFile)})" -H 'content-type: application/json' \\`,
           `    -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,
           "",

@@ -39,6 +39,9 @@ const BY_REASON: Readonly<Record<string, number>> = {
   SCOPE_MISSING: EXIT_PERMISSION,
   USER_NOT_ALLOWED: EXIT_PERMISSION,
   SOCKET_PERMISSION_DENIED: EXIT_PERMISSION,
+  // The CLI's own, when no daemon error came back: the command line must change, retrying does not help.
+  ADDRESS_MISMATCH: EXIT_USAGE,
+  TLS_UNTRUSTED: EXIT_USAGE,
 };
 
 /** The exit code for a failed call's reason (see CallFailure.reason). */

@@ -5,6 +5,8 @@ export {
   linkNotFound,
   minValidityUnreachable,
   noRefreshToken,
+  nothingToUnlink,
+  NOTHING_TO_UNLINK_HINT,
   providerMisconfigured,
   providerNotFound,
   providerRateLimited,

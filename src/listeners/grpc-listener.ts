@@ -17,8 +17,8 @@ export interface TlsCertificateInfo {
 }
 
 export interface GrpcListener {
-  /** The addresses actually bound (TCP port 0 resolved). */
-  readonly bound: ListenAddress[];
+  /** The addresses actually bound (TCP port 0 resolved), with their TLS files. */
+  readonly bound: GrpcAddress[];
   /**
    * Reads the TLS listeners' files again: new connections get the new
    * certificate, open ones carry on. Returns the problems of listeners that
@@ -59,7 +59,7 @@ export async function startGrpcListeners(addresses: GrpcAddress[], services: Ser
   for (const l of listeners) l.addresses.forEach((a, i) => boundOf.set(a, l.bound[i] ?? a));
   return {
     // In config order (TCP port 0 resolved), then the inherited sockets.
-    bound: [...addresses.map((a) => boundOf.get(a) ?? a), ...inherited.map((s) => s.address)],
+    bound: [...addresses.map((a) => ({ ...(boundOf.get(a) ?? a), tls: a.tls })), ...inherited.map((s) => s.address)],
     reloadTls() {
       return listeners.flatMap((l) => l.reloadTls());
     },

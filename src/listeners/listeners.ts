@@ -1,5 +1,6 @@
 import type { Config } from "../config/config.js";
 import type { ListenAddress } from "../net/listen-address.js";
+import { describeListener, listenerFacts, type ListenerFact } from "../net/listener-facts.js";
 import type { Logger } from "../log.js";
 import { startGrpcListeners, type GrpcListener } from "./grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "../rpc/health.js";
@@ -19,6 +20,8 @@ export interface DaemonParts {
 export interface Daemon {
   readonly grpc: ListenAddress[];
   readonly http: ListenAddress | undefined;
+  /** What each listener speaks (gRPC or Connect, TLS, mTLS), for the serve log and GetServerStatus. */
+  readonly listeners: ListenerFact[];
   readonly health: HealthState;
   /** SIGHUP: the TLS listeners read their certificate files again (a listener whose files fail keeps its certificate). */
   reloadTls(): void;
@@ -55,6 +58,7 @@ export class Listeners implements Daemon {
   #grpc: GrpcListener | undefined;
   #web: WebListener | undefined;
   #stopping: Promise<void> | undefined;
+  #facts: ListenerFact[] = [];
 
   constructor(options: ListenersOptions) {
     this.#options = options;
@@ -67,6 +71,11 @@ export class Listeners implements Daemon {
 
   get http(): ListenAddress | undefined {
     return this.#web?.bound;
+  }
+
+  /** What each bound listener speaks: [] until started. */
+  get listeners(): ListenerFact[] {
+    return this.#facts;
   }
 
   get health(): HealthState {
@@ -110,7 +119,8 @@ export class Listeners implements Daemon {
     }
     this.#health = health;
     health.setAll(ServingStatus.SERVING);
-    log.info({ grpc: this.#grpc?.bound.map((a) => a.url) ?? [], http: this.#web?.bound.url }, "serving");
+    this.#facts = listenerFacts(this.#grpc?.bound ?? [], this.#web !== undefined ? { ...this.#web.bound, tls: listen.http?.tls } : undefined);
+    log.info({ grpc: this.#grpc?.bound.map((a) => a.url) ?? [], http: this.#web?.bound.url, listeners: this.#facts.map(describeListener) }, "serving");
   }
 
   reloadTls(): void {

@@ -3,6 +3,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { BrokerError } from "../errors/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
+import type { ListenerFact } from "../net/listener-facts.js";
 import type { KeyRotation } from "../store/key-rotation.js";
 import { MAX_BATCH } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
@@ -15,6 +16,10 @@ export interface ServerFacts {
   startedAt: number;
   listeners: string[];
   store: string;
+  /** What each listener speaks (net/listener-facts.ts). */
+  listenerDetails?: ListenerFact[];
+  /** Why the store does not answer now; undefined while it does. */
+  storeProblem?: string | undefined;
 }
 
 export interface AdminServiceOptions {
@@ -76,7 +81,15 @@ export function adminService({ providers, rotation, audit, server }: AdminServic
 
       getServerStatus() {
         const facts = server();
-        return { version: facts.version, startedAt: timestampFromMs(facts.startedAt), listeners: facts.listeners, store: facts.store };
+        // Nothing here reads the store: status answers while it is down.
+        return {
+          version: facts.version,
+          startedAt: timestampFromMs(facts.startedAt),
+          listeners: facts.listeners,
+          store: facts.store,
+          listenerDetails: facts.listenerDetails ?? [],
+          storeProblem: facts.storeProblem ?? "",
+        };
       },
     },
     "admin",

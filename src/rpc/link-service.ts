@@ -4,7 +4,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { currentCallScope } from "../audit/call-scope.js";
 import type { LinkFlows } from "../link/link-flows.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import { BrokerError, domainError, linkNotFound } from "../errors/index.js";
+import { BrokerError, domainError, linkNotFound, nothingToUnlink } from "../errors/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
@@ -135,7 +135,7 @@ export function linkService({ providers, engine, store, flows, audit, now = Date
         } catch (err) {
           throw domainError(err, key);
         }
-        if (rec === undefined) throw linkNotFound(key);
+        if (rec === undefined) throw nothingToUnlink(key);
         const result = await flows.unlink(key, rec);
         audit.action({
           event: "unlink",
