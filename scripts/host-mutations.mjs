@@ -28,7 +28,7 @@ const mutations = [
   {
     name: "compare lease expiry with the host's clock",
     edits: [
-      ["src/broker/refresher.ts", "const decision = decideLease(state, {", "const decision = decideLease(state === null ? null : { ...state, now: o.clock.now() }, {"],
+      ["src/broker/refresher.ts", "const decision = decideLease(state, {", "const decision = decideLease(state === null ? null : { ...state, now: deps.clock.now() }, {"],
       ["src/broker/refresher.ts", "{ onlyIfExpired: decision.onlyIfExpired }", "{ onlyIfExpired: false }"],
     ],
     test: "test/hosts/clock-step.test.ts",

@@ -36,7 +36,7 @@ export const mutations: Mutation[] = [
   },
   {
     name: "resend after an unknown outcome outside the grace window (an interrupted send)",
-    edits: [{ file: "src/broker/lease-policy.ts", from: "if (withinGrace(i.at, c.rotationGraceMs, c.now) || c.resendIsProbe) return { action: \"resend\" };", to: "return { action: \"resend\" };" }],
+    edits: [{ file: "src/broker/lease-policy.ts", from: "if (withinGrace(interrupted.at, ctx.rotationGraceMs, ctx.now) || ctx.resendIsProbe) return { action: \"resend\" };", to: "return { action: \"resend\" };" }],
   },
   {
     name: "claim a live holder's lease before it expires",
@@ -45,7 +45,7 @@ export const mutations: Mutation[] = [
   },
   {
     name: "compare lease expiry with the host's clock",
-    edits: [{ file: "src/broker/refresher.ts", from: "const decision = decideLease(state, {", to: "const decision = decideLease(state === null ? null : { ...state, now: o.clock.now() }, {" }, { file: "src/store/lease-core.ts", from: "return !onlyIfExpired || (row.lease_until !== null && row.lease_until <= now);", to: "return true;" }],
+    edits: [{ file: "src/broker/refresher.ts", from: "const decision = decideLease(state, {", to: "const decision = decideLease(state === null ? null : { ...state, now: deps.clock.now() }, {" }, { file: "src/store/lease-core.ts", from: "return !onlyIfExpired || (row.lease_until !== null && row.lease_until <= now);", to: "return true;" }],
   },
   {
     name: "heal without comparing the sent digest",

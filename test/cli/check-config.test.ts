@@ -8,6 +8,13 @@ import { daemonConfig, runCli, writeKeys } from "../support/cli.js";
 import { tempDir } from "../support/temp-dir.js";
 
 /**
+ * `set -eu` inside the script, not `bash -euc`: bash started with a socket as
+ * stdin (Node's pipes) and SHLVL < 2 sources /etc/bash.bashrc as if run by
+ * sshd, and Debian's bashrc reads $PS1 unset — fatal under -u.
+ */
+const NOUNSET = "set -eu\n";
+
+/**
  * Issue 14: check-config checks what serve checks (the keys file parsed,
  * secrets readable; discovery only with --online), and a store directory
  * that systemd's StateDirectory= creates is a warning, not an error.
@@ -82,7 +89,7 @@ describe("check-config", () => {
     expect(block).toBeDefined();
     // mktemp -d under a directory this test removes.
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
-      execFile("bash", ["-euc", block!], { cwd: ROOT, env: { ...process.env, TMPDIR: tempDir(), CREDENTIALS_DIRECTORY: "" } }, (err, stdout, stderr) =>
+      execFile("bash", ["-c", `${NOUNSET}${block!}`], { cwd: ROOT, env: { ...process.env, TMPDIR: tempDir(), CREDENTIALS_DIRECTORY: "" } }, (err, stdout, stderr) =>
         res({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
       ),
     );

@@ -17,6 +17,7 @@ import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
+import { helper } from "../git/support/helper-env.js";
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -55,7 +56,8 @@ describe("the CLI on every listener kind", () => {
       encryption: { keys_file: `${dir}/keys` },
       shutdown_grace: "3s",
       callers: [...TEST_CALLERS, { name: "agent", cert_names: ["build-agent"], scopes: ["token", "admin", "link"] }],
-      providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl }],
+      // The regex lets the git credential helper find the provider by URL.
+      providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, regex: "^https://git\\.example/" }],
     };
     a = await startServe({ ...common, listen: { grpc: [`unix://${dir}/a.sock`, "tcp://127.0.0.1:0", { address: "tcp://127.0.0.1:0", tls }], http: "tcp://127.0.0.1:0" } }, dir, { configName: "a.yaml" });
     // Same store: the two daemons share the SQLite file.
@@ -178,6 +180,27 @@ describe("the CLI on every listener kind", () => {
     await usage(["--addr", tcp, "--cacert", ca.cert], `--cacert: TLS options need a TLS address, not ${tcp} (${tcp.replace(/^tcp:/, "tls:")})`);
     await usage(["--addr", `tls://${tlsHostPort}`, "--cert", agent.cert], "--cert needs --key FILE");
     await usage(["--addr", `tls://${tlsHostPort}`, "--cacert", `${dir}/missing.pem`], /--cacert ".*missing.pem": cannot read it \(ENOENT\)/);
+  });
+
+  it("the git credential helper reaches TLS gRPC and HTTPS listeners with TOKENBROKER_CACERT (and _CERT/_KEY for mTLS); an untrusted certificate is one line, quit=true, exit 2", async () => {
+    const input = "protocol=https\nhost=git.example\npath=acme/app.git\n\n";
+    const base = { PATH: process.env.PATH ?? "", HOME: dir, TOKENBROKER_USER: "alice", NODE_EXTRA_CA_CERTS: "" };
+    const answers = [
+      await helper("get", input, { ...base, TOKENBROKER_ADDR: `tls://${tlsHostPort}`, TOKENBROKER_CACERT: ca.cert, TOKENBROKER_CALLER_TOKEN: TEST_CALLER_TOKEN }),
+      await helper("get", input, { ...base, TOKENBROKER_ADDR: `tls://${tlsHostPort}`, TOKENBROKER_CACERT: ca.cert, TOKENBROKER_CERT: agent.cert, TOKENBROKER_KEY: agent.key }),
+      await helper("get", input, { ...base, TOKENBROKER_ADDR: webTls, TOKENBROKER_CACERT: ca.cert, TOKENBROKER_CALLER_TOKEN: TEST_CALLER_TOKEN }),
+    ];
+    for (const r of answers) {
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`password=${seed.accessToken}\n`);
+    }
+    const untrusted = await helper("get", input, { ...base, TOKENBROKER_ADDR: `tls://${tlsHostPort}`, TOKENBROKER_CALLER_TOKEN: TEST_CALLER_TOKEN });
+    expect(untrusted.stdout).toBe("quit=true\n");
+    expect(untrusted.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+    expect(untrusted.stderr).toMatch(/does not trust .*TOKENBROKER_CACERT/);
+    expect(untrusted.code).toBe(2);
+    for (const s of secrets()) expect(untrusted.stderr).not.toContain(s);
   });
 
   it("status over TLS says which listener speaks what", async () => {

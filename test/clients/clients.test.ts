@@ -19,6 +19,13 @@ import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
 import { buildGoClient, generatePython, goToolchain, pythonToolchain } from "./toolchains.js";
 
+/**
+ * `set -eu` inside the script, not `bash -euc`: bash started with a socket as
+ * stdin (Node's pipes) and SHLVL < 2 sources /etc/bash.bashrc as if run by
+ * sshd, and Debian's bashrc reads $PS1 unset — fatal under -u.
+ */
+const NOUNSET = "set -eu\n";
+
 const PYTHON_CLIENT = resolve(import.meta.dirname, "python/client.py");
 const go = goToolchain();
 const python = pythonToolchain();
@@ -276,7 +283,7 @@ describe.skipIf(go.missing.length > 0)("the README's Go commands", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, GOCACHE: join(goDir!, "cache"), GOPROXY: "off", GOFLAGS: "", GOENV: "off" };
     delete env.TOKENBROKER_CALLER_TOKEN;
     const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
-      execFile("bash", ["-euc", script], { cwd: work, env, timeout: 170_000 }, (err, stdout, stderr) => res({ code: err === null ? 0 : 1, stdout, stderr })),
+      execFile("bash", ["-c", `${NOUNSET}${script}`], { cwd: work, env, timeout: 170_000 }, (err, stdout, stderr) => res({ code: err === null ? 0 : 1, stdout, stderr })),
     );
     expect(out.stderr).toBe("");
     expect(out.code).toBe(0);

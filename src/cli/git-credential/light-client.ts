@@ -2,12 +2,16 @@
  * One unary call to the daemon without grpc-js, connect or protobuf-es
  * (loading those costs several times a bare Node start, and the git
  * credential helper runs before every git operation): gRPC framing over
- * node:http2 for `unix:` and `tcp://` addresses, the Connect protocol over
- * node:http(s) for the web listener. The same address forms as the CLI
- * (address.ts), plain-text like the CLI's gRPC client. Only node: builtins.
+ * node:http2 for `unix:`, `tcp://` and `tls://` addresses, the Connect
+ * protocol over node:http(s) for the web listener. The same address forms
+ * and TLS settings as the CLI (address.ts; TOKENBROKER_CACERT, _CERT, _KEY
+ * as client-tls.ts reads them). Only node: builtins besides those two.
  */
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from "node:http2";
-import { connect as netConnect } from "node:net";
+import { connect as netConnect, isIP } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { readClientTls } from "../client-tls.js";
+import type { ClientTls } from "../daemon-client.js";
 import { decodeErrorInfo, decodeHelp, decodeRetryInfo, decodeStatus, type ErrorInfoValue } from "./wire.js";
 
 /** tokenbroker's error domain (rpc/wire-error.ts ERROR_DOMAIN). */
@@ -43,19 +47,27 @@ export interface LightClient {
   close(): void;
 }
 
-export function lightClient(address: string, callerToken: string | undefined): LightClient {
+export function lightClient(address: string, callerToken: string | undefined, env: NodeJS.ProcessEnv = process.env): LightClient {
   const auth: Record<string, string> = callerToken ? { authorization: `Bearer ${callerToken}` } : {};
-  if (/^https?:\/\//.test(address)) return connectClient(address.replace(/\/+$/, ""), auth);
-  return grpcClient(address, auth);
+  // The CLI's TLS settings, from the environment only (the helper takes no flags); a UsageError names a bad one.
+  const tls = readClientTls({}, address, env);
+  if (/^https?:\/\//.test(address)) return connectClient(address.replace(/\/+$/, ""), auth, tls);
+  return grpcClient(address, auth, tls);
 }
 
 /** How a call that reached no daemon is reported (the CLI's words, daemon-error.ts). */
 function unreachable(err: NodeJS.ErrnoException, address: string): CallFailed {
+  if (err.code !== undefined && CERTIFICATE_ERRORS.test(err.code)) {
+    return new CallFailed("TLS_UNTRUSTED", `the daemon at ${address} presented a certificate this host does not trust (${err.code}); set TOKENBROKER_CACERT (or NODE_EXTRA_CA_CERTS) to the CA file that signed it`);
+  }
   if (err.code === "EACCES") return new CallFailed("SOCKET_PERMISSION_DENIED", `permission denied connecting to ${address}; join the socket's group (tokenbroker-clients) or run as root`);
   return new CallFailed("DAEMON_UNREACHABLE", `cannot reach the daemon at ${address} (${err.code ?? err.message}); is it running? set TOKENBROKER_ADDR`);
 }
 
-function grpcClient(address: string, auth: Record<string, string>): LightClient {
+/** OpenSSL's verification failures as Node reports them (a wrong or missing CA). */
+const CERTIFICATE_ERRORS = /^(?:UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+function grpcClient(address: string, auth: Record<string, string>, tls: ClientTls): LightClient {
   let session: Promise<ClientHttp2Session> | undefined;
   let broken: CallFailed | undefined;
   // The socket is connected first, so a daemon that is not there is named by its errno
@@ -63,10 +75,18 @@ function grpcClient(address: string, auth: Record<string, string>): LightClient 
   const open = (): Promise<ClientHttp2Session> =>
     (session ??= new Promise<ClientHttp2Session>((resolve, reject) => {
       const unix = /^unix:(?:\/\/)?(.*)$/.exec(address);
-      const hostPort = new URL(`http://${address.slice("tcp://".length)}`);
-      const socket = unix !== null ? netConnect(unix[1]!) : netConnect(Number(hostPort.port), hostPort.hostname.replace(/^\[|\]$/g, ""));
+      const secure = address.startsWith("tls://");
+      const hostPort = new URL(`http://${address.replace(/^(?:tcp|tls):\/\//, "")}`);
+      const host = hostPort.hostname.replace(/^\[|\]$/g, "");
+      const port = Number(hostPort.port);
+      const socket =
+        unix !== null
+          ? netConnect(unix[1]!)
+          : secure
+            ? tlsConnect({ host, port, ALPNProtocols: ["h2"], ...(isIP(host) === 0 ? { servername: host } : {}), ...tlsOptions(tls) })
+            : netConnect(port, host);
       socket.once("error", (err: NodeJS.ErrnoException) => reject((broken ??= unreachable(err, address))));
-      socket.once("connect", () => {
+      socket.once(secure ? "secureConnect" : "connect", () => {
         const s = h2connect(unix !== null ? "http://localhost" : hostPort.origin, { createConnection: () => socket });
         s.on("error", (err: NodeJS.ErrnoException) => (broken ??= unreachable(err, address)));
         resolve(s);
@@ -141,7 +161,12 @@ function failure(code: number, message: string, details: Array<{ type: string; v
 
 const CONNECT_CODES: Readonly<Record<string, number>> = Object.fromEntries(CODE_NAMES.map((n, i) => [n.toLowerCase(), i]));
 
-function connectClient(base: string, auth: Record<string, string>): LightClient {
+/** The CA replaces the default roots only when given, as the CLI's client does. */
+function tlsOptions(tls: ClientTls): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  return { ...(tls.ca !== undefined ? { ca: tls.ca } : {}), ...(tls.cert !== undefined ? { cert: tls.cert } : {}), ...(tls.key !== undefined ? { key: tls.key } : {}) };
+}
+
+function connectClient(base: string, auth: Record<string, string>, tls: ClientTls): LightClient {
   return {
     async unary(path, body, timeoutMs) {
       const { request } = base.startsWith("https:") ? await import("node:https") : await import("node:http");
@@ -156,6 +181,7 @@ function connectClient(base: string, auth: Record<string, string>): LightClient 
             ...auth,
           },
           timeout: timeoutMs + 1000,
+          ...(base.startsWith("https:") ? tlsOptions(tls) : {}),
         });
         req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
         req.on("error", (err: NodeJS.ErrnoException) => reject(unreachable(err, base)));

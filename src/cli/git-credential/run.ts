@@ -72,14 +72,14 @@ export async function gitCredentialMain(argv: readonly string[], env: NodeJS.Pro
   if (user === undefined && callerToken === undefined) {
     return refuse("set TOKENBROKER_USER (whose token git gets) or TOKENBROKER_CALLER_TOKEN (a job token bound to its user)", EXIT_USAGE);
   }
-  let address: string;
+  let client: LightClient;
   try {
-    address = resolveAddr(undefined, env);
+    client = lightClient(resolveAddr(undefined, env), callerToken, env);
   } catch (err) {
+    // A malformed address, or a TLS file that cannot be read.
     if (err instanceof UsageError) return refuse(err.message, EXIT_USAGE);
     throw err;
   }
-  const client = lightClient(address, callerToken);
   try {
     const match = decodeMatchProviderResponse(await client.unary(`${TOKEN_SERVICE}/MatchProvider`, encodeMatchProviderRequest(target.url), CALL_TIMEOUT_MS));
     if (op === "erase") return await erase(client, attrs, user, match.providerId);
