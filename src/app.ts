@@ -52,7 +52,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
   // Before the engine, which reports to both; the gauges read the engine only when scraped.
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
+  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers, linksInAdvisoryWindow: () => engine.linksInAdvisoryWindow });
   const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
     metrics.auditSinkError();
     log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
@@ -219,6 +219,7 @@ function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
     tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
     lockWait: (seconds) => metrics.lockWait(seconds),
     rateLimitRemaining: (providerId, remaining) => metrics.rateLimitRemaining(providerId, remaining),
+    refreshedAhead: (key, outcome) => metrics.refreshedAhead(key.providerId, outcome),
   };
 }
 

@@ -5,7 +5,7 @@ import type { ProviderEntry } from "../providers/registry.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord } from "../store/link-store.js";
 import type { RefreshOutcome } from "./engine-events.js";
-import { isFresh } from "./freshness.js";
+import { satisfies, type Want } from "./ahead.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { describeOwner, livenessOf } from "./lease-owner.js";
 import { decideInterrupted, decideLease, type ClaimReason } from "./lease-policy.js";
@@ -74,7 +74,7 @@ export class Refresher {
 
   constructor(private readonly o: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
+  async attempt(key: LinkKey, provider: ProviderEntry, want: Want): Promise<Outcome> {
     const o = this.o;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -92,7 +92,7 @@ export class Refresher {
       const open = provider.gate.misconfigured(o.clock.now());
       if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
-      const claimed = await this.#claim(key, provider, minValidMs);
+      const claimed = await this.#claim(key, provider, want);
       if (claimed.kind !== "claimed") return claimed;
       held = claimed.lease;
       const record = claimed.record;
@@ -152,7 +152,7 @@ export class Refresher {
             throw answer;
           }
         case "tokens": {
-          const outcome = await commitAnswer(o, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
+          const outcome = await commitAnswer(o, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs: want.minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
           if (outcome.kind === "held") {
             held = undefined; // PendingCommits keeps it renewed until its commit lands: never released here
             if (outcome.answer !== undefined) throw outcome.answer;
@@ -211,7 +211,7 @@ export class Refresher {
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
-  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Claimed> {
+  async #claim(key: LinkKey, provider: ProviderEntry, want: Want): Promise<Claimed> {
     const o = this.o;
     const state = await o.store.readLease(key);
     if (state === undefined) throw linkNotFound(key);
@@ -231,7 +231,7 @@ export class Refresher {
     const out: Claimed = { kind: "claimed", lease: claim.lease, record: claim.record, now: claim.now, why: decision.why };
     if (claim.interrupted !== undefined) out.interrupted = claim.interrupted;
     // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile.
-    if (claim.record.refreshToken === null || isFresh(claim.record, minValidMs, o.clock.now())) {
+    if (claim.record.refreshToken === null || satisfies(claim.record, want, o.clock.now())) {
       await o.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
       return { kind: "changed" };
     }

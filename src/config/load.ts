@@ -105,6 +105,7 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     leaseTtlMs: ms(input.refresh.lease_ttl),
     answerTimeoutMs: ms(input.refresh.answer_timeout),
     interruptedWindowMs: ms(input.refresh.interrupted_window),
+    keepFreshForMs: ms(input.refresh.keep_fresh_for),
   };
   if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
   if (refresh.leaseTtlMs < MIN_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at least 1s");
@@ -262,6 +263,9 @@ function resolveProvider(
   };
   if (defaults.scopeOnRefresh) resolved.scopeOnRefresh = true;
   if (defaultTokenLifetimeSec !== undefined) resolved.defaultTokenLifetimeSec = defaultTokenLifetimeSec;
+  const idleLifetimeMs = p.refresh_token_idle_lifetime === undefined ? defaults.refreshTokenIdleLifetimeMs : (parseDuration(p.refresh_token_idle_lifetime) as number);
+  if (idleLifetimeMs !== undefined && idleLifetimeMs < 1000) problems.push(`${where}.refresh_token_idle_lifetime: must be at least 1s`);
+  if (idleLifetimeMs !== undefined) resolved.refreshTokenIdleLifetimeMs = idleLifetimeMs;
   if (p.issuer !== undefined) resolved.issuer = p.issuer;
   if (discover && p.issuer !== undefined) {
     const explicit: NonNullable<ProviderConfig["pendingDiscovery"]>["explicit"][number][] = [];

@@ -111,6 +111,8 @@ const providerSchema = z.strictObject({
   refresh_token_reuse: z.enum(["revokes", "rejected"]).optional(),
   /** Assumed access-token lifetime when a token response has no usable expires_in. */
   default_token_lifetime: duration.optional(),
+  /** How long the provider's refresh tokens live unused (overrides the catalog); its links are refreshed before that, used or not. */
+  refresh_token_idle_lifetime: duration.optional(),
 });
 export type ProviderInput = z.infer<typeof providerSchema>;
 
@@ -203,6 +205,8 @@ export const configSchema = z.strictObject({
       lease_ttl: duration.default("15s"),
       answer_timeout: duration.default("5m"),
       interrupted_window: duration.default("10m"),
+      /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
+      keep_fresh_for: duration.default("24h"),
     })
     .default({
       min_valid_for: "60s",
@@ -216,6 +220,7 @@ export const configSchema = z.strictObject({
       lease_ttl: "15s",
       answer_timeout: "5m",
       interrupted_window: "10m",
+      keep_fresh_for: "24h",
     }),
   shutdown_grace: duration.default("10s"),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
