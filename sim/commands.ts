@@ -16,6 +16,13 @@ export interface RunConfig {
   /** The provider's declared reuse grace window (0: none). */
   graceMs: number;
   killsOlderAccess: boolean;
+  /**
+   * Refreshing ahead (docs/design.md §3.4): links a caller used within this
+   * long are refreshed in the background by every engine (0 or unset: off).
+   */
+  keepFreshForMs?: number;
+  /** The provider's refresh tokens die unused after this long: links are kept alive in the background, used or not. */
+  idleLifetimeMs?: number;
 }
 
 export type Command =
@@ -42,8 +49,10 @@ export const configArb: fc.Arbitrary<RunConfig> = fc
     links: fc.integer({ min: 1, max: 2 }),
     graceMs: fc.constantFrom(0, 0, 2_000),
     killsOlderAccess: fc.boolean(),
+    ahead: fc.constantFrom(0, 60_000, 60_000),
+    idle: fc.constantFrom(0, 0, 40_000),
   })
-  .map((c) => ({ ...c, hosts: Math.min(c.hosts, c.engines) }));
+  .map(({ ahead, idle, ...c }): RunConfig => ({ ...c, hosts: Math.min(c.hosts, c.engines), keepFreshForMs: ahead, ...(idle > 0 ? { idleLifetimeMs: idle } : {}) }));
 
 const engine = fc.integer({ min: 0, max: 3 });
 

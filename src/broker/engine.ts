@@ -142,6 +142,11 @@ export class RefreshEngine {
     return this.#ahead?.hold(key, minValidMs) ?? (() => undefined);
   }
 
+  /** Stops starting background refreshes (those running finish); drain() does it first. */
+  stopRefreshingAhead(): void {
+    this.#ahead?.stop();
+  }
+
   /** Links in use whose token is inside its advisory window (a gauge; 0 with refreshing ahead off). */
   get linksInAdvisoryWindow(): number {
     return this.#ahead?.inAdvisoryWindow ?? 0;
