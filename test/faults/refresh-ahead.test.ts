@@ -152,8 +152,12 @@ describe("refreshing ahead (docs/design.md §3.4), daemon processes", () => {
     const refreshedAhead = sample(m, "tokenbroker_proactive_refreshes_total", '{provider="fake",outcome="REFRESHED"}');
     expect(refreshedAhead).toBeLessThanOrEqual(fake.refreshes);
     expect(refreshedAhead).toBeGreaterThanOrEqual(fake.refreshes - AHEAD.provider_concurrency);
-    // Secrets never reach the metrics.
-    for (const t of seeded.keys()) expect(m.includes(t)).toBe(false);
+    // Secrets never reach the metrics or the daemon's log (background refreshes log what failed, never a token).
+    const output = d.serving.output();
+    for (const t of seeded.keys()) {
+      expect(m.includes(t)).toBe(false);
+      expect(output.includes(t)).toBe(false);
+    }
     // Callers' p99 stays at the cache-hit level of the same run: the floor is the same callers'
     // calls, at the same moments, on links with nothing due (the daemon's background work slows
     // both alike; a refresh on a caller's path would slow only the first).
