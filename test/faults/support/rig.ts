@@ -41,12 +41,8 @@ export interface RigDaemon {
   alive(): boolean;
 }
 
-/**
- * Fast retries so a fault test spends its time on the fault, not on backoff. Refreshing ahead
- * (docs/design.md §3.4) is off unless a test asks for it (`keep_fresh_for`): the fault suites
- * count the refreshes their callers cause.
- */
-const REFRESH_DEFAULTS = { timeout: "5s", retry_budget: "3s", initial_backoff: "50ms", max_backoff: "200ms", keep_fresh_for: "0s" };
+/** Fast retries so a fault test spends its time on the fault, not on backoff. */
+const REFRESH_DEFAULTS = { timeout: "5s", retry_budget: "3s", initial_backoff: "50ms", max_backoff: "200ms" };
 
 export class FaultRig {
   readonly #daemons: Array<RigDaemon & { paused: boolean }> = [];
