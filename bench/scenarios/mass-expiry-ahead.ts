@@ -7,8 +7,8 @@ import { warmRefreshPath } from "./warm-refresh.js";
 
 /** The links of this variant: its wave must fit in a quarter of a token lifetime, so it is kept short. */
 const MAX_KEYS = 2_000;
-/** Callers ask this much validity: the current token satisfies them until the wave has passed. */
-const CALLER_MIN_VALID_MS = 1_000;
+/** The loadgen's callers send no min_valid_for: the daemon's default (refresh.min_valid_for, 60 s) applies. */
+const CALLER_MIN_VALID_MS = 60_000;
 
 export interface MassExpiryAheadResult {
   keys: number;
@@ -21,7 +21,7 @@ export interface MassExpiryAheadResult {
   providerRefreshes: number;
   providerReplays: number;
   peakProviderConcurrency: number;
-  /** Links whose token expired before its background refresh. */
+  /** Links whose token could no longer satisfy the callers' min_valid_for before its background refresh. */
   expiredBeforeRefresh: number;
   /** Callers during the wave, and before it (the cache-hit floor of the same daemon). */
   callerP99Ms: number;
@@ -45,10 +45,11 @@ export async function runMassExpiryAhead(ctx: ScenarioContext): Promise<MassExpi
   const { opts, loadgen } = ctx;
   const keys = Math.min(opts.mass.keys, MAX_KEYS);
   const { latencyMs, limit } = opts.mass;
-  // Background refreshes take half the limit: the wave lasts keys × latency / (limit / 2), which must fit
-  // in the 20 % of the lifetime between the latest due point and expiry, with room to spare.
+  // Background refreshes take half the limit: the wave lasts keys × latency / (limit / 2). It starts at 75 % of
+  // the time a token satisfies the callers (its lifetime less their 60 s) and must end within the last 20 % of it.
   const backgroundSlots = Math.max(1, Math.ceil(limit / 2));
-  const lifetimeMs = Math.max(90_000, Math.ceil(((keys * latencyMs) / backgroundSlots / 0.2) * 1.5));
+  const usefulMs = Math.max(30_000, Math.ceil(((keys * latencyMs) / backgroundSlots / 0.2) * 1.5));
+  const lifetimeMs = usefulMs + CALLER_MIN_VALID_MS;
   const fake = await startBenchProvider(latencyMs, Math.ceil(lifetimeMs / 1000));
   let daemon: BenchDaemon | undefined;
   const presentedAt = new Map<string, number>();
@@ -85,16 +86,17 @@ export async function runMassExpiryAhead(ctx: ScenarioContext): Promise<MassExpi
     let errors = first.errors + floor.errors;
     let stale = 0;
     const refreshedAhead = (): number => [...expiryOf.keys()].filter((rt) => presentedAt.has(rt)).length;
-    while (refreshedAhead() < keys && Date.now() < seededAt + lifetimeMs + 5_000) {
+    while (refreshedAhead() < keys && Date.now() < seededAt + usefulMs + 5_000) {
       const b = await burst();
-      if (Date.now() > seededAt + lifetimeMs * 0.7) during.push(b.latency.p99Ms);
+      if (Date.now() > seededAt + usefulMs * 0.7) during.push(b.latency.p99Ms);
       errors += b.errors;
       stale += b.staleAnswers;
     }
     const metrics = await (await fetch(`${daemon.httpBaseUrl}/metrics`)).text();
     const sample = (name: string): number => Number(metrics.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))?.split(" ").pop() ?? 0);
     const times = [...expiryOf.keys()].flatMap((rt) => (presentedAt.has(rt) ? [presentedAt.get(rt) as number] : []));
-    const expired = [...expiryOf.entries()].filter(([rt, exp]) => (presentedAt.get(rt) ?? Number.POSITIVE_INFINITY) >= exp).length;
+    // Too late: once a token can no longer satisfy the callers' 60 s, they would refresh it themselves.
+    const expired = [...expiryOf.entries()].filter(([rt, exp]) => (presentedAt.get(rt) ?? Number.POSITIVE_INFINITY) >= exp - CALLER_MIN_VALID_MS).length;
     const result: MassExpiryAheadResult = {
       keys,
       providerLatencyMs: latencyMs,

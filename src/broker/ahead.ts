@@ -37,12 +37,18 @@ function issuedAt(rec: Pick<LinkRecord, "lastRefreshedAt" | "updatedAt">): numbe
   return rec.lastRefreshedAt ?? rec.updatedAt;
 }
 
+/** A useful life shorter than this share of the lifetime is not refreshed ahead any sooner (callers asking that much wait for their own refresh). */
+const MIN_USEFUL_SHARE = 0.1;
+
 /**
- * When a background refresh of `rec` is due, at `fraction` (0.75–0.8) of its
- * token's lifetime, never later than `maxMinValidMs` before the expiry
- * (unless the provider's tokens live no longer than that: then the cap is not
- * met by any refresh and §3 invariant 16's answer stands), and for an
- * idle-lifetime provider at `fraction` of that lifetime since the refresh
+ * When a background refresh of `rec` is due: at `fraction` (0.75–0.8) of the
+ * time its token can satisfy the link's callers — its lifetime less the
+ * largest `min_valid_for` asked recently, so always before expiry − that
+ * `min_valid_for`, with the rest of the window for the refresh itself. A
+ * useful life under a tenth of the lifetime counts as a tenth (a refresh
+ * per sliver would be a refresh loop; when the provider's tokens live no
+ * longer than `min_valid_for` §3 invariant 16's answer stands). For an
+ * idle-lifetime provider, at `fraction` of that lifetime since the refresh
  * token was issued. Infinity: never (a token that does not expire, with no
  * idle lifetime).
  */
@@ -51,10 +57,8 @@ export function aheadDueAt(rec: Timed, plan: AheadPlan, fraction: number): numbe
   let due = Number.POSITIVE_INFINITY;
   if (plan.inUse && rec.expiresAt !== null) {
     const lifetime = Math.max(0, rec.expiresAt - from);
-    due = from + lifetime * fraction;
-    const cap = rec.expiresAt - plan.maxMinValidMs;
-    // A cap before the issue would schedule the next refresh the moment this one lands: a loop.
-    if (cap > from) due = Math.min(due, cap);
+    const useful = Math.max(lifetime - plan.maxMinValidMs, lifetime * MIN_USEFUL_SHARE);
+    due = from + useful * fraction;
   }
   if (plan.idleLifetimeMs !== undefined) due = Math.min(due, from + plan.idleLifetimeMs * fraction);
   return due;
