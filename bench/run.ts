@@ -23,6 +23,7 @@ import { formatReport, writeReport, type Contention, type Report } from "./repor
 import { runCacheHit } from "./scenarios/cache-hit.js";
 import type { ScenarioContext } from "./scenarios/context.js";
 import { runMassExpiry } from "./scenarios/mass-expiry.js";
+import { runMassExpiryAhead } from "./scenarios/mass-expiry-ahead.js";
 import { runFleet } from "./scenarios/fleet.js";
 import { runGitCredential } from "./scenarios/git-credential.js";
 import { runScale } from "./scenarios/scale.js";
@@ -36,6 +37,7 @@ const TITLES: Record<ScenarioName, string> = {
   scale: "4. scale",
   fleet: "5. fleet (4 daemons on one PostgreSQL)",
   git: "6. git credential helper start (vs node -e 0 and tokenbroker token)",
+  "mass-ahead": "3b. mass expiry, refreshed ahead (at most 2,000 keys)",
 };
 
 async function main(): Promise<number> {
@@ -69,6 +71,7 @@ async function main(): Promise<number> {
         else if (name === "mass") results.mass = await runMassExpiry(ctx);
         else if (name === "scale") results.scale = await runScale(ctx);
         else if (name === "git") results.git = await runGitCredential(ctx);
+        else if (name === "mass-ahead") await runMassExpiryAhead(ctx);
         else {
           const fleet = await runFleet(ctx);
           if (fleet !== undefined) results.fleet = fleet;

@@ -25,12 +25,13 @@ export interface Census {
 export async function census(runs: number, seed: number, openDb: OpenDb): Promise<Census> {
   const schedules = fc.sample(scheduleArb, { numRuns: runs, seed });
   const byKind = new Map<string, CensusEntry>();
-  const coverage: Coverage = { providerRequests: 0, heals: 0, failuresRecorded: 0, outcomes: {} };
+  const coverage: Coverage = { providerRequests: 0, heals: 0, failuresRecorded: 0, refreshedAhead: 0, outcomes: {} };
   for (const [i, s] of schedules.entries()) {
     const r = await runSchedule(s, openDb, true);
     const seen = new Set<string>();
     coverage.providerRequests += r.coverage.providerRequests;
     coverage.heals += r.coverage.heals;
+    coverage.refreshedAhead += r.coverage.refreshedAhead;
     coverage.failuresRecorded += r.coverage.failuresRecorded;
     for (const [o, n] of Object.entries(r.coverage.outcomes)) coverage.outcomes[o] = (coverage.outcomes[o] ?? 0) + n;
     for (const v of r.violations) {

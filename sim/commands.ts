@@ -16,6 +16,13 @@ export interface RunConfig {
   /** The provider's declared reuse grace window (0: none). */
   graceMs: number;
   killsOlderAccess: boolean;
+  /**
+   * Refreshing ahead (docs/design.md §3.4): links a caller used within this
+   * long are refreshed in the background by every engine (0 or unset: off).
+   */
+  keepFreshForMs?: number;
+  /** The provider's refresh tokens die unused after this long: links are kept alive in the background, used or not. */
+  idleLifetimeMs?: number;
 }
 
 export type Command =
@@ -43,7 +50,11 @@ export const configArb: fc.Arbitrary<RunConfig> = fc
     graceMs: fc.constantFrom(0, 0, 2_000),
     killsOlderAccess: fc.boolean(),
   })
-  .map((c) => ({ ...c, hosts: Math.min(c.hosts, c.engines) }));
+  // Refreshing ahead is derived from the run's seed, not drawn: a seed generates the same
+  // schedules as before it existed (the README's seeds stay comparable), now with background
+  // refreshes (links in use for 20 s after each call) in one run of three and an idle-lifetime
+  // provider in one of four — a third of the runs more would double a batch's cost.
+  .map((c): RunConfig => ({ ...c, hosts: Math.min(c.hosts, c.engines), keepFreshForMs: c.seed % 3 === 0 ? 20_000 : 0, ...(Math.floor(c.seed / 3) % 4 === 0 ? { idleLifetimeMs: 80_000 } : {}) }));
 
 const engine = fc.integer({ min: 0, max: 3 });
 

@@ -47,7 +47,7 @@ const started = performance.now();
 if (values.census) {
   // Every kind of failure in the batch, not only the first (no shrinking).
   const { failures: found, coverage } = await census(runs, seed, openDb);
-  process.stdout.write(`coverage: ${coverage.providerRequests} provider requests, ${coverage.heals} heals, ${coverage.failuresRecorded} failures recorded; callers: ${JSON.stringify(coverage.outcomes)}\n`);
+  process.stdout.write(`coverage: ${coverage.providerRequests} provider requests, ${coverage.heals} heals, ${coverage.failuresRecorded} failures recorded, ${coverage.refreshedAhead} background refreshes; callers: ${JSON.stringify(coverage.outcomes)}\n`);
   for (const e of found) process.stdout.write(`${String(e.count).padStart(6)}  ${e.kind}\n        first: --seed ${seed} --path ${e.first}: ${e.detail}\n`);
   process.stdout.write(`${found.length} kinds of failure; ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   process.exit(found.length > 0 ? 1 : 0);

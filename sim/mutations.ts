@@ -52,6 +52,19 @@ export const mutations: Mutation[] = [
     edits: [{ file: "src/store/link-core.ts", from: "return row.refresh_token === null && row.failed_digest !== null && digestMatches(row.failed_digest, expect.refreshToken);", to: "return row.refresh_token === null;" }],
   },
   {
+    // docs/design.md §3.4: a background refresh is a caller of the engine like any other. Without the
+    // key's lock, a caller of the same process refreshing the same link claims the lease as "own"
+    // and sends the same refresh token again.
+    name: "background refreshes skip the per-key lock",
+    edits: [{ file: "src/broker/engine.ts", from: "const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran))", to: "const work = this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)" }],
+  },
+  {
+    // Issue 22 item 2: only the advisory window serves the current token at once; a token that
+    // cannot satisfy min_valid_for must make the caller wait (the mandatory window).
+    name: "the advisory window serves a token that cannot satisfy min_valid_for",
+    edits: [{ file: "src/broker/ahead.ts", from: "if (!isFresh(rec, want.minValidMs, now)) return false;", to: "if (!isFresh(rec, want.ahead === undefined && rec.expiresAt !== null && rec.expiresAt > now ? 0 : want.minValidMs, now)) return false;" }],
+  },
+  {
     name: "refuse a heal whose digest matches",
     edits: [{ file: "src/store/link-core.ts", from: "return holds || healAllows(row, expect, digestMatches);", to: "return holds;" }],
   },

@@ -265,6 +265,30 @@ export const regressions: Regression[] = [
       commands: [{ t: "cutStore", e: 0, on: true }, { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 500 }, { t: "advance", ms: 3_000 }],
     },
   },
+  {
+    name: "a caller that needs a refresh while a background refresh is sending waits for it, in the same process",
+    found: "issue 22 (refreshing ahead, docs/design.md §3.4): the mutant 'background refreshes skip the per-key lock' answered the caller REFRESH_INTERRUPTED (it claimed its own process's lease mid-send)",
+    schedule: {
+      config: { ...base, keepFreshForMs: 60_000 },
+      commands: [
+        { t: "obtain", e: 0, link: 0, minValid: 0, deadline: 2_000 },
+        { t: "answer", mode: { kind: "slow", ms: 6_000 }, count: 1 },
+        // The background refresh is due at 75–80 % of the 30 s lifetime: sent by 24 s, answered 6 s later.
+        { t: "advance", ms: 24_500 },
+        { t: "obtain", e: 0, link: 0, minValid: 20_000, deadline: 10_000 },
+        { t: "advance", ms: 12_000 },
+      ],
+    },
+    outcomes: { 0: "OK", 1: "OK" },
+  },
+  {
+    name: "a keep-alive refresh of an idle-lifetime link and the last call of the same process take turns",
+    found: "mutant 'background refreshes skip the per-key lock', exploration --seed 7 --path 2489:31 (with the mutant: the final call answered REFRESH_INTERRUPTED)",
+    schedule: {
+      config: { seed: 1278724239, engines: 1, hosts: 1, links: 2, graceMs: 0, killsOlderAccess: false, keepFreshForMs: 60_000, idleLifetimeMs: 40_000 },
+      commands: [{ t: "advance", ms: 4_000 }],
+    },
+  },
 ];
 
 /** Violations of a regression's own expectations, given what its callers were answered. */

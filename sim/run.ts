@@ -19,6 +19,8 @@ export interface Coverage {
   providerRequests: number;
   heals: number;
   failuresRecorded: number;
+  /** Background refreshes ahead of expiry that sent a refresh token (docs/design.md §3.4). */
+  refreshedAhead: number;
   /** Callers answered with each outcome. */
   outcomes: Record<string, number>;
 }
@@ -53,6 +55,9 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   world.heal();
   await world.time.runUntil(world.time.now + QUIET_MS);
   if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
+  // The last calls and the final look run without refreshing ahead, so a background refresh
+  // still on its way to the provider is not mistaken for a lost one; those running finish here.
+  for (const n of world.nodes) n.engine.stopRefreshingAhead();
   const finals = new Map<string, string | undefined>();
   const calls = world.links.map((link) => {
     const live = world.nodes.filter((n) => !n.proc.dead);
@@ -69,5 +74,5 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
 function coverageOf(world: World): Coverage {
   const outcomes: Record<string, number> = {};
   for (const c of world.callers) if (c.outcome !== undefined) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
-  return { providerRequests: world.provider.requests, heals: world.stats.heals, failuresRecorded: world.stats.failuresRecorded, outcomes };
+  return { providerRequests: world.provider.requests, heals: world.stats.heals, failuresRecorded: world.stats.failuresRecorded, refreshedAhead: world.stats.refreshedAhead, outcomes };
 }

@@ -82,7 +82,7 @@ export class World {
   /** When each refresh token was first committed to the row. */
   readonly storedAt = new Map<string, number>();
   /** What happened in the run, for the census's coverage line. */
-  readonly stats = { heals: 0, failuresRecorded: 0 };
+  readonly stats = { heals: 0, failuresRecorded: 0, refreshedAhead: 0 };
   /** Refresh tokens whose send record a crashed process left on the row. */
   readonly orphanedSends = new Set<string>();
   /** Every send the database recorded, by whom (a crashed sender's outcome is unknown to everyone). */
@@ -90,6 +90,7 @@ export class World {
   /** Problems found while running (served tokens, row history). */
   readonly violations: Violation[] = [];
   readonly #providerConfig: ProviderConfig;
+  readonly #settings: RefreshSettings;
   #pids = 100;
   /** Crashed processes, so a probe on their host finds them gone. */
   readonly #dead: SimProcess[] = [];
@@ -105,7 +106,9 @@ export class World {
     this.rng = new Rng(config.seed);
     this.provider = new ProviderModel({ lifetimeMs: LIFETIME_MS, graceMs: config.graceMs, killsOlderAccess: config.killsOlderAccess, errorsIn200: config.killsOlderAccess }, this.rng);
     this.links = Array.from({ length: config.links }, (_, i) => `u${i}`);
-    this.#providerConfig = simProviderConfig(config.graceMs);
+    this.#providerConfig = simProviderConfig(config.graceMs, config.idleLifetimeMs);
+    // Refreshing ahead is an actor of every engine: its timers run on the process's virtual clock.
+    this.#settings = { ...SETTINGS, keepFreshForMs: config.keepFreshForMs ?? 0 };
     for (let i = 0; i < config.engines; i++) this.#spawn(`h${i % config.hosts}`);
   }
 
@@ -299,8 +302,8 @@ export class World {
     const endpoint = new SimTokenEndpoint(time, proc, this.provider, this.rng, this.flights);
     const engine = new RefreshEngine({
       store,
-      providers: new ProviderRegistry([this.#providerConfig], { publicUrl: "http://127.0.0.1:7481", refresh: SETTINGS }),
-      settings: SETTINGS,
+      providers: new ProviderRegistry([this.#providerConfig], { publicUrl: "http://127.0.0.1:7481", refresh: this.#settings }),
+      settings: this.#settings,
       log: this.#log,
       clock,
       random: () => this.rng.next(),
@@ -311,6 +314,9 @@ export class World {
         ...noEvents,
         healed: () => this.stats.heals++,
         failureRecorded: () => this.stats.failuresRecorded++,
+        refreshedAhead: (_key, outcome) => {
+          if (outcome === "REFRESHED") this.stats.refreshedAhead++;
+        },
       },
     });
     const node: Node = { proc, engine, store, endpoint, resumedAt: time.now };
@@ -319,8 +325,9 @@ export class World {
   }
 }
 
-function simProviderConfig(graceMs: number): ProviderConfig {
+function simProviderConfig(graceMs: number, idleLifetimeMs: number | undefined): ProviderConfig {
   return {
+    ...(idleLifetimeMs !== undefined ? { refreshTokenIdleLifetimeMs: idleLifetimeMs } : {}),
     id: PROVIDER_ID,
     type: "oauth2",
     displayName: "Simulated provider",

@@ -75,9 +75,9 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const keyring = new Keyring(loaded.keys);
   const cleanup = new CleanupStack();
   // The operator gauges read the store and the listeners only when scraped, once both exist.
-  let parts: { store: Store; listeners: Listeners } | undefined;
+  let parts: { store: Store; listeners: Listeners; engine: RefreshEngine } | undefined;
   const watches = new WatchStreams(config.watch?.maxStreamsPerCaller);
-  const metrics = new Metrics({ providers, watchStreams: () => watches.open, ...operatorSources(() => parts) });
+  const metrics = new Metrics({ providers, watchStreams: () => watches.open, linksInAdvisoryWindow: () => parts?.engine.linksInAdvisoryWindow ?? 0, ...operatorSources(() => parts) });
   try {
     const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
       metrics.auditSinkError();
@@ -112,7 +112,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     cleanup.defer(() => clearInterval(purge));
 
     const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
-    parts = { store, listeners };
+    parts = { store, listeners, engine };
     const startedAt = Date.now();
     const services = [
       tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt), watch: { streams: watches, store: store.links, audit } }),
@@ -180,7 +180,7 @@ function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logge
 }
 
 /** The sources of metrics/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped). */
-function operatorSources(parts: () => { store: Store; listeners: Listeners } | undefined): OperatorMetricsSources {
+function operatorSources(parts: () => { store: Store; listeners: Listeners; engine: RefreshEngine } | undefined): OperatorMetricsSources {
   return {
     version: VERSION,
     linkStates: async () => {
@@ -277,6 +277,7 @@ function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
     tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
     lockWait: (seconds) => metrics.lockWait(seconds),
     rateLimitRemaining: (providerId, remaining) => metrics.rateLimitRemaining(providerId, remaining),
+    refreshedAhead: (key, outcome) => metrics.refreshedAhead(key.providerId, outcome),
   };
 }
 

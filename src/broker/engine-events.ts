@@ -5,6 +5,15 @@ import type { LinkKey } from "../store/link-store.js";
 export type RefreshOutcome = "OK" | Reason | "DISCARDED";
 
 /**
+ * How a background refresh (docs/design.md §3.4) ended: REFRESHED (this
+ * process sent the refresh token and the answer was stored), NOT_NEEDED
+ * (the re-read under the lock or after the lease found the link already
+ * refreshed — by a caller, another process or another host), or the reason
+ * it failed (callers keep the current token meanwhile).
+ */
+export type AheadOutcome = "REFRESHED" | "NOT_NEEDED" | Reason;
+
+/**
  * What the engine reports as it works, for metrics and the audit log. Each
  * is called synchronously where it happens, so it runs in the context of
  * the call that caused it; none may throw.
@@ -25,6 +34,8 @@ export interface EngineEvents {
   lockWait(seconds: number): void;
   /** The provider's validate answer said how many requests its rate limit has left. */
   rateLimitRemaining(providerId: string, remaining: number): void;
+  /** A background refresh ahead of expiry ended (docs/design.md §3.4). */
+  refreshedAhead(key: LinkKey, outcome: AheadOutcome): void;
 }
 
 export const noEvents: EngineEvents = {
@@ -34,4 +45,5 @@ export const noEvents: EngineEvents = {
   tokenEndpoint: () => undefined,
   lockWait: () => undefined,
   rateLimitRemaining: () => undefined,
+  refreshedAhead: () => undefined,
 };

@@ -5,11 +5,13 @@ import type { TokenSet } from "../oauth/index.js";
 import type { ProviderEntry, ProviderRegistry } from "../providers/index.js";
 import { linkKeyId, type LinkKey, type LinkRecord, type LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
+import { satisfies, type AheadPlan, type Want } from "./ahead.js";
 import { noEvents, type EngineEvents } from "./engine-events.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { currentIdentity, formatOwner, probeProcess, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
 import { PendingCommits } from "./pending-commits.js";
+import { Proactive } from "./proactive.js";
 import { raceSignal, raceSignalIfSlow } from "./race-signal.js";
 import { RecentFailures } from "./recent-failures.js";
 import { systemRandom, type Random } from "./random.js";
@@ -69,6 +71,8 @@ export class RefreshEngine {
   readonly #settings: RefreshSettings;
   readonly #events: EngineEvents;
   readonly #endpoint: TokenEndpoint;
+  /** Refreshing ahead of expiry (docs/design.md §3.4); undefined when settings.keepFreshForMs is unset or 0. */
+  readonly #ahead: Proactive | undefined;
   /** This process's lease owner id. */
   readonly owner: string;
 
@@ -103,6 +107,49 @@ export class RefreshEngine {
       revokeOrphan: (key, provider, tokens) => this.#revokeOrphan(key, provider, tokens),
       background: (work) => this.#track(work),
     });
+    const keepFreshForMs = opts.settings.keepFreshForMs ?? 0;
+    this.#ahead =
+      keepFreshForMs > 0
+        ? new Proactive({
+            keepFreshForMs,
+            clock: this.#clock,
+            random,
+            log: opts.log,
+            store: opts.store,
+            providers: opts.providers,
+            events: this.#events,
+            refresh: (key, plan) => this.#refreshAhead(key, plan),
+          })
+        : undefined;
+    this.#ahead?.start();
+  }
+
+  /**
+   * Notes that a caller uses the link (docs/design.md §3.4): it is refreshed
+   * in the background ahead of expiry for refresh.keep_fresh_for from now,
+   * never later than `minValidMs` before expiry. obtain() notes every caller
+   * it answers itself; call this for a use that does not go through obtain.
+   */
+  noteUse(key: LinkKey, minValidMs: number): void {
+    this.#ahead?.used(key, minValidMs);
+  }
+
+  /**
+   * Holds the link in use (a WatchAccessToken stream) until the returned
+   * function is called; then keep_fresh_for counts from the release.
+   */
+  holdUse(key: LinkKey, minValidMs: number): () => void {
+    return this.#ahead?.hold(key, minValidMs) ?? (() => undefined);
+  }
+
+  /** Stops starting background refreshes (those running finish); drain() does it first. */
+  stopRefreshingAhead(): void {
+    this.#ahead?.stop();
+  }
+
+  /** Links in use whose token is inside its advisory window (a gauge; 0 with refreshing ahead off). */
+  get linksInAdvisoryWindow(): number {
+    return this.#ahead?.inAdvisoryWindow ?? 0;
   }
 
   /** Per-key locks currently held or awaited (0 when idle). */
@@ -133,16 +180,22 @@ export class RefreshEngine {
     const read = this.#current(key);
     const seen = await (typeof signal === "function" ? raceSignalIfSlow(read, stop) : raceSignal(read, signal));
     // A new caller is not answered with a failure remembered from before it arrived.
-    const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY, wish);
-    if (answer !== undefined) return answer;
+    const want: Want = { minValidMs, wish };
+    const answer = this.#judge(seen, provider, want, Number.POSITIVE_INFINITY);
+    if (answer !== undefined) {
+      // In the advisory window this starts one background refresh; the caller has its token now.
+      this.#ahead?.used(key, minValidMs, answer);
+      return answer;
+    }
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#failures.mark();
     const asked = performance.now();
     const work = this.#locks.run(linkKeyId(key), () => {
       this.#events.lockWait((performance.now() - asked) / 1000);
-      return this.#refreshLocked(key, provider, minValidMs, arrived, wish);
+      return this.#refreshLocked(key, provider, want, arrived);
     });
     this.#track(work);
+    if (this.#ahead !== undefined) work.then((rec) => this.#ahead?.used(key, minValidMs, rec), () => undefined);
     return raceSignal(work, stop());
   }
 
@@ -157,6 +210,7 @@ export class RefreshEngine {
    * loudly, since its rotated refresh token is lost with the process.
    */
   async drain(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    this.#ahead?.stop();
     while (this.#inFlight.size > 0 && this.#clock.now() < deadline) {
       const timer = new AbortController();
       const left = deadline - this.#clock.now();
@@ -169,7 +223,23 @@ export class RefreshEngine {
     }
   }
 
-  async #refreshLocked(key: LinkKey, provider: ProviderEntry, minValidMs: number, arrived: number, wish: TokenWish | undefined): Promise<LinkRecord> {
+  /**
+   * A background refresh ahead of expiry (docs/design.md §3.4): the same
+   * path as a caller's — the key's lock, the re-read, the lease, the
+   * compare-and-swap, every fault rule — judged by `satisfies` with the plan,
+   * so a link another caller, process or host already refreshed is left
+   * alone. `sent`: whether this process sent the refresh token.
+   */
+  #refreshAhead(key: LinkKey, plan: AheadPlan): Promise<{ record: LinkRecord; sent: boolean }> {
+    const provider = this.#providers.require(key.providerId);
+    const arrived = this.#failures.mark();
+    const ran = { sent: false };
+    const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)).then((record) => ({ record, sent: ran.sent }));
+    this.#track(work);
+    return work;
+  }
+
+  async #refreshLocked(key: LinkKey, provider: ProviderEntry, want: Want, arrived: number, ran?: { sent: boolean }): Promise<LinkRecord> {
     // Long enough for a live holder to finish one whole refresh; the caller
     // has usually stopped waiting long before (its deadline), the work not.
     const s = this.#settings;
@@ -178,11 +248,12 @@ export class RefreshEngine {
     for (;;) {
       // Invariant 2: after taking the lock, re-read.
       const current = await this.#current(key);
-      const answer = this.#judge(current, provider, minValidMs, arrived, wish);
+      const answer = this.#judge(current, provider, want, arrived);
       if (answer !== undefined) return answer;
-      const outcome = await this.#refresher.attempt(key, provider, minValidMs, wish);
+      const outcome = await this.#refresher.attempt(key, provider, want);
       switch (outcome.kind) {
         case "done":
+          if (ran !== undefined) ran.sent = true;
           return outcome.record;
         case "changed":
           if (++changes > MAX_CHANGES) throw providerUnavailable(key.providerId, "the link kept changing during the refresh", 1000);
@@ -200,11 +271,12 @@ export class RefreshEngine {
    * Whether `rec` answers the caller without a refresh: the record itself,
    * a thrown final answer, or undefined when a refresh is needed.
    */
-  #judge(rec: LinkRecord, provider: ProviderEntry, minValidMs: number, arrived: number, wish?: TokenWish): LinkRecord | undefined {
+  #judge(rec: LinkRecord, provider: ProviderEntry, want: Want, arrived: number): LinkRecord | undefined {
     const now = this.#clock.now();
+    const minValidMs = want.minValidMs;
     // The erase compare-and-swap: the very token the caller saw refused is still stored.
-    if (isRejected(rec, wish)) return this.#refreshable(rec, provider, arrived, now);
-    if (isFresh(rec, minValidMs, now)) return rec;
+    if (isRejected(rec, want.wish)) return this.#refreshable(rec, provider, arrived, now);
+    if (satisfies(rec, want, now)) return rec;
     // Invariant 16: another refresh would mint a token just as short-lived.
     const lifetime = minValidityUnreachable(rec, minValidMs, now);
     if (lifetime !== undefined) throw minValidityUnreachableError(rec.providerId, lifetime, minValidMs);

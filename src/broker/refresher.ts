@@ -5,7 +5,7 @@ import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import { linkKeyId, type HeldLease, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";
 import type { RefreshOutcome } from "./engine-events.js";
-import { isFresh } from "./freshness.js";
+import { satisfies, type Want } from "./ahead.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { describeOwner, livenessOf } from "./lease-owner.js";
 import { decideInterrupted, decideLease, type ClaimReason } from "./lease-policy.js";
@@ -74,7 +74,7 @@ export class Refresher {
 
   constructor(private readonly deps: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish?: TokenWish): Promise<Outcome> {
+  async attempt(key: LinkKey, provider: ProviderEntry, want: Want): Promise<Outcome> {
     const deps = this.deps;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -92,7 +92,7 @@ export class Refresher {
       const open = provider.gate.misconfigured(deps.clock.now());
       if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
-      const claimed = await this.#claim(key, provider, minValidMs, wish);
+      const claimed = await this.#claim(key, provider, want);
       if (claimed.kind !== "claimed") return claimed;
       held = claimed.lease;
       const record = claimed.record;
@@ -152,7 +152,7 @@ export class Refresher {
             throw answer;
           }
         case "tokens": {
-          const outcome = await commitAnswer(deps, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
+          const outcome = await commitAnswer(deps, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs: want.minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
           if (outcome.kind === "held") {
             held = undefined; // PendingCommits keeps it renewed until its commit lands: never released here
             if (outcome.answer !== undefined) throw outcome.answer;
@@ -211,7 +211,7 @@ export class Refresher {
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
-  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish: TokenWish | undefined): Promise<Claimed> {
+  async #claim(key: LinkKey, provider: ProviderEntry, want: Want): Promise<Claimed> {
     const deps = this.deps;
     const state = await deps.store.readLease(key);
     if (state === undefined) throw linkNotFound(key);
@@ -232,7 +232,7 @@ export class Refresher {
     if (claim.interrupted !== undefined) out.interrupted = claim.interrupted;
     // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile
     // (for a caller reporting a refused token: replaced it, rejected-token.ts).
-    if (claim.record.refreshToken === null || (isFresh(claim.record, minValidMs, deps.clock.now()) && !isRejected(claim.record, wish))) {
+    if (claim.record.refreshToken === null || (satisfies(claim.record, want, deps.clock.now()) && !isRejected(claim.record, want.wish))) {
       await deps.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
       return { kind: "changed" };
     }

@@ -5,7 +5,7 @@ import type { RefreshEngine } from "./engine.js";
 import { StoppedWaiting } from "./race-signal.js";
 
 /**
- * WatchAccessToken's engine side (docs/design.md §3.4): a stream of a
+ * WatchAccessToken's engine side (docs/design.md §3.5): a stream of a
  * link's states. Each state is the whole truth — the token, a generation
  * that increases whenever the token changes, and whether refreshing it
  * ahead of time is failing. The watch makes sure on its own that a fresh
@@ -104,11 +104,12 @@ export function isTransient(err: BrokerError): boolean {
 
 /**
  * The one call that tells the engine "a watch uses this link" (its
- * background refresh keeps links in use fresh). A no-op until that hook
- * exists; called when a watch starts and whenever it looks at the link.
+ * background refresh keeps links in use fresh, docs/design.md §3.4);
+ * called when a watch starts and whenever it looks at the link.
  */
-export function linkInUseByWatch(_engine: RefreshEngine, _key: LinkKey): void {
-  // Deliberately empty: wired to the proactive refresh's "in use" mark when it lands.
+export function linkInUseByWatch(engine: RefreshEngine, key: LinkKey, minValidMs: number): void {
+  // Each look renews the mark, so keep_fresh_for counts from the stream's last look (§3.4).
+  engine.noteUse(key, minValidMs);
 }
 
 /** How often a watch reads the row where the store does not announce changes. */
@@ -139,7 +140,7 @@ export async function* watchLink(opts: WatchOptions): AsyncGenerator<WatchState,
   const { engine, store, clock, key, minValidMs, signal } = opts;
   const inScope = opts.inScope ?? (<T>(work: () => Promise<T>) => work());
   const pollMs = opts.pollMs ?? (store.changed === undefined ? POLL_MS : NOTIFIED_POLL_MS);
-  linkInUseByWatch(engine, key);
+  linkInUseByWatch(engine, key, minValidMs);
   let rec = await inScope(() => engine.obtain(key, minValidMs, signal));
   let generation = rec.version;
   let failing: BrokerError | undefined;
@@ -160,7 +161,7 @@ export async function* watchLink(opts: WatchOptions): AsyncGenerator<WatchState,
 
   for (;;) {
     signal.throwIfAborted();
-    linkInUseByWatch(engine, key);
+    linkInUseByWatch(engine, key, minValidMs);
     const step = nextStep(rec, minValidMs, clock.now(), retryAt);
     if (step.kind === "wait") {
       const waitMs = Math.max(0, Math.min(pollMs, (step.untilMs ?? Number.POSITIVE_INFINITY) - clock.now()));

@@ -27,6 +27,8 @@ export interface ProviderDefaults extends CatalogUrls {
   /** The reuse grace window the rotation semantics allow (`rotation_grace` when unset). */
   rotationGraceMs: number;
   scopeOnRefresh: boolean;
+  /** How long the provider's refresh tokens live unused, where documented. */
+  refreshTokenIdleLifetimeMs?: number;
   discovery: boolean;
   consentForOfflineAccess: boolean;
   requiresScope?: { orParam: string };
@@ -106,6 +108,7 @@ export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): 
     consentForOfflineAccess: entry.consentForOfflineAccess ?? false,
   };
   if (api !== undefined) out.apiBaseUrl = api;
+  if (entry.refreshTokenIdleLifetimeMs !== undefined) out.refreshTokenIdleLifetimeMs = entry.refreshTokenIdleLifetimeMs;
   if (entry.requiresScope !== undefined) out.requiresScope = { ...entry.requiresScope };
   if (base !== undefined && entry.host !== undefined) {
     out.regex = hostRegex(entry.host(new URL(base).hostname, base === entry.cloudBase));

@@ -78,6 +78,12 @@ export interface CatalogEntry {
   /** What presenting a rotated refresh token again does, with the page that says so (or undocumented). */
   reuse: ReuseSemantics;
   scopeOnRefresh?: boolean;
+  /**
+   * How long a refresh token lives unused, where the provider documents it
+   * (the page next to the value): its links are refreshed before it runs
+   * out even when nobody uses them (docs/design.md §3.4).
+   */
+  refreshTokenIdleLifetimeMs?: number;
   /** oidc: endpoints come from the issuer's discovery document at startup. */
   discovery?: boolean;
   /** Ask for `prompt=consent` along with `offline_access` (OpenID Connect Core §11). */

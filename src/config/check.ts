@@ -53,6 +53,7 @@ export function checkConfig(input: ConfigInput, source: string): { plan: ConfigP
     leaseTtlMs: r.lease_ttl,
     answerTimeoutMs: r.answer_timeout,
     interruptedWindowMs: r.interrupted_window,
+    keepFreshForMs: r.keep_fresh_for,
   };
   if (refresh.timeoutMs <= 0) problems.push("refresh.timeout: must be greater than 0");
   if (refresh.leaseTtlMs < MIN_LEASE_TTL_MS) problems.push("refresh.lease_ttl: must be at least 1s");

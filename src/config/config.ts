@@ -94,6 +94,13 @@ export interface RefreshSettings {
    * commit it (`refresh.interrupted_window`).
    */
   interruptedWindowMs: number;
+  /**
+   * Links a caller asked for within this long are refreshed in the
+   * background ahead of expiry (`refresh.keep_fresh_for`, docs/design.md
+   * §3.4); 0 turns refreshing ahead off. Unset (engines built in code
+   * without it): off.
+   */
+  keepFreshForMs?: number;
 }
 
 export interface CallerConfig {
@@ -135,6 +142,13 @@ export interface ProviderConfig extends OAuthProvider {
    * grant. false (undocumented) means a resend may revoke it.
    */
   resendIsProbe: boolean;
+  /**
+   * How long the provider's refresh tokens live unused
+   * (`refresh_token_idle_lifetime`, or the catalog's documented value):
+   * links of such a provider are refreshed before it runs out, in use or
+   * not (docs/design.md §3.4). Undefined: they do not die when idle.
+   */
+  refreshTokenIdleLifetimeMs?: number | undefined;
   /** oidc: the issuer whose discovery document supplies the endpoints. */
   issuer?: string | undefined;
   /**

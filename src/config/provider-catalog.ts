@@ -3,6 +3,10 @@ import { escapeRegex } from "./host-regex.js";
 import type { ProviderType } from "./schema.js";
 
 /**
+ * `refreshTokenIdleLifetimeMs` (refresh tokens that die unused) is set only
+ * where the provider's own page says how long; elsewhere it is left unset
+ * (and `refresh_token_idle_lifetime` in the config declares it).
+ *
  * Defaults per provider type, each next to the documentation page it comes
  * from (checked against the stored copies of those pages; where a page could
  * not be found, the comment says so). Self-hosted types derive their URLs
@@ -112,6 +116,11 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     tokenAuthMethod: "client_secret_post",
     quirks: "github",
     rotation: "single_use",
+    // "The user access token expires after eight hours, and the refresh token expires after six
+    // months", and each refresh issues a new refresh token (the token answer's
+    // refresh_token_expires_in is 15811200 s, 183 days): a link unused for six months dies.
+    // https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens
+    refreshTokenIdleLifetimeMs: 15_811_200_000,
 
     reuse: "undocumented",
   },
@@ -272,6 +281,11 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
     revocation: "none",
     tokenAuthMethod: "client_secret_post",
     quirks: "standard",
+    // "The default lifetime for the refresh tokens is 24 hours for single page apps and 90 days for
+    // all other scenarios. Refresh tokens replace themselves with a fresh token upon every use"
+    // (https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens); the refusal
+    // names it: AADSTS700082 "The refresh token has expired due to inactivity".
+    refreshTokenIdleLifetimeMs: 90 * 86_400_000,
     rotation: "replaced_not_revoked",
 
     reuse: "accepted",

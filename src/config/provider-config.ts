@@ -65,6 +65,8 @@ function applyCatalog(p: ProviderInput, defaults: ProviderDefaults): ProviderPla
   };
   if (defaults.scopeOnRefresh) plan.scopeOnRefresh = true;
   if (p.default_token_lifetime !== undefined) plan.defaultTokenLifetimeSec = Math.ceil(p.default_token_lifetime / 1000);
+  const idleLifetimeMs = p.refresh_token_idle_lifetime ?? defaults.refreshTokenIdleLifetimeMs;
+  if (idleLifetimeMs !== undefined) plan.refreshTokenIdleLifetimeMs = idleLifetimeMs;
   if (p.issuer !== undefined) plan.issuer = p.issuer;
   if (discover && p.issuer !== undefined) {
     const explicit: NonNullable<ProviderPlan["pendingDiscovery"]>["explicit"][number][] = [];
@@ -103,6 +105,7 @@ function checkProvider(p: ProviderInput, plan: ProviderPlan, defaults: ProviderD
     problems.push(`${where}.device_flow: needs device_code_url${why}`);
   }
   if (plan.rotationGraceMs > MAX_ROTATION_GRACE_MS) problems.push(`${where}.rotation_grace: must be at most 1h`);
+  if (plan.refreshTokenIdleLifetimeMs !== undefined && plan.refreshTokenIdleLifetimeMs < 1000) problems.push(`${where}.refresh_token_idle_lifetime: must be at least 1s`);
   const lifetime = plan.defaultTokenLifetimeSec;
   if (lifetime !== undefined && lifetime < 1) problems.push(`${where}.default_token_lifetime: must be at least 1s`);
   if (lifetime !== undefined && lifetime > MAX_TOKEN_LIFETIME_SEC) problems.push(`${where}.default_token_lifetime: must be at most 10 years (87600h)`);

@@ -157,6 +157,8 @@ const providerSchema = (file: FileSchema) => z.strictObject({
   refresh_token_reuse: z.enum(["revokes", "rejected"]).optional(),
   /** Assumed access-token lifetime when a token response has no usable expires_in. */
   default_token_lifetime: duration.optional(),
+  /** How long the provider's refresh tokens live unused (overrides the catalog); its links are refreshed before that, used or not. */
+  refresh_token_idle_lifetime: duration.optional(),
 });
 export type ProviderInput = z.output<ReturnType<typeof providerSchema>>;
 export type ConfigInput = z.output<ReturnType<typeof configSchema>>;
@@ -256,10 +258,12 @@ export const configSchema = (baseDir: string) => {
       lease_ttl: duration.prefault("15s"),
       answer_timeout: duration.prefault("5m"),
       interrupted_window: duration.prefault("10m"),
+      /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
+      keep_fresh_for: duration.prefault("24h"),
     })
     .prefault({}),
   shutdown_grace: duration.prefault("10s"),
-  /** WatchAccessToken streams (docs/design.md §3.4). */
+  /** WatchAccessToken streams (docs/design.md §3.5). */
   watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
   log: z
     .strictObject({

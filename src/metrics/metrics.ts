@@ -12,6 +12,8 @@ export interface MetricsSources extends Partial<OperatorMetricsSources> {
   providers: ProviderRegistry;
   /** Open WatchAccessToken streams (0 when not given). */
   watchStreams?: (() => number) | undefined;
+  /** Links in use whose token is inside its advisory window (docs/design.md §3.4). */
+  linksInAdvisoryWindow?: () => number;
 }
 
 /** What the gauges read from the engine when scraped. */
@@ -44,6 +46,7 @@ export class Metrics {
   readonly #calls: Counter<"service" | "method" | "code" | "reason">;
   readonly #refreshes: Counter<"provider" | "outcome">;
   readonly #heals: Counter<"provider">;
+  readonly #refreshesAhead: Counter<"provider" | "outcome">;
   readonly #tokenEndpoint: Histogram<"provider">;
   readonly #lockWait: Histogram;
   readonly #servedRemaining: Histogram<"provider">;
@@ -63,6 +66,20 @@ export class Metrics {
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
       labelNames: ["provider", "outcome"],
       registers: [this.registry],
+    });
+    this.#refreshesAhead = new Counter({
+      name: "tokenbroker_proactive_refreshes_total",
+      help: "Background refreshes ahead of expiry, by how they ended (REFRESHED; NOT_NEEDED: the link was already refreshed by a caller, another process or host; or the reason it failed)",
+      labelNames: ["provider", "outcome"],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: "tokenbroker_links_in_advisory_window",
+      help: "Links in use whose access token is inside its advisory window (callers still get it at once; a background refresh is due)",
+      registers: [this.registry],
+      collect() {
+        this.set(sources.linksInAdvisoryWindow?.() ?? 0);
+      },
     });
     this.#heals = new Counter({
       name: "tokenbroker_refresh_heals_total",
@@ -180,6 +197,10 @@ export class Metrics {
 
   refreshed(providerId: string, outcome: string): void {
     this.#refreshes.inc({ provider: providerId, outcome });
+  }
+
+  refreshedAhead(providerId: string, outcome: string): void {
+    this.#refreshesAhead.inc({ provider: providerId, outcome });
   }
 
   healed(providerId: string): void {

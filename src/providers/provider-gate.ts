@@ -9,6 +9,8 @@ import { Semaphore } from "async-mutex";
  */
 export class ProviderGate {
   readonly #limit: Semaphore;
+  /** Token-endpoint requests this process may have in flight to the provider at once. */
+  readonly limit: number;
   #inFlight = 0;
   #peak = 0;
   #misconfigured: { reason: string; until: number; backoffMs: number } | undefined;
@@ -18,6 +20,7 @@ export class ProviderGate {
     private readonly backoff: { initialMs: number; maxMs: number },
   ) {
     this.#limit = new Semaphore(concurrency);
+    this.limit = concurrency;
   }
 
   /** Waits for a slot; the returned function gives it back (calling it again is a no-op). */

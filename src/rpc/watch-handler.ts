@@ -28,7 +28,7 @@ export interface WatchDeps {
 const METHOD = "/tokenbroker.v1.TokenService/WatchAccessToken";
 
 /**
- * TokenService.WatchAccessToken (docs/design.md §3.4): checks the request
+ * TokenService.WatchAccessToken (docs/design.md §3.5): checks the request
  * as ObtainAccessToken does, counts the stream against the caller's bound,
  * then turns each state of broker/watch.ts into a message. Caller auth ran
  * before (rpc/service.ts wrapStream), as for every call of the service.

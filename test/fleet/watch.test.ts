@@ -1,6 +1,6 @@
 /**
  * WatchAccessToken across two hosts on one PostgreSQL database (issue 22
- * item 3; docs/design.md §3.4): 10 s tokens watched for 45 s on both hosts —
+ * item 3; docs/design.md §3.5): 10 s tokens watched for 45 s on both hosts —
  * every rotation delivered to every watcher, each valid for min_valid_for
  * when it arrived, no gap, exactly one provider refresh per rotation (the
  * engine's lease decides who refreshes; the other host learns of the new

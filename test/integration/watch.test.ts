@@ -1,6 +1,6 @@
 /**
  * WatchAccessToken against daemon processes (issue 22 item 3; docs/design.md
- * §3.4): two daemons on one SQLite file, 10 s tokens from the fake provider
+ * §3.5): two daemons on one SQLite file, 10 s tokens from the fake provider
  * (its requests counted), watchers on gRPC and Connect. Rotations are
  * delivered to every watcher with one provider refresh each, always before
  * the previous token drops below min_valid_for; an outage keeps the token

@@ -82,6 +82,16 @@ export interface ServingDaemon {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
+/**
+ * Daemons started by tests refresh ahead of expiry (docs/design.md §3.4) only
+ * when their config says `refresh.keep_fresh_for`: the suites count the
+ * refreshes their callers cause, on tokens that live a second or two.
+ */
+function withoutRefreshAhead(config: Record<string, unknown>): Record<string, unknown> {
+  const refresh = (config.refresh ?? {}) as Record<string, unknown>;
+  return "keep_fresh_for" in refresh ? config : { ...config, refresh: { ...refresh, keep_fresh_for: "0s" } };
+}
+
 /** Writes a config file, runs `tokenbroker serve` on it and waits until it serves. */
 export async function startServe(
   config: Record<string, unknown>,
@@ -91,7 +101,7 @@ export async function startServe(
   assertBuilt();
   if (!existsSync(join(dir, "keys"))) writeKeys(dir);
   const configPath = join(dir, opts.configName ?? "config.yaml");
-  writeFileSync(configPath, stringify(config));
+  writeFileSync(configPath, stringify(withoutRefreshAhead(config)));
   // `wrap`: a command that execs the rest (e.g. unshare … sh -c 'hostname …; exec "$@"'), so the child's pid is node's.
   const argv = [process.execPath, ...(opts.nodeArgs ?? []), CLI, "serve", "--config", configPath, ...(opts.args ?? [])];
   const [command, ...rest] = [...(opts.wrap ?? []), ...argv] as [string, ...string[]];
