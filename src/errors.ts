@@ -15,5 +15,6 @@ export {
   refreshInProgress,
   refreshInterrupted,
   storeUnavailable,
+  userNotAllowed,
 } from "./errors/constructors.js";
 export { domainError, fromOAuthError, type OAuthFailureSite } from "./errors/mappings.js";

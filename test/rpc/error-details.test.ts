@@ -32,6 +32,7 @@ import {
   providerUnavailable,
   reauthRecorded,
   refreshInterrupted,
+  userNotAllowed,
   storeUnavailable,
 } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
@@ -64,6 +65,7 @@ const sample: Record<Reason, () => BrokerError> = {
   SHUTTING_DOWN: () => new BrokerError(Reason.SHUTTING_DOWN, "the server is stopping"),
   INTERNAL: () => new BrokerError(Reason.INTERNAL, "internal error"),
   REFRESH_INTERRUPTED: () => refreshInterrupted("gh", FAILED_AT, "process 4242 on host h1", 5_000),
+  USER_NOT_ALLOWED: () => userNotAllowed("job 7", { userId: "ann" }),
 };
 
 /** What each reason carries besides ErrorInfo. */
@@ -75,6 +77,7 @@ const WITH_HELP = new Set<Reason>([
   Reason.PROVIDER_MISCONFIGURED,
   Reason.DECRYPT_FAILED,
   Reason.MIN_VALIDITY_UNREACHABLE,
+  Reason.USER_NOT_ALLOWED,
 ]);
 
 const REASONS = Object.values(Reason);
