@@ -1,5 +1,6 @@
 import type { ListenAddress } from "../net/listen-address.js";
 import type { DiscoverableField, OAuthProvider } from "../oauth/index.js";
+import type { CallerTokensConfig } from "./callers.js";
 import type { CallerScope, ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */
@@ -19,6 +20,8 @@ export interface Config {
   /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
   auditFile?: string | undefined;
   callers: CallerConfig[];
+  /** Limits of job-scoped caller tokens (CallerService). */
+  callerTokens: CallerTokensConfig;
   providers: ProviderConfig[];
   /** Problems that do not stop a start, e.g. a store directory systemd creates at start. */
   warnings: string[];
@@ -82,6 +85,10 @@ export interface CallerConfig {
   tokenSha256?: Buffer | undefined;
   /** Client-certificate names (subject CN, subjectAltName) that identify this caller. */
   certNames: string[];
+  /** A tokenless Unix-socket call whose peer has this uid and/or gid (SO_PEERCRED) is this caller. */
+  match?: { uid?: number | undefined; gid?: number | undefined } | undefined;
+  /** When set, the only users this caller may act for. */
+  users?: string[] | undefined;
   scopes: CallerScope[];
 }
 
@@ -94,7 +101,7 @@ export interface ListenerTls {
 }
 
 /** A listener address, with TLS for a TCP one. */
-export type Listener = ListenAddress & { tls?: ListenerTls | undefined };
+export type Listener = ListenAddress & { tls?: ListenerTls | undefined; allowTokenless?: boolean | undefined };
 
 /** A provider as the daemon runs it: the OAuth client's view plus what only tokenbroker uses. */
 export interface ProviderConfig extends OAuthProvider {

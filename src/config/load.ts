@@ -8,6 +8,7 @@ import { hostForUrl, isLoopbackHost, parseListenAddress, type ListenAddress } fr
 import { TlsFiles } from "../net/tls-files.js";
 import { MAX_TOKEN_LIFETIME_SEC, RESERVED_AUTHORIZE_PARAMS, isAllowedTransport } from "../oauth/index.js";
 import { MAX_ROTATION_GRACE_MS, catalogDefaults } from "./catalog-defaults.js";
+import { resolveAllowTokenless, resolveCallerTokens, resolveCallers } from "./callers.js";
 import { canonicalType, configSchema, type ProviderInput } from "./schema.js";
 
 type ConfigInput = z.infer<typeof configSchema>;
@@ -132,12 +133,8 @@ export function resolveConfig(raw: unknown, source: string, opts: LoadOptions = 
     shutdownGraceMs: ms(input.shutdown_grace),
     logLevel: input.log.level,
     auditFile: input.audit.file === undefined ? undefined : resolvePath(baseDir, input.audit.file),
-    callers: input.callers.map((c) => ({
-      name: c.name,
-      tokenSha256: c.token_sha256 === undefined ? undefined : Buffer.from(c.token_sha256, "hex"),
-      certNames: c.cert_names ?? [],
-      scopes: c.scopes,
-    })),
+    callers: resolveCallers(input.callers),
+    callerTokens: resolveCallerTokens(input.caller_tokens),
     providers,
     warnings,
   };
@@ -404,9 +401,10 @@ export function redactUrl(url: string): string {
  * on loopback: beyond it, tokens would cross the network in clear.
  */
 function resolveListener(input: ConfigInput["listen"]["grpc"][number], where: string, baseDir: string, problems: string[]): Listener {
-  const addr = resolveListen(parseListenAddress(typeof input === "string" ? input : input.address) as ListenAddress, baseDir);
-  if (typeof input === "string" || addr.kind === "unix") {
-    if (typeof input !== "string") problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
+  const parsed = resolveListen(parseListenAddress(typeof input === "string" ? input : input.address) as ListenAddress, baseDir);
+  const addr = { ...parsed, ...resolveAllowTokenless(parsed.kind, input, where, problems) };
+  if (typeof input === "string" || input.tls === undefined || addr.kind === "unix") {
+    if (typeof input !== "string" && input.tls !== undefined) problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
     if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
     return addr;
   }

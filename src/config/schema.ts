@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress } from "../net/listen-address.js";
+import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
+
+export { SCOPES, type CallerScope } from "./callers.js";
 
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are
@@ -27,15 +30,16 @@ const listener = z.union(
     listenAddress,
     z.strictObject({
       address: listenAddress,
+      allow_tokenless: allowTokenlessSchema,
       tls: z.strictObject({
         cert_file: z.string().min(1, { error: "must not be empty" }),
         key_file: z.string().min(1, { error: "must not be empty" }),
         /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
         client_ca_file: z.string().min(1, { error: "must not be empty" }).optional(),
-      }),
+      }).optional(),
     }),
   ],
-  { error: 'expected "unix:///path", "tcp://host:port" or { address, tls: { cert_file, key_file, client_ca_file } }' },
+  { error: 'expected "unix:///path", "tcp://host:port" or { address, allow_tokenless, tls: { cert_file, key_file, client_ca_file } }' },
 );
 
 const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
@@ -73,8 +77,6 @@ export function canonicalType(name: string): ProviderType {
   return Object.hasOwn(PROVIDER_TYPE_ALIASES, name) ? PROVIDER_TYPE_ALIASES[name]! : (name as ProviderType);
 }
 
-export const SCOPES = ["token", "link", "admin"] as const;
-export type CallerScope = (typeof SCOPES)[number];
 
 const providerSchema = z.strictObject({
   id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, {
@@ -221,18 +223,7 @@ export const configSchema = z.strictObject({
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
   /** The audit trail: stdout with the other logs unless `file` is set. */
   audit: z.strictObject({ file: z.string().min(1, { error: "must not be empty" }).optional() }).default({}),
-  callers: z
-    .array(
-      z
-        .strictObject({
-          name: z.string().min(1),
-          token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
-          /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
-          cert_names: z.array(z.string().min(1)).min(1).optional(),
-          scopes: z.array(z.enum(SCOPES)).min(1),
-        })
-        .refine((c) => c.token_sha256 !== undefined || c.cert_names !== undefined, { error: "set token_sha256, cert_names or both" }),
-    )
-    .default([]),
+  callers: z.array(callerSchema).default([]),
+  caller_tokens: callerTokensSchema,
   providers: z.array(providerSchema).default([]),
 });
