@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { CallerConfig } from "./config.js";
 import { parseDuration } from "./duration.js";
 
 /**
@@ -42,6 +41,18 @@ export const callerTokensSchema = z
     max_ttl: z.string().refine((s) => (parseDuration(s) ?? 0) > 0, { error: "not a positive duration (use e.g. 30m, 24h)" }).default("24h"),
   })
   .default({ max_ttl: "24h" });
+
+export interface CallerConfig {
+  name: string;
+  tokenSha256?: Buffer | undefined;
+  /** Client-certificate names (subject CN, subjectAltName) that identify this caller. */
+  certNames: string[];
+  /** A tokenless Unix-socket call whose peer has this uid and/or gid (SO_PEERCRED) is this caller. */
+  match?: { uid?: number | undefined; gid?: number | undefined } | undefined;
+  /** When set, the only users this caller may act for. */
+  users?: string[] | undefined;
+  scopes: CallerScope[];
+}
 
 export interface CallerTokensConfig {
   maxTtlMs: number;

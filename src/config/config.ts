@@ -1,7 +1,7 @@
 import type { ListenAddress } from "../net/listen-address.js";
 import type { DiscoverableField, OAuthProvider } from "../oauth/index.js";
-import type { CallerTokensConfig } from "./callers.js";
-import type { CallerScope, ProviderType } from "./schema.js";
+import type { CallerConfig, CallerTokensConfig } from "./callers.js";
+import type { ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */
 export interface Config {
@@ -80,17 +80,7 @@ export interface RefreshSettings {
   interruptedWindowMs: number;
 }
 
-export interface CallerConfig {
-  name: string;
-  tokenSha256?: Buffer | undefined;
-  /** Client-certificate names (subject CN, subjectAltName) that identify this caller. */
-  certNames: string[];
-  /** A tokenless Unix-socket call whose peer has this uid and/or gid (SO_PEERCRED) is this caller. */
-  match?: { uid?: number | undefined; gid?: number | undefined } | undefined;
-  /** When set, the only users this caller may act for. */
-  users?: string[] | undefined;
-  scopes: CallerScope[];
-}
+export type { CallerConfig };
 
 /** A TCP listener's certificate files, read at start and again on SIGHUP. */
 export interface ListenerTls {
