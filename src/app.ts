@@ -13,6 +13,7 @@ import { ProviderRegistry } from "./providers/registry.js";
 import { adminService } from "./rpc/admin-service.js";
 import { auditObserver, codeName } from "./rpc/audit-observer.js";
 import { callerGuard } from "./rpc/caller-auth.js";
+import { callerService } from "./rpc/caller-service.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
@@ -87,6 +88,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
       store: config.store.sqlite !== undefined ? `sqlite ${config.store.sqlite.path}` : `postgres ${config.store.postgres?.redactedUrl ?? ""}`,
     })),
+    callerService(store.callerTokens, config.callerTokens, providers),
   ];
   const purge = setInterval(() => {
     store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
@@ -101,7 +103,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
       hooks: {
-        guard: callerGuard(config.callers),
+        guard: callerGuard(config.callers, store.callerTokens),
         observe: (call) => {
           metrics.observe(call);
           logInternal(call);

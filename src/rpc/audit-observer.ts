@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { CallObserver } from "./service.js";
+import { tokenFingerprint } from "./caller-token-format.js";
 import { wireStatus } from "./wire-error.js";
 
 /**
@@ -27,10 +28,35 @@ export function auditObserver(audit: AuditLog): CallObserver {
       providerId: subject.providerId,
       providerIds: subject.providerIds,
       outcome: { grpcCode, reason },
+      tokenFingerprints: fingerprintsOf(output),
       providerContacted: scope.providerContacted,
       durationMs,
     });
   };
+}
+
+/**
+ * The fingerprint of every access token in an answer (ObtainAccessToken's
+ * `token`, ObtainAccessTokens' per-provider results), by provider id.
+ */
+function fingerprintsOf(output: unknown): Record<string, string> | undefined {
+  const tokens: unknown[] = [];
+  const single = field(output, "token");
+  if (single !== undefined) tokens.push(single);
+  const results = field(output, "results");
+  if (Array.isArray(results)) {
+    for (const r of results) {
+      const outcome = field(r, "outcome");
+      if (field(outcome, "case") === "token") tokens.push(field(outcome, "value"));
+    }
+  }
+  let out: Record<string, string> | undefined;
+  for (const t of tokens) {
+    const value = field(t, "accessToken");
+    const provider = field(t, "providerId");
+    if (typeof value === "string" && value !== "" && typeof provider === "string") (out ??= {})[provider] = tokenFingerprint(value);
+  }
+  return out;
 }
 
 /** `FAILED_PRECONDITION`, as gRPC spells its codes. */
