@@ -9,7 +9,7 @@ export class SqliteCallerTokens implements CallerTokenStore {
     insert: Statement<[CallerTokenRow]>;
     find: Statement<[string], CallerTokenRow>;
     revoke: Statement<[number, string, number]>;
-    list: Statement<[string | null, number | null], CallerTokenRow>;
+    list: Statement<[{ user: string | null; at: number | null }], CallerTokenRow>;
   };
 
   constructor(conn: SqliteConnection) {
@@ -20,8 +20,8 @@ export class SqliteCallerTokens implements CallerTokenStore {
         VALUES (@id, @token_sha256, @user_id, @provider_ids, @scopes, @label, @issued_by, @created_at, @expires_at, @revoked_at)`),
       find: db.prepare("SELECT * FROM caller_tokens WHERE token_sha256 = ?"),
       revoke: db.prepare("UPDATE caller_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"),
-      list: db.prepare(`SELECT * FROM caller_tokens WHERE (?1 IS NULL OR user_id = ?1)
-        AND (?2 IS NULL OR (revoked_at IS NULL AND expires_at > ?2)) ORDER BY created_at DESC, id`),
+      list: db.prepare(`SELECT * FROM caller_tokens WHERE (@user IS NULL OR user_id = @user)
+        AND (@at IS NULL OR (revoked_at IS NULL AND expires_at > @at)) ORDER BY created_at DESC, id`),
     };
   }
 
@@ -42,7 +42,7 @@ export class SqliteCallerTokens implements CallerTokenStore {
   async listCallerTokens(filter: { userId?: string | undefined; activeAt?: number | undefined }): Promise<CallerTokenRecord[]> {
     const user = filter.userId ?? null;
     const at = filter.activeAt ?? null;
-    const rows = await this.#conn.run("callerTokens.list", () => this.#s.list.all(user, at));
+    const rows = await this.#conn.run("callerTokens.list", () => this.#s.list.all({ user, at }));
     return rows.map(callerTokenRecord);
   }
 }
