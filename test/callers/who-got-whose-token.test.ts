@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { CallerService, type IssueCallerTokenResponse } from "../../gen/tokenbroker/v1/caller_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { startServe, type ServingDaemon } from "../support/cli.js";
+import { runCli, startServe, type ServingDaemon } from "../support/cli.js";
 import { grpcClient, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
@@ -97,4 +97,41 @@ it("the README's jq command answers which job got alice's GitHub token at 10:03"
   const log = readFileSync(join(dir, "audit.log"), "utf8");
   expect(log).not.toContain(aliceToken);
   expect(log).not.toContain(aliceJob.token);
+});
+
+it("the CLI issues, lists and revokes job tokens: the token once on stdout, never in the list", async () => {
+  const restarted = await startServe(
+    {
+      listen: { grpc: [`unix://${dir}/provision.sock`, { address: `unix://${dir}/jobs.sock`, allow_tokenless: false }] },
+      store: { sqlite: { path: `${dir}/tb.db` } },
+      encryption: { keys_file: `${dir}/keys` },
+      shutdown_grace: "3s",
+      providers: [{ id: "github", type: "oauth2", client_id: "c", client_secret: "s", token_url: "http://127.0.0.1:9/token" }],
+    },
+    dir,
+    { configName: "cli.yaml" },
+  );
+  try {
+    const addr = restarted.grpc.find((u) => u.endsWith("/provision.sock"))!;
+    const issued = await runCli(["caller-token", "issue", "--user", "carol", "--ttl", "30m", "--providers", "github", "--label", "nightly", "--addr", addr]);
+    expect(issued.stderr).toBe("");
+    expect(issued.code).toBe(0);
+    const token = issued.stdout.trim();
+    expect(token).toMatch(/^tbj_[A-Za-z0-9_-]{43}$/);
+    const listed = await runCli(["caller-token", "list", "--user", "carol", "--json", "--addr", addr]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain(token);
+    const [entry] = JSON.parse(listed.stdout) as Array<{ id: string; user_id: string; provider_ids: string[]; label: string; revoked_at: string | null }>;
+    expect(entry).toMatchObject({ user_id: "carol", provider_ids: ["github"], label: "nightly", revoked_at: null });
+    const tooLong = await runCli(["caller-token", "issue", "--user", "carol", "--ttl", "25h", "--addr", addr]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain("ttl");
+    const revoked = await runCli(["caller-token", "revoke", entry!.id, "--addr", addr]);
+    expect(revoked).toMatchObject({ code: 0, stdout: `revoked ${entry!.id}\n` });
+    const bob = await runCli(["token", "--user", "bob", "--provider", "github", "--addr", restarted.grpc.find((u) => u.endsWith("/jobs.sock"))!, "--caller-token", token]);
+    expect(bob.code).toBe(6);
+    expect(restarted.output()).not.toContain(token);
+  } finally {
+    await restarted.stop();
+  }
 });
