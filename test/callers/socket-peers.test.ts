@@ -7,6 +7,8 @@
 import { spawn } from "node:child_process";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
@@ -58,7 +60,7 @@ describe("socket callers named by the kernel", () => {
     fake = await useFakeProvider({ expiresInSec: 3600 });
     daemon = await startServe(
       {
-        listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"] },
+        listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"], http: `unix://${dir}/web.sock` },
         store: { sqlite: { path: `${dir}/tb.db` } },
         encryption: { keys_file: `${dir}/keys` },
         shutdown_grace: "3s",
@@ -95,6 +97,19 @@ describe("socket callers named by the kernel", () => {
     const printed = child.stdout.trim();
     expect(printed.length).toBeGreaterThan(0);
     expect(daemon.output()).not.toContain(printed);
+  });
+
+  it("Connect on a web listener bound to a Unix socket: the same peer credentials and the same scopes", async () => {
+    const transport = createConnectTransport({ baseUrl: "http://localhost", httpVersion: "1.1", nodeOptions: { socketPath: `${dir}/web.sock` } });
+    const got = await createClient(TokenService, transport).obtainAccessToken({ userId: "alice", providerId: "gh" });
+    expect(got.token?.userId).toBe("alice");
+    const refused = await createClient(AdminService, transport).listProviders({}).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(detailOf(refused)?.reason).toBe("SCOPE_MISSING");
+    const line = auditLines(daemon.output()).find((l) => l.method === "/tokenbroker.v1.TokenService/ObtainAccessToken" && l.caller.transport === "connect+unix");
+    expect(line?.caller).toEqual({ name: "build-user", transport: "connect+unix", auth: "peer", uid: process.getuid!(), gid: process.getgid!(), pid: process.pid });
   });
 
   it("a uid-matched caller gets exactly its scopes: token yes, link and admin no, even on a socket that serves tokenless calls", async () => {
