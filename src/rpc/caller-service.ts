@@ -1,11 +1,12 @@
 import { timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext } from "@connectrpc/connect";
 import { CallerService } from "../../gen/tokenbroker/v1/caller_service_pb.js";
 import type { CallerTokensConfig } from "../config/callers.js";
 import { BrokerError, userNotAllowed } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallerTokenRecord, CallerTokenStore } from "../store/caller-token-store.js";
 import { newJobToken, newJobTokenId, tokenDigest } from "./caller-token-format.js";
-import { callerKey } from "./context.js";
+import { callerKey, peerKey } from "./context.js";
 import { MAX_ID_BYTES, optionalId, requireId } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
@@ -47,7 +48,7 @@ export function callerService(store: CallerTokenStore, limits: CallerTokensConfi
           providerIds,
           scopes: scopes.length === 0 ? ["token"] : scopes,
           label,
-          issuedBy: ctx.values.get(callerKey)?.name ?? "socket",
+          issuedBy: issuer(ctx),
           createdAt: at,
           expiresAt: at + ttlMs,
           revokedAt: null,
@@ -74,6 +75,14 @@ export function callerService(store: CallerTokenStore, limits: CallerTokensConfi
     },
     "provision",
   );
+}
+
+/** Who issued a token: the caller's name, or for an anonymous socket call the process the kernel named. */
+function issuer(ctx: HandlerContext): string {
+  const name = ctx.values.get(callerKey)?.name;
+  if (name !== undefined) return name;
+  const cred = ctx.values.get(peerKey).cred;
+  return cred === undefined ? "socket" : `socket uid ${cred.uid} pid ${cred.pid}`;
 }
 
 function ttl(d: Duration | undefined, maxMs: number): number {

@@ -140,7 +140,8 @@ describe("job-scoped caller tokens on every listener", () => {
 
   it("issues an opaque, high-entropy token with a recognisable prefix, bound to the user and providers asked", () => {
     expect(alice.token).toMatch(/^tbj_[A-Za-z0-9_-]{43}$/);
-    expect(alice.callerToken).toMatchObject({ userId: "alice", providerIds: ["gh"], scopes: ["token", "link"], label: "build-7", issuedBy: "socket" });
+    expect(alice.callerToken).toMatchObject({ userId: "alice", providerIds: ["gh"], scopes: ["token", "link"], label: "build-7" });
+    expect(alice.callerToken!.issuedBy).toBe(`socket uid ${process.getuid!()} pid ${process.pid}`);
     const ttlMs = Number(alice.callerToken!.expiresAt!.seconds - alice.callerToken!.createdAt!.seconds) * 1000;
     expect(ttlMs).toBe(3_600_000);
   });
