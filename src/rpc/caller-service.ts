@@ -2,7 +2,7 @@ import { timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import { CallerService } from "../../gen/tokenbroker/v1/caller_service_pb.js";
 import type { CallerTokensConfig } from "../config/callers.js";
-import { BrokerError, userNotAllowed } from "../errors.js";
+import { BrokerError } from "../errors.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import type { CallerTokenRecord, CallerTokenStore } from "../store/caller-token-store.js";
 import { newJobToken, newJobTokenId, tokenDigest } from "./caller-token-format.js";
@@ -59,10 +59,11 @@ export function callerService(store: CallerTokenStore, limits: CallerTokensConfi
 
       async revokeCallerToken(req, ctx) {
         const id = requireId("id", req.id);
+        // A provisioner bound to users revokes only their tokens; another user's is "not active" to it (not disclosed).
         const users = ctx.values.get(callerKey)?.users;
         if (users !== undefined) {
-          const known = (await store.listCallerTokens({})).find((r) => r.id === id);
-          if (known !== undefined && !users.includes(known.userId)) throw userNotAllowed(ctx.values.get(callerKey)?.name ?? "", { userId: known.userId });
+          const own = await Promise.all(users.map((userId) => store.listCallerTokens({ userId, activeAt: now() })));
+          if (!own.flat().some((r) => r.id === id)) return { revoked: false };
         }
         return { revoked: await store.revokeCallerToken(id, now()) };
       },

@@ -30,6 +30,7 @@ import { useFakeProvider } from "../support/scoped-fakes.js";
 import { tempDir } from "../support/temp-dir.js";
 
 const BOUND_SECRET = "alice-only-configured-caller-secret-0123";
+const BOUND_PROVISIONER = "alice-only-provisioner-secret-0123456";
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 interface AuditLine {
@@ -62,7 +63,9 @@ function config(dir: string, fake: FakeProvider, store: Record<string, unknown>)
     encryption: { keys_file: `${dir}/keys` },
     shutdown_grace: "3s",
     caller_tokens: { max_ttl: "2h" },
-    callers: [...TEST_CALLERS, { name: "alice-bot", token_sha256: sha256(BOUND_SECRET), users: ["alice"], scopes: ["token", "link"] }],
+    callers: [...TEST_CALLERS, { name: "alice-bot", token_sha256: sha256(BOUND_SECRET), users: ["alice"], scopes: ["token", "link"] },
+      { name: "alice-provisioner", token_sha256: sha256(BOUND_PROVISIONER), users: ["alice"], scopes: ["provision"] },
+    ],
     providers: [provider("gh"), provider("other")],
   };
 }
@@ -175,6 +178,25 @@ describe("job-scoped caller tokens on every listener", () => {
     expect(await refusal(call("tcp", BOUND_SECRET, "obtainAccessToken", { userId: "bob", providerId: "other" }))).toMatchObject({ code: "PermissionDenied", reason: "USER_NOT_ALLOWED" });
     const own = (await call("tcp", BOUND_SECRET, "obtainAccessToken", { userId: "", providerId: "other" })) as { token: { userId: string } };
     expect(own.token.userId).toBe("alice");
+  });
+
+  it("a provisioner bound to alice issues, lists and revokes alice's tokens only", async () => {
+    const bound = grpcClient(CallerService, daemon.tcpTarget!, { callerToken: BOUND_PROVISIONER });
+    try {
+      expect(await refusal(unary(bound, "issueCallerToken", { userId: "bob", ttl: { seconds: 60n } }))).toMatchObject({ code: "PermissionDenied", reason: "USER_NOT_ALLOWED" });
+      const own = await unary<IssueCallerTokenResponse>(bound, "issueCallerToken", { userId: "", ttl: { seconds: 60n } });
+      issued.push(own.token);
+      expect(own.callerToken).toMatchObject({ userId: "alice", issuedBy: "alice-provisioner" });
+      const bobs = await issue({ userId: "bob", ttl: { seconds: 600n }, label: "bob-job" });
+      const listed = (await unary(bound, "listCallerTokens", {})) as { callerTokens: Array<{ userId: string }> };
+      expect(new Set(listed.callerTokens.map((t) => t.userId))).toEqual(new Set(["alice"]));
+      expect(await refusal(unary(bound, "listCallerTokens", { userId: "bob" }))).toMatchObject({ reason: "USER_NOT_ALLOWED" });
+      expect(await unary(bound, "revokeCallerToken", { id: bobs.callerToken!.id })).toMatchObject({ revoked: false });
+      expect(((await call("tcp", bobs.token, "obtainAccessToken", { userId: "", providerId: "gh" })) as { token: { userId: string } }).token.userId).toBe("bob");
+      expect(await unary(bound, "revokeCallerToken", { id: own.callerToken!.id })).toMatchObject({ revoked: true });
+    } finally {
+      bound.close();
+    }
   });
 
   it("a tokenless call on the socket that requires a token is UNAUTHENTICATED; the provisioner's socket serves it", async () => {
