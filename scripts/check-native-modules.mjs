@@ -95,7 +95,7 @@ if (failed.length === 0) {
   lines.push(
     "Rebuild them with this Node and its own headers:",
     `  PATH="${dirname(process.execPath)}:$PATH" npm_config_nodedir="${nodedir}" npm rebuild better-sqlite3 unix-dgram`,
-    `and the project's own addon (N-API): npx node-gyp rebuild, in ${root}`,
+    `and the project's own addon (N-API, any Node): npm run install, in ${root}`,
   );
   console.error(lines.join("\n"));
   process.exitCode = 1;

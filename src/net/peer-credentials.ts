@@ -32,7 +32,7 @@ export function loadPeerCredentials(): Addon {
     dir = up;
   }
   const file = join(dir, "build", "Release", "peercred.node");
-  if (!existsSync(file)) throw new Error(`the peercred addon is not built (${file} is missing): run \`npm ci\`, or \`npx node-gyp rebuild\` in ${dir}`);
+  if (!existsSync(file)) throw new Error(`the peercred addon is not built (${file} is missing): run \`npm ci\`, or \`npm run install\` in ${dir}`);
   addon = createRequire(import.meta.url)(file) as Addon;
   return addon;
 }
