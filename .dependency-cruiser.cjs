@@ -1,49 +1,32 @@
 /**
  * The import rules of src/ (`npm test` runs `depcruise src`). The rooms and
- * which room may import which are read from the table in docs/design.md §1,
- * so the document and the check cannot drift apart: change the table to
- * change the rules. The few rules the table cannot express are written out
- * below it, and docs/design.md §1 lists them in words.
+ * which room may import which are read from docs/rooms.json, the rule itself;
+ * docs/design.md §1 shows it as a table, and test/foundation/rooms-table.test.ts
+ * fails when the two disagree. The few rules a room's entry cannot express are
+ * written out below, and docs/design.md §1 lists them in words.
  */
 const { readdirSync, readFileSync } = require("node:fs");
 const { join } = require("node:path");
 
-const DESIGN = join(__dirname, "docs", "design.md");
+const ROOMS = join(__dirname, "docs", "rooms.json");
 const SRC = join(__dirname, "src");
-const TABLE_HEADER = "| room | job | may import |";
 
 /** `x/` is a folder under src/, `x.ts` a file. */
 const pathOf = (name) => (name.endsWith("/") ? `^src/${escape(name)}` : `^src/${escape(name)}$`);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const ticked = (cell) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
 
 function readRooms() {
-  const lines = readFileSync(DESIGN, "utf8").split("\n");
-  const at = lines.findIndex((l) => l.trim() === TABLE_HEADER);
-  if (at < 0) throw new Error(`${DESIGN}: no rooms table (a line "${TABLE_HEADER}")`);
-  const rooms = [];
-  for (const line of lines.slice(at + 2)) {
-    if (!line.startsWith("|")) break;
-    const cells = line.split("|").slice(1, -1).map((c) => c.trim());
-    if (cells.length !== 3) throw new Error(`${DESIGN}: a rooms table row needs 3 cells: ${line}`);
-    const [members, job, imports] = cells;
-    const names = ticked(members);
-    if (names.length === 0) throw new Error(`${DESIGN}: a room without a name: ${line}`);
-    const entry = /\(entry: `([^`]+)`\)/.exec(job)?.[1];
-    rooms.push({ id: names[0], names, entry, imports });
-  }
+  const rooms = JSON.parse(readFileSync(ROOMS, "utf8")).rooms.map((r) => ({ ...r, id: r.names[0] }));
   const byName = new Map(rooms.flatMap((r) => r.names.map((n) => [n, r])));
   rooms.forEach((room, i) => {
-    const cell = room.imports;
-    room.wire = cell === "everything" || ticked(cell).includes("gen/");
-    if (cell === "everything") room.allowed = rooms.filter((r) => r !== room);
-    else if (cell === "nothing of ours") room.allowed = [];
+    room.wire = room.everything === true || room.wire === true;
+    if (room.everything === true) room.allowed = rooms.filter((r) => r !== room);
     else {
-      room.allowed = /every room above/.test(cell) ? rooms.slice(0, i) : [];
-      for (const name of ticked(cell).filter((n) => n !== "gen/")) {
+      room.allowed = room.everyRoomAbove === true ? rooms.slice(0, i) : [];
+      for (const name of room.imports) {
         const target = byName.get(name);
-        if (target === undefined) throw new Error(`${DESIGN}: room ${room.id} may import "${name}", which is no room`);
-        if (rooms.indexOf(target) > i) throw new Error(`${DESIGN}: room ${room.id} may import ${name}, which stands below it`);
+        if (target === undefined) throw new Error(`${ROOMS}: room ${room.id} may import "${name}", which is no room`);
+        if (rooms.indexOf(target) > i) throw new Error(`${ROOMS}: room ${room.id} may import ${name}, which stands below it`);
         room.allowed.push(target);
       }
     }
@@ -53,16 +36,16 @@ function readRooms() {
 
 const rooms = readRooms();
 const paths = (room) => room.names.map(pathOf);
-/** A rule-name form of a room: `errors.ts` → errors, `store/` → store. */
+/** A rule-name form of a room: `log.ts` → log, `store/` → store. */
 const label = (room) => room.id.replace(/\/$|\.ts$/, "");
 
 // Every file under src/ must live in a room: a new folder needs a row first.
 for (const entry of readdirSync(SRC, { withFileTypes: true })) {
   const name = entry.isDirectory() ? `${entry.name}/` : entry.name;
-  if (!rooms.some((r) => r.names.includes(name))) throw new Error(`src/${name} is in no room of the table in docs/design.md §1`);
+  if (!rooms.some((r) => r.names.includes(name))) throw new Error(`src/${name} is in no room of docs/rooms.json (docs/design.md §1)`);
 }
 
-const compositionRoot = rooms.find((r) => r.imports === "everything");
+const compositionRoot = rooms.find((r) => r.everything === true);
 const WIRE_PACKAGES = "^node_modules/(@connectrpc/|@grpc/grpc-js/|@bufbuild/protobuf/)";
 
 module.exports = {

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 
-export const SCENARIOS = ["cache", "storm", "mass", "scale", "fleet"] as const;
+export const SCENARIOS = ["cache", "storm", "mass", "scale", "fleet", "git"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {

@@ -24,6 +24,7 @@ import { runCacheHit } from "./scenarios/cache-hit.js";
 import type { ScenarioContext } from "./scenarios/context.js";
 import { runMassExpiry } from "./scenarios/mass-expiry.js";
 import { runFleet } from "./scenarios/fleet.js";
+import { runGitCredential } from "./scenarios/git-credential.js";
 import { runScale } from "./scenarios/scale.js";
 import { runStorm } from "./scenarios/storm.js";
 import { evaluate, type AllResults } from "./targets.js";
@@ -34,6 +35,7 @@ const TITLES: Record<ScenarioName, string> = {
   mass: "3. mass expiry",
   scale: "4. scale",
   fleet: "5. fleet (4 daemons on one PostgreSQL)",
+  git: "6. git credential helper start (vs node -e 0 and tokenbroker token)",
 };
 
 async function main(): Promise<number> {
@@ -66,6 +68,7 @@ async function main(): Promise<number> {
         else if (name === "storm") results.storm = await runStorm(ctx);
         else if (name === "mass") results.mass = await runMassExpiry(ctx);
         else if (name === "scale") results.scale = await runScale(ctx);
+        else if (name === "git") results.git = await runGitCredential(ctx);
         else {
           const fleet = await runFleet(ctx);
           if (fleet !== undefined) results.fleet = fleet;

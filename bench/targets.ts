@@ -1,5 +1,6 @@
 import type { CacheHitResult } from "./scenarios/cache-hit.js";
 import type { FleetResult } from "./scenarios/fleet.js";
+import { gitCredentialChecks, type GitCredentialResult } from "./scenarios/git-credential.js";
 import type { MassExpiryResult } from "./scenarios/mass-expiry.js";
 import type { ScaleResult } from "./scenarios/scale.js";
 import type { StormResult } from "./scenarios/storm.js";
@@ -27,6 +28,7 @@ export interface AllResults {
   mass?: MassExpiryResult;
   scale?: ScaleResult;
   fleet?: FleetResult;
+  git?: GitCredentialResult;
 }
 
 const ok = (b: boolean): Status => (b ? "PASS" : "MISS");
@@ -88,5 +90,6 @@ export function evaluate(r: AllResults): Check[] {
     add("fleet", "sanity", "storm: no errors, no replay, fresh answers, one token per daemon", `${storm.errors} errors, ${storm.providerReplays} replays, ${storm.staleAnswers} stale, ${storm.distinctTokensPerDaemon} token(s)`, ok(storm.errors === 0 && storm.providerReplays === 0 && storm.staleAnswers === 0 && storm.distinctTokensPerDaemon === 1));
     add("fleet", "sanity", "cache hits: no errors, provider untouched", `${cache.errors} errors, ${cache.providerRequests} provider requests`, ok(cache.errors === 0 && cache.providerRequests === 0));
   }
+  for (const c of r.git !== undefined ? gitCredentialChecks(r.git) : []) add(c.scenario, c.kind, c.what, c.measured, ok(c.ok));
   return checks;
 }

@@ -8,7 +8,7 @@ import { noEvents } from "../src/broker/engine-events.js";
 import type { Clock } from "../src/broker/clock.js";
 import type { OwnerIdentity, ProcessProbe } from "../src/broker/lease-owner.js";
 import type { ProviderConfig, RefreshSettings } from "../src/config/config.js";
-import { BrokerError, domainError } from "../src/errors.js";
+import { BrokerError, domainError } from "../src/errors/index.js";
 import { createLogger } from "../src/log.js";
 import { ProviderRegistry } from "../src/providers/registry.js";
 import type { LinkKey, LinkStore } from "../src/store/link-store.js";

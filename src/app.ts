@@ -1,157 +1,204 @@
 import { AuditLog, type AuditEntry } from "./audit/audit-log.js";
 import { AuditFileSink, stdoutSink, type AuditSink } from "./audit/audit-sink.js";
-import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeys } from "./crypto/index.js";
+import { AesSealer, Keyring, addSentinels, checkKeyring, loadKeysFrom } from "./crypto/index.js";
 import { RefreshEngine } from "./broker/engine.js";
 import type { EngineEvents, RefreshOutcome } from "./broker/engine-events.js";
 import type { Config, PostgresStoreConfig, ProviderConfig } from "./config/config.js";
 import type { Sealer } from "./crypto/index.js";
-import { startDaemon, type Daemon } from "./daemon.js";
+import { Listeners } from "./listeners/listeners.js";
 import { LinkFlows } from "./link/link-flows.js";
 import type { Logger } from "./log.js";
-import { applyDiscovery, discoverOidc } from "./oauth/index.js";
-import { ProviderRegistry } from "./providers/registry.js";
+import { ProviderRegistry, discoverProviders } from "./providers/index.js";
 import { adminService } from "./rpc/admin-service.js";
-import { auditObserver, codeName } from "./rpc/audit-observer.js";
-import { callerGuard } from "./rpc/caller-auth.js";
+import { auditObserver, auditRefusal, codeName } from "./rpc/audit-observer.js";
+import { CallerSet, callerGuard } from "./rpc/caller-auth.js";
 import { callerService } from "./rpc/caller-service.js";
+import { reloadCallers } from "./rpc/callers-reload.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
 import { linkService } from "./rpc/link-service.js";
+import type { CallObserver } from "./rpc/service.js";
 import { tokenService } from "./rpc/token-service.js";
+import { WatchStreams } from "./rpc/watch-streams.js";
 import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
 import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
-import { Metrics } from "./web/metrics.js";
-import { VERSION } from "./cli/version.js";
+import { Metrics } from "./metrics/metrics.js";
+import type { OperatorMetricsSources } from "./metrics/operator-metrics.js";
+import { VERSION } from "./version.js";
 import { oauthCallbackRoute } from "./web/oauth-callback.js";
 
 export interface App {
-  daemon: Daemon;
+  listeners: Listeners;
   engine: RefreshEngine;
   store: Store;
-  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates. */
+  /** SIGHUP: reopen the audit file (logrotate), reload the listeners' certificates and the callers. */
   reload(): void;
+  /** Idempotent: the listeners drain, then every part stops, the last started first. */
+  stop(): Promise<void>;
 }
 
 const FLOW_PURGE_INTERVAL_MS = 60_000;
 
 /**
- * Everything the daemon runs, built once from a validated config: the
- * provider registry (after OIDC discovery), then the keys (a wrong key stops
- * here, before anything is written), the store, the engine, the services and
- * the listeners.
+ * What has started, to stop in reverse: each part registers its stop as it
+ * starts, so a failed start and a shutdown take the same path.
+ */
+class CleanupStack {
+  readonly #stops: (() => unknown)[] = [];
+
+  defer(stop: () => unknown): void {
+    this.#stops.push(stop);
+  }
+
+  async run(): Promise<void> {
+    for (let stop = this.#stops.pop(); stop !== undefined; stop = this.#stops.pop()) await stop();
+  }
+}
+
+/**
+ * The composition root: every part of the daemon built once from its config,
+ * in the order it starts, its stop on one cleanup stack. The provider
+ * registry (after OIDC discovery), then the keys (a wrong key stops here,
+ * before anything is written), metrics, the audit trail, the store, the
+ * engine, the link flows, the listeners (made before the services, which
+ * report their addresses; started after them).
  */
 export async function startApp(config: Config, log: Logger): Promise<App> {
   const providers = new ProviderRegistry(await discoverProviders(config.providers, config.refresh.timeoutMs), {
     publicUrl: config.publicUrl,
     refresh: config.refresh,
   });
-  const { keysFile, keysCredential } = config.encryption;
-  const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
+  const loaded = loadKeysFrom(config.encryption);
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
-  // Before the engine, which reports to both; the gauges read the engine only when scraped.
-  const metrics = new Metrics({ lockCount: () => engine.lockCount, pendingCommits: () => engine.pendingCommits, providers });
-  const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
-    metrics.auditSinkError();
-    log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
-  }));
-  const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
-  let engine: RefreshEngine;
+  const cleanup = new CleanupStack();
+  // The operator gauges read the store and the listeners only when scraped, once both exist.
+  let parts: { store: Store; listeners: Listeners } | undefined;
+  const watches = new WatchStreams(config.watch?.maxStreamsPerCaller);
+  const metrics = new Metrics({ providers, watchStreams: () => watches.open, ...operatorSources(() => parts) });
   try {
+    const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
+      metrics.auditSinkError();
+      log.error({ err: { code: (err as NodeJS.ErrnoException).code, message: String(err) } }, "audit line not written");
+    }, config.logFormat));
+    cleanup.defer(() => audit.close());
+
+    const { store, postgres } = await openStore(config.store, new AesSealer(keyring), log);
+    cleanup.defer(() => store.close());
     const check = await checkKeyring(keyring, store.keyring);
     await addSentinels(keyring, store.keyring, check.missing, Date.now());
     log.info({ activeKey: keyring.active.id, keys: keyring.keyIds, unknownKeys: check.unknown }, "keyring verified");
-    engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
-  } catch (err) {
-    await store.close();
-    audit.close();
-    throw err;
-  }
-  const flows = new LinkFlows({
-    store: store.links,
-    flows: store.flows,
-    providers,
-    redirectAllowlist: config.redirectAllowlist,
-    timeoutMs: config.refresh.timeoutMs,
-    stateTtlMs: config.linkStateTtlMs,
-    log,
-  });
-  const services = [
-    tokenService(engine, providers, config.refresh.minValidForMs, (providerId, expiresAt) => metrics.served(providerId, expiresAt)),
-    linkService(providers, engine, store.links, flows, audit),
-    adminService(providers, new KeyRotation(store.keyring, keyring), audit, () => ({
-      version: VERSION,
-      startedAt,
-      listeners: daemon === undefined ? [] : [...daemon.grpc.map((a) => a.url), ...(daemon.http !== undefined ? [daemon.http.url] : [])],
-      store: config.store.sqlite !== undefined ? `sqlite ${config.store.sqlite.path}` : `postgres ${config.store.postgres?.redactedUrl ?? ""}`,
-    })),
-    callerService(store.callerTokens, config.callerTokens, providers),
-  ];
-  const purge = setInterval(() => {
-    store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
-  }, FLOW_PURGE_INTERVAL_MS).unref();
-  const logInternal = internalErrorLogger(log);
-  const auditCall = auditObserver(audit);
-  const startedAt = Date.now();
-  let daemon: Daemon | undefined = undefined;
-  daemon = await startDaemon(
-    config,
-    {
+
+    const engine = new RefreshEngine({ store: store.links, providers, settings: config.refresh, log, events: engineEvents(metrics, audit) });
+    metrics.watchEngine(engine);
+    // In-flight refreshes commit before the store closes (invariant 3).
+    // Refreshed tokens the store could not take yet get one more grace period.
+    cleanup.defer(() => engine.drain(Date.now() + config.shutdownGraceMs));
+
+    const flows = new LinkFlows({
+      store: store.links,
+      flows: store.flows,
+      providers,
+      redirectAllowlist: config.redirectAllowlist,
+      timeoutMs: config.refresh.timeoutMs,
+      stateTtlMs: config.linkStateTtlMs,
+      log,
+    });
+    const purge = setInterval(() => {
+      store.flows.purgeExpiredFlows(Date.now()).catch((err: unknown) => log.warn({ err: { message: String(err) } }, "purging expired link flows failed"));
+    }, FLOW_PURGE_INTERVAL_MS).unref();
+    cleanup.defer(() => clearInterval(purge));
+
+    const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
+    parts = { store, listeners };
+    const startedAt = Date.now();
+    const services = [
+      tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt), watch: { streams: watches, store: store.links, audit } }),
+      linkService({ providers, engine, store: store.links, flows, audit }),
+      adminService({
+        providers,
+        rotation: new KeyRotation(store.keyring, keyring),
+        audit,
+        server: () => ({
+          version: VERSION,
+          startedAt,
+          listeners: listeners.urls(),
+          store: config.store.kind === "sqlite" ? `sqlite ${config.store.path}` : `postgres ${config.store.redactedUrl}`,
+          listenerDetails: listeners.listeners,
+          storeProblem: postgres?.health().serving === false ? (postgres.health().problem ?? "unreachable") : undefined,
+        }),
+      }),
+      callerService(store.callerTokens, config.callerTokens, providers),
+    ];
+    const callers = new CallerSet(config.callers);
+    await listeners.start({
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
-      hooks: {
-        guard: callerGuard(config.callers, store.callerTokens),
-        observe: (call) => {
-          metrics.observe(call);
-          logInternal(call);
-          auditCall(call);
-        },
+      hooks: { guard: callerGuard(callers, store.callerTokens), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
+    });
+    cleanup.defer(() => listeners.stop());
+    listeners.health.onShutdown(() => watches.stop());
+
+    if (postgres !== undefined) serveWhileReachable(postgres, listeners, log);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      listeners,
+      engine,
+      store,
+      reload() {
+        audit.reopen();
+        listeners.reloadTls();
+        reloadCallers(config.source, callers, log);
       },
-      async onStopped() {
-        clearInterval(purge);
-        // In-flight refreshes commit before the store closes (invariant 3).
-        // Refreshed tokens the store could not take yet get one more grace period.
-        await engine.drain(Date.now() + config.shutdownGraceMs);
-        await store.close();
-        audit.close();
+      stop() {
+        stopping ??= cleanup.run().then(() => log.info("stopped"));
+        return stopping;
       },
-    },
-    log,
-  ).catch(async (err: unknown) => {
-    clearInterval(purge);
-    await store.close();
-    audit.close();
+    };
+  } catch (err) {
+    await cleanup.run();
     throw err;
-  });
-  // A fleet's database that goes away takes this host's ability to serve with it (docs/design.md §4.5).
-  // A stale change channel only turns the record cache off (the store's own log says so): still serving.
+  }
+}
+
+/**
+ * A fleet's database that goes away takes this host's ability to serve with
+ * it (docs/design.md §4.5). A stale change channel only turns the record
+ * cache off (the store's own log says so): still serving.
+ */
+function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logger): void {
   let wasServing = true;
-  postgres?.onHealth((health) => {
-    if (daemon.health.closed || health.serving === wasServing) return;
+  postgres.onHealth((health) => {
+    if (listeners.health.closed || health.serving === wasServing) return;
     wasServing = health.serving;
-    daemon.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    listeners.health.setAll(health.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     if (health.serving) log.info("the PostgreSQL store is reachable again");
-    else log.error({ database: health.database, listener: health.listener }, "the PostgreSQL store is unreachable: not serving until it is back");
+    else log.error({ database: health.database, listener: health.listener, cause: health.problem }, `the PostgreSQL store is unreachable (${health.problem ?? "cause unknown"}): not serving until it is back`);
   });
+}
+
+/** The sources of metrics/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped). */
+function operatorSources(parts: () => { store: Store; listeners: Listeners } | undefined): OperatorMetricsSources {
   return {
-    daemon,
-    engine,
-    store,
-    reload() {
-      audit.reopen();
-      daemon.reloadTls();
+    version: VERSION,
+    linkStates: async () => {
+      const links = parts()?.store.links;
+      if (links === undefined) return { total: 0, needsRelink: 0 };
+      const [total, needsRelink] = await Promise.all([links.count(), links.countNeedingRelink?.() ?? Promise.resolve(0)]);
+      return { total, needsRelink };
     },
+    tlsCertificates: () => parts()?.listeners.tlsCertificates() ?? [],
   };
 }
 
 /** The configured store: the SQLite file, or a fleet's PostgreSQL database. */
 async function openStore(config: Config["store"], sealer: Sealer, log: Logger): Promise<{ store: Store; postgres?: PgStore }> {
-  if (config.sqlite !== undefined) return { store: openSqliteStore({ path: config.sqlite.path, sealer, cacheEntries: config.sqlite.cacheEntries }) };
-  const pg = config.postgres;
-  if (pg === undefined) throw new Error("no store configured");
+  if (config.kind === "sqlite") return { store: openSqliteStore({ path: config.path, sealer, cacheEntries: config.cacheEntries }) };
+  const pg = config;
   try {
     const store = await openPostgresStore({
       url: pg.url,
@@ -192,8 +239,19 @@ function sslOptions(ssl: PostgresStoreConfig["ssl"]): false | { ca?: string; rej
 }
 
 
-function openAuditSink(file: string | undefined, onError: (err: unknown) => void): AuditSink {
-  return file === undefined ? stdoutSink(onError) : new AuditFileSink(file, onError);
+function openAuditSink(file: string | undefined, onError: (err: unknown) => void, format: Config["logFormat"] = "json"): AuditSink {
+  return file === undefined ? stdoutSink(onError, format) : new AuditFileSink(file, onError);
+}
+
+/** Every finished call: counted, logged when it failed inside, and audited. */
+function callObservers(metrics: Metrics, audit: AuditLog, log: Logger): CallObserver {
+  const logInternal = internalErrorLogger(log);
+  const auditCall = auditObserver(audit);
+  return (call) => {
+    metrics.observe(call);
+    logInternal(call);
+    auditCall(call);
+  };
 }
 
 /** The engine's reports, counted and written to the audit trail. */
@@ -230,16 +288,3 @@ function refreshOutcome(outcome: RefreshOutcome): AuditEntry["outcome"] {
   return { grpcCode: codeName(grpcCode(outcome)), reason: outcome };
 }
 
-/** oidc providers: endpoints from the issuer's discovery document, once, at start (and in `check-config --online`). */
-export async function discoverProviders(providers: ProviderConfig[], timeoutMs: number): Promise<ProviderConfig[]> {
-  return Promise.all(
-    providers.map(async (p) => {
-      if (p.pendingDiscovery === undefined) return p;
-      try {
-        return applyDiscovery(p, await discoverOidc(p.pendingDiscovery.issuer, { timeoutMs }));
-      } catch (err) {
-        throw new Error(`provider ${p.id}: OIDC discovery at ${p.pendingDiscovery.issuer} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }),
-  );
-}

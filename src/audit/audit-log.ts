@@ -1,7 +1,7 @@
 import type { AuditSink } from "./audit-sink.js";
 import { currentCallScope, type AuditCaller } from "./call-scope.js";
 
-export type AuditEvent = "rpc" | "refresh" | "refresh_failure_recorded" | "refresh_healed" | "unlink" | "key_rotation";
+export type AuditEvent = "rpc" | "watch_start" | "refresh" | "refresh_failure_recorded" | "refresh_healed" | "unlink" | "key_rotation";
 
 /** One audit line, before it is written. Never a token, code, verifier, state or secret. */
 export interface AuditEntry {

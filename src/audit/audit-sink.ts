@@ -1,5 +1,6 @@
 import { closeSync, constants, fchmodSync, openSync, writeSync } from "node:fs";
 import { pino } from "pino";
+import { withPriorityPrefix, type LogFormat } from "../log.js";
 
 /** Where audit lines go: pino writes whole lines to it. */
 export interface AuditSink {
@@ -11,15 +12,16 @@ export interface AuditSink {
 
 /**
  * stdout, beside the other logs: the same synchronous destination, so a line
- * is never split or lost on exit.
+ * is never split or lost on exit; in the logs' format (`journald`: behind
+ * the `<N>` priority prefix, LOG_INFO for an audit line).
  */
-export function stdoutSink(onError: (err: unknown) => void): AuditSink {
+export function stdoutSink(onError: (err: unknown) => void, format: LogFormat = "json"): AuditSink {
   const out = pino.destination({ dest: 1, sync: true });
   out.on("error", onError);
   return {
     write: (line) => {
       try {
-        out.write(line);
+        out.write(format === "journald" ? withPriorityPrefix(line) : line);
       } catch (err) {
         onError(err);
       }

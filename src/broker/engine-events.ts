@@ -1,4 +1,4 @@
-import type { Reason } from "../errors.js";
+import type { Reason } from "../errors/index.js";
 import type { LinkKey } from "../store/link-store.js";
 
 /** How a refresh that reached the provider ended: a reason, or that the link changed meanwhile and the result was set aside. */

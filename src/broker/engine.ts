@@ -1,20 +1,20 @@
 import type { RefreshSettings } from "../config/config.js";
-import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors.js";
+import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { TokenSet } from "../oauth/index.js";
-import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/index.js";
+import { linkKeyId, type LinkKey, type LinkRecord, type LinkStore } from "../store/link-store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { noEvents, type EngineEvents } from "./engine-events.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { currentIdentity, formatOwner, probeProcess, type OwnerIdentity, type ProcessProbe } from "./lease-owner.js";
-import { lockKey } from "./lock-key.js";
 import { PendingCommits } from "./pending-commits.js";
 import { raceSignal, raceSignalIfSlow } from "./race-signal.js";
 import { RecentFailures } from "./recent-failures.js";
 import { systemRandom, type Random } from "./random.js";
 import { Refresher } from "./refresher.js";
+import { isRejected, type TokenWish } from "./rejected-token.js";
 import { httpTokenEndpoint, type TokenEndpoint } from "./token-endpoint.js";
 import { Validator } from "./validator.js";
 
@@ -119,9 +119,11 @@ export class RefreshEngine {
    * A token valid for at least `minValidMs`. The caller's `signal` only stops
    * the caller from waiting: a refresh it started runs on and is committed.
    * Pass a function to build the signal only when there is something to
-   * wait for (a cache hit then allocates no timer).
+   * wait for (a cache hit then allocates no timer). `wish.rejectedAccessToken`:
+   * an access token the caller saw refused is refreshed while it is still the
+   * stored one, and only then (rejected-token.ts).
    */
-  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal)): Promise<LinkRecord> {
+  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal), wish?: TokenWish): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
     // The caller stops waiting at its deadline even when the store does not
     // answer (a frozen connection waits for its query deadline); a signal
@@ -131,14 +133,14 @@ export class RefreshEngine {
     const read = this.#current(key);
     const seen = await (typeof signal === "function" ? raceSignalIfSlow(read, stop) : raceSignal(read, signal));
     // A new caller is not answered with a failure remembered from before it arrived.
-    const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY);
+    const answer = this.#judge(seen, provider, minValidMs, Number.POSITIVE_INFINITY, wish);
     if (answer !== undefined) return answer;
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#failures.mark();
     const asked = performance.now();
-    const work = this.#locks.run(lockKey(key), () => {
+    const work = this.#locks.run(linkKeyId(key), () => {
       this.#events.lockWait((performance.now() - asked) / 1000);
-      return this.#refreshLocked(key, provider, minValidMs, arrived);
+      return this.#refreshLocked(key, provider, minValidMs, arrived, wish);
     });
     this.#track(work);
     return raceSignal(work, stop());
@@ -146,7 +148,7 @@ export class RefreshEngine {
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */
   exclusive<T>(key: LinkKey, work: () => Promise<T>): Promise<T> {
-    return this.#locks.run(lockKey(key), work);
+    return this.#locks.run(linkKeyId(key), work);
   }
 
   /**
@@ -167,7 +169,7 @@ export class RefreshEngine {
     }
   }
 
-  async #refreshLocked(key: LinkKey, provider: ProviderEntry, minValidMs: number, arrived: number): Promise<LinkRecord> {
+  async #refreshLocked(key: LinkKey, provider: ProviderEntry, minValidMs: number, arrived: number, wish: TokenWish | undefined): Promise<LinkRecord> {
     // Long enough for a live holder to finish one whole refresh; the caller
     // has usually stopped waiting long before (its deadline), the work not.
     const s = this.#settings;
@@ -176,9 +178,9 @@ export class RefreshEngine {
     for (;;) {
       // Invariant 2: after taking the lock, re-read.
       const current = await this.#current(key);
-      const answer = this.#judge(current, provider, minValidMs, arrived);
+      const answer = this.#judge(current, provider, minValidMs, arrived, wish);
       if (answer !== undefined) return answer;
-      const outcome = await this.#refresher.attempt(key, provider, minValidMs);
+      const outcome = await this.#refresher.attempt(key, provider, minValidMs, wish);
       switch (outcome.kind) {
         case "done":
           return outcome.record;
@@ -198,28 +200,35 @@ export class RefreshEngine {
    * Whether `rec` answers the caller without a refresh: the record itself,
    * a thrown final answer, or undefined when a refresh is needed.
    */
-  #judge(rec: LinkRecord, provider: ProviderEntry, minValidMs: number, arrived: number): LinkRecord | undefined {
+  #judge(rec: LinkRecord, provider: ProviderEntry, minValidMs: number, arrived: number, wish?: TokenWish): LinkRecord | undefined {
     const now = this.#clock.now();
+    // The erase compare-and-swap: the very token the caller saw refused is still stored.
+    if (isRejected(rec, wish)) return this.#refreshable(rec, provider, arrived, now);
     if (isFresh(rec, minValidMs, now)) return rec;
     // Invariant 16: another refresh would mint a token just as short-lived.
     const lifetime = minValidityUnreachable(rec, minValidMs, now);
     if (lifetime !== undefined) throw minValidityUnreachableError(rec.providerId, lifetime, minValidMs);
+    return this.#refreshable(rec, provider, arrived, now);
+  }
+
+  /** Undefined when a refresh of `rec` may start now; otherwise throws the caller's final answer. */
+  #refreshable(rec: LinkRecord, provider: ProviderEntry, arrived: number, now: number): undefined {
     if (rec.refreshToken === null || provider.config.noRefresh) {
       // Invariant 5, the fast path: a recorded failure is final until re-link.
       if (rec.refreshFailure !== null) throw reauthRecorded(rec.refreshFailure);
       throw noRefreshToken();
     }
     // A commit held in memory carries the only live refresh token: no refresh may start from the stored one.
-    if (this.#pending.get(lockKey(rec)) !== undefined) throw storeUnavailable(undefined, "a refreshed token of this link is waiting to be stored");
+    if (this.#pending.get(linkKeyId(rec)) !== undefined) throw storeUnavailable(undefined, "a refreshed token of this link is waiting to be stored");
     // Callers queued behind a refresh that just failed transiently share its answer.
-    const recent = this.#failures.since(lockKey(rec), arrived, now);
+    const recent = this.#failures.since(linkKeyId(rec), arrived, now);
     if (recent !== undefined) throw recent;
     return undefined;
   }
 
   /** The newest state of a link: a commit held in memory, else the store's row. */
   async #current(key: LinkKey): Promise<LinkRecord> {
-    const pending = this.#pending.get(lockKey(key));
+    const pending = this.#pending.get(linkKeyId(key));
     if (pending !== undefined) {
       // Its refresh token exists only in memory until the commit lands: no
       // second refresh may start from the stored, spent one.

@@ -16,19 +16,33 @@ import type { Clock } from "./clock.js";
  * it every third of its TTL, so it never lapses under a live holder. Every
  * expiry is the store's to judge (invariant 13): no time is passed in.
  */
+export interface LeaseKeeperOptions {
+  store: LinkStore;
+  key: LinkKey;
+  /** The lease claimed on the row. */
+  lease: HeldLease;
+  /** The row's version when the lease was claimed: a renewal on a changed row fails. */
+  version: number;
+  ttlMs: number;
+  clock: Clock;
+  log: Logger;
+}
+
 export class LeaseKeeper {
   readonly #stop = new AbortController();
   #lost = false;
 
-  constructor(
-    private readonly store: LinkStore,
-    private readonly key: LinkKey,
-    readonly lease: HeldLease,
-    private readonly version: number,
-    private readonly ttlMs: number,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-  ) {}
+  private readonly store: LinkStore;
+  private readonly key: LinkKey;
+  readonly lease: HeldLease;
+  private readonly version: number;
+  private readonly ttlMs: number;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  constructor(options: LeaseKeeperOptions) {
+    ({ store: this.store, key: this.key, lease: this.lease, version: this.version, ttlMs: this.ttlMs, clock: this.clock, log: this.log } = options);
+  }
 
   /** Whether a renewal found the lease gone (another process claimed it, or it expired while this one was paused). */
   get lost(): boolean {
@@ -88,7 +102,7 @@ export class LeaseKeeper {
       } catch (err) {
         // Busy or full: the other processes cannot write either; try again next beat.
         if (!(err instanceof StoreUnavailableError)) throw err;
-        this.log.warn({ provider: this.key.providerId, user: this.key.userId, code: err.code }, "renewing the refresh lease failed; retrying");
+        this.log.warn({ provider: this.key.providerId, user: this.key.userId, err: { code: err.code } }, "renewing the refresh lease failed; retrying");
       }
     }
   }

@@ -40,8 +40,8 @@ export type ProcessProbe = (pid: number) => string | null;
 
 const PREFIX = "tb1";
 
-export function formatOwner(o: OwnerIdentity): string {
-  return [PREFIX, o.host, o.bootId, o.pidNamespace, String(o.pid), o.startTicks, o.nonce].join(":");
+export function formatOwner(identity: OwnerIdentity): string {
+  return [PREFIX, identity.host, identity.bootId, identity.pidNamespace, String(identity.pid), identity.startTicks, identity.nonce].join(":");
 }
 
 export function parseOwner(id: string): OwnerIdentity | undefined {
@@ -73,17 +73,17 @@ export function currentIdentity(): OwnerIdentity {
  * what lets a second process send the same single-use refresh token.
  */
 export function livenessOf(holder: string, self: OwnerIdentity, probe: ProcessProbe = probeProcess): Liveness {
-  const h = parseOwner(holder);
-  if (h === undefined) return "unknown";
-  if (h.host !== self.host || h.pidNamespace !== self.pidNamespace) return "unknown";
+  const parsed = parseOwner(holder);
+  if (parsed === undefined) return "unknown";
+  if (parsed.host !== self.host || parsed.pidNamespace !== self.pidNamespace) return "unknown";
   // Same host, another boot: every process of that boot is gone.
-  if (h.bootId !== "" && self.bootId !== "" && h.bootId !== self.bootId) return "dead";
-  if (h.bootId !== self.bootId) return "unknown";
+  if (parsed.bootId !== "" && self.bootId !== "" && parsed.bootId !== self.bootId) return "dead";
+  if (parsed.bootId !== self.bootId) return "unknown";
   // Same process, other nonce: another engine in this process (tests run several).
-  if (h.pid === self.pid && h.startTicks === self.startTicks) return h.nonce === self.nonce ? "self" : "alive";
-  const ticks = probe(h.pid);
+  if (parsed.pid === self.pid && parsed.startTicks === self.startTicks) return parsed.nonce === self.nonce ? "self" : "alive";
+  const ticks = probe(parsed.pid);
   if (ticks === null) return "dead";
-  if (h.startTicks !== "" && ticks !== "" && ticks !== h.startTicks) return "dead";
+  if (parsed.startTicks !== "" && ticks !== "" && ticks !== parsed.startTicks) return "dead";
   return "alive";
 }
 
@@ -132,6 +132,6 @@ function readTrimmed(path: string): string {
 
 /** For messages and logs: "process 1234 on host h" (nothing in an owner id is secret). */
 export function describeOwner(owner: string): string {
-  const o = parseOwner(owner);
-  return o === undefined ? "another process" : `process ${o.pid} on host ${o.host}`;
+  const parsed = parseOwner(owner);
+  return parsed === undefined ? "another process" : `process ${parsed.pid} on host ${parsed.host}`;
 }

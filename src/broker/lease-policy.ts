@@ -37,14 +37,14 @@ export interface LeaseContext {
   pollMs: number;
 }
 
-export function decideLease(state: LeaseState | null, c: LeaseContext): LeaseDecision {
+export function decideLease(state: LeaseState | null, ctx: LeaseContext): LeaseDecision {
   if (state === null) return { action: "claim", expect: null, why: "free", onlyIfExpired: false };
   const expect = { owner: state.owner, generation: state.generation };
-  const liveness = c.liveness(state.owner);
+  const liveness = ctx.liveness(state.owner);
   if (liveness === "self") return { action: "claim", expect, why: "own", onlyIfExpired: false };
   if (liveness === "dead") return { action: "claim", expect, why: "holder-dead", onlyIfExpired: false };
   // A holder that renews its lease is working: wait for its result.
-  if (state.until > state.now) return { action: "wait", ms: Math.min(c.pollMs, state.until - state.now), why: "held" };
+  if (state.until > state.now) return { action: "wait", ms: Math.min(ctx.pollMs, state.until - state.now), why: "held" };
   // Expired and not sending: a claim fences the old holder out (it confirms
   // its lease before every send and finds it gone).
   if (state.sending === undefined) return { action: "claim", expect, why: "expired", onlyIfExpired: true };
@@ -52,8 +52,8 @@ export function decideLease(state: LeaseState | null, c: LeaseContext): LeaseDec
   // Alive on this host, paused or stuck mid-send: a second send of the same
   // single-use token would be a replay, unless the provider's grace window
   // since that send still covers it.
-  if (withinGrace(state.sending.at, c.rotationGraceMs, state.now)) return { action: "claim", expect, why: "grace", onlyIfExpired: true };
-  return { action: "wait", ms: c.pollMs, why: "holder-sending" };
+  if (withinGrace(state.sending.at, ctx.rotationGraceMs, state.now)) return { action: "claim", expect, why: "grace", onlyIfExpired: true };
+  return { action: "wait", ms: ctx.pollMs, why: "holder-sending" };
 }
 
 /** Whether a refresh sent at `sentAt` may be sent again now: only inside the provider's reuse grace window. */
@@ -81,9 +81,9 @@ export interface InterruptedContext {
   retryCapMs: number;
 }
 
-export function decideInterrupted(i: InterruptedRefresh, c: InterruptedContext): InterruptedDecision {
-  if (withinGrace(i.at, c.rotationGraceMs, c.now) || c.resendIsProbe) return { action: "resend" };
-  const left = i.at + c.windowMs - c.now;
-  if (left > 0) return { action: "hold", retryAfterMs: Math.max(1, Math.min(left, c.retryCapMs)) };
+export function decideInterrupted(interrupted: InterruptedRefresh, ctx: InterruptedContext): InterruptedDecision {
+  if (withinGrace(interrupted.at, ctx.rotationGraceMs, ctx.now) || ctx.resendIsProbe) return { action: "resend" };
+  const left = interrupted.at + ctx.windowMs - ctx.now;
+  if (left > 0) return { action: "hold", retryAfterMs: Math.max(1, Math.min(left, ctx.retryCapMs)) };
   return { action: "fail" };
 }

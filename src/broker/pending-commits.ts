@@ -52,7 +52,7 @@ export class PendingCommits {
    * each attempt (the lease, so other processes keep waiting for this one).
    */
   hold(lockKey: string, key: LinkKey, record: LinkRecord, commit: CommitOnce, first: StoreUnavailableError, renew: () => Promise<unknown>): PendingCommit {
-    this.log.error({ provider: key.providerId, user: key.userId, attempt: 1, code: first.code }, "storing a refreshed token failed; holding it in memory and retrying");
+    this.log.error({ provider: key.providerId, user: key.userId, attempt: 1, err: { code: first.code } }, "storing a refreshed token failed; holding it in memory and retrying");
     const settled = this.#retry(key, commit, renew).finally(() => this.#byKey.delete(lockKey));
     const pending = { record, settled };
     this.#byKey.set(lockKey, pending);
@@ -84,7 +84,7 @@ export class PendingCommits {
           this.log.error({ provider: key.providerId, user: key.userId, attempt, err: { message: String(err) } }, "storing a held refreshed token failed for good");
           throw err;
         }
-        this.log.error({ provider: key.providerId, user: key.userId, attempt, code: err.code }, "storing a refreshed token failed; retrying");
+        this.log.error({ provider: key.providerId, user: key.userId, attempt, err: { code: err.code } }, "storing a refreshed token failed; retrying");
       }
     }
   }

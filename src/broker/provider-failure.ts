@@ -1,11 +1,10 @@
-import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors.js";
+import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors/index.js";
 import { boundFailureReason, failureReason, type OAuthError } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
-import type { InterruptedRefresh, LinkKey, LinkRecord } from "../store/link-store.js";
+import type { ProviderEntry } from "../providers/index.js";
+import { linkKeyId, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";
 import { isWinner } from "./freshness.js";
 import { describeOwner, livenessOf } from "./lease-owner.js";
 import type { ClaimReason } from "./lease-policy.js";
-import { lockKey } from "./lock-key.js";
 import type { RefreshDeps } from "./refresh-deps.js";
 
 /** What a provider failure came to when it was not a final answer: a winner's record, or "judge the row afresh". */
@@ -17,40 +16,40 @@ export type FailureOutcome = { kind: "done"; record: LinkRecord } | { kind: "cha
  * re-reading for a winner on a permanent one (invariant 5).
  */
 export async function onProviderError(
-  o: RefreshDeps,
+  deps: RefreshDeps,
   key: LinkKey,
   provider: ProviderEntry,
   refreshToken: string,
   err: OAuthError,
   interrupted: InterruptedRefresh | undefined,
 ): Promise<FailureOutcome> {
-  const now = o.clock.now();
+  const now = deps.clock.now();
   let reason = failureReason(err, [refreshToken, provider.config.clientSecret]);
   switch (err.kind) {
     case "client_credentials": {
       // Invariant 6: not the user's fault; their refresh token is kept.
       const backoffMs = provider.gate.markMisconfigured(reason, now);
-      o.log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
+      deps.log.error({ provider: key.providerId, error: err.error, status: err.status, backoffMs }, "provider rejected the client credentials");
       throw fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now, retryAfterMs: backoffMs });
     }
     case "unusable_answer":
     case "transient":
     case "rate_limited":
       // Invariant 7: retried already, within the budget; never cached as permanent.
-      throw o.failures.remember(lockKey(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
+      throw deps.failures.remember(linkKeyId(key), fromOAuthError(key.providerId, err, reason, { grant: "refresh", failedAt: now }), now);
     case "permanent": {
       if (interrupted !== undefined) reason = boundFailureReason(`${interruptionText(interrupted, "resent")}; sent again and refused: ${reason}`);
       // Invariant 5: re-read before caching a failure.
-      const current = await o.store.get(key);
+      const current = await deps.store.get(key);
       if (isWinner(current, refreshToken, now)) {
-        o.log.info({ provider: key.providerId, user: key.userId }, "refresh lost a race; using the winner's token");
+        deps.log.info({ provider: key.providerId, user: key.userId }, "refresh lost a race; using the winner's token");
         return { kind: "done", record: current as LinkRecord };
       }
-      if (await o.store.recordFailure(key, refreshToken, reason, now)) {
-        o.log.warn({ provider: key.providerId, user: key.userId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
-        throw recorded(o, key, reauthRequired(reason, now), true);
+      if (await deps.store.recordFailure(key, refreshToken, reason, now)) {
+        deps.log.warn({ provider: key.providerId, user: key.userId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
+        throw recorded(deps, key, reauthRequired(reason, now), true);
       }
-      const after = await o.store.get(key);
+      const after = await deps.store.get(key);
       if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
       if (after === undefined) throw linkNotFound(key);
       if (after.refreshFailure !== null) throw reauthRecorded(after.refreshFailure);
@@ -69,22 +68,22 @@ export async function onProviderError(
  * what happened — the store remembers which token it cleared, so the
  * answer, if it ever arrives, still heals the link (invariant 12).
  */
-export async function failInterrupted(o: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<FailureOutcome> {
-  const now = o.clock.now();
+export async function failInterrupted(deps: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<FailureOutcome> {
+  const now = deps.clock.now();
   // Judged now, not at the claim: by the time the window is over the claim that failed the link
   // may have found the lease free, while its sender is known to be gone.
-  const how = interrupted.by === o.owner ? "own" : livenessOf(interrupted.by, o.identity, o.probe) === "dead" ? "holder-dead" : why;
+  const how = interrupted.by === deps.owner ? "own" : livenessOf(interrupted.by, deps.identity, deps.probe) === "dead" ? "holder-dead" : why;
   const reason = boundFailureReason(`${interruptionText(interrupted, how)}; the provider may have rotated the refresh token, so it was not sent again`);
-  o.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
-  if (await o.store.recordFailure(key, record.refreshToken as string, reason, now)) {
-    throw recorded(o, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false);
+  deps.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
+  if (await deps.store.recordFailure(key, record.refreshToken as string, reason, now)) {
+    throw recorded(deps, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false);
   }
   return { kind: "changed" };
 }
 
 /** A failure now stored on the link, reported before it is thrown. */
-export function recorded(o: RefreshDeps, key: LinkKey, err: BrokerError, answered: boolean): BrokerError {
-  o.events.failureRecorded(key, err.reason, answered);
+export function recorded(deps: RefreshDeps, key: LinkKey, err: BrokerError, answered: boolean): BrokerError {
+  deps.events.failureRecorded(key, err.reason, answered);
   return err;
 }
 

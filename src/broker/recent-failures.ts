@@ -1,4 +1,4 @@
-import type { BrokerError } from "../errors.js";
+import type { BrokerError } from "../errors/index.js";
 
 /** The most transient failures remembered per process. */
 const MAX_REMEMBERED = 10_000;

@@ -1,10 +1,9 @@
-import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors.js";
+import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors/index.js";
 import type { TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
-import type { HeldLease, LinkKey, LinkRecord, NewTokens } from "../store/link-store.js";
+import { linkKeyId, type HeldLease, type LinkKey, type LinkRecord, type NewTokens } from "../store/link-store.js";
 import { isFresh, minValidityUnreachable } from "./freshness.js";
-import { lockKey } from "./lock-key.js";
 import type { RefreshDeps } from "./refresh-deps.js";
 
 /** How committing an answer ended. */
@@ -43,15 +42,15 @@ export interface Answer {
  * after the lease was lost or the link was failed for this very send (an
  * answer heals); only a later rotation or a re-link refuses it.
  */
-export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOutcome> {
-  const { key, provider, held, tokens } = a;
-  if (tokens.notes.length > 0) o.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
+export async function commitAnswer(deps: RefreshDeps, answer: Answer): Promise<CommitOutcome> {
+  const { key, provider, held, tokens } = answer;
+  if (tokens.notes.length > 0) deps.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
   // Lifetimes count from the send, not the answer: an answer that took
   // minutes to arrive carries a token that much older. last_refreshed_at is
   // when the answer was stored, so expires_at - last_refreshed_at is the
   // lifetime this daemon actually got (invariant 16 reads it).
-  const issuedAt = a.sentAt;
-  const storedAt = Math.max(issuedAt, o.clock.now());
+  const issuedAt = answer.sentAt;
+  const storedAt = Math.max(issuedAt, deps.clock.now());
   const next: NewTokens = {
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
@@ -62,76 +61,76 @@ export async function commitAnswer(o: RefreshDeps, a: Answer): Promise<CommitOut
   };
   const expect = { version: held.version, refreshToken: held.refreshToken as string };
   const commitOnce = async (): Promise<LinkRecord | undefined> => {
-    const committed = await o.store.commitRefresh(key, expect, next, storedAt);
+    const committed = await deps.store.commitRefresh(key, expect, next, storedAt);
     if (committed !== undefined) return committed;
     // A commit that failed with an I/O error may still have reached the
     // disk; its retry then finds the row changed — by itself.
-    const row = await o.store.get(key);
+    const row = await deps.store.get(key);
     return row !== undefined && holds(row, next) ? row : undefined;
   };
   provider.gate.markHealthy();
-  o.failures.forget(lockKey(key));
+  deps.failures.forget(linkKeyId(key));
 
   let committed: LinkRecord | undefined;
   try {
     committed = await commitOnce();
   } catch (err) {
     if (!(err instanceof StoreUnavailableError)) throw err;
-    const renew = (): Promise<unknown> => o.store.confirmLease(key, a.lease, held.version, o.leaseTtlMs);
-    const pending = o.pending.hold(lockKey(key), key, asCommitted(held, next, storedAt), commitOnce, err, renew);
+    const renew = (): Promise<unknown> => deps.store.confirmLease(key, answer.lease, held.version, deps.leaseTtlMs);
+    const pending = deps.pending.hold(linkKeyId(key), key, asCommitted(held, next, storedAt), commitOnce, err, renew);
     void pending.settled.then(
-      async (c) => {
-        if (c === undefined) {
-          await o.store.releaseLease(key, a.lease).catch(() => undefined);
-          await onDiscarded(o, key, provider, tokens);
-        } else if (c.version > held.version + 1) {
-          healed(o, key);
+      async (current) => {
+        if (current === undefined) {
+          await deps.store.releaseLease(key, answer.lease).catch(() => undefined);
+          await onDiscarded(deps, key, provider, tokens);
+        } else if (current.version > held.version + 1) {
+          healed(deps, key);
         }
       },
-      () => o.store.releaseLease(key, a.lease).catch(() => undefined),
+      () => deps.store.releaseLease(key, answer.lease).catch(() => undefined),
     );
-    o.events.refreshed(key, "OK", performance.now() - a.began);
+    deps.events.refreshed(key, "OK", performance.now() - answer.began);
     // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back"
     // when it is unusable or — the store having stalled before it failed — too short for them.
-    const usable = tokens.accessToken !== "" && isFresh(pending.record, a.minValidMs, o.clock.now());
+    const usable = tokens.accessToken !== "" && isFresh(pending.record, answer.minValidMs, deps.clock.now());
     return { kind: "held", record: pending.record, ...(usable ? {} : { answer: storeUnavailable(err) }) };
   }
   if (committed === undefined) {
-    o.events.refreshed(key, "DISCARDED", performance.now() - a.began);
-    await onDiscarded(o, key, provider, tokens);
+    deps.events.refreshed(key, "DISCARDED", performance.now() - answer.began);
+    await onDiscarded(deps, key, provider, tokens);
     return { kind: "changed" };
   }
-  o.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
-  o.events.refreshed(key, "OK", performance.now() - a.began);
+  deps.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
+  deps.events.refreshed(key, "OK", performance.now() - answer.began);
   // Someone else wrote between the claim and this commit (a failure recorded for this send), or
   // judged this holder gone: the answer repaired what they saw as an interrupted refresh.
-  if (a.leaseLost || committed.version > held.version + 1) healed(o, key);
+  if (answer.leaseLost || committed.version > held.version + 1) healed(deps, key);
   if (tokens.accessToken === "") {
     throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored, so try again`, {
       retryAfterMs: 0,
       metadata: { provider_id: key.providerId },
     });
   }
-  await o.validator.validate(key, provider, committed);
-  const now = o.clock.now();
-  const lifetime = minValidityUnreachable(committed, a.minValidMs, now);
-  if (lifetime !== undefined) throw minValidityUnreachableError(key.providerId, lifetime, a.minValidMs);
+  await deps.validator.validate(key, provider, committed);
+  const now = deps.clock.now();
+  const lifetime = minValidityUnreachable(committed, answer.minValidMs, now);
+  if (lifetime !== undefined) throw minValidityUnreachableError(key.providerId, lifetime, answer.minValidMs);
   // A token that left the provider a moment too short for the caller (a slow answer) is not
   // handed out as if it were enough; the next call judges it afresh.
-  if (!isFresh(committed, a.minValidMs, now)) throw minValidityUnreachableError(key.providerId, Math.max(0, (committed.expiresAt ?? now) - now), a.minValidMs);
+  if (!isFresh(committed, answer.minValidMs, now)) throw minValidityUnreachableError(key.providerId, Math.max(0, (committed.expiresAt ?? now) - now), answer.minValidMs);
   return { kind: "done", record: committed };
 }
 
-function healed(o: RefreshDeps, key: LinkKey): void {
-  o.log.info({ provider: key.providerId, user: key.userId }, "a refresh answer that arrived after its lease was taken or its link was failed was stored: the link is healed");
-  o.events.healed(key);
+function healed(deps: RefreshDeps, key: LinkKey): void {
+  deps.log.info({ provider: key.providerId, user: key.userId }, "a refresh answer that arrived after its lease was taken or its link was failed was stored: the link is healed");
+  deps.events.healed(key);
 }
 
 /** The row changed under the refresh (re-linked, unlinked, failed by another writer): its data wins. */
-async function onDiscarded(o: RefreshDeps, key: LinkKey, provider: ProviderEntry, tokens: TokenSet): Promise<void> {
-  o.log.warn({ provider: key.providerId, user: key.userId }, "refresh result discarded: the link changed during the refresh");
-  const now = await o.store.get(key).catch(() => null);
-  if (now === undefined) o.revokeOrphan(key, provider, tokens);
+async function onDiscarded(deps: RefreshDeps, key: LinkKey, provider: ProviderEntry, tokens: TokenSet): Promise<void> {
+  deps.log.warn({ provider: key.providerId, user: key.userId }, "refresh result discarded: the link changed during the refresh");
+  const now = await deps.store.get(key).catch(() => null);
+  if (now === undefined) deps.revokeOrphan(key, provider, tokens);
 }
 
 /** Whether `row` holds what `next` would have written. */

@@ -1,7 +1,7 @@
 import type { RefreshSettings } from "../config/config.js";
 import type { Logger } from "../log.js";
 import type { TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import type { LinkKey, LinkStore } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvents } from "./engine-events.js";

@@ -1,9 +1,9 @@
-import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors.js";
+import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors/index.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import { OAuthError, refreshWithRetry, type TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
-import type { HeldLease, InterruptedRefresh, LinkKey, LinkRecord } from "../store/link-store.js";
+import { linkKeyId, type HeldLease, type InterruptedRefresh, type LinkKey, type LinkRecord } from "../store/link-store.js";
 import type { RefreshOutcome } from "./engine-events.js";
 import { isFresh } from "./freshness.js";
 import { LeaseKeeper } from "./lease-keeper.js";
@@ -12,7 +12,7 @@ import { decideInterrupted, decideLease, type ClaimReason } from "./lease-policy
 import { failInterrupted, onProviderError } from "./provider-failure.js";
 import { commitAnswer } from "./refresh-commit.js";
 import type { RefreshDeps } from "./refresh-deps.js";
-import { lockKey } from "./lock-key.js";
+import { isRejected, type TokenWish } from "./rejected-token.js";
 
 
 /** What one attempt came to. Final answers for the caller are thrown as BrokerError. */
@@ -72,10 +72,10 @@ export class Refresher {
    */
   readonly #clearing = new Map<string, symbol>();
 
-  constructor(private readonly o: RefreshDeps) {}
+  constructor(private readonly deps: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Outcome> {
-    const o = this.o;
+  async attempt(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish?: TokenWish): Promise<Outcome> {
+    const deps = this.deps;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
     const slot = await provider.gate.acquire();
@@ -89,10 +89,10 @@ export class Refresher {
       // user's refresh is attempted. Checked here, where every path to the
       // provider passes, after the wait for a slot (the breaker may have
       // opened meanwhile).
-      const open = provider.gate.misconfigured(o.clock.now());
+      const open = provider.gate.misconfigured(deps.clock.now());
       if (open !== undefined) throw providerMisconfigured(key.providerId, open.reason, open.retryAfterMs);
 
-      const claimed = await this.#claim(key, provider, minValidMs);
+      const claimed = await this.#claim(key, provider, minValidMs, wish);
       if (claimed.kind !== "claimed") return claimed;
       held = claimed.lease;
       const record = claimed.record;
@@ -101,50 +101,50 @@ export class Refresher {
 
       // Invariant 11: a send whose answer no one saw — this process's own included,
       // unless this process knows the provider answered it without rotating.
-      const known = this.#answered.get(lockKey(key));
-      this.#answered.delete(lockKey(key));
-      const interrupted = claimed.interrupted?.by === o.owner && known === refreshToken ? undefined : claimed.interrupted;
+      const known = this.#answered.get(linkKeyId(key));
+      this.#answered.delete(linkKeyId(key));
+      const interrupted = claimed.interrupted?.by === deps.owner && known === refreshToken ? undefined : claimed.interrupted;
       if (interrupted !== undefined) {
-        const d = decideInterrupted(interrupted, {
+        const decision = decideInterrupted(interrupted, {
           now: claimed.now,
           rotationGraceMs: provider.config.rotationGraceMs,
           resendIsProbe: provider.config.resendIsProbe,
-          windowMs: o.settings.interruptedWindowMs,
+          windowMs: deps.settings.interruptedWindowMs,
           retryCapMs: INTERRUPTED_RETRY_MS,
         });
-        if (d.action === "hold") {
+        if (decision.action === "hold") {
           keepSending = true;
-          throw refreshInterrupted(key.providerId, interrupted.at, describeOwner(interrupted.by), d.retryAfterMs);
+          throw refreshInterrupted(key.providerId, interrupted.at, describeOwner(interrupted.by), decision.retryAfterMs);
         }
-        if (d.action === "fail") return await failInterrupted(o, key, record, interrupted, claimed.why);
+        if (decision.action === "fail") return await failInterrupted(deps, key, record, interrupted, claimed.why);
       }
 
       const sent = await this.#send(key, provider, record, claimed.lease);
       slot(); // the provider call is over: committing needs no slot
       const ended = (outcome: RefreshOutcome): void => {
-        if (sent.began !== undefined) o.events.refreshed(key, outcome, performance.now() - sent.began);
+        if (sent.began !== undefined) deps.events.refreshed(key, outcome, performance.now() - sent.began);
       };
       switch (sent.kind) {
         case "lease-lost":
-          o.log.warn({ provider: key.providerId, user: key.userId }, "refresh lease lost; sending nothing more and reading the link again");
+          deps.log.warn({ provider: key.providerId, user: key.userId }, "refresh lease lost; sending nothing more and reading the link again");
           ended("DISCARDED");
           // Every send of this attempt was answered without rotating, but the record of
           // it may still stand on the row, where others read it as an interruption.
-          if (sent.began !== undefined) o.background(this.#clearOwnSend(key, refreshToken));
+          if (sent.began !== undefined) deps.background(this.#clearOwnSend(key, refreshToken));
           return { kind: "changed" };
         case "unknown": {
           // Invariant 11: never a second send. The mark stays, so every
           // claimant learns of it; the answer, should it still come to
           // anyone, heals the link (invariant 12).
           keepSending = true;
-          o.log.warn({ provider: key.providerId, user: key.userId, kind: sent.err.kind, status: sent.err.status }, "a refresh request got no answer that could be used; its refresh token is not sent again");
+          deps.log.warn({ provider: key.providerId, user: key.userId, kind: sent.err.kind, status: sent.err.status }, "a refresh request got no answer that could be used; its refresh token is not sent again");
           const answer = this.#interruptedAnswer(key, provider, sent);
           ended(answer.reason);
           throw answer;
         }
         case "refused":
           try {
-            const outcome = await onProviderError(o, key, provider, refreshToken, sent.err, interrupted);
+            const outcome = await onProviderError(deps, key, provider, refreshToken, sent.err, interrupted);
             ended(outcome.kind === "done" ? "OK" : "DISCARDED");
             return outcome;
           } catch (answer) {
@@ -152,7 +152,7 @@ export class Refresher {
             throw answer;
           }
         case "tokens": {
-          const outcome = await commitAnswer(o, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
+          const outcome = await commitAnswer(deps, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
           if (outcome.kind === "held") {
             held = undefined; // PendingCommits keeps it renewed until its commit lands: never released here
             if (outcome.answer !== undefined) throw outcome.answer;
@@ -179,27 +179,27 @@ export class Refresher {
    * outcome meanwhile.
    */
   async #release(key: LinkKey, lease: HeldLease, keepSending: boolean, sent: string | undefined): Promise<void> {
-    const o = this.o;
+    const deps = this.deps;
     try {
-      await o.store.releaseLease(key, lease, { keepSending });
+      await deps.store.releaseLease(key, lease, { keepSending });
     } catch (err) {
       if (keepSending || !(err instanceof StoreUnavailableError)) return;
       if (sent !== undefined) this.#remember(key, sent);
       // Released by generation while still ours; if someone claimed meanwhile, the record may
       // still be ours to clear.
-      const clear = sent === undefined ? undefined : this.#clearOwnSend(key, sent, retryRelease(o, key, lease));
-      o.background(clear ?? retryRelease(o, key, lease));
+      const clear = sent === undefined ? undefined : this.#clearOwnSend(key, sent, retryRelease(deps, key, lease));
+      deps.background(clear ?? retryRelease(deps, key, lease));
     }
   }
 
   /** clearOwnSend for the send this process knows of, unless a newer send of the key supersedes it first; after `first` when given. */
   async #clearOwnSend(key: LinkKey, sent: string, first?: Promise<void>): Promise<void> {
-    const k = lockKey(key);
+    const k = linkKeyId(key);
     const mine = Symbol(k);
     this.#clearing.set(k, mine);
     try {
       await first;
-      await clearOwnSend(this.o, key, sent, () => this.#clearing.get(k) === mine);
+      await clearOwnSend(this.deps, key, sent, () => this.#clearing.get(k) === mine);
     } finally {
       if (this.#clearing.get(k) === mine) this.#clearing.delete(k);
     }
@@ -207,32 +207,33 @@ export class Refresher {
 
   #remember(key: LinkKey, refreshToken: string): void {
     if (this.#answered.size >= MAX_REMEMBERED_OUTCOMES) this.#answered.delete(this.#answered.keys().next().value as string);
-    this.#answered.set(lockKey(key), refreshToken);
+    this.#answered.set(linkKeyId(key), refreshToken);
   }
 
   /** Invariants 1, 13 and 14: claim the lease, or learn whom to wait for. */
-  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number): Promise<Claimed> {
-    const o = this.o;
-    const state = await o.store.readLease(key);
+  async #claim(key: LinkKey, provider: ProviderEntry, minValidMs: number, wish: TokenWish | undefined): Promise<Claimed> {
+    const deps = this.deps;
+    const state = await deps.store.readLease(key);
     if (state === undefined) throw linkNotFound(key);
     const decision = decideLease(state, {
-      liveness: (owner) => livenessOf(owner, o.identity, o.probe),
+      liveness: (owner) => livenessOf(owner, deps.identity, deps.probe),
       rotationGraceMs: provider.config.rotationGraceMs,
-      pollMs: o.leasePollMs,
+      pollMs: deps.leasePollMs,
     });
     if (decision.action === "wait") return { kind: "wait", ms: decision.ms };
-    const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, decision.expect, { onlyIfExpired: decision.onlyIfExpired });
+    const claim = await deps.store.claimLease(key, deps.owner, deps.leaseTtlMs, decision.expect, { onlyIfExpired: decision.onlyIfExpired });
     if (!claim.claimed) {
       if ("missing" in claim) throw linkNotFound(key);
       // Lost the race for it, or it was renewed meanwhile; released (held: null): look again at once.
-      return { kind: "wait", ms: claim.held === null ? 0 : o.leasePollMs };
+      return { kind: "wait", ms: claim.held === null ? 0 : deps.leasePollMs };
     }
-    if (decision.why !== "free") o.log.info({ provider: key.providerId, user: key.userId, why: decision.why }, "took over a refresh lease");
+    if (decision.why !== "free") deps.log.info({ provider: key.providerId, user: key.userId, why: decision.why }, "took over a refresh lease");
     const out: Claimed = { kind: "claimed", lease: claim.lease, record: claim.record, now: claim.now, why: decision.why };
     if (claim.interrupted !== undefined) out.interrupted = claim.interrupted;
-    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile.
-    if (claim.record.refreshToken === null || isFresh(claim.record, minValidMs, o.clock.now())) {
-      await o.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
+    // Invariant 2 again: the claimed row is the latest; someone may have finished meanwhile
+    // (for a caller reporting a refused token: replaced it, rejected-token.ts).
+    if (claim.record.refreshToken === null || (isFresh(claim.record, minValidMs, deps.clock.now()) && !isRejected(claim.record, wish))) {
+      await deps.store.releaseLease(key, claim.lease, { keepSending: claim.interrupted !== undefined }).catch(() => undefined);
       return { kind: "changed" };
     }
     return out;
@@ -245,30 +246,30 @@ export class Refresher {
    * refresh.answer_timeout, renewing the lease meanwhile.
    */
   async #send(key: LinkKey, provider: ProviderEntry, record: LinkRecord, lease: HeldLease): Promise<Sent> {
-    const o = this.o;
-    const keeper = new LeaseKeeper(o.store, key, lease, record.version, o.leaseTtlMs, o.clock, o.log).start();
+    const deps = this.deps;
+    const keeper = new LeaseKeeper({ store: deps.store, key, lease, version: record.version, ttlMs: deps.leaseTtlMs, clock: deps.clock, log: deps.log }).start();
     let began: number | undefined;
     let requestAt: number | undefined;
-    let sentAt = o.clock.now();
+    let sentAt = deps.clock.now();
     const answered = (): void => {
-      if (requestAt !== undefined) o.events.tokenEndpoint(key.providerId, (performance.now() - requestAt) / 1000);
+      if (requestAt !== undefined) deps.events.tokenEndpoint(key.providerId, (performance.now() - requestAt) / 1000);
       requestAt = undefined;
     };
     try {
       const tokens = await refreshWithRetry(provider.config, record.refreshToken as string, {
-        send: (token) => o.endpoint.refresh(provider, token, { timeoutMs: o.settings.answerTimeoutMs, now: o.clock.now }),
-        random: o.random,
-        timeoutMs: o.settings.answerTimeoutMs,
-        initialBackoffMs: o.settings.initialBackoffMs,
-        maxBackoffMs: o.settings.maxBackoffMs,
-        budgetMs: o.settings.budgetMs,
-        sleep: o.clock.sleep,
-        now: o.clock.now,
+        send: (token) => deps.endpoint.refresh(provider, token, { timeoutMs: deps.settings.answerTimeoutMs, now: deps.clock.now }),
+        random: deps.random,
+        timeoutMs: deps.settings.answerTimeoutMs,
+        initialBackoffMs: deps.settings.initialBackoffMs,
+        maxBackoffMs: deps.settings.maxBackoffMs,
+        budgetMs: deps.settings.budgetMs,
+        sleep: deps.clock.sleep,
+        now: deps.clock.now,
         beforeAttempt: async () => {
-          this.#clearing.delete(lockKey(key)); // this send's record is not one to clear in the background
+          this.#clearing.delete(linkKeyId(key)); // this send's record is not one to clear in the background
           if (!(await keeper.confirmSending())) throw new LeaseLost();
           noteProviderContacted();
-          sentAt = o.clock.now();
+          sentAt = deps.clock.now();
           requestAt = performance.now();
           began ??= requestAt;
         },
@@ -278,7 +279,7 @@ export class Refresher {
         },
         onAttempt: (attempt, err) => {
           answered();
-          o.log.warn({ provider: key.providerId, user: key.userId, attempt, kind: err.kind, sent: err.sent, status: err.status, error: err.error }, "refresh attempt failed");
+          deps.log.warn({ provider: key.providerId, user: key.userId, attempt, kind: err.kind, sent: err.sent, status: err.status, error: err.error }, "refresh attempt failed");
         },
       });
       answered();
@@ -300,15 +301,15 @@ export class Refresher {
    * next claimant may send again; otherwise the link is interrupted.
    */
   #interruptedAnswer(key: LinkKey, provider: ProviderEntry, sent: { err: OAuthError; sentAt: number }): BrokerError {
-    const o = this.o;
+    const deps = this.deps;
     if (provider.config.rotationGraceMs > 0 || provider.config.resendIsProbe) {
       const retry = new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)}: the refresh got no usable answer (${sent.err.message}); try again`, {
         retryAfterMs: 1000,
         metadata: { provider_id: key.providerId },
       });
-      return o.failures.remember(lockKey(key), retry, o.clock.now());
+      return deps.failures.remember(linkKeyId(key), retry, deps.clock.now());
     }
-    return refreshInterrupted(key.providerId, sent.sentAt, describeOwner(o.owner), Math.min(INTERRUPTED_RETRY_MS, o.settings.interruptedWindowMs || INTERRUPTED_RETRY_MS));
+    return refreshInterrupted(key.providerId, sent.sentAt, describeOwner(deps.owner), Math.min(INTERRUPTED_RETRY_MS, deps.settings.interruptedWindowMs || INTERRUPTED_RETRY_MS));
   }
 }
 
@@ -321,9 +322,9 @@ function unreachable(x: never): never {
  * but StoreUnavailableError) or `until` (engine clock) passes, waiting a
  * jittered doubling delay (50 ms up to 1 s) before each try.
  */
-async function untilStored(o: RefreshDeps, until: number, step: () => Promise<boolean>): Promise<void> {
-  for (let wait = 50; o.clock.now() < until; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
-    await o.clock.sleep(wait / 2 + o.random() * (wait / 2));
+async function untilStored(deps: RefreshDeps, until: number, step: () => Promise<boolean>): Promise<void> {
+  for (let wait = 50; deps.clock.now() < until; wait = Math.min(wait * 2, RELEASE_RETRY_MAX_MS)) {
+    await deps.clock.sleep(wait / 2 + deps.random() * (wait / 2));
     try {
       if (await step()) return;
     } catch (err) {
@@ -333,9 +334,9 @@ async function untilStored(o: RefreshDeps, until: number, step: () => Promise<bo
 }
 
 /** Retries a release the store could not take until it lands (by generation: a no-op once someone else claimed). */
-function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<void> {
-  return untilStored(o, Number.POSITIVE_INFINITY, async () => {
-    await o.store.releaseLease(key, lease);
+function retryRelease(deps: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<void> {
+  return untilStored(deps, Number.POSITIVE_INFINITY, async () => {
+    await deps.store.releaseLease(key, lease);
     return true;
   });
 }
@@ -350,14 +351,14 @@ function retryRelease(o: RefreshDeps, key: LinkKey, lease: HeldLease): Promise<v
  * it sent and no newer send of this process superseded it (`current`).
  * Tried for as long as the interrupted window, then left alone.
  */
-function clearOwnSend(o: RefreshDeps, key: LinkKey, sent: string, current: () => boolean): Promise<void> {
-  return untilStored(o, o.clock.now() + Math.max(o.settings.interruptedWindowMs, o.leaseTtlMs), async () => {
-    const claim = await o.store.claimLease(key, o.owner, o.leaseTtlMs, null);
+function clearOwnSend(deps: RefreshDeps, key: LinkKey, sent: string, current: () => boolean): Promise<void> {
+  return untilStored(deps, deps.clock.now() + Math.max(deps.settings.interruptedWindowMs, deps.leaseTtlMs), async () => {
+    const claim = await deps.store.claimLease(key, deps.owner, deps.leaseTtlMs, null);
     if ("missing" in claim) return true;
     if (!claim.claimed) return false; // held: try again once it is free
-    const mine = current() && claim.interrupted?.by === o.owner && claim.record.refreshToken === sent;
-    await o.store.releaseLease(key, claim.lease, { keepSending: !mine });
-    if (mine) o.log.info({ provider: key.providerId, user: key.userId }, "cleared the record of a refresh the provider answered without rotating");
+    const mine = current() && claim.interrupted?.by === deps.owner && claim.record.refreshToken === sent;
+    await deps.store.releaseLease(key, claim.lease, { keepSending: !mine });
+    if (mine) deps.log.info({ provider: key.providerId, user: key.userId }, "cleared the record of a refresh the provider answered without rotating");
     return true;
   });
 }

@@ -1,5 +1,5 @@
 import { refreshGrant, revokeTokens, type TokenSet } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 
 /** What one token-endpoint request is given: its own time bound and the engine's clock for Retry-After dates. */
 export interface RefreshRequest {

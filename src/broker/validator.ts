@@ -1,8 +1,8 @@
 import type { RefreshSettings } from "../config/config.js";
-import { refreshedTokenRejected } from "../errors.js";
+import { refreshedTokenRejected } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import { validateToken } from "../oauth/index.js";
-import type { ProviderEntry } from "../providers/registry.js";
+import type { ProviderEntry } from "../providers/index.js";
 import type { LinkKey, LinkRecord } from "../store/link-store.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Clock } from "./clock.js";

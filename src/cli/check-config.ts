@@ -1,7 +1,10 @@
-import { discoverProviders } from "../app.js";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse } from "yaml";
+import { discoverProviders } from "../providers/index.js";
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
-import { Keyring, KeyringError, loadKeys } from "../crypto/index.js";
+import { Keyring, KeyringError, loadKeysFrom } from "../crypto/index.js";
 import { EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 import { writeErr, writeOut } from "./output.js";
 
@@ -17,21 +20,34 @@ export async function checkConfigCommand(configPath: string | undefined, opts: {
     writeErr("tokenbroker check-config: --config FILE (or TOKENBROKER_CONFIG) is required\n");
     return EXIT_USAGE;
   }
-  let config: Config;
-  let keyIds: string[];
+  let config: Config | undefined;
+  let keyIds: string[] = [];
+  // Every problem at once: a file that fails on a client secret is still checked for its keys,
+  // so an empty credentials directory is reported whole, not one missing credential per run.
+  const problems: string[] = [];
+  const warnings: string[] = [];
   try {
     config = loadConfigFile(path);
-    const { keysFile, keysCredential } = config.encryption;
-    const loaded = loadKeys({ ...(keysFile !== undefined ? { keysFile } : {}), ...(keysCredential !== undefined ? { keysCredential } : {}) });
-    config.warnings.push(...loaded.warnings);
-    keyIds = new Keyring(loaded.keys).keyIds;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof KeyringError) {
-      writeErr(`tokenbroker: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
   }
+  const keys = config?.encryption ?? encryptionOf(path);
+  if (keys !== undefined) {
+    try {
+      const loaded = loadKeysFrom(keys);
+      warnings.push(...loaded.warnings);
+      keyIds = new Keyring(loaded.keys).keyIds;
+    } catch (err) {
+      if (!(err instanceof KeyringError)) throw err;
+      problems.push(`encryption.${keys.kind === "credential" ? "keys_credential" : "keys_file"}: ${err.message}`);
+    }
+  }
+  if (config === undefined || problems.length > 0) {
+    writeErr(`tokenbroker: invalid configuration ${path}:\n${problems.map((p) => `  ${p}`).join("\n")}\n`);
+    return EXIT_USAGE;
+  }
+  config.warnings.push(...warnings);
   if (opts.online) {
     try {
       await discoverProviders(config.providers, config.refresh.timeoutMs);
@@ -45,4 +61,22 @@ export async function checkConfigCommand(configPath: string | undefined, opts: {
   const discovery = config.providers.some((p) => p.pendingDiscovery !== undefined) ? (opts.online ? "; discovery ok" : "; discovery not checked (use --online)") : "";
   writeOut(`${path}: ok (${n} provider${n === 1 ? "" : "s"}; key${keyIds.length === 1 ? "" : "s"} ${keyIds.join(", ")}${discovery})\n`);
   return EXIT_OK;
+}
+
+/**
+ * The keys settings of a file that did not load as a whole (another field is
+ * wrong), read from the YAML as it stands, so its keys are checked too;
+ * undefined when even that cannot be read.
+ */
+function encryptionOf(path: string): Config["encryption"] | undefined {
+  try {
+    const doc = parse(readFileSync(path, "utf8")) as { encryption?: { keys_file?: unknown; keys_credential?: unknown } } | null;
+    const e = doc?.encryption;
+    const keysFile = typeof e?.keys_file === "string" ? resolve(dirname(path), e.keys_file) : undefined;
+    const keysCredential = typeof e?.keys_credential === "string" ? e.keys_credential : undefined;
+    if ((keysFile === undefined) === (keysCredential === undefined)) return undefined;
+    return keysFile !== undefined ? { kind: "file", path: keysFile } : { kind: "credential", name: keysCredential! };
+  } catch {
+    return undefined;
+  }
 }

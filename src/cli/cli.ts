@@ -1,14 +1,24 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { UsageError, parseCommandArgs, str } from "./args.js";
 import type { Command, CommandContext } from "./command.js";
 import { CLIENT_OPTIONS, COMMANDS } from "./commands.js";
-import { createBrokerClient, resolveAddr, type BrokerClient } from "./daemon-client.js";
-import { failureOf } from "./daemon-error.js";
+import { createBrokerClient, resolveAddr, type BrokerClient, type ClientTls } from "./daemon-client.js";
+import { failureOf, reasonOf } from "./daemon-error.js";
+import { readClientTls } from "./client-tls.js";
+import { explainTransportFailure } from "./transport-failure.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeForReason } from "./exit-codes.js";
 import { commandHelp, topLevelHelp, usageLine } from "./help.js";
 import { writeErr, writeOut } from "./output.js";
 import { formatFailure, formatUsageError } from "./report.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../version.js";
+
+/**
+ * What a transport reports, with no daemon error, when the other end is not what the address
+ * says: EPIPE, a reset, a protocol error, or an HTTP status mapped to a code (an HTTP/2-only
+ * server answers a Connect request over TLS with 403).
+ */
+const TRANSPORT_CODES = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.PermissionDenied, Code.Unimplemented]);
 
 /** Runs one command line (argv without node and the script) and answers its exit code. */
 export async function runCommandLine(argv: readonly string[]): Promise<number> {
@@ -16,6 +26,11 @@ export async function runCommandLine(argv: readonly string[]): Promise<number> {
   if (first === undefined) {
     writeErr(topLevelHelp(COMMANDS));
     return EXIT_USAGE;
+  }
+  if (first === "help" && second !== undefined) {
+    // `help token`, `help keys rotate`: the command's help, as `token --help` prints it.
+    const rest = argv.slice(1);
+    return runCommandLine([...rest, "--help"]);
   }
   if (first === "--help" || first === "-h" || first === "help") {
     writeOut(topLevelHelp(COMMANDS));
@@ -61,15 +76,21 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
   const clients: Array<BrokerClient<DescService>> = [];
   let address: string | undefined;
   try {
-    const { flags, positionals } = parseCommandArgs(args, options, { max: command.args === undefined ? 0 : command.args.split(" ").length });
+    const { flags, positionals } = parseCommandArgs(args, options, { max: command.restArgs === true ? Number.POSITIVE_INFINITY : command.args === undefined ? 0 : command.args.split(" ").length });
     const resolveAddress = (): string => (address ??= resolveAddr(str(flags, "addr")));
-    if (command.client === true) resolveAddress(); // a bad address is a usage error before anything runs
+    let tls: ClientTls | undefined;
+    const clientTls = (): ClientTls => (tls ??= readClientTls(flags, resolveAddress()));
+    if (command.client === true) {
+      // A bad address or an unreadable certificate is a usage error before anything runs.
+      resolveAddress();
+      clientTls();
+    }
     const ctx: CommandContext = {
       flags,
       positionals,
       address: resolveAddress,
       connect<D extends DescService>(desc: D) {
-        const client = createBrokerClient(desc, resolveAddress(), { callerToken: str(flags, "caller-token") ?? process.env.TOKENBROKER_CALLER_TOKEN });
+        const client = createBrokerClient(desc, resolveAddress(), { callerToken: str(flags, "caller-token") ?? process.env.TOKENBROKER_CALLER_TOKEN, tls: clientTls() });
         clients.push(client as unknown as BrokerClient<DescService>);
         return client.rpc;
       },
@@ -78,7 +99,9 @@ async function runCommand(command: Command, args: readonly string[]): Promise<nu
       return await command.run(ctx);
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      const failure = failureOf(err, address ?? "");
+      let failure = failureOf(err, address ?? "");
+      // No daemon error: look at what answers there, and say what is wrong in one line.
+      if (address !== undefined && reasonOf(err) === undefined && err instanceof ConnectError && TRANSPORT_CODES.has(err.code)) failure = await explainTransportFailure(failure, err instanceof Error ? err.message : String(err), address, tls ?? {});
       writeErr(formatFailure(failure, json, { user: str(flags, "user"), provider: str(flags, "provider") }));
       return exitCodeForReason(failure.reason);
     }

@@ -18,6 +18,8 @@ export interface Command {
   readonly name: string;
   /** Positional arguments in the usage line ("ID"), none by default. */
   readonly args?: string;
+  /** Takes any number of positional arguments (`token --exec -- CMD ARG...`). */
+  readonly restArgs?: boolean;
   readonly summary: string;
   /** A paragraph for `--help`, after the summary. */
   readonly description?: string;

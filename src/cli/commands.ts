@@ -14,8 +14,11 @@ const config: OptionSpec = { name: "config", type: "string", value: "FILE", help
 
 /** The client options every command that talks to the daemon takes. */
 export const CLIENT_OPTIONS: readonly OptionSpec[] = [
-  { name: "addr", type: "string", value: "ADDR", help: "the daemon: unix:///path, tcp://host:port or http://host:port (default: TOKENBROKER_ADDR, else unix:///run/tokenbroker/tokenbroker.sock when it exists, else unix://./var/dev/tokenbroker.sock)" },
+  { name: "addr", type: "string", value: "ADDR", help: "the daemon: unix:///path or tcp://host:port (gRPC), tls://host:port (gRPC over TLS), http://host:port or https://host:port (the web listener: Connect) (default: TOKENBROKER_ADDR, else unix:///run/tokenbroker/tokenbroker.sock when it exists, else unix://./var/dev/tokenbroker.sock)" },
   { name: "caller-token", type: "string", value: "T", help: "caller token, needed on TCP and the web listener (default: TOKENBROKER_CALLER_TOKEN)" },
+  { name: "cacert", type: "string", value: "FILE", help: "tls:// and https://: trust the CA in this PEM file (default: TOKENBROKER_CACERT, else the system's CAs and NODE_EXTRA_CA_CERTS)" },
+  { name: "cert", type: "string", value: "FILE", help: "tls:// and https://: a client certificate (PEM) for mTLS, with --key (default: TOKENBROKER_CERT)" },
+  { name: "key", type: "string", value: "FILE", help: "the client certificate's private key (PEM) (default: TOKENBROKER_KEY)" },
 ];
 
 // serve, dev and check-config load the whole daemon; the client commands need
@@ -63,23 +66,40 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "status",
     summary: "the running daemon: health, listeners, store, keys, providers, links needing re-link",
-    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Exit 0 while the daemon serves, 4 when it is stopping.",
+    description: "Over TCP or the web listener the caller token needs the admin and link scopes. Each listener is shown with what it speaks (gRPC or Connect/gRPC-Web, TLS, mTLS) and the --addr that reaches it. While the store is down the listeners, the providers and the store's cause are still shown (keys and links are unknown then). Exit 0 while the daemon serves, 4 when it is stopping or its store is down.",
     client: true,
     options: [json("one JSON object")],
     run: statusCommand,
   },
   {
     name: "token",
-    summary: "print an access token",
-    description: "Prints the access token alone on stdout (or a JSON object with --json), refreshing it first when it would expire sooner than --min-valid.",
+    summary: "print an access token, or keep one fresh for a job (--watch, --file, --exec)",
+    description:
+      "Prints the access token alone on stdout (or a JSON object with --json), refreshing it first when it would expire sooner than --min-valid. " +
+      "--watch, --file and --exec keep following the link (WatchAccessToken) until stopped: every new token comes before the previous one has less than --min-valid left. " +
+      `--exec -- CMD [ARG...] runs CMD with the token in ${"$"}TOKENBROKER_TOKEN and the path of a file holding it in ${"$"}TOKENBROKER_TOKEN_FILE (--file's, or a private one), and exits with CMD's exit code. ` +
+      "An environment variable cannot change under a running process: TOKENBROKER_TOKEN keeps the token CMD started with, while the file is rewritten on every refresh, so a job that outlives its token reads the file (or uses the git credential helper). " +
+      "The file is replaced atomically (mode 0600) and removed on exit, SIGINT and SIGTERM. A failure the daemon says to retry reconnects while the current token still works; any other ends the command with its exit code.",
     client: true,
+    restArgs: true,
     options: [
       user("the user"),
       provider("the provider id"),
       { name: "min-valid", type: "string", value: "DURATION", help: "how long the token must stay valid, e.g. 90s, 5m (default: the daemon's refresh.min_valid_for)" },
-      json("print {access_token, token_type, expires_at, extra}"),
+      json("print {access_token, token_type, expires_at, extra} (with --watch: one object per line, with its generation)"),
+      { name: "watch", type: "boolean", help: "keep running and print each new token on its own line" },
+      { name: "file", type: "string", value: "PATH", help: "keep PATH holding the current token (rewritten atomically on every change, mode 0600, removed on exit)" },
+      { name: "exec", type: "boolean", help: "run the command after -- with the token in TOKENBROKER_TOKEN and the file path in TOKENBROKER_TOKEN_FILE" },
     ],
     run: tokenCommand,
+  },
+  {
+    // main.ts runs it before loading this table (it must start fast); listed here for --help.
+    name: "git-credential",
+    args: "OPERATION",
+    summary: "git's credential helper: get, store or erase (README \"Git on build hosts\")",
+    options: [],
+    run: async (ctx) => (await import("./git-credential/run.js")).gitCredentialMain(ctx.positionals),
   },
   {
     name: "link",
@@ -90,6 +110,7 @@ export const COMMANDS: readonly Command[] = [
       provider("the provider id"),
       { name: "device", type: "boolean", help: "run the device flow: show a code to enter at the provider and wait until it is approved" },
       { name: "redirect-after", type: "string", value: "PATH", help: "where the browser goes after linking (relative, or an allow-listed origin)" },
+      json("print {authorize_url, expires_at}; with --device, {linked, user_id, provider_id} once linked (prompts stay on stderr)"),
     ],
     run: linkCommand,
   },
@@ -98,7 +119,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "delete a link and revoke its tokens",
     description: "Asks for confirmation when stdin is a terminal, unless --yes.",
     client: true,
-    options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }],
+    options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }, json("print {unlinked, user_id, provider_id, token_revoked, revocation_error}")],
     run: unlinkCommand,
   },
   {
@@ -160,7 +181,7 @@ export const COMMANDS: readonly Command[] = [
     name: "keys rotate",
     summary: "re-seal every value under the active key, online, showing progress",
     client: true,
-    options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }],
+    options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }, json("print {reencrypted_rows, remaining_values} (progress stays on stderr)")],
     run: keysRotate,
   },
   {

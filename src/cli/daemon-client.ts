@@ -1,14 +1,24 @@
+import { grpcCodeName } from "../rpc/code-name.js";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMethod, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { existsSync } from "node:fs";
-import { UsageError } from "./args.js";
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 
 export interface ClientOptions {
   /** Caller token sent as `authorization: Bearer …`. */
   callerToken?: string | undefined;
+  /** For tls:// and https:// addresses: the CA to trust, and a client certificate (mTLS). */
+  tls?: ClientTls | undefined;
+}
+
+/** PEM contents (read by the CLI from --cacert, --cert, --key). */
+export interface ClientTls {
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
 }
 
 export interface BrokerClient<D extends DescService> {
@@ -18,21 +28,32 @@ export interface BrokerClient<D extends DescService> {
 
 /**
  * A client for any tokenbroker service, by address: `unix:///path` and
- * `tcp://host:port` speak gRPC through grpc-js; `http(s)://host:port` speaks
- * the Connect protocol to the web listener. Errors are ConnectErrors with the
+ * `tcp://host:port` speak gRPC through grpc-js, `tls://host:port` gRPC over
+ * TLS; `http(s)://host:port` speaks the Connect protocol to the web listener. Errors are ConnectErrors with the
  * google.rpc details attached, whatever the transport (daemon-error.ts reads them).
  */
 export function createBrokerClient<D extends DescService>(desc: D, address: string, opts: ClientOptions = {}): BrokerClient<D> {
   const headers: Record<string, string> = opts.callerToken ? { authorization: `Bearer ${opts.callerToken}` } : {};
   if (/^https?:\/\//.test(address)) {
-    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true });
+    const tls = opts.tls ?? {};
+    const nodeOptions = address.startsWith("https:") ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : {};
+    const transport = createConnectTransport({ baseUrl: address, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
     const rpc = createClient(desc, transport);
     return { rpc: withHeaders(rpc, headers), close() {} };
   }
   const target = grpcTarget(address);
-  const channel = new grpc.Client(target, grpc.credentials.createInsecure());
+  const tls = opts.tls ?? {};
+  // tls://: the CA given (else Node's roots, NODE_EXTRA_CA_CERTS included), and the client certificate for mTLS.
+  if (address.startsWith("tls://")) quietIpServername();
+  const credentials = address.startsWith("tls://") ? grpc.credentials.createSsl(tls.ca ?? defaultRoots(), tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+  const channel = new grpc.Client(target, credentials);
   const rpc: Record<string, unknown> = {};
   for (const method of desc.methods) {
+    if (method.methodKind === "server_streaming") {
+      rpc[method.localName] = (req: unknown, callOpts?: { headers?: Record<string, string>; signal?: AbortSignal }) =>
+        serverStreamCall(channel, desc, method, req, { ...headers, ...(callOpts?.headers ?? {}) }, callOpts?.signal);
+      continue;
+    }
     if (method.methodKind !== "unary") continue;
     rpc[method.localName] = (req: unknown, callOpts?: { timeoutMs?: number; headers?: Record<string, string> }) =>
       unaryCall(channel, desc, method as DescMethodUnary, req, { ...headers, ...(callOpts?.headers ?? {}) }, callOpts?.timeoutMs);
@@ -40,52 +61,55 @@ export function createBrokerClient<D extends DescService>(desc: D, address: stri
   return { rpc: rpc as Client<D>, close: () => channel.close() };
 }
 
+/**
+ * Node's CAs plus NODE_EXTRA_CA_CERTS, as https:// trusts them: grpc-js
+ * reads only Node's bundled roots, so the variable the README names for the
+ * web listener would not work for tls:// without this.
+ */
+function defaultRoots(env: NodeJS.ProcessEnv = process.env): Buffer | null {
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (extra === undefined || extra === "") return null;
+  let pem: string;
+  try {
+    pem = readFileSync(extra, "utf8");
+  } catch {
+    return null; // Node itself only warns about an unreadable file
+  }
+  return Buffer.from([...rootCertificates, pem].join("\n"));
+}
+
+let quieted = false;
+/**
+ * grpc-js sends the target host as TLS server name even when it is an IP
+ * address, and Node warns about that on stderr (DEP0123) — noise in a CLI's
+ * one-line answers. Other warnings still print.
+ */
+function quietIpServername(): void {
+  if (quieted) return;
+  quieted = true;
+  const printers = process.listeners("warning");
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error & { code?: string }) => {
+    if (w.code === "DEP0123") return;
+    for (const p of printers) p(w);
+  });
+}
+
 export function grpcTarget(address: string): string {
   // grpc-js wants unix:relative or unix:///absolute; accept unix://./x too.
   if (address.startsWith("unix:")) return address.replace(/^unix:\/\/\.\//, "unix:./");
   if (address.startsWith("tcp://")) return address.slice("tcp://".length);
-  throw new ConnectError(`unsupported address "${address}" (use unix:///path, tcp://host:port or http://host:port)`, Code.InvalidArgument);
+  if (address.startsWith("tls://")) return address.slice("tls://".length);
+  throw new ConnectError(`unsupported address "${address}" (${ADDRESS_FORMS})`, Code.InvalidArgument);
 }
 
-/** Where systemd's tokenbroker.socket puts the daemon (deploy/systemd). */
-export const SYSTEM_SOCKET = "/run/tokenbroker/tokenbroker.sock";
-/** Where `tokenbroker dev` (run from the checkout) puts it. */
-export const DEV_SOCKET = "./var/dev/tokenbroker.sock";
+// The address forms live in address.ts, which the git credential helper loads without this file's wire libraries.
+import { ADDRESS_FORMS } from "./address.js";
+export { ADDRESS_FORMS, DEV_SOCKET, SYSTEM_SOCKET, resolveAddr } from "./address.js";
 
-/**
- * The daemon's address: `--addr`, else TOKENBROKER_ADDR, else the system
- * socket when it exists (a production host), else the dev socket under the
- * current directory. A malformed address is a UsageError naming where it
- * came from.
- */
-export function resolveAddr(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.TOKENBROKER_ADDR === "" ? undefined : env.TOKENBROKER_ADDR;
-  const addr = flag ?? fromEnv ?? (existsSync(SYSTEM_SOCKET) ? `unix://${SYSTEM_SOCKET}` : `unix://${DEV_SOCKET}`);
-  const problem = addressProblem(addr);
-  if (problem !== undefined) throw new UsageError(`${flag !== undefined ? "--addr" : "TOKENBROKER_ADDR"} "${addr}": ${problem} (use unix:///path/to/tokenbroker.sock, tcp://host:port or http://host:port)`);
-  return addr;
-}
-
-function addressProblem(addr: string): string | undefined {
-  const unix = /^unix:(?:\/\/)?(.*)$/.exec(addr);
-  if (unix !== null) return unix[1] === "" ? "no socket path" : undefined;
-  const net = /^(tcp|https?):\/\/(.*)$/.exec(addr);
-  if (net === null) return "unknown scheme";
-  let url: URL;
-  try {
-    url = new URL(`http://${net[2]}`);
-  } catch {
-    return "not a host:port";
-  }
-  if (net[1] === "tcp" && (url.port === "" || url.pathname !== "/")) return "expected tcp://host:port";
-  if (url.hostname === "") return "no host";
-  return undefined;
-}
-
-/** Code.NotFound → "NOT_FOUND", as gRPC names it. */
+/** Code.NotFound → "NOT_FOUND", as gRPC names it (the same spelling as the audit log and metrics: rpc/code-name.ts). */
 export function codeName(code: Code): string {
-  if (code === Code.Canceled) return "CANCELLED";
-  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return grpcCodeName(code);
 }
 
 function unaryCall(
@@ -109,6 +133,46 @@ function unaryCall(
       (err, res) => (err ? reject(connectErrorFromGrpc(err)) : resolve(res)),
     );
   });
+}
+
+/**
+ * A server-streaming call over grpc-js, as connect's client gives it: an
+ * async iterable of messages that throws the ConnectError (details
+ * attached) the stream ended with. Leaving the loop, or `signal`, cancels
+ * the call.
+ */
+async function* serverStreamCall(
+  channel: grpc.Client,
+  desc: DescService,
+  method: DescMethod,
+  req: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<unknown> {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const call = channel.makeServerStreamRequest(
+    `/${desc.typeName}/${method.name}`,
+    (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
+    (b: Buffer) => fromBinary(method.output, b),
+    req,
+    metadata,
+    {},
+  );
+  const cancel = (): void => call.cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    for await (const message of call as AsyncIterable<unknown>) yield message;
+  } catch (err) {
+    throw isServiceError(err) ? connectErrorFromGrpc(err) : err;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    call.cancel();
+  }
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === "number" && "metadata" in err;
 }
 
 /** Rebuilds the ConnectError (with details) from a grpc-js ServiceError. */

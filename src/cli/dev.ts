@@ -6,13 +6,15 @@ import { join, relative, resolve } from "node:path";
 import { generateKeyLine } from "../crypto/index.js";
 import { resolveConfig } from "../config/load.js";
 import { startDemoProvider } from "../dev/demo-provider.js";
+import { cliInvocation } from "./invocation.js";
 import { runUntilSignal } from "./serve.js";
 
 /**
  * Dev mode: embedded defaults, state under ./var/dev, a generated key, the
  * built-in demo provider on loopback and one demo link (user "demo",
- * provider "demo"), imported fresh at every start because the demo
- * provider keeps its grants in memory. Its authorize endpoint and device
+ * provider "demo"), imported fresh at every start. The demo provider keeps
+ * its grants in `demo-provider.json` next to the store, and its address when
+ * free, so links made before a restart still refresh after it. Its authorize endpoint and device
  * flow approve without a login, so `link` can be tried too.
  */
 export async function devCommand(dirFlag: string | undefined, ports: { grpc?: number; http?: number } = {}): Promise<number> {
@@ -24,7 +26,7 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
   const tokenFile = join(dir, "caller-token");
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
   const callerToken = readFileSync(tokenFile, "utf8").trim();
-  const demo = await startDemoProvider();
+  const demo = await startDemoProvider({ stateFile: join(dir, "demo-provider.json") });
   const grpcPort = ports.grpc ?? 7480;
   const httpPort = ports.http ?? 7481;
   const config = resolveConfig(
@@ -65,8 +67,9 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
       );
       log.info({ provider: "demo", user: "demo" }, "demo link imported");
       const addr = sock.startsWith("..") ? `unix://${join(dir, "tokenbroker.sock")}` : `unix://./${sock}`;
-      const tcp = app.daemon.grpc.find((a) => a.kind === "tcp")?.url ?? "";
-      const http = app.daemon.http?.url.replace("tcp://", "http://") ?? "";
+      const tcp = app.listeners.grpc.find((a) => a.kind === "tcp")?.url ?? "";
+      const http = app.listeners.http?.url.replace("tcp://", "http://") ?? "";
+      const cli = cliInvocation();
       writeErr(
         [
           "",
@@ -76,11 +79,11 @@ export async function devCommand(dirFlag: string | undefined, ports: { grpc?: nu
           `  demo provider on ${demo.url} (2-minute access tokens, single-use rotating refresh tokens)`,
           "",
           "try:",
-          `  npx tokenbroker token --user demo --provider demo --addr ${addr}`,
-          `  npx tokenbroker token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
-          `  npx tokenbroker link --user me --provider demo --addr ${addr}   # open the URL it prints: the demo provider approves at once`,
-          `  npx tokenbroker link --user me --provider demo --addr ${addr} --device`,
-          `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) npx tokenbroker token --user demo --provider demo --addr ${tcp}`,
+          `  ${cli} token --user demo --provider demo --addr ${addr}`,
+          `  ${cli} token --user demo --provider demo --addr ${addr} --min-valid 90s --json   # refreshes when less than 90 s are left`,
+          `  ${cli} link --user me --provider demo --addr ${addr}   # open the URL it prints: the demo provider approves at once`,
+          `  ${cli} link --user me --provider demo --addr ${addr} --device`,
+          `  TOKENBROKER_CALLER_TOKEN=$(cat ${relative(process.cwd(), tokenFile)}) ${cli} token --user demo --provider demo --addr ${tcp}`,
           `  curl -s -H "authorization: Bearer $(cat ${relative(process.cwd(), tokenFile)})" -H 'content-type: application/json' \\`,
           `    -d '{"userId":"demo","providerId":"demo"}' ${http}/tokenbroker.v1.TokenService/ObtainAccessToken`,
           "",

@@ -25,6 +25,8 @@ const BY_REASON: Readonly<Record<string, number>> = {
   STORE_UNAVAILABLE: EXIT_RETRY,
   // The interrupted refresh's answer may still be stored; until the window ends, asking again may get it.
   REFRESH_INTERRUPTED: EXIT_RETRY,
+  // Another of the caller's watch streams must end first.
+  WATCH_LIMIT_REACHED: EXIT_RETRY,
   SHUTTING_DOWN: EXIT_RETRY,
   // The refresh the call started runs on and is stored: asking again gets it.
   DEADLINE_EXCEEDED: EXIT_RETRY,
@@ -37,6 +39,9 @@ const BY_REASON: Readonly<Record<string, number>> = {
   SCOPE_MISSING: EXIT_PERMISSION,
   USER_NOT_ALLOWED: EXIT_PERMISSION,
   SOCKET_PERMISSION_DENIED: EXIT_PERMISSION,
+  // The CLI's own, when no daemon error came back: the command line must change, retrying does not help.
+  ADDRESS_MISMATCH: EXIT_USAGE,
+  TLS_UNTRUSTED: EXIT_USAGE,
 };
 
 /** The exit code for a failed call's reason (see CallFailure.reason). */

@@ -31,12 +31,12 @@ export function topLevelHelp(commands: readonly Command[]): string {
 commands:
 ${rows.join("\n")}
 
-Run \`tokenbroker <command> --help\` for a command's options; \`tokenbroker --version\` prints the version.
+Run \`tokenbroker <command> --help\` (or \`tokenbroker help <command>\`) for a command's options; \`tokenbroker --version\` prints the version.
 
 exit codes:
   0  ok
   1  another failure
-  2  bad usage, address or configuration; an invalid request
+  2  bad usage, address or configuration; an invalid request; the address speaks another protocol, or its certificate is not trusted
   3  the link needs re-linking (REAUTH_REQUIRED)
   4  try again later (provider or store unavailable, rate limited, daemon unreachable or stopping)
   5  not found (no such link or provider)
@@ -45,6 +45,8 @@ exit codes:
 environment:
   TOKENBROKER_ADDR          the daemon's address (client commands; --addr wins)
   TOKENBROKER_CALLER_TOKEN  the caller token (client commands; --caller-token wins)
+  TOKENBROKER_CACERT        the CA for tls:// and https:// addresses (--cacert wins)
+  TOKENBROKER_CERT, TOKENBROKER_KEY  a client certificate and its key for mTLS (--cert, --key win)
   TOKENBROKER_CONFIG        the configuration file (serve, check-config; --config wins)
 `;
 }

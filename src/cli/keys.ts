@@ -46,7 +46,8 @@ export async function keysRotate(ctx: CommandContext): Promise<number> {
   try {
     const res = await admin.reencryptLinks({ batchSize: batch }, { timeoutMs: 3_600_000 });
     await progress.stop(res.remainingValues);
-    writeOut(`re-sealed ${res.reencryptedRows} rows; ${res.remainingValues} values remain under other keys\n`);
+    if (ctx.flags.json === true) writeOut(`${JSON.stringify({ reencrypted_rows: res.reencryptedRows, remaining_values: res.remainingValues })}\n`);
+    else writeOut(`re-sealed ${res.reencryptedRows} rows; ${res.remainingValues} values remain under other keys\n`);
     return res.remainingValues === 0 ? EXIT_OK : EXIT_FAILURE;
   } finally {
     await progress.stop();

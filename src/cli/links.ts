@@ -13,21 +13,25 @@ export async function linkCommand(ctx: CommandContext): Promise<number> {
   const userId = str(ctx.flags, "user") ?? "";
   const providerId = str(ctx.flags, "provider") ?? "";
   const links = ctx.connect(LinkService);
+  const json = ctx.flags.json === true;
   if (ctx.flags.device !== true) {
     const res = await links.startLink({ userId, providerId, redirectAfter: str(ctx.flags, "redirect-after") ?? "" }, { timeoutMs: 30_000 });
-    writeOut(`${res.authorizeUrl}\n`);
-    writeErr(`open the URL above in a browser; it stays valid until ${res.expiresAt ? new Date(timestampMs(res.expiresAt)).toISOString() : "?"}\n`);
+    const expiresAt = res.expiresAt ? new Date(timestampMs(res.expiresAt)).toISOString() : null;
+    if (json) writeOut(`${JSON.stringify({ authorize_url: res.authorizeUrl, expires_at: expiresAt })}\n`);
+    else writeOut(`${res.authorizeUrl}\n`);
+    writeErr(`open the URL ${json ? "in authorize_url" : "above"} in a browser; it stays valid until ${expiresAt ?? "?"}\n`);
     return EXIT_OK;
   }
   const start = await links.startDeviceLink({ userId, providerId }, { timeoutMs: 30_000 });
-  writeOut(`go to ${start.verificationUriComplete || start.verificationUri} and enter the code ${start.userCode}\n`);
+  // A prompt, like link's: stderr, so stdout holds only the result.
+  writeErr(`go to ${start.verificationUriComplete || start.verificationUri} and enter the code ${start.userCode}\n`);
   let wait = start.interval ? durationMs(start.interval) : 5000;
   for (;;) {
     await sleep(wait);
     const poll = await links.pollDeviceLink({ sessionId: start.sessionId }, { timeoutMs: 30_000 });
     switch (poll.state) {
       case DeviceLinkState.LINKED:
-        writeOut(`linked ${userId} to ${providerId}\n`);
+        writeOut(json ? `${JSON.stringify({ linked: true, user_id: userId, provider_id: providerId })}\n` : `linked ${userId} to ${providerId}\n`);
         return EXIT_OK;
       case DeviceLinkState.DENIED:
         writeErr("tokenbroker: the authorization was denied\n");
@@ -52,6 +56,10 @@ export async function unlinkCommand(ctx: CommandContext): Promise<number> {
     }
   }
   const res = await ctx.connect(LinkService).unlink({ userId, providerId }, { timeoutMs: 60_000 });
+  if (ctx.flags.json === true) {
+    writeOut(`${JSON.stringify({ unlinked: true, user_id: userId, provider_id: providerId, token_revoked: res.tokenRevoked, revocation_error: res.revocationError || null })}\n`);
+    return EXIT_OK;
+  }
   writeOut(`unlinked ${userId} from ${providerId}; ${res.tokenRevoked ? "tokens revoked at the provider" : `tokens not revoked: ${res.revocationError}`}\n`);
   return EXIT_OK;
 }

@@ -6,6 +6,9 @@ export interface FailureSubject {
   provider?: string | undefined;
 }
 
+/** Failures no daemon answered (the CLI's own reasons): the message is the whole story, in one line. */
+const NO_DAEMON_ANSWER = new Set(["DAEMON_UNREACHABLE", "SOCKET_PERMISSION_DENIED", "UNKNOWN", "ADDRESS_MISMATCH", "TLS_UNTRUSTED"]);
+
 /**
  * A failed call on stderr: with --json one JSON object (code, reason,
  * message, retry_after in seconds or null, and failure_reason / hint when
@@ -24,7 +27,7 @@ export function formatFailure(f: CallFailure, json: boolean, subject: FailureSub
     })}\n`;
   }
   // No daemon answered: the message is the whole story, in one line.
-  if (f.reason === "DAEMON_UNREACHABLE" || f.reason === "SOCKET_PERMISSION_DENIED" || f.reason === "UNKNOWN") return `tokenbroker: ${f.message}\n`;
+  if (NO_DAEMON_ANSWER.has(f.reason)) return `tokenbroker: ${f.message}\n`;
   let out = `tokenbroker: ${f.reason}: ${f.message}\n`;
   if (f.failureReason !== undefined) out += `  provider said: ${f.failureReason}\n`;
   if (f.hint !== undefined) out += `  hint: ${f.hint}\n`;

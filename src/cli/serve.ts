@@ -29,7 +29,7 @@ export async function serveCommand(configPath: string | undefined): Promise<numb
     throw err;
   }
   // check-config only warns about it (systemd creates it at start); serving needs it now.
-  const storeDir = config.store.sqlite === undefined ? undefined : dirname(config.store.sqlite.path);
+  const storeDir = config.store.kind === "sqlite" ? dirname(config.store.path) : undefined;
   if (storeDir !== undefined && !existsSync(storeDir)) {
     writeErr(`tokenbroker: store.sqlite.path: directory ${storeDir} does not exist\n`);
     return EXIT_USAGE;
@@ -50,7 +50,7 @@ export interface RunHooks {
  * serves, pings the watchdog, and reports STOPPING=1 before draining.
  */
 export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Promise<number> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, {}, config.logFormat);
   for (const w of config.warnings) log.warn(w);
   const notifier = createNotifier({ log });
   notifier.startWatchdog();
@@ -69,7 +69,7 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   }
   // startApp resolves once the store is open, the keys verified and every
   // listener bound (the "serving" log line).
-  notifier.ready(`serving on ${[...app.daemon.grpc.map((a) => a.url), ...(app.daemon.http !== undefined ? [app.daemon.http.url] : [])].join(", ")}`);
+  notifier.ready(`serving on ${app.listeners.urls().join(", ")}`);
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, "signal received");
@@ -90,7 +90,7 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   await hooks.onStarted?.(app, log);
   await stopped;
   process.off("SIGHUP", onHangup);
-  await app.daemon.stop();
+  await app.stop();
   notifier.status("stopped");
   await notifier.close();
   await hooks.onStopped?.();

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AesSealer, Keyring, loadKeys } from "../crypto/index.js";
-import { redactUrl } from "../config/load.js";
+import { redactUrl } from "../redact.js";
 import { openPostgresCopyTarget, type PgCopyTarget } from "../store/postgres/index.js";
 import { SourceInUseError, openSqliteCopySource, type SqliteCopySource } from "../store/sqlite/index.js";
-import { StoreCopyError, copyStore, describeCounts } from "../store/store-copy.js";
+import { StoreCopyError, checkSourceKeys, copyStore, describeCounts } from "../store/store-copy.js";
 import { UsageError, str } from "./args.js";
 import type { CommandContext } from "./command.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_RETRY } from "./exit-codes.js";
@@ -58,6 +58,9 @@ export async function storeMigrateCommand(ctx: CommandContext): Promise<number> 
   }
   let target: PgCopyTarget | undefined;
   try {
+    // The keys first: a wrong keys file must leave the database as it was, schema included
+    // (opening the target applies the schema migrations).
+    await checkSourceKeys(source, keyring);
     try {
       target = await openPostgresCopyTarget({ url });
     } catch (err) {

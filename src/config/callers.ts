@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { certNameProblem } from "../net/cert-names.js";
 import { parseDuration } from "./duration.js";
 
 /**
@@ -19,7 +20,18 @@ export const callerSchema = z
     name: z.string().min(1),
     token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
     /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
-    cert_names: z.array(z.string().min(1)).min(1).optional(),
+    cert_names: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .superRefine((entry, ctx) => {
+            const problem = certNameProblem(entry);
+            if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+          }),
+      )
+      .min(1)
+      .optional(),
     /**
      * A tokenless call on a Unix socket whose peer (SO_PEERCRED, read from the
      * kernel) has this uid and/or gid is this caller.

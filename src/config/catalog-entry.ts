@@ -38,6 +38,19 @@ export interface CatalogUrls {
   deviceCodeUrl?: string;
 }
 
+/**
+ * How git presents the provider's access token to its git server over HTTP
+ * (`tokenbroker git-credential`): the user name sent with the token as the
+ * password, and whether the server also takes it as `Authorization: Bearer`
+ * (git's authtype=Bearer, git 2.46+). `source`: the page that says so, or
+ * "undocumented" (any non-empty user name is then sent, and Basic only).
+ */
+export interface GitCredentialStyle {
+  username: string;
+  bearer: boolean;
+  source: string;
+}
+
 /** One provider type in the catalog (provider-catalog.ts): its defaults, before a config resolves them. */
 export interface CatalogEntry {
   displayName: string;
@@ -60,6 +73,8 @@ export interface CatalogEntry {
   tokenAuthMethod: TokenAuthMethod;
   quirks: ProviderQuirks;
   rotation: RotationSemantics;
+  /** What git sends this provider's git server; absent: GIT_UNDOCUMENTED (provider-catalog.ts). */
+  git?: GitCredentialStyle;
   /** What presenting a rotated refresh token again does, with the page that says so (or undocumented). */
   reuse: ReuseSemantics;
   scopeOnRefresh?: boolean;

@@ -11,12 +11,16 @@ export interface Config {
   publicUrl: string;
   redirectAllowlist: string[];
   linkStateTtlMs: number;
-  /** Exactly one of the two. */
-  store: { sqlite?: SqliteStoreConfig | undefined; postgres?: PostgresStoreConfig | undefined };
-  encryption: { keysFile?: string | undefined; keysCredential?: string | undefined };
+  store: StoreConfig;
+  /** Where the master keys are read from (`encryption.keys_file` or `.keys_credential`). */
+  encryption: SecretFile;
   refresh: RefreshSettings;
   shutdownGraceMs: number;
+  /** WatchAccessToken: open streams allowed per caller (unset in configs built by hand: 64). */
+  watch?: { maxStreamsPerCaller: number } | undefined;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+  /** `journald`: log lines carry the sd-daemon `<N>` priority prefix (src/log.ts). */
+  logFormat: "json" | "journald";
   /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
   auditFile?: string | undefined;
   callers: CallerConfig[];
@@ -27,12 +31,27 @@ export interface Config {
   warnings: string[];
 }
 
+/**
+ * Where a secret comes from: written in the config (only a client secret may
+ * be), a file, or a systemd credential (`$CREDENTIALS_DIRECTORY/<name>`).
+ * Read by readSecret (src/config/secrets.ts) after the config is parsed.
+ */
+export type SecretSource = { kind: "inline"; value: string } | { kind: "file"; path: string } | { kind: "credential"; name: string };
+
+/** A secret that is never written in the config itself: a file or a systemd credential. */
+export type SecretFile = Exclude<SecretSource, { kind: "inline" }>;
+
+/** The store: the SQLite file, or a fleet's PostgreSQL database. */
+export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;
+
 export interface SqliteStoreConfig {
+  kind: "sqlite";
   path: string;
   cacheEntries: number;
 }
 
 export interface PostgresStoreConfig {
+  kind: "postgres";
   /** postgres://… with the password: never logged; `redactedUrl` is what messages show. */
   url: string;
   redactedUrl: string;
@@ -122,3 +141,23 @@ export interface ProviderConfig extends OAuthProvider {
    */
   pendingDiscovery?: { issuer: string; explicit: readonly DiscoverableField[] } | undefined;
 }
+
+/*
+ * What parsing yields before any file is read (src/config/check.ts): the
+ * config with its secrets and files still named, not read. readConfigFiles
+ * (src/config/files.ts) turns it into a Config.
+ */
+
+/** A provider before its client secret is read. */
+export type ProviderPlan = Omit<ProviderConfig, "clientSecret"> & { clientSecret: SecretSource };
+
+/** The PostgreSQL store before its URL and CA file are read. */
+export type PostgresStorePlan = Omit<PostgresStoreConfig, "url" | "redactedUrl" | "ssl"> & {
+  url: SecretFile;
+  ssl?: { mode: NonNullable<PostgresStoreConfig["ssl"]>["mode"]; caFile?: string | undefined } | undefined;
+};
+
+export type ConfigPlan = Omit<Config, "providers" | "store" | "warnings"> & {
+  providers: ProviderPlan[];
+  store: SqliteStoreConfig | PostgresStorePlan;
+};

@@ -1,4 +1,4 @@
-import type { CatalogEntry, ProviderBase } from "./catalog-entry.js";
+import type { CatalogEntry, GitCredentialStyle, ProviderBase } from "./catalog-entry.js";
 import { escapeRegex } from "./host-regex.js";
 import type { ProviderType } from "./schema.js";
 
@@ -56,6 +56,19 @@ const AZURE_DEVOPS_HOSTS =
 // "unknown". https://learn.microsoft.com/en-us/rest/api/azure/devops/profile/profiles/get
 const AZURE_DEVOPS_PROFILE = "https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1-preview.3";
 
+/**
+ * What git sends a provider whose catalog entry documents nothing for git
+ * (Bitbucket Data Center, Gitea, the generic types): the token as the
+ * password over Basic, with GitLab's placeholder user name, which servers
+ * that authenticate by the token alone ignore.
+ */
+export const GIT_UNDOCUMENTED: GitCredentialStyle = { username: "oauth2", bearer: false, source: "undocumented" };
+
+/** What git sends a provider of this type (tokenbroker git-credential, MatchProvider). */
+export function gitCredentialStyle(type: ProviderType): GitCredentialStyle {
+  return CATALOG[type].git ?? GIT_UNDOCUMENTED;
+}
+
 export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   // GitHub:
   // - authorize, token (client_id and client_secret as form parameters), device flow:
@@ -75,6 +88,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   //   page on it was among the stored copies).
   github: {
     displayName: "GitHub",
+    // "git clone https://x-access-token:TOKEN@github.com/owner/repo.git": https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation
+    git: { username: "x-access-token", bearer: false, source: "https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation" },
     cloudBase: GITHUB_COM,
     authorizePath: "/login/oauth/authorize",
     apiBase: githubApiBase,
@@ -110,6 +125,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   // ssh.gitlab.com as GitLab.com).
   gitlab: {
     displayName: "GitLab",
+    // "Access Git over HTTPS with access token": https://oauth2:TOKEN@gitlab.example.com/…, https://docs.gitlab.com/api/oauth2/
+    git: { username: "oauth2", bearer: false, source: "https://docs.gitlab.com/api/oauth2/" },
     cloudBase: "https://gitlab.com",
     authorizePath: "/oauth/authorize",
     apiBase: (base) => `${base}/api/v4`,
@@ -141,6 +158,8 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   // on it was among the stored copies).
   "bitbucket-cloud": {
     displayName: "Bitbucket Cloud",
+    // "Cloning a repository with an access token": https://x-token-auth:{access_token}@bitbucket.org/…, https://developer.atlassian.com/cloud/bitbucket/oauth-2
+    git: { username: "x-token-auth", bearer: false, source: "https://developer.atlassian.com/cloud/bitbucket/oauth-2" },
     cloudBase: "https://bitbucket.org",
     authorizePath: "/site/oauth2/authorize",
     apiBase: () => "https://api.bitbucket.org/2.0",
@@ -232,6 +251,10 @@ export const CATALOG: Readonly<Record<ProviderType, CatalogEntry>> = {
   // "organizations": Azure DevOps needs work or school accounts).
   "azure-devops-entra": {
     displayName: "Azure DevOps (Entra ID)",
+    // Git over HTTPS with a Microsoft Entra token as "AUTHORIZATION: bearer …" (git -c http.extraheader):
+    // https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/service-principal-managed-identity
+    // With Basic, the user name is not checked (any non-empty one), as for PATs.
+    git: { username: "oauth2", bearer: true, source: "https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/service-principal-managed-identity" },
     cloudBase: "https://login.microsoftonline.com/organizations",
     authorizePath: "/oauth2/v2.0/authorize",
     apiBase: () => "https://dev.azure.com",

@@ -1,6 +1,7 @@
+import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
-import { parseListenAddress } from "../net/listen-address.js";
+import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
 import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
 
 export { SCOPES, type CallerScope } from "./callers.js";
@@ -8,39 +9,60 @@ export { SCOPES, type CallerScope } from "./callers.js";
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are
  * errors: a typo such as `min_vaild_for` must not silently fall back to a
- * default.
+ * default. The schema also transforms what it reads: a duration becomes
+ * milliseconds, a path an absolute path (relative ones are taken from the
+ * config file's directory), so nothing after it parses a field again.
  */
 
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
-  error: "not a duration (use e.g. 250ms, 10s, 5m)",
+/** "250ms", "10s", "1h30m" → milliseconds. A default is written as text too (`prefault`), and parsed the same way. */
+const duration = z.string().transform((s, ctx) => {
+  const ms = parseDuration(s);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: "not a duration (use e.g. 250ms, 10s, 5m)" });
+    return z.NEVER;
+  }
+  return ms;
 });
 
-const listenAddress = z.string().superRefine((s, ctx) => {
-  const parsed = parseListenAddress(s);
-  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
-});
+/** A path relative to baseDir (the config file's directory), made absolute. */
+export function resolvePath(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : join(baseDir, p);
+}
+
+const listenAddress = (baseDir: string) =>
+  z.string().transform((s, ctx): ListenAddress => {
+    const parsed = parseListenAddress(s);
+    if (typeof parsed === "string") {
+      ctx.addIssue({ code: "custom", message: parsed });
+      return z.NEVER;
+    }
+    if (parsed.kind !== "unix") return parsed;
+    const path = resolvePath(baseDir, parsed.path);
+    return { kind: "unix", path, url: `unix://${path}` };
+  });
 
 /**
  * A listener: its address, or its address with TLS (TCP only). The config
  * loader reports a failed union through the branch of the input's type, so
  * problems keep their own path (`listen.grpc[1].tls.key_file: required`).
  */
-const listener = z.union(
-  [
-    listenAddress,
-    z.strictObject({
-      address: listenAddress,
-      allow_tokenless: allowTokenlessSchema,
-      tls: z.strictObject({
-        cert_file: z.string().min(1, { error: "must not be empty" }),
-        key_file: z.string().min(1, { error: "must not be empty" }),
-        /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
-        client_ca_file: z.string().min(1, { error: "must not be empty" }).optional(),
-      }).optional(),
-    }),
-  ],
-  { error: 'expected "unix:///path", "tcp://host:port" or { address, allow_tokenless, tls: { cert_file, key_file, client_ca_file } }' },
-);
+const listener = (baseDir: string, file: (message?: string) => z.ZodType<string, string>) =>
+  z.union(
+    [
+      listenAddress(baseDir),
+      z.strictObject({
+        address: listenAddress(baseDir),
+        allow_tokenless: allowTokenlessSchema,
+        tls: z.strictObject({
+          cert_file: file("must not be empty"),
+          key_file: file("must not be empty"),
+          /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
+          client_ca_file: file("must not be empty").optional(),
+        }).optional(),
+      }),
+    ],
+    { error: 'expected "unix:///path", "tcp://host:port" or { address, allow_tokenless, tls: { cert_file, key_file, client_ca_file } }' },
+  );
 
 const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
   error: "not an http(s) URL",
@@ -78,7 +100,24 @@ export function canonicalType(name: string): ProviderType {
 }
 
 
-const providerSchema = z.strictObject({
+/**
+ * A file name: non-empty (with this message, or zod's own when none is
+ * given) and resolved against baseDir. `emptyAllowed` keeps a field that
+ * never checked for emptiness as it was.
+ */
+function filePaths(baseDir: string) {
+  return (message?: string, emptyAllowed = false): z.ZodType<string, string> =>
+    (emptyAllowed ? z.string() : message === undefined ? z.string().min(1) : z.string().min(1, { error: message })).transform((p) => resolvePath(baseDir, p));
+}
+
+type FileSchema = ReturnType<typeof filePaths>;
+
+/** The one of a `*_file` / `*_credential` pair that is set (the schema checked that exactly one is). */
+function secretSource(file: string | undefined, credential: string | undefined): { kind: "file"; path: string } | { kind: "credential"; name: string } {
+  return file !== undefined ? { kind: "file", path: file } : { kind: "credential", name: credential! };
+}
+
+const providerSchema = (file: FileSchema) => z.strictObject({
   id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, {
     error: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
   }),
@@ -86,7 +125,7 @@ const providerSchema = z.strictObject({
   display_name: z.string().optional(),
   client_id: z.string().min(1, { error: "must not be empty" }),
   client_secret: z.string().optional(),
-  client_secret_file: z.string().optional(),
+  client_secret_file: file(undefined, true).optional(),
   client_secret_credential: z.string().optional(),
   auth_url: url.optional(),
   token_url: url.optional(),
@@ -114,25 +153,29 @@ const providerSchema = z.strictObject({
   /** Assumed access-token lifetime when a token response has no usable expires_in. */
   default_token_lifetime: duration.optional(),
 });
-export type ProviderInput = z.infer<typeof providerSchema>;
+export type ProviderInput = z.output<ReturnType<typeof providerSchema>>;
+export type ConfigInput = z.output<ReturnType<typeof configSchema>>;
 
-export const configSchema = z.strictObject({
+/** The whole file's schema; relative paths in it are taken from baseDir. */
+export const configSchema = (baseDir: string) => {
+  const file = filePaths(baseDir);
+  return z.strictObject({
   listen: z
     .strictObject({
-      grpc: z.array(listener).default([]),
-      http: listener.optional(),
+      grpc: z.array(listener(baseDir, file)).default([]),
+      http: listener(baseDir, file).optional(),
     })
     .default({ grpc: [] }),
   public_url: url.optional(),
   /** Origins a link flow's redirect_after may point to (relative paths are always allowed). */
   redirect_allowlist: z.array(url).default([]),
   /** How long a StartLink state stays usable. */
-  link_state_ttl: duration.default("10m"),
+  link_state_ttl: duration.prefault("10m"),
   store: z
     .strictObject({
       sqlite: z
         .strictObject({
-          path: z.string().min(1, { error: "must not be empty" }),
+          path: file("must not be empty"),
           /** Decoded links kept in memory for cache hits; 0 disables. */
           cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
         })
@@ -144,11 +187,11 @@ export const configSchema = z.strictObject({
        */
       postgres: z
         .strictObject({
-          url_file: z.string().min(1).optional(),
+          url_file: file().optional(),
           url_credential: z.string().min(1).optional(),
           pool_size: z.number().int().min(1).max(1000).default(10),
-          statement_timeout: duration.default("5s"),
-          lock_timeout: duration.default("2s"),
+          statement_timeout: duration.prefault("5s"),
+          lock_timeout: duration.prefault("2s"),
           /**
            * The client-side deadline of every statement (default
            * statement_timeout + 1s): a connection that sends nothing back for
@@ -156,14 +199,14 @@ export const configSchema = z.strictObject({
            */
           query_timeout: duration.optional(),
           /** How long getting a connection may take. */
-          connect_timeout: duration.default("5s"),
+          connect_timeout: duration.prefault("5s"),
           /**
            * Cached records are served only while a heartbeat sent through the
            * pool came back on the LISTEN connection within this long;
            * otherwise every read goes to the database and the LISTEN
            * connection is made again.
            */
-          listen_freshness: duration.default("3s"),
+          listen_freshness: duration.prefault("3s"),
           cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
           /**
            * LISTEN for other hosts' commits (off behind a transaction-pooling
@@ -174,56 +217,56 @@ export const configSchema = z.strictObject({
           ssl: z
             .strictObject({
               mode: z.enum(["disable", "require", "verify-ca", "verify-full"]),
-              ca_file: z.string().min(1).optional(),
+              ca_file: file().optional(),
             })
             .optional(),
         })
         .refine((p) => (p.url_file === undefined) !== (p.url_credential === undefined), {
           error: "set exactly one of url_file or url_credential (the URL holds the password: never inline)",
         })
+        .transform(({ url_file, url_credential, ...rest }) => ({ ...rest, url: secretSource(url_file, url_credential) }))
         .optional(),
     })
-    .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" }),
+    .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" })
+    .transform((s) => (s.sqlite !== undefined ? { kind: "sqlite" as const, ...s.sqlite } : { kind: "postgres" as const, ...s.postgres! })),
   encryption: z
     .strictObject({
-      keys_file: z.string().min(1).optional(),
+      keys_file: file().optional(),
       keys_credential: z.string().min(1).optional(),
     })
     .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
       error: "set exactly one of keys_file or keys_credential",
-    }),
+    })
+    .transform((e) => secretSource(e.keys_file, e.keys_credential)),
   refresh: z
     .strictObject({
-      min_valid_for: duration.default("60s"),
-      timeout: duration.default("10s"),
-      initial_backoff: duration.default("250ms"),
-      max_backoff: duration.default("2s"),
-      retry_budget: duration.default("10s"),
+      min_valid_for: duration.prefault("60s"),
+      timeout: duration.prefault("10s"),
+      initial_backoff: duration.prefault("250ms"),
+      max_backoff: duration.prefault("2s"),
+      retry_budget: duration.prefault("10s"),
       provider_concurrency: z.number().int().min(1).max(1024).default(8),
       validate: z.boolean().default(true),
-      misconfigured_backoff: duration.default("30s"),
-      lease_ttl: duration.default("15s"),
-      answer_timeout: duration.default("5m"),
-      interrupted_window: duration.default("10m"),
+      misconfigured_backoff: duration.prefault("30s"),
+      lease_ttl: duration.prefault("15s"),
+      answer_timeout: duration.prefault("5m"),
+      interrupted_window: duration.prefault("10m"),
     })
-    .default({
-      min_valid_for: "60s",
-      timeout: "10s",
-      initial_backoff: "250ms",
-      max_backoff: "2s",
-      retry_budget: "10s",
-      provider_concurrency: 8,
-      validate: true,
-      misconfigured_backoff: "30s",
-      lease_ttl: "15s",
-      answer_timeout: "5m",
-      interrupted_window: "10m",
-    }),
-  shutdown_grace: duration.default("10s"),
-  log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).default({ level: "info" }),
+    .prefault({}),
+  shutdown_grace: duration.prefault("10s"),
+  /** WatchAccessToken streams (docs/design.md §3.4). */
+  watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
+  log: z
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+      /** `journald`: each JSON line behind its `<N>` syslog priority prefix (under systemd); `json`: plain JSON lines. */
+      format: z.enum(["json", "journald"]).default("json"),
+    })
+    .default({ level: "info", format: "json" }),
   /** The audit trail: stdout with the other logs unless `file` is set. */
-  audit: z.strictObject({ file: z.string().min(1, { error: "must not be empty" }).optional() }).default({}),
+  audit: z.strictObject({ file: file("must not be empty").optional() }).default({}),
   callers: z.array(callerSchema).default([]),
   caller_tokens: callerTokensSchema,
-  providers: z.array(providerSchema).default([]),
+  providers: z.array(providerSchema(file)).default([]),
 });
+};

@@ -6,7 +6,7 @@ export { DecryptError, type SealContext, type Sealer } from "./sealer.js";
 export { KeyringError, KeyringErrorCode } from "./keyring-error.js";
 export { Keyring, MASTER_KEY_BYTES, type DataKey } from "./keyring.js";
 export { AesSealer } from "./aes-sealer.js";
-export { generateKeyLine, loadKeys, parseKeysFile, type LoadKeysOptions, type LoadedKeys } from "./keys-file.js";
+export { generateKeyLine, loadKeys, loadKeysFrom, parseKeysFile, type LoadKeysOptions, type LoadedKeys } from "./keys-file.js";
 export {
   addSentinels,
   checkKeyring,

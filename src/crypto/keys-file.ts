@@ -96,6 +96,11 @@ export function loadKeys(options: LoadKeysOptions): LoadedKeys {
   return readKeys(path, `keys credential ${keysCredential} (${path})`);
 }
 
+/** The keys a config names (`encryption.keys_file` or `.keys_credential`). */
+export function loadKeysFrom(source: { kind: "file"; path: string } | { kind: "credential"; name: string }): LoadedKeys {
+  return loadKeys(source.kind === "file" ? { keysFile: source.path } : { keysCredential: source.name });
+}
+
 function credentialPath(name: string, env: NodeJS.ProcessEnv): string {
   // A credential name is a file name inside the credentials directory; a
   // separator or dot-name would let configuration point outside it.

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 export interface DemoProvider {
@@ -45,14 +46,40 @@ const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
  * PKCE S256 is checked at the exchange), and a device code is approved when
  * its verification page is opened. Loopback only.
  */
-export async function startDemoProvider(opts: { port?: number; accessTtlSec?: number } = {}): Promise<DemoProvider> {
+export async function startDemoProvider(opts: { port?: number; accessTtlSec?: number; stateFile?: string } = {}): Promise<DemoProvider> {
   const ttl = opts.accessTtlSec ?? 120;
   const clientId = "tokenbroker-demo";
-  const clientSecret = randomBytes(16).toString("hex");
   const refreshTokens = new Map<string, Family>();
   const accessTokens = new Map<string, { expiresAt: number; family: Family }>();
   const codes = new Map<string, PendingCode>();
   const devices = new Map<string, DeviceGrant>();
+  const saved = opts.stateFile === undefined ? undefined : loadState(opts.stateFile);
+  const clientSecret = saved?.clientSecret ?? randomBytes(16).toString("hex");
+  if (saved !== undefined) {
+    for (const f of saved.families) {
+      const family: Family = { current: f.current, revoked: f.revoked };
+      for (const rt of f.refreshTokens) refreshTokens.set(rt, family);
+      for (const at of f.accessTokens) accessTokens.set(at.token, { expiresAt: at.expiresAt, family });
+    }
+  }
+  /** Writes the grants to `stateFile` (dev mode: a restart keeps every link's refresh token valid). */
+  const persist = (): void => {
+    if (opts.stateFile === undefined) return;
+    const families = new Map<Family, PersistedFamily>();
+    const entry = (family: Family): PersistedFamily => {
+      let e = families.get(family);
+      if (e === undefined) families.set(family, (e = { current: family.current, revoked: family.revoked, refreshTokens: [], accessTokens: [] }));
+      return e;
+    };
+    for (const [rt, family] of refreshTokens) entry(family).refreshTokens.push(rt);
+    const now = Date.now();
+    for (const [token, at] of accessTokens) if (at.expiresAt > now) entry(at.family).accessTokens.push({ token, expiresAt: at.expiresAt });
+    const state: PersistedState = { version: 1, clientSecret, port: boundPort, families: [...families.values()] };
+    const tmp = `${opts.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, opts.stateFile);
+  };
+  let boundPort = 0;
 
   const mint = (family?: Family, accessTtlSec = ttl): { accessToken: string; refreshToken: string; expiresAt: number } => {
     const refreshToken = `demo_rt_${randomBytes(18).toString("base64url")}`;
@@ -62,6 +89,7 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
     refreshTokens.set(refreshToken, fam);
     const expiresAt = Date.now() + accessTtlSec * 1000;
     accessTokens.set(accessToken, { expiresAt, family: fam });
+    persist();
     return { accessToken, refreshToken, expiresAt };
   };
 
@@ -104,6 +132,7 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
         if (family === undefined || family.revoked) return refused("invalid_grant", "unknown or revoked refresh token");
         if (family.current !== presented) {
           family.revoked = true; // reuse detection: the whole grant dies
+          persist();
           return refused("invalid_grant", "refresh token reused; grant revoked");
         }
         return tokens(family);
@@ -184,13 +213,27 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
   };
 
   let base = "";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, "127.0.0.1", () => resolve());
-  });
+  const listen = (port: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  // The same address as last time when it is free (an authorize URL printed before a restart keeps working); any other when not.
+  const wanted = opts.port ?? saved?.port ?? 0;
+  try {
+    await listen(wanted);
+  } catch (err) {
+    if (opts.port !== undefined || wanted === 0) throw err;
+    await listen(0);
+  }
   const addr = server.address();
   const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+  boundPort = port;
   base = `http://127.0.0.1:${port}`;
+  persist();
   return {
     url: base,
     authUrl: `${base}/authorize`,
@@ -206,6 +249,36 @@ export async function startDemoProvider(opts: { port?: number; accessTtlSec?: nu
         server.closeAllConnections();
       }),
   };
+}
+
+interface PersistedFamily {
+  current: string;
+  revoked: boolean;
+  refreshTokens: string[];
+  accessTokens: { token: string; expiresAt: number }[];
+}
+
+interface PersistedState {
+  version: 1;
+  clientSecret: string;
+  port: number;
+  families: PersistedFamily[];
+}
+
+/** The saved grants, or undefined when there are none yet (a first start) or the file is not ours. */
+function loadState(path: string): PersistedState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const parsed = JSON.parse(text) as Partial<PersistedState>;
+  if (parsed.version !== 1 || typeof parsed.clientSecret !== "string" || !Array.isArray(parsed.families)) {
+    throw new Error(`${path} is not a demo provider state file; remove it to start the demo provider afresh`);
+  }
+  return { version: 1, clientSecret: parsed.clientSecret, port: typeof parsed.port === "number" ? parsed.port : 0, families: parsed.families };
 }
 
 function readForm(req: IncomingMessage): Promise<URLSearchParams> {

@@ -8,8 +8,21 @@ const RELINK_HINT = "link again with StartLink (tokenbroker link)";
 /** PROVIDER_NOT_FOUND: an id that is not configured, or (without one) a URL no provider's regex matches. */
 export function providerNotFound(id?: string): BrokerError {
   const message = id === undefined ? "no provider's regex matches the URL" : `unknown provider ${JSON.stringify(id)}`;
-  return new BrokerError(Reason.PROVIDER_NOT_FOUND, message, { hint: "AdminService.ListProviders lists the configured providers" });
+  return new BrokerError(Reason.PROVIDER_NOT_FOUND, message, { hint: "tokenbroker status lists the configured providers (AdminService.ListProviders)" });
 }
+
+/**
+ * LINK_NOT_FOUND for Unlink: there was nothing to delete, so no "link first"
+ * (wire-error.ts words that hint only for the other calls).
+ */
+export function nothingToUnlink(key: { providerId: string }): BrokerError {
+  return new BrokerError(Reason.LINK_NOT_FOUND, `no link for this user at provider ${JSON.stringify(key.providerId)}; nothing was unlinked`, {
+    hint: NOTHING_TO_UNLINK_HINT,
+  });
+}
+
+/** The hint of nothingToUnlink, which the wire keeps as it is. */
+export const NOTHING_TO_UNLINK_HINT = "tokenbroker links --user U lists a user's links";
 
 export function linkNotFound(key: { providerId: string }): BrokerError {
   return new BrokerError(Reason.LINK_NOT_FOUND, `no link for this user at provider ${JSON.stringify(key.providerId)}`, {

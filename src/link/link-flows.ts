@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { BrokerError, Reason, fromOAuthError } from "../errors.js";
+import { BrokerError, Reason, fromOAuthError } from "../errors/index.js";
 import { noteProviderContacted } from "../audit/call-scope.js";
 import type { Logger } from "../log.js";
 import {
@@ -15,7 +15,7 @@ import {
   startDeviceAuthorization,
   type TokenSet,
 } from "../oauth/index.js";
-import type { ProviderEntry, ProviderRegistry } from "../providers/registry.js";
+import type { ProviderEntry, ProviderRegistry } from "../providers/index.js";
 import type { FlowStore } from "../store/flow-store.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { RedirectRule } from "./redirect-target.js";

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
 import { createSecureContext, type PeerCertificate } from "node:tls";
+import { subjectAltNames } from "./cert-names.js";
 
 /** A listener's certificate files (paths resolved). */
 export interface TlsFilePaths {
@@ -31,6 +33,15 @@ export class TlsFiles {
 
   get material(): TlsMaterial {
     return this.#material;
+  }
+
+  /** When the certificate in use (the first of `cert_file`) expires, epoch ms; NaN if it cannot be told. */
+  get notAfterMs(): number {
+    try {
+      return Date.parse(new X509Certificate(this.#material.cert).validTo);
+    } catch {
+      return Number.NaN;
+    }
   }
 
   get requestsClientCert(): boolean {
@@ -79,18 +90,15 @@ function read(paths: TlsFilePaths): TlsMaterial {
 }
 
 /**
- * The names a client certificate identifies its holder by: the subject's CN
- * and every subjectAltName entry (DNS, URI, email, IP), without their type
- * prefixes.
+ * The names a client certificate identifies its holder by, each with its
+ * kind (net/cert-names.ts): `cn:` the subject's CN, `dns:`, `uri:`,
+ * `email:`, `ip:` every subjectAltName entry.
  */
 export function certificateNames(cert: PeerCertificate): string[] {
   const names: string[] = [];
   const cn = (cert.subject as Record<string, string | string[] | undefined> | undefined)?.CN;
-  if (typeof cn === "string") names.push(cn);
-  else if (Array.isArray(cn)) names.push(...cn);
-  for (const entry of (cert.subjectaltname ?? "").split(/,\s*/)) {
-    const m = /^(?:DNS|URI|email|IP Address):(.+)$/.exec(entry);
-    if (m?.[1] !== undefined) names.push(m[1]);
-  }
+  if (typeof cn === "string") names.push(`cn:${cn}`);
+  else if (Array.isArray(cn)) names.push(...cn.map((n) => `cn:${n}`));
+  names.push(...subjectAltNames(cert.subjectaltname));
   return names;
 }

@@ -1,4 +1,4 @@
-import { redactSecrets, truncateUtf8 } from "./redact.js";
+import { redactSecrets, truncateUtf8 } from "../redact.js";
 
 /**
  * How the refresh engine must react to a failure, not what went wrong:

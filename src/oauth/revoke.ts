@@ -3,7 +3,7 @@ import { fetchBounded } from "./http.js";
 import { isAllowedTransport } from "./loopback.js";
 import { OAuthError } from "./oauth-error.js";
 import type { OAuthProvider } from "./provider.js";
-import { redactSecrets } from "./redact.js";
+import { redactSecrets } from "../redact.js";
 import { messageSafe } from "./token-endpoint-error.js";
 import { USER_AGENT } from "./token-grant.js";
 

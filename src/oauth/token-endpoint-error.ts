@@ -1,6 +1,6 @@
 import { classify } from "./classify.js";
 import { OAuthError, FAILURE_REASON_MAX_BYTES } from "./oauth-error.js";
-import { redactSecrets, truncateUtf8 } from "./redact.js";
+import { redactSecrets, truncateUtf8 } from "../redact.js";
 import type { TokenExchange } from "./token-endpoint-fetch.js";
 
 /** Printable-ASCII only, so a provider cannot smuggle control or reserved characters into messages. */

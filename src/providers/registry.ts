@@ -1,5 +1,5 @@
 import type { ProviderConfig, RefreshSettings } from "../config/config.js";
-import { providerNotFound } from "../errors.js";
+import { providerNotFound } from "../errors/index.js";
 import { CallbackUrls } from "./callback-url.js";
 import { ProviderGate } from "./provider-gate.js";
 

@@ -1,13 +1,14 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import { BrokerError } from "../errors.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import { BrokerError } from "../errors/index.js";
+import type { ProviderRegistry } from "../providers/index.js";
+import type { ListenerFact } from "../net/listener-facts.js";
 import type { KeyRotation } from "../store/key-rotation.js";
+import { MAX_BATCH } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_BATCH = 200;
-const MAX_BATCH = 10_000;
 
 /** What GetServerStatus reports; the composition root knows it (listeners are bound after the services are built). */
 export interface ServerFacts {
@@ -15,9 +16,20 @@ export interface ServerFacts {
   startedAt: number;
   listeners: string[];
   store: string;
+  /** What each listener speaks (net/listener-facts.ts). */
+  listenerDetails?: ListenerFact[];
+  /** Why the store does not answer now; undefined while it does. */
+  storeProblem?: string | undefined;
 }
 
-export function adminService(providers: ProviderRegistry, rotation: KeyRotation, audit: AuditLog, server: () => ServerFacts): RpcService {
+export interface AdminServiceOptions {
+  providers: ProviderRegistry;
+  rotation: KeyRotation;
+  audit: AuditLog;
+  server: () => ServerFacts;
+}
+
+export function adminService({ providers, rotation, audit, server }: AdminServiceOptions): RpcService {
   return defineService(
     AdminService,
     {
@@ -69,7 +81,15 @@ export function adminService(providers: ProviderRegistry, rotation: KeyRotation,
 
       getServerStatus() {
         const facts = server();
-        return { version: facts.version, startedAt: timestampFromMs(facts.startedAt), listeners: facts.listeners, store: facts.store };
+        // Nothing here reads the store: status answers while it is down.
+        return {
+          version: facts.version,
+          startedAt: timestampFromMs(facts.startedAt),
+          listeners: facts.listeners,
+          store: facts.store,
+          listenerDetails: facts.listenerDetails ?? [],
+          storeProblem: facts.storeProblem ?? "",
+        };
       },
     },
     "admin",

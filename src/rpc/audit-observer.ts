@@ -1,7 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import type { AuditLog } from "../audit/audit-log.js";
-import type { CallObserver } from "./service.js";
 import { tokenFingerprint } from "./caller-token-format.js";
+import type { CallObserver, RefusedRequest } from "./service.js";
+import { grpcCodeName } from "./code-name.js";
 import { wireStatus } from "./wire-error.js";
 
 /**
@@ -59,10 +60,22 @@ function fingerprintsOf(output: unknown): Record<string, string> | undefined {
   return out;
 }
 
-/** `FAILED_PRECONDITION`, as gRPC spells its codes. */
-export function codeName(code: Code): string {
-  return (Code[code] ?? String(code)).replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
+/** The audit line of a web request refused before any handler (web/refusals.ts): an anonymous caller, the HTTP status as a fact. */
+export function auditRefusal(audit: AuditLog): (r: RefusedRequest) => void {
+  return (r) =>
+    audit.write({
+      event: "rpc",
+      caller: { name: null, transport: r.transport, auth: "none" },
+      method: r.method,
+      outcome: { grpcCode: r.grpcCode, reason: "REFUSED_BEFORE_HANDLER" },
+      providerContacted: false,
+      durationMs: r.durationMs,
+      facts: { http_status: r.httpStatus },
+    });
 }
+
+/** `FAILED_PRECONDITION`, as gRPC spells its codes (rpc/code-name.ts). */
+export const codeName: (code: Code) => string = grpcCodeName;
 
 interface Subject {
   userId?: string | undefined;

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
+import { certNameMatches } from "../net/cert-names.js";
 import type { CallerTokenStore } from "../store/caller-token-store.js";
 import { enforceBinding } from "./caller-binding.js";
 import { JOB_TOKEN_PREFIX, tokenDigest } from "./caller-token-format.js";
@@ -25,10 +26,12 @@ import type { CallGuard, RpcService } from "./service.js";
  * changes nothing; an empty user_id from a caller bound to one user means
  * that user. Returns a promise only when the store must be asked.
  */
-export function callerGuard(callers: CallerConfig[], jobTokens?: CallerTokenStore, now: () => number = Date.now): CallGuard {
-  const matchers = callers.filter((c) => c.match !== undefined);
+export function callerGuard(configured: CallerConfig[] | CallerSet, jobTokens?: CallerTokenStore, now: () => number = Date.now): CallGuard {
+  const set = configured instanceof CallerSet ? configured : new CallerSet(configured);
   return (ctx: HandlerContext, service: RpcService, input: unknown) => {
     if (service.scope === undefined) return;
+    // One list for the whole call: a SIGHUP reload replaces it, never changes it under a call.
+    const callers = set.current;
     const header = ctx.values.get(authorizationKey) ?? ctx.requestHeader.get("authorization");
     if (header !== null) {
       const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
@@ -56,13 +59,13 @@ export function callerGuard(callers: CallerConfig[], jobTokens?: CallerTokenStor
     const peer = ctx.values.get(peerKey);
     if (peer.certNames !== undefined) {
       const names = peer.certNames;
-      const caller = callers.find((c) => c.certNames.some((n) => names.includes(n)));
+      const caller = callers.find((c) => c.certNames.some((n) => certNameMatches(n, names)));
       if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the client certificate names no configured caller", { hint: "add one of its names to a caller's cert_names" });
-      return admit(caller, { name: caller.name, auth: "certificate", users: caller.users, certName: caller.certNames.find((n) => names.includes(n)) }, service, ctx, input);
+      return admit(caller, { name: caller.name, auth: "certificate", users: caller.users, certName: caller.certNames.find((n) => certNameMatches(n, names)) }, service, ctx, input);
     }
     const cred = peer.cred;
     if (cred !== undefined) {
-      const caller = matchers.find((c) => (c.match?.uid === undefined || c.match.uid === cred.uid) && (c.match?.gid === undefined || c.match.gid === cred.gid));
+      const caller = callers.find((c) => c.match !== undefined && (c.match?.uid === undefined || c.match.uid === cred.uid) && (c.match?.gid === undefined || c.match.gid === cred.gid));
       if (caller !== undefined) return admit(caller, { name: caller.name, auth: "peer", users: caller.users }, service, ctx, input);
     }
     if (ctx.values.get(tokenlessKey) ?? ctx.values.get(listenerKindKey) === "unix") return;
@@ -85,7 +88,25 @@ function authorize(identity: CallerIdentity, scopes: readonly string[], service:
   void ctx;
 }
 
-function identify(callers: CallerConfig[], token: string): CallerConfig | undefined {
+/**
+ * The configured callers, replaced as a whole when SIGHUP reloads them
+ * (rpc/callers-reload.ts): calls after the swap see the new list, a call
+ * already past the guard keeps the caller it was admitted as.
+ */
+export class CallerSet {
+  #callers: readonly CallerConfig[];
+  constructor(callers: readonly CallerConfig[]) {
+    this.#callers = callers;
+  }
+  get current(): readonly CallerConfig[] {
+    return this.#callers;
+  }
+  replace(callers: readonly CallerConfig[]): void {
+    this.#callers = callers;
+  }
+}
+
+function identify(callers: readonly CallerConfig[], token: string): CallerConfig | undefined {
   const digest = createHash("sha256").update(token, "utf8").digest();
   let found: CallerConfig | undefined;
   // Compare against every caller, so timing does not tell which one matched.

@@ -1,4 +1,4 @@
-import { BrokerError, userNotAllowed } from "../errors.js";
+import { BrokerError, userNotAllowed } from "../errors/index.js";
 import type { CallerIdentity } from "./context.js";
 
 /**

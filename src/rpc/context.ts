@@ -55,4 +55,11 @@ export interface PeerInfo {
   cred?: PeerCredentials | undefined;
 }
 
+/**
+ * Set per request by the web listener; the service wrappers mark it when a
+ * call reaches them, so a request the protocol layer refused before any
+ * handler (415, 429, 431, a bad `connect-timeout-ms`) can still be audited.
+ */
+export const reachedHandlerKey = createContextKey<{ reached: boolean } | undefined>(undefined, { description: "reached a handler" });
+
 export const peerKey = createContextKey<PeerInfo>({ tls: false, certNames: undefined }, { description: "peer" });

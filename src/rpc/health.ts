@@ -1,5 +1,5 @@
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import { defineService, type RpcService } from "./service.js";
 
 export { Status as ServingStatus };
@@ -12,6 +12,7 @@ export { Status as ServingStatus };
 export class HealthState {
   readonly #status = new Map<string, Status>();
   readonly #watchers = new Set<() => void>();
+  readonly #onShutdown: Array<() => void> = [];
   #closed = false;
 
   constructor(services: string[]) {
@@ -31,11 +32,18 @@ export class HealthState {
     for (const wake of this.#watchers) wake();
   }
 
-  /** NOT_SERVING everywhere, then end every Watch stream. */
+  /** NOT_SERVING everywhere, then end every Watch stream, then tell `onShutdown`'s listeners. */
   shutdown(): void {
     this.setAll(Status.NOT_SERVING);
     this.#closed = true;
     for (const wake of this.#watchers) wake();
+    for (const listener of this.#onShutdown.splice(0)) listener();
+  }
+
+  /** Runs `listener` once when shutdown begins (other long streams end then, not at the grace period's end). */
+  onShutdown(listener: () => void): void {
+    if (this.#closed) listener();
+    else this.#onShutdown.push(listener);
   }
 
   get closed(): boolean {

@@ -1,5 +1,5 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/index.js";
 
 /**
  * Pure checks on request fields. Each failure is INVALID_ARGUMENT naming the
@@ -9,6 +9,24 @@ export const MAX_ID_BYTES = 256;
 export const MAX_TOKEN_BYTES = 16_384;
 export const MAX_EXTRA_ENTRIES = 64;
 const MAX_MIN_VALID_MS = 24 * 3_600_000;
+/** A URL a caller passes: MatchProvider's url, StartLink's redirect_after. */
+export const MAX_URL_BYTES = 2048;
+/** An OAuth state or a device session id, as tokenbroker issues them (far shorter). */
+export const MAX_STATE_BYTES = 512;
+/** An authorization code as a provider issues it. */
+export const MAX_CODE_BYTES = 4096;
+/** ObtainAccessTokens' provider_ids. */
+export const MAX_PROVIDERS_PER_CALL = 64;
+/** ListLinks' page_size (larger asks get this many). */
+export const MAX_PAGE = 1000;
+/** Key rotation's batch_size. */
+export const MAX_BATCH = 10_000;
+
+/** At most `max` bytes of UTF-8; `tooLong` is the message when longer (default: "must be at most N bytes"). */
+export function limitBytes(field: string, value: string, max: number, tooLong = `must be at most ${max} bytes`): string {
+  if (Buffer.byteLength(value) > max) throw BrokerError.invalidArgument(field, tooLong);
+  return value;
+}
 
 export function requireId(field: string, value: string): string {
   if (value === "") throw BrokerError.invalidArgument(field, "must not be empty");

@@ -4,17 +4,25 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { currentCallScope } from "../audit/call-scope.js";
 import type { LinkFlows } from "../link/link-flows.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import { BrokerError, domainError, linkNotFound } from "../errors.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import { BrokerError, domainError, linkNotFound, nothingToUnlink } from "../errors/index.js";
+import type { ProviderRegistry } from "../providers/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
-import { extraMap, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
+import { MAX_CODE_BYTES, MAX_PAGE, MAX_STATE_BYTES, MAX_URL_BYTES, extraMap, limitBytes, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
 
-export function linkService(providers: ProviderRegistry, engine: RefreshEngine, store: LinkStore, flows: LinkFlows, audit: AuditLog, now: () => number = Date.now): RpcService {
+export interface LinkServiceOptions {
+  providers: ProviderRegistry;
+  engine: RefreshEngine;
+  store: LinkStore;
+  flows: LinkFlows;
+  audit: AuditLog;
+  now?: () => number;
+}
+
+export function linkService({ providers, engine, store, flows, audit, now = Date.now }: LinkServiceOptions): RpcService {
   const keyOf = (req: { userId: string; providerId: string }): LinkKey => {
     const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
     providers.require(key.providerId);
@@ -33,14 +41,14 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
     {
       async startLink(req) {
         const key = keyOf(req);
-        if (Buffer.byteLength(req.redirectAfter) > 2048) throw BrokerError.invalidArgument("redirect_after", "must be at most 2048 bytes");
+        limitBytes("redirect_after", req.redirectAfter, MAX_URL_BYTES);
         const started = await flows.start(key, req.redirectAfter);
         return { authorizeUrl: started.authorizeUrl, state: started.state, expiresAt: timestampFromMs(started.expiresAt) };
       },
 
       async completeLink(req) {
-        if (Buffer.byteLength(req.state) > 512) throw BrokerError.invalidArgument("state", "too long");
-        if (Buffer.byteLength(req.code) > 4096) throw BrokerError.invalidArgument("code", "too long");
+        limitBytes("state", req.state, MAX_STATE_BYTES, "too long");
+        limitBytes("code", req.code, MAX_CODE_BYTES, "too long");
         const { link } = await flows.complete(req.state, req.code);
         return { link: linkOf(link) };
       },
@@ -59,7 +67,7 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
       },
 
       async pollDeviceLink(req) {
-        if (Buffer.byteLength(req.sessionId) > 512) throw BrokerError.invalidArgument("session_id", "too long");
+        limitBytes("session_id", req.sessionId, MAX_STATE_BYTES, "too long");
         const r = await flows.pollDevice(req.sessionId);
         switch (r.state) {
           case "pending":
@@ -127,7 +135,7 @@ export function linkService(providers: ProviderRegistry, engine: RefreshEngine, 
         } catch (err) {
           throw domainError(err, key);
         }
-        if (rec === undefined) throw linkNotFound(key);
+        if (rec === undefined) throw nothingToUnlink(key);
         const result = await flows.unlink(key, rec);
         audit.action({
           event: "unlink",

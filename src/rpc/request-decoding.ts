@@ -1,6 +1,6 @@
 import { fromBinary, fromJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 
 /**
  * Request bytes that are not a valid message — malformed protobuf or JSON,

@@ -1,10 +1,11 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { runInCallScope, type CallScope } from "../audit/call-scope.js";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import type { CallerScope } from "../config/schema.js";
 import { checkedAnswer } from "./answer-encoding.js";
 import { callerOf } from "./audit-caller.js";
+import { reachedHandlerKey } from "./context.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
 import { subjectOf, toConnectError } from "./wire-error.js";
@@ -55,6 +56,20 @@ export interface CallInfo {
 export interface Hooks {
   guard?: CallGuard | undefined;
   observe?: CallObserver | undefined;
+  /** A web request to an RPC path that the protocol layer refused before any handler ran. */
+  refused?: ((r: RefusedRequest) => void) | undefined;
+}
+
+/** What is known of a request refused before a handler (web/refusals.ts). */
+export interface RefusedRequest {
+  /** The request path (`/tokenbroker.v1.TokenService/ObtainAccessToken`), or `unknown` when it could not be read. */
+  method: string;
+  /** `connect+tcp`, `grpcweb+tls`, …, as the audit log names transports. */
+  transport: string;
+  httpStatus: number;
+  /** The code the client reads, as gRPC spells it. */
+  grpcCode: string;
+  durationMs: number;
 }
 
 /**
@@ -81,6 +96,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
   return (input: unknown, ctx: HandlerContext) => {
     const scope: CallScope = { providerContacted: false };
     const request = unaryInput ? input : undefined;
+    markReached(ctx);
     return runInCallScope(scope, async () => {
       const started = performance.now();
       try {
@@ -99,6 +115,12 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
       }
     });
   };
+}
+
+/** The web listener's per-request marker: this call reached a handler (its audit line comes from the observer). */
+function markReached(ctx: HandlerContext): void {
+  const marker = ctx.values.get(reachedHandlerKey);
+  if (marker !== undefined) marker.reached = true;
 }
 
 /** Caller auth; the caller it names (even one it refuses) goes into the call's audit scope. */
@@ -127,6 +149,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
   return async function* (input: unknown, ctx: HandlerContext) {
     const started = performance.now();
     const scope: CallScope = { providerContacted: false };
+    markReached(ctx);
     try {
       const pending = guard(hooks, ctx, service, scope, request(input));
       if (pending !== undefined) await pending;
@@ -137,8 +160,11 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
       if (ctx.signal.aborted) throw deadlineOrCancel(ctx);
       hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
     } catch (err) {
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: err, scope });
-      throw toConnectError(err, subjectOf(input));
+      // A stream the caller cancelled, whose deadline passed or that shutdown cut (WatchAccessToken
+      // ends by its signal's reason) stopped; it did not fail internally.
+      const failure = ctx.signal.aborted && !(err instanceof BrokerError) ? deadlineOrCancel(ctx) : err;
+      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: failure, scope });
+      throw toConnectError(failure, subjectOf(input));
     }
   };
 }

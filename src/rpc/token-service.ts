@@ -1,28 +1,39 @@
 import { Code } from "@connectrpc/connect";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { RefreshEngine } from "../broker/engine.js";
-import { BrokerError } from "../errors.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import { BrokerError } from "../errors/index.js";
+import { gitCredentialStyle, type ProviderRegistry } from "../providers/index.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
-import { durationMs, requireId } from "./input.js";
+import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId, requireSecret } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { watchAccessToken, type WatchDeps } from "./watch-handler.js";
 import { statusMessage, wireStatus } from "./wire-error.js";
 
-const MAX_PROVIDERS_PER_CALL = 64;
-const MAX_URL_BYTES = 2048;
 
 /** Told of every token handed out: its provider and expiry (null: does not expire). */
 export type ServedToken = (providerId: string, expiresAt: number | null) => void;
 
-export function tokenService(engine: RefreshEngine, providers: ProviderRegistry, defaultMinValidMs: number, served: ServedToken): RpcService {
+export interface TokenServiceOptions {
+  engine: RefreshEngine;
+  providers: ProviderRegistry;
+  /** min_valid_for when a request leaves it unset. */
+  defaultMinValidMs: number;
+  served: ServedToken;
+  /** WatchAccessToken's dependencies; without them (tests that build the service bare) the method answers UNIMPLEMENTED. */
+  watch?: WatchDeps;
+}
+
+export function tokenService({ engine, providers, defaultMinValidMs, served, watch }: TokenServiceOptions): RpcService {
   return defineService(
     TokenService,
     {
       async obtainAccessToken(req, ctx) {
         const key = { userId: requireId("user_id", req.userId), providerId: requireId("provider_id", req.providerId) };
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
-        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx));
+        // The erase compare-and-swap of `tokenbroker git-credential erase` (broker/rejected-token.ts).
+        const rejectedAccessToken = requireSecret("rejected_access_token", req.rejectedAccessToken, false);
+        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken });
         served(rec.providerId, rec.expiresAt);
         return { token: tokenOf(rec) };
       },
@@ -51,10 +62,15 @@ export function tokenService(engine: RefreshEngine, providers: ProviderRegistry,
         return { results };
       },
 
+      // Without its dependencies (tests that build the service bare) the method answers UNIMPLEMENTED.
+      ...(watch !== undefined ? { watchAccessToken: (req, ctx) => watchAccessToken(req, ctx, engine, watch, defaultMinValidMs, served) } : {}),
+
       matchProvider(req) {
         if (req.url === "") throw BrokerError.invalidArgument("url", "must not be empty");
-        if (Buffer.byteLength(req.url) > MAX_URL_BYTES) throw BrokerError.invalidArgument("url", `must be at most ${MAX_URL_BYTES} bytes`);
-        return { providerId: providers.match(req.url).config.id };
+        limitBytes("url", req.url, MAX_URL_BYTES);
+        const config = providers.match(req.url).config;
+        const git = gitCredentialStyle(config.type);
+        return { providerId: config.id, gitUsername: git.username, gitBearer: git.bearer };
       },
     },
     "token",

@@ -3,7 +3,7 @@ import { anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, HelpSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema, type Status } from "../../gen/google/rpc/status_pb.js";
-import { BrokerError, Reason, domainError } from "../errors.js";
+import { BrokerError, NOTHING_TO_UNLINK_HINT, Reason, domainError } from "../errors/index.js";
 import { MAX_ID_BYTES } from "./input.js";
 
 /** `google.rpc.ErrorInfo.domain` of every error tokenbroker sends. */
@@ -42,6 +42,7 @@ const codeOf: Record<Reason, Code> = {
   INTERNAL: Code.Internal,
   REFRESH_INTERRUPTED: Code.Unavailable,
   USER_NOT_ALLOWED: Code.PermissionDenied,
+  WATCH_LIMIT_REACHED: Code.ResourceExhausted,
 };
 
 export function grpcCode(reason: Reason): Code {
@@ -156,6 +157,8 @@ function helpText(err: BrokerError, metadata: Record<string, string>): string | 
   if (user !== undefined && provider !== undefined) {
     const command = `tokenbroker link --user ${shellWord(user)} --provider ${shellWord(provider)}`;
     if (err.reason === Reason.REAUTH_REQUIRED) return `link again: ${command}`;
+    // Unlink found nothing to delete: linking first is no advice there.
+    if (err.reason === Reason.LINK_NOT_FOUND && err.detail.hint === NOTHING_TO_UNLINK_HINT) return `tokenbroker links --user ${shellWord(user)} lists this user's links`;
     if (err.reason === Reason.LINK_NOT_FOUND) return `link first: ${command}`;
   }
   return err.detail.hint;

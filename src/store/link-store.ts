@@ -15,6 +15,15 @@ export interface LinkKey {
   userId: string;
 }
 
+/**
+ * A key as one string, for in-process maps: the engine's locks, failure
+ * memory and pending commits, the record caches, the memory store's rows.
+ * NUL cannot occur in an id (the RPC layer refuses it), so no two keys meet.
+ */
+export function linkKeyId(key: LinkKey): string {
+  return `${key.providerId}\u0000${key.userId}`;
+}
+
 export interface LinkRecord extends LinkKey {
   /** Incremented on every write of link data (not by lease bookkeeping or re-sealing). */
   version: number;
@@ -179,6 +188,8 @@ export interface LinkStore {
   delete(key: LinkKey): Promise<LinkRecord | undefined>;
   list(query: ListQuery): Promise<LinkMeta[]>;
   count(): Promise<number>;
+  /** Links whose refresh failed for good (they need the user to link again): the links-by-state metric. */
+  countNeedingRelink?(): Promise<number>;
   /** Closes the store this belongs to (the same as the store's own close). */
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
-import { DecryptError, checkKeyring, type Keyring, type Sealer } from "../crypto/index.js";
 import type { CallerTokenRow } from "./caller-token-store.js";
+import { DecryptError, KeyringError, checkKeyring, keyIdOfEnvelope, type Keyring, type Sealer } from "../crypto/index.js";
 import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "./flow-codec.js";
 import type { LinkKey } from "./link-store.js";
 import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "./row-codec.js";
@@ -9,8 +9,9 @@ import { LINKS_TABLE, SEALED_COLUMNS, type LinkRow } from "./row-codec.js";
  * docs/design.md §4.6): rows are copied as stored — envelopes and digests
  * byte for byte, so no plaintext passes through — and the AAD binds
  * table, column, provider and user, which stay the same, so every envelope
- * opens on the target. Times are epoch ms; each side converts to its own
- * clock.
+ * opens on the target. Times are epoch ms, copied as stored: no clock
+ * offset is applied on the way (an `expires_at` of 2027-01-01T00:00:00Z
+ * reads back as exactly that on the target).
  */
 
 /** A `key_sentinels` row. */
@@ -107,8 +108,7 @@ const DEFAULT_SAMPLE = 256;
 export async function copyStore(source: CopySource, target: CopyTarget, keyring: Keyring, sealer: Sealer, opts: CopyOptions): Promise<CopyResult> {
   const batchSize = opts.batchSize ?? DEFAULT_BATCH;
   const sampleSize = opts.sampleSize ?? DEFAULT_SAMPLE;
-  const sourceSentinels = await source.sentinels();
-  await checkKeys(keyring, sourceSentinels, "the source");
+  const sourceSentinels = await checkSourceKeys(source, keyring);
   const counts = await source.counts();
   return target.transaction(async (w) => {
     const held = await w.counts();
@@ -142,6 +142,48 @@ export async function copyStore(source: CopySource, target: CopyTarget, keyring:
 
 export function describeCounts(c: TableCounts): string {
   return COPIED_TABLES.map((t) => `${c[t]} ${t}`).join(", ");
+}
+
+/**
+ * Checks the keys file against the source's key sentinels, writing nothing
+ * anywhere: `store migrate` calls it before it opens (and migrates) the
+ * target. On a mismatch the message names the keys the source's values are
+ * actually sealed under (read from their envelopes), not the sentinels of
+ * keys retired long ago. Returns the source's sentinels.
+ */
+export async function checkSourceKeys(source: CopySource, keyring: Keyring): Promise<SentinelRow[]> {
+  const sentinels = await source.sentinels();
+  try {
+    await checkKeyring(keyring, { listSentinels: async () => sentinels.map((s) => ({ keyId: s.key_id, envelope: s.envelope })) });
+  } catch (err) {
+    if (!(err instanceof KeyringError) || err.code !== "KEY_MISMATCH") {
+      throw new StoreCopyError(`the keys file does not open the source's values: ${(err as Error).message}`, "KEYS_DO_NOT_OPEN");
+    }
+    const used = await sealingKeyIds(source);
+    const under = used.length > 0 ? `its values are sealed under key(s) ${used.join(", ")}` : `it holds no sealed values; its key sentinels name ${sentinels.map((s) => s.key_id).join(", ")}`;
+    throw new StoreCopyError(
+      `the keys file does not open the source's values: ${under}; the keyring has ${keyring.keyIds.join(", ")} (wrong keys file?); nothing was written`,
+      "KEYS_DO_NOT_OPEN",
+    );
+  }
+  return sentinels;
+}
+
+/** The key ids named by the envelopes of every sealed value in the source, sorted. */
+async function sealingKeyIds(source: CopySource): Promise<string[]> {
+  const ids = new Set<string>();
+  const note = (v: Buffer | null): void => {
+    if (v === null) return;
+    try {
+      ids.add(keyIdOfEnvelope(v));
+    } catch {
+      // Not an envelope we can read: it names no key.
+    }
+  };
+  for await (const batch of source.linkBatches(DEFAULT_BATCH)) for (const row of batch) for (const c of SEALED_COLUMNS) note(row[c]);
+  for (const f of await source.authFlows()) note(f.code_verifier);
+  for (const f of await source.deviceFlows()) note(f.device_code);
+  return [...ids].sort();
 }
 
 async function checkKeys(keyring: Keyring, sentinels: readonly SentinelRow[], where: string): Promise<void> {

@@ -1,11 +1,11 @@
 import type { ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
-import { BrokerError, Reason } from "../errors.js";
+import { BrokerError, Reason } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { LinkFlows } from "../link/link-flows.js";
-import type { CallbackUrls } from "../providers/callback-url.js";
+import type { CallbackUrls } from "../providers/index.js";
 import { grpcCode } from "../rpc/wire-error.js";
-import type { WebRoute } from "./web-listener.js";
+import type { WebRoute } from "../listeners/web-listener.js";
 
 /**
  * GET {public_url}/oauth/{provider_id}/callback: the browser comes back from

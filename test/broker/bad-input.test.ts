@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored } from "./harness.js";
 
 const MIN_VALID = 60_000;

@@ -4,7 +4,7 @@
  */
 import { systemClock } from "../../src/broker/clock.js";
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored, type Harness } from "./harness.js";
 
 const MIN_VALID = 60_000;

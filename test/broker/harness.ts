@@ -19,7 +19,7 @@ import { afterEach, expect } from "vitest";
 import { RefreshEngine, type EngineOptions } from "../../src/broker/engine.js";
 import type { ProviderConfig, RefreshSettings } from "../../src/config/config.js";
 import { AesSealer, Keyring } from "../../src/crypto/index.js";
-import { BrokerError, type Reason } from "../../src/errors.js";
+import { BrokerError, type Reason } from "../../src/errors/index.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";

@@ -10,7 +10,7 @@
  */
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored, until, type Harness } from "./harness.js";
 
 const MIN_VALID = 60_000;
@@ -42,6 +42,8 @@ describe("a commit that meets a locked database (invariant 10)", () => {
     expect(h.fake.isValid(got.accessToken)).toBe(true);
     expect(h.engine.pendingCommits).toBe(1);
     expect(h.logs.text).toContain("storing a refreshed token failed; holding it in memory and retrying");
+    // The store's own code shows (issue 23 item 3: the OAuth-code redaction hid it).
+    expect(h.logs.lines().find((l) => l.msg === "storing a refreshed token failed; holding it in memory and retrying")?.err).toEqual({ code: expect.stringMatching(/^SQLITE_BUSY/) });
     // Callers meanwhile are served from memory, and nothing is sent with the spent token.
     const again = await Promise.all(Array.from({ length: 10 }, () => h.engine.obtain(k, MIN_VALID)));
     for (const r of again) expect(r.accessToken).toBe(got.accessToken);

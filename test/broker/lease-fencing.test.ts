@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { currentIdentity, formatOwner } from "../../src/broker/lease-owner.js";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import type { LinkKey, LinkRecord } from "../../src/store/link-store.js";
 import { brokerError, harness, key, stored, testSettings, until, type Harness } from "./harness.js";
 

@@ -12,7 +12,7 @@
  */
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { BrokerError, Reason } from "../../src/errors.js";
+import { BrokerError, Reason } from "../../src/errors/index.js";
 import { RowCodec } from "../../src/store/row-codec.js";
 import { harness, key, testSettings } from "./harness.js";
 

@@ -7,7 +7,7 @@
  * below the ask, through the daemon.)
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key } from "./harness.js";
 
 describe("min_valid_for equal to the provider's token lifetime", () => {

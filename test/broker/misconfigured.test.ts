@@ -5,7 +5,7 @@
  * The breaker judges its backoff by the engine's clock: the tests skip it.
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored } from "./harness.js";
 
 const MIN_VALID = 60_000;

@@ -4,7 +4,7 @@
  * access token.
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import { brokerError, harness, key, stored } from "./harness.js";
 
 const MIN_VALID = 60_000;

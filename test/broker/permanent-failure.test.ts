@@ -5,7 +5,7 @@
  * cleared refresh token is never mistaken for a win.
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import type { TokenFault } from "../support/fake-provider.js";
 import { brokerError, harness, key, stored, type Harness } from "./harness.js";
 

@@ -7,7 +7,7 @@
  * the values involved.
  */
 import { describe, expect, it } from "vitest";
-import { BrokerError, Reason } from "../../src/errors.js";
+import { BrokerError, Reason } from "../../src/errors/index.js";
 import { assertNoSecretsIn, brokerError, harness, key } from "./harness.js";
 
 const MIN_VALID = 60_000;

@@ -6,7 +6,7 @@
  * past the answer timeout, a reset) is never sent again.
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import type { TokenFault } from "../support/fake-provider.js";
 import { brokerError, harness, key, stored, type Harness } from "./harness.js";
 

@@ -4,7 +4,7 @@
  * just persisted.
  */
 import { describe, expect, it } from "vitest";
-import { Reason } from "../../src/errors.js";
+import { Reason } from "../../src/errors/index.js";
 import type { ValidateFault } from "../support/fake-provider.js";
 import { brokerError, harness, key, stored } from "./harness.js";
 

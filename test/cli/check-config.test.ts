@@ -1,4 +1,5 @@
-import { chmodSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,7 +13,8 @@ import { tempDir } from "../support/temp-dir.js";
  * that systemd's StateDirectory= creates is a warning, not an error.
  */
 
-const EXAMPLE = resolve(import.meta.dirname, "../../deploy/systemd/config.example.yaml");
+const ROOT = resolve(import.meta.dirname, "../..");
+const EXAMPLE = resolve(ROOT, "deploy/systemd/config.example.yaml");
 
 function writeConfig(dir: string, over: Record<string, unknown> = {}): string {
   const path = join(dir, "config.yaml");
@@ -72,6 +74,40 @@ describe("check-config", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${EXAMPLE}: ok (1 provider; key `);
     expect(r.stderr).toBe("warning: store.sqlite.path: directory /var/lib/tokenbroker does not exist yet; systemd creates it at start for StateDirectory=tokenbroker\n");
+  });
+
+  it("the README's check of the shipped example runs as written from the checkout: ok, exit 0 (issue 23 item 7)", async () => {
+    const readme = readFileSync(resolve(ROOT, "README.md"), "utf8");
+    const block = /The shipped example \(`deploy\/systemd\/config\.example\.yaml`\)[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    // mktemp -d under a directory this test removes.
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+      execFile("bash", ["-euc", block!], { cwd: ROOT, env: { ...process.env, TMPDIR: tempDir(), CREDENTIALS_DIRECTORY: "" } }, (err, stdout, stderr) =>
+        res({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
+      ),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^deploy\/systemd\/config\.example\.yaml: ok \(1 provider; key \S+\)\n$/);
+    expect(r.stderr).toBe("warning: store.sqlite.path: directory /var/lib/tokenbroker does not exist yet; systemd creates it at start for StateDirectory=tokenbroker\n");
+  });
+
+  it("the shipped example with an empty credentials directory, or none: every missing credential named, exit 2", async () => {
+    const creds = tempDir();
+    const empty = await runCli(["check-config", "--config", EXAMPLE], { env: { CREDENTIALS_DIRECTORY: creds } });
+    expect(empty.code).toBe(2);
+    expect(empty.stdout).toBe("");
+    expect(empty.stderr).toContain(`providers[0].client_secret_credential: cannot read credential github-client-secret (ENOENT)`);
+    expect(empty.stderr).toMatch(/encryption\.keys_credential: keys credential tokenbroker-keys \(.*tokenbroker-keys\): cannot read: no such file/);
+    const unset = await runCli(["check-config", "--config", EXAMPLE], { env: { CREDENTIALS_DIRECTORY: "" } });
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain("providers[0].client_secret_credential: CREDENTIALS_DIRECTORY is not set");
+    expect(unset.stderr).toContain("encryption.keys_credential: keys credential tokenbroker-keys: CREDENTIALS_DIRECTORY is not set");
+    // Only the secret there: the keys alone are named.
+    writeFileSync(join(creds, "github-client-secret"), "s3cret", { mode: 0o600 });
+    const keysOnly = await runCli(["check-config", "--config", EXAMPLE], { env: { CREDENTIALS_DIRECTORY: creds } });
+    expect(keysOnly.code).toBe(2);
+    expect(keysOnly.stderr.trimEnd().split("\n")).toHaveLength(2);
+    expect(keysOnly.stderr).toContain("encryption.keys_credential:");
   });
 
   it("serve still needs the store directory to exist", async () => {

@@ -108,7 +108,7 @@ describe("exit codes by outcome", () => {
     expect(r.stderr).toBe(`tokenbroker: cannot reach the daemon at ${addr}; is it running? set TOKENBROKER_ADDR\n`);
     const refused = await runCli(["links", "--json", "--addr", "tcp://127.0.0.1:9"]);
     expect(refused.code).toBe(4);
-    expect(jsonError(refused.stderr)).toMatchObject({ code: "UNAVAILABLE", reason: "DAEMON_UNREACHABLE", message: "cannot reach the daemon at tcp://127.0.0.1:9; is it running? set TOKENBROKER_ADDR" });
+    expect(jsonError(refused.stderr)).toMatchObject({ code: "UNAVAILABLE", reason: "DAEMON_UNREACHABLE", message: "cannot reach the daemon at tcp://127.0.0.1:9 (connection refused); is it running? set TOKENBROKER_ADDR" });
   });
 
   it("4: without --addr or TOKENBROKER_ADDR the default address is tried (the dev socket here) and named", async () => {

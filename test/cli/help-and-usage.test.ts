@@ -40,6 +40,19 @@ describe("help and version", () => {
     expect(r.stdout).toContain("keys rotate");
   });
 
+  it("`help token` and `help keys rotate` print the command's help, as --help does", async () => {
+    for (const name of ["token", "keys rotate", "status"]) {
+      const viaHelp = await runCli(["help", ...name.split(" ")]);
+      const viaFlag = await runCli([...name.split(" "), "--help"]);
+      expect(viaHelp.code).toBe(0);
+      expect(viaHelp.stdout).toBe(viaFlag.stdout);
+      expect(viaHelp.stdout).toContain(`usage: tokenbroker ${name}`);
+    }
+    const unknown = await runCli(["help", "nope"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "nope"');
+  });
+
   it("--version prints package.json's version", async () => {
     const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, "../../package.json"), "utf8")) as { version: string };
     const r = await runCli(["--version"]);

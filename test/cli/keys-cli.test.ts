@@ -43,6 +43,10 @@ describe("keys rotate shows progress", () => {
       for (const line of lines) expect(line).toMatch(new RegExp(`^re-sealing: \\d+ of 3000 values under the active key ${newId} \\(\\d+%\\)$`));
       expect(lines.length).toBeGreaterThanOrEqual(2);
       expect(lines.at(-1)).toBe(`re-sealing: 3000 of 3000 values under the active key ${newId} (100%)`);
+      // --json: the result as one object on stdout (nothing left to re-seal now).
+      const json = await runCli(["keys", "rotate", "--json", "--addr", daemon.unixTarget!]);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toEqual({ reencrypted_rows: 0, remaining_values: 0 });
 
       // Again on a terminal (nothing left to do, so only the bar's start and end).
       writeKeys(dir, [b64(oldKey), b64(newKey)]);

@@ -58,6 +58,14 @@ describe("status and links --needs-relink", () => {
     expect(s.health).toBe("SERVING");
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(s.listeners).toEqual(daemon.grpc.concat(daemon.http ?? []));
+    // What each listener speaks, and the --addr that reaches it (issue 23 item 2).
+    const web = daemon.http!.slice("tcp://".length);
+    expect(s.listener_details).toEqual([
+      { address: daemon.unixTarget, protocol: "grpc", tls: false, mtls: false, cli_address: daemon.unixTarget },
+      { address: `tcp://${daemon.tcpTarget}`, protocol: "grpc", tls: false, mtls: false, cli_address: `tcp://${daemon.tcpTarget}` },
+      { address: daemon.http, protocol: "connect", tls: false, mtls: false, cli_address: `http://${web}` },
+    ]);
+    expect(s.store_problem).toBeNull();
     expect(s.store).toBe(`sqlite ${dir}/tb.db`);
     expect(s.keys).toHaveLength(1);
     expect(s.keys[0]).toMatchObject({ active: true });
@@ -75,5 +83,8 @@ describe("status and links --needs-relink", () => {
     expect(r.stdout).toMatch(/^ {2}fake \(oauth2\) {2}MISCONFIGURED: .*invalid_client/m);
     expect(r.stdout).toMatch(/^links: +3, 1 needs re-link$/m);
     expect(r.stdout).toMatch(/^ {2}fake\tbroken\trefresh failed at \S+$/m);
+    expect(r.stdout).toContain(`listeners:\n  ${daemon.unixTarget}  gRPC, no TLS\n  tcp://${daemon.tcpTarget}  gRPC, no TLS\n  ${daemon.http}  Connect, gRPC-Web, no TLS  (--addr ${daemon.httpBaseUrl})\n`);
+    // No line ends in spaces (issue 23 item 11).
+    expect(r.stdout.split("\n").filter((l) => /\s$/.test(l))).toEqual([]);
   });
 });

@@ -1,15 +1,18 @@
 /**
  * Callers in other languages (README "Clients in other languages"): the Go and Python clients in
  * test/clients/, generated from proto/ with Debian's toolchains through buf.gen.go.yaml and
- * buf.gen.python.yaml, call a real daemon over its Unix socket and over TCP with a caller token,
+ * buf.gen.python.yaml, call a real daemon over its Unix socket without a caller token, over TCP
+ * and TLS with one, and over mTLS with a client certificate instead,
  * and decode errors with their languages' stock google.rpc types (docs/design.md §2).
  */
 import { execFile } from "node:child_process";
-import { resolve } from "node:path";
+import { readFileSync, symlinkSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
-import { TEST_CALLER_TOKEN, daemonConfig, startServe, type ServingDaemon } from "../support/cli.js";
+import { makeCa, makeCert, type Pem } from "../integration/tls-certs.js";
+import { TEST_CALLERS, TEST_CALLER_TOKEN, daemonConfig, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
@@ -27,8 +30,8 @@ interface ClientRun {
   stderr: string;
 }
 
-/** Runs one client for `user` at `provider` (default "fake"). */
-type Client = (args: { addr: string; user: string; provider?: string; callerToken?: string }) => Promise<ClientRun>;
+/** Runs one client for `user` at `provider` (default "fake"); `tls` names the CA (and a client certificate) for a TLS listener. */
+type Client = (args: { addr: string; user: string; provider?: string; callerToken?: string; tls?: { ca: string; cert?: Pem } }) => Promise<ClientRun>;
 
 function runClient(file: string, args: string[], env: NodeJS.ProcessEnv, callerToken: string | undefined): Promise<ClientRun> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
@@ -48,24 +51,35 @@ let dir: string;
 let fake: FakeProvider;
 let daemon: ServingDaemon;
 let goBinary: string | undefined;
+/** Where the Go client was built (its build cache is reused by the README's build). */
+let goDir: string | undefined;
+let ca: Pem;
+let agent: Pem;
+/** host:port of the TLS gRPC listener (client_ca_file: mTLS too). */
+let tlsTarget: string;
 let pythonPath: string | undefined;
 
 beforeAll(async () => {
   dir = tempDir("tb-clients-");
   fake = await useFakeProvider({ expiresInSec: 3600 });
+  ca = makeCa(dir, "ca", "tokenbroker clients CA");
+  const server = makeCert(dir, "server", ca, "tokenbroker", "server");
+  agent = makeCert(dir, "agent", ca, "build-agent", "client");
   const config = daemonConfig(dir, {
-    listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0"] },
+    listen: { grpc: [`unix://${dir}/tb.sock`, "tcp://127.0.0.1:0", { address: "tcp://127.0.0.1:0", tls: { cert_file: server.cert, key_file: server.key, client_ca_file: ca.cert } }] },
+    callers: [...TEST_CALLERS, { name: "agent", cert_names: ["build-agent"], scopes: ["token"] }],
     // A Retry-After beyond the budget is answered at once, not waited out.
     refresh: { timeout: "2s", retry_budget: "2s", initial_backoff: "50ms", max_backoff: "200ms" },
     providers: [{ id: "fake", type: "oauth2", client_id: fake.clientId, client_secret: fake.clientSecret, token_url: fake.tokenUrl, validate_url: fake.validateUrl }],
   });
   // The cold Go build (grpc-go from source) is the long pole: it runs while the daemon starts.
   const building = Promise.all([
-    go.missing.length === 0 ? buildGoClient(tempDir("tb-go-")) : undefined,
+    go.missing.length === 0 ? buildGoClient((goDir = tempDir("tb-go-"))) : undefined,
     python.missing.length === 0 ? generatePython(tempDir("tb-python-")) : undefined,
   ]);
   building.catch(() => {}); // awaited below, once the daemon is up (and stopped by afterAll)
   daemon = await startServe(config, dir);
+  tlsTarget = daemon.grpc.filter((u) => u.startsWith("tcp://"))[1]!.slice("tcp://".length);
   [goBinary, pythonPath] = await building;
 }, 180_000);
 
@@ -95,13 +109,19 @@ const clients: Array<[string, string[], Client]> = [
   [
     "Go",
     go.missing,
-    ({ addr, user, provider = "fake", callerToken }) => runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", provider], {}, callerToken),
+    ({ addr, user, provider = "fake", callerToken, tls }) =>
+      runClient(goBinary!, ["-addr", addr, "-user", user, "-provider", provider, ...(tls ? ["-cacert", tls.ca, ...(tls.cert ? ["-cert", tls.cert.cert, "-key", tls.cert.key] : [])] : [])], {}, callerToken),
   ],
   [
     "Python",
     python.missing,
-    ({ addr, user, provider = "fake", callerToken }) =>
-      runClient(python.python!, [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", provider], { PYTHONPATH: pythonPath! }, callerToken),
+    ({ addr, user, provider = "fake", callerToken, tls }) =>
+      runClient(
+        python.python!,
+        [PYTHON_CLIENT, "--addr", addr, "--user", user, "--provider", provider, ...(tls ? ["--cacert", tls.ca, ...(tls.cert ? ["--cert", tls.cert.cert, "--key", tls.cert.key] : [])] : [])],
+        { PYTHONPATH: pythonPath! },
+        callerToken,
+      ),
   ],
 ];
 
@@ -112,17 +132,31 @@ for (const [language, missing, client] of clients) {
     const id = language.toLowerCase();
 
     it.each([
-      ["the Unix socket", "unix", false],
-      ["TCP with a caller token", "tcp", true],
-    ] as const)("obtains the stored token over %s", async (_transport, via, tcp) => {
+      ["the Unix socket, without a caller token", "unix"],
+      ["TCP with a caller token", "tcp"],
+      ["TLS with a caller token", "tls"],
+      ["mTLS: the client certificate instead of a caller token", "mtls"],
+    ] as const)("obtains the stored token over %s", async (_transport, via) => {
       const user = `${id}-${via}`;
       const seed = await importLink(user, 3600, { team: "platform", region: "eu-1" });
-      const target = tcp ? { addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN } : { addr: daemon.unixTarget! };
+      const target = {
+        unix: { addr: daemon.unixTarget! },
+        tcp: { addr: daemon.tcpTarget!, callerToken: TEST_CALLER_TOKEN },
+        tls: { addr: tlsTarget, callerToken: TEST_CALLER_TOKEN, tls: { ca: ca.cert } },
+        mtls: { addr: tlsTarget, tls: { ca: ca.cert, cert: agent } },
+      }[via];
       const { exitCode, out, stderr } = await client({ ...target, user });
       expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
       expect(out).toMatchObject({ access_token: seed.accessToken, token_type: "bearer", user_id: user, provider_id: "fake" });
       expect(out.extra).toEqual({ team: "platform", region: "eu-1" });
       expect(Math.abs(Date.parse(out.expires_at as string) - seed.expiresAt)).toBeLessThan(1000);
+    });
+
+    it("TLS without trusting the CA fails the handshake: UNAVAILABLE, no reason, no token", async () => {
+      const { exitCode, out } = await client({ addr: tlsTarget, user: `${id}-tcp`, callerToken: TEST_CALLER_TOKEN });
+      expect(exitCode).toBe(1);
+      expect(out).toMatchObject({ code: "UNAVAILABLE" });
+      expect(out).not.toHaveProperty("access_token");
     });
 
     it("over TCP without the caller token: UNAUTHENTICATED, reason CALLER_UNKNOWN", async () => {
@@ -187,3 +221,67 @@ for (const [language, missing, client] of clients) {
     });
   });
 }
+
+// README "Clients in other languages": the Python commands as written, with Debian's interpreter
+// named (a python3 first in PATH may be pyenv's, without python3-grpcio); only the address,
+// the CA file, the caller token, the ids and where the generated code is are this test's.
+describe.skipIf(python.missing.length > 0 || python.python !== "/usr/bin/python3")("the README's Python commands", () => {
+  it("run as written with /usr/bin/python3: on the socket without a caller token, and over TLS with one", async () => {
+    const readme = readFileSync(resolve(import.meta.dirname, "../../README.md"), "utf8");
+    const lines = readme.split("\n").filter((l) => /PYTHONPATH=gen-python \/usr\/bin\/python3 test\/clients\/python\/client\.py/.test(l));
+    expect(lines).toHaveLength(2);
+    const seed = await importLink("readme-python", 3600);
+    for (const line of lines) {
+      const command = line
+        .replace("unix:///run/tokenbroker/tokenbroker.sock", daemon.unixTarget!)
+        .replace("tokenbroker.example.com:7443", tlsTarget)
+        .replace("/etc/tokenbroker/tls/ca.crt", ca.cert)
+        .replace("TOKENBROKER_CALLER_TOKEN=…", `TOKENBROKER_CALLER_TOKEN=${TEST_CALLER_TOKEN}`)
+        .replace("PYTHONPATH=gen-python", `PYTHONPATH=${pythonPath!}`)
+        .replace("--user alice --provider github", "--user readme-python --provider fake");
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      delete env.TOKENBROKER_CALLER_TOKEN;
+      const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+        execFile("bash", ["-c", command], { cwd: resolve(import.meta.dirname, "../.."), env, timeout: 30_000 }, (err, stdout, stderr) => res({ code: err === null ? 0 : 1, stdout, stderr })),
+      );
+      expect(out.stderr, line).toBe("");
+      expect(out.code, line).toBe(0);
+      expect(JSON.parse(out.stdout)).toMatchObject({ access_token: seed.accessToken, user_id: "readme-python" });
+    }
+  });
+});
+
+// README "Clients in other languages": the Go build and its two runs as written (GOPATH mode
+// against Debian's Go sources), in a checkout-like directory with gen-go generated, under a
+// HOME of this test's; only the address, the CA file, the caller token and the ids are this
+// test's. The build cache of the client built above is reused (GOCACHE), so this build is warm.
+describe.skipIf(go.missing.length > 0)("the README's Go commands", () => {
+  it("build and run as written: on the socket without a caller token, and over TLS with one", async () => {
+    const root = resolve(import.meta.dirname, "../..");
+    const readme = readFileSync(resolve(root, "README.md"), "utf8");
+    const block = /The Go one builds offline[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    expect(block).toContain("go build -o tbclient");
+    const work = tempDir("tb-go-readme-");
+    const home = tempDir("tb-go-home-");
+    await new Promise<void>((res, rej) => execFile(resolve(root, "node_modules/.bin/buf"), ["generate", "--template", "buf.gen.go.yaml", "-o", work], { cwd: root }, (err) => (err ? rej(err) : res())));
+    symlinkSync(resolve(root, "test"), join(work, "test"));
+    const seed = await importLink("readme-go", 3600);
+    const script = block!
+      .replace("unix:///run/tokenbroker/tokenbroker.sock", daemon.unixTarget!)
+      .replace("tokenbroker.example.com:7443", tlsTarget)
+      .replace("/etc/tokenbroker/tls/ca.crt", ca.cert)
+      .replace("TOKENBROKER_CALLER_TOKEN=…", `TOKENBROKER_CALLER_TOKEN=${TEST_CALLER_TOKEN}`)
+      .replaceAll("-user alice -provider github", "-user readme-go -provider fake");
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, GOCACHE: join(goDir!, "cache"), GOPROXY: "off", GOFLAGS: "", GOENV: "off" };
+    delete env.TOKENBROKER_CALLER_TOKEN;
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+      execFile("bash", ["-euc", script], { cwd: work, env, timeout: 170_000 }, (err, stdout, stderr) => res({ code: err === null ? 0 : 1, stdout, stderr })),
+    );
+    expect(out.stderr).toBe("");
+    expect(out.code).toBe(0);
+    const lines = out.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(JSON.parse(l)).toMatchObject({ access_token: seed.accessToken, user_id: "readme-go" });
+  }, 180_000);
+});

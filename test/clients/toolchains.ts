@@ -4,7 +4,7 @@
  * other languages"), so those templates are what the tests prove.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, renameSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
@@ -48,7 +48,7 @@ export async function buildGoClient(dir: string): Promise<string> {
   mkdirSync(resolve(genDir, ".."), { recursive: true });
   mkdirSync(mainDir, { recursive: true });
   renameSync(join(out, "gen-go"), genDir);
-  copyFileSync(join(root, "test/clients/go/main.go"), join(mainDir, "main.go"));
+  for (const file of readdirSync(join(root, "test/clients/go")).filter((f) => f.endsWith(".go"))) copyFileSync(join(root, "test/clients/go", file), join(mainDir, file));
   const binary = join(dir, "tokenbroker-client-go");
   await run("go", ["build", "-o", binary, "."], {
     cwd: mainDir,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactUrl } from "../../src/config/load.js";
+import { redactUrl } from "../../src/redact.js";
 import { load, problems, secretFile } from "./helpers.js";
 
 const PASSWORD = "s3cr3t-pg-pässword";
@@ -9,18 +9,18 @@ describe("store.postgres", () => {
   it("reads the URL from a file; the password is only in the resolved url, never in redactedUrl", () => {
     const file = secretFile("pg-url", `${URL_WITH_PASSWORD}\n`);
     const c = load([], { store: { postgres: { url_file: file, pool_size: 4, statement_timeout: "3s" } } });
-    expect(c.store.sqlite).toBeUndefined();
-    expect(c.store.postgres).toMatchObject({ url: URL_WITH_PASSWORD, poolSize: 4, statementTimeoutMs: 3000, lockTimeoutMs: 2000, cacheEntries: 10_000, listen: true });
+    expect(c.store.kind).toBe("postgres");
+    expect(c.store).toMatchObject({ url: URL_WITH_PASSWORD, poolSize: 4, statementTimeoutMs: 3000, lockTimeoutMs: 2000, cacheEntries: 10_000, listen: true });
     // The client-side deadline follows statement_timeout unless set: a second beyond it.
-    expect(c.store.postgres).toMatchObject({ queryTimeoutMs: 4000, connectTimeoutMs: 5000, listenFreshnessMs: 3000 });
-    expect(c.store.postgres?.redactedUrl).toBe("postgres://tokenbroker:redacted@db.internal:5432/tokenbroker");
-    expect(JSON.stringify(c.store.postgres?.redactedUrl)).not.toContain(encodeURIComponent(PASSWORD));
+    expect(c.store).toMatchObject({ queryTimeoutMs: 4000, connectTimeoutMs: 5000, listenFreshnessMs: 3000 });
+    expect((c.store.kind === "postgres" ? c.store.redactedUrl : undefined)).toBe("postgres://tokenbroker:redacted@db.internal:5432/tokenbroker");
+    expect(JSON.stringify((c.store.kind === "postgres" ? c.store.redactedUrl : undefined))).not.toContain(encodeURIComponent(PASSWORD));
   });
 
   it("takes query_timeout, connect_timeout and listen_freshness", () => {
     const file = secretFile("pg-url-3", URL_WITH_PASSWORD);
     const c = load([], { store: { postgres: { url_file: file, query_timeout: "12s", connect_timeout: "2s", listen_freshness: "1500ms" } } });
-    expect(c.store.postgres).toMatchObject({ statementTimeoutMs: 5000, queryTimeoutMs: 12_000, connectTimeoutMs: 2000, listenFreshnessMs: 1500 });
+    expect(c.store).toMatchObject({ statementTimeoutMs: 5000, queryTimeoutMs: 12_000, connectTimeoutMs: 2000, listenFreshnessMs: 1500 });
   });
 
   it.each([

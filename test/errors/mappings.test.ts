@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { DecryptError } from "../../src/crypto/index.js";
-import { BrokerError, Reason, domainError, fromOAuthError } from "../../src/errors.js";
+import { BrokerError, Reason, domainError, fromOAuthError } from "../../src/errors/index.js";
 import { OAuthError, type OAuthErrorKind } from "../../src/oauth/index.js";
 
 const oauth = (kind: OAuthErrorKind, retryAfterMs?: number): OAuthError =>

@@ -125,7 +125,7 @@ describe("both transports against one daemon process", () => {
     const healthz = await run("curl", ["-sS", `${daemon.httpBaseUrl}/healthz`]);
     expect(healthz.stdout).toBe("ok\n");
     const metrics = await run("curl", ["-sS", `${daemon.httpBaseUrl}/metrics`]);
-    expect(metrics.stdout).toMatch(/tokenbroker_rpc_calls_total\{service="tokenbroker\.v1\.LinkService",method="StartDeviceLink",code="NotFound",reason="PROVIDER_NOT_FOUND"\} \d+/);
+    expect(metrics.stdout).toMatch(/tokenbroker_rpc_calls_total\{service="tokenbroker\.v1\.LinkService",method="StartDeviceLink",code="NOT_FOUND",reason="PROVIDER_NOT_FOUND"\} \d+/);
     expect(metrics.stdout).toMatch(/tokenbroker_refresh_locks 0/);
     expect(metrics.stdout).not.toContain('user_id');
   });

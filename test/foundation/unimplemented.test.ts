@@ -4,7 +4,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { resolveConfig } from "../../src/config/load.js";
-import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { startDaemon, type Daemon } from "../../src/listeners/listeners.js";
 import { createLogger } from "../../src/log.js";
 import { defineService } from "../../src/rpc/service.js";
 import { tempDir } from "../support/temp-dir.js";

@@ -25,7 +25,9 @@ it("dev mode serves a demo link that the token command prints, refreshing it whe
         }
       }, 50);
     });
-    expect(output).toContain("tokenbroker token --user demo --provider demo");
+    // The CLI that started it: node dist/src/main.js from the checkout, never npx (issue 23 item 4).
+    expect(output).toContain("node dist/src/main.js token --user demo --provider demo");
+    expect(output).not.toContain("npx");
     const addr = `unix://${dir}/tokenbroker.sock`;
     const first = await runCli(["token", "--user", "demo", "--provider", "demo", "--addr", addr]);
     expect(first.code).toBe(0);
@@ -101,10 +103,13 @@ it("dev mode's demo provider links out of the box: the authorize URL (auto-appro
     const device = spawn(process.execPath, [CLI, "link", "--user", "pat", "--provider", "demo", "--device"], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let deviceOut = "";
     const deviceExit = new Promise<number | null>((r) => device.on("exit", (c) => r(c)));
+    let devicePrompt = "";
+    device.stdout.on("data", (d: Buffer) => (deviceOut += d.toString()));
+    // The prompt is on stderr (issue 23 item 11).
     const shown = new Promise<string>((resolve) => {
-      device.stdout.on("data", (d: Buffer) => {
-        deviceOut += d.toString();
-        const m = /go to (\S+) and enter the code (\S+)/.exec(deviceOut);
+      device.stderr.on("data", (d: Buffer) => {
+        devicePrompt += d.toString();
+        const m = /go to (\S+) and enter the code (\S+)/.exec(devicePrompt);
         if (m !== null) resolve(m[1]!);
       });
     });
@@ -112,7 +117,7 @@ it("dev mode's demo provider links out of the box: the authorize URL (auto-appro
     expect(approve.status).toBe(200);
     expect(await approve.text()).toContain("Approved");
     expect(await deviceExit).toBe(0);
-    expect(deviceOut).toContain("linked pat to demo");
+    expect(deviceOut).toBe("linked pat to demo\n");
     const deviceToken = await runCli(["token", "--user", "pat", "--provider", "demo", "--json"], { cwd, env });
     expect(deviceToken.code, deviceToken.stderr).toBe(0);
     expect((JSON.parse(deviceToken.stdout) as { access_token: string }).access_token).toMatch(/^demo_at_/);

@@ -136,9 +136,34 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const err = await grpcFailure(unary(tb.tokens, "obtainAccessToken", { userId: "alice", providerId: GH }));
     expect(detailOf(err)?.reason).toBe("LINK_NOT_FOUND");
 
+    // Nothing to unlink: no "link first" advice (issue 23 item 11).
     const again = await cli(["unlink", "--user", "alice", "--provider", GH, "--addr", unixAddr]);
     expect(again.code).toBe(5);
-    expect(again.stderr).toContain("LINK_NOT_FOUND");
+    expect(again.stdout).toBe("");
+    expect(again.stderr).toBe(`tokenbroker: LINK_NOT_FOUND: no link for this user at provider "${GH}"; nothing was unlinked\n  hint: tokenbroker links --user alice lists this user's links\n`);
+    const json = await cli(["unlink", "--user", "alice", "--provider", GH, "--json", "--addr", unixAddr]);
+    expect(json.code).toBe(5);
+    expect(JSON.parse(json.stderr)).toMatchObject({ reason: "LINK_NOT_FOUND", hint: "tokenbroker links --user alice lists this user's links" });
+    expect(json.stderr).not.toContain("link first");
+  });
+
+  it("`link --json` and `unlink --json`: one JSON object on stdout, the prompt on stderr", async () => {
+    const r = await cli(["link", "--user", "dora", "--provider", GH, "--json", "--addr", unixAddr]);
+    expect(r.code, r.stderr).toBe(0);
+    const started = JSON.parse(r.stdout) as { authorize_url: string; expires_at: string };
+    expect(Date.parse(started.expires_at)).toBeGreaterThan(Date.now());
+    expect(r.stderr).toContain("open the URL in authorize_url in a browser");
+    expect((await visit(await followToCallback(started.authorize_url, tb.callbackUrl(GH)))).status).toBe(200);
+    const u = await cli(["unlink", "--user", "dora", "--provider", GH, "--json", "--addr", unixAddr]);
+    expect(u.code, u.stderr).toBe(0);
+    expect(JSON.parse(u.stdout)).toEqual({ unlinked: true, user_id: "dora", provider_id: GH, token_revoked: true, revocation_error: null });
+  });
+
+  it("an unknown provider: the hint names tokenbroker status", async () => {
+    const r = await cli(["token", "--user", "alice", "--provider", "nope", "--addr", unixAddr]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain("PROVIDER_NOT_FOUND");
+    expect(r.stderr).toContain("hint: tokenbroker status lists the configured providers");
   });
 
   it("`unlink` when the provider refuses the revocation: unlinked anyway, and it says so", async () => {
@@ -150,9 +175,9 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
   });
 
   /** Runs `link --device`, approving (or denying) at the fake once the CLI has shown the user code. */
-  function linkDevice(userId: string, decide: (userCode: string) => void): Promise<CliResult & { userCode: string }> {
+  function linkDevice(userId: string, decide: (userCode: string) => void, extra: string[] = []): Promise<CliResult & { userCode: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, "link", "--device", "--user", userId, "--provider", GH, "--addr", unixAddr], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [CLI, "link", "--device", "--user", userId, "--provider", GH, "--addr", unixAddr, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       let userCode = "";
@@ -160,15 +185,16 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
         child.kill("SIGKILL");
         reject(new Error(`link --device did not finish\nstdout: ${stdout}\nstderr: ${stderr}`));
       }, 30_000);
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-        const m = /enter the code (\S+)/.exec(stdout);
+      // The prompt is on stderr, like link's (issue 23 item 11); stdout holds only the result.
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        const m = /enter the code (\S+)/.exec(stderr);
         if (m?.[1] !== undefined && userCode === "") {
           userCode = m[1];
           decide(userCode);
         }
       });
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
         const r = { code, signal, stdout, stderr, userCode };
@@ -185,8 +211,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const r = await linkDevice("bob", (code) => flows.approveDevice(code));
     const ms = performance.now() - t0;
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`go to ${gh.url}/device and enter the code ${r.userCode}`);
-    expect(r.stdout).toContain(`linked bob to ${GH}`);
+    expect(r.stderr).toContain(`go to ${gh.url}/device and enter the code ${r.userCode}`);
+    expect(r.stdout).toBe(`linked bob to ${GH}\n`);
     const polls = flows.session().polls;
     expect(polls).toHaveLength(2);
     expect(polls[1]! - polls[0]!).toBeGreaterThanOrEqual(950); // the fake would have answered slow_down otherwise
@@ -203,6 +229,13 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect((await listed()).some((l) => l.user_id === "carl")).toBe(false);
   });
 
+  it("`link --device --json`: the prompt on stderr, one JSON object on stdout once linked", async () => {
+    const r = await linkDevice("erin", (code) => flows.approveDevice(code), ["--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`enter the code ${r.userCode}`);
+    expect(JSON.parse(r.stdout)).toEqual({ linked: true, user_id: "erin", provider_id: GH });
+  });
+
   it("no token, code, verifier, device code or client secret in tb.db / tb.db-wal, in the daemon's logs or in CLI output", async () => {
     const s = new Map<string, string>();
     gh.issuedTokens().forEach((v, i) => s.set(`token ${i}`, v));
@@ -211,7 +244,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     verifiers.forEach((v, i) => s.set(`verifier ${i}`, v));
     s.set("client secret", gh.clientSecret);
     expect(verifiers.length).toBeGreaterThanOrEqual(2);
-    expect(flows.devices.size).toBe(2);
+    expect(flows.devices.size).toBe(3);
 
     expect(secretsInStore(tb.dir, s)).toEqual([]);
     expect(secretsInText(tb.daemon.output(), s)).toEqual([]);

@@ -191,7 +191,7 @@ describe("ObtainAccessTokens with failing providers on every transport", () => {
       ["grpc", ...VIAS].map((via) => [TRANSPORT[via as Via], "OK", "", PROVIDERS]),
     );
     expect((await callsTotal("ObtainAccessTokens", "OK", "")) - okBefore).toBe(VIAS.length);
-    expect(await callsTotal("ObtainAccessTokens", "Internal", "INTERNAL")).toBe(0);
+    expect(await callsTotal("ObtainAccessTokens", "INTERNAL", "INTERNAL")).toBe(0);
   });
 
   it("Connect JSON spells each detail out under its @type, as buf curl and curl users read it", async () => {
@@ -218,7 +218,7 @@ describe("ObtainAccessTokens with failing providers on every transport", () => {
     // A Timestamp past 9999-12-31 encodes in binary but has no JSON form.
     const farFuture = Date.UTC(12000, 0, 1);
     await importLink("far", "ok", ok.issue({ accessTtlSec: 600 }), farFuture);
-    const internalBefore = await callsTotal("ObtainAccessTokens", "Internal", "INTERNAL");
+    const internalBefore = await callsTotal("ObtainAccessTokens", "INTERNAL", "INTERNAL");
 
     const binary = await obtain("connect-binary", { userId: "far", providerIds: ["ok"] });
     expect(binary.results[0]!.outcome.case).toBe("token");
@@ -235,7 +235,7 @@ describe("ObtainAccessTokens with failing providers on every transport", () => {
       ["connect+tcp", "OK", ""],
       ["connect+tcp", "INTERNAL", "INTERNAL"],
     ]);
-    expect((await callsTotal("ObtainAccessTokens", "Internal", "INTERNAL")) - internalBefore).toBe(1);
+    expect((await callsTotal("ObtainAccessTokens", "INTERNAL", "INTERNAL")) - internalBefore).toBe(1);
     expect(daemon.output()).toMatch(/"name":"AnswerEncodingError"/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OAuthError, failureReason, FAILURE_REASON_MAX_BYTES } from "../../src/oauth/oauth-error.js";
-import { redactSecrets, truncateUtf8 } from "../../src/oauth/redact.js";
+import { redactSecrets, truncateUtf8 } from "../../src/redact.js";
 
 const err = (init: Partial<ConstructorParameters<typeof OAuthError>[0]> = {}) =>
   new OAuthError({ kind: "permanent", sent: "answered", message: "token endpoint answered HTTP 400", ...init });

@@ -4,7 +4,7 @@
  * order, and each provider has exactly one gate and one redirect URI.
  */
 import { describe, expect, it } from "vitest";
-import { BrokerError, Reason } from "../../src/errors.js";
+import { BrokerError, Reason } from "../../src/errors/index.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { load } from "../config/helpers.js";
 

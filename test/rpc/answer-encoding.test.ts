@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { TokenService, ObtainAccessTokensResponseSchema, ObtainAccessTokenResponseSchema } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { BrokerError, Reason } from "../../src/errors.js";
+import { BrokerError, Reason } from "../../src/errors/index.js";
 import { AnswerEncodingError, WIRE_JSON_OPTIONS, answerFormat, checkedAnswer, encodedAnswer, wireRegistry } from "../../src/rpc/answer-encoding.js";
 import { completeImpl, defineService, type CallInfo } from "../../src/rpc/service.js";
 import { DETAIL_SCHEMAS, MAX_RETRY_DELAY_MS, statusMessage, toConnectError, wireStatus, type WireDetail } from "../../src/rpc/wire-error.js";

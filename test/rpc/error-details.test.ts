@@ -19,7 +19,7 @@ import { ErrorReason } from "../../gen/tokenbroker/v1/errors_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import { resolveConfig } from "../../src/config/load.js";
 import { DecryptError } from "../../src/crypto/index.js";
-import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { startDaemon, type Daemon } from "../../src/listeners/listeners.js";
 import {
   BrokerError,
   Reason,
@@ -34,7 +34,7 @@ import {
   refreshInterrupted,
   userNotAllowed,
   storeUnavailable,
-} from "../../src/errors.js";
+} from "../../src/errors/index.js";
 import { createLogger } from "../../src/log.js";
 import { defineService } from "../../src/rpc/service.js";
 import { ERROR_DOMAIN, HELP_URL, grpcCode } from "../../src/rpc/wire-error.js";
@@ -66,6 +66,7 @@ const sample: Record<Reason, () => BrokerError> = {
   INTERNAL: () => new BrokerError(Reason.INTERNAL, "internal error"),
   REFRESH_INTERRUPTED: () => refreshInterrupted("gh", FAILED_AT, "process 4242 on host h1", 5_000),
   USER_NOT_ALLOWED: () => userNotAllowed("job 7", { userId: "ann" }),
+  WATCH_LIMIT_REACHED: () => new BrokerError(Reason.WATCH_LIMIT_REACHED, "caller test already holds 64 watch streams, the most watch.max_streams_per_caller allows"),
 };
 
 /** What each reason carries besides ErrorInfo. */

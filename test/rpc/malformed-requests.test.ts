@@ -188,7 +188,7 @@ describe("malformed requests, through the daemon process", () => {
 
   it("the refusals went through the call wrapper: counted as INVALID_ARGUMENT in /metrics", async () => {
     const metrics = await (await fetch(`${daemon.httpBaseUrl}/metrics`)).text();
-    expect(metrics).toMatch(/tokenbroker_rpc_calls_total\{service="tokenbroker\.v1\.TokenService",method="ObtainAccessToken",code="InvalidArgument",reason="INVALID_ARGUMENT"\} \d+/);
+    expect(metrics).toMatch(/tokenbroker_rpc_calls_total\{service="tokenbroker\.v1\.TokenService",method="ObtainAccessToken",code="INVALID_ARGUMENT",reason="INVALID_ARGUMENT"\} \d+/);
   });
 });
 

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { DecryptError } from "../../src/crypto/index.js";
-import { BrokerError, Reason } from "../../src/errors.js";
+import { BrokerError, Reason } from "../../src/errors/index.js";
 import { ERROR_DOMAIN, HELP_URL, grpcCode, statusMessage, toConnectError, wireStatus } from "../../src/rpc/wire-error.js";
 import { detailOf } from "../support/error-details.js";
 

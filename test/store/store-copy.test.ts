@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { AesSealer, Keyring, verifyKeyring } from "../../src/crypto/index.js";
 import { openPostgresCopyTarget, openPostgresStore } from "../../src/store/postgres/index.js";
 import { openSqliteCopySource, openSqliteStore } from "../../src/store/sqlite/index.js";
-import { copyStore } from "../../src/store/store-copy.js";
+import { StoreCopyError, copyStore } from "../../src/store/store-copy.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
 import { T0, tokens, useTempStores } from "./helpers.js";
@@ -60,6 +60,65 @@ describe.skipIf(typeof server === "string")(`copying a SQLite store into Postgre
     expect(healed).toMatchObject({ version: 3, refreshToken: "rt-2", refreshFailure: null });
     // The dead holder's lease came along: taken over, it names the interrupted send.
     expect(await fleet.links.claimLease(bob, "b", 60_000, claim.lease)).toMatchObject({ claimed: true, interrupted: { by: "dead", at: T0 + 5 } });
+  });
+
+  it("copies times as stored: an expiry of 2027-01-01T00:00:00Z reads back identical, whatever clock offset the target measured", async () => {
+    if (typeof server === "string") return;
+    const keyring = new Keyring([randomBytes(32)]);
+    const sealer = new AesSealer(keyring);
+    const path = t.dbPath();
+    const store = openSqliteStore({ path, sealer, clock: { now: () => T0 } });
+    atScopeEnd(() => store.close());
+    await verifyKeyring(keyring, store.keyring, T0);
+    const expiresAt = Date.parse("2027-01-01T00:00:00Z");
+    const alice = { providerId: "github", userId: "alice" };
+    await store.links.put(alice, tokens({ expiresAt }), T0);
+
+    const url = await server.freshDatabase();
+    const copySource = openSqliteCopySource(path);
+    atScopeEnd(() => copySource.close());
+    // This host's clock 2 s off the database's: the copy must not move any time by it.
+    const target = await openPostgresCopyTarget({ url, clockOffsetMs: -2000 });
+    atScopeEnd(() => target.close());
+    await copyStore(copySource, target, keyring, sealer, { overwrite: false });
+
+    const c = new pg.Client({ connectionString: url, types });
+    await c.connect();
+    atScopeEnd(() => c.end());
+    const [row] = (await c.query<{ expires_at: number; created_at: number }>("SELECT expires_at, created_at FROM links")).rows;
+    expect(new Date(row!.expires_at).toISOString()).toBe("2027-01-01T00:00:00.000Z");
+    expect(row!.created_at).toBe(T0);
+    const fleet = await openPostgresStore({ url, sealer, clockOffsetMs: 0, listen: false });
+    atScopeEnd(() => fleet.close());
+    expect((await fleet.links.get(alice))?.expiresAt).toBe(expiresAt);
+  });
+
+  it("with the wrong keys, names only the keys the source's values are sealed under, not a retired key's sentinel", async () => {
+    if (typeof server === "string") return;
+    const [retired, current, wrong] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const path = t.dbPath();
+    // First a store under the old key alone (its sentinel stays), then the new key seals every value.
+    const old = openSqliteStore({ path, sealer: new AesSealer(new Keyring([retired])) });
+    await verifyKeyring(new Keyring([retired]), old.keyring, T0);
+    await old.close();
+    const ring = new Keyring([current, retired]);
+    const store = openSqliteStore({ path, sealer: new AesSealer(ring) });
+    atScopeEnd(() => store.close());
+    await verifyKeyring(ring, store.keyring, T0);
+    await store.links.put({ providerId: "github", userId: "alice" }, tokens(), T0);
+    const [currentId, retiredId] = ring.keyIds as [string, string];
+    const wrongRing = new Keyring([wrong]);
+
+    const url = await server.freshDatabase();
+    const copySource = openSqliteCopySource(path);
+    atScopeEnd(() => copySource.close());
+    const target = await openPostgresCopyTarget({ url, clockOffsetMs: 0 });
+    atScopeEnd(() => target.close());
+    const err = await copyStore(copySource, target, wrongRing, new AesSealer(wrongRing), { overwrite: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreCopyError);
+    const message = (err as Error).message;
+    expect(message).toContain(`its values are sealed under key(s) ${currentId}; the keyring has ${wrongRing.keyIds[0]}`);
+    expect(message).not.toContain(retiredId);
   });
 
   it("copies the job-scoped caller tokens (migration 5) row for row; a revoked one stays revoked, an active one is found by its digest", async () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
-import { takeListenFds } from "../../src/systemd/activation.js";
+import { takeListenFds } from "../../src/listeners/activation.js";
 import { assertBuilt, CLI } from "../support/cli.js";
 import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";

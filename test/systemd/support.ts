@@ -32,7 +32,7 @@ export interface LoggedProcess {
   readonly pid: number;
   exited: Promise<number | null>;
   log(): string;
-  /** JSON log lines of the daemon. */
+  /** JSON log lines of the daemon (behind their `<N>` priority prefix when log.format is journald, as in config.example.yaml). */
   lines(): Array<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
@@ -51,6 +51,7 @@ export function spawnLogged(command: string, args: string[], opts: { env: NodeJS
     lines: () =>
       log()
         .split("\n")
+        .map((l) => l.replace(/^<\d>(?=\{)/, ""))
         .filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     async stop(signal = "SIGTERM") {

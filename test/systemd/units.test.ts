@@ -96,6 +96,8 @@ describe("deploy/systemd units", () => {
     expect(credentialNames).toContain(config.encryption.keys_credential);
     for (const p of config.providers) if (p.client_secret_credential !== undefined) expect(credentialNames).toContain(p.client_secret_credential);
     expect(config.store.sqlite.path.startsWith("/var/lib/tokenbroker/")).toBe(true); // StateDirectory=tokenbroker
+    // Under systemd the lines carry their priority for the journal (test/systemd/journald-priority, test/systemd-live).
+    expect((config as { log?: { format?: string } }).log?.format).toBe("journald");
 
     const grace = parseDuration(config.shutdown_grace)!;
     const stop = parseDuration(directive(service, "TimeoutStopSec").at(-1)!)!;

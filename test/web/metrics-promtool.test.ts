@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
-import { TEST_CALLERS, startServe, type ServingDaemon } from "../support/cli.js";
+import { TEST_CALLERS, runCli, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
@@ -55,6 +55,8 @@ describe("/metrics of a live daemon after traffic", () => {
     await unary(tokens, "obtainAccessToken", { userId: USER, providerId: "fake" });
     await unary(tokens, "obtainAccessToken", { userId: USER, providerId: "fake" });
     await grpcFailure(unary(tokens, "obtainAccessToken", { userId: "nobody", providerId: "fake" }));
+    // FAILED_PRECONDITION: more validity than the provider's tokens ever have (an hour).
+    await grpcFailure(unary(tokens, "obtainAccessToken", { userId: USER, providerId: "fake", minValidFor: { seconds: 7200n, nanos: 0 } }));
     links.close();
     tokens.close();
     const res = await fetch(`${daemon.httpBaseUrl!}/metrics`);
@@ -83,6 +85,26 @@ describe("/metrics of a live daemon after traffic", () => {
     expect(text).toMatch(/^tokenbroker_audit_sink_errors_total 0$/m);
     expect(text).not.toMatch(/^tokenbroker_nodejs_active_handles_total/m);
     expect(text).toMatch(/^tokenbroker_nodejs_active_handles\{/m);
+  });
+
+  it("spells a failed call's code one way in metrics, the audit log and the CLI (gRPC's names: FAILED_PRECONDITION)", async () => {
+    const audit = daemon
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"audit":true') && l.includes("ObtainAccessToken"))
+      .map((l) => JSON.parse(l) as { user_id: string; outcome: { grpc_code: string; reason: string } });
+    const failed = audit.filter((a) => a.outcome.grpc_code !== "OK");
+    expect(failed.map((a) => [a.outcome.grpc_code, a.outcome.reason])).toEqual([
+      ["NOT_FOUND", "LINK_NOT_FOUND"],
+      ["FAILED_PRECONDITION", "MIN_VALIDITY_UNREACHABLE"],
+    ]);
+    for (const a of failed) {
+      expect(text).toContain(`tokenbroker_rpc_calls_total{service="tokenbroker.v1.TokenService",method="ObtainAccessToken",code="${a.outcome.grpc_code}",reason="${a.outcome.reason}"} 1`);
+    }
+    expect(text).not.toMatch(/code="[A-Z][a-z]/);
+    const cli = await runCli(["token", "--user", USER, "--provider", "fake", "--min-valid", "2h", "--json", "--addr", daemon.unixTarget!]);
+    expect(cli.code).toBe(1);
+    expect(JSON.parse(cli.stderr)).toMatchObject({ code: "FAILED_PRECONDITION", reason: "MIN_VALIDITY_UNREACHABLE" });
   });
 
   it("carries no user id and no token in any label or value", () => {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/admin_service.proto.
  */
 export const file_tokenbroker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0b2tlbmJyb2tlci92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJEChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USKwoJcHJvdmlkZXJzGAEgAygLMhgudG9rZW5icm9rZXIudjEuUHJvdmlkZXIi2AEKCFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEg4KBnNjb3BlcxgEIAMoCRINCgVyZWdleBgFIAEoCRITCgtkZXZpY2VfZmxvdxgGIAEoCBISCgpub19yZWZyZXNoGAcgASgIEhEKCWNsaWVudF9pZBgIIAEoCRIQCghhdXRoX3VybBgJIAEoCRIRCgl0b2tlbl91cmwYCiABKAkSHAoUbWlzY29uZmlndXJlZF9yZWFzb24YCyABKAkiFQoTR2V0S2V5U3RhdHVzUmVxdWVzdCJiChRHZXRLZXlTdGF0dXNSZXNwb25zZRInCgRrZXlzGAEgAygLMhkudG9rZW5icm9rZXIudjEuS2V5U3RhdHVzEiEKGXZhbHVlc191bmRlcl91bmtub3duX2tleXMYAiABKA0idQoJS2V5U3RhdHVzEg4KBmtleV9pZBgBIAEoCRIOCgZhY3RpdmUYAiABKAgSFQoNc2VhbGVkX3ZhbHVlcxgDIAEoDRIxCg1maXJzdF9zZWVuX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrChVSZWVuY3J5cHRMaW5rc1JlcXVlc3QSEgoKYmF0Y2hfc2l6ZRgBIAEoDSJMChZSZWVuY3J5cHRMaW5rc1Jlc3BvbnNlEhgKEHJlZW5jcnlwdGVkX3Jvd3MYASABKA0SGAoQcmVtYWluaW5nX3ZhbHVlcxgCIAEoDSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0InwKF0dldFNlcnZlclN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbGlzdGVuZXJzGAMgAygJEg0KBXN0b3JlGAQgASgJMowDCgxBZG1pblNlcnZpY2USXAoNTGlzdFByb3ZpZGVycxIkLnRva2VuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiUudG9rZW5icm9rZXIudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlElkKDEdldEtleVN0YXR1cxIjLnRva2VuYnJva2VyLnYxLkdldEtleVN0YXR1c1JlcXVlc3QaJC50b2tlbmJyb2tlci52MS5HZXRLZXlTdGF0dXNSZXNwb25zZRJfCg5SZWVuY3J5cHRMaW5rcxIlLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVxdWVzdBomLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVzcG9uc2USYgoPR2V0U2VydmVyU3RhdHVzEiYudG9rZW5icm9rZXIudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBonLnRva2VuYnJva2VyLnYxLkdldFNlcnZlclN0YXR1c1Jlc3BvbnNlQrIBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQhFBZG1pblNlcnZpY2VQcm90b1ABWkZnaXRodWIuY29tL3Rva2VuYnJva2VyL3Rva2VuYnJva2VyL2dlbi9nby90b2tlbmJyb2tlci92MTt0b2tlbmJyb2tlcnYxogIDVEJLqgIOVG9rZW5icm9rZXIuVjHKAg5Ub2tlbmJyb2tlclxWMeoCD1Rva2VuYnJva2VyOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ0b2tlbmJyb2tlci92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJEChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USKwoJcHJvdmlkZXJzGAEgAygLMhgudG9rZW5icm9rZXIudjEuUHJvdmlkZXIi2AEKCFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEg4KBnNjb3BlcxgEIAMoCRINCgVyZWdleBgFIAEoCRITCgtkZXZpY2VfZmxvdxgGIAEoCBISCgpub19yZWZyZXNoGAcgASgIEhEKCWNsaWVudF9pZBgIIAEoCRIQCghhdXRoX3VybBgJIAEoCRIRCgl0b2tlbl91cmwYCiABKAkSHAoUbWlzY29uZmlndXJlZF9yZWFzb24YCyABKAkiFQoTR2V0S2V5U3RhdHVzUmVxdWVzdCJiChRHZXRLZXlTdGF0dXNSZXNwb25zZRInCgRrZXlzGAEgAygLMhkudG9rZW5icm9rZXIudjEuS2V5U3RhdHVzEiEKGXZhbHVlc191bmRlcl91bmtub3duX2tleXMYAiABKA0idQoJS2V5U3RhdHVzEg4KBmtleV9pZBgBIAEoCRIOCgZhY3RpdmUYAiABKAgSFQoNc2VhbGVkX3ZhbHVlcxgDIAEoDRIxCg1maXJzdF9zZWVuX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrChVSZWVuY3J5cHRMaW5rc1JlcXVlc3QSEgoKYmF0Y2hfc2l6ZRgBIAEoDSJMChZSZWVuY3J5cHRMaW5rc1Jlc3BvbnNlEhgKEHJlZW5jcnlwdGVkX3Jvd3MYASABKA0SGAoQcmVtYWluaW5nX3ZhbHVlcxgCIAEoDSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0Is0BChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEi4KCnN0YXJ0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWxpc3RlbmVycxgDIAMoCRINCgVzdG9yZRgEIAEoCRI4ChBsaXN0ZW5lcl9kZXRhaWxzGAUgAygLMh4udG9rZW5icm9rZXIudjEuTGlzdGVuZXJEZXRhaWwSFQoNc3RvcmVfcHJvYmxlbRgGIAEoCSJjCg5MaXN0ZW5lckRldGFpbBIPCgdhZGRyZXNzGAEgASgJEhAKCHByb3RvY29sGAIgASgJEgsKA3RscxgDIAEoCBIMCgRtdGxzGAQgASgIEhMKC2NsaV9hZGRyZXNzGAUgASgJMowDCgxBZG1pblNlcnZpY2USXAoNTGlzdFByb3ZpZGVycxIkLnRva2VuYnJva2VyLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiUudG9rZW5icm9rZXIudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlElkKDEdldEtleVN0YXR1cxIjLnRva2VuYnJva2VyLnYxLkdldEtleVN0YXR1c1JlcXVlc3QaJC50b2tlbmJyb2tlci52MS5HZXRLZXlTdGF0dXNSZXNwb25zZRJfCg5SZWVuY3J5cHRMaW5rcxIlLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVxdWVzdBomLnRva2VuYnJva2VyLnYxLlJlZW5jcnlwdExpbmtzUmVzcG9uc2USYgoPR2V0U2VydmVyU3RhdHVzEiYudG9rZW5icm9rZXIudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBonLnRva2VuYnJva2VyLnYxLkdldFNlcnZlclN0YXR1c1Jlc3BvbnNlQrIBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQhFBZG1pblNlcnZpY2VQcm90b1ABWkZnaXRodWIuY29tL3Rva2VuYnJva2VyL3Rva2VuYnJva2VyL2dlbi9nby90b2tlbmJyb2tlci92MTt0b2tlbmJyb2tlcnYxogIDVEJLqgIOVG9rZW5icm9rZXIuVjHKAg5Ub2tlbmJyb2tlclxWMeoCD1Rva2VuYnJva2VyOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ListProvidersRequest has no fields yet.
@@ -325,6 +325,22 @@ export type GetServerStatusResponse = Message<"tokenbroker.v1.GetServerStatusRes
    * @generated from field: string store = 4;
    */
   store: string;
+
+  /**
+   * What each listener speaks, in the order of listeners.
+   *
+   * @generated from field: repeated tokenbroker.v1.ListenerDetail listener_details = 5;
+   */
+  listenerDetails: ListenerDetail[];
+
+  /**
+   * Empty while the store answers; otherwise why it does not, in words with
+   * the code (e.g. "connection refused (ECONNREFUSED)"). GetServerStatus
+   * answers without the store.
+   *
+   * @generated from field: string store_problem = 6;
+   */
+  storeProblem: string;
 };
 
 /**
@@ -333,6 +349,58 @@ export type GetServerStatusResponse = Message<"tokenbroker.v1.GetServerStatusRes
  */
 export const GetServerStatusResponseSchema: GenMessage<GetServerStatusResponse> = /*@__PURE__*/
   messageDesc(file_tokenbroker_v1_admin_service, 9);
+
+/**
+ * ListenerDetail says what one listener speaks and how a client reaches it.
+ *
+ * @generated from message tokenbroker.v1.ListenerDetail
+ */
+export type ListenerDetail = Message<"tokenbroker.v1.ListenerDetail"> & {
+  /**
+   * The bound address (unix://…, tcp://host:port).
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * "grpc" (gRPC over HTTP/2, with health and reflection) or "connect" (the
+   * web listener: Connect, gRPC-Web, /healthz, /metrics over HTTP/1.1).
+   *
+   * @generated from field: string protocol = 2;
+   */
+  protocol: string;
+
+  /**
+   * Whether it speaks TLS.
+   *
+   * @generated from field: bool tls = 3;
+   */
+  tls: boolean;
+
+  /**
+   * Whether it asks for client certificates (mTLS; optional for clients).
+   *
+   * @generated from field: bool mtls = 4;
+   */
+  mtls: boolean;
+
+  /**
+   * What the tokenbroker CLI's --addr takes for it: unix://…, tcp://…
+   * (gRPC), tls://… (gRPC over TLS), http://… or https://… (Connect); empty
+   * when the CLI cannot use it.
+   *
+   * @generated from field: string cli_address = 5;
+   */
+  cliAddress: string;
+};
+
+/**
+ * Describes the message tokenbroker.v1.ListenerDetail.
+ * Use `create(ListenerDetailSchema)` to create a new message.
+ */
+export const ListenerDetailSchema: GenMessage<ListenerDetail> = /*@__PURE__*/
+  messageDesc(file_tokenbroker_v1_admin_service, 10);
 
 /**
  * AdminService is for operators. Callers need the `admin` scope.

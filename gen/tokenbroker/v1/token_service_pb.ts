@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/token_service.proto.
  */
 export const file_tokenbroker_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSJyChhPYnRhaW5BY2Nlc3NUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRIwCg1taW5fdmFsaWRfZm9yGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkEKGU9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USJAoFdG9rZW4YASABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbiJ0ChlPYnRhaW5BY2Nlc3NUb2tlbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFAoMcHJvdmlkZXJfaWRzGAIgAygJEjAKDW1pbl92YWxpZF9mb3IYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUgoaT2J0YWluQWNjZXNzVG9rZW5zUmVzcG9uc2USNAoHcmVzdWx0cxgBIAMoCzIjLnRva2VuYnJva2VyLnYxLlByb3ZpZGVyVG9rZW5SZXN1bHQiggEKE1Byb3ZpZGVyVG9rZW5SZXN1bHQSEwoLcHJvdmlkZXJfaWQYASABKAkSJgoFdG9rZW4YAiABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbkgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIAEIJCgdvdXRjb21lIiMKFE1hdGNoUHJvdmlkZXJSZXF1ZXN0EgsKA3VybBgBIAEoCSIsChVNYXRjaFByb3ZpZGVyUmVzcG9uc2USEwoLcHJvdmlkZXJfaWQYASABKAkywwIKDFRva2VuU2VydmljZRJoChFPYnRhaW5BY2Nlc3NUb2tlbhIoLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVxdWVzdBopLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2VuUmVzcG9uc2USawoST2J0YWluQWNjZXNzVG9rZW5zEikudG9rZW5icm9rZXIudjEuT2J0YWluQWNjZXNzVG9rZW5zUmVxdWVzdBoqLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2Vuc1Jlc3BvbnNlElwKDU1hdGNoUHJvdmlkZXISJC50b2tlbmJyb2tlci52MS5NYXRjaFByb3ZpZGVyUmVxdWVzdBolLnRva2VuYnJva2VyLnYxLk1hdGNoUHJvdmlkZXJSZXNwb25zZUKyAQoZY29tLmdpdGh1Yi50b2tlbmJyb2tlci52MUIRVG9rZW5TZXJ2aWNlUHJvdG9QAVpGZ2l0aHViLmNvbS90b2tlbmJyb2tlci90b2tlbmJyb2tlci9nZW4vZ28vdG9rZW5icm9rZXIvdjE7dG9rZW5icm9rZXJ2MaICA1RCS6oCDlRva2VuYnJva2VyLlYxygIOVG9rZW5icm9rZXJcVjHqAg9Ub2tlbmJyb2tlcjo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_rpc_status, file_tokenbroker_v1_token]);
+  fileDesc("CiJ0b2tlbmJyb2tlci92MS90b2tlbl9zZXJ2aWNlLnByb3RvEg50b2tlbmJyb2tlci52MSKRAQoYT2J0YWluQWNjZXNzVG9rZW5SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEwoLcHJvdmlkZXJfaWQYAiABKAkSMAoNbWluX3ZhbGlkX2ZvchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIdChVyZWplY3RlZF9hY2Nlc3NfdG9rZW4YBCABKAkiQQoZT2J0YWluQWNjZXNzVG9rZW5SZXNwb25zZRIkCgV0b2tlbhgBIAEoCzIVLnRva2VuYnJva2VyLnYxLlRva2VuInQKGU9idGFpbkFjY2Vzc1Rva2Vuc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIUCgxwcm92aWRlcl9pZHMYAiADKAkSMAoNbWluX3ZhbGlkX2ZvchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJSChpPYnRhaW5BY2Nlc3NUb2tlbnNSZXNwb25zZRI0CgdyZXN1bHRzGAEgAygLMiMudG9rZW5icm9rZXIudjEuUHJvdmlkZXJUb2tlblJlc3VsdCKCAQoTUHJvdmlkZXJUb2tlblJlc3VsdBITCgtwcm92aWRlcl9pZBgBIAEoCRImCgV0b2tlbhgCIAEoCzIVLnRva2VuYnJva2VyLnYxLlRva2VuSAASIwoFZXJyb3IYAyABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQgkKB291dGNvbWUicQoXV2F0Y2hBY2Nlc3NUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRITCgtwcm92aWRlcl9pZBgCIAEoCRIwCg1taW5fdmFsaWRfZm9yGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpoBChhXYXRjaEFjY2Vzc1Rva2VuUmVzcG9uc2USJAoFdG9rZW4YASABKAsyFS50b2tlbmJyb2tlci52MS5Ub2tlbhISCgpnZW5lcmF0aW9uGAIgASgEEhcKD3JlZnJlc2hfZmFpbGluZxgDIAEoCBIrCg9yZWZyZXNoX2ZhaWx1cmUYBCABKAsyEi5nb29nbGUucnBjLlN0YXR1cyIjChRNYXRjaFByb3ZpZGVyUmVxdWVzdBILCgN1cmwYASABKAkiVgoVTWF0Y2hQcm92aWRlclJlc3BvbnNlEhMKC3Byb3ZpZGVyX2lkGAEgASgJEhQKDGdpdF91c2VybmFtZRgCIAEoCRISCgpnaXRfYmVhcmVyGAMgASgIMqwDCgxUb2tlblNlcnZpY2USaAoRT2J0YWluQWNjZXNzVG9rZW4SKC50b2tlbmJyb2tlci52MS5PYnRhaW5BY2Nlc3NUb2tlblJlcXVlc3QaKS50b2tlbmJyb2tlci52MS5PYnRhaW5BY2Nlc3NUb2tlblJlc3BvbnNlEmsKEk9idGFpbkFjY2Vzc1Rva2VucxIpLnRva2VuYnJva2VyLnYxLk9idGFpbkFjY2Vzc1Rva2Vuc1JlcXVlc3QaKi50b2tlbmJyb2tlci52MS5PYnRhaW5BY2Nlc3NUb2tlbnNSZXNwb25zZRJcCg1NYXRjaFByb3ZpZGVyEiQudG9rZW5icm9rZXIudjEuTWF0Y2hQcm92aWRlclJlcXVlc3QaJS50b2tlbmJyb2tlci52MS5NYXRjaFByb3ZpZGVyUmVzcG9uc2USZwoQV2F0Y2hBY2Nlc3NUb2tlbhInLnRva2VuYnJva2VyLnYxLldhdGNoQWNjZXNzVG9rZW5SZXF1ZXN0GigudG9rZW5icm9rZXIudjEuV2F0Y2hBY2Nlc3NUb2tlblJlc3BvbnNlMAFCsgEKGWNvbS5naXRodWIudG9rZW5icm9rZXIudjFCEVRva2VuU2VydmljZVByb3RvUAFaRmdpdGh1Yi5jb20vdG9rZW5icm9rZXIvdG9rZW5icm9rZXIvZ2VuL2dvL3Rva2VuYnJva2VyL3YxO3Rva2VuYnJva2VydjGiAgNUQkuqAg5Ub2tlbmJyb2tlci5WMcoCDlRva2VuYnJva2VyXFYx6gIPVG9rZW5icm9rZXI6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_rpc_status, file_tokenbroker_v1_token]);
 
 /**
  * ObtainAccessTokenRequest names the link whose token is wanted.
@@ -46,6 +46,20 @@ export type ObtainAccessTokenRequest = Message<"tokenbroker.v1.ObtainAccessToken
    * @generated from field: google.protobuf.Duration min_valid_for = 3;
    */
   minValidFor?: Duration | undefined;
+
+  /**
+   * An access token the caller found rejected (for example by a git server,
+   * which makes `tokenbroker git-credential erase` send it). When it is still
+   * the stored access token, the link is refreshed even if the token looks
+   * fresh; when the stored token is another one already (someone refreshed
+   * meanwhile), nothing is refreshed and the current token is answered. The
+   * comparison and the refresh happen under the link's refresh lock and lease
+   * like every refresh, so many callers reporting the same token cause one
+   * refresh. Empty: none (at most 16384 bytes). Never logged.
+   *
+   * @generated from field: string rejected_access_token = 4;
+   */
+  rejectedAccessToken: string;
 };
 
 /**
@@ -180,6 +194,90 @@ export const ProviderTokenResultSchema: GenMessage<ProviderTokenResult> = /*@__P
   messageDesc(file_tokenbroker_v1_token_service, 4);
 
 /**
+ * WatchAccessTokenRequest names the link to watch.
+ *
+ * @generated from message tokenbroker.v1.WatchAccessTokenRequest
+ */
+export type WatchAccessTokenRequest = Message<"tokenbroker.v1.WatchAccessTokenRequest"> & {
+  /**
+   * The user (1 to 256 bytes).
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The configured provider id (1 to 256 bytes).
+   *
+   * @generated from field: string provider_id = 2;
+   */
+  providerId: string;
+
+  /**
+   * Every token the stream delivers is valid at least this long when it is
+   * sent, and the next one comes before the current one has less left. As in
+   * ObtainAccessTokenRequest.min_valid_for.
+   *
+   * @generated from field: google.protobuf.Duration min_valid_for = 3;
+   */
+  minValidFor?: Duration | undefined;
+};
+
+/**
+ * Describes the message tokenbroker.v1.WatchAccessTokenRequest.
+ * Use `create(WatchAccessTokenRequestSchema)` to create a new message.
+ */
+export const WatchAccessTokenRequestSchema: GenMessage<WatchAccessTokenRequest> = /*@__PURE__*/
+  messageDesc(file_tokenbroker_v1_token_service, 5);
+
+/**
+ * WatchAccessTokenResponse is the link's whole current state: each message
+ * replaces the previous one.
+ *
+ * @generated from message tokenbroker.v1.WatchAccessTokenResponse
+ */
+export type WatchAccessTokenResponse = Message<"tokenbroker.v1.WatchAccessTokenResponse"> & {
+  /**
+   * The access token and its metadata.
+   *
+   * @generated from field: tokenbroker.v1.Token token = 1;
+   */
+  token?: Token | undefined;
+
+  /**
+   * Increases whenever the token changes (a refresh, a re-link); it is the
+   * link's stored version, so it also increases across reconnects. A message
+   * that only changes `refresh_failing` repeats the generation.
+   *
+   * @generated from field: uint64 generation = 2;
+   */
+  generation: bigint;
+
+  /**
+   * The daemon could not refresh the token ahead of time (the provider or the
+   * store failed transiently); the token still satisfies `min_valid_for`.
+   *
+   * @generated from field: bool refresh_failing = 3;
+   */
+  refreshFailing: boolean;
+
+  /**
+   * Why, when `refresh_failing`: the error ObtainAccessToken would have given
+   * (code, message, details as tokenbroker/v1/errors.proto says).
+   *
+   * @generated from field: google.rpc.Status refresh_failure = 4;
+   */
+  refreshFailure?: Status | undefined;
+};
+
+/**
+ * Describes the message tokenbroker.v1.WatchAccessTokenResponse.
+ * Use `create(WatchAccessTokenResponseSchema)` to create a new message.
+ */
+export const WatchAccessTokenResponseSchema: GenMessage<WatchAccessTokenResponse> = /*@__PURE__*/
+  messageDesc(file_tokenbroker_v1_token_service, 6);
+
+/**
  * MatchProviderRequest carries the URL to match.
  *
  * @generated from message tokenbroker.v1.MatchProviderRequest
@@ -199,7 +297,7 @@ export type MatchProviderRequest = Message<"tokenbroker.v1.MatchProviderRequest"
  * Use `create(MatchProviderRequestSchema)` to create a new message.
  */
 export const MatchProviderRequestSchema: GenMessage<MatchProviderRequest> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_token_service, 5);
+  messageDesc(file_tokenbroker_v1_token_service, 7);
 
 /**
  * MatchProviderResponse names the matching provider.
@@ -213,6 +311,23 @@ export type MatchProviderResponse = Message<"tokenbroker.v1.MatchProviderRespons
    * @generated from field: string provider_id = 1;
    */
   providerId: string;
+
+  /**
+   * The user name git sends with the provider's access token as the password
+   * over HTTP Basic (for example `x-access-token` for GitHub, `oauth2` for
+   * GitLab, `x-token-auth` for Bitbucket Cloud), from the provider catalog.
+   *
+   * @generated from field: string git_username = 2;
+   */
+  gitUsername: string;
+
+  /**
+   * Whether the provider's git server takes the access token as
+   * `Authorization: Bearer` (git's `authtype=Bearer`, git 2.46 and later).
+   *
+   * @generated from field: bool git_bearer = 3;
+   */
+  gitBearer: boolean;
 };
 
 /**
@@ -220,7 +335,7 @@ export type MatchProviderResponse = Message<"tokenbroker.v1.MatchProviderRespons
  * Use `create(MatchProviderResponseSchema)` to create a new message.
  */
 export const MatchProviderResponseSchema: GenMessage<MatchProviderResponse> = /*@__PURE__*/
-  messageDesc(file_tokenbroker_v1_token_service, 6);
+  messageDesc(file_tokenbroker_v1_token_service, 8);
 
 /**
  * TokenService hands out fresh access tokens. Callers need the `token` scope.
@@ -261,6 +376,28 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof MatchProviderRequestSchema;
     output: typeof MatchProviderResponseSchema;
+  },
+  /**
+   * Streams a link's access token for as long as the caller listens: the
+   * first message at once with the current state (a token valid for at
+   * least `min_valid_for`, as ObtainAccessToken gives), then a new message
+   * whenever the token changes (a refresh by any process or host sharing the
+   * store, a re-link), and always before the previous token's validity drops
+   * below `min_valid_for`: the daemon refreshes in time by itself. Unlink or
+   * a permanent failure ends the stream with the status ObtainAccessToken
+   * would give (LINK_NOT_FOUND, REAUTH_REQUIRED, ...). While the provider
+   * fails transiently the current token keeps flowing with
+   * `refresh_failing` set; once it can no longer satisfy `min_valid_for`
+   * the stream ends UNAVAILABLE with RetryInfo. A caller holds at most
+   * `watch.max_streams_per_caller` streams (RESOURCE_EXHAUSTED,
+   * WATCH_LIMIT_REACHED beyond). Shutdown ends streams with SHUTTING_DOWN.
+   *
+   * @generated from rpc tokenbroker.v1.TokenService.WatchAccessToken
+   */
+  watchAccessToken: {
+    methodKind: "server_streaming";
+    input: typeof WatchAccessTokenRequestSchema;
+    output: typeof WatchAccessTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tokenbroker_v1_token_service, 0);

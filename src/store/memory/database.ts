@@ -14,7 +14,6 @@ export interface SentinelRow {
 }
 
 /** The primary key of `links` as a Map key. */
-export const rowKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
 
 /**
  * Bytewise order of UTF-8 strings: what SQLite's BINARY collation and

@@ -2,9 +2,10 @@ import type { Sealer } from "../../crypto/index.js";
 import { authFlowContext, deviceFlowContext } from "../flow-codec.js";
 import type { KeySentinel, KeyringStore, ResealBatch } from "../keyring-store.js";
 import type { LinkKey } from "../link-store.js";
+import { linkKeyId } from "../link-store.js";
 import { checkSentinelArgs, countKeyIds, resealBatch, resealLinkRow, resealValue, resealedMarker } from "../reseal-codec.js";
 import { SEALED_COLUMNS } from "../row-codec.js";
-import { compareBytes, compareKeys, rowKey, type MemoryConnection } from "./database.js";
+import { compareBytes, compareKeys, type MemoryConnection } from "./database.js";
 
 /**
  * KeyringStore over a MemoryDatabase: sentinels, the census of sealed values
@@ -62,7 +63,7 @@ export class MemoryKeyring implements KeyringStore {
     let resealed = 0;
     for (const { row, values } of next) {
       if (values === undefined) continue;
-      links.set(rowKey({ providerId: row.provider_id, userId: row.user_id }), { ...row, ...values, refresh_sent_digest: resealedMarker(row, values.refresh_token_digest) });
+      links.set(linkKeyId({ providerId: row.provider_id, userId: row.user_id }), { ...row, ...values, refresh_sent_digest: resealedMarker(row, values.refresh_token_digest) });
       resealed++;
     }
     if (resealed > 0) this.#conn.wrote();

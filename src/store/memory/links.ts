@@ -25,9 +25,10 @@ import type {
   NewTokens,
   StoredTokens,
 } from "../link-store.js";
+import { linkKeyId } from "../link-store.js";
 import { RecordCache } from "../record-cache.js";
 import { RowCodec, decodeMeta, type LinkRow, type SealedTokens } from "../row-codec.js";
-import { compareBytes, compareKeys, rowKey, type MemoryConnection } from "./database.js";
+import { compareBytes, compareKeys, type MemoryConnection } from "./database.js";
 
 /**
  * LinkStore over a MemoryDatabase's `links` Map: every decision is the
@@ -59,7 +60,7 @@ export class MemoryLinks implements LinkStore {
   async get(key: LinkKey): Promise<LinkRecord | undefined> {
     checkArgs.get(key);
     const rows = this.#rows();
-    const ck = rowKey(key);
+    const ck = linkKeyId(key);
     const cached = this.#cache.get(ck);
     if (cached !== undefined) return cached;
     const row = rows.get(ck);
@@ -79,8 +80,8 @@ export class MemoryLinks implements LinkStore {
 
   #upsert(key: LinkKey, sealed: SealedTokens, now: number): LinkRow {
     const rows = this.#rows();
-    const row = putRow(rows.get(rowKey(key)), key, sealed, now);
-    rows.set(rowKey(key), row);
+    const row = putRow(rows.get(linkKeyId(key)), key, sealed, now);
+    rows.set(linkKeyId(key), row);
     this.#conn.wrote();
     return row;
   }
@@ -96,7 +97,7 @@ export class MemoryLinks implements LinkStore {
     this.#rows();
     for (const item of sealed) {
       this.#upsert(item.key, item.sealed, now);
-      this.#cache.delete(rowKey(item.key));
+      this.#cache.delete(linkKeyId(item.key));
     }
     return sealed.length;
   }
@@ -106,11 +107,11 @@ export class MemoryLinks implements LinkStore {
     checkArgs.commitRefresh(key, expect, tokens, now);
     const sealed = this.#codec.sealCommit(key, tokens, expect.refreshToken);
     const rows = this.#rows();
-    const before = rows.get(rowKey(key));
+    const before = rows.get(linkKeyId(key));
     if (!casAllows(before, expect, this.#digestMatches)) return undefined;
-    rows.set(rowKey(key), commitRow(before, sealed, now));
+    rows.set(linkKeyId(key), commitRow(before, sealed, now));
     this.#conn.wrote();
-    this.#cache.delete(rowKey(key));
+    this.#cache.delete(linkKeyId(key));
     const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
     return this.#remember(key, committedRecord(key, { version: before.version, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
   }
@@ -119,11 +120,11 @@ export class MemoryLinks implements LinkStore {
     checkArgs.recordFailure(key, refreshToken, reason, now);
     const sealedReason = this.#codec.seal(key, "failure_reason", reason);
     const rows = this.#rows();
-    const row = rows.get(rowKey(key));
+    const row = rows.get(linkKeyId(key));
     if (row === undefined || failureAllows(row, refreshToken, this.#digestMatches) === undefined) return false;
-    rows.set(rowKey(key), failureRow(row, sealedReason, now));
+    rows.set(linkKeyId(key), failureRow(row, sealedReason, now));
     this.#conn.wrote();
-    this.#cache.delete(rowKey(key));
+    this.#cache.delete(linkKeyId(key));
     return true;
   }
 
@@ -131,7 +132,7 @@ export class MemoryLinks implements LinkStore {
   async readLease(key: LinkKey): Promise<LeaseState | null | undefined> {
     checkArgs.readLease(key);
     const db = this.#conn.open();
-    const row = db.links.get(rowKey(key));
+    const row = db.links.get(linkKeyId(key));
     return row === undefined ? undefined : leaseStateOf(row, db.clock.now());
   }
 
@@ -140,11 +141,11 @@ export class MemoryLinks implements LinkStore {
     checkArgs.claimLease(key, owner, ttlMs, expect, opts);
     const db = this.#conn.open();
     const now = db.clock.now();
-    const row = db.links.get(rowKey(key));
+    const row = db.links.get(linkKeyId(key));
     if (row === undefined || !claimAllows(row, expect, now, opts.onlyIfExpired === true)) return refusedClaim(row, now);
     const claimed: LinkRow = { ...row, ...claimedLease(row, owner, now + ttlMs) };
     const record = this.#codec.decodeRecord(claimed);
-    db.links.set(rowKey(key), claimed);
+    db.links.set(linkKeyId(key), claimed);
     this.#conn.wrote();
     return grantedClaim(claimed, owner, record, now);
   }
@@ -153,9 +154,9 @@ export class MemoryLinks implements LinkStore {
     checkArgs.confirmLease(key, lease, version, ttlMs, opts);
     const db = this.#conn.open();
     const now = db.clock.now();
-    const row = db.links.get(rowKey(key));
+    const row = db.links.get(linkKeyId(key));
     if (row === undefined || !confirmAllows(row, lease, version, now)) return false;
-    db.links.set(rowKey(key), { ...row, ...confirmedLease(row, lease.owner, now + ttlMs, now, opts.mark) });
+    db.links.set(linkKeyId(key), { ...row, ...confirmedLease(row, lease.owner, now + ttlMs, now, opts.mark) });
     this.#conn.wrote();
     return true;
   }
@@ -163,9 +164,9 @@ export class MemoryLinks implements LinkStore {
   async releaseLease(key: LinkKey, lease: HeldLease, opts: { keepSending?: boolean } = {}): Promise<void> {
     checkArgs.releaseLease(key, lease);
     const rows = this.#rows();
-    const row = rows.get(rowKey(key));
+    const row = rows.get(linkKeyId(key));
     if (row === undefined || !releaseAllows(row, lease)) return;
-    rows.set(rowKey(key), { ...row, ...releasedLease(opts.keepSending === true) });
+    rows.set(linkKeyId(key), { ...row, ...releasedLease(opts.keepSending === true) });
     this.#conn.wrote();
   }
 
@@ -173,14 +174,14 @@ export class MemoryLinks implements LinkStore {
   async delete(key: LinkKey): Promise<LinkRecord | undefined> {
     checkArgs.delete(key);
     const rows = this.#rows();
-    const row = rows.get(rowKey(key));
+    const row = rows.get(linkKeyId(key));
     let record: LinkRecord | undefined;
     if (row !== undefined) {
       record = this.#codec.decodeRecord(row);
-      rows.delete(rowKey(key));
+      rows.delete(linkKeyId(key));
       this.#conn.wrote();
     }
-    this.#cache.delete(rowKey(key));
+    this.#cache.delete(linkKeyId(key));
     return record;
   }
 
@@ -205,6 +206,10 @@ export class MemoryLinks implements LinkStore {
     return this.#rows().size;
   }
 
+  async countNeedingRelink(): Promise<number> {
+    return [...this.#rows().values()].filter((r) => r.failed_at !== null).length;
+  }
+
   async close(): Promise<void> {
     this.#conn.close();
   }
@@ -214,7 +219,7 @@ export class MemoryLinks implements LinkStore {
   }
 
   #remember(key: LinkKey, record: LinkRecord): LinkRecord {
-    this.#cache.set(rowKey(key), record, true);
+    this.#cache.set(linkKeyId(key), record, true);
     return record;
   }
 }

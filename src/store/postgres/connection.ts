@@ -1,6 +1,6 @@
 import pg from "pg";
 import { assertMillis } from "../validate.js";
-import { isQueryTimeout, pgFault, unavailable } from "./faults.js";
+import { describePgFault, isQueryTimeout, pgFault, unavailable } from "./faults.js";
 import { migrate } from "./migrations.js";
 
 const DEFAULT_POOL_SIZE = 10;
@@ -88,6 +88,7 @@ export class PgConnection {
   readonly pool: pg.Pool;
   readonly offsetMs: number;
   #reachable = true;
+  #problem: string | undefined;
   #closed = false;
   readonly #onReachable = new Set<(reachable: boolean) => void>();
 
@@ -168,6 +169,11 @@ export class PgConnection {
     return this.#reachable;
   }
 
+  /** While unreachable: why, as the last failure said (faults.ts describePgFault); undefined while reachable. */
+  get problem(): string | undefined {
+    return this.#reachable ? undefined : this.#problem;
+  }
+
   onReachable(listener: (reachable: boolean) => void): () => void {
     this.#onReachable.add(listener);
     return () => this.#onReachable.delete(listener);
@@ -205,8 +211,9 @@ export class PgConnection {
     try {
       return await this.pool.connect();
     } catch (err) {
-      this.#setReachable(false);
       const code = err instanceof pg.DatabaseError ? (err.code ?? "PG_CONNECTION") : ((err as NodeJS.ErrnoException).code ?? "PG_CONNECTION");
+      this.#problem = describePgFault(code);
+      this.#setReachable(false);
       throw unavailable(op, { code, unreachable: true }, err);
     }
   }
@@ -273,7 +280,10 @@ export class PgConnection {
       if (err instanceof pg.DatabaseError) this.#setReachable(true);
       return err;
     }
-    if (fault.unreachable) this.#setReachable(false);
+    if (fault.unreachable) {
+      this.#problem = describePgFault(fault.code);
+      this.#setReachable(false);
+    }
     return unavailable(op, fault, err);
   }
 

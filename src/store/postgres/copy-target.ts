@@ -16,8 +16,6 @@ const SENTINEL_COLUMNS = ["key_id", "envelope", "created_at"] as const satisfies
 const CALLER_TOKEN_COLUMNS = [
   "id", "token_sha256", "user_id", "provider_ids", "scopes", "label", "issued_by", "created_at", "expires_at", "revoked_at",
 ] as const satisfies ReadonlyArray<keyof CallerTokenRow>;
-/** Columns holding a time: stored in the database's clock (connection.ts). */
-const TIMES = new Set(["expires_at", "failed_at", "lease_until", "created_at", "updated_at", "last_refreshed_at", "refresh_sent_at", "next_poll_at", "revoked_at"]);
 /** PostgreSQL takes at most 65,535 parameters per statement. */
 const MAX_PARAMS = 60_000;
 
@@ -29,23 +27,18 @@ export interface PgCopyTarget extends CopyTarget {
  * A PostgreSQL database as the target of `store migrate`: opened like the
  * store (migrations applied first, a newer schema refused), every copy in
  * one transaction that locks the copied tables against writers (EXCLUSIVE:
- * a daemon already running on the target may still read), times converted
- * to the database's clock on the way in and back on the way out.
+ * a daemon already running on the target may still read). Times are
+ * copied as stored, epoch ms for epoch ms: no clock offset is applied
+ * (issue 23 item 9: an offset measured at open moved every time by it).
  */
 export async function openPostgresCopyTarget(opts: PgConnectionOptions): Promise<PgCopyTarget> {
   const conn = await PgConnection.open({ poolSize: 1, ...opts });
-  const toDb = (column: string, v: unknown): unknown => (TIMES.has(column) && typeof v === "number" ? conn.toDb(v) : v);
-  const fromDb = <R extends object>(row: R): R => {
-    const out = { ...row } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(out)) if (TIMES.has(k) && typeof v === "number") out[k] = conn.fromDb(v);
-    return out as R;
-  };
   const insert = async <R extends object>(q: Queryer, table: string, columns: ReadonlyArray<keyof R & string>, rows: readonly R[]): Promise<void> => {
     const per = Math.floor(MAX_PARAMS / columns.length);
     for (let start = 0; start < rows.length; start += per) {
       const chunk = rows.slice(start, start + per);
       const values: unknown[] = [];
-      const tuples = chunk.map((row) => `(${columns.map((c) => `$${values.push(toDb(c, row[c]))}`).join(", ")})`);
+      const tuples = chunk.map((row) => `(${columns.map((c) => `$${values.push(row[c])}`).join(", ")})`);
       await q.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`, values);
     }
   };
@@ -76,11 +69,11 @@ export async function openPostgresCopyTarget(opts: PgConnectionOptions): Promise
         "SELECT l.* FROM links l JOIN unnest($1::text[], $2::text[]) AS k(p, u) ON l.provider_id = k.p AND l.user_id = k.u",
         [keys.map((k) => k.providerId), keys.map((k) => k.userId)],
       );
-      return rows.map(fromDb);
+      return rows;
     },
-    authFlows: async () => (await q.query<AuthFlowRow>("SELECT * FROM auth_flows")).map(fromDb),
-    deviceFlows: async () => (await q.query<DeviceFlowRow>("SELECT * FROM device_flows")).map(fromDb),
-    sentinels: async () => (await q.query<SentinelRow>("SELECT key_id, envelope, created_at FROM key_sentinels")).map(fromDb),
+    authFlows: async () => q.query<AuthFlowRow>("SELECT * FROM auth_flows"),
+    deviceFlows: async () => q.query<DeviceFlowRow>("SELECT * FROM device_flows"),
+    sentinels: async () => q.query<SentinelRow>("SELECT key_id, envelope, created_at FROM key_sentinels"),
   });
   return {
     transaction: (body) =>

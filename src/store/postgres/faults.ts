@@ -68,3 +68,35 @@ export function unavailable(operation: string, fault: PgFault, cause: unknown): 
   const retryAfterMs = fault.unreachable ? UNREACHABLE_RETRY_AFTER_MS : CONTENTION_RETRY_AFTER_MS;
   return new StoreUnavailableError(operation, fault.code, retryAfterMs, { cause });
 }
+
+/** SQLSTATEs and socket codes an operator meets when the database goes away, in words. */
+const FAULT_WORDS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "connection timed out",
+  EPIPE: "connection broken",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed (temporarily)",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  PG_QUERY_TIMEOUT: "no answer within query_timeout",
+  PG_CONNECTION: "the connection ended or could not be made in time",
+  "28P01": "password authentication failed",
+  "28000": "authentication failed (invalid authorization specification)",
+  "3D000": "the database does not exist",
+  "57P01": "the server is shutting down (admin_shutdown)",
+  "57P02": "the server crashed (crash_shutdown)",
+  "57P03": "the server is not accepting connections (starting up or in recovery)",
+  "53300": "too many connections",
+  "08006": "connection failure",
+  "08001": "the client could not establish the connection",
+  "08004": "the server rejected the connection",
+};
+
+/** A fault's code in words, with the code itself: "connection refused (ECONNREFUSED)", "password authentication failed (SQLSTATE 28P01)". */
+export function describePgFault(code: string): string {
+  // Node's socket codes start with E (EPIPE has five letters too); no SQLSTATE class does.
+  const sqlstate = /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("E");
+  const words = FAULT_WORDS[code] ?? (code.startsWith("08") ? "connection exception" : code.startsWith("28") ? "authentication failed" : code.startsWith("53") ? "insufficient resources" : "unreachable");
+  return `${words} (${sqlstate ? `SQLSTATE ${code}` : code})`;
+}

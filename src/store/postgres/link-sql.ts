@@ -38,7 +38,6 @@ export const META_COLUMNS = `provider_id, user_id, version, (refresh_token IS NO
 
 export const SELECT = `SELECT * FROM links WHERE ${PK}`;
 export const SELECT_FOR_UPDATE = `${SELECT} FOR UPDATE`;
-export const SELECT_VERSION = `SELECT version FROM links WHERE ${PK}`;
 export const LEASE_OF = `SELECT ${LEASE_COLUMNS}, ${NOW_MS} AS store_now FROM links WHERE ${PK}`;
 
 /** $3 access_token, $4 token_type, $5 refresh_token, $6 refresh_token_digest, $7 expires_at, $8 extra, $9 now, $10 channel, $11 payload. */
@@ -90,6 +89,7 @@ export const NOTIFY = "SELECT pg_notify($1, $2)";
 
 export const REMOVE = `DELETE FROM links WHERE ${PK}`;
 export const COUNT = "SELECT count(*)::int8 AS n FROM links";
+export const COUNT_FAILED = "SELECT count(*)::int8 AS n FROM links WHERE failed_at IS NOT NULL";
 
 /** lease-core.ts claimedLease: $3 owner, $4 ttl. */
 const CLAIMED = "lease_owner = $3, lease_until = c.store_now + $4, generation = generation + 1";

@@ -307,6 +307,11 @@ export class PgLinks implements LinkStore {
     return row?.n ?? 0;
   }
 
+  async countNeedingRelink(): Promise<number> {
+    const [row] = await this.#conn.query<{ n: number }>("links.count", sql.COUNT_FAILED);
+    return row?.n ?? 0;
+  }
+
   close(): Promise<void> {
     return this.#close();
   }

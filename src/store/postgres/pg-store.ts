@@ -36,7 +36,8 @@ export interface PgStoreOptions extends PgConnectionOptions {
  * record cache is off meanwhile and every read goes to the row
  * (docs/design.md §3 invariant 14).
  */
-export type PgStoreHealth = { serving: boolean; database: boolean; listener: boolean | undefined };
+/** `problem`: while the database is unreachable, why (e.g. "connection refused (ECONNREFUSED)"). */
+export type PgStoreHealth = { serving: boolean; database: boolean; listener: boolean | undefined; problem?: string | undefined };
 
 export interface PgStore extends Store {
   readonly links: PgLinks;
@@ -59,7 +60,7 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
   let last: PgStoreHealth = { serving: true, database: true, listener: undefined };
   const health = (): PgStoreHealth => {
     const database = conn.reachable;
-    return { serving: database, database, listener: listener?.up };
+    return { serving: database, database, listener: listener?.up, ...(database ? {} : { problem: conn.problem }) };
   };
   let closed = false;
   let probing: NodeJS.Timeout | undefined;

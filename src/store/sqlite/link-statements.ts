@@ -81,6 +81,7 @@ export class LinkStatements {
   readonly recordFailure: Statement<[FailureParams]>;
   readonly remove: Statement<[PkParams]>;
   readonly count: Statement<[], number>;
+  readonly countFailed: Statement<[], number>;
   readonly leaseOf: Statement<[PkParams], LeaseRow>;
   /** Claims a free lease (lease-core.ts claimAllows with expect = null; SET: claimedLease). */
   readonly claim: Statement<[ClaimParams], LinkRow>;
@@ -149,6 +150,7 @@ export class LinkStatements {
       WHERE ${PK} AND refresh_token_digest = @expect_digest`);
     this.remove = db.prepare(`DELETE FROM links WHERE ${PK}`);
     this.count = db.prepare<[], number>("SELECT count(*) FROM links").pluck();
+    this.countFailed = db.prepare<[], number>("SELECT count(*) FROM links WHERE failed_at IS NOT NULL").pluck();
 
     // Lease bookkeeping never touches version or updated_at: it is not link data. Each
     // statement is one store-core decision (lease-core.ts) spelled as a conditional UPDATE;

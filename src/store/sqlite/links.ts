@@ -12,6 +12,7 @@ import type {
   NewTokens,
   StoredTokens,
 } from "../link-store.js";
+import { linkKeyId } from "../link-store.js";
 import type { SqliteConnection } from "./connection.js";
 import { LinkStatements, type ListParams, type PkParams } from "./link-statements.js";
 import { RecordCache } from "../record-cache.js";
@@ -20,7 +21,6 @@ import { casAllows, checkArgs, committedColumns, committedRecord, failureAllows,
 import { RowCodec, decodeMeta, type LinkRow, type SealedCommit, type SealedTokens } from "../row-codec.js";
 
 const pk = (key: LinkKey): PkParams => ({ provider_id: key.providerId, user_id: key.userId });
-const cacheKey = (key: LinkKey): string => `${key.providerId}\u0000${key.userId}`;
 
 /**
  * LinkStore over the `links` table. Every multi-statement write is one
@@ -71,7 +71,7 @@ export class SqliteLinks implements LinkStore {
   }
 
   #read(key: LinkKey): LinkRecord | undefined {
-    const ck = cacheKey(key);
+    const ck = linkKeyId(key);
     const cached = this.#cache.get(ck);
     if (cached !== undefined) return cached;
     const row = this.#s.select.get(pk(key));
@@ -126,7 +126,7 @@ export class SqliteLinks implements LinkStore {
         return sealed.length;
       },
       (n) => {
-        for (const item of sealed) this.#cache.delete(cacheKey(item.key));
+        for (const item of sealed) this.#cache.delete(linkKeyId(item.key));
         return n;
       },
     );
@@ -148,7 +148,7 @@ export class SqliteLinks implements LinkStore {
       () => this.#commit(key, expect, sealed, now),
       (before) => {
         if (before === undefined) return undefined;
-        this.#cache.delete(cacheKey(key));
+        this.#cache.delete(linkKeyId(key));
         const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
         return this.#remember(key, committedRecord(key, { version: before.version, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
       },
@@ -179,7 +179,7 @@ export class SqliteLinks implements LinkStore {
       "links.recordFailure",
       () => this.#fail(key, refreshToken, sealedReason, now),
       (recorded) => {
-        if (recorded) this.#cache.delete(cacheKey(key));
+        if (recorded) this.#cache.delete(linkKeyId(key));
         return recorded;
       },
     );
@@ -247,7 +247,7 @@ export class SqliteLinks implements LinkStore {
       "links.delete",
       () => this.#remove(key),
       (record) => {
-        this.#cache.delete(cacheKey(key));
+        this.#cache.delete(linkKeyId(key));
         return record;
       },
     );
@@ -277,12 +277,16 @@ export class SqliteLinks implements LinkStore {
     return this.#conn.run("links.count", () => this.#s.count.get() ?? 0);
   }
 
+  async countNeedingRelink(): Promise<number> {
+    return this.#conn.run("links.count", () => this.#s.countFailed.get() ?? 0);
+  }
+
   close(): Promise<void> {
     return this.#conn.close();
   }
 
   #remember(key: LinkKey, record: LinkRecord): LinkRecord {
-    this.#cache.set(cacheKey(key), record, true);
+    this.#cache.set(linkKeyId(key), record, true);
     return record;
   }
 }

@@ -7,7 +7,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +20,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/local"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -25,10 +30,18 @@ func main() {
 	addr := flag.String("addr", "", "unix:///path/to/socket or host:port")
 	user := flag.String("user", "", "user id")
 	provider := flag.String("provider", "", "provider id")
+	cacert := flag.String("cacert", "", "TLS: the CA that issued the listener's certificate (PEM); without it, no TLS")
+	cert := flag.String("cert", "", "mTLS: a client certificate (PEM), with -key")
+	key := flag.String("key", "", "mTLS: its private key (PEM)")
 	flag.Parse()
 
-	// WithInsecure: a Unix socket, or TCP on loopback; over the network the daemon requires TLS.
-	conn, err := grpc.Dial(*addr, grpc.WithInsecure())
+	creds, err := transportCredentials(*cacert, *cert, *key)
+	if err != nil {
+		fail(err)
+	}
+	// newClient is grpc.NewClient (grpc-go 1.63+, build with -tags grpc_newclient) or grpc.Dial
+	// (older grpc-go, such as Debian 12's 1.33): client_newclient.go, client_dial.go.
+	conn, err := newClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fail(err)
 	}
@@ -36,7 +49,9 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// The caller token comes from the environment so it never shows in a process listing.
+	// The caller token comes from the environment so it never shows in a process listing. It is
+	// sent only when set: optional on the Unix socket, required on TCP unless a client
+	// certificate stands for the caller.
 	if token := os.Getenv("TOKENBROKER_CALLER_TOKEN"); token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 	}
@@ -65,6 +80,36 @@ func main() {
 		out["expires_at"] = t.GetExpiresAt().AsTime().Format(time.RFC3339Nano)
 	}
 	emit(out)
+}
+
+// transportCredentials says how the connection is secured, explicitly: TLS trusting the CA in
+// cacert (a TCP listener with tls, any address; with cert and key a client certificate for
+// mTLS), else local credentials, which speak plaintext and refuse any address but a Unix socket
+// or loopback TCP (the daemon's listeners without TLS are only those).
+func transportCredentials(cacert, cert, key string) (credentials.TransportCredentials, error) {
+	if cacert == "" {
+		if cert != "" || key != "" {
+			return nil, errors.New("-cert and -key need -cacert (mTLS is TLS)")
+		}
+		return local.NewCredentials(), nil
+	}
+	pem, err := os.ReadFile(cacert)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", cacert)
+	}
+	config := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
 }
 
 // printError decodes the google.rpc.Status the daemon puts in grpc-status-details-bin.

@@ -21,13 +21,17 @@ def main() -> int:
     parser.add_argument("--addr", required=True, help="unix:///path/to/socket or host:port")
     parser.add_argument("--user", required=True)
     parser.add_argument("--provider", required=True)
+    parser.add_argument("--cacert", help="TLS: the CA that issued the listener's certificate (PEM); without it, no TLS")
+    parser.add_argument("--cert", help="mTLS: a client certificate (PEM), with --key")
+    parser.add_argument("--key", help="mTLS: its private key (PEM)")
     args = parser.parse_args()
 
-    # The caller token comes from the environment so it never shows in a process listing.
+    # The caller token comes from the environment so it never shows in a process listing. It is
+    # sent only when set: optional on the Unix socket, required on TCP unless a client
+    # certificate stands for the caller.
     caller_token = os.environ.get("TOKENBROKER_CALLER_TOKEN")
     metadata = [("authorization", f"Bearer {caller_token}")] if caller_token else []
-    # Insecure: a Unix socket, or TCP on loopback; over the network the daemon requires TLS.
-    with grpc.insecure_channel(args.addr) as channel:
+    with open_channel(args) as channel:
         stub = token_service_pb2_grpc.TokenServiceStub(channel)
         request = token_service_pb2.ObtainAccessTokenRequest(user_id=args.user, provider_id=args.provider)
         try:
@@ -46,6 +50,24 @@ def main() -> int:
         out["expires_at"] = token.expires_at.ToJsonString()
     emit(out)
     return 0
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """TLS trusting --cacert (a TCP listener with tls; --cert/--key add a client certificate),
+    else plaintext: only the Unix socket and loopback TCP listeners speak it."""
+    if args.cacert is None:
+        if args.cert or args.key:
+            raise SystemExit("--cert and --key need --cacert (mTLS is TLS)")
+        return grpc.insecure_channel(args.addr)
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.cacert),
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None,
+    )
+    return grpc.secure_channel(args.addr, credentials)
 
 
 def describe_error(err: grpc.RpcError) -> dict:

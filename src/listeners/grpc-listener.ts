@@ -3,12 +3,12 @@ import * as grpc from "@grpc/grpc-js";
 import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../net/tls-files.js";
 import { loadPeerCredentials } from "../net/peer-credentials.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
-import type { ActivatedSocket } from "../systemd/activation.js";
-import type { CallEnv } from "./grpc-context.js";
-import { addGrpcService } from "./grpc-transport.js";
-import type { AnyImpl, RpcService } from "./service.js";
-import { stampPeerCredentials } from "./socket-peer.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
+import type { ActivatedSocket } from "./activation.js";
+import type { CallEnv } from "../rpc/grpc-context.js";
+import { addGrpcService } from "../rpc/grpc-transport.js";
+import type { AnyImpl, RpcService } from "../rpc/service.js";
+import { stampPeerCredentials } from "../rpc/socket-peer.js";
 
 /**
  * A gRPC listener's address, with certificate files for a TLS one, and
@@ -17,15 +17,23 @@ import { stampPeerCredentials } from "./socket-peer.js";
  */
 export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined; allowTokenless?: boolean | undefined };
 
+/** A TLS listener's served certificate, for the expiry metric. */
+export interface TlsCertificateInfo {
+  listener: string;
+  notAfterMs: number;
+}
+
 export interface GrpcListener {
-  /** The addresses actually bound (TCP port 0 resolved). */
-  readonly bound: ListenAddress[];
+  /** The addresses actually bound (TCP port 0 resolved), with their TLS files. */
+  readonly bound: GrpcAddress[];
   /**
    * Reads the TLS listeners' files again: new connections get the new
    * certificate, open ones carry on. Returns the problems of listeners that
    * kept their old certificate.
    */
   reloadTls(): string[];
+  /** Each TLS listener's address and when the certificate it serves expires (epoch ms). */
+  certificates(): TlsCertificateInfo[];
   /** Stops accepting, lets in-flight calls finish for `graceMs`, then cuts the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -63,9 +71,12 @@ export async function startGrpcListeners(addresses: GrpcAddress[], services: Ser
   for (const l of listeners) l.addresses.forEach((a, i) => boundOf.set(a, l.bound[i] ?? a));
   return {
     // In config order (TCP port 0 resolved), then the inherited sockets.
-    bound: [...addresses.map((a) => boundOf.get(a) ?? a), ...inherited.map((s) => s.address)],
+    bound: [...addresses.map((a) => ({ ...(boundOf.get(a) ?? a), tls: a.tls })), ...inherited.map((s) => s.address)],
     reloadTls() {
       return listeners.flatMap((l) => l.reloadTls());
+    },
+    certificates() {
+      return listeners.flatMap((l) => l.certificates());
     },
     async shutdown(graceMs) {
       await Promise.all(listeners.map((l) => l.shutdown(graceMs)));
@@ -135,6 +146,9 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
     bound,
     reloadTls() {
       return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
+    certificates() {
+      return tls === undefined ? [] : bound.map((a) => ({ listener: a.url, notAfterMs: tls.notAfterMs }));
     },
     async shutdown(graceMs: number) {
       // Stop accepting; the inherited socket itself stays (systemd owns it).

@@ -1,17 +1,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { Code } from "@connectrpc/connect";
-import type { ProviderRegistry } from "../providers/registry.js";
+import type { ProviderRegistry } from "../providers/index.js";
 import type { CallObserver } from "../rpc/service.js";
+import { grpcCodeName } from "../rpc/code-name.js";
 import { wireStatus } from "../rpc/wire-error.js";
-import type { WebRoute } from "./web-listener.js";
+import { registerOperatorMetrics, type OperatorMetricsSources } from "./operator-metrics.js";
+import type { WebRoute } from "../listeners/web-listener.js";
 
-export interface MetricsSources {
-  /** Per-key refresh locks held or awaited. */
-  lockCount: () => number;
-  /** Refreshed tokens held in memory because the store could not take them yet. */
-  pendingCommits: () => number;
+export interface MetricsSources extends Partial<OperatorMetricsSources> {
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
+  /** Open WatchAccessToken streams (0 when not given). */
+  watchStreams?: (() => number) | undefined;
+}
+
+/** What the gauges read from the engine when scraped. */
+export interface EngineGauges {
+  /** Per-key refresh locks held or awaited. */
+  readonly lockCount: number;
+  /** Refreshed tokens held in memory because the store could not take them yet. */
+  readonly pendingCommits: number;
 }
 
 /**
@@ -49,6 +57,7 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
     for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    if (sources.version !== undefined) registerOperatorMetrics(this.registry, { ...sources, version: sources.version });
     this.#refreshes = new Counter({
       name: "tokenbroker_refreshes_total",
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
@@ -106,19 +115,11 @@ export class Metrics {
       registers: [this.registry],
     });
     new Gauge({
-      name: "tokenbroker_refresh_locks",
-      help: "Per-key refresh locks held or awaited",
+      name: "tokenbroker_watch_streams",
+      help: "Open WatchAccessToken streams",
       registers: [this.registry],
       collect() {
-        this.set(sources.lockCount());
-      },
-    });
-    new Gauge({
-      name: "tokenbroker_refreshes_awaiting_commit",
-      help: "Refreshed tokens held in memory because the store could not take them yet (each is retried until stored)",
-      registers: [this.registry],
-      collect() {
-        this.set(sources.pendingCommits());
+        this.set(sources.watchStreams?.() ?? 0);
       },
     });
     new Gauge({
@@ -133,12 +134,32 @@ export class Metrics {
     });
   }
 
+  /** The engine's gauges, read when scraped; once the engine exists. */
+  watchEngine(engine: EngineGauges): void {
+    new Gauge({
+      name: "tokenbroker_refresh_locks",
+      help: "Per-key refresh locks held or awaited",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.lockCount);
+      },
+    });
+    new Gauge({
+      name: "tokenbroker_refreshes_awaiting_commit",
+      help: "Refreshed tokens held in memory because the store could not take them yet (each is retried until stored)",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.pendingCommits);
+      },
+    });
+  }
+
   readonly observe: CallObserver = ({ service, method, durationMs, error }) => {
     let code = "OK";
     let reason = "";
     if (error !== undefined) {
       const wire = wireStatus(error);
-      code = Code[wire.code] ?? String(wire.code);
+      code = grpcCodeName(wire.code);
       reason = wire.reason;
     }
     // Label children are cached: resolving labels per call is most of prom-client's cost.

@@ -1,4 +1,58 @@
-const REDACTED = "[redacted]";
+/*
+ * Redaction, decided in one place: the keys the logger censors in every log
+ * object, secrets and token shapes cut out of text (OAuth error bodies,
+ * provider messages), and URLs shown with their password replaced.
+ */
+
+/**
+ * The logger's redaction (src/log.ts): any of these keys anywhere in a log
+ * object is censored, whatever code logged it. Code must still never put a
+ * secret in a message string.
+ */
+export const SECRET_KEYS = [
+  "access_token",
+  "accessToken",
+  "refresh_token",
+  "refreshToken",
+  "client_secret",
+  "clientSecret",
+  "code",
+  "code_verifier",
+  "codeVerifier",
+  "authorization",
+  "token",
+  "password",
+  "extra",
+  "state",
+  "device_code",
+  "deviceCode",
+  "secret",
+];
+
+export const REDACTED = "[redacted]";
+
+/**
+ * An error's code, as Node and our stores set `err.code`: a SQLSTATE
+ * (`57P01`), a Node code (`ECONNREFUSED`, `ERR_…`), SQLite's (`SQLITE_BUSY`)
+ * or the PostgreSQL store's own (`PG_QUERY_TIMEOUT`).
+ */
+const ERROR_CODE = /^(?:[0-9A-Z]{5}|E[A-Z0-9]{2,30}|ERR_[A-Z0-9_]{1,60}|SQLITE_[A-Z_]{1,40}|PG_[A-Z_]{1,40})$/;
+
+/**
+ * The censor of every redacted key. `code` is an OAuth authorization code
+ * wherever it appears, except one place: directly inside an `err` object,
+ * where Node's convention puts an error's code — and there only when its
+ * value has the shape of one. So a store fault logged as
+ * `err: { code: "57P01" }` (at the top of the line) shows its SQLSTATE, and a
+ * `code` anywhere else, or an `err.code` that looks like anything but an
+ * error code, stays hidden.
+ */
+export function censor(value: unknown, path: readonly (string | null)[]): unknown {
+  // pino hands wildcard matches over as [null, "code"]: only the explicit `err.code` path is ["err", "code"].
+  if (path.length === 2 && path[0] === "err" && path[1] === "code" && typeof value === "string" && ERROR_CODE.test(value)) return value;
+  return REDACTED;
+}
+
 
 /**
  * Secrets shorter than this are not replaced: a one-letter "secret" would
@@ -65,4 +119,17 @@ export function truncateUtf8(text: string, maxBytes: number): string {
     used += n;
   }
   return budget >= 0 ? out + ellipsis : "";
+}
+
+/**
+ * A URL fit for a message (a database URL, say): the password replaced,
+ * whatever else it holds (a `password=` query parameter included); an
+ * unparsable one is not shown at all.
+ */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return "<unparsable URL>";
+  const u = new URL(url);
+  if (u.password !== "") u.password = "redacted";
+  for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, "redacted");
+  return u.toString();
 }

@@ -5,12 +5,13 @@ import { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { WIRE_JSON_OPTIONS } from "../rpc/answer-encoding.js";
-import { listenerKindKey, peerKey, tokenlessKey, type PeerInfo } from "../rpc/context.js";
+import { listenerKindKey, peerKey, reachedHandlerKey, tokenlessKey, type PeerInfo } from "../rpc/context.js";
 import { loadPeerCredentials, peerCredentialsOf, type PeerCredentials } from "../net/peer-credentials.js";
 import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, certificateNames, reloadTlsFiles, type TlsFilePaths } from "../net/tls-files.js";
-import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "../net/unix-socket.js";
-import type { AnyImpl, RpcService } from "../rpc/service.js";
+import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
+import type { AnyImpl, RefusedRequest, RpcService } from "../rpc/service.js";
+import { answerHeaderOverflow, trackRefusals } from "./refusals.js";
 import { checkRequestMessages } from "./request-message-check.js";
 
 /** Plain HTTP routes beside Connect (callback, /healthz, /metrics). */
@@ -20,6 +21,8 @@ export interface WebListener {
   readonly bound: ListenAddress;
   /** Reads the TLS files again: new connections get the new certificate, open ones carry on; returns why not. */
   reloadTls(): string[];
+  /** The listener's address and when the certificate it serves expires (epoch ms), if it speaks TLS. */
+  certificates(): Array<{ listener: string; notAfterMs: number }>;
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -32,8 +35,17 @@ export async function startWebListener(
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   routes: WebRoute[],
   shutdownSignal: AbortSignal,
+  onRefused?: (r: RefusedRequest) => void,
 ): Promise<WebListener> {
   const readMaxBytes = 1024 * 1024;
+  // Per request: set when a service handler sees the call (rpc/service.ts), so refusals before one are audited.
+  const markers = new WeakMap<IncomingMessage, { reached: boolean }>();
+  const markerOf = (req: IncomingMessage): { reached: boolean } => {
+    let m = markers.get(req);
+    if (m === undefined) markers.set(req, (m = { reached: false }));
+    return m;
+  };
+  const rpcPaths = new Set<string>();
   const tls = address.tls === undefined ? undefined : new TlsFiles(address.tls);
   const handler = connectNodeAdapter({
     grpc: false,
@@ -41,7 +53,8 @@ export async function startWebListener(
       createContextValues()
         .set(listenerKindKey, address.kind)
         .set(peerKey, peerOf((req as IncomingMessage).socket, address.kind))
-        .set(tokenlessKey, address.allowTokenless),
+        .set(tokenlessKey, address.allowTokenless)
+        .set(reachedHandlerKey, markerOf(req as IncomingMessage)),
     shutdownSignal,
     readMaxBytes,
     writeMaxBytes: 4 * 1024 * 1024,
@@ -50,6 +63,7 @@ export async function startWebListener(
     routes(router) {
       for (const { service, impl } of services) router.service(service.desc, impl as never);
       checkRequestMessages(router.handlers, readMaxBytes);
+      for (const h of router.handlers) rpcPaths.add(h.requestPath);
     },
     fallback(anyReq, anyRes) {
       // This listener is HTTP/1.1 only, so these are node:http's types.
@@ -70,7 +84,10 @@ export async function startWebListener(
   // caller may send a bearer token instead); one that does not verify is
   // not a credential (peerOf).
   const server: Server =
-    tls === undefined ? createServer(options, handler) : createTlsServer({ ...options, ...tls.material, requestCert: tls.requestsClientCert, rejectUnauthorized: false }, handler);
+    tls === undefined
+      ? createServer(options, trackRefusals(handler, rpcPaths, markerOf, onRefused))
+      : createTlsServer({ ...options, ...tls.material, requestCert: tls.requestsClientCert, rejectUnauthorized: false }, trackRefusals(handler, rpcPaths, markerOf, onRefused));
+  answerHeaderOverflow(server, onRefused);
   tls?.onChange((m) => (server as ReturnType<typeof createTlsServer>).setSecureContext(m));
   const sockets = new Set<Socket>();
   if (address.kind === "unix") loadPeerCredentials();
@@ -104,6 +121,9 @@ export async function startWebListener(
     bound,
     reloadTls() {
       return tls === undefined ? [] : reloadTlsFiles(tls);
+    },
+    certificates() {
+      return tls === undefined ? [] : [{ listener: bound.url, notAfterMs: tls.notAfterMs }];
     },
     async shutdown(graceMs: number) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
