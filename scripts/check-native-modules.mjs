@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 // Loads the native modules tokenbroker uses under the running Node, and when one does not load,
-// says for which Node it was built and how to rebuild it. Both are written against V8's API, not
-// N-API, so Node loads them only if they were compiled with its own NODE_MODULE_VERSION: loading
-// them is the check. `npm ci` under a Node other than the one whose headers npm's `nodedir`
+// says for which Node it was built and how to rebuild it. The two dependencies are written against
+// V8's API, not N-API, so Node loads them only if they were compiled with its own
+// NODE_MODULE_VERSION: loading them is the check. The project's own addon (peercred, native/ and
+// binding.gyp, built by the package's install script) is N-API: one build loads under every Node
+// line, so for it the check is that it was built at all and answers a real socket's peer. `npm ci` under a Node other than the one whose headers npm's `nodedir`
 // points at (Debian: /usr, the system Node) builds them for the wrong Node and still exits 0
 // (docs/design.md §8). This runs as the package's postinstall, so such an install fails here,
 // and as vitest's global setup, so the suite stops before its first test file instead of
 // crashing inside one.
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
 
 /** Each probe makes its module load its addon and returns a note for the report. */
 const probes = {
@@ -28,6 +32,19 @@ const probes = {
   "unix-dgram": () => {
     require("unix-dgram").createSocket("unix_dgram").close();
     return undefined;
+  },
+  // A child connects to a socket of its own and reads its own pid back through the addon.
+  peercred: () => {
+    const file = join(root, "build", "Release", "peercred.node");
+    if (!existsSync(file)) throw new Error(`${file} is missing (the install script builds it with node-gyp)`);
+    const script = `const net = require("node:net"); const a = require(${JSON.stringify(file)});
+      const p = require("node:path").join(require("node:os").tmpdir(), "tb-peercred-" + process.pid + ".sock");
+      const s = net.createServer((c) => { const r = a.peerCred(c._handle.fd); c.destroy(); s.close(); process.stdout.write(JSON.stringify(r)); });
+      s.listen(p, () => net.connect(p));`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 10_000 });
+    const seen = r.status === 0 ? JSON.parse(r.stdout) : undefined;
+    if (seen?.pid !== r.pid || seen?.uid !== process.getuid()) throw new Error(`does not read a socket's peer: ${r.stderr.trim() || r.stdout}`);
+    return "SO_PEERCRED, N-API";
   },
 };
 
@@ -52,7 +69,7 @@ function explain(name, version, err) {
 const loaded = [];
 const failed = [];
 for (const [name, probe] of Object.entries(probes)) {
-  const version = require(`${name}/package.json`).version;
+  const version = name === "peercred" ? "(native/)" : require(`${name}/package.json`).version;
   try {
     const note = probe();
     loaded.push(note === undefined ? `${name} ${version}` : `${name} ${version} (${note})`);
@@ -78,6 +95,7 @@ if (failed.length === 0) {
   lines.push(
     "Rebuild them with this Node and its own headers:",
     `  PATH="${dirname(process.execPath)}:$PATH" npm_config_nodedir="${nodedir}" npm rebuild better-sqlite3 unix-dgram`,
+    `and the project's own addon (N-API, any Node): npm run install, in ${root}`,
   );
   console.error(lines.join("\n"));
   process.exitCode = 1;

@@ -12,6 +12,7 @@ import { ProviderRegistry, discoverProviders } from "./providers/index.js";
 import { adminService } from "./rpc/admin-service.js";
 import { auditObserver, auditRefusal, codeName } from "./rpc/audit-observer.js";
 import { CallerSet, callerGuard } from "./rpc/caller-auth.js";
+import { callerService } from "./rpc/caller-service.js";
 import { reloadCallers } from "./rpc/callers-reload.js";
 import { ServingStatus } from "./rpc/health.js";
 import { internalErrorLogger } from "./rpc/internal-errors.js";
@@ -130,12 +131,13 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
           storeProblem: postgres?.health().serving === false ? (postgres.health().problem ?? "unreachable") : undefined,
         }),
       }),
+      callerService(store.callerTokens, config.callerTokens, providers),
     ];
     const callers = new CallerSet(config.callers);
     await listeners.start({
       services,
       routes: [oauthCallbackRoute(flows, providers.callbacks, log), metrics.route()],
-      hooks: { guard: callerGuard(callers), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
+      hooks: { guard: callerGuard(callers, store.callerTokens), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
     });
     cleanup.defer(() => listeners.stop());
     listeners.health.onShutdown(() => watches.stop());

@@ -17,6 +17,12 @@ export interface AuditEntry {
   outcome: { grpcCode: string; reason: string };
   providerContacted: boolean;
   durationMs: number;
+  /**
+   * A short, non-reversible fingerprint (first 12 hex digits of the SHA-256)
+   * of each access token handed out, by provider: a leaked token can be traced
+   * to the call that got it.
+   */
+  tokenFingerprints?: Record<string, string> | undefined;
   /** Facts of the action (rows re-sealed, token revoked): numbers and booleans only. */
   facts?: Record<string, number | boolean> | undefined;
 }
@@ -43,11 +49,12 @@ export class AuditLog {
       service: "tokenbroker",
       audit: true,
       event: e.event,
-      caller: { name: e.caller.name, transport: e.caller.transport, auth: e.caller.auth },
+      caller: callerFields(e.caller),
       method: e.method,
       user_id: e.userId ?? null,
       ...(e.providerIds !== undefined ? { provider_ids: [...e.providerIds] } : { provider_id: e.providerId ?? null }),
       outcome: { grpc_code: e.outcome.grpcCode, reason: e.outcome.reason },
+      ...(e.tokenFingerprints !== undefined ? { token_fingerprints: fingerprints(e.tokenFingerprints) } : {}),
       provider_contacted: e.providerContacted,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
       ...numbersAndBooleans(e.facts),
@@ -72,6 +79,25 @@ export class AuditLog {
   close(): void {
     this.sink.close();
   }
+}
+
+/** The caller's fields, each only when known; numbers stay numbers. */
+function callerFields(c: AuditCaller): Record<string, string | number | null> {
+  const out: Record<string, string | number | null> = { name: c.name, transport: c.transport, auth: c.auth };
+  if (c.uid !== undefined) out.uid = c.uid;
+  if (c.gid !== undefined) out.gid = c.gid;
+  if (c.pid !== undefined) out.pid = c.pid;
+  if (c.peer !== undefined) out.peer = c.peer;
+  if (c.cert !== undefined) out.cert = c.cert;
+  if (c.tokenId !== undefined) out.token_id = c.tokenId;
+  return out;
+}
+
+/** Provider id to fingerprint; a fingerprint is 12 hex digits, nothing else passes. */
+function fingerprints(f: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(f)) if (/^[0-9a-f]{12}$/.test(v)) out[k] = v;
+  return out;
 }
 
 /** Facts keep only number and boolean values, whatever a caller built. */

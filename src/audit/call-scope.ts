@@ -14,8 +14,22 @@ export interface AuditCaller {
   name: string | null;
   /** How it came: `grpc+unix`, `grpc+tcp`, `grpc+tls`, `connect+tls`, `grpcweb+tcp`, … or `internal`. */
   transport: string;
-  /** What identified it: a bearer token, a client certificate, the socket's file mode, or nothing. */
-  auth: "token" | "certificate" | "socket" | "none";
+  /**
+   * What identified it: a configured caller's bearer token, a job-scoped
+   * caller token, a client certificate, the socket peer's uid/gid (`peer`),
+   * the socket's file mode alone (`socket`), or nothing.
+   */
+  auth: "token" | "job-token" | "certificate" | "peer" | "socket" | "none";
+  /** A Unix socket peer's uid, gid and pid, from the kernel (SO_PEERCRED). */
+  uid?: number | undefined;
+  gid?: number | undefined;
+  pid?: number | undefined;
+  /** A TCP peer's address, `host:port`. */
+  peer?: string | undefined;
+  /** The client certificate's name that identified the caller (mTLS). */
+  cert?: string | undefined;
+  /** A job-scoped caller token's id (never the token). */
+  tokenId?: string | undefined;
 }
 
 // The scope follows the call's async work (a refresh it starts, a code

@@ -1,4 +1,5 @@
 import { UsageError, str, type Flags, type OptionSpec } from "./args.js";
+import { callerTokenIssue, callerTokenList, callerTokenRevoke } from "./caller-tokens.js";
 import type { Command } from "./command.js";
 import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
 import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
@@ -132,6 +133,36 @@ export const COMMANDS: readonly Command[] = [
       json("a JSON array"),
     ],
     run: linksCommand,
+  },
+  {
+    name: "caller-token issue",
+    summary: "issue a job-scoped caller token for one user (printed once; needs the provision scope)",
+    description: "The token acts only for --user (and --providers when given) until --ttl passes or it is revoked: a call about another user is USER_NOT_ALLOWED. Give it to the job as TOKENBROKER_CALLER_TOKEN.",
+    client: true,
+    options: [
+      user("the user the token acts for"),
+      { name: "ttl", type: "string", value: "DURATION", help: "how long it is valid, e.g. 2h (at most the daemon's caller_tokens.max_ttl)", required: true },
+      { name: "providers", type: "string", value: "P,P", help: "only these providers (default: any)" },
+      { name: "scopes", type: "string", value: "S,S", help: "token and/or link (default: token)" },
+      { name: "label", type: "string", value: "TEXT", help: "names the job in the audit log and the list" },
+      json("the token and what was issued as one JSON object"),
+    ],
+    run: callerTokenIssue,
+  },
+  {
+    name: "caller-token revoke",
+    args: "ID",
+    summary: "revoke a job-scoped caller token by its id",
+    client: true,
+    options: [],
+    run: callerTokenRevoke,
+  },
+  {
+    name: "caller-token list",
+    summary: "list job-scoped caller tokens (never the tokens themselves)",
+    client: true,
+    options: [user("only this user's", false), { name: "all", type: "boolean", help: "also expired and revoked ones" }, json("a JSON array")],
+    run: callerTokenList,
   },
   {
     name: "keys generate",

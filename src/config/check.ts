@@ -1,4 +1,5 @@
 import type { ConfigPlan, Listener, PostgresStorePlan, ProviderPlan } from "./config.js";
+import { resolveAllowTokenless, resolveCallerTokens, resolveCallers } from "./callers.js";
 import { hostForUrl, isLoopbackHost } from "../net/listen-address.js";
 import { planProvider } from "./provider-config.js";
 import type { ConfigInput } from "./schema.js";
@@ -79,12 +80,8 @@ export function checkConfig(input: ConfigInput, source: string): { plan: ConfigP
     logLevel: input.log.level,
     logFormat: input.log.format,
     auditFile: input.audit.file,
-    callers: input.callers.map((c) => ({
-      name: c.name,
-      tokenSha256: c.token_sha256 === undefined ? undefined : Buffer.from(c.token_sha256, "hex"),
-      certNames: c.cert_names ?? [],
-      scopes: c.scopes,
-    })),
+    callers: resolveCallers(input.callers),
+    callerTokens: resolveCallerTokens(input.caller_tokens),
     providers,
   };
   return { plan, problems };
@@ -123,13 +120,15 @@ function checkPostgres(pg: Extract<ConfigInput["store"], { kind: "postgres" }>, 
  * loopback: beyond it, tokens would cross the network in clear.
  */
 function checkListener(input: ConfigInput["listen"]["grpc"][number], where: string, problems: string[]): Listener {
-  const addr = "address" in input ? input.address : input;
-  if (!("address" in input) || addr.kind === "unix") {
-    if ("address" in input) problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
+  const parsed = "address" in input ? input.address : input;
+  const addr = { ...parsed, ...resolveAllowTokenless(parsed.kind, input, where, problems) };
+  const tlsInput = "address" in input ? input.tls : undefined;
+  if (tlsInput === undefined || addr.kind === "unix") {
+    if (tlsInput !== undefined) problems.push(`${where}.tls: only for tcp:// listeners (a Unix socket's file mode decides who connects)`);
     if (addr.kind === "tcp" && !isLoopbackHost(addr.host)) problems.push(`${where}: ${addr.host} is not a loopback address; a listener beyond loopback needs tls (cert_file, key_file)`);
     return addr;
   }
-  const { cert_file: certFile, key_file: keyFile, client_ca_file: clientCaFile } = input.tls;
+  const { cert_file: certFile, key_file: keyFile, client_ca_file: clientCaFile } = tlsInput;
   return { ...addr, tls: { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }) } };
 }
 

@@ -1,6 +1,7 @@
 import type { ListenAddress } from "../net/listen-address.js";
 import type { DiscoverableField, OAuthProvider } from "../oauth/index.js";
-import type { CallerScope, ProviderType } from "./schema.js";
+import type { CallerConfig, CallerTokensConfig } from "./callers.js";
+import type { ProviderType } from "./schema.js";
 
 /** The validated, resolved configuration the daemon runs with. */
 export interface Config {
@@ -23,6 +24,8 @@ export interface Config {
   /** Audit lines go to this file (append-only, 0600, reopened on SIGHUP); stdout when unset. */
   auditFile?: string | undefined;
   callers: CallerConfig[];
+  /** Limits of job-scoped caller tokens (CallerService). */
+  callerTokens: CallerTokensConfig;
   providers: ProviderConfig[];
   /** Problems that do not stop a start, e.g. a store directory systemd creates at start. */
   warnings: string[];
@@ -103,13 +106,7 @@ export interface RefreshSettings {
   keepFreshForMs?: number;
 }
 
-export interface CallerConfig {
-  name: string;
-  tokenSha256?: Buffer | undefined;
-  /** Client-certificate names (subject CN, subjectAltName) that identify this caller. */
-  certNames: string[];
-  scopes: CallerScope[];
-}
+export type { CallerConfig };
 
 /** A TCP listener's certificate files, read at start and again on SIGHUP. */
 export interface ListenerTls {
@@ -120,7 +117,7 @@ export interface ListenerTls {
 }
 
 /** A listener address, with TLS for a TCP one. */
-export type Listener = ListenAddress & { tls?: ListenerTls | undefined };
+export type Listener = ListenAddress & { tls?: ListenerTls | undefined; allowTokenless?: boolean | undefined };
 
 /** A provider as the daemon runs it: the OAuth client's view plus what only tokenbroker uses. */
 export interface ProviderConfig extends OAuthProvider {

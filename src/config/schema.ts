@@ -2,7 +2,9 @@ import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
-import { certNameProblem } from "../net/cert-names.js";
+import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
+
+export { SCOPES, type CallerScope } from "./callers.js";
 
 /**
  * The YAML file's shape, as operators write it (snake_case). Unknown keys are
@@ -25,12 +27,6 @@ const duration = z.string().transform((s, ctx) => {
 /** A path relative to baseDir (the config file's directory), made absolute. */
 export function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : join(baseDir, p);
-}
-
-/** A `cert_names` entry says which kind of name it is when a bare one would be ambiguous (net/cert-names.ts). */
-function certNameIssue(entry: string, ctx: z.RefinementCtx): void {
-  const problem = certNameProblem(entry);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
 }
 
 const listenAddress = (baseDir: string) =>
@@ -56,15 +52,16 @@ const listener = (baseDir: string, file: (message?: string) => z.ZodType<string,
       listenAddress(baseDir),
       z.strictObject({
         address: listenAddress(baseDir),
+        allow_tokenless: allowTokenlessSchema,
         tls: z.strictObject({
           cert_file: file("must not be empty"),
           key_file: file("must not be empty"),
           /** Client certificates issued by this CA may identify a caller (mTLS); none are asked for without it. */
           client_ca_file: file("must not be empty").optional(),
-        }),
+        }).optional(),
       }),
     ],
-    { error: 'expected "unix:///path", "tcp://host:port" or { address, tls: { cert_file, key_file, client_ca_file } }' },
+    { error: 'expected "unix:///path", "tcp://host:port" or { address, allow_tokenless, tls: { cert_file, key_file, client_ca_file } }' },
   );
 
 const url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
@@ -102,8 +99,6 @@ export function canonicalType(name: string): ProviderType {
   return Object.hasOwn(PROVIDER_TYPE_ALIASES, name) ? PROVIDER_TYPE_ALIASES[name]! : (name as ProviderType);
 }
 
-export const SCOPES = ["token", "link", "admin"] as const;
-export type CallerScope = (typeof SCOPES)[number];
 
 /**
  * A file name: non-empty (with this message, or zod's own when none is
@@ -274,19 +269,8 @@ export const configSchema = (baseDir: string) => {
     .default({ level: "info", format: "json" }),
   /** The audit trail: stdout with the other logs unless `file` is set. */
   audit: z.strictObject({ file: file("must not be empty").optional() }).default({}),
-  callers: z
-    .array(
-      z
-        .strictObject({
-          name: z.string().min(1),
-          token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex characters (SHA-256)" }).optional(),
-          /** A verified client certificate whose subject CN or a subjectAltName is one of these is this caller. */
-          cert_names: z.array(z.string().min(1).superRefine(certNameIssue)).min(1).optional(),
-          scopes: z.array(z.enum(SCOPES)).min(1),
-        })
-        .refine((c) => c.token_sha256 !== undefined || c.cert_names !== undefined, { error: "set token_sha256, cert_names or both" }),
-    )
-    .default([]),
+  callers: z.array(callerSchema).default([]),
+  caller_tokens: callerTokensSchema,
   providers: z.array(providerSchema(file)).default([]),
 });
 };

@@ -22,6 +22,7 @@ export const Reason = {
   SHUTTING_DOWN: "SHUTTING_DOWN",
   INTERNAL: "INTERNAL",
   REFRESH_INTERRUPTED: "REFRESH_INTERRUPTED",
+  USER_NOT_ALLOWED: "USER_NOT_ALLOWED",
   WATCH_LIMIT_REACHED: "WATCH_LIMIT_REACHED",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

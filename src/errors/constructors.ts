@@ -139,3 +139,21 @@ export function refreshInProgress(providerId: string): BrokerError {
     metadata: { provider_id: providerId, refresh_in_progress: "true" },
   });
 }
+
+/**
+ * USER_NOT_ALLOWED: the caller is bound to users (a job token, a configured
+ * caller with `users`) and asked about another user, or about a provider
+ * outside its job token's list (docs/design.md §6). Nothing was changed.
+ */
+export function userNotAllowed(caller: string, what: { userId: string } | { providerId: string }): BrokerError {
+  if ("userId" in what) {
+    return new BrokerError(Reason.USER_NOT_ALLOWED, `caller ${caller} may not act for user ${JSON.stringify(what.userId)}`, {
+      hint: "use a caller token issued for that user",
+      metadata: { user_id: what.userId },
+    });
+  }
+  return new BrokerError(Reason.USER_NOT_ALLOWED, `caller ${caller} may not obtain tokens of provider ${JSON.stringify(what.providerId)}`, {
+    hint: "use a caller token issued for that provider",
+    metadata: { provider_id: what.providerId },
+  });
+}

@@ -17,5 +17,6 @@ export {
   refreshInProgress,
   refreshInterrupted,
   storeUnavailable,
+  userNotAllowed,
 } from "./constructors.js";
 export { domainError, fromOAuthError, type OAuthFailureSite } from "./mappings.js";

@@ -1,14 +1,21 @@
+import { createServer, type Server as NetServer, type Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../net/tls-files.js";
+import { loadPeerCredentials } from "../net/peer-credentials.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
 import type { ActivatedSocket } from "./activation.js";
 import type { CallEnv } from "../rpc/grpc-context.js";
 import { addGrpcService } from "../rpc/grpc-transport.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
+import { stampPeerCredentials } from "../rpc/socket-peer.js";
 
-/** A gRPC listener's address, with certificate files for a TLS one. */
-export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined };
+/**
+ * A gRPC listener's address, with certificate files for a TLS one, and
+ * whether it serves calls without a caller credential (undefined: a Unix
+ * socket does, TCP does not).
+ */
+export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined; allowTokenless?: boolean | undefined };
 
 /** A TLS listener's served certificate, for the expiry metric. */
 export interface TlsCertificateInfo {
@@ -34,17 +41,22 @@ export interface GrpcListener {
 type Services = Array<{ service: RpcService; impl: Record<string, AnyImpl> }>;
 
 /**
- * One grpc-js server per listener kind — Unix sockets, plain TCP, and each
- * TLS listener alone — so every call knows for certain how it came (caller
- * auth depends on it). Sockets inherited from systemd (socket activation)
- * join the server of their kind.
+ * One grpc-js server per listener kind and tokenless setting — Unix sockets,
+ * plain TCP, and each TLS listener alone — so every call knows for certain
+ * how it came (caller auth depends on it). Sockets inherited from systemd
+ * (socket activation) join the server of their kind with its default
+ * setting.
  */
 export async function startGrpcListeners(addresses: GrpcAddress[], services: Services, shutdownSignal: AbortSignal, inherited: ActivatedSocket[] = []): Promise<GrpcListener> {
   const groups: Array<{ addresses: GrpcAddress[]; inherited: ActivatedSocket[] }> = [];
   for (const kind of ["unix", "tcp"] as const) {
-    const group = addresses.filter((a) => a.kind === kind && a.tls === undefined);
+    const byDefault = kind === "unix";
+    const plain = addresses.filter((a) => a.kind === kind && a.tls === undefined);
+    const group = plain.filter((a) => (a.allowTokenless ?? byDefault) === byDefault);
     const inheritedGroup = inherited.filter((s) => s.kind === kind);
     if (group.length + inheritedGroup.length > 0) groups.push({ addresses: group, inherited: inheritedGroup });
+    const other = plain.filter((a) => (a.allowTokenless ?? byDefault) !== byDefault);
+    if (other.length > 0) groups.push({ addresses: other, inherited: [] });
   }
   for (const a of addresses) if (a.tls !== undefined) groups.push({ addresses: [a], inherited: [] });
 
@@ -75,23 +87,35 @@ export async function startGrpcListeners(addresses: GrpcAddress[], services: Ser
 /** Binds `addresses` (all of one kind; a TLS one alone) on one grpc-js server. */
 async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedSocket[], services: Services, shutdownSignal: AbortSignal): Promise<GrpcListener> {
   const kind = addresses[0]?.kind ?? inherited[0]?.kind ?? "tcp";
+  // A Unix socket's calls carry the peer's credentials: without the addon, refuse to start.
+  if (kind === "unix") loadPeerCredentials();
   const tlsPaths = addresses[0]?.tls;
   const tls = tlsPaths === undefined ? undefined : new TlsFiles(tlsPaths);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 1024 * 1024,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
   });
-  const env: Pick<CallEnv, "listenerKind" | "tls"> = { listenerKind: kind, tls: tls === undefined ? "none" : tls.requestsClientCert ? "mtls" : "tls" };
+  const env: Pick<CallEnv, "listenerKind" | "tls" | "allowTokenless"> = {
+    listenerKind: kind,
+    tls: tls === undefined ? "none" : tls.requestsClientCert ? "mtls" : "tls",
+    allowTokenless: addresses[0]?.allowTokenless,
+  };
   for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal, env);
   const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : reloadableCredentials(tls);
 
   const bound: ListenAddress[] = [];
   const unixPaths: string[] = [];
+  const unixServers: NetServer[] = [];
+  // Unix sockets are accepted here and injected into grpc-js, so each
+  // connection's peer credentials are read (SO_PEERCRED) before its first call.
+  const inject = kind === "unix" ? peerStampingInjector(server) : undefined;
   try {
     for (const addr of addresses) {
       if (addr.kind === "unix") {
         await prepareUnixSocket(addr.path);
-        await bind(server, `unix://${addr.path}`, credentials);
+        const netServer = createServer({ pauseOnConnect: false }, inject!);
+        unixServers.push(netServer);
+        await listenUnix(netServer, addr.path);
         await finishUnixSocket(addr.path);
         unixPaths.push(addr.path);
         bound.push(addr);
@@ -101,6 +125,7 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
       }
     }
   } catch (err) {
+    for (const s of unixServers) s.close();
     server.forceShutdown();
     await Promise.all(unixPaths.map(removeUnixSocket));
     throw err;
@@ -109,6 +134,10 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
   // into it; the injector's HTTP/2 sessions are drained by tryShutdown and
   // cut by forceShutdown like those of bound ports.
   for (const socket of inherited) {
+    if (socket.kind === "unix") {
+      socket.onConnection(inject ?? peerStampingInjector(server));
+      continue;
+    }
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     socket.onConnection((conn) => injector.injectConnection(conn));
   }
@@ -124,6 +153,7 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
     async shutdown(graceMs: number) {
       // Stop accepting; the inherited socket itself stays (systemd owns it).
       for (const socket of inherited) socket.close();
+      for (const s of unixServers) s.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -193,6 +223,35 @@ function caUpdate(m: TlsMaterial): grpc.experimental.CaCertificateUpdate | null 
 
 function identityUpdate(m: TlsMaterial): grpc.experimental.IdentityCertificateUpdate {
   return { certificate: m.cert, privateKey: m.key };
+}
+
+/**
+ * Accepts a Unix socket connection for grpc-js: its peer's credentials are
+ * read from the kernel and stamped on the socket (socket-peer.ts), then it is
+ * injected. A connection whose credentials cannot be read is closed.
+ */
+function peerStampingInjector(server: grpc.Server): (conn: Socket) => void {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return (conn) => {
+    try {
+      stampPeerCredentials(conn);
+    } catch {
+      conn.destroy();
+      return;
+    }
+    injector.injectConnection(conn);
+  };
+}
+
+function listenUnix(server: NetServer, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error): void => reject(new Error(`cannot listen on unix://${path}: ${err.message}`));
+    server.once("error", fail);
+    server.listen(path, () => {
+      server.off("error", fail);
+      resolve();
+    });
+  });
 }
 
 function bind(server: grpc.Server, target: string, credentials: grpc.ServerCredentials): Promise<number> {

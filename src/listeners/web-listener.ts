@@ -5,7 +5,8 @@ import { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { WIRE_JSON_OPTIONS } from "../rpc/answer-encoding.js";
-import { listenerKindKey, peerKey, reachedHandlerKey, type PeerInfo } from "../rpc/context.js";
+import { listenerKindKey, peerKey, reachedHandlerKey, tokenlessKey, type PeerInfo } from "../rpc/context.js";
+import { loadPeerCredentials, peerCredentialsOf, type PeerCredentials } from "../net/peer-credentials.js";
 import { tcpAddress, type ListenAddress } from "../net/listen-address.js";
 import { TlsFiles, certificateNames, reloadTlsFiles, type TlsFilePaths } from "../net/tls-files.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
@@ -30,7 +31,7 @@ export interface WebListener {
  * gRPC-Web for every service through connect-node, plus plain routes.
  */
 export async function startWebListener(
-  address: ListenAddress & { tls?: TlsFilePaths | undefined },
+  address: ListenAddress & { tls?: TlsFilePaths | undefined; allowTokenless?: boolean | undefined },
   services: Array<{ service: RpcService; impl: Record<string, AnyImpl> }>,
   routes: WebRoute[],
   shutdownSignal: AbortSignal,
@@ -51,7 +52,8 @@ export async function startWebListener(
     contextValues: (req) =>
       createContextValues()
         .set(listenerKindKey, address.kind)
-        .set(peerKey, peerOf((req as IncomingMessage).socket))
+        .set(peerKey, peerOf((req as IncomingMessage).socket, address.kind))
+        .set(tokenlessKey, address.allowTokenless)
         .set(reachedHandlerKey, markerOf(req as IncomingMessage)),
     shutdownSignal,
     readMaxBytes,
@@ -88,7 +90,17 @@ export async function startWebListener(
   answerHeaderOverflow(server, onRefused);
   tls?.onChange((m) => (server as ReturnType<typeof createTlsServer>).setSecureContext(m));
   const sockets = new Set<Socket>();
+  if (address.kind === "unix") loadPeerCredentials();
   server.on("connection", (s: Socket) => {
+    if (address.kind === "unix") {
+      try {
+        const cred = peerCredentialsOf(s);
+        if (cred !== undefined) peerCreds.set(s, cred);
+      } catch {
+        s.destroy();
+        return;
+      }
+    }
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
   });
@@ -140,8 +152,21 @@ function listen(server: Server, opts: { path: string } | { host: string; port: n
 const PLAIN: PeerInfo = { tls: false, certNames: undefined };
 
 /** A client certificate counts only when the listener's client CA verified it. */
-function peerOf(socket: Socket): PeerInfo {
-  if (!(socket instanceof TLSSocket)) return PLAIN;
+/**
+ * The peer of a request: on a Unix socket the kernel's credentials of the
+ * connection (read once per connection, when it is accepted), on TCP its
+ * address, and a client certificate the listener's CA verified.
+ */
+function peerOf(socket: Socket, kind: "unix" | "tcp"): PeerInfo {
+  if (kind === "unix") {
+    const cred = peerCreds.get(socket);
+    return cred === undefined ? PLAIN : { ...PLAIN, cred };
+  }
+  const address = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;
+  if (!(socket instanceof TLSSocket)) return { ...PLAIN, address };
   const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-  return { tls: true, certNames: cert === undefined || cert.raw === undefined ? undefined : certificateNames(cert) };
+  return { tls: true, certNames: cert === undefined || cert.raw === undefined ? undefined : certificateNames(cert), address };
 }
+
+/** Each accepted Unix socket connection's peer credentials (SO_PEERCRED), kept while the socket lives. */
+const peerCreds = new WeakMap<Socket, PeerCredentials>();

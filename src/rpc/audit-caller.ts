@@ -7,5 +7,16 @@ export function callerOf(ctx: HandlerContext): AuditCaller {
   const id = ctx.values.get(callerKey);
   const kind = ctx.values.get(listenerKindKey);
   const transport = `${ctx.protocolName}+${ctx.values.get(peerKey).tls ? "tls" : kind}`;
-  return { name: id?.name ?? null, transport, auth: id?.auth ?? (kind === "unix" ? "socket" : "none") };
+  // Also on a refused call: who it was is what the line is for.
+  const peer = ctx.values.get(peerKey);
+  const caller: AuditCaller = { name: id?.name ?? null, transport, auth: id?.auth ?? (kind === "unix" ? "socket" : "none") };
+  if (peer.cred !== undefined) {
+    caller.uid = peer.cred.uid;
+    caller.gid = peer.cred.gid;
+    caller.pid = peer.cred.pid;
+  }
+  if (peer.address !== undefined) caller.peer = peer.address;
+  if (id?.certName !== undefined) caller.cert = id.certName;
+  if (id?.tokenId !== undefined) caller.tokenId = id.tokenId;
+  return caller;
 }

@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import type { AuditLog } from "../audit/audit-log.js";
+import { tokenFingerprint } from "./caller-token-format.js";
 import type { CallObserver, RefusedRequest } from "./service.js";
 import { grpcCodeName } from "./code-name.js";
 import { wireStatus } from "./wire-error.js";
@@ -28,10 +29,35 @@ export function auditObserver(audit: AuditLog): CallObserver {
       providerId: subject.providerId,
       providerIds: subject.providerIds,
       outcome: { grpcCode, reason },
+      tokenFingerprints: fingerprintsOf(output),
       providerContacted: scope.providerContacted,
       durationMs,
     });
   };
+}
+
+/**
+ * The fingerprint of every access token in an answer (ObtainAccessToken's
+ * `token`, ObtainAccessTokens' per-provider results), by provider id.
+ */
+function fingerprintsOf(output: unknown): Record<string, string> | undefined {
+  const tokens: unknown[] = [];
+  const single = field(output, "token");
+  if (single !== undefined) tokens.push(single);
+  const results = field(output, "results");
+  if (Array.isArray(results)) {
+    for (const r of results) {
+      const outcome = field(r, "outcome");
+      if (field(outcome, "case") === "token") tokens.push(field(outcome, "value"));
+    }
+  }
+  let out: Record<string, string> | undefined;
+  for (const t of tokens) {
+    const value = field(t, "accessToken");
+    const provider = field(t, "providerId");
+    if (typeof value === "string" && value !== "" && typeof provider === "string") (out ??= {})[provider] = tokenFingerprint(value);
+  }
+  return out;
 }
 
 /** The audit line of a web request refused before any handler (web/refusals.ts): an anonymous caller, the HTTP status as a fact. */

@@ -3,50 +3,89 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors/index.js";
 import { certNameMatches } from "../net/cert-names.js";
-import { authorizationKey, callerKey, listenerKindKey, peerKey } from "./context.js";
+import type { CallerTokenStore } from "../store/caller-token-store.js";
+import { enforceBinding } from "./caller-binding.js";
+import { JOB_TOKEN_PREFIX, tokenDigest } from "./caller-token-format.js";
+import { authorizationKey, callerKey, listenerKindKey, peerKey, tokenlessKey, type CallerIdentity } from "./context.js";
 import type { CallGuard, RpcService } from "./service.js";
 
 /**
- * Caller authentication (docs/design.md §6): `authorization: Bearer <token>`, checked
- * against SHA-256 hashes from the config in constant time, or else a client
- * certificate verified by the listener's client CA whose subject CN or
- * subjectAltName is one of a caller's `cert_names`, kind for kind
- * (net/cert-names.ts: a bare entry is a DNS name or the CN, never an email
- * or URI subjectAltName); then the service's
- * scope. On a Unix socket a credential is optional (the socket's mode and
- * group already decide who may connect); on TCP it is required.
+ * Caller authentication (docs/design.md §6), in this order:
+ * 1. `authorization: Bearer <token>`: a job-scoped caller token (prefix
+ *    `tbj_`, looked up by its SHA-256 in the store; expired or revoked is
+ *    UNAUTHENTICATED), or else a configured caller's token, checked against
+ *    SHA-256 hashes from the config in constant time;
+ * 2. a client certificate verified by the listener's client CA whose subject
+ *    CN or subjectAltName is one of a caller's `cert_names`;
+ * 3. on a Unix socket, the peer's uid/gid from the kernel matching a caller's
+ *    `match`;
+ * 4. nothing: served only where the listener allows tokenless calls (by
+ *    default Unix sockets do, TCP does not).
+ * Then the service's scope, then the caller's binding to users (and a job
+ * token's providers): a call about another user is USER_NOT_ALLOWED and
+ * changes nothing; an empty user_id from a caller bound to one user means
+ * that user. Returns a promise only when the store must be asked.
  */
-export function callerGuard(configured: CallerConfig[] | CallerSet): CallGuard {
+export function callerGuard(configured: CallerConfig[] | CallerSet, jobTokens?: CallerTokenStore, now: () => number = Date.now): CallGuard {
   const set = configured instanceof CallerSet ? configured : new CallerSet(configured);
-  return (ctx: HandlerContext, service: RpcService) => {
+  return (ctx: HandlerContext, service: RpcService, input: unknown) => {
     if (service.scope === undefined) return;
     // One list for the whole call: a SIGHUP reload replaces it, never changes it under a call.
     const callers = set.current;
     const header = ctx.values.get(authorizationKey) ?? ctx.requestHeader.get("authorization");
-    let caller: CallerConfig | undefined;
     if (header !== null) {
       const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
       if (token === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the authorization header is not a Bearer token");
-      caller = identify(callers, token);
-      if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
-      ctx.values.set(callerKey, { name: caller.name, auth: "token" });
-    } else {
-      const names = ctx.values.get(peerKey).certNames;
-      if (names !== undefined) {
-        caller = callers.find((c) => c.certNames.some((n) => certNameMatches(n, names)));
-        if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the client certificate names no configured caller", { hint: "add one of its names to a caller's cert_names" });
-        ctx.values.set(callerKey, { name: caller.name, auth: "certificate" });
-      } else {
-        if (ctx.values.get(listenerKindKey) === "unix") return;
-        throw new BrokerError(Reason.CALLER_UNKNOWN, "a caller token is required on TCP listeners", {
-          hint: "send authorization: Bearer <token> for a caller configured in callers[], or on a TLS listener with a client CA a client certificate named in a caller's cert_names",
+      if (token.startsWith(JOB_TOKEN_PREFIX) && jobTokens !== undefined) {
+        return jobTokens.findCallerToken(tokenDigest(token)).then((record) => {
+          if (record === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
+          const identity: CallerIdentity = {
+            name: record.label === "" ? record.id : record.label,
+            auth: "job-token",
+            users: [record.userId],
+            providers: record.providerIds,
+            tokenId: record.id,
+          };
+          ctx.values.set(callerKey, identity);
+          if (record.revokedAt !== null) throw new BrokerError(Reason.CALLER_UNKNOWN, `caller token ${record.id} was revoked`);
+          if (record.expiresAt <= now()) throw new BrokerError(Reason.CALLER_UNKNOWN, `caller token ${record.id} expired at ${new Date(record.expiresAt).toISOString()}`);
+          authorize(identity, record.scopes, service, ctx, input);
         });
       }
+      const caller = identify(callers, token);
+      if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "unknown caller token");
+      return admit(caller, { name: caller.name, auth: "token", users: caller.users }, service, ctx, input);
     }
-    if (!caller.scopes.includes(service.scope)) {
-      throw new BrokerError(Reason.SCOPE_MISSING, `caller ${caller.name} lacks the ${service.scope} scope`);
+    const peer = ctx.values.get(peerKey);
+    if (peer.certNames !== undefined) {
+      const names = peer.certNames;
+      const caller = callers.find((c) => c.certNames.some((n) => certNameMatches(n, names)));
+      if (caller === undefined) throw new BrokerError(Reason.CALLER_UNKNOWN, "the client certificate names no configured caller", { hint: "add one of its names to a caller's cert_names" });
+      return admit(caller, { name: caller.name, auth: "certificate", users: caller.users, certName: caller.certNames.find((n) => certNameMatches(n, names)) }, service, ctx, input);
     }
+    const cred = peer.cred;
+    if (cred !== undefined) {
+      const caller = callers.find((c) => c.match !== undefined && (c.match?.uid === undefined || c.match.uid === cred.uid) && (c.match?.gid === undefined || c.match.gid === cred.gid));
+      if (caller !== undefined) return admit(caller, { name: caller.name, auth: "peer", users: caller.users }, service, ctx, input);
+    }
+    if (ctx.values.get(tokenlessKey) ?? ctx.values.get(listenerKindKey) === "unix") return;
+    throw new BrokerError(Reason.CALLER_UNKNOWN, ctx.values.get(listenerKindKey) === "unix" ? "this socket requires a caller token" : "a caller token is required on TCP listeners", {
+      hint: "send authorization: Bearer <token> (a job token from IssueCallerToken, or a caller configured in callers[]), or on a TLS listener with a client CA a client certificate named in a caller's cert_names",
+    });
   };
+}
+
+function admit(caller: CallerConfig, identity: CallerIdentity, service: RpcService, ctx: HandlerContext, input: unknown): void {
+  ctx.values.set(callerKey, identity);
+  authorize(identity, caller.scopes, service, ctx, input);
+}
+
+function authorize(identity: CallerIdentity, scopes: readonly string[], service: RpcService, ctx: HandlerContext, input: unknown): void {
+  if (service.scope !== undefined && !scopes.includes(service.scope)) {
+    throw new BrokerError(Reason.SCOPE_MISSING, `caller ${identity.name} lacks the ${service.scope} scope`);
+  }
+  enforceBinding(identity, input);
+  void ctx;
 }
 
 /**

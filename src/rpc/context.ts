@@ -1,4 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { PeerCredentials } from "../net/peer-credentials.js";
 
 /**
  * Which kind of listener a call arrived on. The default is "tcp", the
@@ -13,10 +14,28 @@ export const listenerKindKey = createContextKey<"unix" | "tcp">("tcp", { descrip
  */
 export const authorizationKey = createContextKey<string | null | undefined>(undefined, { description: "authorization header" });
 
-/** The configured caller a call authenticated as, and how. */
+/**
+ * Whether this listener serves a call that brings no caller credential;
+ * undefined: by its kind (a Unix socket does, TCP does not).
+ */
+export const tokenlessKey = createContextKey<boolean | undefined>(undefined, { description: "tokenless calls allowed" });
+
+/**
+ * The caller a call authenticated as, and how: a configured caller's token,
+ * client certificate or socket peer (`peer`: matched by uid/gid), or a
+ * job-scoped caller token issued by CallerService (`job-token`).
+ */
 export interface CallerIdentity {
   name: string;
-  auth: "token" | "certificate";
+  auth: "token" | "certificate" | "peer" | "job-token";
+  /** When set, the only users the caller may act for (docs/design.md §6). */
+  users?: readonly string[] | undefined;
+  /** A job token's providers; undefined or empty: any. */
+  providers?: readonly string[] | undefined;
+  /** A job token's id (not a secret). */
+  tokenId?: string | undefined;
+  /** The certificate name that matched a caller's cert_names. */
+  certName?: string | undefined;
 }
 
 /** Set by caller auth (docs/design.md §6) once it knows the caller, also when it then refuses the call. */
@@ -30,6 +49,10 @@ export const callerKey = createContextKey<CallerIdentity | undefined>(undefined,
 export interface PeerInfo {
   tls: boolean;
   certNames: string[] | undefined;
+  /** A TCP peer's address, `host:port`. */
+  address?: string | undefined;
+  /** A Unix socket peer's process and user, from the kernel (SO_PEERCRED). */
+  cred?: PeerCredentials | undefined;
 }
 
 /**

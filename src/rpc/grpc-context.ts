@@ -2,24 +2,36 @@ import type * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { certificateNames } from "../net/tls-files.js";
-import { authorizationKey, listenerKindKey, peerKey, type PeerInfo } from "./context.js";
+import { authorizationKey, listenerKindKey, peerKey, tokenlessKey, type PeerInfo } from "./context.js";
+import { credentialsFromPeer } from "./socket-peer.js";
 
 export interface CallEnv {
   shutdownSignal: AbortSignal;
   listenerKind: "unix" | "tcp";
   /** The server's listener speaks TLS; `mtls`: it asks clients for a certificate. */
   tls: "none" | "tls" | "mtls";
+  /** Whether a call without a caller credential is served (undefined: by listenerKind). */
+  allowTokenless?: boolean | undefined;
 }
 
 const PLAIN: PeerInfo = { tls: false, certNames: undefined };
 const TLS_ONLY: PeerInfo = { tls: true, certNames: undefined };
 
-/** grpc-js reports a peer certificate only when the listener's client CA verified it. */
-function peerOf(call: AnyCall, tls: CallEnv["tls"]): PeerInfo {
-  if (tls === "none") return PLAIN;
-  if (tls === "tls") return TLS_ONLY;
+/**
+ * The peer of a call: on a Unix socket the kernel's credentials of the
+ * connection (socket-peer.ts), on TCP its address; grpc-js reports a peer
+ * certificate only when the listener's client CA verified it.
+ */
+function peerOf(call: AnyCall, env: CallEnv): PeerInfo {
+  if (env.listenerKind === "unix") {
+    const cred = credentialsFromPeer(call.getPeer());
+    return cred === undefined ? PLAIN : { ...PLAIN, cred };
+  }
+  const address = call.getPeer();
+  if (env.tls === "none") return { ...PLAIN, address };
+  if (env.tls === "tls") return { ...TLS_ONLY, address };
   const cert = call.getAuthContext()?.sslPeerCertificate;
-  return cert === undefined ? TLS_ONLY : { tls: true, certNames: certificateNames(cert) };
+  return cert === undefined ? { ...TLS_ONLY, address } : { tls: true, certNames: certificateNames(cert), address };
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -69,7 +81,8 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
     protocolName: "grpc",
     values: createContextValues()
       .set(listenerKindKey, env.listenerKind)
-      .set(peerKey, peerOf(call, env.tls))
+      .set(peerKey, peerOf(call, env))
+      .set(tokenlessKey, env.allowTokenless)
       .set(authorizationKey, (call.metadata.get("authorization")[0] as string | undefined) ?? null),
     url: `/${desc.typeName}/${method.name}`,
   };

@@ -29,8 +29,13 @@ export function defineService<D extends DescService>(desc: D, impl: Partial<Serv
   return { desc, impl: impl as Partial<Record<string, AnyImpl>>, scope };
 }
 
-/** Called before every handler; throws BrokerError to refuse the call. */
-export type CallGuard = (ctx: HandlerContext, service: RpcService) => void;
+/**
+ * Called before every handler with the request (undefined for a client
+ * stream); throws BrokerError to refuse the call (or returns a promise that
+ * rejects, when it must ask the store). It may fill in a request field the
+ * caller's identity decides (an empty user_id of a caller bound to one user).
+ */
+export type CallGuard = (ctx: HandlerContext, service: RpcService, input: unknown) => void | Promise<void>;
 /** Observes every call's outcome (logging, metrics, audit). Never throws. */
 export type CallObserver = (info: CallInfo) => void;
 
@@ -95,7 +100,8 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
     return runInCallScope(scope, async () => {
       const started = performance.now();
       try {
-        guard(hooks, ctx, service, scope);
+        const pending = guard(hooks, ctx, service, scope, request);
+        if (pending !== undefined) await pending;
         refuseMalformed(ctx);
         // Encoded before it is observed: an answer the transport cannot encode is the INTERNAL the caller gets.
         const result: unknown = checkedAnswer(method.output, await impl(input, ctx), ctx);
@@ -118,12 +124,21 @@ function markReached(ctx: HandlerContext): void {
 }
 
 /** Caller auth; the caller it names (even one it refuses) goes into the call's audit scope. */
-function guard(hooks: Hooks, ctx: HandlerContext, service: RpcService, scope: CallScope): void {
+function guard(hooks: Hooks, ctx: HandlerContext, service: RpcService, scope: CallScope, input: unknown): Promise<void> | undefined {
+  let pending: void | Promise<void>;
   try {
-    hooks.guard?.(ctx, service);
-  } finally {
+    pending = hooks.guard?.(ctx, service, input);
+  } catch (err) {
     scope.caller = callerOf(ctx);
+    throw err;
   }
+  if (pending === undefined) {
+    scope.caller = callerOf(ctx);
+    return undefined;
+  }
+  return pending.finally(() => {
+    scope.caller = callerOf(ctx);
+  });
 }
 
 function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hooks: Hooks): AnyImpl {
@@ -136,7 +151,8 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
     const scope: CallScope = { providerContacted: false };
     markReached(ctx);
     try {
-      guard(hooks, ctx, service, scope);
+      const pending = guard(hooks, ctx, service, scope, request(input));
+      if (pending !== undefined) await pending;
       refuseMalformed(ctx);
       yield* impl(input, ctx) as AsyncIterable<unknown>;
       // A stream that ended because its deadline passed or the server is

@@ -41,6 +41,7 @@ const codeOf: Record<Reason, Code> = {
   SHUTTING_DOWN: Code.Unavailable,
   INTERNAL: Code.Internal,
   REFRESH_INTERRUPTED: Code.Unavailable,
+  USER_NOT_ALLOWED: Code.PermissionDenied,
   WATCH_LIMIT_REACHED: Code.ResourceExhausted,
 };
 

@@ -1,3 +1,4 @@
+import type { CallerTokenRow } from "./caller-token-store.js";
 import { DecryptError, KeyringError, checkKeyring, keyIdOfEnvelope, type Keyring, type Sealer } from "../crypto/index.js";
 import { authFlowContext, deviceFlowContext, type AuthFlowRow, type DeviceFlowRow } from "./flow-codec.js";
 import type { LinkKey } from "./link-store.js";
@@ -25,9 +26,10 @@ export interface TableCounts {
   auth_flows: number;
   device_flows: number;
   key_sentinels: number;
+  caller_tokens: number;
 }
 
-export const COPIED_TABLES = ["links", "auth_flows", "device_flows", "key_sentinels"] as const;
+export const COPIED_TABLES = ["links", "auth_flows", "device_flows", "key_sentinels", "caller_tokens"] as const;
 
 /** A store read as it is, in one consistent snapshot. */
 export interface CopySource {
@@ -37,6 +39,8 @@ export interface CopySource {
   authFlows(): Promise<AuthFlowRow[]>;
   deviceFlows(): Promise<DeviceFlowRow[]>;
   sentinels(): Promise<SentinelRow[]>;
+  /** Job-scoped caller tokens (digests only, migration 5). */
+  callerTokens(): Promise<CallerTokenRow[]>;
   /** The last word before the target commits: throws (rolling the copy back) if the source was taken up meanwhile. */
   beforeCommit?(): Promise<void>;
 }
@@ -50,6 +54,7 @@ export interface CopyWriter {
   insertAuthFlows(rows: readonly AuthFlowRow[]): Promise<void>;
   insertDeviceFlows(rows: readonly DeviceFlowRow[]): Promise<void>;
   insertSentinels(rows: readonly SentinelRow[]): Promise<void>;
+  insertCallerTokens(rows: readonly CallerTokenRow[]): Promise<void>;
   /** The stored rows of these keys (as the target reads them back). */
   readLinks(keys: readonly LinkKey[]): Promise<LinkRow[]>;
   authFlows(): Promise<AuthFlowRow[]>;
@@ -115,6 +120,7 @@ export async function copyStore(source: CopySource, target: CopyTarget, keyring:
     await w.insertSentinels(sourceSentinels);
     await w.insertAuthFlows(await source.authFlows());
     await w.insertDeviceFlows(await source.deviceFlows());
+    await w.insertCallerTokens(await source.callerTokens());
     const stride = Math.max(1, Math.floor(counts.links / sampleSize));
     const sample: LinkRow[] = [];
     let copied = 0;

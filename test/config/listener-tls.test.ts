@@ -43,8 +43,10 @@ describe("listener TLS and callers' certificate names", () => {
     ["a key of another certificate", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { ...tls, key_file: other.key } }] } }, /^listen\.grpc\[0\]\.tls: TLS files .*: .*key values mismatch/],
     ["TLS without a key", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tls: { cert_file: "server.crt" } }] } }, /^listen\.grpc\[0\]\.tls\.key_file: required$/],
     ["an unknown listener field", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", tlz: {} }] } }, /^listen\.grpc\[0\]: unknown field "tlz"$/],
-    ["a listener that is neither string nor object", { listen: { grpc: [7480] } }, /^listen\.grpc\[0\]: expected "unix:\/\/\/path", "tcp:\/\/host:port" or \{ address, tls/],
-    ["a caller with neither token nor certificate names", { listen: { grpc: ["tcp://127.0.0.1:0"] }, callers: [{ name: "x", scopes: ["token"] }] }, /^callers\[0\]: set token_sha256, cert_names or both$/],
+    ["a listener that is neither string nor object", { listen: { grpc: [7480] } }, /^listen\.grpc\[0\]: expected "unix:\/\/\/path", "tcp:\/\/host:port" or \{ address, allow_tokenless, tls/],
+    ["a TCP listener allowing tokenless calls", { listen: { grpc: [{ address: "tcp://127.0.0.1:0", allow_tokenless: true }] } }, /^listen\.grpc\[0\]\.allow_tokenless: only a unix:\/\/ listener may serve tokenless calls/],
+    ["a caller matched by neither uid nor gid", { listen: { grpc: ["tcp://127.0.0.1:0"] }, callers: [{ name: "x", match: {}, scopes: ["token"] }] }, /^callers\[0\]\.match: set uid, gid or both$/],
+    ["a caller with neither token nor certificate names", { listen: { grpc: ["tcp://127.0.0.1:0"] }, callers: [{ name: "x", scopes: ["token"] }] }, /^callers\[0\]: set token_sha256, cert_names, match or several$/],
   ])("refuses %s, naming the field", (_what, over, expected) => {
     const found = problems(configIn(dir, over), dir);
     expect(found.some((p) => expected.test(p)), found.join("\n")).toBe(true);

@@ -51,7 +51,7 @@ async function snapshot(url: string): Promise<Record<string, string>> {
   await c.connect();
   try {
     const out: Record<string, string> = {};
-    for (const t of ["links", "auth_flows", "device_flows", "key_sentinels"]) {
+    for (const t of ["links", "auth_flows", "device_flows", "key_sentinels", "caller_tokens"]) {
       const { rows } = await c.query<{ n: string; h: string | null }>(`SELECT count(*) AS n, md5(string_agg(x::text, '|' ORDER BY x::text)) AS h FROM ${t} x`);
       out[t] = `${rows[0]?.n} ${rows[0]?.h}`;
     }
@@ -130,7 +130,7 @@ describe.skipIf(typeof server === "string")(`store migrate from SQLite to Postgr
     expect(migrated.code, all).toBe(0);
     expect(migrated.stderr).toContain(`links: 10000 of ${LINKS + 1} copied`);
     expect(migrated.stderr).toContain(`links: ${LINKS + 1} of ${LINKS + 1} copied`);
-    expect(migrated.stdout).toMatch(new RegExp(`^migrated ${LINKS + 1} links, 1 auth_flows, 1 device_flows, 1 key_sentinels to postgres://postgres:redacted@127\\.0\\.0\\.1:\\d+/\\w+; counts verified, \\d+ sealed values opened on the target\\n$`));
+    expect(migrated.stdout).toMatch(new RegExp(`^migrated ${LINKS + 1} links, 1 auth_flows, 1 device_flows, 1 key_sentinels, 0 caller_tokens to postgres://postgres:redacted@127\\.0\\.0\\.1:\\d+/\\w+; counts verified, \\d+ sealed values opened on the target\\n$`));
     expect(all).not.toContain(PASSWORD);
   });
 
@@ -154,7 +154,7 @@ describe.skipIf(typeof server === "string")(`store migrate from SQLite to Postgr
     const before = await snapshot(fleet.url);
     const again = await migrate();
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/tokenbroker store migrate: the target is not empty \(\d+ links, 1 auth_flows, 1 device_flows, 1 key_sentinels\); nothing was changed \(--overwrite replaces its contents\)/);
+    expect(again.stderr).toMatch(/tokenbroker store migrate: the target is not empty \(\d+ links, 1 auth_flows, 1 device_flows, 1 key_sentinels, 0 caller_tokens\); nothing was changed \(--overwrite replaces its contents\)/);
     expect(await snapshot(fleet.url)).toEqual(before);
   });
 
@@ -284,7 +284,7 @@ describe.skipIf(typeof server === "string")(`store migrate refuses a source in u
     await daemon.kill();
     const copied = await migrate();
     expect(copied.code, copied.stderr).toBe(0);
-    expect(copied.stdout).toContain("migrated 1 links, 0 auth_flows, 0 device_flows, 1 key_sentinels");
+    expect(copied.stdout).toContain("migrated 1 links, 0 auth_flows, 0 device_flows, 1 key_sentinels, 0 caller_tokens");
   });
 
   it("while a plain process holds a connection to it: exit 4 naming that process", async () => {

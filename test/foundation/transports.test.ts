@@ -33,6 +33,7 @@ const EXPECTED_SERVICES = [
   "tokenbroker.v1.TokenService",
   "tokenbroker.v1.LinkService",
   "tokenbroker.v1.AdminService",
+  "tokenbroker.v1.CallerService",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
 ];

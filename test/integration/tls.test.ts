@@ -143,6 +143,8 @@ describe("TLS and mTLS on the TCP gRPC listener and the web listener", () => {
     const audit = daemon.output().split("\n").filter((l) => l.includes('"audit":true') && l.includes('"name":"agent"'));
     expect(audit.some((l) => l.includes('"transport":"grpc+tls"') && l.includes('"auth":"certificate"'))).toBe(true);
     expect(audit.some((l) => l.includes('"transport":"connect+tls"'))).toBe(true);
+    // The audit line names the certificate and the TCP peer (issue 21).
+    for (const l of audit) expect(JSON.parse(l)).toMatchObject({ caller: { cert: "build-agent", peer: expect.stringMatching(/^(127\.0\.0\.1|::ffff:127\.0\.0\.1):\d+$/) } });
   });
 
   it("mTLS: a certificate of the same name from another CA is no credential", async () => {

@@ -32,6 +32,7 @@ import {
   providerUnavailable,
   reauthRecorded,
   refreshInterrupted,
+  userNotAllowed,
   storeUnavailable,
 } from "../../src/errors/index.js";
 import { createLogger } from "../../src/log.js";
@@ -64,6 +65,7 @@ const sample: Record<Reason, () => BrokerError> = {
   SHUTTING_DOWN: () => new BrokerError(Reason.SHUTTING_DOWN, "the server is stopping"),
   INTERNAL: () => new BrokerError(Reason.INTERNAL, "internal error"),
   REFRESH_INTERRUPTED: () => refreshInterrupted("gh", FAILED_AT, "process 4242 on host h1", 5_000),
+  USER_NOT_ALLOWED: () => userNotAllowed("job 7", { userId: "ann" }),
   WATCH_LIMIT_REACHED: () => new BrokerError(Reason.WATCH_LIMIT_REACHED, "caller test already holds 64 watch streams, the most watch.max_streams_per_caller allows"),
 };
 
@@ -76,6 +78,7 @@ const WITH_HELP = new Set<Reason>([
   Reason.PROVIDER_MISCONFIGURED,
   Reason.DECRYPT_FAILED,
   Reason.MIN_VALIDITY_UNREACHABLE,
+  Reason.USER_NOT_ALLOWED,
 ]);
 
 const REASONS = Object.values(Reason);

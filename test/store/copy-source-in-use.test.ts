@@ -97,6 +97,6 @@ describe("a SQLite copy source in use", () => {
     const err: unknown = await copyStore(source, target, keyring, new AesSealer(keyring), { overwrite: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceInUseError);
     expect((err as Error).message).toContain(`was opened by another process during the copy: pid ${late.pid} (`);
-    expect(await target.transaction((w) => w.counts())).toEqual({ links: 0, auth_flows: 0, device_flows: 0, key_sentinels: 0 });
+    expect(await target.transaction((w) => w.counts())).toEqual({ links: 0, auth_flows: 0, device_flows: 0, key_sentinels: 0, caller_tokens: 0 });
   });
 });

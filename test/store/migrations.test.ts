@@ -120,8 +120,18 @@ describe("migrations", () => {
     const raw = t.raw(path);
     migrate(raw, migrations.slice(0, 3));
     raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, failed_at, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', 5, 1, 5)").run();
-    expect(migrate(raw).applied).toEqual([4]);
+    expect(migrate(raw, migrations.slice(0, 4)).applied).toEqual([4]);
     expect(raw.prepare("SELECT failed_digest, failed_at, version FROM links").get()).toEqual({ failed_digest: null, failed_at: 5, version: 2 });
+  });
+
+  it("migration 5 adds the caller_tokens table, leaving links as they were", () => {
+    const path = t.dbPath();
+    const raw = t.raw(path);
+    migrate(raw, migrations.slice(0, 4));
+    raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', 1, 5)").run();
+    expect(migrate(raw).applied).toEqual([5]);
+    expect(raw.prepare("SELECT count(*) AS n FROM caller_tokens").get()).toEqual({ n: 0 });
+    expect(raw.prepare("SELECT version FROM links").get()).toEqual({ version: 2 });
   });
 
   it("close checkpoints the WAL (TRUNCATE) and is idempotent", async () => {

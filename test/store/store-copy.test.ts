@@ -120,4 +120,35 @@ describe.skipIf(typeof server === "string")(`copying a SQLite store into Postgre
     expect(message).toContain(`its values are sealed under key(s) ${currentId}; the keyring has ${wrongRing.keyIds[0]}`);
     expect(message).not.toContain(retiredId);
   });
+
+  it("copies the job-scoped caller tokens (migration 5) row for row; a revoked one stays revoked, an active one is found by its digest", async () => {
+    if (typeof server === "string") return;
+    const keyring = new Keyring([randomBytes(32)]);
+    const sealer = new AesSealer(keyring);
+    const path = t.dbPath();
+    const store = openSqliteStore({ path, sealer });
+    atScopeEnd(() => store.close());
+    await verifyKeyring(keyring, store.keyring, T0);
+    const base = { userId: "alice", providerIds: ["github"], scopes: ["token"], label: "job 1", issuedBy: "prov", createdAt: T0, expiresAt: T0 + 3_600_000, revokedAt: null };
+    await store.callerTokens.insertCallerToken({ ...base, id: "ct_a", digest: "a".repeat(64) });
+    await store.callerTokens.insertCallerToken({ ...base, id: "ct_b", digest: "b".repeat(64), userId: "bob", providerIds: [] });
+    expect(await store.callerTokens.revokeCallerToken("ct_b", T0 + 1)).toBe(true);
+    const rows = t.raw(path).prepare("SELECT * FROM caller_tokens ORDER BY id").all();
+    const url = await server.freshDatabase();
+    const copySource = openSqliteCopySource(path);
+    atScopeEnd(() => copySource.close());
+    const target = await openPostgresCopyTarget({ url, clockOffsetMs: 0 });
+    atScopeEnd(() => target.close());
+    const result = await copyStore(copySource, target, keyring, sealer, { overwrite: false });
+    expect(result.counts.caller_tokens).toBe(2);
+    const c = new pg.Client({ connectionString: url, types });
+    await c.connect();
+    atScopeEnd(() => c.end());
+    expect((await c.query("SELECT * FROM caller_tokens ORDER BY id")).rows).toEqual(rows);
+    const fleet = await openPostgresStore({ url, sealer, clockOffsetMs: 0, listen: false });
+    atScopeEnd(() => fleet.close());
+    expect(await fleet.callerTokens.findCallerToken("a".repeat(64))).toMatchObject({ id: "ct_a", userId: "alice", providerIds: ["github"], revokedAt: null });
+    expect(await fleet.callerTokens.listCallerTokens({ activeAt: T0 + 2 })).toMatchObject([{ id: "ct_a" }]);
+    expect(await fleet.callerTokens.revokeCallerToken("ct_b", T0 + 2)).toBe(false);
+  });
 });

@@ -126,6 +126,9 @@ describe("socket activation", () => {
     expect(serving?.grpc).toContain(`unix://${sock}`);
     // The configured Unix socket was not bound: systemd's replaces it.
     expect(existsSync(join(dir, "configured.sock"))).toBe(false);
+    // A call on the passed socket names its process as the kernel saw it (SO_PEERCRED, issue 21).
+    const audited = lines.find((l) => l.audit === true && l.method === "/tokenbroker.v1.AdminService/ListProviders") as { caller?: Record<string, unknown> } | undefined;
+    expect(audited?.caller).toMatchObject({ transport: "grpc+unix", auth: "socket", uid: process.getuid!(), gid: process.getgid!(), pid: process.pid });
 
     // The same call on the TCP listener needs a caller token.
     const tcp = serving!.grpc.find((u) => u.startsWith("tcp://"))!.slice("tcp://".length);

@@ -101,6 +101,6 @@ describe("refusals before a handler on the web listener", () => {
   it("a call that reaches its handler leaves exactly its own line", async () => {
     const { result, lines } = await newLines(() => post({ "content-type": "application/json" }, '{"userId":"u","providerId":"p"}'));
     expect(result.status).toBe(404);
-    expect(lines).toEqual([expect.objectContaining({ method: METHOD, caller: { name: "test", transport: "connect+tcp", auth: "token" }, outcome: { grpc_code: "NOT_FOUND", reason: "LINK_NOT_FOUND" } })]);
+    expect(lines).toEqual([expect.objectContaining({ method: METHOD, caller: { name: "test", transport: "connect+tcp", auth: "token", peer: expect.stringMatching(/^(127\.0\.0\.1|::ffff:127\.0\.0\.1):\d+$/) }, outcome: { grpc_code: "NOT_FOUND", reason: "LINK_NOT_FOUND" } })]);
   });
 });

@@ -1,3 +1,4 @@
+import type { CallerTokenRow } from "../caller-token-store.js";
 import type { AuthFlowRow, DeviceFlowRow } from "../flow-codec.js";
 import { HOST_CLOCK, type Clock } from "../lease-core.js";
 import type { LinkKey } from "../link-store.js";
@@ -47,6 +48,8 @@ export class MemoryDatabase {
   readonly authFlows = new Map<string, AuthFlowRow>();
   readonly deviceFlows = new Map<string, DeviceFlowRow>();
   readonly sentinels = new Map<string, SentinelRow>();
+  /** caller_tokens by id (migration 5). */
+  readonly callerTokens = new Map<string, CallerTokenRow>();
   #writes = 0;
 
   constructor(opts: { clock?: Clock | undefined } = {}) {

@@ -1,6 +1,7 @@
 import type { Sealer } from "../../crypto/index.js";
 import type { Store } from "../store.js";
 import { MemoryConnection, MemoryDatabase, type Clock } from "./database.js";
+import { MemoryCallerTokens } from "./caller-tokens.js";
 import { MemoryFlows } from "./flows.js";
 import { MemoryKeyring } from "./keyring.js";
 import { MemoryLinks } from "./links.js";
@@ -47,6 +48,7 @@ export function openMemoryStore(opts: MemoryStoreOptions = {}): MemoryStore {
     links: new MemoryLinks(conn, sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES),
     flows: new MemoryFlows(conn, sealer),
     keyring: new MemoryKeyring(conn, sealer),
+    callerTokens: new MemoryCallerTokens(conn),
     close: async () => conn.close(),
   };
 }

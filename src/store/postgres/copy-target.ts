@@ -1,3 +1,4 @@
+import type { CallerTokenRow } from "../caller-token-store.js";
 import type { AuthFlowRow, DeviceFlowRow } from "../flow-codec.js";
 import type { LinkKey } from "../link-store.js";
 import type { LinkRow } from "../row-codec.js";
@@ -12,6 +13,9 @@ const LINK_COLUMNS = [
 const AUTH_COLUMNS = ["state_hash", "provider_id", "user_id", "code_verifier", "redirect_after", "created_at", "expires_at"] as const satisfies ReadonlyArray<keyof AuthFlowRow>;
 const DEVICE_COLUMNS = ["session_hash", "provider_id", "user_id", "device_code", "interval_ms", "next_poll_at", "created_at", "expires_at"] as const satisfies ReadonlyArray<keyof DeviceFlowRow>;
 const SENTINEL_COLUMNS = ["key_id", "envelope", "created_at"] as const satisfies ReadonlyArray<keyof SentinelRow>;
+const CALLER_TOKEN_COLUMNS = [
+  "id", "token_sha256", "user_id", "provider_ids", "scopes", "label", "issued_by", "created_at", "expires_at", "revoked_at",
+] as const satisfies ReadonlyArray<keyof CallerTokenRow>;
 /** PostgreSQL takes at most 65,535 parameters per statement. */
 const MAX_PARAMS = 60_000;
 
@@ -42,7 +46,8 @@ export async function openPostgresCopyTarget(opts: PgConnectionOptions): Promise
     async counts(): Promise<TableCounts> {
       const [r] = await q.query<TableCounts>(
         `SELECT (SELECT count(*) FROM links)::int8 AS links, (SELECT count(*) FROM auth_flows)::int8 AS auth_flows,
-                (SELECT count(*) FROM device_flows)::int8 AS device_flows, (SELECT count(*) FROM key_sentinels)::int8 AS key_sentinels`,
+                (SELECT count(*) FROM device_flows)::int8 AS device_flows, (SELECT count(*) FROM key_sentinels)::int8 AS key_sentinels,
+                (SELECT count(*) FROM caller_tokens)::int8 AS caller_tokens`,
       );
       if (r === undefined) throw new Error("the target did not answer its row counts");
       return r;
@@ -52,11 +57,13 @@ export async function openPostgresCopyTarget(opts: PgConnectionOptions): Promise
       await q.query("DELETE FROM auth_flows");
       await q.query("DELETE FROM device_flows");
       await q.query("DELETE FROM key_sentinels");
+      await q.query("DELETE FROM caller_tokens");
     },
     insertLinks: (rows) => insert(q, "links", LINK_COLUMNS, rows),
     insertAuthFlows: (rows) => insert(q, "auth_flows", AUTH_COLUMNS, rows),
     insertDeviceFlows: (rows) => insert(q, "device_flows", DEVICE_COLUMNS, rows),
     insertSentinels: (rows) => insert(q, "key_sentinels", SENTINEL_COLUMNS, rows),
+    insertCallerTokens: (rows) => insert(q, "caller_tokens", CALLER_TOKEN_COLUMNS, rows),
     async readLinks(keys: readonly LinkKey[]) {
       const rows = await q.query<LinkRow>(
         "SELECT l.* FROM links l JOIN unnest($1::text[], $2::text[]) AS k(p, u) ON l.provider_id = k.p AND l.user_id = k.u",
@@ -71,7 +78,7 @@ export async function openPostgresCopyTarget(opts: PgConnectionOptions): Promise
   return {
     transaction: (body) =>
       conn.tx("store.migrate", async (q) => {
-        await q.query("LOCK TABLE links, auth_flows, device_flows, key_sentinels IN EXCLUSIVE MODE");
+        await q.query("LOCK TABLE links, auth_flows, device_flows, key_sentinels, caller_tokens IN EXCLUSIVE MODE");
         return body(writer(q));
       }),
     close: () => conn.close(),

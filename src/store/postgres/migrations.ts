@@ -84,6 +84,25 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE links ADD COLUMN failed_digest text;
     `,
   },
+  {
+    version: 5,
+    name: "job-scoped caller tokens",
+    up: `
+      CREATE TABLE caller_tokens (
+        id           text COLLATE "C" NOT NULL PRIMARY KEY,
+        token_sha256 text NOT NULL UNIQUE,
+        user_id      text COLLATE "C" NOT NULL,
+        provider_ids text NOT NULL,
+        scopes       text NOT NULL,
+        label        text NOT NULL,
+        issued_by    text NOT NULL,
+        created_at   int8 NOT NULL,
+        expires_at   int8 NOT NULL,
+        revoked_at   int8
+      );
+      CREATE INDEX caller_tokens_by_user ON caller_tokens (user_id, created_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = migrations.length;

@@ -1,6 +1,7 @@
 import type { Sealer } from "../../crypto/index.js";
 import type { Store } from "../store.js";
 import { PgConnection, clientConfig, type PgConnectionOptions } from "./connection.js";
+import { PgCallerTokens } from "./caller-tokens.js";
 import { PgFlows } from "./flows.js";
 import { PgKeyring } from "./keyring.js";
 import { PgLinks } from "./links.js";
@@ -112,6 +113,7 @@ export async function openPostgresStore(opts: PgStoreOptions): Promise<PgStore> 
     links,
     flows: new PgFlows(conn, opts.sealer),
     keyring: new PgKeyring(conn, opts.sealer),
+    callerTokens: new PgCallerTokens(conn),
     close,
     health,
     onHealth(l) {

@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import type { CallerTokenRow } from "../caller-token-store.js";
 import type { AuthFlowRow, DeviceFlowRow } from "../flow-codec.js";
 import type { LinkRow } from "../row-codec.js";
 import type { CopySource, SentinelRow, TableCounts } from "../store-copy.js";
@@ -69,7 +70,7 @@ export function openSqliteCopySource(path: string): SqliteCopySource {
     scan: { supported: scanned.supported, unreadable: scanned.unreadable },
     async counts(): Promise<TableCounts> {
       const n = (t: string): number => db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${t}`).get()?.n ?? 0;
-      return { links: n("links"), auth_flows: n("auth_flows"), device_flows: n("device_flows"), key_sentinels: n("key_sentinels") };
+      return { links: n("links"), auth_flows: n("auth_flows"), device_flows: n("device_flows"), key_sentinels: n("key_sentinels"), caller_tokens: n("caller_tokens") };
     },
     async *linkBatches(size: number): AsyncIterable<LinkRow[]> {
       const page = db.prepare<[string, string, number], LinkRow>(
@@ -87,6 +88,7 @@ export function openSqliteCopySource(path: string): SqliteCopySource {
     authFlows: async () => all<AuthFlowRow>("SELECT * FROM auth_flows ORDER BY state_hash"),
     deviceFlows: async () => all<DeviceFlowRow>("SELECT * FROM device_flows ORDER BY session_hash"),
     sentinels: async () => all<SentinelRow>("SELECT key_id, envelope, created_at FROM key_sentinels ORDER BY created_at, key_id"),
+    callerTokens: async () => all<CallerTokenRow>("SELECT * FROM caller_tokens ORDER BY id"),
     async beforeCommit() {
       refuseIfHeld(path, "was opened by another process during the copy");
     },

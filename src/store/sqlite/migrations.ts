@@ -89,6 +89,27 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE links ADD COLUMN failed_digest TEXT;
     `,
   },
+  {
+    version: 5,
+    name: "job-scoped caller tokens",
+    // Only the SHA-256 of a token is stored (docs/design.md §6); provider_ids
+    // and scopes are JSON arrays of strings.
+    up: `
+      CREATE TABLE caller_tokens (
+        id           TEXT    NOT NULL PRIMARY KEY,
+        token_sha256 TEXT    NOT NULL UNIQUE,
+        user_id      TEXT    NOT NULL,
+        provider_ids TEXT    NOT NULL,
+        scopes       TEXT    NOT NULL,
+        label        TEXT    NOT NULL,
+        issued_by    TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        revoked_at   INTEGER
+      ) STRICT;
+      CREATE INDEX caller_tokens_by_user ON caller_tokens (user_id, created_at);
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -2,6 +2,7 @@ import type { Sealer } from "../../crypto/index.js";
 import type { Clock } from "../lease-core.js";
 import type { Store } from "../store.js";
 import { SqliteConnection, type ConnectionOptions } from "./connection.js";
+import { SqliteCallerTokens } from "./caller-tokens.js";
 import { SqliteFlows } from "./flows.js";
 import { SqliteKeyring } from "./keyring.js";
 import { SqliteLinks } from "./links.js";
@@ -39,6 +40,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       links: new SqliteLinks(conn, opts.sealer, opts.cacheEntries ?? DEFAULT_CACHE_ENTRIES, opts.clock),
       flows: new SqliteFlows(conn, opts.sealer),
       keyring: new SqliteKeyring(conn, opts.sealer),
+      callerTokens: new SqliteCallerTokens(conn),
       close: () => conn.close(),
     };
   } catch (err) {
