@@ -56,7 +56,7 @@ export const mutations: Mutation[] = [
     // key's lock, a caller of the same process refreshing the same link claims the lease as "own"
     // and sends the same refresh token again.
     name: "background refreshes skip the per-key lock",
-    edits: [{ file: "src/broker/engine.ts", from: "const work = this.#locks.run(lockKey(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran))", to: "const work = this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)" }],
+    edits: [{ file: "src/broker/engine.ts", from: "const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran))", to: "const work = this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)" }],
   },
   {
     // Issue 22 item 2: only the advisory window serves the current token at once; a token that

@@ -52,6 +52,8 @@ export interface Caller {
   link: string;
   minValidMs: number;
   startedAt: number;
+  /** Its place in the run's order of events (see World.storedAt). */
+  startedSeq: number;
   deadlineAt: number;
   settledAt?: number;
   outcome?: string;
@@ -79,8 +81,15 @@ export class World {
   readonly relinkedAt = new Map<string, number>();
   /** The largest clock step any process took. */
   maxOffset = 0;
-  /** When each refresh token was first committed to the row. */
+  /**
+   * When each refresh token was first committed to the row, as a place in the
+   * run's order of events rather than a time: many things happen in one
+   * virtual millisecond (a caller that asks a paused process, then the heal
+   * that resumes it and lets it commit), and "stored before this caller
+   * asked" must mean before, not in the same millisecond.
+   */
   readonly storedAt = new Map<string, number>();
+  #events = 0;
   /** What happened in the run, for the census's coverage line. */
   readonly stats = { heals: 0, failuresRecorded: 0, refreshedAhead: 0 };
   /** Refresh tokens whose send record a crashed process left on the row. */
@@ -126,7 +135,7 @@ export class World {
         if (op !== "links.commitRefresh" || key === undefined) return;
         // When each refresh token first reached the row (the store answers within this turn).
         void this.db.get(key).then((rec) => {
-          if (rec?.refreshToken != null && !this.storedAt.has(rec.refreshToken)) this.storedAt.set(rec.refreshToken, this.time.now);
+          if (rec?.refreshToken != null && !this.storedAt.has(rec.refreshToken)) this.storedAt.set(rec.refreshToken, ++this.#events);
         });
       },
       failureRecorded: (key, refreshToken) => this.failedTokens.set(key.userId, refreshToken),
@@ -220,7 +229,7 @@ export class World {
 
   /** A caller asks `node` for a token; it stops waiting at its deadline (the refresh it started runs on). */
   obtain(node: Node, link: string, minValidMs: number, deadlineMs: number): Caller {
-    const caller: Caller = { node, link, minValidMs, startedAt: this.time.now, deadlineAt: this.time.now + deadlineMs };
+    const caller: Caller = { node, link, minValidMs, startedAt: this.time.now, startedSeq: ++this.#events, deadlineAt: this.time.now + deadlineMs };
     this.callers.push(caller);
     const ctl = new AbortController();
     const cancel = this.time.at(caller.deadlineAt, node.proc, () => ctl.abort());
@@ -237,7 +246,7 @@ export class World {
         // A token killed by a newer issue counts only once that issue was stored before this
         // caller asked: until then no process could know it was replaced.
         const killer = validUntil === undefined ? this.provider.killedBy.get(rec.accessToken) : undefined;
-        const replacedKnown = killer === undefined || (this.storedAt.get(killer) ?? Number.POSITIVE_INFINITY) <= caller.startedAt;
+        const replacedKnown = killer === undefined || (this.storedAt.get(killer) ?? Number.POSITIVE_INFINITY) < caller.startedSeq;
         // After an unlink no caller that asked later gets a token; after a re-link the old
         // grant's tokens are replaced (it may be another account).
         // (A process holding a refreshed token it could not store serves it from memory: cut off,
