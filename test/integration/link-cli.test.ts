@@ -26,6 +26,8 @@ interface LinkJson {
   provider_id: string;
   has_refresh_token: boolean;
   expires_at: string | null;
+  account: string | null;
+  granted_scopes: string[] | null;
 }
 
 describe("tokenbroker link / links / unlink against the daemon process", () => {
@@ -38,7 +40,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
   const auth = ["--caller-token", TEST_CALLER_TOKEN];
 
   beforeAll(async () => {
-    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f" });
+    // GitHub spells granted scopes comma-separated.
+    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f", extra: { scope: "repo,read:org" } });
     flows = enableLinkFlows(gh, { deviceIntervalSec: 1 });
     verifiers = recordVerifiers(gh);
     tb = await startLinkDaemon(tempDir("tb-link-cli-"), [
@@ -110,7 +113,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const all = await listed();
     expect(all).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ user_id: "alice", provider_id: GH, has_refresh_token: true }),
+        // The account as the provider's /user named it after the code exchange, the scopes as its token answer did.
+        expect.objectContaining({ user_id: "alice", provider_id: GH, has_refresh_token: true, account: "fake-user", granted_scopes: ["repo", "read:org"] }),
         expect.objectContaining({ user_id: "amy", provider_id: GH, has_refresh_token: true }),
       ]),
     );
@@ -118,7 +122,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(Date.parse(alice.expires_at!)).toBeGreaterThan(Date.now());
     const table = await cli(["links", "--user", "alice", "--addr", unixAddr]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\ngh\talice\t\S+\tyes\n$/);
+    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\tACCOUNT\tSCOPES\ngh\talice\t\S+\tyes\tfake-user\trepo,read:org\n$/);
     // TCP needs a caller token.
     const anonymous = await cli(["links", "--json", "--addr", tcpAddr]);
     expect(anonymous.code).toBe(6);
@@ -208,7 +212,10 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const t0 = performance.now();
     // The user is slow: the first poll finds the authorization pending.
     flows.deviceScript.push("pending");
+    // Bob is another account at the provider: its /user names him.
+    gh.login = "octo-bob";
     const r = await linkDevice("bob", (code) => flows.approveDevice(code));
+    gh.login = "fake-user";
     const ms = performance.now() - t0;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`go to ${gh.url}/device and enter the code ${r.userCode}`);
@@ -217,7 +224,7 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(polls).toHaveLength(2);
     expect(polls[1]! - polls[0]!).toBeGreaterThanOrEqual(950); // the fake would have answered slow_down otherwise
     expect(ms).toBeLessThan(10_000);
-    expect((await listed()).find((l) => l.user_id === "bob")).toMatchObject({ provider_id: GH, has_refresh_token: true });
+    expect((await listed()).find((l) => l.user_id === "bob")).toMatchObject({ provider_id: GH, has_refresh_token: true, account: "octo-bob", granted_scopes: ["repo", "read:org"] });
     const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH });
     expect(gh.isValid(token.accessToken)).toBe(true);
   });
