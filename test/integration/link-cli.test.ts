@@ -229,6 +229,35 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(gh.isValid(token.accessToken)).toBe(true);
   });
 
+  it("refreshes keep the account; an answer without scope keeps the granted scopes, one with scope replaces them; status shows both", async () => {
+    const bobOf = async (): Promise<LinkJson | undefined> => (await listed()).find((l) => l.user_id === "bob");
+    // Each refresh is forced the way `git credential erase` does it: the caller reports the stored access token rejected.
+    const refresh = async (): Promise<void> => {
+      const before = gh.refreshes;
+      const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH });
+      const after = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH, rejectedAccessToken: token.accessToken });
+      expect(after.token.accessToken).not.toBe(token.accessToken);
+      expect(gh.refreshes).toBe(before + 1);
+    };
+    try {
+      gh.extra = {}; // GitHub's answer then says scope "" only: no scopes named
+      await refresh();
+      expect(await bobOf()).toMatchObject({ account: "octo-bob", granted_scopes: ["repo", "read:org"] });
+      gh.extra = { scope: "repo" };
+      await refresh();
+      expect(await bobOf()).toMatchObject({ account: "octo-bob", granted_scopes: ["repo"] });
+    } finally {
+      gh.extra = { scope: "repo,read:org" };
+    }
+    const json = await cli(["status", "--json", "--addr", unixAddr]);
+    expect(json.code, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { link_accounts: unknown[] }).link_accounts).toContainEqual({ user_id: "bob", provider_id: GH, account: "octo-bob", granted_scopes: ["repo"] });
+    const text = await cli(["status", "--addr", unixAddr]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`accounts:\n`);
+    expect(text.stdout).toContain(`  ${GH}\tbob\taccount octo-bob\tscopes repo\n`);
+  });
+
   it("`link --device` when the user denies: exit 1, nothing stored", async () => {
     const r = await linkDevice("carl", (code) => flows.denyDevice(code));
     expect(r.code).toBe(1);
