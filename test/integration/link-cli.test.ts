@@ -129,6 +129,20 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(JSON.parse(anonymous.stderr)).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", message: expect.stringContaining("a caller token is required on TCP listeners") });
   });
 
+  it("a user endpoint that fails at link time: linked all the same, the account unknown (null, `-`)", async () => {
+    const asked = gh.validateRequests;
+    gh.failValidateNext(1, { status: 503 });
+    const r = await cli(["link", "--user", "dan", "--provider", GH, "--addr", unixAddr]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await visit(await followToCallback(r.stdout.trim(), tb.callbackUrl(GH)))).status).toBe(200);
+    expect(gh.validateRequests).toBe(asked + 1);
+    expect((await listed()).find((l) => l.user_id === "dan")).toMatchObject({ has_refresh_token: true, account: null, granted_scopes: ["repo", "read:org"] });
+    const table = await cli(["links", "--user", "dan", "--addr", unixAddr]);
+    expect(table.stdout).toMatch(/\tyes\t-\trepo,read:org\n$/);
+    const u = await cli(["unlink", "--user", "dan", "--provider", GH, "--yes", "--addr", unixAddr]);
+    expect(u.code, u.stderr).toBe(0);
+  });
+
   it("`unlink` (Connect over the web listener) says the tokens were revoked; the link is gone", async () => {
     const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "alice", providerId: GH });
     const r = await cli(["unlink", "--user", "alice", "--provider", GH, "--addr", tb.publicUrl, ...auth]);
