@@ -1,5 +1,5 @@
 import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors/index.js";
-import type { TokenSet } from "../oauth/index.js";
+import { grantedScopesOf, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
 import { linkKeyId, type HeldLease, type LinkKey, type LinkRecord, type NewTokens } from "../store/link-store.js";
@@ -58,6 +58,8 @@ export async function commitAnswer(deps: RefreshDeps, answer: Answer): Promise<C
     // An unusable access token is stored as already expired, so the next call refreshes with the new refresh token.
     expiresAt: tokens.accessToken === "" ? issuedAt : tokens.expiresInSec === undefined ? null : issuedAt + tokens.expiresInSec * 1000,
     extra: Object.keys(tokens.extra).length > 0 ? tokens.extra : undefined,
+    // RFC 6749 §6: an answer without `scope` granted what was granted before (kept); the account is kept.
+    grantedScopes: grantedScopesOf(tokens.scope),
   };
   const expect = { version: held.version, refreshToken: held.refreshToken as string };
   const commitOnce = async (): Promise<LinkRecord | undefined> => {
@@ -149,6 +151,7 @@ function asCommitted(held: LinkRecord, next: NewTokens, now: number): LinkRecord
     refreshToken: next.refreshToken ?? held.refreshToken,
     expiresAt: next.expiresAt,
     extra: next.extra ?? held.extra,
+    grantedScopes: next.grantedScopes ?? held.grantedScopes,
     refreshFailure: null,
     updatedAt: now,
     lastRefreshedAt: now,

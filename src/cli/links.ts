@@ -77,6 +77,11 @@ export async function listAllLinks(ctx: CommandContext, filter: { userId?: strin
   return all;
 }
 
+/** The provider's account name, or "-" when the daemon does not know it. */
+export const accountText = (l: Link): string => (l.account === "" ? "-" : l.account);
+/** The granted scopes, comma-separated as `gh auth status` shows them; "-" when the provider never said. */
+export const scopesText = (l: Link): string => (l.grantedScopes.length === 0 ? "-" : l.grantedScopes.join(","));
+
 const iso = (t: Link["expiresAt"]): string | null => (t ? new Date(timestampMs(t)).toISOString() : null);
 
 /** `links`: a table, or with --json an array; --needs-relink keeps the links whose refresh failed. */
@@ -95,6 +100,8 @@ export async function linksCommand(ctx: CommandContext): Promise<number> {
           expires_at: iso(l.expiresAt),
           last_refreshed_at: iso(l.lastRefreshedAt),
           refresh_failed_at: iso(l.refreshFailure?.failedAt),
+          account: l.account === "" ? null : l.account,
+          granted_scopes: l.grantedScopes.length === 0 ? null : l.grantedScopes,
         })),
       )}\n`,
     );
@@ -103,8 +110,8 @@ export async function linksCommand(ctx: CommandContext): Promise<number> {
   // One write: a table of thousands of links is still flushed whole before exit.
   const rows = all.map((l) => {
     const state = l.refreshFailure ? "failed: re-link" : l.hasRefreshToken ? "yes" : "no";
-    return `${l.providerId}\t${l.userId}\t${iso(l.expiresAt) ?? "never"}\t${state}\n`;
+    return `${l.providerId}\t${l.userId}\t${iso(l.expiresAt) ?? "never"}\t${state}\t${accountText(l)}\t${scopesText(l)}\n`;
   });
-  writeOut(`PROVIDER\tUSER\tEXPIRES\tREFRESH\n${rows.join("")}`);
+  writeOut(`PROVIDER\tUSER\tEXPIRES\tREFRESH\tACCOUNT\tSCOPES\n${rows.join("")}`);
   return EXIT_OK;
 }

@@ -5,7 +5,10 @@ import type { Link } from "../../gen/tokenbroker/v1/link_pb.js";
 import type { CommandContext } from "./command.js";
 import { reasonOf } from "./daemon-error.js";
 import { EXIT_OK, EXIT_RETRY } from "./exit-codes.js";
-import { listAllLinks } from "./links.js";
+import { accountText, listAllLinks, scopesText } from "./links.js";
+
+/** At most this many links are listed one by one in the human output; `tokenbroker links` lists them all. */
+const STATUS_LINK_LINES = 20;
 import { writeOut } from "./output.js";
 
 const iso = (t: Timestamp | undefined): string | null => (t ? new Date(timestampMs(t)).toISOString() : null);
@@ -55,6 +58,16 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     providers: providers.providers.map((p) => ({ id: p.id, type: p.type, misconfigured: p.misconfiguredReason !== "", misconfigured_reason: p.misconfiguredReason || null })),
     links: links?.length ?? null,
     needs_relink: links === undefined ? null : relink.map((l) => ({ user_id: l.userId, provider_id: l.providerId, refresh_failed_at: iso(l.refreshFailure?.failedAt) })),
+    // Whose account each link is and what it was granted, as `gh auth status` shows them.
+    link_accounts:
+      links === undefined
+        ? null
+        : links.map((l) => ({
+            user_id: l.userId,
+            provider_id: l.providerId,
+            account: l.account === "" ? null : l.account,
+            granted_scopes: l.grantedScopes.length === 0 ? null : l.grantedScopes,
+          })),
   };
   const code = serving && storeProblem === null ? EXIT_OK : EXIT_RETRY;
   if (ctx.flags.json === true) {
@@ -80,7 +93,15 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     ...report.providers.map((p) => `  ${p.id} (${p.type})${p.misconfigured ? `  MISCONFIGURED: ${p.misconfigured_reason}` : ""}`),
     links === undefined ? `links:      ${unknown}` : `links:      ${links.length}, ${relink.length} need${relink.length === 1 ? "s" : ""} re-link`,
     ...relink.map((l) => `  ${l.providerId}\t${l.userId}\trefresh failed at ${iso(l.refreshFailure?.failedAt) ?? "?"}`),
+    ...accountLines(links),
   ];
   writeOut(`${lines.map((l) => l.trimEnd()).join("\n")}\n`);
   return code;
+}
+
+/** One line per link (provider, user, account, scopes) while there are few; a pointer to `links` otherwise. */
+function accountLines(links: Link[] | undefined): string[] {
+  if (links === undefined || links.length === 0) return [];
+  if (links.length > STATUS_LINK_LINES) return [`accounts:   ${links.length} links; \`tokenbroker links\` shows each one's account and scopes`];
+  return ["accounts:", ...links.map((l) => `  ${l.providerId}\t${l.userId}\taccount ${accountText(l)}\tscopes ${scopesText(l)}`)];
 }

@@ -5,11 +5,14 @@ import type { Logger } from "../log.js";
 import {
   OAuthError,
   SLOW_DOWN_INCREMENT_SEC,
+  accountFromIdToken,
   buildAuthorizeUrl,
   createPkce,
   exchangeCode,
   failureReason,
+  fetchAccount,
   generateState,
+  grantedScopesOf,
   pollDeviceToken,
   revokeTokens,
   startDeviceAuthorization,
@@ -235,6 +238,8 @@ export class LinkFlows {
   }
 
   async #store(key: LinkKey, tokens: TokenSet): Promise<LinkRecord> {
+    const account = await this.#account(key, tokens);
+    const grantedScopes = grantedScopesOf(tokens.scope);
     const now = this.#now();
     return this.#o.store.put(
       key,
@@ -244,9 +249,26 @@ export class LinkFlows {
         refreshToken: tokens.refreshToken ?? null,
         expiresAt: tokens.expiresInSec === undefined ? null : now + tokens.expiresInSec * 1000,
         extra: tokens.extra,
+        account: account ?? null,
+        grantedScopes: grantedScopes ?? null,
       },
       now,
     );
+  }
+
+  /**
+   * Whose token this is (`tokenbroker links` shows it): an ID token's claims
+   * when the answer kept one, else the provider's user endpoint (its
+   * validate URL: GitHub's /user, OIDC userinfo), asked once with the new
+   * access token. Best effort: unknown never fails the link.
+   */
+  async #account(key: LinkKey, tokens: TokenSet): Promise<string | undefined> {
+    const fromIdToken = accountFromIdToken(tokens.extra["id_token"]);
+    if (fromIdToken !== undefined) return fromIdToken;
+    const url = this.#o.providers.require(key.providerId).config.validateUrl;
+    if (url === undefined || tokens.accessToken === "") return undefined;
+    noteProviderContacted();
+    return fetchAccount(url, tokens.accessToken, { timeoutMs: this.#o.timeoutMs });
   }
 }
 

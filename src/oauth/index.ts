@@ -9,6 +9,7 @@ export { refreshGrant } from "./refresh.js";
 export { judgeTokenAnswer } from "./token-grant.js";
 export type { TokenExchange } from "./token-endpoint-fetch.js";
 export { validateToken } from "./validate.js";
+export { accountFromIdToken, fetchAccount, grantedScopesOf } from "./account.js";
 export { createPkce, generateState } from "./pkce.js";
 export { buildAuthorizeUrl, RESERVED_AUTHORIZE_PARAMS } from "./authorize.js";
 export { exchangeCode } from "./code-exchange.js";

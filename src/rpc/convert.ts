@@ -30,5 +30,7 @@ export function linkOf(rec: LinkRecord | LinkMeta): Link {
     ...(failure !== null
       ? { refreshFailure: { reason: "reason" in failure ? (failure as { reason: string }).reason : "", failedAt: timestampFromMs(failure.failedAt) } }
       : {}),
+    account: rec.account ?? "",
+    grantedScopes: rec.grantedScopes ?? [],
   });
 }

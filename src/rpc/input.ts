@@ -74,6 +74,28 @@ export function timestampMs(field: string, t: Timestamp | undefined): number | n
   return ms;
 }
 
+const MAX_ACCOUNT_BYTES = 256;
+const MAX_GRANTED_SCOPES = 64;
+
+/** An account name as ImportLink takes it: empty is unknown (null). */
+export function accountName(field: string, value: string): string | null {
+  if (value === "") return null;
+  if (Buffer.byteLength(value) > MAX_ACCOUNT_BYTES) throw BrokerError.invalidArgument(field, `must be at most ${MAX_ACCOUNT_BYTES} bytes`);
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw BrokerError.invalidArgument(field, "must not contain control characters");
+  return value;
+}
+
+/** Granted scopes as ImportLink takes them: none given is unknown (null). */
+export function grantedScopes(field: string, scopes: string[]): string[] | null {
+  if (scopes.length === 0) return null;
+  if (scopes.length > MAX_GRANTED_SCOPES) throw BrokerError.invalidArgument(field, `at most ${MAX_GRANTED_SCOPES} scopes`);
+  for (const s of scopes) {
+    if (s === "" || Buffer.byteLength(s) > MAX_ID_BYTES) throw BrokerError.invalidArgument(field, "each scope must be 1 to 256 bytes");
+    if (/[\s\u0000-\u001f\u007f]/.test(s)) throw BrokerError.invalidArgument(field, "a scope must not contain spaces or control characters");
+  }
+  return [...new Set(scopes)];
+}
+
 export function extraMap(field: string, extra: Record<string, string>): Record<string, string> {
   const entries = Object.entries(extra);
   if (entries.length > MAX_EXTRA_ENTRIES) throw BrokerError.invalidArgument(field, `at most ${MAX_EXTRA_ENTRIES} entries`);

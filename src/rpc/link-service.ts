@@ -8,7 +8,7 @@ import { BrokerError, domainError, linkNotFound, nothingToUnlink } from "../erro
 import type { ProviderRegistry } from "../providers/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
-import { MAX_CODE_BYTES, MAX_PAGE, MAX_STATE_BYTES, MAX_URL_BYTES, extraMap, limitBytes, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
+import { MAX_CODE_BYTES, MAX_PAGE, MAX_STATE_BYTES, MAX_URL_BYTES, accountName, extraMap, grantedScopes, limitBytes, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 
 const DEFAULT_PAGE = 100;
@@ -88,9 +88,11 @@ export function linkService({ providers, engine, store, flows, audit, now = Date
         const expiresAt = timestampMs("expires_at", req.expiresAt);
         const extra = extraMap("extra", req.extra);
         const type = tokenType("token_type", req.tokenType);
+        const account = accountName("account", req.account);
+        const scopes = grantedScopes("granted_scopes", req.grantedScopes);
         const rec = await store.put(
           key,
-          { accessToken, tokenType: type === "" ? "bearer" : type, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra },
+          { accessToken, tokenType: type === "" ? "bearer" : type, refreshToken: refreshToken === "" ? null : refreshToken, expiresAt, extra, account, grantedScopes: scopes },
           now(),
         );
         return { link: linkOf(rec) };

@@ -1,6 +1,6 @@
 import type { CasExpectation, HeldLease, LinkKey, LinkRecord, ListQuery, NewTokens, StoredTokens } from "./link-store.js";
 import { ENDED_LEASE, type ConfirmMark } from "./lease-core.js";
-import type { LinkRow, SealedCommit, SealedTokens } from "./row-codec.js";
+import { scopesFromColumn, type LinkRow, type SealedCommit, type SealedTokens } from "./row-codec.js";
 import { assertHeldLease, assertKey, assertListQuery, assertMillis, assertOwner, assertTokens } from "./validate.js";
 
 /**
@@ -124,7 +124,7 @@ export function failureAllows(row: Pick<LinkRow, "refresh_token_digest"> | undef
 }
 
 /** The stored columns a commit keeps when the answer omits them (no rotated refresh token, no extra). */
-export type KeptColumns = Pick<LinkRow, "refresh_token" | "refresh_token_digest" | "extra">;
+export type KeptColumns = Pick<LinkRow, "refresh_token" | "refresh_token_digest" | "extra" | "account" | "granted_scopes">;
 
 /**
  * The refresh token, its digest and extra a commit writes: the answer's, or
@@ -138,6 +138,8 @@ export function committedColumns(row: KeptColumns, t: SealedCommit): KeptColumns
     refresh_token: refresh === undefined ? row.refresh_token : refresh.token,
     refresh_token_digest: refresh === undefined ? row.refresh_token_digest : refresh.digest,
     extra: t.extra === undefined ? row.extra : t.extra,
+    account: t.account === undefined ? row.account : t.account,
+    granted_scopes: t.granted_scopes === undefined ? row.granted_scopes : t.granted_scopes,
   };
 }
 
@@ -155,6 +157,8 @@ export function putRecord(key: LinkKey, tokens: StoredTokens, row: { version: nu
     createdAt: row.createdAt,
     updatedAt: now,
     lastRefreshedAt: null,
+    account: tokens.account ?? null,
+    grantedScopes: tokens.grantedScopes === undefined || tokens.grantedScopes === null ? null : [...tokens.grantedScopes],
   };
 }
 
@@ -166,7 +170,7 @@ export function putRecord(key: LinkKey, tokens: StoredTokens, row: { version: nu
  */
 export function committedRecord(
   key: LinkKey,
-  before: { version: number; createdAt: number },
+  before: Pick<LinkRow, "version" | "account" | "granted_scopes"> & { createdAt: number },
   expect: CasExpectation,
   tokens: NewTokens,
   sealed: SealedTokens,
@@ -185,6 +189,8 @@ export function committedRecord(
     createdAt: before.createdAt,
     updatedAt: now,
     lastRefreshedAt: now,
+    account: tokens.account === undefined ? before.account : tokens.account,
+    grantedScopes: tokens.grantedScopes === undefined ? scopesFromColumn(before.granted_scopes) : tokens.grantedScopes === null ? null : [...tokens.grantedScopes],
   };
 }
 
@@ -208,6 +214,8 @@ export function putRow(old: LinkRow | undefined, key: LinkKey, t: SealedTokens, 
     failure_reason: null,
     failed_at: null,
     failed_digest: null,
+    account: t.account ?? null,
+    granted_scopes: t.granted_scopes ?? null,
     ...ENDED_LEASE,
     generation: old?.generation ?? 0,
     created_at: old?.created_at ?? now,

@@ -38,6 +38,18 @@ export interface LinkRecord extends LinkKey {
   createdAt: number;
   updatedAt: number;
   lastRefreshedAt: number | null;
+  /**
+   * Which account at the provider the link belongs to (its login, username
+   * or OIDC `sub`), as the provider named it when the link was made; null
+   * when unknown. Not a secret; kept by refreshes (migration 6).
+   */
+  account: string | null;
+  /**
+   * The scopes the provider said it granted (the token response's `scope`,
+   * RFC 6749 §5.1); null when it never said. A refresh answer without
+   * `scope` keeps them (§6: unchanged), one with `scope` replaces them.
+   */
+  grantedScopes: string[] | null;
 }
 
 /** What a listing returns: no secrets are opened for it. */
@@ -49,6 +61,8 @@ export interface LinkMeta extends LinkKey {
   createdAt: number;
   updatedAt: number;
   lastRefreshedAt: number | null;
+  account: string | null;
+  grantedScopes: string[] | null;
 }
 
 export interface NewTokens {
@@ -59,6 +73,10 @@ export interface NewTokens {
   expiresAt: number | null;
   /** undefined keeps the stored extra. */
   extra?: Record<string, string> | undefined;
+  /** undefined keeps the stored account (a put stores none: NULL). */
+  account?: string | null | undefined;
+  /** undefined keeps the stored granted scopes (a put stores none: NULL). */
+  grantedScopes?: string[] | null | undefined;
 }
 
 /** A complete set of tokens, as ImportLink or a code exchange stores them. */

@@ -37,6 +37,10 @@ export interface LinkRow {
    * commit; independent of refresh_token, which is NULL while it is set.
    */
   failed_digest: string | null;
+  /** The provider's name for the account (migration 6): not sealed, not a secret. */
+  account: string | null;
+  /** The granted scopes, space-separated as RFC 6749 §3.3 spells them (migration 6); "" = none, NULL = unknown. */
+  granted_scopes: string | null;
 }
 
 /** The columns of LeaseRow (lease-core.ts), for a SELECT. */
@@ -54,10 +58,22 @@ export interface LinkMetaRow {
   created_at: number;
   updated_at: number;
   last_refreshed_at: number | null;
+  account: string | null;
+  granted_scopes: string | null;
 }
 
 export const META_COLUMNS =
-  "provider_id, user_id, version, refresh_token IS NOT NULL AS has_refresh_token, expires_at, failed_at, created_at, updated_at, last_refreshed_at";
+  "provider_id, user_id, version, refresh_token IS NOT NULL AS has_refresh_token, expires_at, failed_at, created_at, updated_at, last_refreshed_at, account, granted_scopes";
+
+/** Granted scopes as a column: space-separated (a scope token never holds a space); null stays null. */
+export function scopesToColumn(scopes: readonly string[] | null): string | null {
+  return scopes === null ? null : scopes.join(" ");
+}
+
+/** The column read back: "" is "none granted", NULL is "never said". */
+export function scopesFromColumn(column: string | null): string[] | null {
+  return column === null ? null : column.split(" ").filter((s) => s !== "");
+}
 
 /** A refresh token as stored: sealed, its digest, and the plaintext it came from. */
 export interface SealedRefresh {
@@ -75,6 +91,10 @@ export interface SealedTokens {
   refresh?: SealedRefresh;
   /** undefined: keep the stored extra. */
   extra?: Buffer | null;
+  /** undefined: keep the stored account (a put writes NULL). */
+  account?: string | null;
+  /** undefined: keep the stored scopes (a put writes NULL). */
+  granted_scopes?: string | null;
 }
 
 /**
@@ -142,6 +162,8 @@ export class RowCodec {
     };
     if (tokens.refreshToken !== undefined && tokens.refreshToken !== "") sealed.refresh = this.sealRefresh(key, tokens.refreshToken);
     if (tokens.extra !== undefined) sealed.extra = this.sealExtra(key, tokens.extra);
+    if (tokens.account !== undefined) sealed.account = tokens.account;
+    if (tokens.grantedScopes !== undefined) sealed.granted_scopes = scopesToColumn(tokens.grantedScopes);
     return sealed;
   }
 
@@ -185,6 +207,8 @@ export class RowCodec {
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       lastRefreshedAt: row.last_refreshed_at,
+      account: row.account,
+      grantedScopes: scopesFromColumn(row.granted_scopes),
     };
   }
 }
@@ -200,5 +224,7 @@ export function decodeMeta(row: LinkMetaRow): LinkMeta {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastRefreshedAt: row.last_refreshed_at,
+    account: row.account,
+    grantedScopes: scopesFromColumn(row.granted_scopes),
   };
 }

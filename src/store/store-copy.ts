@@ -217,6 +217,9 @@ async function verifyOpens(w: CopyWriter, keyring: Keyring, sealer: Sealer, samp
     if (dst.refresh_token_digest !== src.refresh_token_digest || dst.failed_digest !== src.failed_digest || dst.version !== src.version) {
       throw new StoreCopyError(`${where}: version or a refresh-token digest differs on the target; rolled back`, "VERIFY_FAILED");
     }
+    if (dst.account !== src.account || dst.granted_scopes !== src.granted_scopes) {
+      throw new StoreCopyError(`${where}: the account or the granted scopes differ on the target; rolled back`, "VERIFY_FAILED");
+    }
     for (const column of SEALED_COLUMNS) {
       const [a, b] = [src[column], dst[column]];
       const unseal = (v: Buffer): string => sealer.open(v, { table: LINKS_TABLE, column, ...key });

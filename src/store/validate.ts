@@ -34,6 +34,16 @@ export function assertTokens(tokens: NewTokens | StoredTokens): void {
     throw new TypeError("tokens.refreshToken must be a string, null or undefined");
   }
   if (tokens.expiresAt !== null) assertMillis("tokens.expiresAt", tokens.expiresAt, { min: Number.MIN_SAFE_INTEGER });
+  if (tokens.account !== undefined && tokens.account !== null && typeof tokens.account !== "string") {
+    throw new TypeError("tokens.account must be a string, null or undefined");
+  }
+  const scopes = tokens.grantedScopes;
+  if (scopes !== undefined && scopes !== null) {
+    // Stored space-separated: a scope token is 1*( %x21 / %x23-5B / %x5D-7E ) (RFC 6749 §3.3), never a space.
+    if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== "string" || s === "" || /\s/.test(s))) {
+      throw new TypeError("tokens.grantedScopes must be an array of non-empty scope tokens without spaces, null or undefined");
+    }
+  }
 }
 
 export function assertListQuery(query: ListQuery): void {

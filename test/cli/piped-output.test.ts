@@ -65,7 +65,7 @@ describe("output through a slow pipe", () => {
     expect(cliCode).toBe(0);
     const lines = out.trimEnd().split("\n");
     expect(lines).toHaveLength(N + 1);
-    expect(lines.at(-1)).toMatch(/^fake\tuser-\d{5}-with-a-longer-name-for-bytes\t\S+\tyes$/);
+    expect(lines.at(-1)).toMatch(/^fake\tuser-\d{5}-with-a-longer-name-for-bytes\t\S+\tyes\t-\t-$/);
   }, 60_000);
 
   it("token and token --json are complete through a pipe", async () => {

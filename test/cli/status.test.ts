@@ -39,7 +39,7 @@ describe("status and links --needs-relink", () => {
   it("links --needs-relink lists the failed link only, as a table and as JSON", async () => {
     const table = await runCli(["links", "--needs-relink", "--addr", addr]);
     expect(table.code, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\nfake\tbroken\t\S+\tfailed: re-link\n$/);
+    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\tACCOUNT\tSCOPES\nfake\tbroken\t\S+\tfailed: re-link\t-\t\S+\n$/);
     const json = await runCli(["links", "--needs-relink", "--json", "--addr", addr]);
     const links = JSON.parse(json.stdout) as Array<{ user_id: string; has_refresh_token: boolean; refresh_failed_at: string | null }>;
     expect(links).toHaveLength(1);

@@ -31,6 +31,14 @@ const LINKS = 50_000;
 const BATCH = 5000;
 /** The database password: the test cluster trusts loopback, so it only shows where it would leak. */
 const PASSWORD = "migrate-Pa55word-never-shown";
+/** Seeded links: every third without an account, every other with granted scopes (one empty: none granted). */
+function accountOf(i: number): { account?: string; grantedScopes?: string[] } {
+  return {
+    ...(i % 3 === 0 ? {} : { account: `acct-${i}` }),
+    ...(i % 2 === 0 ? { grantedScopes: i % 4 === 0 ? ["repo", "read:org"] : [] } : {}),
+  };
+}
+
 /** Every seeded token value starts with one of these (plus a per-run nonce). */
 const nonce = randomBytes(4).toString("hex");
 const at = (i: number): string => `mig-at-${nonce}-${i}`;
@@ -106,14 +114,14 @@ describe.skipIf(typeof server === "string")(`store migrate from SQLite to Postgr
       await seed.links.putMany(
         Array.from({ length: BATCH }, (_, j) => {
           const i = b * BATCH + j;
-          return { key: { providerId: PROVIDER_ID, userId: `user-${i}` }, tokens: { accessToken: at(i), tokenType: "bearer", refreshToken: rt(i), expiresAt: now + 3_600_000, extra: { n: String(i) } } };
+          return { key: { providerId: PROVIDER_ID, userId: `user-${i}` }, tokens: { accessToken: at(i), tokenType: "bearer", refreshToken: rt(i), expiresAt: now + 3_600_000, extra: { n: String(i) }, ...accountOf(i) } };
         }),
         now,
       );
     }
     const t = fleet.fake.issue();
     expired = { accessToken: t.accessToken, refreshToken: t.refreshToken };
-    await seed.links.put({ providerId: PROVIDER_ID, userId: "expired" }, { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: now - 60_000, extra: {} }, now);
+    await seed.links.put({ providerId: PROVIDER_ID, userId: "expired" }, { accessToken: t.accessToken, tokenType: "bearer", refreshToken: t.refreshToken, expiresAt: now - 60_000, extra: {}, account: "octo-expired", grantedScopes: ["repo", "read:org"] }, now);
     await seed.flows.createAuthFlow({ stateHash: "state-hash-1", providerId: PROVIDER_ID, userId: "pending", codeVerifier: VERIFIER, redirectAfter: null, createdAt: now, expiresAt: now + 600_000 });
     await seed.flows.createDeviceFlow({ sessionHash: "session-hash-1", providerId: PROVIDER_ID, userId: "device", deviceCode: DEVICE_CODE, intervalMs: 5000, nextPollAt: now, createdAt: now, expiresAt: now + 600_000 });
     await seed.close();
@@ -148,6 +156,28 @@ describe.skipIf(typeof server === "string")(`store migrate from SQLite to Postgr
     expect(refreshed.ok, describeOutcome(refreshed)).toBe(true);
     if (refreshed.ok) expect(refreshed.token.accessToken).not.toBe(expired.accessToken);
     expect(fleet.fake.tokenRequests).toBe(before + 1);
+  });
+
+  it("copies each link's account and granted scopes (migration 6), known or not; the refresh on PostgreSQL kept them", async () => {
+    const c = new pg.Client({ connectionString: fleet.url });
+    await c.connect();
+    try {
+      const users = ["user-0", "user-1", "user-2", "user-3", "user-4", "user-5", "expired"];
+      const { rows } = await c.query<{ user_id: string; account: string | null; granted_scopes: string | null }>(
+        "SELECT user_id, account, granted_scopes FROM links WHERE user_id = ANY($1) ORDER BY user_id",
+        [users],
+      );
+      const expected = [0, 1, 2, 3, 4, 5].map((i) => {
+        const a = accountOf(i);
+        return { user_id: `user-${i}`, account: a.account ?? null, granted_scopes: a.grantedScopes === undefined ? null : a.grantedScopes.join(" ") };
+      });
+      // "expired" was refreshed by the test before; the fake's answer named no scope.
+      expect(rows).toEqual([{ user_id: "expired", account: "octo-expired", granted_scopes: "repo read:org" }, ...expected]);
+      const { rows: n } = await c.query<{ n: string }>("SELECT count(*) AS n FROM links WHERE account IS NOT NULL");
+      expect(n[0]?.n).toBe(String(LINKS - Math.ceil(LINKS / 3) + 1));
+    } finally {
+      await c.end();
+    }
   });
 
   it("refuses a second run into the non-empty database and changes nothing", async () => {
@@ -199,6 +229,7 @@ describe.skipIf(typeof server === "string")(`store migrate's checks before the c
   // A trigger on the target alters what is written, as a broken copy would: the checks must catch it and roll back.
   it.each([
     ["a value moved to another column does not open", "NEW.access_token := NEW.refresh_token; RETURN NEW;", /link \(fake, u-\d+\) access_token does not open on the target/],
+    ["an account changed on the way fails the check", "NEW.account := 'someone-else'; RETURN NEW;", /link \(fake, u-\d+\): the account or the granted scopes differ on the target; rolled back/],
     ["a row that never arrives fails the counts", "IF NEW.user_id = 'u-3' THEN RETURN NULL; END IF; RETURN NEW;", /links: the source has 10 rows, the target 9 after the copy; rolled back/],
   ])("%s, and nothing is left on the target", async (_name, body, message) => {
     if (typeof server === "string") return;

@@ -26,6 +26,8 @@ interface LinkJson {
   provider_id: string;
   has_refresh_token: boolean;
   expires_at: string | null;
+  account: string | null;
+  granted_scopes: string[] | null;
 }
 
 describe("tokenbroker link / links / unlink against the daemon process", () => {
@@ -38,7 +40,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
   const auth = ["--caller-token", TEST_CALLER_TOKEN];
 
   beforeAll(async () => {
-    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f" });
+    // GitHub spells granted scopes comma-separated.
+    gh = await useFakeProvider({ mode: "github", clientId: "Iv1.cli-client", clientSecret: "cli-client-secret-9a8b7c6d5e4f", extra: { scope: "repo,read:org" } });
     flows = enableLinkFlows(gh, { deviceIntervalSec: 1 });
     verifiers = recordVerifiers(gh);
     tb = await startLinkDaemon(tempDir("tb-link-cli-"), [
@@ -110,7 +113,8 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const all = await listed();
     expect(all).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ user_id: "alice", provider_id: GH, has_refresh_token: true }),
+        // The account as the provider's /user named it after the code exchange, the scopes as its token answer did.
+        expect.objectContaining({ user_id: "alice", provider_id: GH, has_refresh_token: true, account: "fake-user", granted_scopes: ["repo", "read:org"] }),
         expect.objectContaining({ user_id: "amy", provider_id: GH, has_refresh_token: true }),
       ]),
     );
@@ -118,11 +122,25 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(Date.parse(alice.expires_at!)).toBeGreaterThan(Date.now());
     const table = await cli(["links", "--user", "alice", "--addr", unixAddr]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\ngh\talice\t\S+\tyes\n$/);
+    expect(table.stdout).toMatch(/^PROVIDER\tUSER\tEXPIRES\tREFRESH\tACCOUNT\tSCOPES\ngh\talice\t\S+\tyes\tfake-user\trepo,read:org\n$/);
     // TCP needs a caller token.
     const anonymous = await cli(["links", "--json", "--addr", tcpAddr]);
     expect(anonymous.code).toBe(6);
     expect(JSON.parse(anonymous.stderr)).toMatchObject({ code: "UNAUTHENTICATED", reason: "CALLER_UNKNOWN", message: expect.stringContaining("a caller token is required on TCP listeners") });
+  });
+
+  it("a user endpoint that fails at link time: linked all the same, the account unknown (null, `-`)", async () => {
+    const asked = gh.validateRequests;
+    gh.failValidateNext(1, { status: 503 });
+    const r = await cli(["link", "--user", "dan", "--provider", GH, "--addr", unixAddr]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await visit(await followToCallback(r.stdout.trim(), tb.callbackUrl(GH)))).status).toBe(200);
+    expect(gh.validateRequests).toBe(asked + 1);
+    expect((await listed()).find((l) => l.user_id === "dan")).toMatchObject({ has_refresh_token: true, account: null, granted_scopes: ["repo", "read:org"] });
+    const table = await cli(["links", "--user", "dan", "--addr", unixAddr]);
+    expect(table.stdout).toMatch(/\tyes\t-\trepo,read:org\n$/);
+    const u = await cli(["unlink", "--user", "dan", "--provider", GH, "--yes", "--addr", unixAddr]);
+    expect(u.code, u.stderr).toBe(0);
   });
 
   it("`unlink` (Connect over the web listener) says the tokens were revoked; the link is gone", async () => {
@@ -208,7 +226,10 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     const t0 = performance.now();
     // The user is slow: the first poll finds the authorization pending.
     flows.deviceScript.push("pending");
+    // Bob is another account at the provider: its /user names him.
+    gh.login = "octo-bob";
     const r = await linkDevice("bob", (code) => flows.approveDevice(code));
+    gh.login = "fake-user";
     const ms = performance.now() - t0;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`go to ${gh.url}/device and enter the code ${r.userCode}`);
@@ -217,9 +238,38 @@ describe("tokenbroker link / links / unlink against the daemon process", () => {
     expect(polls).toHaveLength(2);
     expect(polls[1]! - polls[0]!).toBeGreaterThanOrEqual(950); // the fake would have answered slow_down otherwise
     expect(ms).toBeLessThan(10_000);
-    expect((await listed()).find((l) => l.user_id === "bob")).toMatchObject({ provider_id: GH, has_refresh_token: true });
+    expect((await listed()).find((l) => l.user_id === "bob")).toMatchObject({ provider_id: GH, has_refresh_token: true, account: "octo-bob", granted_scopes: ["repo", "read:org"] });
     const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH });
     expect(gh.isValid(token.accessToken)).toBe(true);
+  });
+
+  it("refreshes keep the account; an answer without scope keeps the granted scopes, one with scope replaces them; status shows both", async () => {
+    const bobOf = async (): Promise<LinkJson | undefined> => (await listed()).find((l) => l.user_id === "bob");
+    // Each refresh is forced the way `git credential erase` does it: the caller reports the stored access token rejected.
+    const refresh = async (): Promise<void> => {
+      const before = gh.refreshes;
+      const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH });
+      const after = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "bob", providerId: GH, rejectedAccessToken: token.accessToken });
+      expect(after.token.accessToken).not.toBe(token.accessToken);
+      expect(gh.refreshes).toBe(before + 1);
+    };
+    try {
+      gh.extra = {}; // GitHub's answer then says scope "" only: no scopes named
+      await refresh();
+      expect(await bobOf()).toMatchObject({ account: "octo-bob", granted_scopes: ["repo", "read:org"] });
+      gh.extra = { scope: "repo" };
+      await refresh();
+      expect(await bobOf()).toMatchObject({ account: "octo-bob", granted_scopes: ["repo"] });
+    } finally {
+      gh.extra = { scope: "repo,read:org" };
+    }
+    const json = await cli(["status", "--json", "--addr", unixAddr]);
+    expect(json.code, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { link_accounts: unknown[] }).link_accounts).toContainEqual({ user_id: "bob", provider_id: GH, account: "octo-bob", granted_scopes: ["repo"] });
+    const text = await cli(["status", "--addr", unixAddr]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`accounts:\n`);
+    expect(text.stdout).toContain(`  ${GH}\tbob\taccount octo-bob\tscopes repo\n`);
   });
 
   it("`link --device` when the user denies: exit 1, nothing stored", async () => {

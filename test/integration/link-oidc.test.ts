@@ -90,6 +90,9 @@ describe("authorization code + PKCE at oidc-provider, through the daemon process
     const { link: got } = await unary<{ link: Link }>(tb.links, "getLink", { userId: "alice", providerId: PROVIDER });
     expect(got.userId).toBe("alice");
     expect(got.hasRefreshToken).toBe(true);
+    // Whose link it is: the `sub` the discovered userinfo endpoint named; the scopes the token answer granted.
+    expect(got.account).toBe(idp.accountId);
+    expect([...got.grantedScopes].sort()).toEqual(["offline_access", "openid"]);
     expect(Number(got.createdAt!.seconds) * 1000).toBeGreaterThanOrEqual(Math.floor(startedAt / 1000) * 1000);
 
     const { token } = await unary<{ token: Token }>(tb.tokens, "obtainAccessToken", { userId: "alice", providerId: PROVIDER });

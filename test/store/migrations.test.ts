@@ -31,6 +31,7 @@ describe("migrations", () => {
       "refresh_token_digest", "expires_at", "extra", "failure_reason", "failed_at", "lease_owner",
       "lease_until", "generation", "created_at", "updated_at", "last_refreshed_at",
       "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest", "failed_digest",
+      "account", "granted_scopes",
     ]);
     const applied = raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all();
     expect(applied).toEqual(migrations.map((m) => m.version));
@@ -129,9 +130,27 @@ describe("migrations", () => {
     const raw = t.raw(path);
     migrate(raw, migrations.slice(0, 4));
     raw.prepare("INSERT INTO links (provider_id, user_id, version, token_type, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', 1, 5)").run();
-    expect(migrate(raw).applied).toEqual([5]);
+    expect(migrate(raw, migrations.slice(0, 5)).applied).toEqual([5]);
     expect(raw.prepare("SELECT count(*) AS n FROM caller_tokens").get()).toEqual({ n: 0 });
     expect(raw.prepare("SELECT version FROM links").get()).toEqual({ version: 2 });
+  });
+
+  it("migration 6 adds account and granted_scopes to the links of a version-5 database as NULL; the store reads them back as unknown and a refresh keeps them", async () => {
+    const path = t.dbPath();
+    const raw = t.raw(path);
+    migrate(raw, migrations.slice(0, 5));
+    raw.prepare(
+      "INSERT INTO links (provider_id, user_id, version, token_type, refresh_token_digest, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', NULL, 1, 5)",
+    ).run();
+    expect(migrate(raw).applied).toEqual([6]);
+    expect(raw.prepare("SELECT account, granted_scopes, version FROM links").get()).toEqual({ account: null, granted_scopes: null, version: 2 });
+    const store = t.links(path);
+    const listed = await store.list({ limit: 10 });
+    expect(listed.map((m) => [m.account, m.grantedScopes])).toEqual([[null, null]]);
+    const key = { providerId: "p", userId: "v" };
+    const put = await store.put(key, { accessToken: "a", tokenType: "bearer", refreshToken: "r1", expiresAt: null, extra: {}, account: "octocat", grantedScopes: ["repo", "read:org"] }, 10);
+    expect([put.account, put.grantedScopes]).toEqual(["octocat", ["repo", "read:org"]]);
+    expect(raw.prepare("SELECT account, granted_scopes FROM links WHERE user_id = 'v'").get()).toEqual({ account: "octocat", granted_scopes: "repo read:org" });
   });
 
   it("close checkpoints the WAL (TRUNCATE) and is idempotent", async () => {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import pg from "pg";
 import { StoreUnavailableError } from "../../src/store/store-errors.js";
-import { LATEST_SCHEMA_VERSION, migrations, openPostgresStore } from "../../src/store/postgres/index.js";
+import { LATEST_SCHEMA_VERSION, migrate as migratePg, migrations, openPostgresStore } from "../../src/store/postgres/index.js";
 import { SchemaTooNewError } from "../../src/store/migration.js";
 import { usePostgres } from "../support/postgres.js";
 import { atScopeEnd } from "../support/scope-cleanup.js";
@@ -38,6 +38,23 @@ describe.skipIf(typeof server === "string")(`the PostgreSQL store${typeof server
     const { rows } = await c.query("SELECT version, name FROM schema_migrations ORDER BY version");
     expect(rows.map((r: { version: string }) => Number(r.version))).toEqual(migrations.map((m) => m.version));
     expect(LATEST_SCHEMA_VERSION).toBe(migrations.length);
+  });
+
+  it("migration 6 on a version-5 database: existing links get account and granted_scopes NULL, the store reads them as unknown and writes them", async () => {
+    if (typeof server === "string") return;
+    const url = await server.freshDatabase();
+    const c = await raw(url);
+    await migratePg(c, migrations.slice(0, 5));
+    await c.query("INSERT INTO links (provider_id, user_id, version, token_type, created_at, updated_at) VALUES ('p', 'u', 2, 'bearer', 1, 5)");
+    const store = await open(url);
+    const { rows } = await c.query("SELECT account, granted_scopes, version::int AS version FROM links");
+    expect(rows).toEqual([{ account: null, granted_scopes: null, version: 2 }]);
+    expect((await store.links.list({ limit: 10 })).map((m) => [m.account, m.grantedScopes])).toEqual([[null, null]]);
+    await store.links.put(KEY, tokens({ account: "octocat", grantedScopes: ["repo", "read:org"] }), T0);
+    const { rows: written } = await c.query("SELECT account, granted_scopes FROM links WHERE user_id = $1", [KEY.userId]);
+    expect(written).toEqual([{ account: "octocat", granted_scopes: "repo read:org" }]);
+    const { rows: applied } = await c.query("SELECT max(version)::int AS v FROM schema_migrations");
+    expect(applied[0]).toEqual({ v: 6 });
   });
 
   it("refuses a database from a newer version with a clear error, changing nothing", async () => {

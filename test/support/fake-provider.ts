@@ -122,6 +122,8 @@ export class FakeProvider {
   /** Token requests answered with an OAuth error by the provider's own logic (not faults). */
   rejections = 0;
   validateRequests = 0;
+  /** The `login` the validate endpoint (GitHub's /user) names for a valid token. */
+  login = "fake-user";
   /** Spent refresh tokens presented again, outside any grace window: the number that must stay 0. */
   replays = 0;
   /** Spent refresh tokens accepted inside the reuse grace window. */
@@ -431,7 +433,7 @@ export class FakeProvider {
     if (fault) return send(res, fault.status, JSON_TYPE, fault.body ?? '{"message":"fault"}', fault.headers);
     const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
     if (m?.[1] !== undefined && this.isValid(m[1])) {
-      send(res, 200, JSON_TYPE, JSON.stringify({ login: "fake-user", id: 1 }));
+      send(res, 200, JSON_TYPE, JSON.stringify({ login: this.login, id: 1 }));
     } else {
       send(res, 401, JSON_TYPE, JSON.stringify({ message: "Bad credentials" }));
     }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenbroker/v1/link.proto.
  */
 export const file_tokenbroker_v1_link: GenFile = /*@__PURE__*/
-  fileDesc("Chl0b2tlbmJyb2tlci92MS9saW5rLnByb3RvEg50b2tlbmJyb2tlci52MSLHAgoETGluaxIPCgd1c2VyX2lkGAEgASgJEhMKC3Byb3ZpZGVyX2lkGAIgASgJEhkKEWhhc19yZWZyZXNoX3Rva2VuGAMgASgIEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfcmVmcmVzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3Cg9yZWZyZXNoX2ZhaWx1cmUYCCABKAsyHi50b2tlbmJyb2tlci52MS5SZWZyZXNoRmFpbHVyZSJPCg5SZWZyZXNoRmFpbHVyZRIOCgZyZWFzb24YASABKAkSLQoJZmFpbGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEKqAQoZY29tLmdpdGh1Yi50b2tlbmJyb2tlci52MUIJTGlua1Byb3RvUAFaRmdpdGh1Yi5jb20vdG9rZW5icm9rZXIvdG9rZW5icm9rZXIvZ2VuL2dvL3Rva2VuYnJva2VyL3YxO3Rva2VuYnJva2VydjGiAgNUQkuqAg5Ub2tlbmJyb2tlci5WMcoCDlRva2VuYnJva2VyXFYx6gIPVG9rZW5icm9rZXI6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chl0b2tlbmJyb2tlci92MS9saW5rLnByb3RvEg50b2tlbmJyb2tlci52MSLwAgoETGluaxIPCgd1c2VyX2lkGAEgASgJEhMKC3Byb3ZpZGVyX2lkGAIgASgJEhkKEWhhc19yZWZyZXNoX3Rva2VuGAMgASgIEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfcmVmcmVzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3Cg9yZWZyZXNoX2ZhaWx1cmUYCCABKAsyHi50b2tlbmJyb2tlci52MS5SZWZyZXNoRmFpbHVyZRIPCgdhY2NvdW50GAkgASgJEhYKDmdyYW50ZWRfc2NvcGVzGAogAygJIk8KDlJlZnJlc2hGYWlsdXJlEg4KBnJlYXNvbhgBIAEoCRItCglmYWlsZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQqoBChljb20uZ2l0aHViLnRva2VuYnJva2VyLnYxQglMaW5rUHJvdG9QAVpGZ2l0aHViLmNvbS90b2tlbmJyb2tlci90b2tlbmJyb2tlci9nZW4vZ28vdG9rZW5icm9rZXIvdjE7dG9rZW5icm9rZXJ2MaICA1RCS6oCDlRva2VuYnJva2VyLlYxygIOVG9rZW5icm9rZXJcVjHqAg9Ub2tlbmJyb2tlcjo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Link is the metadata of one user's connection to one provider. It never
@@ -78,6 +78,23 @@ export type Link = Message<"tokenbroker.v1.Link"> & {
    * @generated from field: tokenbroker.v1.RefreshFailure refresh_failure = 8;
    */
   refreshFailure?: RefreshFailure | undefined;
+
+  /**
+   * Which account at the provider the link belongs to: the login or username
+   * its user endpoint named when the link was made (GitHub's `login`, OIDC's
+   * `preferred_username` or `sub`), kept by refreshes. Empty when unknown.
+   *
+   * @generated from field: string account = 9;
+   */
+  account: string;
+
+  /**
+   * The scopes the provider said it granted (the token response's `scope`);
+   * a refresh that names none keeps them. Empty when the provider never said.
+   *
+   * @generated from field: repeated string granted_scopes = 10;
+   */
+  grantedScopes: string[];
 };
 
 /**

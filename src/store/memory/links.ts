@@ -113,7 +113,7 @@ export class MemoryLinks implements LinkStore {
     this.#conn.wrote();
     this.#cache.delete(linkKeyId(key));
     const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
-    return this.#remember(key, committedRecord(key, { version: before.version, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
+    return this.#remember(key, committedRecord(key, { ...before, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
   }
 
   async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {

@@ -9,6 +9,7 @@ const LINK_COLUMNS = [
   "provider_id", "user_id", "version", "access_token", "token_type", "refresh_token", "refresh_token_digest", "expires_at",
   "extra", "failure_reason", "failed_at", "lease_owner", "lease_until", "generation", "created_at", "updated_at",
   "last_refreshed_at", "refresh_sent_at", "refresh_sent_by", "refresh_sent_digest", "failed_digest",
+  "account", "granted_scopes",
 ] as const satisfies ReadonlyArray<keyof LinkRow>;
 const AUTH_COLUMNS = ["state_hash", "provider_id", "user_id", "code_verifier", "redirect_after", "created_at", "expires_at"] as const satisfies ReadonlyArray<keyof AuthFlowRow>;
 const DEVICE_COLUMNS = ["session_hash", "provider_id", "user_id", "device_code", "interval_ms", "next_poll_at", "created_at", "expires_at"] as const satisfies ReadonlyArray<keyof DeviceFlowRow>;

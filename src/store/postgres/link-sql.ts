@@ -34,18 +34,19 @@ export const LEASE_COLUMNS =
   "lease_owner, lease_until, generation, refresh_token_digest, refresh_sent_at, refresh_sent_by, refresh_sent_digest";
 
 export const META_COLUMNS = `provider_id, user_id, version, (refresh_token IS NOT NULL)::int AS has_refresh_token,
-  expires_at, failed_at, created_at, updated_at, last_refreshed_at`;
+  expires_at, failed_at, created_at, updated_at, last_refreshed_at, account, granted_scopes`;
 
 export const SELECT = `SELECT * FROM links WHERE ${PK}`;
 export const SELECT_FOR_UPDATE = `${SELECT} FOR UPDATE`;
 export const LEASE_OF = `SELECT ${LEASE_COLUMNS}, ${NOW_MS} AS store_now FROM links WHERE ${PK}`;
 
-/** $3 access_token, $4 token_type, $5 refresh_token, $6 refresh_token_digest, $7 expires_at, $8 extra, $9 now, $10 channel, $11 payload. */
+/** $3 access_token, $4 token_type, $5 refresh_token, $6 refresh_token_digest, $7 expires_at, $8 extra, $9 now, $10 channel, $11 payload, $12 account, $13 granted_scopes. */
 export const UPSERT = `
   WITH u AS (
     INSERT INTO links AS l (provider_id, user_id, version, access_token, token_type, refresh_token,
-                            refresh_token_digest, expires_at, extra, generation, created_at, updated_at)
-    VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 0, $9, $9)
+                            refresh_token_digest, expires_at, extra, generation, created_at, updated_at,
+                            account, granted_scopes)
+    VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 0, $9, $9, $12, $13)
     ON CONFLICT (provider_id, user_id) DO UPDATE SET
       version = l.version + 1,
       access_token = excluded.access_token,
@@ -54,6 +55,8 @@ export const UPSERT = `
       refresh_token_digest = excluded.refresh_token_digest,
       expires_at = excluded.expires_at,
       extra = excluded.extra,
+      account = excluded.account,
+      granted_scopes = excluded.granted_scopes,
       failure_reason = NULL,
       failed_at = NULL,
       failed_digest = NULL,
@@ -63,12 +66,12 @@ export const UPSERT = `
     RETURNING version, created_at)
   SELECT u.version, u.created_at, pg_notify($10, $11) FROM u`;
 
-/** $3..$8 as UPSERT, $9 now, $10 the version read under the row lock (link-core.ts casAllows decided on it). */
+/** $3..$8 as UPSERT, $9 now, $10 the version read under the row lock (link-core.ts casAllows decided on it), $11 account, $12 granted_scopes (link-core.ts committedColumns: the kept or the new). */
 export const COMMIT = `
   UPDATE links SET
     version = version + 1,
     access_token = $3, token_type = $4, refresh_token = $5, refresh_token_digest = $6,
-    expires_at = $7, extra = $8,
+    expires_at = $7, extra = $8, account = $11, granted_scopes = $12,
     failure_reason = NULL, failed_at = NULL, failed_digest = NULL,
     ${END_LEASE},
     updated_at = $9, last_refreshed_at = $9

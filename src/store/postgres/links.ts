@@ -200,6 +200,8 @@ export class PgLinks implements LinkStore {
         kept.extra,
         this.#conn.toDb(now),
         row.version,
+        kept.account,
+        kept.granted_scopes,
       ]);
       await this.#notify(q, key);
       return row;
@@ -208,7 +210,7 @@ export class PgLinks implements LinkStore {
     this.#cache.delete(this.#digest(key));
     const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
     const createdAt = this.#conn.fromDb(before.created_at);
-    return this.#remember(key, committedRecord(key, { version: before.version, createdAt }, expect, tokens, sealed, keptExtra, now));
+    return this.#remember(key, committedRecord(key, { ...before, createdAt }, expect, tokens, sealed, keptExtra, now));
   }
 
   async recordFailure(key: LinkKey, refreshToken: string, reason: string, now: number): Promise<boolean> {
@@ -359,6 +361,8 @@ export class PgLinks implements LinkStore {
       this.#conn.toDb(now),
       LINKS_CHANNEL,
       this.#payload(key),
+      t.account ?? null,
+      t.granted_scopes ?? null,
     ];
   }
 

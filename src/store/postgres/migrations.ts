@@ -103,6 +103,14 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX caller_tokens_by_user ON caller_tokens (user_id, created_at);
     `,
   },
+  {
+    version: 6,
+    name: "the account a link belongs to and its granted scopes",
+    up: `
+      ALTER TABLE links ADD COLUMN account text;
+      ALTER TABLE links ADD COLUMN granted_scopes text;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = migrations.length;

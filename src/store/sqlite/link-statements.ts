@@ -15,6 +15,8 @@ export interface UpsertParams extends PkParams {
   refresh_token_digest: string | null;
   expires_at: number | null;
   extra: Buffer | null;
+  account: string | null;
+  granted_scopes: string | null;
   now: number;
 }
 
@@ -103,9 +105,10 @@ export class LinkStatements {
     // The rows these three writes leave are link-core.ts putRow, commitRow and failureRow.
     this.upsert = db.prepare(`
       INSERT INTO links (provider_id, user_id, version, access_token, token_type, refresh_token,
-                         refresh_token_digest, expires_at, extra, generation, created_at, updated_at)
+                         refresh_token_digest, expires_at, extra, generation, created_at, updated_at,
+                         account, granted_scopes)
       VALUES (@provider_id, @user_id, 1, @access_token, @token_type, @refresh_token,
-              @refresh_token_digest, @expires_at, @extra, 0, @now, @now)
+              @refresh_token_digest, @expires_at, @extra, 0, @now, @now, @account, @granted_scopes)
       ON CONFLICT (provider_id, user_id) DO UPDATE SET
         version = version + 1,
         access_token = excluded.access_token,
@@ -114,6 +117,8 @@ export class LinkStatements {
         refresh_token_digest = excluded.refresh_token_digest,
         expires_at = excluded.expires_at,
         extra = excluded.extra,
+        account = excluded.account,
+        granted_scopes = excluded.granted_scopes,
         failure_reason = NULL,
         failed_at = NULL,
         failed_digest = NULL,
@@ -130,6 +135,8 @@ export class LinkStatements {
         refresh_token_digest = @refresh_token_digest,
         expires_at = @expires_at,
         extra = @extra,
+        account = @account,
+        granted_scopes = @granted_scopes,
         failure_reason = NULL,
         failed_at = NULL,
         failed_digest = NULL,

@@ -102,6 +102,8 @@ export class SqliteLinks implements LinkStore {
       refresh_token_digest: refresh.digest,
       expires_at: t.expires_at,
       extra: t.extra ?? null,
+      account: t.account ?? null,
+      granted_scopes: t.granted_scopes ?? null,
       now,
     });
     if (row === undefined) throw new Error("upsert returned no row");
@@ -150,7 +152,7 @@ export class SqliteLinks implements LinkStore {
         if (before === undefined) return undefined;
         this.#cache.delete(linkKeyId(key));
         const keptExtra = (): Record<string, string> => this.#codec.openExtra(key, before.extra);
-        return this.#remember(key, committedRecord(key, { version: before.version, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
+        return this.#remember(key, committedRecord(key, { ...before, createdAt: before.created_at }, expect, tokens, sealed, keptExtra, now));
       },
     );
   }

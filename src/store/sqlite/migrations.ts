@@ -110,6 +110,18 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX caller_tokens_by_user ON caller_tokens (user_id, created_at);
     `,
   },
+  {
+    version: 6,
+    name: "the account a link belongs to and its granted scopes",
+    // Not secrets, so not sealed: a listing shows them without opening a row.
+    // Written by put (NULL when not known) and by a commit that learned them;
+    // a commit without them keeps what is stored (docs/design.md §4).
+    // granted_scopes is space-separated ("" = none granted). Existing rows get NULL.
+    up: `
+      ALTER TABLE links ADD COLUMN account TEXT;
+      ALTER TABLE links ADD COLUMN granted_scopes TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

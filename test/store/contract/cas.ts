@@ -78,6 +78,42 @@ export function casContract(f: StoreFactory): void {
       expect(await store.commitRefresh(KEY, { version: 2, refreshToken: "rt-1" }, fresh, T0 + 6)).toMatchObject({ version: 3, refreshToken: "rt-2" });
     });
 
+    it("keeps the account through refreshes; a refresh with scopes replaces them, one without keeps them; a heal keeps both; a put replaces both", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await store.put(KEY, tokens({ account: "octocat", grantedScopes: ["repo", "read:org"] }), T0);
+      const kept = await store.commitRefresh(KEY, { version: 1, refreshToken: "rt-1" }, fresh, T0 + 1);
+      expect([kept?.account, kept?.grantedScopes]).toEqual(["octocat", ["repo", "read:org"]]);
+      expect(await store.get(KEY)).toEqual(kept);
+      const narrowed = await store.commitRefresh(KEY, { version: 2, refreshToken: "rt-2" }, { ...fresh, refreshToken: "rt-3", grantedScopes: ["repo"] }, T0 + 2);
+      expect([narrowed?.account, narrowed?.grantedScopes]).toEqual(["octocat", ["repo"]]);
+      expect(await store.get(KEY)).toEqual(narrowed);
+      const raw = await db.raw.link(KEY);
+      expect([raw["account"], raw["granted_scopes"]]).toEqual(["octocat", "repo"]);
+      // A failure and its heal keep them too.
+      expect(await store.recordFailure(KEY, "rt-3", "invalid_grant", T0 + 3)).toBe(true);
+      const healed = await store.commitRefresh(KEY, { version: 3, refreshToken: "rt-3" }, { ...fresh, refreshToken: "rt-4" }, T0 + 4);
+      expect([healed?.account, healed?.grantedScopes]).toEqual(["octocat", ["repo"]]);
+      const listed = await store.list({ limit: 10 });
+      expect(listed.map((m) => [m.account, m.grantedScopes])).toEqual([["octocat", ["repo"]]]);
+      // A refresh answering no scopes at all ("scope": "" is none granted) is not "omitted".
+      const none = await store.commitRefresh(KEY, { version: healed?.version ?? 0, refreshToken: "rt-4" }, { ...fresh, refreshToken: "rt-5", grantedScopes: [] }, T0 + 5);
+      expect(none?.grantedScopes).toEqual([]);
+      expect((await store.list({ limit: 10 }))[0]?.grantedScopes).toEqual([]);
+      // A re-link (put) without them knows neither.
+      const relinked = await store.put(KEY, tokens(), T0 + 6);
+      expect([relinked.account, relinked.grantedScopes]).toEqual([null, null]);
+      expect(await store.get(KEY)).toEqual(relinked);
+    });
+
+    it("refuses granted scopes that cannot be stored, changing nothing", async () => {
+      const db = await f.fresh();
+      const store = await db.links();
+      await expect(store.put(KEY, tokens({ grantedScopes: ["repo user"] }), T0)).rejects.toThrow(/grantedScopes/);
+      await expect(store.put(KEY, tokens({ grantedScopes: [""] }), T0)).rejects.toThrow(/grantedScopes/);
+      expect(await store.get(KEY)).toBeUndefined();
+    });
+
     it("opens nothing when every value is supplied", async () => {
       const sealer = new FakeSealer();
       const store = await (await f.fresh()).links(sealer);

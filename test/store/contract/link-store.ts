@@ -38,6 +38,8 @@ export function linkStoreContract(f: StoreFactory): void {
         createdAt: T0,
         updatedAt: T0,
         lastRefreshedAt: null,
+        account: null,
+        grantedScopes: null,
       });
       expect(await store.get(KEY)).toEqual(put);
 

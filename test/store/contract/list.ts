@@ -63,7 +63,7 @@ export function listContract(f: StoreFactory): void {
       const [first] = await store.list({ limit: 1 });
       expect(first).toBeDefined();
       expect(Object.keys(first!).sort()).toEqual(
-        ["createdAt", "expiresAt", "hasRefreshToken", "lastRefreshedAt", "providerId", "refreshFailure", "updatedAt", "userId", "version"].sort(),
+        ["account", "createdAt", "expiresAt", "grantedScopes", "hasRefreshToken", "lastRefreshedAt", "providerId", "refreshFailure", "updatedAt", "userId", "version"].sort(),
       );
       const all = (await pageAll(store, {}, 100)).all;
       const withoutRt = all.filter((m) => !m.hasRefreshToken);
