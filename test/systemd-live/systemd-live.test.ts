@@ -9,7 +9,7 @@
  * Test-only departures from INSTALL.md, each said where it is made: the
  * provider is a fake on the container's loopback (fixtures/fake-provider.mjs);
  * the config is the example with that provider, an audit file, a caller
- * token and later PostgreSQL + TLS; the watchdog check shortens WatchdogSec
+ * token, a caller matched by builder's uid and later PostgreSQL + TLS; the watchdog check shortens WatchdogSec
  * to 3 s with a drop-in so it takes seconds, not a minute.
  *
  * Skipped (as ONE test whose name says why) where a container cannot boot:
@@ -330,10 +330,12 @@ if (reason !== undefined) {
     it("a caller connecting while the service starts waits and is answered, never refused; READY comes only once the store is open", async () => {
       await sh("systemctl stop tokenbroker.service");
       const restarts = (await show("tokenbroker.service", "NRestarts")).NRestarts;
-      // Hold the SQLite file's write lock (better-sqlite3 from the installed program) so opening the store must wait,
+      // Hold the SQLite file's lock (better-sqlite3 from the installed program) so opening the store must wait,
       // until the test lets go (/run/tb-release) — within the store's 2 s busy budget, so the daemon waits rather than fails.
+      // In WAL mode a writer's EXCLUSIVE transaction does not stop readers, and once the schema is current the daemon's
+      // start only reads: locking_mode=EXCLUSIVE (set before the first access, so no shared memory) keeps readers out too.
       const locker = c.start(
-        `node -e 'const fs = require("fs"); const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.exec("BEGIN EXCLUSIVE"); fs.writeFileSync("/run/tb-locked", "locked"); const t = setInterval(() => { if (!fs.existsSync("/run/tb-release")) return; d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); clearInterval(t); }, 10)'`,
+        `node -e 'const fs = require("fs"); const D = require("/usr/lib/tokenbroker/node_modules/better-sqlite3"); const d = new D("${STATE}/tokenbroker.db"); d.pragma("locking_mode = EXCLUSIVE"); d.exec("BEGIN EXCLUSIVE"); d.prepare("SELECT count(*) FROM links").get(); fs.writeFileSync("/run/tb-locked", "locked"); const t = setInterval(() => { if (!fs.existsSync("/run/tb-release")) return; d.exec("COMMIT"); d.close(); console.log("released", process.hrtime.bigint() / 1000n); clearInterval(t); }, 10)'`,
       );
       for (let i = 0; readOr(() => c.readFile("/run/tb-locked")) !== "locked"; i++) {
         if (i > 400) throw new Error(`the SQLite lock was not taken: ${JSON.stringify(await Promise.race([locker.done, sleep(10)]))}`);
@@ -368,7 +370,8 @@ if (reason !== undefined) {
       expect(launched).toBeLessThan(activeAt);
       // READY=1 came after the store could be opened, from the same process: it waited, it did not fail and get restarted.
       expect(activeAt).toBeGreaterThan(released);
-      expect((await show("tokenbroker.service", "NRestarts")).NRestarts).toBe(restarts);
+      const failures = (await daemonJournal()).filter((l) => l.msg.msg === "failed to start" || l.msg.level === 50 || l.msg.level === 60).map((l) => l.raw);
+      expect((await show("tokenbroker.service", "NRestarts")).NRestarts, failures.join("\n")).toBe(restarts);
       expect((await daemonJournal()).some((l) => l.msg.msg === "failed to start")).toBe(false);
     });
 
