@@ -128,6 +128,9 @@ describe("placeInherited: which configured listener a passed socket stands in fo
 });
 
 // The built CLI under systemd-socket-activate, which binds the socket, waits
+// (the tests connect only once it has logged "Listening on …": the socket
+// file exists from bind(), and a connection before listen() is refused, so
+// nothing would ever start the daemon)
 // for the first connection, then execs the daemon with LISTEN_FDS=1,
 // LISTEN_PID=<its own pid> and LISTEN_FDNAMES=grpc — what systemd does with
 // tokenbroker.socket. It passes only TERM, PATH, USER, HOME and -E variables.
@@ -184,7 +187,7 @@ describe("socket activation", () => {
         { cwd: dir, logPath, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
       ),
     );
-    await waitFor("systemd-socket-activate to bind the socket", () => existsSync(sock), 10_000, () => daemon.log());
+    await waitFor("systemd-socket-activate to listen", () => daemon.log().includes(`Listening on ${sock} as 3.`), 10_000, () => daemon.log());
     expect(daemon.log()).not.toContain('"msg"'); // the daemon does not run yet
 
     // The first call connects before the daemon exists; the connection waits
@@ -272,7 +275,7 @@ describe("socket activation", () => {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       }),
     );
-    await waitFor("systemd-socket-activate to bind the socket", () => existsSync(jobs), 10_000, () => daemon.log());
+    await waitFor("systemd-socket-activate to listen", () => daemon.log().includes(`Listening on ${jobs} as 3.`), 10_000, () => daemon.log());
     expect(existsSync(main)).toBe(false);
     // The first call (on the jobs socket, no token) starts the daemon and is refused: the jobs listener's allow_tokenless: false.
     const jobsClient = grpcClient(AdminService, `unix://${jobs}`);
@@ -321,7 +324,7 @@ describe("socket activation", () => {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       }),
     );
-    await waitFor("systemd-socket-activate to bind the socket", () => existsSync(sock), 10_000, () => daemon.log());
+    await waitFor("systemd-socket-activate to listen", () => daemon.log().includes(`Listening on ${sock} as 3.`), 10_000, () => daemon.log());
     const poke = connect(sock);
     poke.on("error", () => {});
     cleanup.push(() => void poke.destroy());
@@ -341,7 +344,7 @@ describe("socket activation", () => {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       }),
     );
-    await waitFor("systemd-socket-activate to bind the socket", () => existsSync(sock), 10_000, () => daemon.log());
+    await waitFor("systemd-socket-activate to listen", () => daemon.log().includes(`Listening on ${sock} as 3.`), 10_000, () => daemon.log());
     const poke = connect(sock);
     poke.on("error", () => {});
     cleanup.push(() => void poke.destroy());
