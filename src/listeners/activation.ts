@@ -61,17 +61,25 @@ function servesGrpc(name: string | undefined): boolean {
 
 /**
  * Starts accepting on the inherited descriptors. Every one of them serves
- * gRPC; a descriptor named for something else (FileDescriptorName=http, say)
- * is refused rather than silently served as gRPC.
+ * gRPC. A descriptor named "grpc" (or systemd's default name) is served
+ * wherever it is; one with another name (FileDescriptorName=jobs) only when
+ * `configured` says a gRPC listener is configured at its address — it then
+ * takes that listener's settings. Any other is refused rather than silently
+ * served as gRPC with default settings (a "jobs" socket served tokenless, or
+ * FileDescriptorName=http served as gRPC).
  */
-export async function listenOnFds(fds: ListenFd[]): Promise<ActivatedSocket[]> {
+export async function listenOnFds(fds: ListenFd[], configured: (address: ListenAddress) => boolean = () => false): Promise<ActivatedSocket[]> {
   const sockets: ActivatedSocket[] = [];
   try {
     for (const { fd, name } of fds) {
-      if (!servesGrpc(name)) {
-        throw new Error(`socket activation: descriptor ${fd} is named "${name}"; tokenbroker serves gRPC on sockets named "grpc" (FileDescriptorName=grpc)`);
+      const socket = await listenOnFd(fd, name);
+      if (!servesGrpc(name) && !configured(socket.address)) {
+        socket.close();
+        throw new Error(
+          `socket activation: descriptor ${fd} is named "${name}" and is at ${socket.address.url}, where listen.grpc has no listener; tokenbroker serves gRPC on sockets named "grpc" (FileDescriptorName=grpc) or at a configured listen.grpc address`,
+        );
       }
-      sockets.push(await listenOnFd(fd, name));
+      sockets.push(socket);
     }
   } catch (err) {
     for (const s of sockets) s.close();

@@ -17,6 +17,9 @@ import { stampPeerCredentials } from "../rpc/socket-peer.js";
  */
 export type GrpcAddress = ListenAddress & { tls?: TlsFilePaths | undefined; allowTokenless?: boolean | undefined };
 
+/** A socket passed by systemd, with the tokenless setting of the configured listener it stands in for (undefined: its kind's default). */
+export type InheritedSocket = ActivatedSocket & { allowTokenless?: boolean | undefined };
+
 /** A TLS listener's served certificate, for the expiry metric. */
 export interface TlsCertificateInfo {
   listener: string;
@@ -44,19 +47,18 @@ type Services = Array<{ service: RpcService; impl: Record<string, AnyImpl> }>;
  * One grpc-js server per listener kind and tokenless setting — Unix sockets,
  * plain TCP, and each TLS listener alone — so every call knows for certain
  * how it came (caller auth depends on it). Sockets inherited from systemd
- * (socket activation) join the server of their kind with its default
- * setting.
+ * (socket activation) join the server of their kind and setting (the
+ * setting of the configured listener they stand in for, or the default).
  */
-export async function startGrpcListeners(addresses: GrpcAddress[], services: Services, shutdownSignal: AbortSignal, inherited: ActivatedSocket[] = []): Promise<GrpcListener> {
-  const groups: Array<{ addresses: GrpcAddress[]; inherited: ActivatedSocket[] }> = [];
+export async function startGrpcListeners(addresses: GrpcAddress[], services: Services, shutdownSignal: AbortSignal, inherited: InheritedSocket[] = []): Promise<GrpcListener> {
+  const groups: Array<{ addresses: GrpcAddress[]; inherited: InheritedSocket[] }> = [];
   for (const kind of ["unix", "tcp"] as const) {
     const byDefault = kind === "unix";
-    const plain = addresses.filter((a) => a.kind === kind && a.tls === undefined);
-    const group = plain.filter((a) => (a.allowTokenless ?? byDefault) === byDefault);
-    const inheritedGroup = inherited.filter((s) => s.kind === kind);
-    if (group.length + inheritedGroup.length > 0) groups.push({ addresses: group, inherited: inheritedGroup });
-    const other = plain.filter((a) => (a.allowTokenless ?? byDefault) !== byDefault);
-    if (other.length > 0) groups.push({ addresses: other, inherited: [] });
+    for (const tokenless of [byDefault, !byDefault]) {
+      const group = addresses.filter((a) => a.kind === kind && a.tls === undefined && (a.allowTokenless ?? byDefault) === tokenless);
+      const inheritedGroup = inherited.filter((s) => s.kind === kind && (s.allowTokenless ?? byDefault) === tokenless);
+      if (group.length + inheritedGroup.length > 0) groups.push({ addresses: group, inherited: inheritedGroup });
+    }
   }
   for (const a of addresses) if (a.tls !== undefined) groups.push({ addresses: [a], inherited: [] });
 
@@ -85,7 +87,7 @@ export async function startGrpcListeners(addresses: GrpcAddress[], services: Ser
 }
 
 /** Binds `addresses` (all of one kind; a TLS one alone) on one grpc-js server. */
-async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedSocket[], services: Services, shutdownSignal: AbortSignal): Promise<GrpcListener> {
+async function startGrpcListener(addresses: GrpcAddress[], inherited: InheritedSocket[], services: Services, shutdownSignal: AbortSignal): Promise<GrpcListener> {
   const kind = addresses[0]?.kind ?? inherited[0]?.kind ?? "tcp";
   // A Unix socket's calls carry the peer's credentials: without the addon, refuse to start.
   if (kind === "unix") loadPeerCredentials();
@@ -98,7 +100,7 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: ActivatedS
   const env: Pick<CallEnv, "listenerKind" | "tls" | "allowTokenless"> = {
     listenerKind: kind,
     tls: tls === undefined ? "none" : tls.requestsClientCert ? "mtls" : "tls",
-    allowTokenless: addresses[0]?.allowTokenless,
+    allowTokenless: addresses[0]?.allowTokenless ?? inherited[0]?.allowTokenless,
   };
   for (const { service, impl } of services) addGrpcService(server, service.desc, impl, shutdownSignal, env);
   const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : reloadableCredentials(tls);

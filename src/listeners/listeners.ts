@@ -2,7 +2,8 @@ import type { Config } from "../config/config.js";
 import type { ListenAddress } from "../net/listen-address.js";
 import { describeListener, listenerFacts, type ListenerFact } from "../net/listener-facts.js";
 import type { Logger } from "../log.js";
-import { startGrpcListeners, type GrpcListener } from "./grpc-listener.js";
+import { resolve } from "node:path";
+import { startGrpcListeners, type GrpcAddress, type GrpcListener, type InheritedSocket } from "./grpc-listener.js";
 import { HealthState, ServingStatus, healthService } from "../rpc/health.js";
 import { reflectionServices } from "../rpc/reflection.js";
 import { completeImpl, type Hooks, type RpcService } from "../rpc/service.js";
@@ -46,10 +47,10 @@ export interface ListenersOptions {
  * bound addresses), started after them. Health reports SERVING only once
  * every listener is bound.
  *
- * Sockets passed by systemd (socket activation) serve gRPC in place of the
- * configured listeners of their kind: a passed Unix socket replaces
- * listen.grpc's Unix sockets (its TCP listeners are still bound), a passed
- * TCP socket its TCP listeners.
+ * Sockets passed by systemd (socket activation) serve gRPC in place of
+ * configured listeners (placeInherited): a passed socket at a configured
+ * listener's address stands in for it, with its settings; one at no
+ * configured address replaces the configured listeners of its kind.
  */
 export class Listeners implements Daemon {
   readonly #options: ListenersOptions;
@@ -96,18 +97,12 @@ export class Listeners implements Daemon {
     const completed = all.map((service) => ({ service, impl: completeImpl(service, parts.hooks ?? {}) }));
     let inherited: ActivatedSocket[] = [];
     try {
-      inherited = await listenOnFds(this.#options.listenFds ?? takeListenFds());
-      // A passed socket replaces the configured listeners of its kind (the
-      // same path or port, most likely: binding it again would fail).
-      const grpcAddresses = listen.grpc.filter((a) => !inherited.some((s) => s.kind === a.kind));
-      // A passed socket is served without TLS: it must not stand in for a TLS listener.
-      const lostTls = listen.grpc.find((a) => a.tls !== undefined && !grpcAddresses.includes(a));
-      if (lostTls !== undefined) throw new Error(`a TCP socket passed by systemd would replace the TLS listener ${lostTls.url}; socket activation does not support TLS listeners`);
+      inherited = await listenOnFds(this.#options.listenFds ?? takeListenFds(), (address) => listen.grpc.some((a) => sameAddress(a, address)));
+      const { addresses: grpcAddresses, sockets, replaced } = placeInherited(listen.grpc, inherited);
       if (inherited.length > 0) {
-        const replaced = listen.grpc.filter((a) => !grpcAddresses.includes(a)).map((a) => a.url);
-        log.info({ inherited: inherited.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url })), replaced }, "using sockets passed by systemd");
+        log.info({ inherited: sockets.map((s) => ({ fd: s.fd, name: s.name, url: s.address.url, ...(s.stands !== undefined ? { listener: s.stands } : {}) })), replaced }, "using sockets passed by systemd");
       }
-      if (grpcAddresses.length > 0 || inherited.length > 0) this.#grpc = await startGrpcListeners(grpcAddresses, completed, this.#shutdown.signal, inherited);
+      if (grpcAddresses.length > 0 || sockets.length > 0) this.#grpc = await startGrpcListeners(grpcAddresses, completed, this.#shutdown.signal, sockets);
       if (listen.http !== undefined) {
         this.#web = await startWebListener(listen.http, completed, [...(parts.routes ?? []), healthzRoute(health)], this.#shutdown.signal, parts.hooks?.refused);
       }
@@ -152,6 +147,47 @@ export async function startDaemon(config: Pick<Config, "listen" | "shutdownGrace
   const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log, ...(listenFds === undefined ? {} : { listenFds }) });
   await listeners.start(parts);
   return listeners;
+}
+
+/** Whether a passed socket's address is a configured listener's: the same Unix path, or the same TCP host and (non-zero) port. */
+export function sameAddress(configured: ListenAddress, passed: ListenAddress): boolean {
+  if (configured.kind === "unix" && passed.kind === "unix") return passed.path !== "" && resolve(configured.path) === resolve(passed.path);
+  if (configured.kind === "tcp" && passed.kind === "tcp") return configured.port !== 0 && configured.port === passed.port && configured.host.toLowerCase() === passed.host.toLowerCase();
+  return false;
+}
+
+/**
+ * Which configured gRPC listeners the daemon binds itself, and how it serves
+ * the sockets systemd passed:
+ * - a passed socket at a configured listener's address (sameAddress) stands
+ *   in for that listener and serves with its settings (allow_tokenless);
+ * - a passed socket at no configured address replaces every configured
+ *   listener of its kind that no passed socket stands in for, and serves
+ *   with the kind's default settings (installs from before listeners were
+ *   matched by address);
+ * - the configured listeners left are bound by the daemon.
+ * A passed socket is served without TLS, so one that would stand in for (or
+ * replace) a TLS listener is refused.
+ */
+export function placeInherited(
+  configured: readonly GrpcAddress[],
+  inherited: readonly ActivatedSocket[],
+): { addresses: GrpcAddress[]; sockets: Array<InheritedSocket & { stands?: string | undefined }>; replaced: string[] } {
+  const standsFor = new Map<ActivatedSocket, GrpcAddress>();
+  for (const s of inherited) {
+    const a = configured.find((c) => sameAddress(c, s.address) && ![...standsFor.values()].includes(c));
+    if (a !== undefined) standsFor.set(s, a);
+  }
+  const matched = new Set(standsFor.values());
+  const unmatchedKinds = new Set(inherited.filter((s) => !standsFor.has(s)).map((s) => s.kind));
+  const addresses = configured.filter((a) => !matched.has(a) && !unmatchedKinds.has(a.kind));
+  const lostTls = configured.find((a) => a.tls !== undefined && !addresses.includes(a));
+  if (lostTls !== undefined) throw new Error(`a TCP socket passed by systemd would replace the TLS listener ${lostTls.url}; socket activation does not support TLS listeners`);
+  const sockets = inherited.map((s) => {
+    const a = standsFor.get(s);
+    return { ...s, allowTokenless: a?.allowTokenless, stands: a?.url };
+  });
+  return { addresses, sockets, replaced: configured.filter((a) => !addresses.includes(a)).map((a) => a.url) };
 }
 
 function healthzRoute(health: HealthState): WebRoute {

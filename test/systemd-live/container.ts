@@ -50,19 +50,20 @@ export function rootfs(): string {
 /**
  * deploy/systemd/INSTALL.md step 1 into a fresh directory (0755: the service
  * runs as a dynamic user), from this checkout as built by `npm test`:
- * copy package.json, the lock file, node_modules, README, LICENSE and
- * dist/src + dist/gen, then prune the dev dependencies in the copy.
+ * copy package.json, the lock file, node_modules, README, LICENSE,
+ * dist/src + dist/gen and the peercred addon (binding.gyp,
+ * build/Release/peercred.node), then prune the dev dependencies in the copy.
  */
 export function installProgram(into: string): void {
   const sh = (cmd: string, cwd: string): void => {
     const r = spawnSync("sh", ["-c", cmd], { cwd, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`install step failed: ${cmd}\n${r.stdout}${r.stderr}`);
   };
-  for (const f of ["dist/src/main.js", "dist/gen"]) if (!existsSync(join(REPO, f))) throw new Error(`${f} is missing: run \`npm run build\` first (npm test does)`);
+  for (const f of ["dist/src/main.js", "dist/gen", "build/Release/peercred.node"]) if (!existsSync(join(REPO, f))) throw new Error(`${f} is missing: run \`npm run build\` first (npm test does; \`npm ci\` builds the peercred addon)`);
   mkdirSync(into, { recursive: true });
   chmodSync(into, 0o755);
   // -H: node_modules may itself be a symlink (a worktree sharing another's).
-  sh(`install -d -m 0755 '${into}/dist' && cp -rH package.json package-lock.json node_modules README.md LICENSE '${into}/' && cp -r dist/src dist/gen '${into}/dist/'`, REPO);
+  sh(`install -d -m 0755 '${into}/dist' && cp -rH package.json package-lock.json node_modules README.md LICENSE '${into}/' && cp -r dist/src dist/gen '${into}/dist/' && cp binding.gyp '${into}/' && install -D -m 0755 build/Release/peercred.node '${into}/build/Release/peercred.node'`, REPO);
   sh("npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error", into);
   sh("chmod -R a+rX . && chmod 0755 dist/src/main.js", into);
 }

@@ -11,6 +11,7 @@ import { DEPLOY, requireTool } from "./support.js";
 
 const service = readFileSync(join(DEPLOY, "tokenbroker.service"), "utf8");
 const socket = readFileSync(join(DEPLOY, "tokenbroker.socket"), "utf8");
+const jobsSocket = readFileSync(join(DEPLOY, "tokenbroker-jobs.socket"), "utf8");
 
 /** Values of a directive, in order (comments and other sections' keys included only if named). */
 function directive(unit: string, key: string): string[] {
@@ -46,13 +47,14 @@ describe("deploy/systemd units", () => {
       service.replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${CLI} serve --config /etc/tokenbroker/config.yaml`),
     );
     writeFileSync(join(dir, "tokenbroker.socket"), socket);
-    const copy = run(analyze, ["verify", "./tokenbroker.service", "./tokenbroker.socket"], dir);
+    writeFileSync(join(dir, "tokenbroker-jobs.socket"), jobsSocket);
+    const copy = run(analyze, ["verify", "./tokenbroker.service", "./tokenbroker.socket", "./tokenbroker-jobs.socket"], dir);
     expect(copy.out).toBe("");
     expect(copy.code).toBe(0);
 
     // The files as shipped, where /usr/bin/node exists (Debian's nodejs).
     if (existsSync("/usr/bin/node")) {
-      const shipped = run(analyze, ["verify", "./tokenbroker.service", "./tokenbroker.socket"], DEPLOY);
+      const shipped = run(analyze, ["verify", "./tokenbroker.service", "./tokenbroker.socket", "./tokenbroker-jobs.socket"], DEPLOY);
       expect(shipped.out).toBe("");
       expect(shipped.code).toBe(0);
     }
@@ -86,6 +88,23 @@ describe("deploy/systemd units", () => {
     expect(directive(socket, "SocketMode")).toEqual(["0660"]);
     expect(directive(socket, "SocketGroup")).toEqual(["tokenbroker-clients"]);
     expect(directive(socket, "FileDescriptorName")).toEqual(["grpc"]);
+    // The jobs socket: passed to the same service under the name "jobs"; any local user may connect, the caller token is the credential.
+    expect(directive(jobsSocket, "ListenStream")).toEqual(["/run/tokenbroker/jobs.sock"]);
+    expect(directive(jobsSocket, "FileDescriptorName")).toEqual(["jobs"]);
+    expect(directive(jobsSocket, "Service")).toEqual(["tokenbroker.service"]);
+    expect(directive(jobsSocket, "SocketMode")).toEqual(["0666"]);
+    expect(directive(service, "Requires").join(" ").split(/\s+/)).toEqual(expect.arrayContaining(["tokenbroker.socket", "tokenbroker-jobs.socket"]));
+    expect(directive(service, "Sockets").join(" ").split(/\s+/)).toEqual(["tokenbroker.socket", "tokenbroker-jobs.socket"]);
+    // SO_PEERCRED must see callers' real uid/gid: a private user namespace maps them all to 65534 (nobody).
+    expect(one("PrivateUsers") ?? "no").toBe("no");
+  });
+
+  it("config.example.yaml serves each socket unit's path, the jobs one without tokenless calls", () => {
+    const config = parse(readFileSync(join(DEPLOY, "config.example.yaml"), "utf8")) as { listen: { grpc: Array<string | { address: string; allow_tokenless?: boolean }> } };
+    const entries = config.listen.grpc.map((e) => (typeof e === "string" ? { address: e } : e));
+    const at = (path: string) => entries.find((e) => e.address === `unix://${path}`);
+    expect(at(directive(socket, "ListenStream")[0]!)).toEqual({ address: "unix:///run/tokenbroker/tokenbroker.sock" });
+    expect(at(directive(jobsSocket, "ListenStream")[0]!)).toEqual({ address: "unix:///run/tokenbroker/jobs.sock", allow_tokenless: false });
   });
 
   it("config.example.yaml is valid, uses the unit's credentials, and drains within TimeoutStopSec", () => {
