@@ -2,6 +2,7 @@ import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { credentialNameProblem } from "../secret-file.js";
 import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
 
 export { SCOPES, type CallerScope } from "./callers.js";
@@ -112,6 +113,12 @@ function filePaths(baseDir: string) {
 
 type FileSchema = ReturnType<typeof filePaths>;
 
+/** A systemd credential's name: a file name inside $CREDENTIALS_DIRECTORY (secret-file.ts words the refusal, for the keys too). */
+const credentialName = z.string().check((ctx) => {
+  const problem = credentialNameProblem(ctx.value);
+  if (problem !== undefined) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+});
+
 /** The one of a `*_file` / `*_credential` pair that is set (the schema checked that exactly one is). */
 function secretSource(file: string | undefined, credential: string | undefined): { kind: "file"; path: string } | { kind: "credential"; name: string } {
   return file !== undefined ? { kind: "file", path: file } : { kind: "credential", name: credential! };
@@ -126,7 +133,7 @@ const providerSchema = (file: FileSchema) => z.strictObject({
   client_id: z.string().min(1, { error: "must not be empty" }),
   client_secret: z.string().optional(),
   client_secret_file: file(undefined, true).optional(),
-  client_secret_credential: z.string().optional(),
+  client_secret_credential: credentialName.optional(),
   auth_url: url.optional(),
   token_url: url.optional(),
   validate_url: url.optional(),
@@ -190,7 +197,7 @@ export const configSchema = (baseDir: string) => {
       postgres: z
         .strictObject({
           url_file: file().optional(),
-          url_credential: z.string().min(1).optional(),
+          url_credential: credentialName.optional(),
           pool_size: z.number().int().min(1).max(1000).default(10),
           statement_timeout: duration.prefault("5s"),
           lock_timeout: duration.prefault("2s"),
@@ -234,7 +241,7 @@ export const configSchema = (baseDir: string) => {
   encryption: z
     .strictObject({
       keys_file: file().optional(),
-      keys_credential: z.string().min(1).optional(),
+      keys_credential: credentialName.optional(),
     })
     .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
       error: "set exactly one of keys_file or keys_credential",
