@@ -162,6 +162,98 @@ const providerSchema = (file: FileSchema) => z.strictObject({
   /** How long the provider's refresh tokens live unused (overrides the catalog); its links are refreshed before that, used or not. */
   refresh_token_idle_lifetime: duration.optional(),
 });
+/** `store:` — exactly one of sqlite or postgres, as a tagged union (`kind`). */
+const storeSchema = (file: FileSchema) =>
+  z
+    .strictObject({
+      sqlite: z
+        .strictObject({
+          path: file("must not be empty"),
+          /** Decoded links kept in memory for cache hits; 0 disables. */
+          cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+        })
+        .optional(),
+      /**
+       * A fleet on one PostgreSQL database (docs/design.md §4.5). The URL
+       * carries the password, so it is only ever read from a file or a
+       * systemd credential, never written in this file.
+       */
+      postgres: z
+        .strictObject({
+          url_file: file().optional(),
+          url_credential: credentialName.optional(),
+          pool_size: z.number().int().min(1).max(1000).default(10),
+          statement_timeout: duration.prefault("5s"),
+          lock_timeout: duration.prefault("2s"),
+          /**
+           * The client-side deadline of every statement (default
+           * statement_timeout + 1s): a connection that sends nothing back for
+           * this long is destroyed and the call answers STORE_UNAVAILABLE.
+           */
+          query_timeout: duration.optional(),
+          /** How long getting a connection may take. */
+          connect_timeout: duration.prefault("5s"),
+          /**
+           * Cached records are served only while a heartbeat sent through the
+           * pool came back on the LISTEN connection within this long;
+           * otherwise every read goes to the database and the LISTEN
+           * connection is made again.
+           */
+          listen_freshness: duration.prefault("3s"),
+          cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
+          /**
+           * LISTEN for other hosts' commits (off behind a transaction-pooling
+           * PgBouncer, which cannot LISTEN): without it the record cache is
+           * off and every read goes to the database.
+           */
+          listen: z.boolean().default(true),
+          ssl: z
+            .strictObject({
+              mode: z.enum(["disable", "require", "verify-ca", "verify-full"]),
+              ca_file: file().optional(),
+            })
+            .optional(),
+        })
+        .refine((p) => (p.url_file === undefined) !== (p.url_credential === undefined), {
+          error: "set exactly one of url_file or url_credential (the URL holds the password: never inline)",
+        })
+        .transform(({ url_file, url_credential, ...rest }) => ({ ...rest, url: secretSource(url_file, url_credential) }))
+        .optional(),
+    })
+    .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" })
+    .transform((s) => (s.sqlite !== undefined ? { kind: "sqlite" as const, ...s.sqlite } : { kind: "postgres" as const, ...s.postgres! }));
+
+/** `encryption:` — the keys file or the keys credential (exactly one). */
+const encryptionSchema = (file: FileSchema) =>
+  z
+    .strictObject({
+      keys_file: file().optional(),
+      keys_credential: credentialName.optional(),
+    })
+    .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
+      error: "set exactly one of keys_file or keys_credential",
+    })
+    .transform((e) => secretSource(e.keys_file, e.keys_credential));
+
+/** `refresh:` — the engine's timings and limits (docs/design.md §3). */
+const refreshSchema = z
+  .strictObject({
+    min_valid_for: duration.prefault("60s"),
+    timeout: duration.prefault("10s"),
+    initial_backoff: duration.prefault("250ms"),
+    max_backoff: duration.prefault("2s"),
+    retry_budget: duration.prefault("10s"),
+    provider_concurrency: z.number().int().min(1).max(1024).default(8),
+    validate: z.boolean().default(true),
+    misconfigured_backoff: duration.prefault("30s"),
+    lease_ttl: duration.prefault("15s"),
+    answer_timeout: duration.prefault("5m"),
+    interrupted_window: duration.prefault("10m"),
+    /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
+    keep_fresh_for: duration.prefault("24h"),
+  })
+  .prefault({});
+
 export type ProviderInput = z.output<ReturnType<typeof providerSchema>>;
 export type ConfigInput = z.output<ReturnType<typeof configSchema>>;
 
@@ -180,90 +272,9 @@ export const configSchema = (baseDir: string) => {
     redirect_allowlist: z.array(url).default([]),
     /** How long a StartLink state stays usable. */
     link_state_ttl: duration.prefault("10m"),
-    store: z
-      .strictObject({
-        sqlite: z
-          .strictObject({
-            path: file("must not be empty"),
-            /** Decoded links kept in memory for cache hits; 0 disables. */
-            cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
-          })
-          .optional(),
-        /**
-         * A fleet on one PostgreSQL database (docs/design.md §4.5). The URL
-         * carries the password, so it is only ever read from a file or a
-         * systemd credential, never written in this file.
-         */
-        postgres: z
-          .strictObject({
-            url_file: file().optional(),
-            url_credential: credentialName.optional(),
-            pool_size: z.number().int().min(1).max(1000).default(10),
-            statement_timeout: duration.prefault("5s"),
-            lock_timeout: duration.prefault("2s"),
-            /**
-             * The client-side deadline of every statement (default
-             * statement_timeout + 1s): a connection that sends nothing back for
-             * this long is destroyed and the call answers STORE_UNAVAILABLE.
-             */
-            query_timeout: duration.optional(),
-            /** How long getting a connection may take. */
-            connect_timeout: duration.prefault("5s"),
-            /**
-             * Cached records are served only while a heartbeat sent through the
-             * pool came back on the LISTEN connection within this long;
-             * otherwise every read goes to the database and the LISTEN
-             * connection is made again.
-             */
-            listen_freshness: duration.prefault("3s"),
-            cache_entries: z.number().int().min(0).max(10_000_000).default(10_000),
-            /**
-             * LISTEN for other hosts' commits (off behind a transaction-pooling
-             * PgBouncer, which cannot LISTEN): without it the record cache is
-             * off and every read goes to the database.
-             */
-            listen: z.boolean().default(true),
-            ssl: z
-              .strictObject({
-                mode: z.enum(["disable", "require", "verify-ca", "verify-full"]),
-                ca_file: file().optional(),
-              })
-              .optional(),
-          })
-          .refine((p) => (p.url_file === undefined) !== (p.url_credential === undefined), {
-            error: "set exactly one of url_file or url_credential (the URL holds the password: never inline)",
-          })
-          .transform(({ url_file, url_credential, ...rest }) => ({ ...rest, url: secretSource(url_file, url_credential) }))
-          .optional(),
-      })
-      .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" })
-      .transform((s) => (s.sqlite !== undefined ? { kind: "sqlite" as const, ...s.sqlite } : { kind: "postgres" as const, ...s.postgres! })),
-    encryption: z
-      .strictObject({
-        keys_file: file().optional(),
-        keys_credential: credentialName.optional(),
-      })
-      .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
-        error: "set exactly one of keys_file or keys_credential",
-      })
-      .transform((e) => secretSource(e.keys_file, e.keys_credential)),
-    refresh: z
-      .strictObject({
-        min_valid_for: duration.prefault("60s"),
-        timeout: duration.prefault("10s"),
-        initial_backoff: duration.prefault("250ms"),
-        max_backoff: duration.prefault("2s"),
-        retry_budget: duration.prefault("10s"),
-        provider_concurrency: z.number().int().min(1).max(1024).default(8),
-        validate: z.boolean().default(true),
-        misconfigured_backoff: duration.prefault("30s"),
-        lease_ttl: duration.prefault("15s"),
-        answer_timeout: duration.prefault("5m"),
-        interrupted_window: duration.prefault("10m"),
-        /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
-        keep_fresh_for: duration.prefault("24h"),
-      })
-      .prefault({}),
+    store: storeSchema(file),
+    encryption: encryptionSchema(file),
+    refresh: refreshSchema,
     shutdown_grace: duration.prefault("10s"),
     /** WatchAccessToken streams (docs/design.md §3.5). */
     watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
