@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Config, ConfigPlan, Listener, PostgresStoreConfig, PostgresStorePlan, SecretSource, StoreConfig } from "./config.js";
-import { TlsFiles } from "../net/tls-files.js";
+import { TlsFiles } from "../listen/tls-files.js";
 import { redactUrl } from "../redact.js";
 import { credentialNameProblem, readSecretText } from "../secret-file.js";
 

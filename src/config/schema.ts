@@ -1,7 +1,7 @@
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
-import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { parseListenAddress, type ListenAddress } from "../listen/listen-address.js";
 import { credentialNameProblem } from "../secret-file.js";
 import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
 

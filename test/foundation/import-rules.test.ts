@@ -81,15 +81,15 @@ describe("the import rules check (docs/design.md §1)", () => {
       },
       {
         rule: "no-circular",
-        from: "src/net/cycle-a.ts",
-        to: "src/net/cycle-b.ts",
+        from: "src/listen/cycle-a.ts",
+        to: "src/listen/cycle-b.ts",
         files: {
-          "src/net/cycle-a.ts": `import { b } from "./cycle-b.js";\nexport const a = (): number => b() + 1;\n`,
-          "src/net/cycle-b.ts": `import { a } from "./cycle-a.js";\nexport const b = (): number => a() - 1;\n`,
+          "src/listen/cycle-a.ts": `import { b } from "./cycle-b.js";\nexport const a = (): number => b() + 1;\n`,
+          "src/listen/cycle-b.ts": `import { a } from "./cycle-a.js";\nexport const b = (): number => a() - 1;\n`,
         },
       },
     ];
-    const copy = projectCopy(Object.assign({}, ...cases.map((c) => c.files), { "src/net/orphan.ts": "export const unused = 1;\n" }));
+    const copy = projectCopy(Object.assign({}, ...cases.map((c) => c.files), { "src/listen/orphan.ts": "export const unused = 1;\n" }));
     const run = await depcruise(copy);
     expect(run.code, run.output).not.toBe(0);
     const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
