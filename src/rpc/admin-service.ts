@@ -16,7 +16,7 @@ export interface ServerFacts {
   startedAt: number;
   listeners: string[];
   store: string;
-  /** What each listener speaks (net/listener-facts.ts). */
+  /** What each listener speaks (listen/listener-facts.ts). */
   listenerDetails?: ListenerFact[];
   /** Why the store does not answer now; undefined while it does. */
   storeProblem?: string | undefined;
