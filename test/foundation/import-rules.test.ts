@@ -94,7 +94,7 @@ describe("the import rules check (docs/design.md §1)", () => {
     expect(run.code, run.output).not.toBe(0);
     const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     for (const c of cases) expect(run.output).toMatch(new RegExp(`error ${c.rule}: ${esc(c.from)} →\\s+${esc(c.to)}`));
-    expect(run.output).toMatch(/error no-orphans: src\/net\/orphan\.ts/);
+    expect(run.output).toMatch(/error no-orphans: src\/listen\/orphan\.ts/);
     // Nothing but the injected imports (and the orphan) is reported.
     expect(run.output).toContain(`${cases.length + 1} dependency violations`);
   });
