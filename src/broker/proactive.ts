@@ -6,6 +6,7 @@ import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan } from "./ahea
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
+import { DueHeap } from "./due-heap.js";
 import type { Random } from "./random.js";
 
 /**
@@ -77,7 +78,7 @@ const SCAN_PAGE = 500;
 export class Proactive {
   readonly #options: ProactiveOptions;
   readonly #entries = new Map<string, Entry>();
-  readonly #heap: Item[] = [];
+  readonly #heap = new DueHeap<Item>();
   readonly #running = new Map<string, number>();
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
@@ -193,7 +194,7 @@ export class Proactive {
     entry.dueAt = Math.max(due, entry.notBefore);
     entry.seq = ++this.#seq;
     if (!Number.isFinite(entry.dueAt)) return;
-    this.#push({ at: entry.dueAt, seq: entry.seq, entry });
+    this.#heap.push({ at: entry.dueAt, seq: entry.seq, entry });
     if (entry.dueAt < this.#sleepUntil) this.#sleep?.abort();
   }
 
@@ -201,13 +202,13 @@ export class Proactive {
     const clock = this.#options.clock;
     while (!this.#stop.signal.aborted) {
       const now = clock.now();
-      for (let top = this.#heap[0]; top !== undefined && top.at <= now; top = this.#heap[0]) {
-        this.#pop();
+      for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
+        this.#heap.pop();
         const entry = top.entry;
         if (top.seq !== entry.seq || this.#entries.get(entry.keyId) !== entry) continue;
         this.#due(entry, now);
       }
-      const next = this.#heap[0]?.at ?? Number.POSITIVE_INFINITY;
+      const next = this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY;
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
       const ctl = new AbortController();
       this.#sleep = ctl;
@@ -391,36 +392,5 @@ export class Proactive {
       const last = page[page.length - 1] as LinkKey;
       after = { providerId: last.providerId, userId: last.userId };
     }
-  }
-
-  #push(item: Item): void {
-    const heap = this.#heap;
-    heap.push(item);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((heap[parent] as Item).at <= item.at) break;
-      heap[i] = heap[parent] as Item;
-      i = parent;
-    }
-    heap[i] = item;
-  }
-
-  #pop(): void {
-    const heap = this.#heap;
-    const last = heap.pop() as Item;
-    if (heap.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      const right = left + 1;
-      let earlier = left;
-      if (left >= heap.length) break;
-      if (right < heap.length && (heap[right] as Item).at < (heap[left] as Item).at) earlier = right;
-      if ((heap[earlier] as Item).at >= last.at) break;
-      heap[i] = heap[earlier] as Item;
-      i = earlier;
-    }
-    heap[i] = last;
   }
 }
