@@ -242,8 +242,8 @@ export class RefreshEngine {
   async #refreshLocked(key: LinkKey, provider: ProviderEntry, want: Want, arrived: number, ran?: { sent: boolean }): Promise<LinkRecord> {
     // Long enough for a live holder to finish one whole refresh; the caller
     // has usually stopped waiting long before (its deadline), the work not.
-    const s = this.#settings;
-    const giveUpAt = this.#clock.now() + s.leaseTtlMs + s.budgetMs + 2 * s.timeoutMs;
+    const settings = this.#settings;
+    const giveUpAt = this.#clock.now() + settings.leaseTtlMs + settings.budgetMs + 2 * settings.timeoutMs;
     let changes = 0;
     for (;;) {
       // Invariant 2: after taking the lock, re-read.
@@ -317,19 +317,19 @@ export class RefreshEngine {
     return rec;
   }
 
-  #track(p: Promise<unknown>): void {
-    this.#inFlight.add(p);
+  #track(work: Promise<unknown>): void {
+    this.#inFlight.add(work);
     const done = (): void => {
-      this.#inFlight.delete(p);
+      this.#inFlight.delete(work);
     };
-    p.then(done, done);
+    work.then(done, done);
   }
 
   /** Tokens issued for a link unlinked while the refresh was in flight (possibly by another process) belong to no one. */
   #revokeOrphan(key: LinkKey, provider: ProviderEntry, tokens: TokenSet): void {
     const work = this.#endpoint
       .revoke(provider, { ...(tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}), accessToken: tokens.accessToken }, this.#settings.timeoutMs)
-      .then((r) => this.#log.info({ provider: key.providerId, user: key.userId, revoked: r.revoked }, "revoked tokens refreshed for an unlinked link"));
+      .then((result) => this.#log.info({ provider: key.providerId, user: key.userId, revoked: result.revoked }, "revoked tokens refreshed for an unlinked link"));
     this.#track(work);
   }
 }

@@ -65,9 +65,9 @@ export class PendingCommits {
     if (all.length === 0) return [];
     const left = Math.max(0, deadline - this.clock.now());
     const timeout = new AbortController();
-    await Promise.race([Promise.allSettled(all.map((p) => p.settled)), this.clock.sleep(left, timeout.signal).catch(() => undefined)]);
+    await Promise.race([Promise.allSettled(all.map((pending) => pending.settled)), this.clock.sleep(left, timeout.signal).catch(() => undefined)]);
     timeout.abort();
-    return [...this.#byKey.values()].map((p) => ({ providerId: p.record.providerId, userId: p.record.userId }));
+    return [...this.#byKey.values()].map((pending) => ({ providerId: pending.record.providerId, userId: pending.record.userId }));
   }
 
   async #retry(key: LinkKey, commit: CommitOnce, renew: () => Promise<unknown>): Promise<LinkRecord | undefined> {

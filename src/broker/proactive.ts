@@ -6,6 +6,7 @@ import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan } from "./ahea
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
+import { DueHeap } from "./due-heap.js";
 import type { Random } from "./random.js";
 
 /**
@@ -35,7 +36,7 @@ export interface ProactiveOptions {
 
 interface Entry {
   key: LinkKey;
-  k: string;
+  keyId: string;
   /** When a caller last asked (engine clock); -Infinity for a link known only from the idle scan. */
   lastUsedAt: number;
   /** Open watches holding it in use. */
@@ -75,9 +76,9 @@ const MAX_RETRY_MS = 300_000;
 const SCAN_PAGE = 500;
 
 export class Proactive {
-  readonly #o: ProactiveOptions;
+  readonly #options: ProactiveOptions;
   readonly #entries = new Map<string, Entry>();
-  readonly #heap: Item[] = [];
+  readonly #heap = new DueHeap<Item>();
   readonly #running = new Map<string, number>();
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
@@ -88,8 +89,8 @@ export class Proactive {
   #seq = 0;
   #started = false;
 
-  constructor(o: ProactiveOptions) {
-    this.#o = o;
+  constructor(options: ProactiveOptions) {
+    this.#options = options;
   }
 
   /** Starts the timer loop and, for idle-lifetime providers, the scans. */
@@ -97,9 +98,9 @@ export class Proactive {
     if (this.#started) return;
     this.#started = true;
     void this.#loop();
-    for (const p of this.#o.providers.all()) {
-      const idle = p.config.refreshTokenIdleLifetimeMs;
-      if (idle !== undefined && !p.config.noRefresh) void this.#scanLoop(p.config.id, idle);
+    for (const provider of this.#options.providers.all()) {
+      const idle = provider.config.refreshTokenIdleLifetimeMs;
+      if (idle !== undefined && !provider.config.noRefresh) void this.#scanLoop(provider.config.id, idle);
     }
   }
 
@@ -116,54 +117,54 @@ export class Proactive {
    * refresh starts at once (the caller already has its token).
    */
   used(key: LinkKey, minValidMs: number, rec?: LinkRecord): void {
-    if (this.#stop.signal.aborted || this.#o.keepFreshForMs <= 0) return;
-    const now = this.#o.clock.now();
-    const k = linkKeyId(key);
-    let e = this.#entries.get(k);
-    if (e === undefined) {
-      e = { key: { providerId: key.providerId, userId: key.userId }, k, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
-      this.#entries.set(k, e);
+    if (this.#stop.signal.aborted || this.#options.keepFreshForMs <= 0) return;
+    const now = this.#options.clock.now();
+    const keyId = linkKeyId(key);
+    let entry = this.#entries.get(keyId);
+    if (entry === undefined) {
+      entry = { key: { providerId: key.providerId, userId: key.userId }, keyId, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
+      this.#entries.set(keyId, entry);
     }
-    e.lastUsedAt = now;
+    entry.lastUsedAt = now;
     let changed = false;
-    if (minValidMs >= e.minValidMs || now - e.minValidAt > this.#o.keepFreshForMs) {
-      changed = minValidMs !== e.minValidMs;
-      e.minValidMs = minValidMs;
-      e.minValidAt = now;
+    if (minValidMs >= entry.minValidMs || now - entry.minValidAt > this.#options.keepFreshForMs) {
+      changed = minValidMs !== entry.minValidMs;
+      entry.minValidMs = minValidMs;
+      entry.minValidAt = now;
     }
-    if (rec !== undefined && rec.version !== e.version) {
-      e.version = rec.version;
-      e.rec = { expiresAt: rec.expiresAt, lastRefreshedAt: rec.lastRefreshedAt, updatedAt: rec.updatedAt, accessToken: rec.accessToken };
-      e.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#o.random();
+    if (rec !== undefined && rec.version !== entry.version) {
+      entry.version = rec.version;
+      entry.rec = { expiresAt: rec.expiresAt, lastRefreshedAt: rec.lastRefreshedAt, updatedAt: rec.updatedAt, accessToken: rec.accessToken };
+      entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
       changed = true;
     }
-    if (changed) this.#reschedule(e, now);
+    if (changed) this.#reschedule(entry, now);
     // The advisory window: this caller has its token; one refresh starts in the background.
-    if (!e.busy && e.rec !== undefined && now >= e.notBefore && now >= aheadDueAt(e.rec, this.#plan(e, now), AHEAD_EARLIEST)) this.#dispatch(e);
+    if (!entry.busy && entry.rec !== undefined && now >= entry.notBefore && now >= aheadDueAt(entry.rec, this.#plan(entry, now), AHEAD_EARLIEST)) this.#dispatch(entry);
   }
 
   /** A watch holds the link in use until the returned function is called. */
   hold(key: LinkKey, minValidMs: number): () => void {
     this.used(key, minValidMs);
-    const e = this.#entries.get(linkKeyId(key));
-    if (e === undefined) return () => undefined;
-    e.holds++;
+    const entry = this.#entries.get(linkKeyId(key));
+    if (entry === undefined) return () => undefined;
+    entry.holds++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      e.holds--;
-      e.lastUsedAt = this.#o.clock.now();
+      entry.holds--;
+      entry.lastUsedAt = this.#options.clock.now();
     };
   }
 
   /** Links in use whose token is inside its advisory window now (a gauge). */
   get inAdvisoryWindow(): number {
-    const now = this.#o.clock.now();
+    const now = this.#options.clock.now();
     let n = 0;
-    for (const e of this.#entries.values()) {
-      const plan = this.#plan(e, now);
-      if (e.rec !== undefined && plan.inUse && e.rec.expiresAt !== null && now < e.rec.expiresAt && now >= aheadDueAt(e.rec, plan, AHEAD_EARLIEST)) n++;
+    for (const entry of this.#entries.values()) {
+      const plan = this.#plan(entry, now);
+      if (entry.rec !== undefined && plan.inUse && entry.rec.expiresAt !== null && now < entry.rec.expiresAt && now >= aheadDueAt(entry.rec, plan, AHEAD_EARLIEST)) n++;
     }
     return n;
   }
@@ -173,41 +174,41 @@ export class Proactive {
     return this.#entries.size;
   }
 
-  #plan(e: Entry, now: number): AheadPlan {
-    const inUse = e.holds > 0 || now - e.lastUsedAt <= this.#o.keepFreshForMs;
-    const idle = this.#o.providers.get(e.key.providerId)?.config.refreshTokenIdleLifetimeMs;
-    return { inUse, maxMinValidMs: inUse ? e.minValidMs : 0, idleLifetimeMs: idle };
+  #plan(entry: Entry, now: number): AheadPlan {
+    const inUse = entry.holds > 0 || now - entry.lastUsedAt <= this.#options.keepFreshForMs;
+    const idle = this.#options.providers.get(entry.key.providerId)?.config.refreshTokenIdleLifetimeMs;
+    return { inUse, maxMinValidMs: inUse ? entry.minValidMs : 0, idleLifetimeMs: idle };
   }
 
   /** Sets the entry's next due time from what it knows and queues it. */
-  #reschedule(e: Entry, now: number, at?: number): void {
-    const plan = this.#plan(e, now);
-    let due = at ?? (e.rec === undefined ? Number.POSITIVE_INFINITY : aheadDueAt(e.rec, plan, e.fraction));
+  #reschedule(entry: Entry, now: number, at?: number): void {
+    const plan = this.#plan(entry, now);
+    let due = at ?? (entry.rec === undefined ? Number.POSITIVE_INFINITY : aheadDueAt(entry.rec, plan, entry.fraction));
     // An in-use link is looked at again when keep_fresh_for runs out (then dropped, unless idle-lifetime).
-    if (plan.inUse && e.holds === 0) due = Math.min(due, e.lastUsedAt + this.#o.keepFreshForMs + 1);
+    if (plan.inUse && entry.holds === 0) due = Math.min(due, entry.lastUsedAt + this.#options.keepFreshForMs + 1);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
-      this.#entries.delete(e.k);
-      e.seq = -1;
+      this.#entries.delete(entry.keyId);
+      entry.seq = -1;
       return;
     }
-    e.dueAt = Math.max(due, e.notBefore);
-    e.seq = ++this.#seq;
-    if (!Number.isFinite(e.dueAt)) return;
-    this.#push({ at: e.dueAt, seq: e.seq, entry: e });
-    if (e.dueAt < this.#sleepUntil) this.#sleep?.abort();
+    entry.dueAt = Math.max(due, entry.notBefore);
+    entry.seq = ++this.#seq;
+    if (!Number.isFinite(entry.dueAt)) return;
+    this.#heap.push({ at: entry.dueAt, seq: entry.seq, entry });
+    if (entry.dueAt < this.#sleepUntil) this.#sleep?.abort();
   }
 
   async #loop(): Promise<void> {
-    const clock = this.#o.clock;
+    const clock = this.#options.clock;
     while (!this.#stop.signal.aborted) {
       const now = clock.now();
-      for (let top = this.#heap[0]; top !== undefined && top.at <= now; top = this.#heap[0]) {
-        this.#pop();
-        const e = top.entry;
-        if (top.seq !== e.seq || this.#entries.get(e.k) !== e) continue;
-        this.#due(e, now);
+      for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
+        this.#heap.pop();
+        const entry = top.entry;
+        if (top.seq !== entry.seq || this.#entries.get(entry.keyId) !== entry) continue;
+        this.#due(entry, now);
       }
-      const next = this.#heap[0]?.at ?? Number.POSITIVE_INFINITY;
+      const next = this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY;
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
       const ctl = new AbortController();
       this.#sleep = ctl;
@@ -219,32 +220,32 @@ export class Proactive {
   }
 
   /** A scheduled time came: drop a link no longer in use, or refresh it. */
-  #due(e: Entry, now: number): void {
-    if (e.busy) return;
-    const plan = this.#plan(e, now);
+  #due(entry: Entry, now: number): void {
+    if (entry.busy) return;
+    const plan = this.#plan(entry, now);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
-      this.#entries.delete(e.k);
+      this.#entries.delete(entry.keyId);
       return;
     }
-    if (e.rec !== undefined && now < aheadDueAt(e.rec, plan, e.fraction)) {
-      this.#reschedule(e, now);
+    if (entry.rec !== undefined && now < aheadDueAt(entry.rec, plan, entry.fraction)) {
+      this.#reschedule(entry, now);
       return;
     }
-    this.#dispatch(e);
+    this.#dispatch(entry);
   }
 
   /** Starts the entry's refresh, or queues it behind its provider's background limit or pause. */
-  #dispatch(e: Entry): void {
-    e.busy = true;
-    const p = e.key.providerId;
-    const now = this.#o.clock.now();
-    if ((this.#running.get(p) ?? 0) >= this.#limit(p) || (this.#pausedUntil.get(p) ?? 0) > now) {
-      const q = this.#queued.get(p) ?? [];
-      q.push(e);
-      this.#queued.set(p, q);
+  #dispatch(entry: Entry): void {
+    entry.busy = true;
+    const providerId = entry.key.providerId;
+    const now = this.#options.clock.now();
+    if ((this.#running.get(providerId) ?? 0) >= this.#limit(providerId) || (this.#pausedUntil.get(providerId) ?? 0) > now) {
+      const queue = this.#queued.get(providerId) ?? [];
+      queue.push(entry);
+      this.#queued.set(providerId, queue);
       return;
     }
-    this.#run(e);
+    this.#run(entry);
   }
 
   /**
@@ -254,92 +255,92 @@ export class Proactive {
    * behind refreshes that could wait.
    */
   #limit(providerId: string): number {
-    const entry = this.#o.providers.get(providerId);
+    const entry = this.#options.providers.get(providerId);
     return entry === undefined ? 1 : Math.max(1, Math.ceil(entry.gate.limit / 2));
   }
 
-  #run(e: Entry): void {
-    const p = e.key.providerId;
-    this.#running.set(p, (this.#running.get(p) ?? 0) + 1);
-    const now = this.#o.clock.now();
-    this.#o
-      .refresh(e.key, this.#plan(e, now))
+  #run(entry: Entry): void {
+    const providerId = entry.key.providerId;
+    this.#running.set(providerId, (this.#running.get(providerId) ?? 0) + 1);
+    const now = this.#options.clock.now();
+    this.#options
+      .refresh(entry.key, this.#plan(entry, now))
       .then(
         ({ record, sent }) => {
-          this.#o.events.refreshedAhead(e.key, sent ? "REFRESHED" : "NOT_NEEDED");
-          e.failures = 0;
-          e.notBefore = 0;
-          this.#learn(e, record);
-          e.busy = false;
-          this.#reschedule(e, this.#o.clock.now());
+          this.#options.events.refreshedAhead(entry.key, sent ? "REFRESHED" : "NOT_NEEDED");
+          entry.failures = 0;
+          entry.notBefore = 0;
+          this.#learn(entry, record);
+          entry.busy = false;
+          this.#reschedule(entry, this.#options.clock.now());
         },
         (err: unknown) => {
-          e.busy = false;
-          this.#failed(e, err);
+          entry.busy = false;
+          this.#failed(entry, err);
         },
       )
       .finally(() => {
-        this.#running.set(p, (this.#running.get(p) ?? 1) - 1);
-        this.#pump(p);
+        this.#running.set(providerId, (this.#running.get(providerId) ?? 1) - 1);
+        this.#pump(providerId);
       });
   }
 
-  #learn(e: Entry, rec: LinkRecord): void {
-    if (rec.version === e.version) return;
-    e.version = rec.version;
-    e.rec = { expiresAt: rec.expiresAt, lastRefreshedAt: rec.lastRefreshedAt, updatedAt: rec.updatedAt, accessToken: rec.accessToken };
-    e.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#o.random();
+  #learn(entry: Entry, rec: LinkRecord): void {
+    if (rec.version === entry.version) return;
+    entry.version = rec.version;
+    entry.rec = { expiresAt: rec.expiresAt, lastRefreshedAt: rec.lastRefreshedAt, updatedAt: rec.updatedAt, accessToken: rec.accessToken };
+    entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
   }
 
   /** A background refresh failed: callers keep the current token; the link is tried again later, or dropped when it needs re-linking. */
-  #failed(e: Entry, err: unknown): void {
-    const now = this.#o.clock.now();
+  #failed(entry: Entry, err: unknown): void {
+    const now = this.#options.clock.now();
     const reason = err instanceof BrokerError ? err.reason : Reason.INTERNAL;
-    this.#o.events.refreshedAhead(e.key, reason as AheadOutcome);
+    this.#options.events.refreshedAhead(entry.key, reason as AheadOutcome);
     switch (reason) {
       case Reason.LINK_NOT_FOUND:
       case Reason.REAUTH_REQUIRED:
       case Reason.PROVIDER_NOT_FOUND:
       case Reason.DECRYPT_FAILED:
       case Reason.MIN_VALIDITY_UNREACHABLE:
-        this.#entries.delete(e.k);
-        e.seq = -1;
+        this.#entries.delete(entry.keyId);
+        entry.seq = -1;
         return;
       default:
         break;
     }
     const retryAfter = err instanceof BrokerError ? err.detail.retryAfterMs : undefined;
-    const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(e.failures, 16));
-    e.failures++;
-    const wait = Math.max(retryAfter ?? 0, backoff) * (1 + 0.2 * this.#o.random());
+    const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(entry.failures, 16));
+    entry.failures++;
+    const wait = Math.max(retryAfter ?? 0, backoff) * (1 + 0.2 * this.#options.random());
     if (reason === Reason.PROVIDER_RATE_LIMITED || reason === Reason.PROVIDER_UNAVAILABLE || reason === Reason.PROVIDER_MISCONFIGURED) {
       // The provider's limit or outage holds every background refresh of it back, not only this link's.
       const until = now + Math.max(retryAfter ?? 0, FIRST_RETRY_MS);
-      this.#pausedUntil.set(e.key.providerId, Math.max(this.#pausedUntil.get(e.key.providerId) ?? 0, until));
+      this.#pausedUntil.set(entry.key.providerId, Math.max(this.#pausedUntil.get(entry.key.providerId) ?? 0, until));
     }
-    if (err instanceof BrokerError) this.#o.log.info({ provider: e.key.providerId, user: e.key.userId, reason, retryInMs: Math.round(wait) }, "background refresh failed; callers keep the current token");
-    else this.#o.log.error({ provider: e.key.providerId, user: e.key.userId, err: { message: String(err) } }, "background refresh failed unexpectedly");
-    e.notBefore = now + wait;
-    this.#reschedule(e, now, now + wait);
+    if (err instanceof BrokerError) this.#options.log.info({ provider: entry.key.providerId, user: entry.key.userId, reason, retryInMs: Math.round(wait) }, "background refresh failed; callers keep the current token");
+    else this.#options.log.error({ provider: entry.key.providerId, user: entry.key.userId, err: { message: String(err) } }, "background refresh failed unexpectedly");
+    entry.notBefore = now + wait;
+    this.#reschedule(entry, now, now + wait);
   }
 
   /** Starts queued refreshes of a provider while it has room and is not paused. */
   #pump(providerId: string): void {
-    const q = this.#queued.get(providerId);
-    if (q === undefined || q.length === 0) return;
-    const now = this.#o.clock.now();
+    const queue = this.#queued.get(providerId);
+    if (queue === undefined || queue.length === 0) return;
+    const now = this.#options.clock.now();
     const paused = this.#pausedUntil.get(providerId) ?? 0;
     if (paused > now) {
-      if (!this.#stop.signal.aborted) void this.#o.clock.sleep(paused - now, this.#stop.signal).then(() => this.#pump(providerId), () => undefined);
+      if (!this.#stop.signal.aborted) void this.#options.clock.sleep(paused - now, this.#stop.signal).then(() => this.#pump(providerId), () => undefined);
       return;
     }
-    while (q.length > 0 && (this.#running.get(providerId) ?? 0) < this.#limit(providerId)) {
-      const e = q.shift() as Entry;
-      if (this.#entries.get(e.k) !== e || this.#stop.signal.aborted) {
-        e.busy = false;
+    while (queue.length > 0 && (this.#running.get(providerId) ?? 0) < this.#limit(providerId)) {
+      const entry = queue.shift() as Entry;
+      if (this.#entries.get(entry.keyId) !== entry || this.#stop.signal.aborted) {
+        entry.busy = false;
         continue;
       }
-      this.#run(e);
+      this.#run(entry);
     }
   }
 
@@ -350,77 +351,46 @@ export class Proactive {
       try {
         await this.#scan(providerId, idleMs, every);
       } catch (err) {
-        this.#o.log.warn({ provider: providerId, err: { message: String(err) } }, "listing links for keep-alive refreshes failed; trying again later");
+        this.#options.log.warn({ provider: providerId, err: { message: String(err) } }, "listing links for keep-alive refreshes failed; trying again later");
       }
-      await this.#o.clock.sleep(every * (0.9 + 0.2 * this.#o.random()), this.#stop.signal).catch(() => undefined);
+      await this.#options.clock.sleep(every * (0.9 + 0.2 * this.#options.random()), this.#stop.signal).catch(() => undefined);
     }
   }
 
   async #scan(providerId: string, idleMs: number, every: number): Promise<void> {
     let after: LinkKey | undefined;
     for (;;) {
-      const page = await this.#o.store.list({ providerId, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
-      const now = this.#o.clock.now();
-      for (const m of page) {
-        if (!m.hasRefreshToken) continue;
-        const from = m.lastRefreshedAt ?? m.updatedAt;
+      const page = await this.#options.store.list({ providerId, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
+      const now = this.#options.clock.now();
+      for (const link of page) {
+        if (!link.hasRefreshToken) continue;
+        const from = link.lastRefreshedAt ?? link.updatedAt;
         // Only those due before the next scan: the others are looked at again then.
         if (from + idleMs * AHEAD_LATEST > now + every) continue;
-        const k = linkKeyId(m);
-        if (this.#entries.has(k)) continue;
-        const e: Entry = {
-          key: { providerId: m.providerId, userId: m.userId },
-          k,
+        const keyId = linkKeyId(link);
+        if (this.#entries.has(keyId)) continue;
+        const entry: Entry = {
+          key: { providerId: link.providerId, userId: link.userId },
+          keyId,
           lastUsedAt: Number.NEGATIVE_INFINITY,
           holds: 0,
           minValidMs: 0,
           minValidAt: now,
-          version: m.version,
-          fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#o.random(),
-          rec: { expiresAt: m.expiresAt, lastRefreshedAt: m.lastRefreshedAt, updatedAt: m.updatedAt, accessToken: "x" },
+          version: link.version,
+          fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random(),
+          rec: { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" },
           dueAt: Number.POSITIVE_INFINITY,
           seq: 0,
           busy: false,
           failures: 0,
           notBefore: 0,
         };
-        this.#entries.set(k, e);
-        this.#reschedule(e, now);
+        this.#entries.set(keyId, entry);
+        this.#reschedule(entry, now);
       }
       if (page.length < SCAN_PAGE) return;
       const last = page[page.length - 1] as LinkKey;
       after = { providerId: last.providerId, userId: last.userId };
     }
-  }
-
-  #push(item: Item): void {
-    const h = this.#heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((h[parent] as Item).at <= item.at) break;
-      h[i] = h[parent] as Item;
-      i = parent;
-    }
-    h[i] = item;
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop() as Item;
-    if (h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = l;
-      if (l >= h.length) break;
-      if (r < h.length && (h[r] as Item).at < (h[l] as Item).at) m = r;
-      if ((h[m] as Item).at >= last.at) break;
-      h[i] = h[m] as Item;
-      i = m;
-    }
-    h[i] = last;
   }
 }

@@ -12,13 +12,13 @@ export function raceSignal<T>(work: Promise<T>, signal: AbortSignal | undefined)
     const onAbort = (): void => reject(abortError(signal));
     signal.addEventListener("abort", onAbort, { once: true });
     work.then(
-      (v) => {
+      (value) => {
         signal.removeEventListener("abort", onAbort);
-        resolve(v);
+        resolve(value);
       },
-      (e: unknown) => {
+      (err: unknown) => {
         signal.removeEventListener("abort", onAbort);
-        reject(e);
+        reject(err);
       },
     );
   });
@@ -35,13 +35,13 @@ export function raceSignalIfSlow<T>(work: Promise<T>, signal: () => AbortSignal 
       raceSignal(work, signal()).then(resolve, reject);
     });
     work.then(
-      (v) => {
+      (value) => {
         clearImmediate(slow);
-        resolve(v);
+        resolve(value);
       },
-      (e: unknown) => {
+      (err: unknown) => {
         clearImmediate(slow);
-        reject(e);
+        reject(err);
       },
     );
   });

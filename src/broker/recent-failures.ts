@@ -26,13 +26,13 @@ export class RecentFailures {
 
   /** The failure recorded for `key` after the caller's `mark` and still in force at `now`. */
   since(key: string, mark: number, now: number): BrokerError | undefined {
-    const f = this.#byKey.get(key);
-    return f !== undefined && now < f.until && f.seq > mark ? f.error : undefined;
+    const failure = this.#byKey.get(key);
+    return failure !== undefined && now < failure.until && failure.seq > mark ? failure.error : undefined;
   }
 
   remember(key: string, error: BrokerError, now: number): BrokerError {
     if (this.#byKey.size >= MAX_REMEMBERED) {
-      for (const [k, f] of this.#byKey) if (f.until <= now) this.#byKey.delete(k);
+      for (const [keyId, failure] of this.#byKey) if (failure.until <= now) this.#byKey.delete(keyId);
     }
     if (this.#byKey.size < MAX_REMEMBERED) {
       this.#byKey.set(key, { seq: ++this.#seq, until: now + (error.detail.retryAfterMs ?? 1000), error });

@@ -194,14 +194,14 @@ export class Refresher {
 
   /** clearOwnSend for the send this process knows of, unless a newer send of the key supersedes it first; after `first` when given. */
   async #clearOwnSend(key: LinkKey, sent: string, first?: Promise<void>): Promise<void> {
-    const k = linkKeyId(key);
-    const mine = Symbol(k);
-    this.#clearing.set(k, mine);
+    const keyId = linkKeyId(key);
+    const mine = Symbol(keyId);
+    this.#clearing.set(keyId, mine);
     try {
       await first;
-      await clearOwnSend(this.deps, key, sent, () => this.#clearing.get(k) === mine);
+      await clearOwnSend(this.deps, key, sent, () => this.#clearing.get(keyId) === mine);
     } finally {
-      if (this.#clearing.get(k) === mine) this.#clearing.delete(k);
+      if (this.#clearing.get(keyId) === mine) this.#clearing.delete(keyId);
     }
   }
 
@@ -313,8 +313,8 @@ export class Refresher {
   }
 }
 
-function unreachable(x: never): never {
-  throw new Error(`unreachable: ${JSON.stringify(x)}`);
+function unreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
 }
 
 /**

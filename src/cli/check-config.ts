@@ -5,6 +5,7 @@ import { discoverProviders } from "../providers/index.js";
 import type { Config } from "../config/config.js";
 import { ConfigError, loadConfigFile } from "../config/load.js";
 import { Keyring, KeyringError, loadKeysFrom } from "../crypto/index.js";
+import { credentialNameProblem } from "../secret-file.js";
 import { EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 import { writeErr, writeOut } from "./output.js";
 
@@ -75,6 +76,8 @@ function encryptionOf(path: string): Config["encryption"] | undefined {
     const keysFile = typeof e?.keys_file === "string" ? resolve(dirname(path), e.keys_file) : undefined;
     const keysCredential = typeof e?.keys_credential === "string" ? e.keys_credential : undefined;
     if ((keysFile === undefined) === (keysCredential === undefined)) return undefined;
+    // A name that is no credential name was already refused by parsing, naming the field.
+    if (keysCredential !== undefined && credentialNameProblem(keysCredential) !== undefined) return undefined;
     return keysFile !== undefined ? { kind: "file", path: keysFile } : { kind: "credential", name: keysCredential! };
   } catch {
     return undefined;

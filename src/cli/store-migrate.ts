@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AesSealer, Keyring, loadKeys } from "../crypto/index.js";
 import { redactUrl } from "../redact.js";
+import { readSecretText } from "../secret-file.js";
 import { openPostgresCopyTarget, type PgCopyTarget } from "../store/postgres/index.js";
 import { SourceInUseError, openSqliteCopySource, type SqliteCopySource } from "../store/sqlite/index.js";
 import { StoreCopyError, checkSourceKeys, copyStore, describeCounts } from "../store/store-copy.js";
@@ -26,12 +26,11 @@ export async function storeMigrateCommand(ctx: CommandContext): Promise<number> 
   const from = prefixed(str(ctx.flags, "from") ?? "", "from", "sqlite");
   const urlFile = prefixed(str(ctx.flags, "to") ?? "", "to", "postgres");
   const keysFile = str(ctx.flags, "keys-file") ?? "";
-  let url: string;
-  try {
-    url = readFileSync(urlFile, "utf8").trim();
-  } catch (err) {
-    throw new UsageError(`--to postgres:${urlFile}: cannot read the URL file (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  const read = readSecretText({ kind: "file", path: urlFile }, process.env);
+  if ("failure" in read) {
+    throw new UsageError(`--to postgres:${urlFile}: cannot read the URL file (${read.failure.reason === "unreadable" ? read.failure.code : "not a regular file"})`);
   }
+  const url = read.text.trim();
   const shown = redactUrl(url);
   if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) {
     throw new UsageError(`--to postgres:${urlFile}: the file does not hold a postgres:// URL (${shown})`);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { certNameProblem } from "../net/cert-names.js";
+import { certNameProblem } from "../listen/cert-names.js";
 import { parseDuration } from "./duration.js";
 
 /**

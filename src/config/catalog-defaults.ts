@@ -1,4 +1,3 @@
-import type { PkceMethod, ProviderQuirks, RevocationStyle, TokenAuthMethod } from "../oauth/index.js";
 import type { CatalogEntry, CatalogUrls, ProviderBase, ReuseSemantics, RotationSemantics } from "./catalog-entry.js";
 import { hostRegex } from "./host-regex.js";
 import { CATALOG } from "./provider-catalog.js";
@@ -7,31 +6,27 @@ import type { ProviderType } from "./schema.js";
 /** The longest reuse grace window a config may declare (`rotation_grace`); an hour already lets a stolen token live long. */
 export const MAX_ROTATION_GRACE_MS = 3_600_000;
 
+/**
+ * The catalog entry's fields that are defaults as they stand: they pass
+ * through catalogDefaults unchanged, so a new one is a CatalogEntry field
+ * and its values (provider-catalog.ts), and nothing here. The rest are how
+ * to derive URLs and the host pattern, and the git client's view.
+ */
+type PassedThrough = Omit<CatalogEntry, "cloudBase" | "authorizePath" | "apiBase" | "urls" | "host" | "git" | "deviceFlow" | "scopeOnRefresh" | "discovery" | "consentForOfflineAccess">;
+
 /** The defaults of one provider, resolved for its configured auth_url, api_base_url and client id. */
-export interface ProviderDefaults extends CatalogUrls {
-  displayName: string;
+export interface ProviderDefaults extends CatalogUrls, PassedThrough {
   apiBaseUrl?: string;
-  scopes: string[];
-  extraTokenKeys: string[];
   /** Source of a RegExp to compile with the "i" flag. */
   regex?: string;
-  pkceMethods: PkceMethod[];
   deviceFlowSupported: boolean;
-  revocation: RevocationStyle;
-  tokenAuthMethod: TokenAuthMethod;
-  quirks: ProviderQuirks;
-  rotation: RotationSemantics;
-  reuse: ReuseSemantics;
   /** Whether sending a rotated refresh token again is harmless (it is refused, or still works). */
   resendIsProbe: boolean;
   /** The reuse grace window the rotation semantics allow (`rotation_grace` when unset). */
   rotationGraceMs: number;
   scopeOnRefresh: boolean;
-  /** How long the provider's refresh tokens live unused, where documented. */
-  refreshTokenIdleLifetimeMs?: number;
   discovery: boolean;
   consentForOfflineAccess: boolean;
-  requiresScope?: { orParam: string };
 }
 
 export interface DefaultsContext {
@@ -89,27 +84,23 @@ export function catalogDefaults(type: ProviderType, ctx: DefaultsContext = {}): 
   const configuredApi = ctx.apiBaseUrl !== undefined && URL.canParse(ctx.apiBaseUrl) ? ctx.apiBaseUrl.replace(/\/+$/, "") : undefined;
   const api = configuredApi ?? (base !== undefined ? entry.apiBase?.(base) : undefined);
   const urls: CatalogUrls = base !== undefined && entry.urls ? entry.urls(base, api ?? base, ctx.clientId ?? "") : {};
+  const { cloudBase, authorizePath, apiBase, urls: entryUrls, host, git, deviceFlow, scopeOnRefresh, discovery, consentForOfflineAccess, ...passed } = entry;
   const out: ProviderDefaults = {
     ...urls,
-    displayName: entry.displayName,
-    scopes: [...entry.scopes],
-    extraTokenKeys: [...entry.extraTokenKeys],
-    pkceMethods: [...entry.pkceMethods],
-    deviceFlowSupported: entry.deviceFlow,
-    revocation: entry.revocation,
-    tokenAuthMethod: entry.tokenAuthMethod,
-    quirks: entry.quirks,
-    rotation: entry.rotation,
-    rotationGraceMs: rotationGraceFor(entry.rotation),
-    reuse: entry.reuse,
-    resendIsProbe: resendIsProbe(entry.reuse),
-    scopeOnRefresh: entry.scopeOnRefresh ?? false,
-    discovery: entry.discovery ?? false,
-    consentForOfflineAccess: entry.consentForOfflineAccess ?? false,
+    ...passed,
+    // Copies: a config's provider must not share (and change) the catalog's arrays.
+    scopes: [...passed.scopes],
+    extraTokenKeys: [...passed.extraTokenKeys],
+    pkceMethods: [...passed.pkceMethods],
+    deviceFlowSupported: deviceFlow,
+    rotationGraceMs: rotationGraceFor(passed.rotation),
+    resendIsProbe: resendIsProbe(passed.reuse),
+    scopeOnRefresh: scopeOnRefresh ?? false,
+    discovery: discovery ?? false,
+    consentForOfflineAccess: consentForOfflineAccess ?? false,
   };
   if (api !== undefined) out.apiBaseUrl = api;
-  if (entry.refreshTokenIdleLifetimeMs !== undefined) out.refreshTokenIdleLifetimeMs = entry.refreshTokenIdleLifetimeMs;
-  if (entry.requiresScope !== undefined) out.requiresScope = { ...entry.requiresScope };
+  if (passed.requiresScope !== undefined) out.requiresScope = { ...passed.requiresScope };
   if (base !== undefined && entry.host !== undefined) {
     out.regex = hostRegex(entry.host(new URL(base).hostname, base === entry.cloudBase));
   }

@@ -1,6 +1,6 @@
 import type { ConfigPlan, Listener, PostgresStorePlan, ProviderPlan } from "./config.js";
 import { resolveAllowTokenless, resolveCallerTokens, resolveCallers } from "./callers.js";
-import { hostForUrl, isLoopbackHost } from "../net/listen-address.js";
+import { hostForUrl, isLoopbackHost } from "../listen/listen-address.js";
 import { planProvider } from "./provider-config.js";
 import type { ConfigInput } from "./schema.js";
 

@@ -1,4 +1,4 @@
-import type { ListenAddress } from "../net/listen-address.js";
+import type { ListenAddress } from "../listen/listen-address.js";
 import type { DiscoverableField, OAuthProvider } from "../oauth/index.js";
 import type { CallerConfig, CallerTokensConfig } from "./callers.js";
 import type { ProviderType } from "./schema.js";

@@ -1,8 +1,9 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { Config, ConfigPlan, Listener, PostgresStoreConfig, PostgresStorePlan, SecretSource, StoreConfig } from "./config.js";
-import { TlsFiles } from "../net/tls-files.js";
+import { TlsFiles } from "../listen/tls-files.js";
 import { redactUrl } from "../redact.js";
+import { credentialNameProblem, readSecretText } from "../secret-file.js";
 
 /** Where systemd's StateDirectory= puts a system service's state. */
 const STATE_DIRECTORY_ROOT = "/var/lib";
@@ -35,24 +36,20 @@ export function readConfigFiles(plan: ConfigPlan, env: NodeJS.ProcessEnv): { con
  * secret.
  */
 export function readSecret(source: SecretSource, field: string, env: NodeJS.ProcessEnv): { value?: string; problem?: string } {
-  switch (source.kind) {
-    case "inline":
-      return { value: source.value };
-    case "file":
-      try {
-        return { value: readFileSync(source.path, "utf8").trim() };
-      } catch (err) {
-        return { problem: `${field}_file: cannot read ${source.path} (${errorCode(err)})` };
-      }
-    case "credential": {
-      const dir = env.CREDENTIALS_DIRECTORY;
-      if (dir === undefined || dir === "") return { problem: `${field}_credential: CREDENTIALS_DIRECTORY is not set (not running under systemd with LoadCredential)` };
-      try {
-        return { value: readFileSync(join(dir, source.name), "utf8").trim() };
-      } catch (err) {
-        return { problem: `${field}_credential: cannot read credential ${source.name} (${errorCode(err)})` };
-      }
-    }
+  if (source.kind === "inline") return { value: source.value };
+  const read = readSecretText(source, env);
+  if (!("failure" in read)) return { value: read.text.trim() };
+  const failure = read.failure;
+  if (source.kind === "file") return { problem: `${field}_file: cannot read ${source.path} (${failure.reason === "unreadable" ? failure.code : "not a regular file"})` };
+  switch (failure.reason) {
+    case "invalid-name":
+      return { problem: `${field}_credential: ${credentialNameProblem(source.name)}` };
+    case "no-credentials-directory":
+      return { problem: `${field}_credential: CREDENTIALS_DIRECTORY is not set (not running under systemd with LoadCredential)` };
+    case "not-a-file":
+      return { problem: `${field}_credential: cannot read credential ${source.name} (not a regular file)` };
+    case "unreadable":
+      return { problem: `${field}_credential: cannot read credential ${source.name} (${failure.code})` };
   }
 }
 

@@ -1,7 +1,8 @@
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
-import { parseListenAddress, type ListenAddress } from "../net/listen-address.js";
+import { parseListenAddress, type ListenAddress } from "../listen/listen-address.js";
+import { credentialNameProblem } from "../secret-file.js";
 import { allowTokenlessSchema, callerSchema, callerTokensSchema } from "./callers.js";
 
 export { SCOPES, type CallerScope } from "./callers.js";
@@ -112,6 +113,12 @@ function filePaths(baseDir: string) {
 
 type FileSchema = ReturnType<typeof filePaths>;
 
+/** A systemd credential's name: a file name inside $CREDENTIALS_DIRECTORY (secret-file.ts words the refusal, for the keys too). */
+const credentialName = z.string().check((ctx) => {
+  const problem = credentialNameProblem(ctx.value);
+  if (problem !== undefined) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+});
+
 /** The one of a `*_file` / `*_credential` pair that is set (the schema checked that exactly one is). */
 function secretSource(file: string | undefined, credential: string | undefined): { kind: "file"; path: string } | { kind: "credential"; name: string } {
   return file !== undefined ? { kind: "file", path: file } : { kind: "credential", name: credential! };
@@ -126,7 +133,7 @@ const providerSchema = (file: FileSchema) => z.strictObject({
   client_id: z.string().min(1, { error: "must not be empty" }),
   client_secret: z.string().optional(),
   client_secret_file: file(undefined, true).optional(),
-  client_secret_credential: z.string().optional(),
+  client_secret_credential: credentialName.optional(),
   auth_url: url.optional(),
   token_url: url.optional(),
   validate_url: url.optional(),
@@ -155,25 +162,9 @@ const providerSchema = (file: FileSchema) => z.strictObject({
   /** How long the provider's refresh tokens live unused (overrides the catalog); its links are refreshed before that, used or not. */
   refresh_token_idle_lifetime: duration.optional(),
 });
-export type ProviderInput = z.output<ReturnType<typeof providerSchema>>;
-export type ConfigInput = z.output<ReturnType<typeof configSchema>>;
-
-/** The whole file's schema; relative paths in it are taken from baseDir. */
-export const configSchema = (baseDir: string) => {
-  const file = filePaths(baseDir);
-  return z.strictObject({
-  listen: z
-    .strictObject({
-      grpc: z.array(listener(baseDir, file)).default([]),
-      http: listener(baseDir, file).optional(),
-    })
-    .default({ grpc: [] }),
-  public_url: url.optional(),
-  /** Origins a link flow's redirect_after may point to (relative paths are always allowed). */
-  redirect_allowlist: z.array(url).default([]),
-  /** How long a StartLink state stays usable. */
-  link_state_ttl: duration.prefault("10m"),
-  store: z
+/** `store:` — exactly one of sqlite or postgres, as a tagged union (`kind`). */
+const storeSchema = (file: FileSchema) =>
+  z
     .strictObject({
       sqlite: z
         .strictObject({
@@ -190,7 +181,7 @@ export const configSchema = (baseDir: string) => {
       postgres: z
         .strictObject({
           url_file: file().optional(),
-          url_credential: z.string().min(1).optional(),
+          url_credential: credentialName.optional(),
           pool_size: z.number().int().min(1).max(1000).default(10),
           statement_timeout: duration.prefault("5s"),
           lock_timeout: duration.prefault("2s"),
@@ -230,47 +221,74 @@ export const configSchema = (baseDir: string) => {
         .optional(),
     })
     .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { error: "set exactly one of store.sqlite or store.postgres" })
-    .transform((s) => (s.sqlite !== undefined ? { kind: "sqlite" as const, ...s.sqlite } : { kind: "postgres" as const, ...s.postgres! })),
-  encryption: z
+    .transform((s) => (s.sqlite !== undefined ? { kind: "sqlite" as const, ...s.sqlite } : { kind: "postgres" as const, ...s.postgres! }));
+
+/** `encryption:` — the keys file or the keys credential (exactly one). */
+const encryptionSchema = (file: FileSchema) =>
+  z
     .strictObject({
       keys_file: file().optional(),
-      keys_credential: z.string().min(1).optional(),
+      keys_credential: credentialName.optional(),
     })
     .refine((e) => (e.keys_file === undefined) !== (e.keys_credential === undefined), {
       error: "set exactly one of keys_file or keys_credential",
     })
-    .transform((e) => secretSource(e.keys_file, e.keys_credential)),
-  refresh: z
-    .strictObject({
-      min_valid_for: duration.prefault("60s"),
-      timeout: duration.prefault("10s"),
-      initial_backoff: duration.prefault("250ms"),
-      max_backoff: duration.prefault("2s"),
-      retry_budget: duration.prefault("10s"),
-      provider_concurrency: z.number().int().min(1).max(1024).default(8),
-      validate: z.boolean().default(true),
-      misconfigured_backoff: duration.prefault("30s"),
-      lease_ttl: duration.prefault("15s"),
-      answer_timeout: duration.prefault("5m"),
-      interrupted_window: duration.prefault("10m"),
-      /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
-      keep_fresh_for: duration.prefault("24h"),
-    })
-    .prefault({}),
-  shutdown_grace: duration.prefault("10s"),
-  /** WatchAccessToken streams (docs/design.md §3.5). */
-  watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
-  log: z
-    .strictObject({
-      level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
-      /** `journald`: each JSON line behind its `<N>` syslog priority prefix (under systemd); `json`: plain JSON lines. */
-      format: z.enum(["json", "journald"]).default("json"),
-    })
-    .default({ level: "info", format: "json" }),
-  /** The audit trail: stdout with the other logs unless `file` is set. */
-  audit: z.strictObject({ file: file("must not be empty").optional() }).default({}),
-  callers: z.array(callerSchema).default([]),
-  caller_tokens: callerTokensSchema,
-  providers: z.array(providerSchema(file)).default([]),
-});
+    .transform((e) => secretSource(e.keys_file, e.keys_credential));
+
+/** `refresh:` — the engine's timings and limits (docs/design.md §3). */
+const refreshSchema = z
+  .strictObject({
+    min_valid_for: duration.prefault("60s"),
+    timeout: duration.prefault("10s"),
+    initial_backoff: duration.prefault("250ms"),
+    max_backoff: duration.prefault("2s"),
+    retry_budget: duration.prefault("10s"),
+    provider_concurrency: z.number().int().min(1).max(1024).default(8),
+    validate: z.boolean().default(true),
+    misconfigured_backoff: duration.prefault("30s"),
+    lease_ttl: duration.prefault("15s"),
+    answer_timeout: duration.prefault("5m"),
+    interrupted_window: duration.prefault("10m"),
+    /** Links a caller asked for within this long are refreshed in the background ahead of expiry; 0s: never. */
+    keep_fresh_for: duration.prefault("24h"),
+  })
+  .prefault({});
+
+export type ProviderInput = z.output<ReturnType<typeof providerSchema>>;
+export type ConfigInput = z.output<ReturnType<typeof configSchema>>;
+
+/** The whole file's schema; relative paths in it are taken from baseDir. */
+export const configSchema = (baseDir: string) => {
+  const file = filePaths(baseDir);
+  return z.strictObject({
+    listen: z
+      .strictObject({
+        grpc: z.array(listener(baseDir, file)).default([]),
+        http: listener(baseDir, file).optional(),
+      })
+      .default({ grpc: [] }),
+    public_url: url.optional(),
+    /** Origins a link flow's redirect_after may point to (relative paths are always allowed). */
+    redirect_allowlist: z.array(url).default([]),
+    /** How long a StartLink state stays usable. */
+    link_state_ttl: duration.prefault("10m"),
+    store: storeSchema(file),
+    encryption: encryptionSchema(file),
+    refresh: refreshSchema,
+    shutdown_grace: duration.prefault("10s"),
+    /** WatchAccessToken streams (docs/design.md §3.5). */
+    watch: z.strictObject({ max_streams_per_caller: z.number().int().min(1).max(100_000).default(64) }).default({ max_streams_per_caller: 64 }),
+    log: z
+      .strictObject({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+        /** `journald`: each JSON line behind its `<N>` syslog priority prefix (under systemd); `json`: plain JSON lines. */
+        format: z.enum(["json", "journald"]).default("json"),
+      })
+      .default({ level: "info", format: "json" }),
+    /** The audit trail: stdout with the other logs unless `file` is set. */
+    audit: z.strictObject({ file: file("must not be empty").optional() }).default({}),
+    callers: z.array(callerSchema).default([]),
+    caller_tokens: callerTokensSchema,
+    providers: z.array(providerSchema(file)).default([]),
+  });
 };

@@ -1,8 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { KeyringError } from "./keyring-error.js";
 import { MASTER_KEY_BYTES } from "./keyring.js";
+import { credentialNameProblem, readSecretText, type SecretLocation, type SecretReadFailure } from "../secret-file.js";
 
 /**
  * The keys file: one base64-encoded 32-byte master key per line, the active
@@ -91,59 +90,40 @@ export function loadKeys(options: LoadKeysOptions): LoadedKeys {
       keysFile === undefined ? "no keys configured: set keys_file or keys_credential" : "set either keys_file or keys_credential, not both",
     );
   }
-  if (keysFile !== undefined) return readKeys(keysFile, `keys file ${keysFile}`);
-  const path = credentialPath(keysCredential!, options.env ?? process.env);
-  return readKeys(path, `keys credential ${keysCredential} (${path})`);
+  return loadKeysFrom(keysFile !== undefined ? { kind: "file", path: keysFile } : { kind: "credential", name: keysCredential! }, options.env);
 }
 
 /** The keys a config names (`encryption.keys_file` or `.keys_credential`). */
-export function loadKeysFrom(source: { kind: "file"; path: string } | { kind: "credential"; name: string }): LoadedKeys {
-  return loadKeys(source.kind === "file" ? { keysFile: source.path } : { keysCredential: source.name });
-}
-
-function credentialPath(name: string, env: NodeJS.ProcessEnv): string {
-  // A credential name is a file name inside the credentials directory; a
-  // separator or dot-name would let configuration point outside it.
-  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
-    throw new KeyringError("KEYS_UNREADABLE", `keys credential ${JSON.stringify(name)}: not a valid credential name`);
-  }
-  const dir = env["CREDENTIALS_DIRECTORY"];
-  if (dir === undefined || dir === "") {
-    throw new KeyringError(
-      "KEYS_UNREADABLE",
-      `keys credential ${name}: CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=${name}:<path>, or use keys_file)`,
-    );
-  }
-  return join(dir, name);
-}
-
-function readKeys(path: string, label: string): LoadedKeys {
-  let text: string;
-  let mode: number;
-  let fd: number | undefined;
-  try {
-    // One descriptor for stat and read, so the mode we judge is that of the
-    // file we read (no swap between the two).
-    fd = openSync(path, constants.O_RDONLY);
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      throw new KeyringError("KEYS_UNREADABLE", `${label}: not a regular file`);
-    }
-    mode = st.mode & 0o777;
-    text = readFileSync(fd, "utf8");
-  } catch (err) {
-    if (err instanceof KeyringError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code;
-    throw new KeyringError("KEYS_UNREADABLE", `${label}: cannot read: ${why}`, { cause: err });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+export function loadKeysFrom(location: SecretLocation, env: NodeJS.ProcessEnv = process.env): LoadedKeys {
+  const read = readSecretText(location, env);
+  if ("failure" in read) throw new KeyringError("KEYS_UNREADABLE", unreadableMessage(location, read.failure));
+  const label = keysLabel(location, read.path);
   const warnings: string[] = [];
-  if ((mode & 0o077) !== 0) {
+  if ((read.mode & 0o077) !== 0) {
     warnings.push(
-      `${label} is accessible by group or others (mode ${mode.toString(8).padStart(4, "0")}); restrict it with chmod 600`,
+      `${label} is accessible by group or others (mode ${read.mode.toString(8).padStart(4, "0")}); restrict it with chmod 600`,
     );
   }
-  return { keys: parseKeysFile(text, label), path, warnings };
+  return { keys: parseKeysFile(read.text, label), path: read.path, warnings };
+}
+
+/** How errors and warnings name the keys: `keys file <path>` or `keys credential <name> (<path>)`. */
+function keysLabel(location: SecretLocation, path: string): string {
+  return location.kind === "file" ? `keys file ${path}` : `keys credential ${location.name} (${path})`;
+}
+
+function unreadableMessage(location: SecretLocation, failure: SecretReadFailure): string {
+  const name = location.kind === "credential" ? location.name : "";
+  switch (failure.reason) {
+    case "invalid-name":
+      return `keys credential ${credentialNameProblem(name)}`;
+    case "no-credentials-directory":
+      return `keys credential ${name}: CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=${name}:<path>, or use keys_file)`;
+    case "not-a-file":
+      return `${keysLabel(location, failure.path)}: not a regular file`;
+    case "unreadable": {
+      const why = failure.code === "ENOENT" ? "no such file" : failure.code === "EACCES" ? "permission denied" : failure.code;
+      return `${keysLabel(location, failure.path)}: cannot read: ${why}`;
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { isLoopbackHost, tcpAddress, type ListenAddress } from "../net/listen-address.js";
+import { isLoopbackHost, tcpAddress, type ListenAddress } from "../listen/listen-address.js";
 
 /** First descriptor systemd passes (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;

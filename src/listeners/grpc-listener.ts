@@ -1,8 +1,8 @@
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { hostForUrl, tcpAddress, type ListenAddress } from "../net/listen-address.js";
-import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../net/tls-files.js";
-import { loadPeerCredentials } from "../net/peer-credentials.js";
+import { hostForUrl, tcpAddress, type ListenAddress } from "../listen/listen-address.js";
+import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from "../listen/tls-files.js";
+import { loadPeerCredentials } from "../listen/peer-credentials.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
 import type { ActivatedSocket } from "./activation.js";
 import type { CallEnv } from "../rpc/grpc-context.js";

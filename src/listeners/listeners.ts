@@ -1,6 +1,6 @@
 import type { Config } from "../config/config.js";
-import type { ListenAddress } from "../net/listen-address.js";
-import { describeListener, listenerFacts, type ListenerFact } from "../net/listener-facts.js";
+import type { ListenAddress } from "../listen/listen-address.js";
+import { describeListener, listenerFacts, type ListenerFact } from "../listen/listener-facts.js";
 import type { Logger } from "../log.js";
 import { resolve } from "node:path";
 import { startGrpcListeners, type GrpcAddress, type GrpcListener, type InheritedSocket } from "./grpc-listener.js";

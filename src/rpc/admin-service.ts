@@ -3,7 +3,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { BrokerError } from "../errors/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { ListenerFact } from "../net/listener-facts.js";
+import type { ListenerFact } from "../listen/listener-facts.js";
 import type { KeyRotation } from "../store/key-rotation.js";
 import { MAX_BATCH } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
@@ -16,7 +16,7 @@ export interface ServerFacts {
   startedAt: number;
   listeners: string[];
   store: string;
-  /** What each listener speaks (net/listener-facts.ts). */
+  /** What each listener speaks (listen/listener-facts.ts). */
   listenerDetails?: ListenerFact[];
   /** Why the store does not answer now; undefined while it does. */
   storeProblem?: string | undefined;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallerConfig } from "../config/config.js";
 import { BrokerError, Reason } from "../errors/index.js";
-import { certNameMatches } from "../net/cert-names.js";
+import { certNameMatches } from "../listen/cert-names.js";
 import type { CallerTokenStore } from "../store/caller-token-store.js";
 import { enforceBinding } from "./caller-binding.js";
 import { JOB_TOKEN_PREFIX, tokenDigest } from "./caller-token-format.js";

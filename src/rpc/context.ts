@@ -1,5 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
-import type { PeerCredentials } from "../net/peer-credentials.js";
+import type { PeerCredentials } from "../listen/peer-credentials.js";
 
 /**
  * Which kind of listener a call arrived on. The default is "tcp", the

@@ -1,7 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import { certificateNames } from "../net/tls-files.js";
+import { certificateNames } from "../listen/tls-files.js";
 import { authorizationKey, listenerKindKey, peerKey, tokenlessKey, type PeerInfo } from "./context.js";
 import { credentialsFromPeer } from "./socket-peer.js";
 

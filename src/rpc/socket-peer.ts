@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { peerCredentialsOf, type PeerCredentials } from "../net/peer-credentials.js";
+import { peerCredentialsOf, type PeerCredentials } from "../listen/peer-credentials.js";
 
 /**
  * How a gRPC call finds the kernel's credentials of the Unix socket

@@ -117,6 +117,21 @@ describe("check-config", () => {
     expect(keysOnly.stderr).toContain("encryption.keys_credential:");
   });
 
+  it("a credential name that leaves the credentials directory is refused once per field, by name, nothing read (exit 2)", async () => {
+    const dir = tempDir();
+    const creds = join(dir, "creds");
+    writeFileSync(join(dir, "outside"), "outside-s3cret\n", { mode: 0o600 });
+    const config = writeConfig(dir, {
+      encryption: { keys_credential: "../outside" },
+      providers: [{ id: "p", type: "oauth2", client_id: "c", client_secret_credential: "../outside", token_url: "http://127.0.0.1:9/token" }],
+    });
+    const r = await runCli(["check-config", "--config", config], { env: { CREDENTIALS_DIRECTORY: creds } });
+    expect(r.code).toBe(2);
+    const why = '"../outside": not a valid credential name (a file name inside $CREDENTIALS_DIRECTORY)';
+    expect(r.stderr.trimEnd().split("\n").slice(1).sort()).toEqual([`  encryption.keys_credential: ${why}`, `  providers[0].client_secret_credential: ${why}`]);
+    expect(r.stderr + r.stdout).not.toContain("outside-s3cret");
+  });
+
   it("serve still needs the store directory to exist", async () => {
     const dir = tempDir();
     writeKeys(dir);

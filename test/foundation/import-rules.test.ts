@@ -81,20 +81,20 @@ describe("the import rules check (docs/design.md §1)", () => {
       },
       {
         rule: "no-circular",
-        from: "src/net/cycle-a.ts",
-        to: "src/net/cycle-b.ts",
+        from: "src/listen/cycle-a.ts",
+        to: "src/listen/cycle-b.ts",
         files: {
-          "src/net/cycle-a.ts": `import { b } from "./cycle-b.js";\nexport const a = (): number => b() + 1;\n`,
-          "src/net/cycle-b.ts": `import { a } from "./cycle-a.js";\nexport const b = (): number => a() - 1;\n`,
+          "src/listen/cycle-a.ts": `import { b } from "./cycle-b.js";\nexport const a = (): number => b() + 1;\n`,
+          "src/listen/cycle-b.ts": `import { a } from "./cycle-a.js";\nexport const b = (): number => a() - 1;\n`,
         },
       },
     ];
-    const copy = projectCopy(Object.assign({}, ...cases.map((c) => c.files), { "src/net/orphan.ts": "export const unused = 1;\n" }));
+    const copy = projectCopy(Object.assign({}, ...cases.map((c) => c.files), { "src/listen/orphan.ts": "export const unused = 1;\n" }));
     const run = await depcruise(copy);
     expect(run.code, run.output).not.toBe(0);
     const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     for (const c of cases) expect(run.output).toMatch(new RegExp(`error ${c.rule}: ${esc(c.from)} →\\s+${esc(c.to)}`));
-    expect(run.output).toMatch(/error no-orphans: src\/net\/orphan\.ts/);
+    expect(run.output).toMatch(/error no-orphans: src\/listen\/orphan\.ts/);
     // Nothing but the injected imports (and the orphan) is reported.
     expect(run.output).toContain(`${cases.length + 1} dependency violations`);
   });

@@ -12,7 +12,7 @@ import { LinkService } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { Token } from "../../gen/tokenbroker/v1/token_pb.js";
 import { ConfigError, resolveConfig } from "../../src/config/load.js";
-import { certNameMatches } from "../../src/net/cert-names.js";
+import { certNameMatches } from "../../src/listen/cert-names.js";
 import { TEST_CALLERS, startServe, type ServingDaemon } from "../support/cli.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";

@@ -8,7 +8,7 @@ import { parse, stringify } from "yaml";
 import { AdminService } from "../../gen/tokenbroker/v1/admin_service_pb.js";
 import { takeListenFds, type ActivatedSocket } from "../../src/listeners/activation.js";
 import { placeInherited, sameAddress } from "../../src/listeners/listeners.js";
-import { parseListenAddress, type ListenAddress } from "../../src/net/listen-address.js";
+import { parseListenAddress, type ListenAddress } from "../../src/listen/listen-address.js";
 import { assertBuilt, CLI } from "../support/cli.js";
 import { tempDir } from "../support/temp-dir.js";
 import { detailOf, grpcClient, grpcFailure, unary } from "../support/grpc.js";

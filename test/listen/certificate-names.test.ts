@@ -1,6 +1,6 @@
 import type { PeerCertificate } from "node:tls";
 import { describe, expect, it } from "vitest";
-import { certificateNames } from "../../src/net/tls-files.js";
+import { certificateNames } from "../../src/listen/tls-files.js";
 
 const cert = (subject: Record<string, string | string[]>, subjectaltname?: string): PeerCertificate =>
   ({ subject, ...(subjectaltname !== undefined ? { subjectaltname } : {}) }) as unknown as PeerCertificate;

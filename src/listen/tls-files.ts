@@ -91,7 +91,7 @@ function read(paths: TlsFilePaths): TlsMaterial {
 
 /**
  * The names a client certificate identifies its holder by, each with its
- * kind (net/cert-names.ts): `cn:` the subject's CN, `dns:`, `uri:`,
+ * kind (listen/cert-names.ts): `cn:` the subject's CN, `dns:`, `uri:`,
  * `email:`, `ip:` every subjectAltName entry.
  */
 export function certificateNames(cert: PeerCertificate): string[] {
