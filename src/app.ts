@@ -75,10 +75,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   for (const w of loaded.warnings) log.warn({ keys: loaded.path }, w);
   const keyring = new Keyring(loaded.keys);
   const cleanup = new CleanupStack();
-  // The operator gauges read the store and the listeners only when scraped, once both exist.
-  let parts: { store: Store; listeners: Listeners; engine: RefreshEngine } | undefined;
   const watches = new WatchStreams(config.watch?.maxStreamsPerCaller);
-  const metrics = new Metrics({ providers, watchStreams: () => watches.open, linksInAdvisoryWindow: () => parts?.engine.linksInAdvisoryWindow ?? 0, ...operatorSources(() => parts) });
+  const metrics = new Metrics({ providers, watchStreams: () => watches.open });
   try {
     const audit = new AuditLog(openAuditSink(config.auditFile, (err) => {
       metrics.auditSinkError();
@@ -113,7 +111,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     cleanup.defer(() => clearInterval(purge));
 
     const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
-    parts = { store, listeners, engine };
+    metrics.watchOperator(operatorSources(store, listeners));
     const startedAt = Date.now();
     const services = [
       tokenService({ engine, providers, defaultMinValidMs: config.refresh.minValidForMs, served: (providerId, expiresAt) => metrics.served(providerId, expiresAt), watch: { streams: watches, store: store.links, audit } }),
@@ -181,17 +179,15 @@ function serveWhileReachable(postgres: PgStore, listeners: Listeners, log: Logge
   });
 }
 
-/** The sources of metrics/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped). */
-function operatorSources(parts: () => { store: Store; listeners: Listeners; engine: RefreshEngine } | undefined): OperatorMetricsSources {
+/** The sources of metrics/operator-metrics.ts: build info, links by state, TLS certificate expiry (read when scraped; registered once the store and the listeners exist). */
+function operatorSources(store: Store, listeners: Listeners): OperatorMetricsSources {
   return {
     version: VERSION,
     linkStates: async () => {
-      const links = parts()?.store.links;
-      if (links === undefined) return { total: 0, needsRelink: 0 };
-      const [total, needsRelink] = await Promise.all([links.count(), links.countNeedingRelink?.() ?? Promise.resolve(0)]);
+      const [total, needsRelink] = await Promise.all([store.links.count(), store.links.countNeedingRelink?.() ?? Promise.resolve(0)]);
       return { total, needsRelink };
     },
-    tlsCertificates: () => parts()?.listeners.tlsCertificates() ?? [],
+    tlsCertificates: () => listeners.tlsCertificates(),
   };
 }
 

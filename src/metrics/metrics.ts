@@ -7,13 +7,11 @@ import { wireStatus } from "../rpc/wire-error.js";
 import { registerOperatorMetrics, type OperatorMetricsSources } from "./operator-metrics.js";
 import type { WebRoute } from "../listeners/web-listener.js";
 
-export interface MetricsSources extends Partial<OperatorMetricsSources> {
+export interface MetricsSources {
   /** Their gates tell which providers currently reject our client credentials. */
   providers: ProviderRegistry;
   /** Open WatchAccessToken streams (0 when not given). */
   watchStreams?: (() => number) | undefined;
-  /** Links in use whose token is inside its advisory window (docs/design.md §3.4). */
-  linksInAdvisoryWindow?: () => number;
 }
 
 /** What the gauges read from the engine when scraped. */
@@ -22,6 +20,8 @@ export interface EngineGauges {
   readonly lockCount: number;
   /** Refreshed tokens held in memory because the store could not take them yet. */
   readonly pendingCommits: number;
+  /** Links in use whose token is inside its advisory window (docs/design.md §3.4). */
+  readonly linksInAdvisoryWindow: number;
 }
 
 /**
@@ -60,7 +60,6 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
     for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
-    if (sources.version !== undefined) registerOperatorMetrics(this.registry, { ...sources, version: sources.version });
     this.#refreshes = new Counter({
       name: "tokenbroker_refreshes_total",
       help: "Refreshes that sent a refresh token to the provider, by how they ended (OK, an error reason, or DISCARDED: the link changed meanwhile)",
@@ -72,14 +71,6 @@ export class Metrics {
       help: "Background refreshes ahead of expiry, by how they ended (REFRESHED; NOT_NEEDED: the link was already refreshed by a caller, another process or host; or the reason it failed)",
       labelNames: ["provider", "outcome"],
       registers: [this.registry],
-    });
-    new Gauge({
-      name: "tokenbroker_links_in_advisory_window",
-      help: "Links in use whose access token is inside its advisory window (callers still get it at once; a background refresh is due)",
-      registers: [this.registry],
-      collect() {
-        this.set(sources.linksInAdvisoryWindow?.() ?? 0);
-      },
     });
     this.#heals = new Counter({
       name: "tokenbroker_refresh_heals_total",
@@ -169,6 +160,19 @@ export class Metrics {
         this.set(engine.pendingCommits);
       },
     });
+    new Gauge({
+      name: "tokenbroker_links_in_advisory_window",
+      help: "Links in use whose access token is inside its advisory window (callers still get it at once; a background refresh is due)",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.linksInAdvisoryWindow);
+      },
+    });
+  }
+
+  /** Build info, links by state and certificate expiry (metrics/operator-metrics.ts); once the store and the listeners exist. */
+  watchOperator(sources: OperatorMetricsSources): void {
+    registerOperatorMetrics(this.registry, sources);
   }
 
   readonly observe: CallObserver = ({ service, method, durationMs, error }) => {
