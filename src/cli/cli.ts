@@ -18,7 +18,10 @@ import { VERSION } from "../version.js";
  * says: EPIPE, a reset, a protocol error, or an HTTP status mapped to a code (an HTTP/2-only
  * server answers a Connect request over TLS with 403).
  */
-const TRANSPORT_CODES = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.PermissionDenied, Code.Unimplemented]);
+// What a transport failure with no daemon error comes as. Aborted: connect-node's name for a
+// connection reset (plain HTTP to the TLS gRPC port is reset by the TLS server, sometimes before
+// the request is written — then it is a write error, Unavailable).
+const TRANSPORT_CODES = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.PermissionDenied, Code.Unimplemented, Code.Aborted]);
 
 /** Runs one command line (argv without node and the script) and answers its exit code. */
 export async function runCommandLine(argv: readonly string[]): Promise<number> {
