@@ -18,6 +18,7 @@ import { detailOf } from "../support/error-details.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { grpcClient, grpcFailure, unary } from "../support/grpc.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
+import { pollUntil } from "../support/poll.js";
 import { tempDir } from "../support/temp-dir.js";
 
 interface AuditLine {
@@ -88,7 +89,8 @@ describe("socket callers named by the kernel", () => {
     expect(child.stderr).toBe("");
     expect(child.code).toBe(0);
     expect(child.pid).not.toBe(process.pid);
-    const line = auditLines(daemon.output()).find((l) => l.method === "/tokenbroker.v1.TokenService/ObtainAccessToken" && l.caller.pid === child.pid);
+    // Written once the daemon finished the call, maybe after the client had its answer.
+    const line = (await pollUntil("the call's audit line", () => auditLines(daemon.output()).find((l) => l.method === "/tokenbroker.v1.TokenService/ObtainAccessToken" && l.caller.pid === child.pid), (l) => l !== undefined, 5_000)).value;
     expect(line, `no audit line with pid ${child.pid}:\n${daemon.output()}`).toBeDefined();
     expect(line!.caller).toEqual({ name: "build-user", transport: "grpc+unix", auth: "peer", uid: process.getuid!(), gid: process.getgid!(), pid: child.pid });
     expect(line!.user_id).toBe("alice");
@@ -108,7 +110,8 @@ describe("socket callers named by the kernel", () => {
       (e: unknown) => e,
     );
     expect(detailOf(refused)?.reason).toBe("SCOPE_MISSING");
-    const line = auditLines(daemon.output()).find((l) => l.method === "/tokenbroker.v1.TokenService/ObtainAccessToken" && l.caller.transport === "connect+unix");
+    // Written once the daemon finished the call, maybe after the client had its answer.
+    const line = (await pollUntil("the call's audit line", () => auditLines(daemon.output()).find((l) => l.method === "/tokenbroker.v1.TokenService/ObtainAccessToken" && l.caller.transport === "connect+unix"), (l) => l !== undefined, 5_000)).value;
     expect(line?.caller).toEqual({ name: "build-user", transport: "connect+unix", auth: "peer", uid: process.getuid!(), gid: process.getgid!(), pid: process.pid });
   });
 
@@ -130,8 +133,12 @@ describe("socket callers named by the kernel", () => {
     } finally {
       for (const c of [tokens, links, admin]) c.close();
     }
+    // A call's audit line is written once the daemon has finished the call, which may be after the
+    // client has its answer: wait for the last call's line to reach the daemon's output.
+    const isTokenGetLink = (l: ReturnType<typeof auditLines>[number]): boolean => l.method === "/tokenbroker.v1.LinkService/GetLink" && l.caller.auth === "token";
+    await pollUntil("the token-authenticated GetLink's audit line", () => auditLines(daemon.output()), (lines) => lines.some(isTokenGetLink), 5_000);
     const own = auditLines(daemon.output()).filter((l) => l.caller.pid === process.pid);
     expect(own.find((l) => l.method === "/tokenbroker.v1.AdminService/ListProviders")).toMatchObject({ caller: { name: "build-user", auth: "peer" }, outcome: { grpc_code: "PERMISSION_DENIED", reason: "SCOPE_MISSING" } });
-    expect(own.find((l) => l.method === "/tokenbroker.v1.LinkService/GetLink" && l.caller.auth === "token")).toMatchObject({ caller: { name: "test", uid: process.getuid!() } });
+    expect(own.find(isTokenGetLink)).toMatchObject({ caller: { name: "test", uid: process.getuid!() } });
   });
 });
