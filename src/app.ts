@@ -110,7 +110,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     }, FLOW_PURGE_INTERVAL_MS).unref();
     cleanup.defer(() => clearInterval(purge));
 
-    const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log });
+    const listeners = new Listeners({ listen: config.listen, shutdownGraceMs: config.shutdownGraceMs, log, beforeDrain: () => watches.ended() });
     metrics.watchOperator(operatorSources(store, listeners));
     const startedAt = Date.now();
     const services = [

@@ -37,6 +37,12 @@ export interface ListenersOptions {
   /** How long in-flight calls may take to finish at stop. */
   shutdownGraceMs: number;
   log: Logger;
+  /**
+   * Awaited (at most the grace period) after health turns NOT_SERVING and
+   * before the servers shut down: what must finish writing first (the Watch
+   * streams' final statuses).
+   */
+  beforeDrain?: () => Promise<void>;
   /** Sockets passed by systemd; by default read from this process's LISTEN_* variables. */
   listenFds?: ListenFd[];
 }
@@ -134,6 +140,11 @@ export class Listeners implements Daemon {
       log.info({ graceMs: shutdownGraceMs }, "shutting down");
       this.#health?.shutdown();
       const grace = setTimeout(() => this.#shutdown.abort(), shutdownGraceMs);
+      if (this.#options.beforeDrain !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.#options.beforeDrain(), new Promise<void>((resolve) => (timer = setTimeout(resolve, shutdownGraceMs)))]);
+        clearTimeout(timer);
+      }
       await Promise.all([this.#grpc?.shutdown(shutdownGraceMs), this.#web?.shutdown(shutdownGraceMs)]);
       clearTimeout(grace);
       this.#shutdown.abort();

@@ -14,6 +14,7 @@ export class WatchStreams {
   readonly #perCaller = new Map<string, number>();
   readonly #stopping = new AbortController();
   #open = 0;
+  #allEnded: (() => void) | undefined;
 
   constructor(readonly maxPerCaller: number = DEFAULT_MAX_WATCH_STREAMS) {}
 
@@ -49,6 +50,7 @@ export class WatchStreams {
       if (released) return;
       released = true;
       this.#open--;
+      if (this.#open === 0) this.#allEnded?.();
       const left = (this.#perCaller.get(caller) ?? 1) - 1;
       if (left === 0) this.#perCaller.delete(caller);
       else this.#perCaller.set(caller, left);
@@ -58,5 +60,17 @@ export class WatchStreams {
   /** Shutdown has begun: end every stream now (each with SHUTTING_DOWN). */
   stop(): void {
     this.#stopping.abort(new BrokerError(Reason.SHUTTING_DOWN, "the server is stopping"));
+  }
+
+  /**
+   * Resolves once every stream's handler has ended (after stop(), each ends
+   * with SHUTTING_DOWN), then one turn of the event loop more, so each
+   * stream's final status is written before the listeners close their
+   * connections: on Node 24 a gRPC stream still writing its trailers when
+   * the server shut down reached the client as RST_STREAM without a status.
+   */
+  async ended(): Promise<void> {
+    if (this.#open > 0) await new Promise<void>((resolve) => (this.#allEnded = resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
