@@ -103,8 +103,10 @@ if (reason !== undefined) {
       return r.stdout
         .split("\n")
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { PRIORITY: string; MESSAGE: string; __MONOTONIC_TIMESTAMP: string; _COMM?: string })
-        .filter((e) => e._COMM === "node")
+        .map((l) => JSON.parse(l) as { PRIORITY: string; MESSAGE: string; __MONOTONIC_TIMESTAMP: string; _TRANSPORT?: string })
+        // What the service wrote on its stdout/stderr (not systemd's own lines about the unit). Not by
+        // _COMM: Node 24 names its main thread "MainThread", so the process is no longer "node" there.
+        .filter((e) => e._TRANSPORT === "stdout")
         .map((e) => ({ PRIORITY: e.PRIORITY, raw: e.MESSAGE, msg: safeJson(e.MESSAGE), mono: Number(e.__MONOTONIC_TIMESTAMP) }));
     };
     const mainPid = async (): Promise<number> => Number((await show("tokenbroker.service", "MainPID")).MainPID);
