@@ -7,14 +7,19 @@ import { resolve } from "node:path";
  * Children never inherit the parent's --cpu-prof and the like.
  */
 export async function forkBenchModule(module: string, args: string[] = []): Promise<ChildProcess> {
+  return (await forkReady(module, args)).child;
+}
+
+/** As forkBenchModule, also returning the ready message (a child on TCP port 0 names its port there). */
+export async function forkReady(module: string, args: string[] = []): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
   const child = fork(resolve(import.meta.dirname, module), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
-  await new Promise<void>((resolveReady, reject) => {
+  const ready = await new Promise<Record<string, unknown>>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`${module} did not become ready in 15 s`)), 15_000);
     const onMessage = (m: unknown): void => {
       if (typeof m === "object" && m !== null && (m as { ready?: unknown }).ready === true) {
         clearTimeout(timer);
         child.off("message", onMessage);
-        resolveReady();
+        resolveReady(m as Record<string, unknown>);
       }
     };
     child.on("message", onMessage);
@@ -23,7 +28,7 @@ export async function forkBenchModule(module: string, args: string[] = []): Prom
       reject(new Error(`${module} exited with ${code} before it was ready`));
     });
   });
-  return child;
+  return { child, ready };
 }
 
 /** Disconnects (the child exits when its IPC channel closes), then SIGKILLs after 5 s. */

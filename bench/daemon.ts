@@ -26,6 +26,10 @@ export interface DaemonOptions {
   store?: Record<string, unknown>;
   /** Write a V8 CPU profile (--cpu-prof) into this directory on exit. */
   cpuProfDir?: string | undefined;
+  /** Also serve gRPC on 127.0.0.1:0 (h2c; a caller token is required there), for h2load. */
+  grpcTcp?: boolean;
+  /** The audit trail to this file (as an operator runs it) instead of stdout with the logs. */
+  auditFile?: string;
 }
 
 export interface BenchDaemon {
@@ -34,6 +38,8 @@ export interface BenchDaemon {
   readonly grpcTarget: string;
   /** http://127.0.0.1:PORT of the web listener (Connect). */
   readonly httpBaseUrl: string;
+  /** http://127.0.0.1:PORT of the gRPC TCP listener (h2c), with `grpcTcp`. */
+  readonly grpcTcpBaseUrl: string | undefined;
   /** From spawn to the "serving" log line (keys, store open and checks, listeners). */
   readonly startupMs: number;
   /**
@@ -72,12 +78,13 @@ export async function startBenchDaemon(opts: DaemonOptions): Promise<BenchDaemon
   const keys = writeKeysFile(opts.dir);
   const callerToken = randomBytes(24).toString("base64url");
   const config = {
-    listen: { grpc: [`unix://${join(opts.dir, `${opts.name}.sock`)}`], http: "tcp://127.0.0.1:0" },
+    listen: { grpc: [`unix://${join(opts.dir, `${opts.name}.sock`)}`, ...(opts.grpcTcp === true ? ["tcp://127.0.0.1:0"] : [])], http: "tcp://127.0.0.1:0" },
     store: opts.store ?? { sqlite: { path: storePathOf(opts.dir, opts.name) } },
     encryption: { keys_file: keys },
     refresh: { provider_concurrency: opts.providerConcurrency ?? 8, validate: false },
     shutdown_grace: "5s",
     log: { level: "info" },
+    ...(opts.auditFile !== undefined ? { audit: { file: opts.auditFile } } : {}),
     callers: [{ name: "bench", token_sha256: createHash("sha256").update(callerToken).digest("hex"), scopes: ["token", "link", "admin"] }],
     providers: [
       {
@@ -140,11 +147,14 @@ export async function startBenchDaemon(opts: DaemonOptions): Promise<BenchDaemon
   const startupMs = performance.now() - spawnedAt;
   const unix = serving.grpc.find((u) => u.startsWith("unix://"));
   if (unix === undefined || serving.http === undefined) throw new Error(`daemon ${opts.name} serves no Unix socket or web listener: ${JSON.stringify(serving)}`);
+  const tcp = serving.grpc.find((u) => u.startsWith("tcp://"));
+  if (opts.grpcTcp === true && tcp === undefined) throw new Error(`daemon ${opts.name} serves no gRPC TCP listener: ${JSON.stringify(serving)}`);
 
   return {
     pid: child.pid!,
     grpcTarget: unix,
     httpBaseUrl: serving.http.replace(/^tcp:\/\//, "http://"),
+    grpcTcpBaseUrl: tcp?.replace(/^tcp:\/\//, "http://"),
     callerToken,
     startupMs,
     problems,

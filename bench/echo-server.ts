@@ -17,9 +17,10 @@ import {
 } from "../gen/tokenbroker/v1/token_service_pb.js";
 import { PATHS } from "./rpc-paths.js";
 
-const socketPath = process.argv[2];
-if (process.send === undefined || socketPath === undefined) {
-  process.stderr.write("bench/echo-server.js runs as a child of bench/run.js: echo-server.js SOCKET_PATH\n");
+// A Unix socket path, or tcp:PORT for 127.0.0.1 (tcp:0: any port, named in the ready message).
+const where = process.argv[2];
+if (process.send === undefined || where === undefined) {
+  process.stderr.write("bench/echo-server.js runs as a child of bench/run.js: echo-server.js SOCKET_PATH|tcp:PORT\n");
   process.exit(2);
 }
 
@@ -52,12 +53,13 @@ const server = new grpc.Server({ "grpc.max_receive_message_length": 1024 * 1024,
 server.addService(definition, {
   ObtainAccessToken: (_call: grpc.ServerUnaryCall<ObtainAccessTokenRequest, ObtainAccessTokenResponse>, cb: grpc.sendUnaryData<ObtainAccessTokenResponse>) => cb(null, FIXED),
 });
-server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
+const address = where.startsWith("tcp:") ? `127.0.0.1:${where.slice(4)}` : `unix://${where}`;
+server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) {
-    process.stderr.write(`echo server: cannot listen on ${socketPath}: ${err.message}\n`);
+    process.stderr.write(`echo server: cannot listen on ${address}: ${err.message}\n`);
     process.exit(1);
   }
-  process.send!({ ready: true });
+  process.send!({ ready: true, port });
 });
 process.on("disconnect", () => {
   server.forceShutdown();

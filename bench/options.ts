@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 
-export const SCENARIOS = ["cache", "storm", "mass", "scale", "fleet", "git", "mass-ahead"] as const;
+export const SCENARIOS = ["h2load", "h2storm", "cache", "storm", "mass", "scale", "fleet", "git", "mass-ahead"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -12,6 +12,8 @@ export interface BenchOptions {
   /** ImportLink calls in flight while seeding. */
   importConcurrency: number;
   cache: { concurrency: number[]; links: number; warmupMs: number; durationMs: number };
+  /** h2load throughput: connections × streams in flight, seconds per cell after a warm-up, alternating rounds. */
+  h2load: { connections: number; streams: number; durationS: number; warmupS: number; rounds: number };
   storm: { callers: number; latencyMs: number };
   mass: { keys: number; latencyMs: number; limit: number };
   scale: {
@@ -95,6 +97,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     channels: 4,
     importConcurrency: 64,
     cache: { concurrency: [1, 16, 64], links: 100, warmupMs, durationMs },
+    h2load: { connections: 8, streams: 16, durationS: quick ? 2 : 5, warmupS: 1, rounds: quick ? 1 : 3 },
     storm: { callers: int("storm-callers", v["storm-callers"], 1000), latencyMs: int("storm-latency", v["storm-latency"], 200) },
     mass: { keys: int("mass-keys", v["mass-keys"], quick ? 1000 : 10_000), latencyMs: 50, limit: int("limit", v.limit, 8) },
     scale: {

@@ -3,6 +3,7 @@ import { fmt, table } from "./format.js";
 import type { BuildInfo } from "./build-info.js";
 import type { MachineInfo } from "./machine.js";
 import { formatProfile } from "./profile-summary.js";
+import { formatH2 } from "./h2/checks.js";
 import type { AllResults, Check } from "./targets.js";
 
 export interface Contention {
@@ -44,6 +45,7 @@ export function formatReport(rep: Report): string {
       `${c.contended ? " — CONTENDED: figures are noisy" : ""}${c.note !== undefined ? `; note: ${c.note}` : ""}`,
   );
 
+  out.push(...formatH2(r.h2load, r.h2storm));
   if (r.cache !== undefined) {
     out.push("", `1. Cache hit (${r.cache.links} links; gRPC over the Unix socket unless noted; server µs/call = CPU of the serving process per call)`);
     const rows = [["target", "callers", "calls/s", "p50 ms", "p99 ms", "max ms", "server µs/call", "errors", "others cores"]];
@@ -140,7 +142,7 @@ export function formatReport(rep: Report): string {
     if (s.errors > 0) out.push(`   errors, e.g. ${s.errorSamples.slice(0, 2).join(" | ")}`);
   }
 
-  out.push("", "Targets (issue 6) and sanity checks");
+  out.push("", "Targets (issues 6 and 24) and sanity checks");
   const rows = [["", "scenario", "check", "measured"]];
   for (const ch of rep.checks) rows.push([ch.status, ch.scenario, `${ch.kind === "target" ? "" : `(${ch.kind}) `}${ch.what}`, ch.measured]);
   out.push(table(rows, () => false));

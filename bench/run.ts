@@ -21,6 +21,8 @@ import { machineInfo } from "./machine.js";
 import { SCENARIOS, USAGE, parseOptions, type BenchOptions, type ScenarioName } from "./options.js";
 import { formatReport, writeReport, type Contention, type Report } from "./report.js";
 import { runCacheHit } from "./scenarios/cache-hit.js";
+import { runH2Storm } from "./scenarios/h2load-storm.js";
+import { runH2Throughput } from "./scenarios/h2load-throughput.js";
 import type { ScenarioContext } from "./scenarios/context.js";
 import { runMassExpiry } from "./scenarios/mass-expiry.js";
 import { runMassExpiryAhead } from "./scenarios/mass-expiry-ahead.js";
@@ -31,6 +33,8 @@ import { runStorm } from "./scenarios/storm.js";
 import { evaluate, type AllResults } from "./targets.js";
 
 const TITLES: Record<ScenarioName, string> = {
+  h2load: "0. throughput by h2load (raw node:http2, bare grpc-js, Health, ObtainAccessToken)",
+  h2storm: "2b. refresh storm sent by h2load",
   cache: "1. cache hit",
   storm: "2. refresh storm",
   mass: "3. mass expiry",
@@ -66,7 +70,9 @@ async function main(): Promise<number> {
       const t0 = performance.now();
       log(`${TITLES[name]} ...`);
       try {
-        if (name === "cache") results.cache = await runCacheHit(ctx);
+        if (name === "h2load") results.h2load = await runH2Throughput(ctx);
+        else if (name === "h2storm") results.h2storm = await runH2Storm(ctx);
+        else if (name === "cache") results.cache = await runCacheHit(ctx);
         else if (name === "storm") results.storm = await runStorm(ctx);
         else if (name === "mass") results.mass = await runMassExpiry(ctx);
         else if (name === "scale") results.scale = await runScale(ctx);

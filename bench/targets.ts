@@ -4,6 +4,9 @@ import { gitCredentialChecks, type GitCredentialResult } from "./scenarios/git-c
 import type { MassExpiryResult } from "./scenarios/mass-expiry.js";
 import type { ScaleResult } from "./scenarios/scale.js";
 import type { StormResult } from "./scenarios/storm.js";
+import type { H2StormResult } from "./scenarios/h2load-storm.js";
+import type { H2ThroughputResult } from "./scenarios/h2load-throughput.js";
+import { h2Checks } from "./h2/checks.js";
 import { fmt } from "./format.js";
 import type { LockGauge } from "./lock-gauge.js";
 
@@ -23,6 +26,8 @@ export interface Check {
 }
 
 export interface AllResults {
+  h2load?: H2ThroughputResult;
+  h2storm?: H2StormResult;
   cache?: CacheHitResult;
   storm?: StormResult;
   mass?: MassExpiryResult;
@@ -91,5 +96,6 @@ export function evaluate(r: AllResults): Check[] {
     add("fleet", "sanity", "cache hits: no errors, provider untouched", `${cache.errors} errors, ${cache.providerRequests} provider requests`, ok(cache.errors === 0 && cache.providerRequests === 0));
   }
   for (const c of r.git !== undefined ? gitCredentialChecks(r.git) : []) add(c.scenario, c.kind, c.what, c.measured, ok(c.ok));
+  for (const c of h2Checks(r.h2load, r.h2storm)) add(c.scenario, c.kind, c.what, c.measured, ok(c.ok));
   return checks;
 }
