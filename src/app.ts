@@ -246,7 +246,7 @@ function callObservers(metrics: Metrics, audit: AuditLog, log: Logger): CallObse
   return (call) => {
     metrics.observe(call);
     logInternal(call);
-    auditCall(call);
+    return auditCall(call);
   };
 }
 

@@ -42,7 +42,8 @@ export const INTERNAL_CALLER: AuditCaller = { name: null, transport: "internal",
 export class AuditLog {
   constructor(readonly sink: AuditSink) {}
 
-  write(e: AuditEntry): void {
+  /** Writes one line; a promise when it is written later (see AuditSink.write). */
+  write(e: AuditEntry): Promise<void> | undefined {
     const line = {
       level: 30,
       time: new Date().toISOString(),
@@ -60,7 +61,7 @@ export class AuditLog {
       ...numbersAndBooleans(e.facts),
       msg: e.event,
     };
-    this.sink.write(`${JSON.stringify(line)}\n`);
+    return this.sink.write(`${JSON.stringify(line)}\n`);
   }
 
   /**

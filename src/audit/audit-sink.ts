@@ -1,10 +1,12 @@
 import { closeSync, constants, fchmodSync, openSync, writeSync } from "node:fs";
 import { pino } from "pino";
 import { withPriorityPrefix, type LogFormat } from "../log.js";
+import { LineBatch } from "./line-batch.js";
 
-/** Where audit lines go: pino writes whole lines to it. */
+/** Where audit lines go: whole lines. */
 export interface AuditSink {
-  write(line: string): void;
+  /** A promise when the line is written later (batched): it settles once it is. */
+  write(line: string): Promise<void> | undefined;
   /** Opens the file again under its name (logrotate moved it away); a no-op for stdout. */
   reopen(): void;
   close(): void;
@@ -13,32 +15,36 @@ export interface AuditSink {
 /**
  * stdout, beside the other logs: the same synchronous destination, so a line
  * is never split or lost on exit; in the logs' format (`journald`: behind
- * the `<N>` priority prefix, LOG_INFO for an audit line).
+ * the `<N>` priority prefix, LOG_INFO for an audit line). The lines of one
+ * turn go out in one write (line-batch.ts).
  */
 export function stdoutSink(onError: (err: unknown) => void, format: LogFormat = "json"): AuditSink {
   const out = pino.destination({ dest: 1, sync: true });
   out.on("error", onError);
+  const batch = new LineBatch((lines) => {
+    try {
+      out.write(lines);
+    } catch (err) {
+      onError(err);
+    }
+  });
   return {
-    write: (line) => {
-      try {
-        out.write(format === "journald" ? withPriorityPrefix(line) : line);
-      } catch (err) {
-        onError(err);
-      }
-    },
-    reopen: () => undefined,
-    close: () => undefined,
+    write: (line) => batch.add(format === "journald" ? withPriorityPrefix(line) : line),
+    reopen: () => batch.flush(),
+    close: () => batch.close(),
   };
 }
 
 /**
  * An audit file of its own: opened for appending only and mode 0600 (also
- * when it existed with a wider mode), written synchronously, reopened on
- * request. A failed write or reopen is reported, never thrown: an RPC does
- * not fail because its audit line could not be written.
+ * when it existed with a wider mode), written synchronously once per turn
+ * (line-batch.ts), reopened on request. A failed write or reopen is
+ * reported, never thrown: an RPC does not fail because its audit line could
+ * not be written.
  */
 export class AuditFileSink implements AuditSink {
   #fd: number;
+  readonly #batch = new LineBatch((lines) => this.#writeNow(lines));
 
   constructor(
     readonly path: string,
@@ -47,9 +53,13 @@ export class AuditFileSink implements AuditSink {
     this.#fd = openAppendOnly(path);
   }
 
-  write(line: string): void {
+  write(line: string): Promise<void> {
+    return this.#batch.add(line);
+  }
+
+  #writeNow(lines: string): void {
     try {
-      const bytes = Buffer.from(line, "utf8");
+      const bytes = Buffer.from(lines, "utf8");
       for (let at = 0; at < bytes.length; ) at += writeSync(this.#fd, bytes, at);
     } catch (err) {
       this.onError(err);
@@ -57,6 +67,8 @@ export class AuditFileSink implements AuditSink {
   }
 
   reopen(): void {
+    // Lines of this turn belong to the file they were written under.
+    this.#batch.flush();
     let fd: number;
     try {
       fd = openAppendOnly(this.path);
@@ -71,6 +83,7 @@ export class AuditFileSink implements AuditSink {
   }
 
   close(): void {
+    this.#batch.close();
     closeSync(this.#fd);
   }
 }

@@ -21,7 +21,7 @@ export function auditObserver(audit: AuditLog): CallObserver {
       reason = wire.reason;
     }
     const subject = subjectOf(input, output);
-    audit.write({
+    return audit.write({
       event: "rpc",
       caller: scope.caller ?? { name: null, transport: ctx.protocolName, auth: "none" },
       method: `/${method.parent.typeName}/${method.name}`,

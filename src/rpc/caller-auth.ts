@@ -106,7 +106,28 @@ export class CallerSet {
   }
 }
 
+/**
+ * The configured caller a bearer token names. Matches are remembered per
+ * caller list (a reload starts afresh), so a caller's every call after its
+ * first costs a map lookup instead of a SHA-256 and a comparison with each
+ * configured hash; a token that names no caller is never remembered.
+ */
 function identify(callers: readonly CallerConfig[], token: string): CallerConfig | undefined {
+  let memo = identified.get(callers);
+  if (memo === undefined) identified.set(callers, (memo = new Map()));
+  const known = memo.get(token);
+  if (known !== undefined) return known;
+  const found = identifyByDigest(callers, token);
+  if (found !== undefined) {
+    if (memo.size >= 1024) memo.clear();
+    memo.set(token, found);
+  }
+  return found;
+}
+
+const identified = new WeakMap<readonly CallerConfig[], Map<string, CallerConfig>>();
+
+function identifyByDigest(callers: readonly CallerConfig[], token: string): CallerConfig | undefined {
   const digest = createHash("sha256").update(token, "utf8").digest();
   let found: CallerConfig | undefined;
   // Compare against every caller, so timing does not tell which one matched.

@@ -36,8 +36,12 @@ export function defineService<D extends DescService>(desc: D, impl: Partial<Serv
  * caller's identity decides (an empty user_id of a caller bound to one user).
  */
 export type CallGuard = (ctx: HandlerContext, service: RpcService, input: unknown) => void | Promise<void>;
-/** Observes every call's outcome (logging, metrics, audit). Never throws. */
-export type CallObserver = (info: CallInfo) => void;
+/**
+ * Observes every call's outcome (logging, metrics, audit). Never throws. A
+ * promise it returns is awaited before the caller gets the answer: the
+ * audit line is written first (audit/line-batch.ts).
+ */
+export type CallObserver = (info: CallInfo) => void | Promise<void>;
 
 export interface CallInfo {
   service: RpcService;
@@ -99,18 +103,22 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
     markReached(ctx);
     return runInCallScope(scope, async () => {
       const started = performance.now();
+      let observed: void | Promise<void> = undefined;
       try {
         const pending = guard(hooks, ctx, service, scope, request);
         if (pending !== undefined) await pending;
         refuseMalformed(ctx);
         // Encoded before it is observed: an answer the transport cannot encode is the INTERNAL the caller gets.
         const result: unknown = checkedAnswer(method.output, await impl(input, ctx), ctx);
-        hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, output: result, scope });
+        observed = hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, output: result, scope });
+        if (observed !== undefined) await observed;
         return result;
       } catch (err) {
+        if (observed !== undefined) throw err;
         const stopped = isAbortLike(err) && (ctx.signal.aborted || stoppedWaitingForRefresh(err));
         const failure = stopped ? deadlineOrCancel(ctx, err) : err;
-        hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, error: failure, scope });
+        observed = hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request, error: failure, scope });
+        if (observed !== undefined) await observed;
         throw toConnectError(failure, subjectOf(input));
       }
     });
@@ -149,6 +157,7 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
   return async function* (input: unknown, ctx: HandlerContext) {
     const started = performance.now();
     const scope: CallScope = { providerContacted: false };
+    let observed: void | Promise<void> = undefined;
     markReached(ctx);
     try {
       const pending = guard(hooks, ctx, service, scope, request(input));
@@ -158,12 +167,15 @@ function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hook
       // A stream that ended because its deadline passed or the server is
       // stopping did not complete: say so rather than end with OK.
       if (ctx.signal.aborted) throw deadlineOrCancel(ctx);
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
+      observed = hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), scope });
+      if (observed !== undefined) await observed;
     } catch (err) {
+      if (observed !== undefined) throw err;
       // A stream the caller cancelled, whose deadline passed or that shutdown cut (WatchAccessToken
       // ends by its signal's reason) stopped; it did not fail internally.
       const failure = ctx.signal.aborted && !(err instanceof BrokerError) ? deadlineOrCancel(ctx) : err;
-      hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: failure, scope });
+      observed = hooks.observe?.({ service, method, ctx, durationMs: performance.now() - started, input: request(input), error: failure, scope });
+      if (observed !== undefined) await observed;
       throw toConnectError(failure, subjectOf(input));
     }
   };

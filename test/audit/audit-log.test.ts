@@ -3,7 +3,7 @@ import { AuditLog } from "../../src/audit/audit-log.js";
 
 function capture(): { log: AuditLog; lines: string[] } {
   const lines: string[] = [];
-  return { lines, log: new AuditLog({ write: (l) => lines.push(l), reopen: () => undefined, close: () => undefined }) };
+  return { lines, log: new AuditLog({ write: (l) => void lines.push(l), reopen: () => undefined, close: () => undefined }) };
 }
 
 describe("AuditLog lines (docs/design.md §6)", () => {

@@ -121,7 +121,7 @@ describe("an answer the transport cannot encode is observed as the INTERNAL the 
 
   async function callObserved(ctx: HandlerContext): Promise<{ seen: CallInfo[]; outcome: unknown }> {
     const seen: CallInfo[] = [];
-    const impl = completeImpl(defineService(TokenService, { obtainAccessToken: () => farToken }), { observe: (c) => seen.push(c) });
+    const impl = completeImpl(defineService(TokenService, { obtainAccessToken: () => farToken }), { observe: (c) => void seen.push(c) });
     const outcome = await Promise.resolve(impl.obtainAccessToken!({ userId: "ann", providerId: "p" }, ctx)).then(
       (ok: unknown) => ok,
       (err: unknown) => err,
