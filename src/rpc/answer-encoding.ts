@@ -32,14 +32,16 @@ const encodedAnswers = new WeakMap<object, Uint8Array>();
  * transport.
  *
  * On the gRPC listeners the bytes are kept for grpc-js (`encodedAnswer`), so
- * the check costs nothing there; on the web listener connect-node encodes
- * once more (the web listener is not the hot path).
+ * the check costs nothing there, and an answer message handed out again
+ * (token-answers.ts) is not encoded again; on the web listener connect-node
+ * encodes once more (the web listener is not the hot path).
  */
 export function checkedAnswer(desc: DescMessage, answer: unknown, ctx: HandlerContext): unknown {
   try {
     const message: Message = isMessage(answer, desc) ? answer : create(desc, answer as never);
     if (answerFormat(ctx) === "json") toJsonString(desc, message, WIRE_JSON_OPTIONS);
-    else {
+    // An answer handed out before (token-answers.ts) was encoded then: answers are never modified.
+    else if (!encodedAnswers.has(message)) {
       const bytes = toBinary(desc, message);
       if (ctx.protocolName === "grpc") encodedAnswers.set(message, bytes);
     }
@@ -49,12 +51,10 @@ export function checkedAnswer(desc: DescMessage, answer: unknown, ctx: HandlerCo
   }
 }
 
-/** The bytes checkedAnswer encoded for this answer on a gRPC listener, once. */
+/** The bytes checkedAnswer encoded for this answer on a gRPC listener (they live as long as the message). */
 export function encodedAnswer(message: unknown): Uint8Array | undefined {
   if (typeof message !== "object" || message === null) return undefined;
-  const bytes = encodedAnswers.get(message);
-  if (bytes !== undefined) encodedAnswers.delete(message);
-  return bytes;
+  return encodedAnswers.get(message);
 }
 
 /**

@@ -5,6 +5,7 @@ import { BrokerError } from "../errors/index.js";
 import { gitCredentialStyle, type ProviderRegistry } from "../providers/index.js";
 import { callerPatience } from "./caller-deadline.js";
 import { tokenOf } from "./convert.js";
+import { tokenAnswer } from "./token-answers.js";
 import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId, requireSecret } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
 import { watchAccessToken, type WatchDeps } from "./watch-handler.js";
@@ -35,7 +36,7 @@ export function tokenService({ engine, providers, defaultMinValidMs, served, wat
         const rejectedAccessToken = requireSecret("rejected_access_token", req.rejectedAccessToken, false);
         const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken });
         served(rec.providerId, rec.expiresAt);
-        return { token: tokenOf(rec) };
+        return tokenAnswer(rec);
       },
 
       async obtainAccessTokens(req, ctx) {

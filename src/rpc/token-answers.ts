@@ -1,0 +1,26 @@
+import { create } from "@bufbuild/protobuf";
+import { ObtainAccessTokenResponseSchema, type ObtainAccessTokenResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
+import type { LinkRecord } from "../store/link-store.js";
+import { tokenOf } from "./convert.js";
+
+/**
+ * ObtainAccessToken's answer for a stored record, built once and handed out
+ * again while the record is current: a cache hit returns the same record
+ * object until the link changes (store/record-cache.ts), so its answer (and
+ * the bytes answer-encoding.ts keeps with it) can be reused instead of being
+ * built and encoded per call (5–6 % of a hit's CPU under h2load). Records
+ * and answers are never modified. Bounded: cleared when full, so memory does
+ * not grow with the number of links served.
+ */
+const answers = new Map<LinkRecord, ObtainAccessTokenResponse>();
+const MAX_ANSWERS = 1024;
+
+export function tokenAnswer(rec: LinkRecord): ObtainAccessTokenResponse {
+  let answer = answers.get(rec);
+  if (answer === undefined) {
+    answer = create(ObtainAccessTokenResponseSchema, { token: tokenOf(rec) });
+    if (answers.size >= MAX_ANSWERS) answers.clear();
+    answers.set(rec, answer);
+  }
+  return answer;
+}
