@@ -55,6 +55,8 @@ export interface H2LoadResult {
   /** DATA payload bytes received over all responses. */
   dataBytes: number;
   latency: LatencySummary;
+  /** Epoch ms at which the first logged request started. */
+  firstStartMs: number;
   seconds: number;
 }
 
@@ -89,11 +91,11 @@ export async function runH2Load(job: H2LoadJob): Promise<H2LoadResult> {
   });
   if (code !== 0) throw new Error(`h2load exited with ${code}:\n${out.slice(-2000)}`);
   const parsed = parseH2LoadOutput(out);
-  return { command: h2loadCommandLine(job), ...parsed, latency: latencyOfLog(job.logFile) };
+  return { command: h2loadCommandLine(job), ...parsed, ...latencyOfLog(job.logFile) };
 }
 
 /** The figures of h2load's summary (nghttp2 1.4x–1.6x wording). */
-export function parseH2LoadOutput(out: string): Omit<H2LoadResult, "command" | "latency"> {
+export function parseH2LoadOutput(out: string): Omit<H2LoadResult, "command" | "latency" | "firstStartMs"> {
   const num = (re: RegExp, what: string): number => {
     const m = re.exec(out);
     if (m === null) throw new Error(`h2load's output has no ${what}:\n${out.slice(-2000)}`);
@@ -120,15 +122,17 @@ function secondsOf(m: RegExpExecArray | null, out: string): number {
 }
 
 /** Latency percentiles from h2load's --log-file (third column: µs from request start to the end of its response). */
-export function latencyOfLog(file: string): LatencySummary {
+export function latencyOfLog(file: string): { latency: LatencySummary; firstStartMs: number } {
   const rec = new LatencyRecorder();
+  let first = Number.POSITIVE_INFINITY;
   for (const line of readFileSync(file, "utf8").split("\n")) {
     const cols = line.split("\t");
     if (cols.length < 3) continue;
     const us = Number(cols[2]);
     if (Number.isFinite(us)) rec.add(us / 1000);
+    first = Math.min(first, Number(cols[0]) / 1000);
   }
-  return rec.summary();
+  return { latency: rec.summary(), firstStartMs: first };
 }
 
 /**

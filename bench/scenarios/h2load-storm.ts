@@ -40,6 +40,8 @@ export interface H2StormResult {
   maxMs: number;
   /** The same burst against the bare grpc-js server. */
   floor: { p50Ms: number; p99Ms: number; bad: number };
+  /** From the burst's start: when the provider got the refresh, and when it answered (latency later). */
+  refreshSentMs: number;
   /** Distinct token fingerprints in the storm's audit lines (1), and whether one was the replaced token's. */
   distinctTokens: number;
   servedOldToken: boolean;
@@ -85,6 +87,8 @@ export async function runH2Storm(ctx: ScenarioContext): Promise<H2StormResult> {
     const auditBefore = readLines(audit).length;
     const before = { refreshes: fake.refreshes, requests: fake.tokenRequests, replays: fake.replays };
     const job = burst(daemon.grpcTcpBaseUrl!, "storm.log");
+    let decidedAt = 0;
+    fake.beforeRespond = async () => void (decidedAt = Date.now());
     window.fromUs = monotonicUs();
     const r = await runH2Load(job);
     window.toUs = monotonicUs();
@@ -101,6 +105,7 @@ export async function runH2Storm(ctx: ScenarioContext): Promise<H2StormResult> {
       providerTokenRequests: fake.tokenRequests - before.requests,
       providerReplays: fake.replays - before.replays,
       bad: badCalls(r, after.dataBytes, callers),
+      refreshSentMs: decidedAt - r.firstStartMs - opts.storm.latencyMs,
       minMs: r.latency.minMs,
       p50Ms: r.latency.p50Ms,
       p99Ms: r.latency.p99Ms,
@@ -112,7 +117,7 @@ export async function runH2Storm(ctx: ScenarioContext): Promise<H2StormResult> {
     };
     ctx.log(
       `  ${callers} callers: ${result.providerRefreshes} refresh(es), first ${fmt(result.minMs, 1)} ms, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, max ${fmt(result.maxMs, 1)} ms, ` +
-        `${result.bad} bad, ${result.distinctTokens} token(s) in ${result.auditLines} audit lines`,
+        `${result.bad} bad, ${result.distinctTokens} token(s) in ${result.auditLines} audit lines; the refresh reached the provider ${fmt(result.refreshSentMs, 1)} ms after h2load started`,
     );
   } finally {
     const stopped = await daemon?.stop();
