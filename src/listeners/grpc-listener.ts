@@ -5,6 +5,7 @@ import { TlsFiles, reloadTlsFiles, type TlsFilePaths, type TlsMaterial } from ".
 import { loadPeerCredentials } from "../listen/peer-credentials.js";
 import { finishUnixSocket, prepareUnixSocket, removeUnixSocket } from "./unix-socket.js";
 import type { ActivatedSocket } from "./activation.js";
+import { InjectedConnections } from "./injected-connections.js";
 import type { CallEnv } from "../rpc/grpc-context.js";
 import { addGrpcService } from "../rpc/grpc-transport.js";
 import type { AnyImpl, RpcService } from "../rpc/service.js";
@@ -110,7 +111,9 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: InheritedS
   const unixServers: NetServer[] = [];
   // Unix sockets are accepted here and injected into grpc-js, so each
   // connection's peer credentials are read (SO_PEERCRED) before its first call.
-  const inject = kind === "unix" ? peerStampingInjector(server) : undefined;
+  // Every injected connection is tracked: shutdown waits for them itself.
+  const injected = new InjectedConnections();
+  const inject = kind === "unix" ? peerStampingInjector(server, injected) : undefined;
   try {
     for (const addr of addresses) {
       if (addr.kind === "unix") {
@@ -133,15 +136,16 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: InheritedS
     throw err;
   }
   // grpc-js cannot bind a descriptor, but it serves any connection injected
-  // into it; the injector's HTTP/2 sessions are drained by tryShutdown and
-  // cut by forceShutdown like those of bound ports.
+  // into it; the injector's HTTP/2 sessions are closed gracefully by
+  // tryShutdown and cut by forceShutdown like those of bound ports (shutdown
+  // below waits for them: InjectedConnections says why).
   for (const socket of inherited) {
     if (socket.kind === "unix") {
-      socket.onConnection(inject ?? peerStampingInjector(server));
+      socket.onConnection(inject ?? peerStampingInjector(server, injected));
       continue;
     }
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    socket.onConnection((conn) => injector.injectConnection(conn));
+    socket.onConnection((conn) => injector.injectConnection(injected.track(conn)));
   }
 
   return {
@@ -156,15 +160,23 @@ async function startGrpcListener(addresses: GrpcAddress[], inherited: InheritedS
       // Stop accepting; the inherited socket itself stays (systemd owns it).
       for (const socket of inherited) socket.close();
       for (const s of unixServers) s.close();
+      // Drained once grpc-js says so and every injected connection has closed:
+      // under Node 24 tryShutdown calls back before the injected sessions are
+      // done (injected-connections.ts). After the grace the rest are cut.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
+          injected.destroyAll();
           resolve();
         }, graceMs);
-        server.tryShutdown(() => {
+        let pending = 2;
+        const drained = (): void => {
+          if (--pending > 0) return;
           clearTimeout(timer);
           resolve();
-        });
+        };
+        server.tryShutdown(drained);
+        void injected.closed().then(drained);
       });
       await Promise.all(unixPaths.map(removeUnixSocket));
     },
@@ -230,9 +242,10 @@ function identityUpdate(m: TlsMaterial): grpc.experimental.IdentityCertificateUp
 /**
  * Accepts a Unix socket connection for grpc-js: its peer's credentials are
  * read from the kernel and stamped on the socket (socket-peer.ts), then it is
- * injected. A connection whose credentials cannot be read is closed.
+ * injected (and tracked, for shutdown). A connection whose credentials cannot
+ * be read is closed.
  */
-function peerStampingInjector(server: grpc.Server): (conn: Socket) => void {
+function peerStampingInjector(server: grpc.Server, injected: InjectedConnections): (conn: Socket) => void {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   return (conn) => {
     try {
@@ -241,7 +254,7 @@ function peerStampingInjector(server: grpc.Server): (conn: Socket) => void {
       conn.destroy();
       return;
     }
-    injector.injectConnection(conn);
+    injector.injectConnection(injected.track(conn));
   };
 }
 

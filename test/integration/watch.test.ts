@@ -176,12 +176,9 @@ describe("WatchAccessToken against two daemon processes on one SQLite store", ()
     const { code, ms } = await b.stop();
     expect(code).toBe(0);
     expect(ms, "the daemon stopped within its 3 s grace period").toBeLessThan(3_000);
-    // Both end UNAVAILABLE (a client reconnects). Connect always carries the reason; on Node 24
-    // the gRPC stream over the Unix socket sometimes reaches the client as "Connection dropped"
-    // without it (the session closes before its trailers arrive; open in the stop note).
+    // Both end UNAVAILABLE (a client reconnects), with the reason, on every Node.
     const [grpcEnd, connectEnd] = [await watchers[0]!.ended, await watchers[1]!.ended];
-    expect(grpcEnd).toMatchObject({ code: GRPC_UNAVAILABLE });
-    if (process.versions.node.startsWith("20.")) expect(grpcEnd).toMatchObject({ reason: "SHUTTING_DOWN" });
+    expect(grpcEnd).toMatchObject({ code: GRPC_UNAVAILABLE, reason: "SHUTTING_DOWN" });
     expect(connectEnd).toMatchObject({ code: GRPC_UNAVAILABLE, reason: "SHUTTING_DOWN" });
     const output = a.output() + b.output();
     for (const t of fake.issuedTokens()) expect(output.includes(t), "a token value in a daemon's output").toBe(false);

@@ -4,12 +4,13 @@ import { grpcDefinition } from "../../src/rpc/grpc-transport.js";
 
 /**
  * A plain @grpc/grpc-js generic client for a generated service; `callerToken` goes in every call's metadata.
- * Insecure unless `credentials` says otherwise (TLS listeners).
+ * Insecure unless `credentials` says otherwise (TLS listeners). Clients of one target share one
+ * connection (grpc-js's global subchannel pool) unless `ownConnection`.
  */
 export function grpcClient(
   desc: DescService,
   target: string,
-  opts: { callerToken?: string; credentials?: grpc.ChannelCredentials } = {},
+  opts: { callerToken?: string; credentials?: grpc.ChannelCredentials; ownConnection?: boolean } = {},
 ): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
   const Ctor = grpc.makeGenericClientConstructor(grpcDefinition(desc), desc.name);
   const token = opts.callerToken;
@@ -25,7 +26,8 @@ export function grpcClient(
               },
             }),
         ];
-  return new Ctor(target, opts.credentials ?? grpc.credentials.createInsecure(), { interceptors }) as never;
+  const channel: grpc.ChannelOptions = opts.ownConnection === true ? { "grpc.use_local_subchannel_pool": 1 } : {};
+  return new Ctor(target, opts.credentials ?? grpc.credentials.createInsecure(), { interceptors, ...channel }) as never;
 }
 
 export function unary<T>(client: grpc.Client, method: string, req: unknown, opts: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<T> {

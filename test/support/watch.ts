@@ -44,6 +44,8 @@ export interface WatchTarget {
   /** A grpc-js target (unix:///… or host:port) for "grpc"; an http:// base URL for the web transports. */
   target: string;
   callerToken?: string | undefined;
+  /** "grpc": a connection of its own, not shared with the test's other clients of the target. */
+  ownConnection?: boolean | undefined;
 }
 
 const registry = createRegistry(file_google_rpc_error_details);
@@ -72,7 +74,10 @@ export function watch(via: WatchVia, to: WatchTarget, req: { userId: string; pro
   const seen: Seen[] = [];
   const w: Watcher = { seen, end: undefined, ended: undefined as never, cancel: () => undefined };
   if (via === "grpc") {
-    const client = grpcClient(TokenService, to.target, to.callerToken !== undefined ? { callerToken: to.callerToken } : {});
+    const client = grpcClient(TokenService, to.target, {
+      ...(to.callerToken !== undefined ? { callerToken: to.callerToken } : {}),
+      ...(to.ownConnection === true ? { ownConnection: true } : {}),
+    });
     const call = (client as unknown as { watchAccessToken: (r: unknown) => grpc.ClientReadableStream<WatchAccessTokenResponse> }).watchAccessToken(request);
     call.on("data", (m: WatchAccessTokenResponse) => seen.push(seenOf(m)));
     (w as { ended: Promise<StreamEnd> }).ended = new Promise<StreamEnd>((resolve) => {
