@@ -4,6 +4,7 @@ import { Code, ConnectError, createContextValues, type HandlerContext } from "@c
 import { certificateNames } from "../listen/tls-files.js";
 import { authorizationKey, listenerKindKey, peerKey, tokenlessKey, type PeerInfo } from "./context.js";
 import { credentialsFromPeer } from "./socket-peer.js";
+import { onAbort } from "./abort-fanout.js";
 
 export interface CallEnv {
   shutdownSignal: AbortSignal;
@@ -55,6 +56,7 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
   let controller: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
+  let unsubscribe: (() => void) | undefined;
   const onShutdown = (): void => controller?.abort(new ConnectError("shutting down", Code.Unavailable));
   const onCancelled = (): void => controller?.abort(new ConnectError("the call was cancelled", Code.Canceled));
   const signal = (): AbortSignal => {
@@ -66,8 +68,7 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
       if (left <= 0) controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded));
       else timer = setTimeout(() => controller!.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), left);
     }
-    if (env.shutdownSignal.aborted) onShutdown();
-    else env.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
+    unsubscribe = onAbort(env.shutdownSignal, onShutdown);
     if (call.cancelled) onCancelled();
     else (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", onCancelled);
     return controller.signal;
@@ -111,7 +112,7 @@ export function grpcHandlerContext(desc: DescService, method: DescMethod, call: 
       finished = true;
       if (controller === undefined) return;
       if (timer !== undefined) clearTimeout(timer);
-      env.shutdownSignal.removeEventListener("abort", onShutdown);
+      unsubscribe?.();
       (call as grpc.ServerUnaryCall<unknown, unknown>).off("cancelled", onCancelled);
     },
   };
