@@ -12,7 +12,7 @@ const shared = { testTimeout: 60_000, hookTimeout: 60_000, retry: 0, globalSetup
  * the rest, one file at a time, so another suite's load does not decide
  * their timing.
  */
-const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts", "test/git/helper-speed.test.ts"];
+const timed = ["test/faults/**/*.test.ts", "test/store/busy.test.ts", "test/broker/lock-map.test.ts", "test/git/helper-speed.test.ts", "test/bench/**/*.test.ts"];
 
 /**
  * The fleet suites (PostgreSQL) run last, one file at a time: the database's
