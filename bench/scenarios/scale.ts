@@ -134,6 +134,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
     ctx.log(`  read ${fill.calls} links in ${fmt(fill.ms / 1000, 1)} s, ${fill.errors} errors`);
     if (fill.errors > 0) throw new Error(`reading every link failed: ${fill.errors} errors`);
     const largeMemoryAfterFill = large.memory();
+    ctx.log(`  large daemon RSS after the fill: ${fmt(largeMemoryAfterFill?.rssMb, 0)} MB (peak ${fmt(largeMemoryAfterFill?.hwmMb, 0)} MB)`);
 
     const runs: ScaleRun[] = [];
     // Warm both daemons (JIT, SQLite page cache) before any measured round.
