@@ -52,6 +52,9 @@ describe("what a start loads", () => {
     const dir = tempDir("tb-start-imports-");
     const out = join(dir, "loaded");
     const daemon = await startServe(daemonConfig(dir), dir, { nodeArgs: [`--import=${preload(dir)}`], env: { LOADED_OUT: out } });
+    // One call answered first: "serving" is logged just before serve installs
+    // its SIGTERM handler, and a signal in between ends the process unhandled.
+    await runCli(["status", "--addr", daemon.unixTarget!]);
     expect((await daemon.stop()).code).toBe(0);
     const loaded = readFileSync(out, "utf8");
     expect(loaded).toMatch(/node_modules\/better-sqlite3\//);
