@@ -24,6 +24,11 @@ export interface DaemonOptions {
   providerConcurrency?: number;
   /** The config's `store` section (default: a SQLite file of this daemon's name). */
   store?: Record<string, unknown>;
+  /**
+   * The default SQLite store's `cache_entries` (the record cache's bound;
+   * the daemon's default, 10,000, when undefined). Ignored with `store`.
+   */
+  cacheEntries?: number;
   /** Write a V8 CPU profile (--cpu-prof) into this directory on exit. */
   cpuProfDir?: string | undefined;
   /** Also serve gRPC on 127.0.0.1:0 (h2c; a caller token is required there), for h2load. */
@@ -79,7 +84,7 @@ export async function startBenchDaemon(opts: DaemonOptions): Promise<BenchDaemon
   const callerToken = randomBytes(24).toString("base64url");
   const config = {
     listen: { grpc: [`unix://${join(opts.dir, `${opts.name}.sock`)}`, ...(opts.grpcTcp === true ? ["tcp://127.0.0.1:0"] : [])], http: "tcp://127.0.0.1:0" },
-    store: opts.store ?? { sqlite: { path: storePathOf(opts.dir, opts.name) } },
+    store: opts.store ?? { sqlite: { path: storePathOf(opts.dir, opts.name), ...(opts.cacheEntries !== undefined ? { cache_entries: opts.cacheEntries } : {}) } },
     encryption: { keys_file: keys },
     refresh: { provider_concurrency: opts.providerConcurrency ?? 8, validate: false },
     shutdown_grace: "5s",

@@ -22,7 +22,7 @@ import { tokenService } from "./rpc/token-service.js";
 import { WatchStreams } from "./rpc/watch-streams.js";
 import { grpcCode } from "./rpc/wire-error.js";
 import { KeyRotation } from "./store/key-rotation.js";
-import { openPostgresStore, type PgStore } from "./store/postgres/index.js";
+import type { PgStore } from "./store/postgres/index.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 import { Metrics } from "./metrics/metrics.js";
@@ -195,6 +195,9 @@ function operatorSources(store: Store, listeners: Listeners): OperatorMetricsSou
 async function openStore(config: Config["store"], sealer: Sealer, log: Logger): Promise<{ store: Store; postgres?: PgStore }> {
   if (config.kind === "sqlite") return { store: openSqliteStore({ path: config.path, sealer, cacheEntries: config.cacheEntries }) };
   const pg = config;
+  // Imported only for a PostgreSQL store: node-postgres and this store's code
+  // are about 50 modules a SQLite daemon would load at every start for nothing.
+  const { openPostgresStore } = await import("./store/postgres/index.js");
   try {
     const store = await openPostgresStore({
       url: pg.url,

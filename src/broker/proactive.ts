@@ -119,10 +119,14 @@ export class Proactive {
   used(key: LinkKey, minValidMs: number, rec?: LinkRecord): void {
     if (this.#stop.signal.aborted || this.#options.keepFreshForMs <= 0) return;
     const now = this.#options.clock.now();
-    const keyId = linkKeyId(key);
-    let entry = this.#entries.get(keyId);
+    let entry = this.#entries.get(linkKeyId(key));
     if (entry === undefined) {
-      entry = { key: { providerId: key.providerId, userId: key.userId }, keyId, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
+      // The record's ids when there is one: the record cache holds those strings
+      // already (shared-values.ts), while the caller's are its request's, kept
+      // here alone (about 50 bytes a link in use).
+      const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
+      const keyId = linkKeyId(ids);
+      entry = { key: ids, keyId, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
       this.#entries.set(keyId, entry);
     }
     entry.lastUsedAt = now;

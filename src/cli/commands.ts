@@ -1,11 +1,5 @@
 import { UsageError, str, type Flags, type OptionSpec } from "./args.js";
-import { callerTokenIssue, callerTokenList, callerTokenRevoke } from "./caller-tokens.js";
 import type { Command } from "./command.js";
-import { keysGenerate, keysRetire, keysRotate, keysStatus } from "./keys.js";
-import { linkCommand, linksCommand, unlinkCommand } from "./links.js";
-import { statusCommand } from "./status.js";
-import { storeMigrateCommand } from "./store-migrate.js";
-import { tokenCommand } from "./token.js";
 
 const user = (help: string, required = true): OptionSpec => ({ name: "user", type: "string", value: "U", help, required });
 const provider = (help: string, required = true): OptionSpec => ({ name: "provider", type: "string", value: "P", help, required });
@@ -21,8 +15,9 @@ export const CLIENT_OPTIONS: readonly OptionSpec[] = [
   { name: "key", type: "string", value: "FILE", help: "the client certificate's private key (PEM) (default: TOKENBROKER_KEY)" },
 ];
 
-// serve, dev and check-config load the whole daemon; the client commands need
-// only the wire code, so those three are imported when they run.
+// Every command's code is imported when it runs: serve, dev and check-config
+// load the whole daemon, the client commands the wire libraries and generated
+// messages, and the table itself is read by every start (--version, --help).
 
 function port(flags: Flags, name: string): number | undefined {
   const s = str(flags, name);
@@ -69,7 +64,7 @@ export const COMMANDS: readonly Command[] = [
     description: "Over TCP or the web listener the caller token needs the admin and link scopes. Each listener is shown with what it speaks (gRPC or Connect/gRPC-Web, TLS, mTLS) and the --addr that reaches it. While the store is down the listeners, the providers and the store's cause are still shown (keys and links are unknown then). Exit 0 while the daemon serves, 4 when it is stopping or its store is down.",
     client: true,
     options: [json("one JSON object")],
-    run: statusCommand,
+    run: async (ctx) => (await import("./status.js")).statusCommand(ctx),
   },
   {
     name: "token",
@@ -91,7 +86,7 @@ export const COMMANDS: readonly Command[] = [
       { name: "file", type: "string", value: "PATH", help: "keep PATH holding the current token (rewritten atomically on every change, mode 0600, removed on exit)" },
       { name: "exec", type: "boolean", help: "run the command after -- with the token in TOKENBROKER_TOKEN and the file path in TOKENBROKER_TOKEN_FILE" },
     ],
-    run: tokenCommand,
+    run: async (ctx) => (await import("./token.js")).tokenCommand(ctx),
   },
   {
     // main.ts runs it before loading this table (it must start fast); listed here for --help.
@@ -112,7 +107,7 @@ export const COMMANDS: readonly Command[] = [
       { name: "redirect-after", type: "string", value: "PATH", help: "where the browser goes after linking (relative, or an allow-listed origin)" },
       json("print {authorize_url, expires_at}; with --device, {linked, user_id, provider_id} once linked (prompts stay on stderr)"),
     ],
-    run: linkCommand,
+    run: async (ctx) => (await import("./links.js")).linkCommand(ctx),
   },
   {
     name: "unlink",
@@ -120,7 +115,7 @@ export const COMMANDS: readonly Command[] = [
     description: "Asks for confirmation when stdin is a terminal, unless --yes.",
     client: true,
     options: [user("the user"), provider("the provider id"), { name: "yes", type: "boolean", help: "do not ask" }, json("print {unlinked, user_id, provider_id, token_revoked, revocation_error}")],
-    run: unlinkCommand,
+    run: async (ctx) => (await import("./links.js")).unlinkCommand(ctx),
   },
   {
     name: "links",
@@ -132,7 +127,7 @@ export const COMMANDS: readonly Command[] = [
       { name: "needs-relink", type: "boolean", help: "only links whose refresh failed (the user must link again)" },
       json("a JSON array"),
     ],
-    run: linksCommand,
+    run: async (ctx) => (await import("./links.js")).linksCommand(ctx),
   },
   {
     name: "caller-token issue",
@@ -147,7 +142,7 @@ export const COMMANDS: readonly Command[] = [
       { name: "label", type: "string", value: "TEXT", help: "names the job in the audit log and the list" },
       json("the token and what was issued as one JSON object"),
     ],
-    run: callerTokenIssue,
+    run: async (ctx) => (await import("./caller-tokens.js")).callerTokenIssue(ctx),
   },
   {
     name: "caller-token revoke",
@@ -155,34 +150,34 @@ export const COMMANDS: readonly Command[] = [
     summary: "revoke a job-scoped caller token by its id",
     client: true,
     options: [],
-    run: callerTokenRevoke,
+    run: async (ctx) => (await import("./caller-tokens.js")).callerTokenRevoke(ctx),
   },
   {
     name: "caller-token list",
     summary: "list job-scoped caller tokens (never the tokens themselves)",
     client: true,
     options: [user("only this user's", false), { name: "all", type: "boolean", help: "also expired and revoked ones" }, json("a JSON array")],
-    run: callerTokenList,
+    run: async (ctx) => (await import("./caller-tokens.js")).callerTokenList(ctx),
   },
   {
     name: "keys generate",
     summary: "print a new key line for the keys file (its key id on stderr)",
     options: [],
-    run: keysGenerate,
+    run: async () => (await import("./keys.js")).keysGenerate(),
   },
   {
     name: "keys status",
     summary: "per key id: active or decrypt-only, and how many values it sealed",
     client: true,
     options: [json("a JSON object")],
-    run: keysStatus,
+    run: async (ctx) => (await import("./keys.js")).keysStatus(ctx),
   },
   {
     name: "keys rotate",
     summary: "re-seal every value under the active key, online, showing progress",
     client: true,
     options: [{ name: "batch", type: "string", value: "N", help: "rows per batch (default: 200)" }, json("print {reencrypted_rows, remaining_values} (progress stays on stderr)")],
-    run: keysRotate,
+    run: async (ctx) => (await import("./keys.js")).keysRotate(ctx),
   },
   {
     name: "keys retire",
@@ -190,7 +185,7 @@ export const COMMANDS: readonly Command[] = [
     summary: "remove a key from the keys file once no value uses it",
     client: true,
     options: [{ name: "keys-file", type: "string", value: "FILE", help: "the keys file to edit", required: true }],
-    run: keysRetire,
+    run: async (ctx) => (await import("./keys.js")).keysRetire(ctx),
   },
   {
     name: "store migrate",
@@ -203,6 +198,6 @@ export const COMMANDS: readonly Command[] = [
       { name: "keys-file", type: "string", value: "FILE", help: "the keys file the store is sealed with", required: true },
       { name: "overwrite", type: "boolean", help: "replace what the target holds" },
     ],
-    run: storeMigrateCommand,
+    run: async (ctx) => (await import("./store-migrate.js")).storeMigrateCommand(ctx),
   },
 ];

@@ -1,4 +1,5 @@
 import type { LinkRecord } from "./link-store.js";
+import { SharedValues } from "./shared-values.js";
 
 /**
  * Decoded records of recently read links, so a cache hit costs neither a
@@ -9,7 +10,8 @@ import type { LinkRecord } from "./link-store.js";
  * when it changes everything cached is dropped; `undefined` means the store
  * cannot tell now (PostgreSQL with its listener down), and then nothing is
  * cached at all. Writes of this process update or drop their key. Bounded:
- * the oldest entry goes first.
+ * the oldest entry goes first. Entries are compact: values most records
+ * hold equal copies of are shared (shared-values.ts).
  */
 export class RecordCache {
   readonly #entries = new Map<string, LinkRecord>();
@@ -19,6 +21,7 @@ export class RecordCache {
   /** The count at each key's last invalidation, and at the last clear (which invalidates every key). */
   readonly #invalidatedAt = new Map<string, number>();
   #clearedAt = 0;
+  readonly #shared = new SharedValues();
 
   constructor(
     private readonly maxEntries: number,
@@ -43,6 +46,8 @@ export class RecordCache {
   }
 
   /**
+   * `record` must be one just built (a decoded row, a write's result): its
+   * values that other records share are replaced in place (shared-values.ts).
    * `written`: the record was just written by this process (always kept,
    * evicting the oldest entry). A record that was merely read does not enter
    * a full cache: a working set larger than the cache would otherwise churn
@@ -60,7 +65,7 @@ export class RecordCache {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, record);
+    this.#entries.set(flatCopy(key), this.#shared.share(record));
   }
 
   delete(key: string): void {
@@ -91,4 +96,15 @@ export class RecordCache {
     }
     return now !== undefined;
   }
+}
+
+/**
+ * The key as one flat string of its own. Keys are built by concatenation
+ * (linkKeyId, the PostgreSQL digest), which V8 keeps as a rope holding its
+ * parts: kept as a map key that is 88 bytes a key instead of 40 (measured in
+ * a heap snapshot at 20,000 entries). JSON round-trips every string exactly,
+ * lone surrogates included; the cost falls on a miss, after a database read.
+ */
+function flatCopy(key: string): string {
+  return JSON.parse(JSON.stringify(key)) as string;
 }

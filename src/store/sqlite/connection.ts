@@ -162,4 +162,13 @@ function configure(db: Database.Database): void {
   db.pragma("synchronous = FULL");
   db.pragma("secure_delete = ON");
   db.pragma("foreign_keys = ON");
+  // SQLite's own page cache, per connection: better-sqlite3 builds SQLite with
+  // 16 MB, which a large store fills with pages the record cache
+  // (record-cache.ts) already holds decoded: 100,000 links read through the
+  // store took 113 MB of anonymous memory, 94 MB at SQLite's usual 2 MB. A
+  // page it no longer holds is read again from the OS's file cache.
+  db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
 }
+
+/** SQLite's page cache per connection, in KiB (SQLite's own default). */
+const PAGE_CACHE_KIB = 2000;
