@@ -66,7 +66,8 @@ class CleanupStack {
  * engine, the link flows, the listeners (made before the services, which
  * report their addresses; started after them).
  */
-export async function startApp(config: Config, log: Logger): Promise<App> {
+/** `serving`: called once every listener is bound and announced (the "serving" log line), before startApp returns. */
+export async function startApp(config: Config, log: Logger, events: { serving?: () => void } = {}): Promise<App> {
   const providers = new ProviderRegistry(await discoverProviders(config.providers, config.refresh.timeoutMs), {
     publicUrl: config.publicUrl,
     refresh: config.refresh,
@@ -138,6 +139,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       hooks: { guard: callerGuard(callers, store.callerTokens), observe: callObservers(metrics, audit, log), refused: auditRefusal(audit) },
     });
     cleanup.defer(() => listeners.stop());
+    events.serving?.();
     listeners.health.onShutdown(() => watches.stop());
 
     if (postgres !== undefined) serveWhileReachable(postgres, listeners, log);

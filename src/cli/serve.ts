@@ -55,10 +55,35 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   const notifier = createNotifier({ log });
   notifier.startWatchdog();
   notifier.status("starting");
+  // SIGTERM/SIGINT are ours from the start. Before the listeners serve, a
+  // signal ends the process at once, as it would with no handler (a start
+  // waiting for a locked store must not hold up a stop); from the "serving"
+  // line on, it drains — also one that arrives before startApp has returned,
+  // where a process without a handler yet was killed undrained.
+  let serving = false;
+  let signalled: NodeJS.Signals | undefined;
+  let onStop: (() => void) | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (!serving) {
+      log.info({ signal: sig }, "signal received while starting; exiting");
+      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    }
+    if (signalled !== undefined) return;
+    signalled = sig;
+    log.info({ signal: sig }, "signal received");
+    notifier.stopping(`${sig}: draining in-flight calls`);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    onStop?.();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   let app: App;
   try {
-    app = await startApp(config, log);
+    app = await startApp(config, log, { serving: () => (serving = true) });
   } catch (err) {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
     const message = err instanceof Error ? err.message : String(err);
     log.error({ err: { message } }, "failed to start");
     writeErr(`tokenbroker: ${message}\n`);
@@ -69,17 +94,10 @@ export async function runUntilSignal(config: Config, hooks: RunHooks = {}): Prom
   }
   // startApp resolves once the store is open, the keys verified and every
   // listener bound (the "serving" log line).
-  notifier.ready(`serving on ${app.listeners.urls().join(", ")}`);
+  if (signalled === undefined) notifier.ready(`serving on ${app.listeners.urls().join(", ")}`);
   const stopped = new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      log.info({ signal: sig }, "signal received");
-      notifier.stopping(`${sig}: draining in-flight calls`);
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-      resolve();
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    if (signalled !== undefined) resolve();
+    else onStop = resolve;
   });
   // logrotate and certificate renewal: reopen the audit file, reload the TLS listeners' files.
   const onHangup = (): void => {

@@ -98,3 +98,18 @@ describe("SIGTERM with calls in flight", () => {
     expect(ms, `the daemon stopped within its ${GRACE_MS} ms grace period`).toBeLessThan(GRACE_MS);
   });
 });
+
+describe("SIGTERM right after the daemon says it is serving", () => {
+  it("drains and exits 0, every time (8 starts): the signal handlers are in place before the serving line", { timeout: 120_000 }, async () => {
+    const fake = await useFakeProvider();
+    const codes: (number | null)[] = [];
+    for (let i = 0; i < 8; i++) {
+      const daemon = await start(fake);
+      // startServe resolves the moment the "serving" line is read.
+      const { code } = await daemon.stop();
+      codes.push(code);
+      expect(daemon.output()).toContain('"msg":"signal received"');
+    }
+    expect(codes).toEqual(Array(8).fill(0));
+  });
+});
