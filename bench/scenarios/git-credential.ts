@@ -70,13 +70,14 @@ export async function measureStarts(commands: StartCommand[], rounds: number, wa
   return { runs, medians: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)])) };
 }
 
-/** The three commands: bare Node, the helper's get, the CLI's token. */
+/** The commands: bare Node, the helper's get, the CLI's token (one RPC), the CLI's own start (--version). */
 export function helperStartCommands(cli: string, address: string, user: string, provider: string, host: string): StartCommand[] {
   const env = { ...process.env, TOKENBROKER_ADDR: address, TOKENBROKER_USER: user };
   return [
     { name: "node -e 0", argv: [process.execPath, "-e", "0"] },
     { name: "git-credential get", argv: [process.execPath, cli, "git-credential", "get"], env, stdin: `protocol=https\nhost=${host}\npath=org/repo.git\n\n`, expect: /^username=.*\npassword=.+\npassword_expiry_utc=\d+\n$/ },
     { name: "tokenbroker token", argv: [process.execPath, cli, "token", "--user", user, "--provider", provider], env, expect: /^.+\n$/ },
+    { name: "tokenbroker --version", argv: [process.execPath, cli, "--version"], expect: /^\d+\.\d+\.\d+\n$/ },
   ];
 }
 
@@ -85,6 +86,8 @@ export interface GitCredentialResult {
   medianMs: Record<string, number>;
   helperVsBare: number;
   tokenVsBare: number;
+  /** The CLI's own start: `tokenbroker --version`. */
+  versionVsBare: number;
 }
 
 const HOST = "git.bench.example";
@@ -134,8 +137,9 @@ export async function runGitCredential(ctx: ScenarioContext): Promise<GitCredent
       medianMs: m,
       helperVsBare: m["git-credential get"]! / bare,
       tokenVsBare: m["tokenbroker token"]! / bare,
+      versionVsBare: m["tokenbroker --version"]! / bare,
     };
-    ctx.log(`  medians over ${rounds} interleaved rounds: node -e 0 ${bare.toFixed(1)} ms, git-credential get ${m["git-credential get"]!.toFixed(1)} ms (× ${result.helperVsBare.toFixed(2)}), tokenbroker token ${m["tokenbroker token"]!.toFixed(1)} ms (× ${result.tokenVsBare.toFixed(2)})`);
+    ctx.log(`  medians over ${rounds} interleaved rounds: node -e 0 ${bare.toFixed(1)} ms, git-credential get ${m["git-credential get"]!.toFixed(1)} ms (× ${result.helperVsBare.toFixed(2)}), tokenbroker token ${m["tokenbroker token"]!.toFixed(1)} ms (× ${result.tokenVsBare.toFixed(2)}), tokenbroker --version ${m["tokenbroker --version"]!.toFixed(1)} ms (× ${result.versionVsBare.toFixed(2)})`);
     return result;
   } finally {
     if (daemon.exitCode === null && daemon.signalCode === null) {
