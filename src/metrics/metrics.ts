@@ -5,6 +5,7 @@ import type { CallObserver } from "../rpc/service.js";
 import { grpcCodeName } from "../rpc/code-name.js";
 import { wireStatus } from "../rpc/wire-error.js";
 import { registerOperatorMetrics, type OperatorMetricsSources } from "./operator-metrics.js";
+import { CallMetrics } from "./call-metrics.js";
 import type { WebRoute } from "../listeners/web-listener.js";
 
 export interface MetricsSources {
@@ -43,7 +44,7 @@ const LIFETIME_BUCKETS = [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 2
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #calls: Counter<"service" | "method" | "code" | "reason">;
+  readonly #calls = new CallMetrics();
   readonly #refreshes: Counter<"provider" | "outcome">;
   readonly #heals: Counter<"provider">;
   readonly #refreshesAhead: Counter<"provider" | "outcome">;
@@ -53,9 +54,6 @@ export class Metrics {
   readonly #rateLimitRemaining: Gauge<"provider">;
   readonly #auditSinkErrors: Counter;
   readonly #servedChildren = new Map<string, { observe: (v: number) => void }>();
-  readonly #duration: Histogram<"method">;
-  readonly #callChildren = new Map<string, { inc: () => void }>();
-  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
 
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "tokenbroker_" });
@@ -109,19 +107,8 @@ export class Metrics {
       help: "Audit lines that could not be written, and failed reopens of the audit file",
       registers: [this.registry],
     });
-    this.#calls = new Counter({
-      name: "tokenbroker_rpc_calls_total",
-      help: "RPCs answered, by outcome",
-      labelNames: ["service", "method", "code", "reason"],
-      registers: [this.registry],
-    });
-    this.#duration = new Histogram({
-      name: "tokenbroker_rpc_duration_seconds",
-      help: "RPC handling time",
-      labelNames: ["method"],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [this.registry],
-    });
+    // The two metrics every RPC touches are counted without prom-client (call-metrics.ts).
+    for (const m of this.#calls.metrics()) this.registry.registerMetric(m as unknown as Counter);
     new Gauge({
       name: "tokenbroker_watch_streams",
       help: "Open WatchAccessToken streams",
@@ -183,20 +170,7 @@ export class Metrics {
       code = grpcCodeName(wire.code);
       reason = wire.reason;
     }
-    // Label children are cached: resolving labels per call is most of prom-client's cost.
-    const callKey = `${method.parent.typeName}/${method.name}/${code}/${reason}`;
-    let counter = this.#callChildren.get(callKey);
-    if (counter === undefined) {
-      counter = this.#calls.labels({ service: service.desc.typeName, method: method.name, code, reason });
-      this.#callChildren.set(callKey, counter);
-    }
-    counter.inc();
-    let histogram = this.#durationChildren.get(method.name);
-    if (histogram === undefined) {
-      histogram = this.#duration.labels({ method: method.name });
-      this.#durationChildren.set(method.name, histogram);
-    }
-    histogram.observe(durationMs / 1000);
+    this.#calls.record(service.desc.typeName, method, code, reason, durationMs / 1000);
   };
 
   refreshed(providerId: string, outcome: string): void {
