@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Counter, Histogram, Registry } from "prom-client";
 import { TokenService } from "../../gen/tokenbroker/v1/token_service_pb.js";
@@ -18,9 +19,9 @@ describe("CallMetrics exposes what prom-client would", () => {
     const counter = new Counter({ name: "tokenbroker_rpc_calls_total", help: "RPCs answered, by outcome", labelNames: ["service", "method", "code", "reason"], registers: [theirs] });
     const histogram = new Histogram({ name: "tokenbroker_rpc_duration_seconds", help: "RPC handling time", labelNames: ["method"], buckets: RPC_DURATION_BUCKETS, registers: [theirs] });
 
-    const obtain = TokenService.method.obtainAccessToken;
-    const match = TokenService.method.matchProvider;
-    const seen: [typeof obtain, string, string, number][] = [
+    const obtain: DescMethod = TokenService.method.obtainAccessToken;
+    const match: DescMethod = TokenService.method.matchProvider;
+    const seen: [DescMethod, string, string, number][] = [
       [obtain, "OK", "", 0.0004],
       [obtain, "OK", "", 0.0005],
       [obtain, "OK", "", 0.00051],
