@@ -29,4 +29,4 @@ export function tokenFingerprint(token: string): string {
 }
 
 // Every cache hit hands out a token fingerprinted before: a hash per call was 4 % of a hit's CPU.
-const fingerprints = new SmallMemo<string>(4096);
+const fingerprints = new SmallMemo<string, string>(4096);

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { ObtainAccessTokenResponseSchema, type ObtainAccessTokenResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { LinkRecord } from "../store/link-store.js";
 import { tokenOf } from "./convert.js";
+import { SmallMemo } from "./small-memo.js";
 
 /**
  * ObtainAccessToken's answer for a stored record, built once and handed out
@@ -12,15 +13,8 @@ import { tokenOf } from "./convert.js";
  * and answers are never modified. Bounded: cleared when full, so memory does
  * not grow with the number of links served.
  */
-const answers = new Map<LinkRecord, ObtainAccessTokenResponse>();
-const MAX_ANSWERS = 1024;
+const answers = new SmallMemo<LinkRecord, ObtainAccessTokenResponse>(1024);
 
 export function tokenAnswer(rec: LinkRecord): ObtainAccessTokenResponse {
-  let answer = answers.get(rec);
-  if (answer === undefined) {
-    answer = create(ObtainAccessTokenResponseSchema, { token: tokenOf(rec) });
-    if (answers.size >= MAX_ANSWERS) answers.clear();
-    answers.set(rec, answer);
-  }
-  return answer;
+  return answers.get(rec, (r) => create(ObtainAccessTokenResponseSchema, { token: tokenOf(r) }));
 }
