@@ -23,7 +23,7 @@ import { PROVIDER_ID, daemonProviderOf, startBenchProvider } from "../provider.j
 import { PATHS } from "../rpc-paths.js";
 import { monotonicUs, summarizeProfile, type ProfileSummary } from "../profile-summary.js";
 import type { ScenarioContext } from "./context.js";
-import { warmRefreshPath } from "./warm-refresh.js";
+import { importOneLink, warmRefreshPath } from "./warm-refresh.js";
 
 export interface H2StormResult {
   command: string;
@@ -52,7 +52,7 @@ export interface H2StormResult {
 
 export async function runH2Storm(ctx: ScenarioContext): Promise<H2StormResult> {
   if (h2loadVersion() === undefined) throw new Error(H2LOAD_MISSING);
-  const { opts, loadgen } = ctx;
+  const { opts } = ctx;
   const callers = opts.storm.callers;
   const connections = 10;
   const streams = Math.ceil(callers / connections);
@@ -74,16 +74,7 @@ export async function runH2Storm(ctx: ScenarioContext): Promise<H2StormResult> {
     // Warm the TCP listener's call path too (the warm-up above used the Unix socket).
     await runH2Load({ ...burst(daemon.grpcTcpBaseUrl!, "warm.log"), path: PATHS.health, requests: 2000, streams: 16 });
 
-    const seed = fake.issue({ accessTtlSec: 30 });
-    const imported = await loadgen.run({
-      kind: "import",
-      address: daemon.grpcTarget,
-      channels: 1,
-      concurrency: 1,
-      providerId: PROVIDER_ID,
-      links: [{ userId: "storm-0", accessToken: seed.accessToken, refreshToken: seed.refreshToken, expiresAtMs: seed.expiresAt }],
-    });
-    if (imported.errors > 0) throw new Error(`seeding failed: ${imported.samples.join("; ")}`);
+    const seed = await importOneLink(ctx, daemon, fake, "storm-0", 30);
     const auditBefore = readLines(audit).length;
     const before = { refreshes: fake.refreshes, requests: fake.tokenRequests, replays: fake.replays };
     const job = burst(daemon.grpcTcpBaseUrl!, "storm.log");

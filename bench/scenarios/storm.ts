@@ -5,7 +5,7 @@ import { readLockGauge, type LockGauge } from "../lock-gauge.js";
 import { PROVIDER_ID, daemonProviderOf, startBenchProvider } from "../provider.js";
 import { monotonicUs, summarizeProfile, type ProfileSummary } from "../profile-summary.js";
 import type { ScenarioContext } from "./context.js";
-import { warmRefreshPath } from "./warm-refresh.js";
+import { importOneLink, warmRefreshPath } from "./warm-refresh.js";
 
 export interface StormResult {
   callers: number;
@@ -55,16 +55,7 @@ export async function runStorm(ctx: ScenarioContext): Promise<StormResult> {
     const floor = await echoFloor(ctx);
     ctx.log(`  transport floor (same burst, bare echo server): first ${fmt(floor.firstMs, 1)} ms, p50 ${fmt(floor.p50Ms, 1)} ms, p99 ${fmt(floor.p99Ms, 1)} ms`);
     await warmRefreshPath(ctx, daemon, fake);
-    const seed = fake.issue({ accessTtlSec: 30 });
-    const imported = await loadgen.run({
-      kind: "import",
-      address: daemon.grpcTarget,
-      channels: 1,
-      concurrency: 1,
-      providerId: PROVIDER_ID,
-      links: [{ userId: "storm-0", accessToken: seed.accessToken, refreshToken: seed.refreshToken, expiresAtMs: seed.expiresAt }],
-    });
-    if (imported.errors > 0) throw new Error(`seeding failed: ${imported.samples.join("; ")}`);
+    const seed = await importOneLink(ctx, daemon, fake, "storm-0", 30);
     const before = { refreshes: fake.refreshes, requests: fake.tokenRequests, replays: fake.replays };
     window.fromUs = monotonicUs();
     const burst = await loadgen.run({

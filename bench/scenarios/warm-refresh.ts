@@ -1,5 +1,6 @@
 import type { BenchDaemon } from "../daemon.js";
 import type { FakeProvider } from "../provider.js";
+import type { IssuedTokens } from "../../test/support/fake-provider.js";
 import { PROVIDER_ID } from "../provider.js";
 import type { ScenarioContext } from "./context.js";
 
@@ -42,4 +43,19 @@ export async function warmRefreshPath(ctx: ScenarioContext, daemon: BenchDaemon,
     warmupMs: 0,
     durationMs: 1000,
   });
+}
+
+/** Links `userId` with a token issued now with `accessTtlSec` left, through ImportLink; returns what was issued. */
+export async function importOneLink(ctx: ScenarioContext, daemon: BenchDaemon, fake: FakeProvider, userId: string, accessTtlSec: number): Promise<IssuedTokens> {
+  const seed = fake.issue({ accessTtlSec });
+  const imported = await ctx.loadgen.run({
+    kind: "import",
+    address: daemon.grpcTarget,
+    channels: 1,
+    concurrency: 1,
+    providerId: PROVIDER_ID,
+    links: [{ userId, accessToken: seed.accessToken, refreshToken: seed.refreshToken, expiresAtMs: seed.expiresAt }],
+  });
+  if (imported.errors > 0) throw new Error(`seeding failed: ${imported.samples.join("; ")}`);
+  return seed;
 }
