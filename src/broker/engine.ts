@@ -64,6 +64,8 @@ export class RefreshEngine {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #locks = new KeyedLock();
+  /** Per key, the first caller's refresh while it runs: callers arriving meanwhile share it (#shared). */
+  readonly #flights = new Map<string, Promise<LinkRecord>>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #pending: PendingCommits;
   readonly #failures = new RecentFailures();
@@ -190,13 +192,43 @@ export class RefreshEngine {
     // Invariant 3: the work is detached from the caller's lifetime.
     const arrived = this.#failures.mark();
     const asked = performance.now();
-    const work = this.#locks.run(linkKeyId(key), () => {
-      this.#events.lockWait((performance.now() - asked) / 1000);
-      return this.#refreshLocked(key, provider, want, arrived);
-    });
+    const id = linkKeyId(key);
+    const locked = (): Promise<LinkRecord> =>
+      this.#locks.run(id, () => {
+        this.#events.lockWait((performance.now() - asked) / 1000);
+        return this.#refreshLocked(key, provider, want, arrived);
+      });
+    const flight = this.#flights.get(id);
+    let work: Promise<LinkRecord>;
+    if (flight !== undefined) {
+      work = flight.then((rec) => this.#shared(rec, seen, provider, want, arrived, asked) ?? locked(), locked);
+    } else {
+      work = locked();
+      this.#flights.set(id, work);
+      const land = (): void => {
+        if (this.#flights.get(id) === work) this.#flights.delete(id);
+      };
+      work.then(land, land);
+    }
     this.#track(work);
     if (this.#ahead !== undefined) work.then((rec) => this.#ahead?.used(key, minValidMs, rec), () => undefined);
     return raceSignal(work, stop());
+  }
+
+  /**
+   * A refresh another caller of this process started for the key, shared by
+   * one that arrived while it ran (a storm's 999 others): its record is
+   * judged as the re-read under the lock would judge it (invariant 2), so
+   * the caller gets it without taking the lock in turn to read it again.
+   * Only a record written after the caller's own read counts — the same
+   * link (createdAt) at a higher version — since one written before it may
+   * already be replaced by what that read saw. Undefined: take the lock.
+   */
+  #shared(rec: LinkRecord, seen: LinkRecord, provider: ProviderEntry, want: Want, arrived: number, asked: number): LinkRecord | undefined {
+    if (rec.createdAt !== seen.createdAt || rec.version <= seen.version) return undefined;
+    const answer = this.#judge(rec, provider, want, arrived);
+    if (answer !== undefined) this.#events.lockWait((performance.now() - asked) / 1000);
+    return answer;
   }
 
   /** Runs `work` holding the key's refresh lock: no refresh of this process overlaps it (unlink). */

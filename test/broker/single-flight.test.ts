@@ -84,6 +84,31 @@ describe("one refresh per key (invariants 1 and 2)", () => {
     expect(h.fake.tokenRequests).toBe(1);
   });
 
+  it("callers arriving during the refresh share its record instead of each re-reading under the lock (a storm's tail)", async () => {
+    const h = await harness({ fake: { latencyMs: 30 } });
+    const k = key("carol");
+    await h.seed(k, { accessTtlSec: 5 });
+    let reads = 0;
+    const get = h.store.get.bind(h.store);
+    h.store.get = (key) => {
+      reads++;
+      return get(key);
+    };
+    const first = h.engine.obtain(k, MIN_VALID);
+    await until(() => h.fake.inFlight === 1, "the first caller's refresh at the provider");
+    const before = reads;
+    const others = Array.from({ length: 200 }, () => h.engine.obtain(k, MIN_VALID));
+    const results = await Promise.all([first, ...others]);
+
+    expect(h.fake.refreshes).toBe(1);
+    expect(h.fake.replays).toBe(0);
+    const rec = await stored(h, k);
+    for (const r of results) expect(r.accessToken).toBe(rec.accessToken);
+    // One read each on arrival; none again after the refresh (each would re-read under the lock in turn: 2 × 200).
+    expect(reads - before).toBeLessThanOrEqual(200 + 2);
+    expect(h.engine.lockCount).toBe(0);
+  });
+
   it("a token already fresh enough is returned without locking or calling the provider", async () => {
     // The provider issues 3-hour tokens, so asking for 2 hours is reachable.
     const h = await harness({ fake: { expiresInSec: 3 * 3600 } });
