@@ -107,7 +107,7 @@ it("dev mode restarted: links made before the restart still answer tokens, refre
  */
 function checkoutCopy(): string {
   const copy = tempDir("tb-checkout-");
-  for (const f of ["src", "gen", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+  for (const f of ["src", "gen", "scripts", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
   // The peercred addon, as `npm ci` built it in the checkout (the daemon's Unix listeners need it).
   for (const f of ["binding.gyp", "build"]) symlinkSync(join(ROOT, f), join(copy, f));
