@@ -1,12 +1,13 @@
 import { BrokerError, Reason } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import type { LinkKey, LinkMeta, LinkRecord, LinkStore } from "../store/link-store.js";
 import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan } from "./ahead.js";
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
 import { DueHeap } from "./due-heap.js";
+import { keepAliveScanLoop } from "./keep-alive-scan.js";
 import type { Random } from "./random.js";
 
 /**
@@ -72,8 +73,6 @@ const MAX_SLEEP_MS = 600_000;
 /** A failed background refresh is tried again after this, doubling, up to MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 300_000;
-/** The idle scan pages through the store this many links at a time. */
-const SCAN_PAGE = 500;
 
 export class Proactive {
   readonly #options: ProactiveOptions;
@@ -98,9 +97,11 @@ export class Proactive {
     if (this.#started) return;
     this.#started = true;
     void this.#loop();
+    const { store, clock, random, log } = this.#options;
+    const scan = { store, clock, random, log, signal: this.#stop.signal, found: (link: LinkMeta, now: number) => this.#foundIdle(link, now) };
     for (const provider of this.#options.providers.all()) {
       const idle = provider.config.refreshTokenIdleLifetimeMs;
-      if (idle !== undefined && !provider.config.noRefresh) void this.#scanLoop(provider.config.id, idle);
+      if (idle !== undefined && !provider.config.noRefresh) void keepAliveScanLoop(scan, provider.config.id, idle);
     }
   }
 
@@ -348,53 +349,27 @@ export class Proactive {
     }
   }
 
-  /** Every so often, the links of an idle-lifetime provider whose refresh token is getting old. */
-  async #scanLoop(providerId: string, idleMs: number): Promise<void> {
-    const every = Math.min(3_600_000, Math.max(1_000, idleMs / 10));
-    while (!this.#stop.signal.aborted) {
-      try {
-        await this.#scan(providerId, idleMs, every);
-      } catch (err) {
-        this.#options.log.warn({ provider: providerId, err: { message: String(err) } }, "listing links for keep-alive refreshes failed; trying again later");
-      }
-      await this.#options.clock.sleep(every * (0.9 + 0.2 * this.#options.random()), this.#stop.signal).catch(() => undefined);
-    }
-  }
-
-  async #scan(providerId: string, idleMs: number, every: number): Promise<void> {
-    let after: LinkKey | undefined;
-    for (;;) {
-      const page = await this.#options.store.list({ providerId, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
-      const now = this.#options.clock.now();
-      for (const link of page) {
-        if (!link.hasRefreshToken) continue;
-        const from = link.lastRefreshedAt ?? link.updatedAt;
-        // Only those due before the next scan: the others are looked at again then.
-        if (from + idleMs * AHEAD_LATEST > now + every) continue;
-        const keyId = linkKeyId(link);
-        if (this.#entries.has(keyId)) continue;
-        const entry: Entry = {
-          key: { providerId: link.providerId, userId: link.userId },
-          keyId,
-          lastUsedAt: Number.NEGATIVE_INFINITY,
-          holds: 0,
-          minValidMs: 0,
-          minValidAt: now,
-          version: link.version,
-          fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random(),
-          rec: { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" },
-          dueAt: Number.POSITIVE_INFINITY,
-          seq: 0,
-          busy: false,
-          failures: 0,
-          notBefore: 0,
-        };
-        this.#entries.set(keyId, entry);
-        this.#reschedule(entry, now);
-      }
-      if (page.length < SCAN_PAGE) return;
-      const last = page[page.length - 1] as LinkKey;
-      after = { providerId: last.providerId, userId: last.userId };
-    }
+  /** A link of an idle-lifetime provider whose refresh token is getting old (keep-alive-scan.ts). */
+  #foundIdle(link: LinkMeta, now: number): void {
+    const keyId = linkKeyId(link);
+    if (this.#entries.has(keyId)) return;
+    const entry: Entry = {
+      key: { providerId: link.providerId, userId: link.userId },
+      keyId,
+      lastUsedAt: Number.NEGATIVE_INFINITY,
+      holds: 0,
+      minValidMs: 0,
+      minValidAt: now,
+      version: link.version,
+      fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random(),
+      rec: { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" },
+      dueAt: Number.POSITIVE_INFINITY,
+      seq: 0,
+      busy: false,
+      failures: 0,
+      notBefore: 0,
+    };
+    this.#entries.set(keyId, entry);
+    this.#reschedule(entry, now);
   }
 }
