@@ -8,6 +8,7 @@ import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
 import { DueHeap } from "./due-heap.js";
 import { keepAliveScanLoop } from "./keep-alive-scan.js";
+import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt, type Planned } from "./ahead-capacity.js";
 import type { Random } from "./random.js";
 
 /**
@@ -35,7 +36,8 @@ export interface ProactiveOptions {
   refresh: (key: LinkKey, plan: AheadPlan) => Promise<{ record: LinkRecord; sent: boolean }>;
 }
 
-interface Entry {
+/** `deadline`, `ownLatest` and `latest` (Planned): the capacity-aware start (ahead-capacity.ts). */
+interface Entry extends Planned {
   key: LinkKey;
   keyId: string;
   /** When a caller last asked (engine clock); -Infinity for a link known only from the idle scan. */
@@ -62,6 +64,12 @@ interface Entry {
   notBefore: number;
 }
 
+/** A new entry: in use from `lastUsedAt`, nothing scheduled yet. */
+function newEntry(key: LinkKey, keyId: string, lastUsedAt: number, minValidMs: number, now: number): Entry {
+  const inf = Number.POSITIVE_INFINITY;
+  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, seq: 0, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf };
+}
+
 interface Item {
   at: number;
   seq: number;
@@ -82,6 +90,7 @@ export class Proactive {
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
   readonly #pausedUntil = new Map<string, number>();
+  readonly #capacity = new CapacityPlanner();
   readonly #stop = new AbortController();
   #sleep: AbortController | undefined;
   #sleepUntil = Number.POSITIVE_INFINITY;
@@ -127,7 +136,7 @@ export class Proactive {
       // here alone (about 50 bytes a link in use).
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
       const keyId = linkKeyId(ids);
-      entry = { key: ids, keyId, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
+      entry = newEntry(ids, keyId, now, minValidMs, now);
       this.#entries.set(keyId, entry);
     }
     entry.lastUsedAt = now;
@@ -188,7 +197,8 @@ export class Proactive {
   /** Sets the entry's next due time from what it knows and queues it. */
   #reschedule(entry: Entry, now: number, at?: number): void {
     const plan = this.#plan(entry, now);
-    let due = at ?? (entry.rec === undefined ? Number.POSITIVE_INFINITY : aheadDueAt(entry.rec, plan, entry.fraction));
+    this.#track(entry, plan, now);
+    let due = at ?? this.#startAt(entry, plan);
     // An in-use link is looked at again when keep_fresh_for runs out (then dropped, unless idle-lifetime).
     if (plan.inUse && entry.holds === 0) due = Math.min(due, entry.lastUsedAt + this.#options.keepFreshForMs + 1);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
@@ -200,20 +210,48 @@ export class Proactive {
     entry.seq = ++this.#seq;
     if (!Number.isFinite(entry.dueAt)) return;
     this.#heap.push({ at: entry.dueAt, seq: entry.seq, entry });
-    if (entry.dueAt < this.#sleepUntil) this.#sleep?.abort();
+    this.#wake(entry.dueAt);
+  }
+
+  /** Wakes the loop if it sleeps past `at`. */
+  #wake(at: number): void {
+    if (at < this.#sleepUntil) this.#sleep?.abort();
+  }
+
+  /** When the entry's background refresh starts: its own due time, or earlier for its provider's backlog (ahead-capacity.ts). */
+  #startAt(entry: Entry, plan: AheadPlan): number {
+    return entry.rec === undefined ? Number.POSITIVE_INFINITY : startAt(entry, entry.rec, plan, entry.fraction);
+  }
+
+  /** Keeps the entry's deadline current; a new one makes its provider's plan stale (remade from the loop, not here). */
+  #track(entry: Entry, plan: AheadPlan, now: number): void {
+    if (setDeadline(entry, entry.rec, plan)) this.#wake(this.#capacity.changed(entry.key.providerId, now));
+  }
+
+  /**
+   * Remakes the stale plans: each waiting link of the provider gets the
+   * latest start its backlog allows, and one due earlier than scheduled is
+   * queued again for then.
+   */
+  #replan(now: number): void {
+    const waiting = (e: Entry): string | undefined => (e.busy ? undefined : e.key.providerId);
+    for (const entry of this.#capacity.replan(now, this.#entries.values(), waiting, (id) => this.#limit(id))) {
+      if (entry.latest < entry.dueAt && this.#startAt(entry, this.#plan(entry, now)) < entry.dueAt) this.#reschedule(entry, now);
+    }
   }
 
   async #loop(): Promise<void> {
     const clock = this.#options.clock;
     while (!this.#stop.signal.aborted) {
       const now = clock.now();
+      this.#replan(now);
       for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
         this.#heap.pop();
         const entry = top.entry;
         if (top.seq !== entry.seq || this.#entries.get(entry.keyId) !== entry) continue;
         this.#due(entry, now);
       }
-      const next = this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY;
+      const next = Math.min(this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY, this.#capacity.nextAt);
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
       const ctl = new AbortController();
       this.#sleep = ctl;
@@ -232,7 +270,7 @@ export class Proactive {
       this.#entries.delete(entry.keyId);
       return;
     }
-    if (entry.rec !== undefined && now < aheadDueAt(entry.rec, plan, entry.fraction)) {
+    if (entry.rec !== undefined && now < this.#startAt(entry, plan)) {
       this.#reschedule(entry, now);
       return;
     }
@@ -268,13 +306,20 @@ export class Proactive {
     const providerId = entry.key.providerId;
     this.#running.set(providerId, (this.#running.get(providerId) ?? 0) + 1);
     const now = this.#options.clock.now();
+    const plan = this.#plan(entry, now);
+    // Started early for a backlog: the engine is to count it as needed from the floor, not from 75 %.
+    if (entry.rec !== undefined && now < aheadDueAt(entry.rec, plan, AHEAD_EARLIEST)) plan.earliest = AHEAD_FLOOR;
     this.#options
-      .refresh(entry.key, this.#plan(entry, now))
+      .refresh(entry.key, plan)
       .then(
         ({ record, sent }) => {
           this.#options.events.refreshedAhead(entry.key, sent ? "REFRESHED" : "NOT_NEEDED");
+          // Only refreshes that sent are the cost of a backlog; one found done already took a re-read.
+          if (sent) this.#wake(this.#capacity.observe(providerId, this.#options.clock.now() - now, this.#options.clock.now()));
           entry.failures = 0;
           entry.notBefore = 0;
+          // Found not needed on the same token: no early start again before the next plan (never a loop of re-reads).
+          if (!sent && record.version === entry.version) entry.latest = Number.POSITIVE_INFINITY;
           this.#learn(entry, record);
           entry.busy = false;
           this.#reschedule(entry, this.#options.clock.now());
@@ -353,22 +398,10 @@ export class Proactive {
   #foundIdle(link: LinkMeta, now: number): void {
     const keyId = linkKeyId(link);
     if (this.#entries.has(keyId)) return;
-    const entry: Entry = {
-      key: { providerId: link.providerId, userId: link.userId },
-      keyId,
-      lastUsedAt: Number.NEGATIVE_INFINITY,
-      holds: 0,
-      minValidMs: 0,
-      minValidAt: now,
-      version: link.version,
-      fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random(),
-      rec: { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" },
-      dueAt: Number.POSITIVE_INFINITY,
-      seq: 0,
-      busy: false,
-      failures: 0,
-      notBefore: 0,
-    };
+    const entry = newEntry({ providerId: link.providerId, userId: link.userId }, keyId, Number.NEGATIVE_INFINITY, 0, now);
+    entry.version = link.version;
+    entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
+    entry.rec = { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" };
     this.#entries.set(keyId, entry);
     this.#reschedule(entry, now);
   }

@@ -1,0 +1,108 @@
+/**
+ * docs/design.md §3.4, "When": the capacity-aware start. Links that come
+ * due together start early enough for the provider's background slots to
+ * get through all of them before their deadlines (the end of the useful
+ * life, when a caller would have to wait), never before half of it; with no
+ * backlog a link still starts at its jittered 75–80 %. In virtual time
+ * (ahead-world.ts): no real sleeps.
+ */
+import { describe, expect, it } from "vitest";
+import { AHEAD_FLOOR, COST_MARGIN, capacityStart, latestStarts } from "../../src/broker/ahead-capacity.js";
+import { SEC, key, settle, stopAll, world, type World } from "./ahead-world.js";
+
+/** Seeds `n` links at once (one deadline) and has a caller use each; returns when they were issued. */
+async function wave(w: World, n: number, engines = w.engines): Promise<{ links: string[]; issuedAt: number }> {
+  const links = Array.from({ length: n }, (_, i) => `u${i}`);
+  const issuedAt = w.time.now;
+  for (const l of links) await w.seed(l);
+  for (const l of links) for (const e of engines) await settle(w, e.obtain(key(l), 0));
+  return { links, issuedAt };
+}
+
+describe("capacity-aware start of background refreshes (docs/design.md §3.4)", () => {
+  it("the backward pass: the k-th link in deadline order leaves its slot when the (k+slots)-th must start", () => {
+    const pending = [0, 0, 0, 0, 0].map(() => ({ deadline: 100, ownLatest: 80 }));
+    // Two slots, cost 4 (× margin): the last two are free to start at 80; the two before must by 80 − 5; the first by 75 − 5.
+    const c = 4 * COST_MARGIN;
+    expect([...latestStarts(pending, 2, 4)]).toEqual([80 - 2 * c, 80 - c, 80 - c, Infinity, Infinity]);
+    // No backlog, or a latest start after the own due time: the due time, exactly.
+    expect(capacityStart(77, Infinity, 50)).toBe(77);
+    expect(capacityStart(77, 79, 50)).toBe(77);
+    // A backlog: earlier, never before the floor.
+    expect(capacityStart(77, 60, 50)).toBe(60);
+    expect(capacityStart(77, 10, 50)).toBe(50);
+  });
+
+  it("N links due together with N·C/S over a quarter of the useful life: all refreshed before their deadline, none before half of it", async () => {
+    // 300 links of 100 s, 200 ms a refresh, 2 background slots (provider_concurrency 4): 30 s of work —
+    // more than the 20–25 s left after 75–80 %, so without the capacity-aware start the last ones come late.
+    const lifetime = 100;
+    const w = world(lifetime, 200);
+    w.engine({ settings: { providerConcurrency: 4 } });
+    const n = 300;
+    const slots = 2;
+    expect((n * 0.2) / slots).toBeGreaterThan(0.25 * lifetime);
+    const { links, issuedAt } = await wave(w, n);
+    const deadline = issuedAt + lifetime * SEC;
+    await w.run(deadline - w.time.now + 5 * SEC);
+    const late: string[] = [];
+    for (const l of links) {
+      const first = w.provider.of(l)[0];
+      expect(first, l).toBeDefined();
+      // The request was answered (200 ms later) before the token stopped satisfying callers.
+      if ((first as number) + 200 > deadline) late.push(l);
+      expect(first as number, l).toBeGreaterThanOrEqual(issuedAt + AHEAD_FLOOR * lifetime * SEC);
+    }
+    expect(late, `${late.length} of ${n} links passed their deadline before their background refresh`).toEqual([]);
+    expect(w.provider.peak).toBeLessThanOrEqual(slots);
+    expect(w.provider.replays).toBe(0);
+    expect(w.outcomes.filter((o) => o !== "REFRESHED")).toEqual([]);
+    // Once: a second round is not due before half of the new tokens' useful life.
+    for (const l of links) expect(w.provider.of(l), l).toHaveLength(1);
+    await stopAll(w);
+  });
+
+  it("two processes with the same backlog: still one provider refresh per link, all before the deadline", async () => {
+    const lifetime = 100;
+    const w = world(lifetime, 200);
+    w.engine({ settings: { providerConcurrency: 4 }, seed: 1 });
+    w.engine({ settings: { providerConcurrency: 4 }, seed: 2 });
+    const { links, issuedAt } = await wave(w, 300);
+    const deadline = issuedAt + lifetime * SEC;
+    await w.run(deadline - w.time.now + 5 * SEC);
+    for (const l of links) {
+      const times = w.provider.of(l);
+      expect(times, l).toHaveLength(1);
+      expect((times[0] as number) + 200, l).toBeLessThanOrEqual(deadline);
+    }
+    expect(w.provider.replays).toBe(0);
+    await stopAll(w);
+  });
+
+  it("with no backlog a link is still refreshed at 75–80 % of its useful life, round after round (no earlier refreshes)", async () => {
+    const lifetime = 100;
+    const latency = 200;
+    const w = world(lifetime, latency);
+    const engine = w.engine({ settings: { providerConcurrency: 4 }, seed: 3 });
+    const { links, issuedAt } = await wave(w, 4);
+    // Kept in use: a caller every 20 s.
+    for (let i = 0; i < 20; i++) {
+      await w.run(20 * SEC);
+      for (const l of links) await settle(w, engine.obtain(key(l), 0));
+    }
+    const u = lifetime * SEC;
+    for (const l of links) {
+      const times = w.provider.of(l);
+      expect(times.length, l).toBeGreaterThanOrEqual(4);
+      // Each token was issued when the request that got it was answered (`latency` after it; the wave's at the seed).
+      let issued = issuedAt;
+      for (const at of times) {
+        expect(at - issued, `${l} at ${at - issuedAt} ms`).toBeGreaterThanOrEqual(0.75 * u);
+        expect(at - issued, `${l} at ${at - issuedAt} ms`).toBeLessThan(0.8 * u + 100);
+        issued = at + latency;
+      }
+    }
+    expect(w.provider.replays).toBe(0);
+    await stopAll(w);
+  });
+});
