@@ -36,7 +36,7 @@ export interface ProactiveOptions {
   refresh: (key: LinkKey, plan: AheadPlan) => Promise<{ record: LinkRecord; sent: boolean }>;
 }
 
-/** `deadline`, `ownLatest` and `latest` (Planned): the capacity-aware start (ahead-capacity.ts). */
+/** `deadline`, `ownLatest`, `latest` and `planned` (Planned): the capacity-aware start (ahead-capacity.ts). */
 interface Entry extends Planned {
   key: LinkKey;
   keyId: string;
@@ -67,14 +67,11 @@ interface Entry extends Planned {
 /** A new entry: in use from `lastUsedAt`, nothing scheduled yet. */
 function newEntry(key: LinkKey, keyId: string, lastUsedAt: number, minValidMs: number, now: number): Entry {
   const inf = Number.POSITIVE_INFINITY;
-  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, seq: 0, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf };
+  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, seq: 0, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf, planned: Number.NaN };
 }
 
-interface Item {
-  at: number;
-  seq: number;
-  entry: Entry;
-}
+/** A heap item: the entry's schedule when pushed (stale once `seq` no longer matches). */
+type Item = { at: number; seq: number; entry: Entry };
 
 /** A sleep never longer than this, so a due time far ahead is looked at again (and setTimeout's range is kept). */
 const MAX_SLEEP_MS = 600_000;
@@ -90,7 +87,7 @@ export class Proactive {
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
   readonly #pausedUntil = new Map<string, number>();
-  readonly #capacity = new CapacityPlanner();
+  readonly #capacity = new CapacityPlanner<Entry>();
   readonly #stop = new AbortController();
   #sleep: AbortController | undefined;
   #sleepUntil = Number.POSITIVE_INFINITY;
@@ -228,14 +225,10 @@ export class Proactive {
     if (setDeadline(entry, entry.rec, plan)) this.#wake(this.#capacity.changed(entry.key.providerId, now));
   }
 
-  /**
-   * Remakes the stale plans: each waiting link of the provider gets the
-   * latest start its backlog allows, and one due earlier than scheduled is
-   * queued again for then.
-   */
+  /** Remakes the stale plans (ahead-capacity.ts); a link now due earlier than scheduled is queued again for then. */
   #replan(now: number): void {
-    const waiting = (e: Entry): string | undefined => (e.busy ? undefined : e.key.providerId);
-    for (const entry of this.#capacity.replan(now, this.#entries.values(), waiting, (id) => this.#limit(id))) {
+    const plans = this.#capacity.replan(now, this.#entries.values(), (e) => e.key.providerId, (e) => !e.busy, (id) => this.#limit(id));
+    for (const entry of plans.flat()) {
       if (entry.latest < entry.dueAt && this.#startAt(entry, this.#plan(entry, now)) < entry.dueAt) this.#reschedule(entry, now);
     }
   }

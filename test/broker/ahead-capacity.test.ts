@@ -7,7 +7,7 @@
  * (ahead-world.ts): no real sleeps.
  */
 import { describe, expect, it } from "vitest";
-import { AHEAD_FLOOR, COST_MARGIN, capacityStart, latestStarts } from "../../src/broker/ahead-capacity.js";
+import { AHEAD_FLOOR, COST_MARGIN, CapacityPlanner, INITIAL_COST_MS, capacityStart, latestStarts, type Planned } from "../../src/broker/ahead-capacity.js";
 import { SEC, key, settle, stopAll, world, type World } from "./ahead-world.js";
 
 /** Seeds `n` links at once (one deadline) and has a caller use each; returns when they were issued. */
@@ -31,6 +31,38 @@ describe("capacity-aware start of background refreshes (docs/design.md §3.4)", 
     // A backlog: earlier, never before the floor.
     expect(capacityStart(77, 60, 50)).toBe(60);
     expect(capacityStart(77, 10, 50)).toBe(50);
+  });
+
+  it("a plan remade from the last one's order (changed deadlines, new links, links started) equals one made from scratch", () => {
+    type Link = Planned & { busy: boolean; provider: string };
+    let x = 12345;
+    const rnd = (): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const link = (provider = "p"): Link => {
+      const deadline = Math.floor(rnd() * 100_000);
+      return { provider, busy: false, deadline, ownLatest: deadline - 20_000, latest: Infinity, planned: Number.NaN };
+    };
+    const links = Array.from({ length: 500 }, (_, i) => link(i % 5 === 0 ? "q" : "p"));
+    const planner = new CapacityPlanner<Link>();
+    const replan = (now: number): Link[][] => planner.replan(now, links, (l) => l.provider, (l) => !l.busy, () => 3);
+    planner.changed("p", 0);
+    expect(replan(0)).toHaveLength(1); // only p's plan was stale
+    expect(links.filter((l) => l.provider === "q").every((l) => l.latest === Infinity)).toBe(true);
+    for (let round = 1; round <= 5; round++) {
+      for (const l of links) {
+        const r = rnd();
+        if (r < 0.1) l.deadline += Math.floor(rnd() * 50_000) - 10_000;
+        else if (r < 0.15) l.busy = !l.busy;
+        l.ownLatest = l.deadline - 20_000;
+      }
+      for (let i = 0; i < 20; i++) links.push(link());
+      const now = round * 60_000;
+      planner.changed("p", now);
+      const [order] = replan(now);
+      const expected = links.filter((l) => l.provider === "p" && !l.busy).sort((a, b) => a.deadline - b.deadline);
+      expect(order?.map((l) => l.deadline)).toEqual(expected.map((l) => l.deadline));
+      const latest = latestStarts(expected, 3, INITIAL_COST_MS);
+      expect(expected.map((l) => l.latest)).toEqual([...latest]);
+    }
   });
 
   it("N links due together with N·C/S over a quarter of the useful life: all refreshed before their deadline, none before half of it", async () => {
