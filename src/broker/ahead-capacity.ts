@@ -217,7 +217,16 @@ export class CapacityPlanner<T extends Planned> {
     this.#plannedCost.set(providerId, cost);
     this.#nextAllowed.set(providerId, now + REPLAN_MIN_MS + items.length * REPLAN_MS_PER_LINK);
     const latest = latestStarts(items, slots, cost);
-    for (let i = 0; i < items.length; i++) (items[i] as T).latest = latest[i] as number;
+    let backlog = false;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as T;
+      item.latest = latest[i] as number;
+      // Before its 75 % mark (its own latest less a quarter of what is left after it): not a burst the window absorbs.
+      backlog ||= item.latest < item.ownLatest - (item.deadline - item.ownLatest) / 4;
+    }
+    // The cost is still a guess and a backlog needs starting early: the first link starts at its floor, so its
+    // answer teaches the cost (and remakes the plan) before the wave is under way, not once it is late.
+    if (backlog && !this.#cost.has(providerId)) (items[0] as T).latest = Number.NEGATIVE_INFINITY;
   }
 }
 

@@ -94,6 +94,23 @@ describe("capacity-aware start of background refreshes (docs/design.md §3.4)", 
     await stopAll(w);
   });
 
+  it("a provider five times slower than the guessed cost: one link starts at the floor, and its answer plans the first wave in time", async () => {
+    // 40 links, 2 s a refresh, 2 slots: 40 s of work. Planned with the guess (400 ms), the wave would start at
+    // 70 s and its last dozen links pass their deadline; the first link, started at 50 s, teaches 2 s first.
+    const lifetime = 100;
+    const latency = 2_000;
+    const w = world(lifetime, latency);
+    w.engine({ settings: { providerConcurrency: 4 } });
+    const { links, issuedAt } = await wave(w, 40);
+    const deadline = issuedAt + lifetime * SEC;
+    await w.run(deadline - w.time.now + 5 * SEC);
+    const firsts = links.map((l) => w.provider.of(l)[0] ?? Infinity).sort((a, b) => a - b);
+    expect(firsts[0]).toBe(issuedAt + AHEAD_FLOOR * lifetime * SEC);
+    expect(firsts.filter((at) => at + latency > deadline)).toEqual([]);
+    expect(w.provider.replays).toBe(0);
+    await stopAll(w);
+  });
+
   it("two processes with the same backlog: still one provider refresh per link, all before the deadline", async () => {
     const lifetime = 100;
     const w = world(lifetime, 200);
