@@ -309,6 +309,27 @@ export const regressions: Regression[] = [
     },
     outcomes: { 1: "OK", 2: "OK" },
   },
+  {
+    // Generated runs have one or two links, so the capacity-aware start (ahead-capacity.ts) is
+    // rarely taken there. Eight links in use on two hosts with one background slot each, their
+    // tokens issued together, and slow answers that teach the scheduler a refresh takes
+    // seconds: the later waves start early, from half the useful life, and the engine's judgement
+    // at that edge (AheadPlan.earliest) meets the other host's lease and its commits.
+    name: "links due together on two hosts start early for their backlog, and each rotation is still sent once",
+    found: "written with the capacity-aware start of refreshing ahead (docs/design.md §3.4), not found by exploration",
+    schedule: {
+      config: { seed: 20261206, engines: 2, hosts: 2, links: 8, graceMs: 0, killsOlderAccess: false, keepFreshForMs: 300_000 },
+      commands: [
+        ...Array.from({ length: 16 }, (_, i): Command => ({ t: "obtain", e: i % 2, link: i >> 1, minValid: 5_000, deadline: 2_000 })),
+        { t: "answer", mode: { kind: "slow", ms: 900 }, count: 3 },
+        { t: "advance", ms: 35_000 },
+        { t: "answer", mode: { kind: "slow", ms: 900 }, count: 3 },
+        { t: "advance", ms: 35_000 },
+        { t: "advance", ms: 35_000 },
+        { t: "obtain", e: 1, link: 3, minValid: 5_000, deadline: 2_000 },
+      ],
+    },
+  },
 ];
 
 /** Violations of a regression's own expectations, given what its callers were answered. */

@@ -23,6 +23,14 @@ export interface AheadPlan {
   inUse: boolean;
   /** The provider's refresh tokens die after this long unused (refresh_token_idle_lifetime); undefined: they do not. */
   idleLifetimeMs: number | undefined;
+  /**
+   * The share of the useful life from which this refresh counts as needed:
+   * AHEAD_EARLIEST unless the scheduler started it early to get through a
+   * backlog (ahead-capacity.ts; never below its floor, 0.5). Without it the
+   * engine would find such a link outside its advisory window and send
+   * nothing.
+   */
+  earliest?: number;
 }
 
 /** What a refresh is asked to achieve: a caller's min_valid_for, and for a background refresh its plan. */
@@ -75,9 +83,11 @@ export function inAdvisoryWindow(rec: Timed, plan: AheadPlan, now: number): bool
 /**
  * Whether `rec` gives what `want` asks: fresh for its min_valid_for, and for
  * a background refresh no longer inside the advisory window (judged at its
- * earliest edge, so every host agrees once one of them refreshed).
+ * earliest edge, so every host agrees once one of them refreshed; for one
+ * started early for a backlog at the plan's `earliest`, which a token
+ * refreshed since is still short of).
  */
 export function satisfies(rec: Timed, want: Want, now: number): boolean {
   if (!isFresh(rec, want.minValidMs, now)) return false;
-  return want.ahead === undefined || !inAdvisoryWindow(rec, want.ahead, now);
+  return want.ahead === undefined || now < aheadDueAt(rec, want.ahead, want.ahead.earliest ?? AHEAD_EARLIEST);
 }

@@ -1,12 +1,14 @@
 import { BrokerError, Reason } from "../errors/index.js";
 import type { Logger } from "../log.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
+import type { LinkKey, LinkMeta, LinkRecord, LinkStore } from "../store/link-store.js";
 import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan } from "./ahead.js";
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
 import { DueHeap } from "./due-heap.js";
+import { keepAliveScanLoop } from "./keep-alive-scan.js";
+import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt, type Planned } from "./ahead-capacity.js";
 import type { Random } from "./random.js";
 
 /**
@@ -34,7 +36,8 @@ export interface ProactiveOptions {
   refresh: (key: LinkKey, plan: AheadPlan) => Promise<{ record: LinkRecord; sent: boolean }>;
 }
 
-interface Entry {
+/** `deadline`, `ownLatest`, `latest` and `planned` (Planned): the capacity-aware start (ahead-capacity.ts). */
+interface Entry extends Planned {
   key: LinkKey;
   keyId: string;
   /** When a caller last asked (engine clock); -Infinity for a link known only from the idle scan. */
@@ -61,19 +64,20 @@ interface Entry {
   notBefore: number;
 }
 
-interface Item {
-  at: number;
-  seq: number;
-  entry: Entry;
+/** A new entry: in use from `lastUsedAt`, nothing scheduled yet. */
+function newEntry(key: LinkKey, keyId: string, lastUsedAt: number, minValidMs: number, now: number): Entry {
+  const inf = Number.POSITIVE_INFINITY;
+  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, seq: 0, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf, planned: Number.NaN };
 }
+
+/** A heap item: the entry's schedule when pushed (stale once `seq` no longer matches). */
+type Item = { at: number; seq: number; entry: Entry };
 
 /** A sleep never longer than this, so a due time far ahead is looked at again (and setTimeout's range is kept). */
 const MAX_SLEEP_MS = 600_000;
 /** A failed background refresh is tried again after this, doubling, up to MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 300_000;
-/** The idle scan pages through the store this many links at a time. */
-const SCAN_PAGE = 500;
 
 export class Proactive {
   readonly #options: ProactiveOptions;
@@ -83,6 +87,7 @@ export class Proactive {
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
   readonly #pausedUntil = new Map<string, number>();
+  readonly #capacity = new CapacityPlanner<Entry>();
   readonly #stop = new AbortController();
   #sleep: AbortController | undefined;
   #sleepUntil = Number.POSITIVE_INFINITY;
@@ -98,9 +103,11 @@ export class Proactive {
     if (this.#started) return;
     this.#started = true;
     void this.#loop();
+    const { store, clock, random, log } = this.#options;
+    const scan = { store, clock, random, log, signal: this.#stop.signal, found: (link: LinkMeta, now: number) => this.#foundIdle(link, now) };
     for (const provider of this.#options.providers.all()) {
       const idle = provider.config.refreshTokenIdleLifetimeMs;
-      if (idle !== undefined && !provider.config.noRefresh) void this.#scanLoop(provider.config.id, idle);
+      if (idle !== undefined && !provider.config.noRefresh) void keepAliveScanLoop(scan, provider.config.id, idle);
     }
   }
 
@@ -126,7 +133,7 @@ export class Proactive {
       // here alone (about 50 bytes a link in use).
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
       const keyId = linkKeyId(ids);
-      entry = { key: ids, keyId, lastUsedAt: now, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: Number.POSITIVE_INFINITY, seq: 0, busy: false, failures: 0, notBefore: 0 };
+      entry = newEntry(ids, keyId, now, minValidMs, now);
       this.#entries.set(keyId, entry);
     }
     entry.lastUsedAt = now;
@@ -187,7 +194,8 @@ export class Proactive {
   /** Sets the entry's next due time from what it knows and queues it. */
   #reschedule(entry: Entry, now: number, at?: number): void {
     const plan = this.#plan(entry, now);
-    let due = at ?? (entry.rec === undefined ? Number.POSITIVE_INFINITY : aheadDueAt(entry.rec, plan, entry.fraction));
+    this.#track(entry, plan, now);
+    let due = at ?? this.#startAt(entry, plan);
     // An in-use link is looked at again when keep_fresh_for runs out (then dropped, unless idle-lifetime).
     if (plan.inUse && entry.holds === 0) due = Math.min(due, entry.lastUsedAt + this.#options.keepFreshForMs + 1);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
@@ -199,20 +207,44 @@ export class Proactive {
     entry.seq = ++this.#seq;
     if (!Number.isFinite(entry.dueAt)) return;
     this.#heap.push({ at: entry.dueAt, seq: entry.seq, entry });
-    if (entry.dueAt < this.#sleepUntil) this.#sleep?.abort();
+    this.#wake(entry.dueAt);
+  }
+
+  /** Wakes the loop if it sleeps past `at`. */
+  #wake(at: number): void {
+    if (at < this.#sleepUntil) this.#sleep?.abort();
+  }
+
+  /** When the entry's background refresh starts: its own due time, or earlier for its provider's backlog (ahead-capacity.ts). */
+  #startAt(entry: Entry, plan: AheadPlan): number {
+    return entry.rec === undefined ? Number.POSITIVE_INFINITY : startAt(entry, entry.rec, plan, entry.fraction);
+  }
+
+  /** Keeps the entry's deadline current; a new one makes its provider's plan stale (remade from the loop, not here). */
+  #track(entry: Entry, plan: AheadPlan, now: number): void {
+    if (setDeadline(entry, entry.rec, plan)) this.#wake(this.#capacity.changed(entry.key.providerId, now));
+  }
+
+  /** Remakes the stale plans (ahead-capacity.ts); a link now due earlier than scheduled is queued again for then. */
+  #replan(now: number): void {
+    const plans = this.#capacity.replan(now, this.#entries.values(), (e) => e.key.providerId, (e) => !e.busy, (id) => this.#limit(id));
+    for (const entry of plans.flat()) {
+      if (entry.latest < entry.dueAt && this.#startAt(entry, this.#plan(entry, now)) < entry.dueAt) this.#reschedule(entry, now);
+    }
   }
 
   async #loop(): Promise<void> {
     const clock = this.#options.clock;
     while (!this.#stop.signal.aborted) {
       const now = clock.now();
+      this.#replan(now);
       for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
         this.#heap.pop();
         const entry = top.entry;
         if (top.seq !== entry.seq || this.#entries.get(entry.keyId) !== entry) continue;
         this.#due(entry, now);
       }
-      const next = this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY;
+      const next = Math.min(this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY, this.#capacity.nextAt);
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
       const ctl = new AbortController();
       this.#sleep = ctl;
@@ -231,7 +263,7 @@ export class Proactive {
       this.#entries.delete(entry.keyId);
       return;
     }
-    if (entry.rec !== undefined && now < aheadDueAt(entry.rec, plan, entry.fraction)) {
+    if (entry.rec !== undefined && now < this.#startAt(entry, plan)) {
       this.#reschedule(entry, now);
       return;
     }
@@ -267,13 +299,20 @@ export class Proactive {
     const providerId = entry.key.providerId;
     this.#running.set(providerId, (this.#running.get(providerId) ?? 0) + 1);
     const now = this.#options.clock.now();
+    const plan = this.#plan(entry, now);
+    // Started early for a backlog: the engine is to count it as needed from the floor, not from 75 %.
+    if (entry.rec !== undefined && now < aheadDueAt(entry.rec, plan, AHEAD_EARLIEST)) plan.earliest = AHEAD_FLOOR;
     this.#options
-      .refresh(entry.key, this.#plan(entry, now))
+      .refresh(entry.key, plan)
       .then(
         ({ record, sent }) => {
           this.#options.events.refreshedAhead(entry.key, sent ? "REFRESHED" : "NOT_NEEDED");
+          // Only refreshes that sent are the cost of a backlog; one found done already took a re-read.
+          if (sent) this.#wake(this.#capacity.observe(providerId, this.#options.clock.now() - now, this.#options.clock.now()));
           entry.failures = 0;
           entry.notBefore = 0;
+          // Found not needed on the same token: no early start again before the next plan (never a loop of re-reads).
+          if (!sent && record.version === entry.version) entry.latest = Number.POSITIVE_INFINITY;
           this.#learn(entry, record);
           entry.busy = false;
           this.#reschedule(entry, this.#options.clock.now());
@@ -348,53 +387,15 @@ export class Proactive {
     }
   }
 
-  /** Every so often, the links of an idle-lifetime provider whose refresh token is getting old. */
-  async #scanLoop(providerId: string, idleMs: number): Promise<void> {
-    const every = Math.min(3_600_000, Math.max(1_000, idleMs / 10));
-    while (!this.#stop.signal.aborted) {
-      try {
-        await this.#scan(providerId, idleMs, every);
-      } catch (err) {
-        this.#options.log.warn({ provider: providerId, err: { message: String(err) } }, "listing links for keep-alive refreshes failed; trying again later");
-      }
-      await this.#options.clock.sleep(every * (0.9 + 0.2 * this.#options.random()), this.#stop.signal).catch(() => undefined);
-    }
-  }
-
-  async #scan(providerId: string, idleMs: number, every: number): Promise<void> {
-    let after: LinkKey | undefined;
-    for (;;) {
-      const page = await this.#options.store.list({ providerId, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
-      const now = this.#options.clock.now();
-      for (const link of page) {
-        if (!link.hasRefreshToken) continue;
-        const from = link.lastRefreshedAt ?? link.updatedAt;
-        // Only those due before the next scan: the others are looked at again then.
-        if (from + idleMs * AHEAD_LATEST > now + every) continue;
-        const keyId = linkKeyId(link);
-        if (this.#entries.has(keyId)) continue;
-        const entry: Entry = {
-          key: { providerId: link.providerId, userId: link.userId },
-          keyId,
-          lastUsedAt: Number.NEGATIVE_INFINITY,
-          holds: 0,
-          minValidMs: 0,
-          minValidAt: now,
-          version: link.version,
-          fraction: AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random(),
-          rec: { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" },
-          dueAt: Number.POSITIVE_INFINITY,
-          seq: 0,
-          busy: false,
-          failures: 0,
-          notBefore: 0,
-        };
-        this.#entries.set(keyId, entry);
-        this.#reschedule(entry, now);
-      }
-      if (page.length < SCAN_PAGE) return;
-      const last = page[page.length - 1] as LinkKey;
-      after = { providerId: last.providerId, userId: last.userId };
-    }
+  /** A link of an idle-lifetime provider whose refresh token is getting old (keep-alive-scan.ts). */
+  #foundIdle(link: LinkMeta, now: number): void {
+    const keyId = linkKeyId(link);
+    if (this.#entries.has(keyId)) return;
+    const entry = newEntry({ providerId: link.providerId, userId: link.userId }, keyId, Number.NEGATIVE_INFINITY, 0, now);
+    entry.version = link.version;
+    entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
+    entry.rec = { expiresAt: link.expiresAt, lastRefreshedAt: link.lastRefreshedAt, updatedAt: link.updatedAt, accessToken: "x" };
+    this.#entries.set(keyId, entry);
+    this.#reschedule(entry, now);
   }
 }
