@@ -13,7 +13,7 @@
 //   found by walking up from it; version.ts likewise).
 // - Native and optional packages stay external: better-sqlite3 and
 //   unix-dgram find their addons from their own files, pg is imported only
-//   for a PostgreSQL store.
+//   for a PostgreSQL store, @grpc/proto-loader never at all.
 // - The other compiled modules stay in dist/src for the benchmarks and tools
 //   that import them; nothing run as a command imports them.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -51,7 +51,9 @@ await build({
   // No comments, no indentation: V8 keeps every loaded source as a string, two bytes a character once a comment holds an em dash.
   minifyWhitespace: true,
   logLevel: "warning",
-  external: ["better-sqlite3", "unix-dgram", "pg", "pg-native"],
+  // grpc-js requires @grpc/proto-loader (and protobufjs, 150 KB) only inside channelz's and ORCA's
+  // service loaders, which the daemon never calls: left a runtime require, it is never read.
+  external: ["better-sqlite3", "unix-dgram", "pg", "pg-native", "@grpc/proto-loader"],
   // CommonJS packages inside an ES module bundle still call require() for Node's own modules.
   banner: { js: `${MARK}\nimport { createRequire as __tbCreateRequire } from "node:module";\nconst require = __tbCreateRequire(import.meta.url);` },
 });

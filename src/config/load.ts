@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import { checkConfig } from "./check.js";
 import type { Config } from "./config.js";
 import { readConfigFiles } from "./files.js";

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "../listen/listen-address.js";
 import { credentialNameProblem } from "../secret-file.js";
