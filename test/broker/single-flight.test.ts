@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import type { LinkRecord } from "../../src/store/link-store.js";
 import { harness, key, stored, testSettings, until } from "./harness.js";
 
 const MIN_VALID = 60_000;
@@ -107,6 +108,46 @@ describe("one refresh per key (invariants 1 and 2)", () => {
     // One read each on arrival; none again after the refresh (each would re-read under the lock in turn: 2 × 200).
     expect(reads - before).toBeLessThanOrEqual(200 + 2);
     expect(h.engine.lockCount).toBe(0);
+  });
+
+  it("a caller whose own read saw a newer row than the refresh in flight produced is not handed that refresh's (replaced) record", async () => {
+    const h = await harness({ fake: { latencyMs: 10 } });
+    const k = key("dave");
+    await h.seed(k, { accessTtlSec: 5 });
+    let joiner: Promise<LinkRecord> | undefined;
+    let replacedBy: LinkRecord | undefined;
+    let joinerRead: (() => void) | undefined;
+    const get = h.store.get.bind(h.store);
+    h.store.get = async (key) => {
+      const rec = await get(key);
+      joinerRead?.();
+      return rec;
+    };
+    const commit = h.store.commitRefresh.bind(h.store);
+    h.store.commitRefresh = async (...args) => {
+      const committed = await commit(...args);
+      h.store.commitRefresh = commit;
+      // Before the refresh lands with its caller, the row is written again (an
+      // import of a token too short for the next caller), and that caller
+      // arrives: its own read sees the newer row, which cannot satisfy it.
+      replacedBy = (await h.seed(k, { accessTtlSec: 30 })).record;
+      const read = new Promise<void>((r) => (joinerRead = r));
+      joiner = h.engine.obtain(k, MIN_VALID);
+      await read;
+      joinerRead = undefined;
+      await new Promise((r) => setImmediate(r));
+      return committed;
+    };
+    const first = await h.engine.obtain(k, MIN_VALID);
+    const second = await joiner!;
+
+    expect(replacedBy!.version).toBeGreaterThan(first.version);
+    // The refresh's record is older than what the caller read: shared, it would be a replaced token.
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(second.version).toBeGreaterThan(replacedBy!.version);
+    expect((await stored(h, k)).accessToken).toBe(second.accessToken);
+    expect(h.fake.refreshes).toBe(2);
+    expect(h.fake.replays).toBe(0);
   });
 
   it("a token already fresh enough is returned without locking or calling the provider", async () => {
