@@ -51,6 +51,10 @@ const server = http.createServer((req, res) => {
     });
   });
 });
+// No idle timeout: the test's loop may be blocked (a pause, or a loaded machine) for longer than
+// the default 5 s, and a keep-alive socket the server closed meanwhile fails the next request
+// with UND_ERR_SOCKET before it reaches the server. close() destroys every socket anyway.
+server.keepAliveTimeout = 0;
 server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
 server.listen(0, "127.0.0.1", () => parentPort.postMessage(server.address().port));
 parentPort.on("message", () => { for (const s of sockets) s.destroy(); server.close(() => parentPort.close()); });
