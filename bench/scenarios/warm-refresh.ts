@@ -13,15 +13,7 @@ import type { ScenarioContext } from "./context.js";
  * them out of the storm's and mass expiry's figures.
  */
 export async function warmRefreshPath(ctx: ScenarioContext, daemon: BenchDaemon, fake: FakeProvider): Promise<void> {
-  const t = fake.issue({ accessTtlSec: 5 });
-  const imported = await ctx.loadgen.run({
-    kind: "import",
-    address: daemon.grpcTarget,
-    channels: 1,
-    concurrency: 1,
-    providerId: PROVIDER_ID,
-    links: [{ userId: "warmup-0", accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAtMs: t.expiresAt }],
-  });
+  await importOneLink(ctx, daemon, fake, "warmup-0", 5);
   const res = await ctx.loadgen.run({
     kind: "burst",
     address: daemon.grpcTarget,
@@ -31,7 +23,7 @@ export async function warmRefreshPath(ctx: ScenarioContext, daemon: BenchDaemon,
     deadlineMs: 30_000,
     minValidMs: 60_000,
   });
-  if (imported.errors > 0 || res.errors > 0) throw new Error(`warm-up refresh failed: ${[...imported.samples, ...res.samples].join("; ")}`);
+  if (res.errors > 0) throw new Error(`warm-up refresh failed: ${res.samples.join("; ")}`);
   await ctx.loadgen.run({
     kind: "load",
     transport: "grpc",
