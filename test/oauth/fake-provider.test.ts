@@ -4,6 +4,7 @@ import { refreshGrant } from "../../src/oauth/refresh.js";
 import type { TokenSet } from "../../src/oauth/token-normalize.js";
 import { validateToken } from "../../src/oauth/validate.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
+import { TokenLedger } from "../support/token-ledger.js";
 import { endpointsFor, expectOAuthError } from "./helpers.js";
 
 const opts = { timeoutMs: 2000 };
@@ -25,6 +26,25 @@ describe("fake provider", () => {
     const a = f.issue({ withRefresh: false, accessTtlSec: 5 });
     expect(a.refreshToken).toBeUndefined();
     expect(f.isValid(a.accessToken)).toBe(true);
+  });
+
+  it("status() tells a token that merely expired from one replaced or revoked", () => {
+    const ledger = new TokenLedger();
+    const redeem = { rotate: true, accessTtlSec: 60, numericRefreshToken: false, graceSec: 0 };
+    const expired = ledger.seed(0, true);
+    expect(ledger.status(expired.accessToken)).toBe("expired");
+    expect(ledger.isValid(expired.accessToken)).toBe(false);
+    const first = ledger.redeem(expired.refreshToken, { ...redeem, supersedeAccess: true });
+    if (first.outcome !== "issued") throw new Error("the seed's refresh token was refused");
+    expect(ledger.status(first.accessToken)).toBe("valid");
+    const second = ledger.redeem(first.refreshToken, { ...redeem, supersedeAccess: true });
+    if (second.outcome !== "issued") throw new Error("the rotated refresh token was refused");
+    expect(ledger.status(first.accessToken)).toBe("superseded");
+    expect(ledger.status(second.accessToken)).toBe("valid");
+    // Presenting a spent refresh token again revokes the family, the current token too.
+    expect(ledger.redeem(first.refreshToken, { ...redeem, supersedeAccess: false })).toMatchObject({ outcome: "dead", replay: true });
+    expect(ledger.status(second.accessToken)).toBe("revoked");
+    expect(ledger.status("fake_at_never-issued")).toBe("unknown");
   });
 
   it("concurrent refreshes with one token: one wins, the replay revokes the winner's tokens too", async () => {

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { clientCredentials, readBody, send, written } from "./fake-http.js";
 import { isProcessedFault, type ProcessedFault, type TokenFault, type ValidateFault } from "./fake-token-faults.js";
 import { HeldTokenRequests, type HeldTokenRequest } from "./held-token-requests.js";
-import { TokenLedger } from "./token-ledger.js";
+import { TokenLedger, type TokenStatus } from "./token-ledger.js";
 
 export { clientCredentials, readBody, send } from "./fake-http.js";
 export type { LateAnswerFault, OddSuccessFault, TokenFault, ValidateFault } from "./fake-token-faults.js";
@@ -195,6 +195,11 @@ export class FakeProvider {
   /** Valid = known, unexpired, not superseded (github mode) and its family not revoked. */
   isValid(accessToken: string): boolean {
     return this.ledger.isValid(accessToken);
+  }
+
+  /** Why a token is or is not valid (token-ledger.ts). */
+  status(accessToken: string): TokenStatus {
+    return this.ledger.status(accessToken);
   }
 
   /** Revokes the family of an access or refresh token (the user revoked the app). */

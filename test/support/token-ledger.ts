@@ -38,6 +38,8 @@ export interface RedeemOptions {
   graceSec: number;
 }
 
+export type TokenStatus = "valid" | "expired" | "superseded" | "revoked" | "unknown";
+
 export type Redemption =
   | { outcome: "issued"; accessToken: string; refreshToken: string; expiresAt: number; grace: boolean }
   /** Unknown, revoked or spent; `replay` when a spent token came back outside any grace window. */
@@ -94,8 +96,20 @@ export class TokenLedger {
 
   /** Valid = known, unexpired, not superseded and its family not revoked. */
   isValid(accessToken: string): boolean {
+    return this.status(accessToken) === "valid";
+  }
+
+  /**
+   * Why a token is or is not valid. "expired" is only the clock: the token was
+   * neither replaced nor revoked, so a check made long after a short-lived
+   * token was served can tell "served a replaced token" from "time passed".
+   */
+  status(accessToken: string): TokenStatus {
     const rec = this.#access.get(accessToken);
-    return rec !== undefined && !rec.dead && !rec.family.revoked && rec.expiresAt > Date.now();
+    if (rec === undefined) return "unknown";
+    if (rec.family.revoked) return "revoked";
+    if (rec.dead) return "superseded";
+    return rec.expiresAt > Date.now() ? "valid" : "expired";
   }
 
   /** Revokes the family of an access or refresh token (the user revoked the app). */
