@@ -54,8 +54,8 @@ interface Entry extends Planned {
   /** The record the schedule was computed from (its times only). */
   rec: Pick<LinkRecord, "expiresAt" | "lastRefreshedAt" | "updatedAt" | "accessToken"> | undefined;
   dueAt: number;
-  /** Invalidates heap items pushed for an earlier schedule. */
-  seq: number;
+  /** Its slot in the schedule (due-heap.ts); -1 while not scheduled. */
+  heapIndex: number;
   /** A background refresh of it is running or queued for its provider. */
   busy: boolean;
   /** Consecutive failed background refreshes (backoff). */
@@ -67,11 +67,8 @@ interface Entry extends Planned {
 /** A new entry: in use from `lastUsedAt`, nothing scheduled yet. */
 function newEntry(key: LinkKey, keyId: string, lastUsedAt: number, minValidMs: number, now: number): Entry {
   const inf = Number.POSITIVE_INFINITY;
-  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, seq: 0, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf, planned: Number.NaN };
+  return { key, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, rec: undefined, dueAt: inf, heapIndex: -1, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf, planned: Number.NaN };
 }
-
-/** A heap item: the entry's schedule when pushed (stale once `seq` no longer matches). */
-type Item = { at: number; seq: number; entry: Entry };
 
 /** A sleep never longer than this, so a due time far ahead is looked at again (and setTimeout's range is kept). */
 const MAX_SLEEP_MS = 600_000;
@@ -82,7 +79,7 @@ const MAX_RETRY_MS = 300_000;
 export class Proactive {
   readonly #options: ProactiveOptions;
   readonly #entries = new Map<string, Entry>();
-  readonly #heap = new DueHeap<Item>();
+  readonly #heap = new DueHeap<Entry>();
   readonly #running = new Map<string, number>();
   readonly #queued = new Map<string, Entry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
@@ -91,7 +88,6 @@ export class Proactive {
   readonly #stop = new AbortController();
   #sleep: AbortController | undefined;
   #sleepUntil = Number.POSITIVE_INFINITY;
-  #seq = 0;
   #started = false;
 
   constructor(options: ProactiveOptions) {
@@ -199,15 +195,22 @@ export class Proactive {
     // An in-use link is looked at again when keep_fresh_for runs out (then dropped, unless idle-lifetime).
     if (plan.inUse && entry.holds === 0) due = Math.min(due, entry.lastUsedAt + this.#options.keepFreshForMs + 1);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
-      this.#entries.delete(entry.keyId);
-      entry.seq = -1;
+      this.#drop(entry);
       return;
     }
     entry.dueAt = Math.max(due, entry.notBefore);
-    entry.seq = ++this.#seq;
-    if (!Number.isFinite(entry.dueAt)) return;
-    this.#heap.push({ at: entry.dueAt, seq: entry.seq, entry });
+    if (!Number.isFinite(entry.dueAt)) {
+      this.#heap.remove(entry);
+      return;
+    }
+    this.#heap.set(entry);
     this.#wake(entry.dueAt);
+  }
+
+  /** Forgets the link: no longer tracked, nothing scheduled. */
+  #drop(entry: Entry): void {
+    this.#entries.delete(entry.keyId);
+    this.#heap.remove(entry);
   }
 
   /** Wakes the loop if it sleeps past `at`. */
@@ -238,13 +241,11 @@ export class Proactive {
     while (!this.#stop.signal.aborted) {
       const now = clock.now();
       this.#replan(now);
-      for (let top = this.#heap.peek(); top !== undefined && top.at <= now; top = this.#heap.peek()) {
+      for (let entry = this.#heap.peek(); entry !== undefined && entry.dueAt <= now; entry = this.#heap.peek()) {
         this.#heap.pop();
-        const entry = top.entry;
-        if (top.seq !== entry.seq || this.#entries.get(entry.keyId) !== entry) continue;
-        this.#due(entry, now);
+        if (this.#entries.get(entry.keyId) === entry) this.#due(entry, now);
       }
-      const next = Math.min(this.#heap.peek()?.at ?? Number.POSITIVE_INFINITY, this.#capacity.nextAt);
+      const next = Math.min(this.#heap.peek()?.dueAt ?? Number.POSITIVE_INFINITY, this.#capacity.nextAt);
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
       const ctl = new AbortController();
       this.#sleep = ctl;
@@ -260,7 +261,7 @@ export class Proactive {
     if (entry.busy) return;
     const plan = this.#plan(entry, now);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
-      this.#entries.delete(entry.keyId);
+      this.#drop(entry);
       return;
     }
     if (entry.rec !== undefined && now < this.#startAt(entry, plan)) {
@@ -346,8 +347,7 @@ export class Proactive {
       case Reason.PROVIDER_NOT_FOUND:
       case Reason.DECRYPT_FAILED:
       case Reason.MIN_VALIDITY_UNREACHABLE:
-        this.#entries.delete(entry.keyId);
-        entry.seq = -1;
+        this.#drop(entry);
         return;
       default:
         break;
