@@ -41,7 +41,8 @@ export interface Want {
   wish?: TokenWish | undefined;
 }
 
-type Timed = Pick<LinkRecord, "expiresAt" | "lastRefreshedAt" | "updatedAt" | "accessToken">;
+/** What a schedule reads of a record: its times. */
+export type Timed = Pick<LinkRecord, "expiresAt" | "lastRefreshedAt" | "updatedAt">;
 
 /** When the access token (and the refresh token with it) was last issued, as this process can tell. */
 function issuedAt(rec: Pick<LinkRecord, "lastRefreshedAt" | "updatedAt">): number {
@@ -87,7 +88,7 @@ export function inAdvisoryWindow(rec: Timed, plan: AheadPlan, now: number): bool
  * started early for a backlog at the plan's `earliest`, which a token
  * refreshed since is still short of).
  */
-export function satisfies(rec: Timed, want: Want, now: number): boolean {
+export function satisfies(rec: Timed & Pick<LinkRecord, "accessToken">, want: Want, now: number): boolean {
   if (!isFresh(rec, want.minValidMs, now)) return false;
   return want.ahead === undefined || now < aheadDueAt(rec, want.ahead, want.ahead.earliest ?? AHEAD_EARLIEST);
 }
