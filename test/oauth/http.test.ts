@@ -43,7 +43,7 @@ describe("an answer that arrived while the process could not run is used", () =>
   it("fetchBounded: paused before the timeout and resumed past it, the answer in the socket buffer", async () => {
     const started = performance.now();
     const request = fetchBounded(`${server.url}/answer`, post, { timeoutMs: PAUSED_MS }, "token endpoint");
-    const began = await pauseOnceReceived(server, started + 2 * PAUSED_MS);
+    const began = await pauseOnceReceived(server, started + 2 * PAUSED_MS, request);
     expect(began - started).toBeLessThan(PAUSED_MS);
     expect(performance.now() - started).toBeGreaterThan(2 * PAUSED_MS);
     const x = await request;
@@ -63,14 +63,14 @@ describe("an answer that arrived while the process could not run is used", () =>
   it("refreshGrant: the rotated refresh token is not thrown away as a timeout", async () => {
     const started = performance.now();
     const refresh = refreshGrant({ ...tokenEndpoint, tokenUrl: `${server.url}/answer` }, "rt-old", { timeoutMs: PAUSED_MS });
-    await pauseOnceReceived(server, started + 2 * PAUSED_MS);
+    await pauseOnceReceived(server, started + 2 * PAUSED_MS, refresh);
     await expect(refresh).resolves.toMatchObject({ accessToken: ROTATED.access_token, refreshToken: ROTATED.refresh_token, expiresInSec: 60 });
   });
 
   it("validateToken: a validation answered in time is a verdict, not unknown", async () => {
     const started = performance.now();
     const verdict = validateToken(`${server.url}/answer`, "at", { timeoutMs: PAUSED_MS });
-    await pauseOnceReceived(server, started + 2 * PAUSED_MS);
+    await pauseOnceReceived(server, started + 2 * PAUSED_MS, verdict);
     await expect(verdict).resolves.toEqual({ outcome: "valid", status: 200 });
   });
 });

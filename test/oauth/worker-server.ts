@@ -121,14 +121,24 @@ function pauseSoon(server: WorkerServer, untilMs: number, resolve: (began: numbe
   });
 }
 
-/** Pauses as soon as the server has read the request (before any deadline of the request). */
-export function pauseOnceReceived(server: WorkerServer, untilMs: number): Promise<number> {
+/**
+ * Pauses as soon as the server has read the request (before any deadline of
+ * the request). If `request` settles first (it failed on its way), the poll
+ * stops and this rejects: a poll left running would pause the loop in the
+ * middle of a later test and fail that one too.
+ */
+export function pauseOnceReceived(server: WorkerServer, untilMs: number, request: Promise<unknown>): Promise<number> {
   return new Promise((resolve, reject) => {
     const poll = setInterval(() => {
       if (Atomics.load(server.state, 0) < STATE_RECEIVED) return;
       clearInterval(poll);
       pauseSoon(server, untilMs, resolve, reject);
     }, 1);
+    const settled = (why: unknown): void => {
+      clearInterval(poll);
+      reject(new Error(`the request settled before the server read it: ${String(why)}`));
+    };
+    request.then(settled, settled);
   });
 }
 
