@@ -86,6 +86,8 @@ export function evaluate(r: AllResults): Check[] {
     add("scale", "target", `RSS ≤ 150 MB after load, ${s.largeLinks} links all in the record cache (issue 24)`, rss === undefined ? "unreadable" : `${fmt(rss, 0)} MB (peak ${fmt(s.largeMemoryAfterLoad?.hwmMb, 0)} MB)`, rss === undefined ? "N/A" : ok(rss <= 150));
     const idle = s.smallMemoryAtStart?.rssMb;
     add("scale", "target", "idle RSS ≤ 70 MB (a fresh daemon, just serving)", idle === undefined ? "unreadable" : `${fmt(idle, 0)} MB`, idle === undefined ? "N/A" : ok(idle <= 70));
+    const rested = s.idleMemoryAfter?.rssMb;
+    add("scale", "target", `idle RSS ≤ 70 MB (an empty daemon left idle ${fmt(s.idleForMs / 1000, 0)} s)`, rested === undefined ? "unreadable" : `${fmt(rested, 0)} MB`, rested === undefined ? "N/A" : ok(rested <= 70));
     add("scale", "target", `spawn → SERVING ≤ 300 ms with ${s.largeLinks} links`, `${fmt(s.largeStartupMs, 0)} ms (empty store ${fmt(s.smallStartupMs, 0)} ms)`, ok(s.largeStartupMs <= 300));
     add("scale", "target", "per-key lock map empty after the run", lockText(s.lockMapAfter), lockStatus(s.lockMapAfter));
     const errors = s.runs.reduce((n, x) => n + x.errors, 0);

@@ -60,6 +60,13 @@ export interface ScaleResult {
   /** After one read of every link: the record cache holds them all (the load alone reaches about half). */
   largeMemoryAfterFill: Memory | undefined;
   largeMemoryAfterLoad: Memory | undefined;
+  /**
+   * An empty daemon started with the scenario and left alone to its end: its
+   * RSS once V8's memory reducer has run (it shrinks the heap after some
+   * seconds without allocation). The "at start" figure is taken 0 s in.
+   */
+  idleMemoryAfter: Memory | undefined;
+  idleForMs: number;
   /** The record cache's bound both daemons ran with (store.sqlite.cache_entries). */
   cacheEntries: number;
   smallMemoryAfterLoad: Memory | undefined;
@@ -82,6 +89,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
   const fake = await startBenchProvider(0);
   let small: BenchDaemon | undefined;
   let large: BenchDaemon | undefined;
+  let idle: BenchDaemon | undefined;
   let result: ScaleResult;
   const windows: Record<"small" | "large", Window[]> = { small: [], large: [] };
   const stopped: Record<"small" | "large", { code: number | null; profile?: string } | undefined> = { small: undefined, large: undefined };
@@ -105,6 +113,8 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
     // cache on, compact entries rather than a smaller cache); the same bound
     // for both stores, so only the store size differs.
     const cacheEntries = Math.max(s.links, s.baseLinks);
+    idle = await startBenchDaemon({ cli: ctx.opts.cli, dir: ctx.dir, name: "idle", provider: daemonProviderOf(fake) });
+    const idleSince = performance.now();
     small = await startBenchDaemon({ cli: ctx.opts.cli, dir: ctx.dir, name: "small", provider: daemonProviderOf(fake), cpuProfDir: profDir, cacheEntries });
     large = await startBenchDaemon({ cli: ctx.opts.cli, dir: ctx.dir, name: "large", provider: daemonProviderOf(fake), cpuProfDir: profDir, cacheEntries });
     const largeMemoryAtStart = large.memory();
@@ -226,10 +236,13 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
       largeMemoryAfterLoad: large.memory(),
       cacheEntries,
       smallMemoryAfterLoad: small.memory(),
+      idleMemoryAfter: idle.memory(),
+      idleForMs: performance.now() - idleSince,
       lockMapAfter: await readLockGauge(large.httpBaseUrl),
       daemonProblems: Object.fromEntries(large.problems),
     };
   } finally {
+    await idle?.stop();
     stopped.small = await small?.stop();
     stopped.large = await large?.stop();
     await fake.close();
