@@ -10,7 +10,7 @@ import type { LinkStore } from "../src/store/link-store.js";
 import { openMemoryStore } from "../src/store/memory/index.js";
 import { census } from "./census.js";
 import { explore } from "./explore.js";
-import { regressions, unmetOutcomes } from "./regressions.js";
+import { regressions, unmetExpectations } from "./regressions.js";
 import { runSchedule } from "./run.js";
 
 const { values } = parseArgs({
@@ -33,7 +33,7 @@ if (values.regressions) {
   let failed = 0;
   for (const r of regressions) {
     const result = await runSchedule(r.schedule, openDb, true);
-    const violations = [...result.violations, ...unmetOutcomes(r, result.outcomes).map((detail) => ({ check: "outcome", detail }))];
+    const violations = [...result.violations, ...unmetExpectations(r, result).map((detail) => ({ check: "outcome", detail }))];
     failed += violations.length > 0 ? 1 : 0;
     process.stdout.write(`${violations.length === 0 ? "ok  " : "FAIL"} ${r.name}\n`);
     if (process.env.SIM_DEBUG) process.stdout.write(`       outcomes: ${JSON.stringify(result.outcomes)}\n`);

@@ -65,6 +65,17 @@ export const mutations: Mutation[] = [
     edits: [{ file: "src/broker/ahead.ts", from: "if (!isFresh(rec, want.minValidMs, now)) return false;", to: "if (!isFresh(rec, want.ahead === undefined && rec.expiresAt !== null && rec.expiresAt > now ? 0 : want.minValidMs, now)) return false;" }],
   },
   {
+    // docs/design.md §3.4 "When many come due together": links whose backlog the background slots
+    // cannot clear from 75 % of their life start earlier; without that they go without a token.
+    name: "start every background refresh at its own 75-80 % whatever the backlog",
+    edits: [{ file: "src/broker/ahead-capacity.ts", from: "  if (!(latest < due)) return due;", to: "  return due;" }],
+  },
+  {
+    // An early start is judged by the plan's earliest edge; judged by the 75 % edge it is "not needed".
+    name: "judge an early background refresh by the 75 % edge (AheadPlan.earliest ignored)",
+    edits: [{ file: "src/broker/ahead.ts", from: "want.ahead.earliest ?? AHEAD_EARLIEST", to: "AHEAD_EARLIEST" }],
+  },
+  {
     name: "refuse a heal whose digest matches",
     edits: [{ file: "src/store/link-core.ts", from: "return holds || healAllows(row, expect, digestMatches);", to: "return holds;" }],
   },

@@ -57,8 +57,17 @@ export interface ProviderSettings {
   errorsIn200: boolean;
 }
 
+/** A time during which a link's grant had no valid access token: the one before expired before the next was issued. */
+export interface Gap {
+  link: string;
+  from: number;
+  to: number;
+}
+
 export class ProviderModel {
   readonly grants = new Map<string, Grant>();
+  /** Every gap, in the order the provider saw them end (a regression that keeps its links in use expects none). */
+  readonly gaps: Gap[] = [];
   /** Every refresh token ever issued, to its link. */
   readonly #links = new Map<string, string>();
   /** Every refresh token ever issued, to its grant's id. */
@@ -182,6 +191,9 @@ export class ProviderModel {
   }
 
   #mint(g: Grant, now: number, refreshToken: string): TokenSet {
+    let lastValid = Number.NEGATIVE_INFINITY;
+    for (const until of g.access.values()) lastValid = Math.max(lastValid, until);
+    if (lastValid < now) this.gaps.push({ link: g.link, from: lastValid, to: now });
     if (this.settings.killsOlderAccess) {
       for (const old of g.access.keys()) this.killedBy.set(old, refreshToken);
       g.access.clear();

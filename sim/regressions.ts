@@ -6,6 +6,7 @@
  * runs them; so does `npm test` (test/sim/).
  */
 import type { Command, RunConfig, Schedule } from "./commands.js";
+import type { RunResult } from "./run.js";
 
 export interface Regression {
   name: string;
@@ -13,6 +14,12 @@ export interface Regression {
   schedule: Schedule;
   /** Beyond the checks: what some callers (by the order they asked) must have been answered. */
   outcomes?: Record<number, string>;
+  /**
+   * Beyond the checks: no link ever went without a valid access token (its
+   * next token issued before the last one expired). For schedules whose links
+   * stay in use and whose provider answers: refreshing ahead is never late.
+   */
+  unbroken?: true;
 }
 
 const base: RunConfig = { seed: 0, engines: 1, hosts: 1, links: 1, graceMs: 0, killsOlderAccess: false };
@@ -316,6 +323,7 @@ export const regressions: Regression[] = [
     // seconds: the later waves start early, from half the useful life, and the engine's judgement
     // at that edge (AheadPlan.earliest) meets the other host's lease and its commits.
     name: "links due together on two hosts start early for their backlog, and each rotation is still sent once",
+    unbroken: true,
     found: "written with the capacity-aware start of refreshing ahead (docs/design.md §3.4), not found by exploration",
     schedule: {
       config: { seed: 20261206, engines: 2, hosts: 2, links: 8, graceMs: 0, killsOlderAccess: false, keepFreshForMs: 300_000 },
@@ -330,14 +338,35 @@ export const regressions: Regression[] = [
       ],
     },
   },
+  {
+    // The same capacity-aware start where it decides whether links go without a token: twelve
+    // links in use on one host with one background slot, every answer 900 ms. From 75-80 % of a
+    // 30 s lifetime the slot has room for about seven refreshes before the tokens expire; started
+    // early enough (from half the lifetime, once the first refresh measured the cost) all twelve
+    // fit. Without the early start, or with the engine judging an early start by the 75 % edge
+    // (AheadPlan.earliest ignored: it answers "not needed"), links go without a token.
+    name: "twelve links due together on one background slot are all refreshed before their tokens expire",
+    found: "written for the gap check of refreshing ahead (the simulation had no check that flags a late background refresh)",
+    unbroken: true,
+    schedule: {
+      config: { seed: 20261207, engines: 1, hosts: 1, links: 12, graceMs: 0, killsOlderAccess: false, keepFreshForMs: 300_000 },
+      commands: [
+        ...Array.from({ length: 12 }, (_, i): Command => ({ t: "obtain", e: 0, link: i, minValid: 0, deadline: 2_000 })),
+        { t: "answer", mode: { kind: "slow", ms: 900 }, count: 40 },
+        { t: "advance", ms: 35_000 },
+        { t: "advance", ms: 35_000 },
+      ],
+    },
+  },
 ];
 
-/** Violations of a regression's own expectations, given what its callers were answered. */
-export function unmetOutcomes(r: Regression, outcomes: Array<string | undefined>): string[] {
+/** Violations of a regression's own expectations, given what its run did. */
+export function unmetExpectations(r: Regression, result: Pick<RunResult, "outcomes" | "gaps">): string[] {
   const out: string[] = [];
   for (const [i, want] of Object.entries(r.outcomes ?? {})) {
-    const got = outcomes[Number(i)];
+    const got = result.outcomes[Number(i)];
     if (got !== want) out.push(`caller ${i} was answered ${got ?? "nothing"}, expected ${want}`);
   }
+  if (r.unbroken) for (const g of result.gaps) out.push(`${g.link} had no valid access token for ${g.to - g.from} ms: refreshed ahead too late`);
   return out;
 }

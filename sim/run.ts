@@ -6,6 +6,7 @@
 import type { LinkStore } from "../src/store/link-store.js";
 import { checkCallers, checkHistory, checkQuiet, type Violation } from "./checks.js";
 import type { Schedule } from "./commands.js";
+import type { Gap } from "./provider-model.js";
 import { LIFETIME_MS, World } from "./world.js";
 
 /** Long enough for every wait in the engine to end once faults stop (lease, retries, answer bounds, the interrupted window). */
@@ -30,6 +31,8 @@ export interface RunResult {
   violations: Violation[];
   /** What each caller was answered, in the order they asked (undefined: not answered). */
   outcomes: Array<string | undefined>;
+  /** Times a link had no valid access token (provider-model.ts); checked by the regressions that expect none. */
+  gaps: Gap[];
   /** Timer callbacks run: the run's cost. */
   steps: number;
 }
@@ -50,11 +53,11 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   for (const c of s.commands) {
     await world.apply(c);
     violations.push(...(await checkHistory(world, history)));
-    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
+    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
   }
   world.heal();
   await world.time.runUntil(world.time.now + QUIET_MS);
-  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
+  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
   // The last calls and the final look run without refreshing ahead, so a background refresh
   // still on its way to the provider is not mistaken for a lost one; those running finish here.
   for (const n of world.nodes) n.engine.stopRefreshingAhead();
@@ -68,7 +71,7 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   for (const c of calls) if (c !== undefined) finals.set(c.link, c.caller.outcome);
   found();
   violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
-  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), coverage: coverageOf(world) };
+  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
 }
 
 function coverageOf(world: World): Coverage {

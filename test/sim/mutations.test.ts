@@ -52,7 +52,7 @@ async function caughtBy(s: SimModules): Promise<string | undefined> {
   const openDb = (clock: { now(): number }) => s.memory.openMemoryStore({ clock }).links;
   for (const r of s.regressions.regressions) {
     const result = await s.run.runSchedule(r.schedule, openDb, true);
-    if (result.violations.length > 0 || s.regressions.unmetOutcomes(r, result.outcomes).length > 0) return `regression "${r.name}"`;
+    if (result.violations.length > 0 || s.regressions.unmetExpectations(r, result).length > 0) return `regression "${r.name}"`;
   }
   const explored = await s.explore.explore({ runs: EXPLORE_RUNS, seed: 7, openDb });
   return explored.failed ? `exploration: ${explored.report.split("\n")[0]}` : undefined;
