@@ -6,6 +6,7 @@ import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan, type Timed } 
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
 import { linkKeyId } from "../store/link-store.js";
+import { flatString } from "../store/flat-string.js";
 import { DueHeap } from "./due-heap.js";
 import { keepAliveScanLoop } from "./keep-alive-scan.js";
 import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt, type Planned } from "./ahead-capacity.js";
@@ -148,7 +149,8 @@ export class Proactive {
       // already (shared-values.ts), while the caller's are its request's, kept
       // here alone (about 50 bytes a link in use).
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
-      const keyId = linkKeyId(ids);
+      // Kept as long as the link is in use: flat, not a rope and the "provider\0" part it built.
+      const keyId = flatString(linkKeyId(ids));
       entry = newEntry(ids, keyId, now, minValidMs, now);
       this.#entries.set(keyId, entry);
     }
@@ -409,8 +411,8 @@ export class Proactive {
 
   /** A link of an idle-lifetime provider whose refresh token is getting old (keep-alive-scan.ts). */
   #foundIdle(link: LinkMeta, now: number): void {
-    const keyId = linkKeyId(link);
-    if (this.#entries.has(keyId)) return;
+    if (this.#entries.has(linkKeyId(link))) return;
+    const keyId = flatString(linkKeyId(link));
     const entry = newEntry({ providerId: link.providerId, userId: link.userId }, keyId, Number.NEGATIVE_INFINITY, 0, now);
     entry.version = link.version;
     entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
