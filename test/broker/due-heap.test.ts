@@ -99,7 +99,15 @@ describe("DueHeap", () => {
           expect(heap.size).toBe(model.size);
           const min = Math.min(...model.values());
           expect(heap.peek()?.dueAt ?? Number.POSITIVE_INFINITY).toBe(min);
-          for (const [id] of model) expect(items[id]!.heapIndex).toBeGreaterThanOrEqual(0);
+          // The heap property itself, through the slots the items carry: each item's parent is due no later.
+          const at = new Map<number, Item>();
+          for (const [id] of model) at.set(items[id]!.heapIndex, items[id]!);
+          expect(at.size).toBe(model.size);
+          for (const [i, it] of at) {
+            expect(i).toBeGreaterThanOrEqual(0);
+            expect(i).toBeLessThan(model.size);
+            if (i > 0) expect(at.get((i - 1) >> 1)!.dueAt).toBeLessThanOrEqual(it.dueAt);
+          }
         }
         expect(drain(heap)).toEqual([...model.values()].sort((a, b) => a - b));
       }),
