@@ -50,14 +50,15 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
     violations.push(...world.provider.violations.splice(0), ...world.violations.splice(0));
     return !exhaustive && violations.length > 0;
   };
+  const result = (): RunResult => ({ violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) });
   for (const c of s.commands) {
     await world.apply(c);
     violations.push(...(await checkHistory(world, history)));
-    if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
+    if (found()) return result();
   }
   world.heal();
   await world.time.runUntil(world.time.now + QUIET_MS);
-  if (found()) return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
+  if (found()) return result();
   // The last calls and the final look run without refreshing ahead, so a background refresh
   // still on its way to the provider is not mistaken for a lost one; those running finish here.
   for (const n of world.nodes) n.engine.stopRefreshingAhead();
@@ -71,7 +72,7 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   for (const c of calls) if (c !== undefined) finals.set(c.link, c.caller.outcome);
   found();
   violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
-  return { violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) };
+  return result();
 }
 
 function coverageOf(world: World): Coverage {
