@@ -118,6 +118,7 @@ export function formatReport(rep: Report): string {
         ["store", "links", "calls/s", "p99 ms", "CPU µs/call", "RSS MB at start", "RSS MB after", "peak RSS MB"],
         ["small", String(s.smallLinks), fmt(s.smallCallsPerSec, 0), fmt(s.smallP99Ms, 2), fmt(s.smallCpuUsPerCall, 0), fmt(s.smallMemoryAtStart?.rssMb, 0), fmt(s.smallMemoryAfterLoad?.rssMb, 0), fmt(s.smallMemoryAfterLoad?.hwmMb, 0)],
         ["large", String(s.largeLinks), fmt(s.largeCallsPerSec, 0), fmt(s.largeP99Ms, 2), fmt(s.largeCpuUsPerCall, 0), fmt(s.largeMemoryAtStart?.rssMb, 0), fmt(s.largeMemoryAfterLoad?.rssMb, 0), fmt(s.largeMemoryAfterLoad?.hwmMb, 0)],
+        ["bare grpc-js (floor)", "", "", "", "", fmt(s.bareMemoryAtStart?.rssMb, 0), fmt(s.bareMemoryAfterLoad?.rssMb, 0), fmt(s.bareMemoryAfterLoad?.hwmMb, 0)],
       ]),
     );
     out.push(

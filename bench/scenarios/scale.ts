@@ -9,7 +9,8 @@ import { readLockGauge, type LockGauge } from "../lock-gauge.js";
 import type { KeySpace, LoadResult } from "../protocol.js";
 import { PROVIDER_ID, daemonProviderOf, startBenchProvider } from "../provider.js";
 import { median } from "../stats.js";
-import type { Memory } from "../proc.js";
+import { memoryOf, type Memory } from "../proc.js";
+import { startEchoServer, type EchoServer } from "../echo.js";
 import type { ScenarioContext } from "./context.js";
 import { closeAll, openChannels, unaryRaw, waitReady } from "../loadgen/channels.js";
 import { PATHS, obtainRequests } from "../loadgen/requests.js";
@@ -67,6 +68,13 @@ export interface ScaleResult {
    */
   idleMemoryAfter: Memory | undefined;
   idleForMs: number;
+  /**
+   * The floor: the bare grpc-js echo server (echo.ts) before and after the
+   * same 64-caller load, as long as one daemon's warm-up and rounds. What
+   * Node, grpc-js and the load cost in RSS before any link is kept.
+   */
+  bareMemoryAtStart: Memory | undefined;
+  bareMemoryAfterLoad: Memory | undefined;
   /** The record cache's bound both daemons ran with (store.sqlite.cache_entries). */
   cacheEntries: number;
   smallMemoryAfterLoad: Memory | undefined;
@@ -90,6 +98,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
   let small: BenchDaemon | undefined;
   let large: BenchDaemon | undefined;
   let idle: BenchDaemon | undefined;
+  let echo: EchoServer | undefined;
   let result: ScaleResult;
   const windows: Record<"small" | "large", Window[]> = { small: [], large: [] };
   const stopped: Record<"small" | "large", { code: number | null; profile?: string } | undefined> = { small: undefined, large: undefined };
@@ -145,6 +154,15 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
     if (fill.errors > 0) throw new Error(`reading every link failed: ${fill.errors} errors`);
     const largeMemoryAfterFill = large.memory();
     ctx.log(`  large daemon RSS after the fill: ${fmt(largeMemoryAfterFill?.rssMb, 0)} MB (peak ${fmt(largeMemoryAfterFill?.hwmMb, 0)} MB)`);
+
+    // The floor, loaded before the daemons so it runs on the same quiet machine.
+    echo = await startEchoServer(ctx.dir);
+    const bareMemoryAtStart = memoryOf(echo.pid);
+    await loadgen.run({ kind: "load", transport: "grpc", address: echo.grpcTarget, method: "obtain", keys: smallKeys, concurrency: s.concurrency, channels: opts.channels, warmupMs: 0, durationMs: 1500 + s.rounds * (s.warmupMs + s.durationMs) });
+    const bareMemoryAfterLoad = memoryOf(echo.pid);
+    await echo.stop();
+    echo = undefined;
+    ctx.log(`  bare grpc-js server RSS: ${fmt(bareMemoryAtStart?.rssMb, 0)} MB at start, ${fmt(bareMemoryAfterLoad?.rssMb, 0)} MB after the same load`);
 
     const runs: ScaleRun[] = [];
     // Warm both daemons (JIT, SQLite page cache) before any measured round.
@@ -238,10 +256,13 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
       smallMemoryAfterLoad: small.memory(),
       idleMemoryAfter: idle.memory(),
       idleForMs: performance.now() - idleSince,
+      bareMemoryAtStart,
+      bareMemoryAfterLoad,
       lockMapAfter: await readLockGauge(large.httpBaseUrl),
       daemonProblems: Object.fromEntries(large.problems),
     };
   } finally {
+    await echo?.stop();
     await idle?.stop();
     stopped.small = await small?.stop();
     stopped.large = await large?.stop();
