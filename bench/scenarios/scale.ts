@@ -73,6 +73,13 @@ export interface ScaleResult {
    * same 64-caller load, as long as one daemon's warm-up and rounds. What
    * Node, grpc-js and the load cost in RSS before any link is kept.
    */
+  /**
+   * The big daemon again after `settledForMs` without calls: V8's memory
+   * reducer has run by then (it starts 8 s after allocation stops) and
+   * compacted the old generation the load left grown and fragmented.
+   */
+  largeMemorySettled: Memory | undefined;
+  settledForMs: number;
   bareMemoryAtStart: Memory | undefined;
   bareMemoryAfterLoad: Memory | undefined;
   /** The record cache's bound both daemons ran with (store.sqlite.cache_entries). */
@@ -83,6 +90,9 @@ export interface ScaleResult {
   /** With --profile: each daemon over its measured rounds. */
   profiles?: { small?: ProfileSummary; large?: ProfileSummary };
 }
+
+/** How long the big daemon is left without calls before its settled RSS is read. */
+const SETTLE_MS = 15_000;
 
 /**
  * Scenario 4: scale. Two daemons side by side, one with 100 links and one
@@ -225,6 +235,13 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
         // no WAL file
       }
     }
+    const largeMemoryAfterLoad = large.memory();
+    const smallMemoryAfterLoad = small.memory();
+    const loadEnded = performance.now();
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const largeMemorySettled = large.memory();
+    const settledForMs = performance.now() - loadEnded;
+    ctx.log(`  large daemon RSS ${fmt(largeMemoryAfterLoad?.rssMb, 0)} MB after the load, ${fmt(largeMemorySettled?.rssMb, 0)} MB ${fmt(settledForMs / 1000, 0)} s later`);
     result = {
       largeLinks: s.links,
       smallLinks: s.baseLinks,
@@ -251,9 +268,11 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
       smallMemoryAtStart,
       largeMemoryAfterSeed,
       largeMemoryAfterFill,
-      largeMemoryAfterLoad: large.memory(),
+      largeMemoryAfterLoad,
+      largeMemorySettled,
+      settledForMs,
       cacheEntries,
-      smallMemoryAfterLoad: small.memory(),
+      smallMemoryAfterLoad,
       idleMemoryAfter: idle.memory(),
       idleForMs: performance.now() - idleSince,
       bareMemoryAtStart,
