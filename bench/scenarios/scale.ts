@@ -69,17 +69,17 @@ export interface ScaleResult {
   idleMemoryAfter: Memory | undefined;
   idleForMs: number;
   /**
+   * The big daemon again after `settledForMs` without calls: whether V8 gives
+   * back the old generation the load grew. Measured: it does not (the same
+   * RSS; no collection ran in those seconds).
+   */
+  largeMemorySettled: Memory | undefined;
+  settledForMs: number;
+  /**
    * The floor: the bare grpc-js echo server (echo.ts) before and after the
    * same 64-caller load, as long as one daemon's warm-up and rounds. What
    * Node, grpc-js and the load cost in RSS before any link is kept.
    */
-  /**
-   * The big daemon again after `settledForMs` without calls: V8's memory
-   * reducer has run by then (it starts 8 s after allocation stops) and
-   * compacted the old generation the load left grown and fragmented.
-   */
-  largeMemorySettled: Memory | undefined;
-  settledForMs: number;
   bareMemoryAtStart: Memory | undefined;
   bareMemoryAfterLoad: Memory | undefined;
   /** The record cache's bound both daemons ran with (store.sqlite.cache_entries). */
