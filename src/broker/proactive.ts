@@ -9,7 +9,8 @@ import { linkKeyId } from "../store/link-store.js";
 import { flatString } from "../store/flat-string.js";
 import { DueHeap } from "./due-heap.js";
 import { keepAliveScanLoop } from "./keep-alive-scan.js";
-import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt, type Planned } from "./ahead-capacity.js";
+import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt } from "./ahead-capacity.js";
+import { AheadEntry, AheadTable } from "./ahead-entry.js";
 import type { Random } from "./random.js";
 
 /**
@@ -37,49 +38,8 @@ export interface ProactiveOptions {
   refresh: (key: LinkKey, plan: AheadPlan) => Promise<{ record: LinkRecord; sent: boolean }>;
 }
 
-/**
- * `deadline`, `ownLatest`, `latest` and `planned` (Planned): the
- * capacity-aware start (ahead-capacity.ts). Its ids and the times of the
- * record its schedule was computed from (Timed, once `timed`) are fields of
- * its own rather than objects it points to: at 100,000 links in use those
- * objects were 9 MB of the live heap (a heap snapshot of the bench's scale
- * scenario).
- */
-interface Entry extends Planned, LinkKey, Timed {
-  keyId: string;
-  /** When a caller last asked (engine clock); -Infinity for a link known only from the idle scan. */
-  lastUsedAt: number;
-  /** Open watches holding it in use. */
-  holds: number;
-  /** The largest min_valid_for asked within keep_fresh_for, and when. */
-  minValidMs: number;
-  minValidAt: number;
-  /** The record version the schedule was computed from (-1: none yet). */
-  version: number;
-  /** This version's jittered fraction of the lifetime. */
-  fraction: number;
-  /** Whether the times (expiresAt, lastRefreshedAt, updatedAt) are a record's yet. */
-  timed: boolean;
-  dueAt: number;
-  /** Its slot in the schedule (due-heap.ts); -1 while not scheduled. */
-  heapIndex: number;
-  /** A background refresh of it is running or queued for its provider. */
-  busy: boolean;
-  /** Consecutive failed background refreshes (backoff). */
-  failures: number;
-  /** No advisory start before this (after a failure). */
-  notBefore: number;
-}
-
-/** A new entry: in use from `lastUsedAt`, nothing scheduled yet. */
-function newEntry(key: LinkKey, keyId: string, lastUsedAt: number, minValidMs: number, now: number): Entry {
-  const inf = Number.POSITIVE_INFINITY;
-  const { providerId, userId } = key;
-  return { providerId, userId, keyId, lastUsedAt, holds: 0, minValidMs, minValidAt: now, version: -1, fraction: AHEAD_LATEST, timed: false, expiresAt: null, lastRefreshedAt: null, updatedAt: 0, dueAt: inf, heapIndex: -1, busy: false, failures: 0, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf, planned: Number.NaN };
-}
-
 /** Takes the times of `rec` for the entry's schedule. */
-function setTimes(entry: Entry, rec: Timed): void {
+function setTimes(entry: AheadEntry, rec: Timed): void {
   entry.timed = true;
   entry.expiresAt = rec.expiresAt;
   entry.lastRefreshedAt = rec.lastRefreshedAt;
@@ -87,7 +47,7 @@ function setTimes(entry: Entry, rec: Timed): void {
 }
 
 /** The link's key as a value of its own (what the engine and the events are handed). */
-function keyOf(entry: Entry): LinkKey {
+function keyOf(entry: AheadEntry): LinkKey {
   return { providerId: entry.providerId, userId: entry.userId };
 }
 
@@ -99,13 +59,14 @@ const MAX_RETRY_MS = 300_000;
 
 export class Proactive {
   readonly #options: ProactiveOptions;
-  readonly #entries = new Map<string, Entry>();
-  readonly #heap = new DueHeap<Entry>();
+  readonly #table = new AheadTable();
+  readonly #entries = new Map<string, AheadEntry>();
+  readonly #heap = new DueHeap<AheadEntry>();
   readonly #running = new Map<string, number>();
-  readonly #queued = new Map<string, Entry[]>();
+  readonly #queued = new Map<string, AheadEntry[]>();
   /** Per provider: no background refresh before this (a rate limit, an outage, rejected client credentials). */
   readonly #pausedUntil = new Map<string, number>();
-  readonly #capacity = new CapacityPlanner<Entry>();
+  readonly #capacity = new CapacityPlanner<AheadEntry>();
   readonly #stop = new AbortController();
   #sleep: AbortController | undefined;
   #sleepUntil = Number.POSITIVE_INFINITY;
@@ -151,7 +112,7 @@ export class Proactive {
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
       // Kept as long as the link is in use: flat, not a rope and the "provider\0" part it built.
       const keyId = flatString(linkKeyId(ids));
-      entry = newEntry(ids, keyId, now, minValidMs, now);
+      entry = new AheadEntry(this.#table, ids.providerId, ids.userId, keyId, now, minValidMs, now, AHEAD_LATEST);
       this.#entries.set(keyId, entry);
     }
     entry.lastUsedAt = now;
@@ -203,14 +164,14 @@ export class Proactive {
     return this.#entries.size;
   }
 
-  #plan(entry: Entry, now: number): AheadPlan {
+  #plan(entry: AheadEntry, now: number): AheadPlan {
     const inUse = entry.holds > 0 || now - entry.lastUsedAt <= this.#options.keepFreshForMs;
     const idle = this.#options.providers.get(entry.providerId)?.config.refreshTokenIdleLifetimeMs;
     return { inUse, maxMinValidMs: inUse ? entry.minValidMs : 0, idleLifetimeMs: idle };
   }
 
   /** Sets the entry's next due time from what it knows and queues it. */
-  #reschedule(entry: Entry, now: number, at?: number): void {
+  #reschedule(entry: AheadEntry, now: number, at?: number): void {
     const plan = this.#plan(entry, now);
     this.#track(entry, plan, now);
     let due = at ?? this.#startAt(entry, plan);
@@ -230,7 +191,7 @@ export class Proactive {
   }
 
   /** Forgets the link: no longer tracked, nothing scheduled. */
-  #drop(entry: Entry): void {
+  #drop(entry: AheadEntry): void {
     this.#entries.delete(entry.keyId);
     this.#heap.remove(entry);
   }
@@ -241,12 +202,12 @@ export class Proactive {
   }
 
   /** When the entry's background refresh starts: its own due time, or earlier for its provider's backlog (ahead-capacity.ts). */
-  #startAt(entry: Entry, plan: AheadPlan): number {
+  #startAt(entry: AheadEntry, plan: AheadPlan): number {
     return !entry.timed ? Number.POSITIVE_INFINITY : startAt(entry, entry, plan, entry.fraction);
   }
 
   /** Keeps the entry's deadline current; a new one makes its provider's plan stale (remade from the loop, not here). */
-  #track(entry: Entry, plan: AheadPlan, now: number): void {
+  #track(entry: AheadEntry, plan: AheadPlan, now: number): void {
     if (setDeadline(entry, entry.timed ? entry : undefined, plan)) this.#wake(this.#capacity.changed(entry.providerId, now));
   }
 
@@ -279,7 +240,7 @@ export class Proactive {
   }
 
   /** A scheduled time came: drop a link no longer in use, or refresh it. */
-  #due(entry: Entry, now: number): void {
+  #due(entry: AheadEntry, now: number): void {
     if (entry.busy) return;
     const plan = this.#plan(entry, now);
     if (!plan.inUse && plan.idleLifetimeMs === undefined) {
@@ -294,7 +255,7 @@ export class Proactive {
   }
 
   /** Starts the entry's refresh, or queues it behind its provider's background limit or pause. */
-  #dispatch(entry: Entry): void {
+  #dispatch(entry: AheadEntry): void {
     entry.busy = true;
     const providerId = entry.providerId;
     const now = this.#options.clock.now();
@@ -318,7 +279,7 @@ export class Proactive {
     return entry === undefined ? 1 : Math.max(1, Math.ceil(entry.gate.limit / 2));
   }
 
-  #run(entry: Entry): void {
+  #run(entry: AheadEntry): void {
     const providerId = entry.providerId;
     this.#running.set(providerId, (this.#running.get(providerId) ?? 0) + 1);
     const now = this.#options.clock.now();
@@ -351,7 +312,7 @@ export class Proactive {
       });
   }
 
-  #learn(entry: Entry, rec: LinkRecord): void {
+  #learn(entry: AheadEntry, rec: LinkRecord): void {
     if (rec.version === entry.version) return;
     entry.version = rec.version;
     setTimes(entry, rec);
@@ -359,7 +320,7 @@ export class Proactive {
   }
 
   /** A background refresh failed: callers keep the current token; the link is tried again later, or dropped when it needs re-linking. */
-  #failed(entry: Entry, err: unknown): void {
+  #failed(entry: AheadEntry, err: unknown): void {
     const now = this.#options.clock.now();
     const reason = err instanceof BrokerError ? err.reason : Reason.INTERNAL;
     this.#options.events.refreshedAhead(keyOf(entry), reason as AheadOutcome);
@@ -400,7 +361,7 @@ export class Proactive {
       return;
     }
     while (queue.length > 0 && (this.#running.get(providerId) ?? 0) < this.#limit(providerId)) {
-      const entry = queue.shift() as Entry;
+      const entry = queue.shift() as AheadEntry;
       if (this.#entries.get(entry.keyId) !== entry || this.#stop.signal.aborted) {
         entry.busy = false;
         continue;
@@ -413,7 +374,7 @@ export class Proactive {
   #foundIdle(link: LinkMeta, now: number): void {
     if (this.#entries.has(linkKeyId(link))) return;
     const keyId = flatString(linkKeyId(link));
-    const entry = newEntry({ providerId: link.providerId, userId: link.userId }, keyId, Number.NEGATIVE_INFINITY, 0, now);
+    const entry = new AheadEntry(this.#table, link.providerId, link.userId, keyId, Number.NEGATIVE_INFINITY, 0, now, AHEAD_LATEST);
     entry.version = link.version;
     entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
     setTimes(entry, link);
