@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "./zod.js";
 import { certNameProblem } from "../listen/cert-names.js";
 import { parseDuration } from "./duration.js";
 

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from "node:path";
-import * as z from "zod";
+import * as z from "./zod.js";
 import { parseDuration } from "./duration.js";
 import { parseListenAddress, type ListenAddress } from "../listen/listen-address.js";
 import { credentialNameProblem } from "../secret-file.js";
