@@ -276,6 +276,14 @@ if (reason !== undefined) {
       expect(links.stdout).toMatch(/alice/);
       // Read back from the store after the restart (the keys credential decrypts it).
       expect(await token("alice")).toBe(alice!.access_token);
+      // CacheDirectory=: the service's own, 0700. Node 22.1 and later wrote its compile cache there when the first
+      // process exited (NODE_COMPILE_CACHE); Node 20, which has none, left it empty.
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(c.readFile(`/proc/${after}/status`))?.[1]);
+      expect((await sh("stat -c '%a %u' /var/cache/private/tokenbroker")).stdout.trim()).toBe(`700 ${uid}`);
+      const cached = Number((await sh("find /var/cache/private/tokenbroker -type f | wc -l")).stdout.trim());
+      const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
+      if (major > 22 || (major === 22 && minor >= 1)) expect(cached).toBeGreaterThan(0);
+      else expect(cached).toBe(0);
     });
 
     it("SO_PEERCRED under the unit: builder, matched by its uid, calls the main socket without a token and gets its scopes; its audit line carries its real uid, gid and pid", async () => {

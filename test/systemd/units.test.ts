@@ -78,6 +78,10 @@ describe("deploy/systemd units", () => {
     expect(one("DynamicUser")).toBe("yes");
     expect(one("StateDirectory")).toBe("tokenbroker");
     expect(one("StateDirectoryMode")).toBe("0700");
+    // Node's compile cache (Node >= 22.1) in a directory only the service can write: its contents are code the daemon runs.
+    expect(one("CacheDirectory")).toBe("tokenbroker");
+    expect(one("CacheDirectoryMode")).toBe("0700");
+    expect(directive(service, "Environment")).toContain("NODE_COMPILE_CACHE=%C/tokenbroker");
     expect(one("UMask")).toBe("0077");
     // V8's JIT needs writable+executable memory.
     expect(one("MemoryDenyWriteExecute")).not.toBe("yes");
