@@ -101,8 +101,6 @@ export class AheadEntry implements Planned, LinkKey, Timed, Due {
     table: AheadTable,
     readonly providerId: string,
     readonly userId: string,
-    /** The key's id (linkKeyId), flat: it is the entry's key in the scheduler's map. */
-    readonly keyId: string,
     lastUsedAt: number,
     minValidMs: number,
     now: number,

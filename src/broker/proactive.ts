@@ -5,12 +5,11 @@ import type { LinkKey, LinkMeta, LinkRecord, LinkStore } from "../store/link-sto
 import { AHEAD_EARLIEST, AHEAD_LATEST, aheadDueAt, type AheadPlan, type Timed } from "./ahead.js";
 import type { Clock } from "./clock.js";
 import type { AheadOutcome, EngineEvents } from "./engine-events.js";
-import { linkKeyId } from "../store/link-store.js";
-import { flatString } from "../store/flat-string.js";
 import { DueHeap } from "./due-heap.js";
 import { keepAliveScanLoop } from "./keep-alive-scan.js";
 import { AHEAD_FLOOR, CapacityPlanner, setDeadline, startAt } from "./ahead-capacity.js";
 import { AheadEntry, AheadTable } from "./ahead-entry.js";
+import { LinkMap } from "./link-map.js";
 import type { Random } from "./random.js";
 
 /**
@@ -60,7 +59,7 @@ const MAX_RETRY_MS = 300_000;
 export class Proactive {
   readonly #options: ProactiveOptions;
   readonly #table = new AheadTable();
-  readonly #entries = new Map<string, AheadEntry>();
+  readonly #entries = new LinkMap<AheadEntry>();
   readonly #heap = new DueHeap<AheadEntry>();
   readonly #running = new Map<string, number>();
   readonly #queued = new Map<string, AheadEntry[]>();
@@ -104,16 +103,14 @@ export class Proactive {
   used(key: LinkKey, minValidMs: number, rec?: LinkRecord): void {
     if (this.#stop.signal.aborted || this.#options.keepFreshForMs <= 0) return;
     const now = this.#options.clock.now();
-    let entry = this.#entries.get(linkKeyId(key));
+    let entry = this.#entries.get(key);
     if (entry === undefined) {
       // The record's ids when there is one: the record cache holds those strings
       // already (shared-values.ts), while the caller's are its request's, kept
       // here alone (about 50 bytes a link in use).
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
-      // Kept as long as the link is in use: flat, not a rope and the "provider\0" part it built.
-      const keyId = flatString(linkKeyId(ids));
-      entry = new AheadEntry(this.#table, ids.providerId, ids.userId, keyId, now, minValidMs, now, AHEAD_LATEST);
-      this.#entries.set(keyId, entry);
+      entry = new AheadEntry(this.#table, ids.providerId, ids.userId, now, minValidMs, now, AHEAD_LATEST);
+      this.#entries.set(ids, entry);
     }
     entry.lastUsedAt = now;
     let changed = false;
@@ -136,7 +133,7 @@ export class Proactive {
   /** A watch holds the link in use until the returned function is called. */
   hold(key: LinkKey, minValidMs: number): () => void {
     this.used(key, minValidMs);
-    const entry = this.#entries.get(linkKeyId(key));
+    const entry = this.#entries.get(key);
     if (entry === undefined) return () => undefined;
     entry.holds++;
     let held = true;
@@ -192,7 +189,7 @@ export class Proactive {
 
   /** Forgets the link: no longer tracked, nothing scheduled. */
   #drop(entry: AheadEntry): void {
-    this.#entries.delete(entry.keyId);
+    this.#entries.delete(entry);
     this.#heap.remove(entry);
   }
 
@@ -226,7 +223,7 @@ export class Proactive {
       this.#replan(now);
       for (let entry = this.#heap.peek(); entry !== undefined && entry.dueAt <= now; entry = this.#heap.peek()) {
         this.#heap.pop();
-        if (this.#entries.get(entry.keyId) === entry) this.#due(entry, now);
+        if (this.#entries.get(entry) === entry) this.#due(entry, now);
       }
       const next = Math.min(this.#heap.peek()?.dueAt ?? Number.POSITIVE_INFINITY, this.#capacity.nextAt);
       const ms = Math.max(1, Math.min(next - now, MAX_SLEEP_MS));
@@ -362,7 +359,7 @@ export class Proactive {
     }
     while (queue.length > 0 && (this.#running.get(providerId) ?? 0) < this.#limit(providerId)) {
       const entry = queue.shift() as AheadEntry;
-      if (this.#entries.get(entry.keyId) !== entry || this.#stop.signal.aborted) {
+      if (this.#entries.get(entry) !== entry || this.#stop.signal.aborted) {
         entry.busy = false;
         continue;
       }
@@ -372,13 +369,12 @@ export class Proactive {
 
   /** A link of an idle-lifetime provider whose refresh token is getting old (keep-alive-scan.ts). */
   #foundIdle(link: LinkMeta, now: number): void {
-    if (this.#entries.has(linkKeyId(link))) return;
-    const keyId = flatString(linkKeyId(link));
-    const entry = new AheadEntry(this.#table, link.providerId, link.userId, keyId, Number.NEGATIVE_INFINITY, 0, now, AHEAD_LATEST);
+    if (this.#entries.has(link)) return;
+    const entry = new AheadEntry(this.#table, link.providerId, link.userId, Number.NEGATIVE_INFINITY, 0, now, AHEAD_LATEST);
     entry.version = link.version;
     entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
     setTimes(entry, link);
-    this.#entries.set(keyId, entry);
+    this.#entries.set(link, entry);
     this.#reschedule(entry, now);
   }
 }

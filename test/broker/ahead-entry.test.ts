@@ -28,20 +28,20 @@ type Model = Record<string, number | boolean | null | string>;
 function modelOf(providerId: string, userId: string, lastUsedAt: number, minValidMs: number, now: number, fraction: number): Model {
   const inf = Number.POSITIVE_INFINITY;
   return {
-    providerId, userId, keyId: `${providerId}\0${userId}`, lastUsedAt, minValidMs, minValidAt: now, version: -1, fraction,
+    providerId, userId, lastUsedAt, minValidMs, minValidAt: now, version: -1, fraction,
     expiresAt: null, lastRefreshedAt: null, updatedAt: 0, dueAt: inf, notBefore: 0, deadline: inf, ownLatest: inf, latest: inf,
     planned: Number.NaN, holds: 0, heapIndex: -1, failures: 0, timed: false, busy: false,
   };
 }
 
 function read(e: AheadEntry): Model {
-  const out: Model = { providerId: e.providerId, userId: e.userId, keyId: e.keyId };
+  const out: Model = { providerId: e.providerId, userId: e.userId };
   for (const f of [...NUMBER_FIELDS, ...NULLABLE_FIELDS, ...INT_FIELDS, ...FLAG_FIELDS]) out[f] = e[f];
   return out;
 }
 
 function make(table: AheadTable, n: number, lastUsedAt = 1000): AheadEntry {
-  return new AheadEntry(table, "p", `u${n}`, `p\0u${n}`, lastUsedAt, 5, 7, 0.8);
+  return new AheadEntry(table, "p", `u${n}`, lastUsedAt, 5, 7, 0.8);
 }
 
 const double = fc.oneof(
@@ -60,7 +60,7 @@ const op = fc.oneof(
 
 describe("AheadEntry", () => {
   it("starts with the defaults it is given: no record times, nothing scheduled, not busy", () => {
-    const e = new AheadEntry(new AheadTable(), "prov", "user", "prov\0user", Number.NEGATIVE_INFINITY, 0, 42, 0.8);
+    const e = new AheadEntry(new AheadTable(), "prov", "user", Number.NEGATIVE_INFINITY, 0, 42, 0.8);
     expect(read(e)).toEqual(modelOf("prov", "user", Number.NEGATIVE_INFINITY, 0, 42, 0.8));
   });
 
