@@ -1,6 +1,6 @@
 import type { LinkKey } from "../store/link-store.js";
 import type { Planned } from "./ahead-capacity.js";
-import type { Timed } from "./ahead.js";
+import { AHEAD_LATEST, type Timed } from "./ahead.js";
 import type { Due } from "./due-heap.js";
 
 /**
@@ -91,6 +91,18 @@ function nullable(v: number): number | null {
   return Number.isNaN(v) ? null : v;
 }
 
+/** A new entry's numbers: no record version or times yet, nothing scheduled, not busy. */
+const NEW_F64 = new Float64Array(F64_STRIDE);
+NEW_F64.fill(Number.POSITIVE_INFINITY, DEADLINE, PLANNED);
+NEW_F64[VERSION] = -1;
+NEW_F64[FRACTION] = AHEAD_LATEST;
+NEW_F64[EXPIRES_AT] = Number.NaN;
+NEW_F64[LAST_REFRESHED_AT] = Number.NaN;
+NEW_F64[DUE_AT] = Number.POSITIVE_INFINITY;
+NEW_F64[PLANNED] = Number.NaN;
+const NEW_I32 = new Int32Array(I32_STRIDE);
+NEW_I32[HEAP_INDEX] = -1;
+
 export class AheadEntry implements Planned, LinkKey, Timed, Due {
   readonly #table: AheadTable;
   readonly #f: number;
@@ -104,145 +116,127 @@ export class AheadEntry implements Planned, LinkKey, Timed, Due {
     lastUsedAt: number,
     minValidMs: number,
     now: number,
-    fraction: number,
   ) {
     this.#table = table;
     const row = table.take(this);
     this.#f = row * F64_STRIDE;
     this.#i = row * I32_STRIDE;
-    const inf = Number.POSITIVE_INFINITY;
-    const f = table.f64;
-    const b = this.#f;
-    f[b + LAST_USED_AT] = lastUsedAt;
-    f[b + MIN_VALID_MS] = minValidMs;
-    f[b + MIN_VALID_AT] = now;
-    f[b + VERSION] = -1;
-    f[b + FRACTION] = fraction;
-    f[b + EXPIRES_AT] = Number.NaN;
-    f[b + LAST_REFRESHED_AT] = Number.NaN;
-    f[b + UPDATED_AT] = 0;
-    f[b + DUE_AT] = inf;
-    f[b + NOT_BEFORE] = 0;
-    f[b + DEADLINE] = inf;
-    f[b + OWN_LATEST] = inf;
-    f[b + LATEST] = inf;
-    f[b + PLANNED] = Number.NaN;
-    const i = table.i32;
-    i[this.#i + HOLDS] = 0;
-    i[this.#i + HEAP_INDEX] = -1;
-    i[this.#i + FAILURES] = 0;
-    i[this.#i + FLAGS] = 0;
+    table.f64.set(NEW_F64, this.#f);
+    table.i32.set(NEW_I32, this.#i);
+    this.lastUsedAt = lastUsedAt;
+    this.minValidMs = minValidMs;
+    this.minValidAt = now;
   }
 
   /** When a caller last asked (engine clock); -Infinity for a link known only from the idle scan. */
   get lastUsedAt(): number {
-    return this.#table.f64[this.#f + LAST_USED_AT] as number;
+    return this.#num(LAST_USED_AT);
   }
   set lastUsedAt(v: number) {
-    this.#table.f64[this.#f + LAST_USED_AT] = v;
+    this.#setNum(LAST_USED_AT, v);
   }
   /** The largest min_valid_for asked within keep_fresh_for, and when. */
   get minValidMs(): number {
-    return this.#table.f64[this.#f + MIN_VALID_MS] as number;
+    return this.#num(MIN_VALID_MS);
   }
   set minValidMs(v: number) {
-    this.#table.f64[this.#f + MIN_VALID_MS] = v;
+    this.#setNum(MIN_VALID_MS, v);
   }
   get minValidAt(): number {
-    return this.#table.f64[this.#f + MIN_VALID_AT] as number;
+    return this.#num(MIN_VALID_AT);
   }
   set minValidAt(v: number) {
-    this.#table.f64[this.#f + MIN_VALID_AT] = v;
+    this.#setNum(MIN_VALID_AT, v);
   }
   /** The record version the schedule was computed from (-1: none yet). */
   get version(): number {
-    return this.#table.f64[this.#f + VERSION] as number;
+    return this.#num(VERSION);
   }
   set version(v: number) {
-    this.#table.f64[this.#f + VERSION] = v;
+    this.#setNum(VERSION, v);
   }
   /** This version's jittered fraction of the lifetime. */
   get fraction(): number {
-    return this.#table.f64[this.#f + FRACTION] as number;
+    return this.#num(FRACTION);
   }
   set fraction(v: number) {
-    this.#table.f64[this.#f + FRACTION] = v;
+    this.#setNum(FRACTION, v);
   }
   get expiresAt(): number | null {
-    return nullable(this.#table.f64[this.#f + EXPIRES_AT] as number);
+    return nullable(this.#num(EXPIRES_AT));
   }
   set expiresAt(v: number | null) {
-    this.#table.f64[this.#f + EXPIRES_AT] = v ?? Number.NaN;
+    this.#setNum(EXPIRES_AT, v ?? Number.NaN);
   }
   get lastRefreshedAt(): number | null {
-    return nullable(this.#table.f64[this.#f + LAST_REFRESHED_AT] as number);
+    return nullable(this.#num(LAST_REFRESHED_AT));
   }
   set lastRefreshedAt(v: number | null) {
-    this.#table.f64[this.#f + LAST_REFRESHED_AT] = v ?? Number.NaN;
+    this.#setNum(LAST_REFRESHED_AT, v ?? Number.NaN);
   }
   get updatedAt(): number {
-    return this.#table.f64[this.#f + UPDATED_AT] as number;
+    return this.#num(UPDATED_AT);
   }
   set updatedAt(v: number) {
-    this.#table.f64[this.#f + UPDATED_AT] = v;
+    this.#setNum(UPDATED_AT, v);
   }
   get dueAt(): number {
-    return this.#table.f64[this.#f + DUE_AT] as number;
+    return this.#num(DUE_AT);
   }
   set dueAt(v: number) {
-    this.#table.f64[this.#f + DUE_AT] = v;
+    this.#setNum(DUE_AT, v);
   }
   /** No advisory start before this (after a failure). */
   get notBefore(): number {
-    return this.#table.f64[this.#f + NOT_BEFORE] as number;
+    return this.#num(NOT_BEFORE);
   }
   set notBefore(v: number) {
-    this.#table.f64[this.#f + NOT_BEFORE] = v;
+    this.#setNum(NOT_BEFORE, v);
   }
   get deadline(): number {
-    return this.#table.f64[this.#f + DEADLINE] as number;
+    return this.#num(DEADLINE);
   }
   set deadline(v: number) {
-    this.#table.f64[this.#f + DEADLINE] = v;
+    this.#setNum(DEADLINE, v);
   }
   get ownLatest(): number {
-    return this.#table.f64[this.#f + OWN_LATEST] as number;
+    return this.#num(OWN_LATEST);
   }
   set ownLatest(v: number) {
-    this.#table.f64[this.#f + OWN_LATEST] = v;
+    this.#setNum(OWN_LATEST, v);
   }
   get latest(): number {
-    return this.#table.f64[this.#f + LATEST] as number;
+    return this.#num(LATEST);
   }
   set latest(v: number) {
-    this.#table.f64[this.#f + LATEST] = v;
+    this.#setNum(LATEST, v);
   }
   get planned(): number {
-    return this.#table.f64[this.#f + PLANNED] as number;
+    return this.#num(PLANNED);
   }
   set planned(v: number) {
-    this.#table.f64[this.#f + PLANNED] = v;
+    this.#setNum(PLANNED, v);
   }
   /** Open watches holding it in use. */
   get holds(): number {
-    return this.#table.i32[this.#i + HOLDS] as number;
+    return this.#int(HOLDS);
   }
   set holds(v: number) {
-    this.#table.i32[this.#i + HOLDS] = v;
+    this.#setInt(HOLDS, v);
   }
   /** Its slot in the schedule (due-heap.ts); -1 while not scheduled. */
   get heapIndex(): number {
-    return this.#table.i32[this.#i + HEAP_INDEX] as number;
+    return this.#int(HEAP_INDEX);
   }
   set heapIndex(v: number) {
-    this.#table.i32[this.#i + HEAP_INDEX] = v;
+    this.#setInt(HEAP_INDEX, v);
   }
   /** Consecutive failed background refreshes (backoff). */
   get failures(): number {
-    return this.#table.i32[this.#i + FAILURES] as number;
+    return this.#int(FAILURES);
   }
   set failures(v: number) {
-    this.#table.i32[this.#i + FAILURES] = v;
+    this.#setInt(FAILURES, v);
   }
   /** Whether the times (expiresAt, lastRefreshedAt, updatedAt) are a record's yet. */
   get timed(): boolean {
@@ -259,12 +253,23 @@ export class AheadEntry implements Planned, LinkKey, Timed, Due {
     this.#setFlag(BUSY, v);
   }
 
+  #num(field: number): number {
+    return this.#table.f64[this.#f + field] as number;
+  }
+  #setNum(field: number, v: number): void {
+    this.#table.f64[this.#f + field] = v;
+  }
+  #int(field: number): number {
+    return this.#table.i32[this.#i + field] as number;
+  }
+  #setInt(field: number, v: number): void {
+    this.#table.i32[this.#i + field] = v;
+  }
   #flag(bit: number): boolean {
-    return ((this.#table.i32[this.#i + FLAGS] as number) & bit) !== 0;
+    return (this.#int(FLAGS) & bit) !== 0;
   }
   #setFlag(bit: number, on: boolean): void {
-    const i = this.#table.i32;
-    const at = this.#i + FLAGS;
-    i[at] = on ? (i[at] as number) | bit : (i[at] as number) & ~bit;
+    const flags = this.#int(FLAGS);
+    this.#setInt(FLAGS, on ? flags | bit : flags & ~bit);
   }
 }

@@ -10,7 +10,6 @@ import type { LinkKey } from "../store/link-store.js";
  */
 export class LinkMap<V> {
   readonly #byProvider = new Map<string, Map<string, V>>();
-  #size = 0;
 
   get(key: LinkKey): V | undefined {
     return this.#byProvider.get(key.providerId)?.get(key.userId);
@@ -27,21 +26,21 @@ export class LinkMap<V> {
       users = new Map();
       this.#byProvider.set(key.providerId, users);
     }
-    const before = users.size;
     users.set(key.userId, value);
-    this.#size += users.size - before;
   }
 
   delete(key: LinkKey): boolean {
     const users = this.#byProvider.get(key.providerId);
     if (users === undefined || !users.delete(key.userId)) return false;
-    this.#size--;
     if (users.size === 0) this.#byProvider.delete(key.providerId);
     return true;
   }
 
+  /** Links held: the sum over providers, a handful of maps. */
   get size(): number {
-    return this.#size;
+    let n = 0;
+    for (const users of this.#byProvider.values()) n += users.size;
+    return n;
   }
 
   *values(): IterableIterator<V> {

@@ -109,7 +109,7 @@ export class Proactive {
       // already (shared-values.ts), while the caller's are its request's, kept
       // here alone (about 50 bytes a link in use).
       const ids: LinkKey = { providerId: rec?.providerId ?? key.providerId, userId: rec?.userId ?? key.userId };
-      entry = new AheadEntry(this.#table, ids.providerId, ids.userId, now, minValidMs, now, AHEAD_LATEST);
+      entry = new AheadEntry(this.#table, ids.providerId, ids.userId, now, minValidMs, now);
       this.#entries.set(ids, entry);
     }
     entry.lastUsedAt = now;
@@ -370,7 +370,7 @@ export class Proactive {
   /** A link of an idle-lifetime provider whose refresh token is getting old (keep-alive-scan.ts). */
   #foundIdle(link: LinkMeta, now: number): void {
     if (this.#entries.has(link)) return;
-    const entry = new AheadEntry(this.#table, link.providerId, link.userId, Number.NEGATIVE_INFINITY, 0, now, AHEAD_LATEST);
+    const entry = new AheadEntry(this.#table, link.providerId, link.userId, Number.NEGATIVE_INFINITY, 0, now);
     entry.version = link.version;
     entry.fraction = AHEAD_EARLIEST + (AHEAD_LATEST - AHEAD_EARLIEST) * this.#options.random();
     setTimes(entry, link);

@@ -41,7 +41,7 @@ function read(e: AheadEntry): Model {
 }
 
 function make(table: AheadTable, n: number, lastUsedAt = 1000): AheadEntry {
-  return new AheadEntry(table, "p", `u${n}`, lastUsedAt, 5, 7, 0.8);
+  return new AheadEntry(table, "p", `u${n}`, lastUsedAt, 5, 7);
 }
 
 const double = fc.oneof(
@@ -60,7 +60,7 @@ const op = fc.oneof(
 
 describe("AheadEntry", () => {
   it("starts with the defaults it is given: no record times, nothing scheduled, not busy", () => {
-    const e = new AheadEntry(new AheadTable(), "prov", "user", Number.NEGATIVE_INFINITY, 0, 42, 0.8);
+    const e = new AheadEntry(new AheadTable(), "prov", "user", Number.NEGATIVE_INFINITY, 0, 42);
     expect(read(e)).toEqual(modelOf("prov", "user", Number.NEGATIVE_INFINITY, 0, 42, 0.8));
   });
 
