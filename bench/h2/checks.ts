@@ -34,13 +34,24 @@ export function h2Checks(t: H2ThroughputResult | undefined, s: H2StormResult | u
   if (s !== undefined) {
     const limit = s.providerLatencyMs + 50;
     out.push({ scenario: "h2storm", kind: "target", what: "exactly 1 provider refresh", measured: `${s.providerRefreshes} (${s.providerTokenRequests} token requests)`, ok: s.providerRefreshes === 1 && s.providerTokenRequests === 1 });
-    out.push({ scenario: "h2storm", kind: "target", what: `callers' p99 ≤ provider latency + 50 ms (${limit} ms)`, measured: `${fmt(s.p99Ms, 1)} ms (floor burst p99 ${fmt(s.floor.p99Ms, 1)} ms)`, ok: s.p99Ms <= limit });
+    out.push({ scenario: "h2storm", kind: "target", what: `callers' p99 ≤ provider latency + 50 ms (${limit} ms)`, measured: `${fmt(s.p99Ms, 1)} ms (held floor p99 ${fmt(s.heldFloor.p99Ms, 1)} ms)`, ok: s.p99Ms <= limit });
+    // What grpc-js alone needs to answer the held burst is not the daemon's to cut; this line shows whether the rest fits in 50 ms.
+    const above = s.p99Ms - s.heldFloor.p99Ms;
+    out.push({ scenario: "h2storm", kind: "floor", what: "p99 − held-floor p99 ≤ 50 ms (the daemon's own share)", measured: `${fmt(s.p99Ms, 1)} − ${fmt(s.heldFloor.p99Ms, 1)} = ${fmt(above, 1)} ms`, ok: above <= 50 });
     out.push({
       scenario: "h2storm",
       kind: "sanity",
       what: "every call a success, no replay, one new token in every audit line",
       measured: `${s.bad} bad, ${s.providerReplays} replays, ${s.distinctTokens} token(s) in ${s.auditLines} lines${s.servedOldToken ? ", OLD TOKEN SERVED" : ""}`,
       ok: s.bad === 0 && s.providerReplays === 0 && s.distinctTokens === 1 && !s.servedOldToken && s.auditLines >= s.callers,
+    });
+    // A floor that failed calls, or a held floor that did not hold, would make the comparison meaningless.
+    out.push({
+      scenario: "h2storm",
+      kind: "sanity",
+      what: "floors: every call a success; the held floor held (p99 ≥ provider latency)",
+      measured: `${s.floor.bad} + ${s.heldFloor.bad} bad, held p99 ${fmt(s.heldFloor.p99Ms, 1)} ms`,
+      ok: s.floor.bad === 0 && s.heldFloor.bad === 0 && s.heldFloor.p99Ms >= s.providerLatencyMs,
     });
   }
   return out;
@@ -61,8 +72,8 @@ export function formatH2(t: H2ThroughputResult | undefined, s: H2StormResult | u
     out.push("", `2b. Refresh storm sent by h2load (${s.callers} calls at once on one key, provider ${s.providerLatencyMs} ms)`);
     out.push(
       table([
-        ["refreshes", "replays", "bad", "first ms", "p50 ms", "p99 ms", "max ms", "floor p50 ms", "floor p99 ms"],
-        [String(s.providerRefreshes), String(s.providerReplays), String(s.bad), fmt(s.minMs, 1), fmt(s.p50Ms, 1), fmt(s.p99Ms, 1), fmt(s.maxMs, 1), fmt(s.floor.p50Ms, 1), fmt(s.floor.p99Ms, 1)],
+        ["refreshes", "replays", "bad", "first ms", "p50 ms", "p99 ms", "max ms", "floor p50 ms", "floor p99 ms", "held floor p50 ms", "held floor p99 ms"],
+        [String(s.providerRefreshes), String(s.providerReplays), String(s.bad), fmt(s.minMs, 1), fmt(s.p50Ms, 1), fmt(s.p99Ms, 1), fmt(s.maxMs, 1), fmt(s.floor.p50Ms, 1), fmt(s.floor.p99Ms, 1), fmt(s.heldFloor.p50Ms, 1), fmt(s.heldFloor.p99Ms, 1)],
       ]),
     );
     out.push(`   ${s.command}`);
