@@ -258,11 +258,11 @@ function callObservers(metrics: Metrics, audit: AuditLog, log: Logger): CallObse
 /** The engine's reports, counted and written to the audit trail. */
 function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
   return {
-    refreshed(key, outcome, durationMs) {
+    refreshed(key, outcome, durationMs, cause) {
       metrics.refreshed(key.providerId, outcome);
-      audit.action({ event: "refresh", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome(outcome), providerContacted: true, durationMs });
+      audit.action({ event: "refresh", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome(outcome), providerContacted: true, durationMs }, cause);
     },
-    failureRecorded(key, reason, answered) {
+    failureRecorded(key, reason, answered, cause) {
       audit.action({
         event: "refresh_failure_recorded",
         method: "refresh",
@@ -271,11 +271,11 @@ function engineEvents(metrics: Metrics, audit: AuditLog): EngineEvents {
         outcome: refreshOutcome(reason),
         providerContacted: answered,
         durationMs: 0,
-      });
+      }, cause);
     },
-    healed(key) {
+    healed(key, cause) {
       metrics.healed(key.providerId);
-      audit.action({ event: "refresh_healed", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome("OK"), providerContacted: false, durationMs: 0 });
+      audit.action({ event: "refresh_healed", method: "refresh", userId: key.userId, providerId: key.providerId, outcome: refreshOutcome("OK"), providerContacted: false, durationMs: 0 }, cause);
     },
     tokenEndpoint: (providerId, seconds) => metrics.tokenEndpoint(providerId, seconds),
     lockWait: (seconds) => metrics.lockWait(seconds),

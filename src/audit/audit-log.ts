@@ -1,5 +1,5 @@
 import type { AuditSink } from "./audit-sink.js";
-import { currentCallScope, type AuditCaller } from "./call-scope.js";
+import type { AuditCaller, CallScope } from "./call-scope.js";
 
 export type AuditEvent = "rpc" | "watch_start" | "refresh" | "refresh_failure_recorded" | "refresh_healed" | "unlink" | "key_rotation";
 
@@ -70,10 +70,11 @@ export class AuditLog {
 
   /**
    * A background action's line (a refresh, a recorded failure, an unlink, a
-   * key rotation): its caller is the call that caused it, when there is one.
+   * key rotation): its caller is the call that caused it (`cause`), when
+   * there is one.
    */
-  action(e: Omit<AuditEntry, "caller">): void {
-    this.write({ ...e, caller: currentCallScope()?.caller ?? INTERNAL_CALLER });
+  action(e: Omit<AuditEntry, "caller">, cause: CallScope | undefined): void {
+    this.write({ ...e, caller: cause?.caller ?? INTERNAL_CALLER });
   }
 
   /** logrotate moved the file: write to a new one under the configured name. */

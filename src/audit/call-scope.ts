@@ -1,6 +1,12 @@
-import { AsyncLocalStorage } from "node:async_hooks";
-
-/** What the audit line of one RPC learns while the call runs. */
+/**
+ * What the audit line of one RPC learns while the call runs. It is passed
+ * explicitly — as the `cause` of the work a call starts (a refresh, a code
+ * exchange) — down to where a provider is contacted and where a background
+ * line is written. An AsyncLocalStorage did this implicitly until it showed
+ * up as a tenth of a cache hit's CPU on Node 20 (it turns on promise hooks
+ * for every promise of the process), and it also named as a background
+ * line's caller whichever call happened to schedule a timer.
+ */
 export interface CallScope {
   /** The caller, once caller auth named it: background work started by the call names it too. */
   caller?: AuditCaller | undefined;
@@ -32,21 +38,7 @@ export interface AuditCaller {
   tokenId?: string | undefined;
 }
 
-// The scope follows the call's async work (a refresh it starts, a code
-// exchange), so code far from the RPC layer can say "a provider was
-// contacted" without every signature carrying the call.
-const storage = new AsyncLocalStorage<CallScope>();
-
-export function runInCallScope<T>(scope: CallScope, work: () => T): T {
-  return storage.run(scope, work);
-}
-
-export function currentCallScope(): CallScope | undefined {
-  return storage.getStore();
-}
-
-/** Marks the current call (if any) as having sent a request to a provider. */
-export function noteProviderContacted(): void {
-  const scope = storage.getStore();
-  if (scope !== undefined) scope.providerContacted = true;
+/** Marks the call whose work this is (none for the daemon's own work) as having sent a request to a provider. */
+export function noteProviderContacted(cause: CallScope | undefined): void {
+  if (cause !== undefined) cause.providerContacted = true;
 }

@@ -1,3 +1,4 @@
+import type { CallScope } from "../audit/call-scope.js";
 import type { Reason } from "../errors/index.js";
 import type { LinkKey } from "../store/link-store.js";
 
@@ -15,19 +16,20 @@ export type AheadOutcome = "REFRESHED" | "NOT_NEEDED" | Reason;
 
 /**
  * What the engine reports as it works, for metrics and the audit log. Each
- * is called synchronously where it happens, so it runs in the context of
- * the call that caused it; none may throw.
+ * is called synchronously where it happens; `cause` is the call whose work
+ * it was (undefined for the engine's own, a refresh ahead of expiry). None
+ * may throw.
  */
 export interface EngineEvents {
   /** A refresh that sent the refresh token ended (after its retries; the commit landed or was handed to the store's retries). */
-  refreshed(key: LinkKey, outcome: RefreshOutcome, durationMs: number): void;
+  refreshed(key: LinkKey, outcome: RefreshOutcome, durationMs: number, cause: CallScope | undefined): void;
   /** A refusal was stored on the link: it needs re-linking. `answered`: the provider refused (else an interrupted refresh was failed without sending). */
-  failureRecorded(key: LinkKey, reason: Reason, answered: boolean): void;
+  failureRecorded(key: LinkKey, reason: Reason, answered: boolean, cause: CallScope | undefined): void;
   /**
    * A provider's answer was stored after another process had taken the lease
    * or failed the link for that very send (docs/design.md §3 invariant 12).
    */
-  healed(key: LinkKey): void;
+  healed(key: LinkKey, cause: CallScope | undefined): void;
   /** One request to the token endpoint ended, answered or not. */
   tokenEndpoint(providerId: string, seconds: number): void;
   /** A caller waited this long for its key's refresh lock. */

@@ -1,3 +1,4 @@
+import type { CallScope } from "../audit/call-scope.js";
 import type { RefreshSettings } from "../config/config.js";
 import { domainError, linkNotFound, minValidityUnreachable as minValidityUnreachableError, noRefreshToken, providerUnavailable, reauthRecorded, refreshInProgress, storeUnavailable } from "../errors/index.js";
 import type { Logger } from "../log.js";
@@ -170,9 +171,10 @@ export class RefreshEngine {
    * Pass a function to build the signal only when there is something to
    * wait for (a cache hit then allocates no timer). `wish.rejectedAccessToken`:
    * an access token the caller saw refused is refreshed while it is still the
-   * stored one, and only then (rejected-token.ts).
+   * stored one, and only then (rejected-token.ts). `cause`: the call asking
+   * (its audit scope), named by the lines of a refresh it starts.
    */
-  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal), wish?: TokenWish): Promise<LinkRecord> {
+  async obtain(key: LinkKey, minValidMs: number, signal?: AbortSignal | (() => AbortSignal), wish?: TokenWish, cause?: CallScope): Promise<LinkRecord> {
     const provider = this.#providers.require(key.providerId);
     // The caller stops waiting at its deadline even when the store does not
     // answer (a frozen connection waits for its query deadline); a signal
@@ -196,7 +198,7 @@ export class RefreshEngine {
     const locked = (): Promise<LinkRecord> =>
       this.#locks.run(id, () => {
         this.#events.lockWait((performance.now() - asked) / 1000);
-        return this.#refreshLocked(key, provider, want, arrived);
+        return this.#refreshLocked(key, provider, want, arrived, cause);
       });
     const flight = this.#flights.get(id);
     let work: Promise<LinkRecord>;
@@ -266,12 +268,12 @@ export class RefreshEngine {
     const provider = this.#providers.require(key.providerId);
     const arrived = this.#failures.mark();
     const ran = { sent: false };
-    const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)).then((record) => ({ record, sent: ran.sent }));
+    const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, undefined, ran)).then((record) => ({ record, sent: ran.sent }));
     this.#track(work);
     return work;
   }
 
-  async #refreshLocked(key: LinkKey, provider: ProviderEntry, want: Want, arrived: number, ran?: { sent: boolean }): Promise<LinkRecord> {
+  async #refreshLocked(key: LinkKey, provider: ProviderEntry, want: Want, arrived: number, cause: CallScope | undefined, ran?: { sent: boolean }): Promise<LinkRecord> {
     // Long enough for a live holder to finish one whole refresh; the caller
     // has usually stopped waiting long before (its deadline), the work not.
     const settings = this.#settings;
@@ -282,7 +284,7 @@ export class RefreshEngine {
       const current = await this.#current(key);
       const answer = this.#judge(current, provider, want, arrived);
       if (answer !== undefined) return answer;
-      const outcome = await this.#refresher.attempt(key, provider, want);
+      const outcome = await this.#refresher.attempt(key, provider, want, cause);
       switch (outcome.kind) {
         case "done":
           if (ran !== undefined) ran.sent = true;

@@ -1,3 +1,4 @@
+import type { CallScope } from "../audit/call-scope.js";
 import { BrokerError, fromOAuthError, linkNotFound, providerMisconfigured, reauthRecorded, reauthRequired } from "../errors/index.js";
 import { boundFailureReason, failureReason, type OAuthError } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/index.js";
@@ -22,6 +23,7 @@ export async function onProviderError(
   refreshToken: string,
   err: OAuthError,
   interrupted: InterruptedRefresh | undefined,
+  cause: CallScope | undefined,
 ): Promise<FailureOutcome> {
   const now = deps.clock.now();
   let reason = failureReason(err, [refreshToken, provider.config.clientSecret]);
@@ -47,7 +49,7 @@ export async function onProviderError(
       }
       if (await deps.store.recordFailure(key, refreshToken, reason, now)) {
         deps.log.warn({ provider: key.providerId, user: key.userId, error: err.error, status: err.status }, "refresh token rejected; link needs re-authentication");
-        throw recorded(deps, key, reauthRequired(reason, now), true);
+        throw recorded(deps, key, reauthRequired(reason, now), true, cause);
       }
       const after = await deps.store.get(key);
       if (isWinner(after, refreshToken, now)) return { kind: "done", record: after as LinkRecord };
@@ -68,7 +70,7 @@ export async function onProviderError(
  * what happened — the store remembers which token it cleared, so the
  * answer, if it ever arrives, still heals the link (invariant 12).
  */
-export async function failInterrupted(deps: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason): Promise<FailureOutcome> {
+export async function failInterrupted(deps: RefreshDeps, key: LinkKey, record: LinkRecord, interrupted: InterruptedRefresh, why: ClaimReason, cause: CallScope | undefined): Promise<FailureOutcome> {
   const now = deps.clock.now();
   // Judged now, not at the claim: by the time the window is over the claim that failed the link
   // may have found the lease free, while its sender is known to be gone.
@@ -76,14 +78,14 @@ export async function failInterrupted(deps: RefreshDeps, key: LinkKey, record: L
   const reason = boundFailureReason(`${interruptionText(interrupted, how)}; the provider may have rotated the refresh token, so it was not sent again`);
   deps.log.warn({ provider: key.providerId, user: key.userId, by: describeOwner(interrupted.by), sentAt: new Date(interrupted.at).toISOString() }, "an interrupted refresh got no answer within the window; link needs re-authentication");
   if (await deps.store.recordFailure(key, record.refreshToken as string, reason, now)) {
-    throw recorded(deps, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false);
+    throw recorded(deps, key, reauthRequired(reason, now, "the link's refresh was interrupted and no answer arrived within refresh.interrupted_window; the user has to link again"), false, cause);
   }
   return { kind: "changed" };
 }
 
 /** A failure now stored on the link, reported before it is thrown. */
-export function recorded(deps: RefreshDeps, key: LinkKey, err: BrokerError, answered: boolean): BrokerError {
-  deps.events.failureRecorded(key, err.reason, answered);
+export function recorded(deps: RefreshDeps, key: LinkKey, err: BrokerError, answered: boolean, cause: CallScope | undefined): BrokerError {
+  deps.events.failureRecorded(key, err.reason, answered, cause);
   return err;
 }
 

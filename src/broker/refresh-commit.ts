@@ -1,3 +1,4 @@
+import type { CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason, minValidityUnreachable as minValidityUnreachableError, storeUnavailable } from "../errors/index.js";
 import { grantedScopesOf, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/index.js";
@@ -33,6 +34,8 @@ export interface Answer {
   began: number;
   /** The lease was lost while the answer was awaited (another process judged it expired). */
   leaseLost: boolean;
+  /** The call the refresh was for (audit/call-scope.ts); undefined for a refresh ahead of expiry. */
+  cause: CallScope | undefined;
 }
 
 /**
@@ -43,7 +46,7 @@ export interface Answer {
  * answer heals); only a later rotation or a re-link refuses it.
  */
 export async function commitAnswer(deps: RefreshDeps, answer: Answer): Promise<CommitOutcome> {
-  const { key, provider, held, tokens } = answer;
+  const { key, provider, held, tokens, cause } = answer;
   if (tokens.notes.length > 0) deps.log.warn({ provider: key.providerId, user: key.userId, notes: tokens.notes }, "token response normalised");
   // Lifetimes count from the send, not the answer: an answer that took
   // minutes to arrive carries a token that much older. last_refreshed_at is
@@ -86,34 +89,34 @@ export async function commitAnswer(deps: RefreshDeps, answer: Answer): Promise<C
           await deps.store.releaseLease(key, answer.lease).catch(() => undefined);
           await onDiscarded(deps, key, provider, tokens);
         } else if (current.version > held.version + 1) {
-          healed(deps, key);
+          healed(deps, key, cause);
         }
       },
       () => deps.store.releaseLease(key, answer.lease).catch(() => undefined),
     );
-    deps.events.refreshed(key, "OK", performance.now() - answer.began);
+    deps.events.refreshed(key, "OK", performance.now() - answer.began, cause);
     // Callers meanwhile get the new access token from memory (it is valid), or a clear "come back"
     // when it is unusable or — the store having stalled before it failed — too short for them.
     const usable = tokens.accessToken !== "" && isFresh(pending.record, answer.minValidMs, deps.clock.now());
     return { kind: "held", record: pending.record, ...(usable ? {} : { answer: storeUnavailable(err) }) };
   }
   if (committed === undefined) {
-    deps.events.refreshed(key, "DISCARDED", performance.now() - answer.began);
+    deps.events.refreshed(key, "DISCARDED", performance.now() - answer.began, cause);
     await onDiscarded(deps, key, provider, tokens);
     return { kind: "changed" };
   }
   deps.log.info({ provider: key.providerId, user: key.userId, rotated: tokens.refreshToken !== undefined, version: committed.version }, "token refreshed");
-  deps.events.refreshed(key, "OK", performance.now() - answer.began);
+  deps.events.refreshed(key, "OK", performance.now() - answer.began, cause);
   // Someone else wrote between the claim and this commit (a failure recorded for this send), or
   // judged this holder gone: the answer repaired what they saw as an interrupted refresh.
-  if (answer.leaseLost || committed.version > held.version + 1) healed(deps, key);
+  if (answer.leaseLost || committed.version > held.version + 1) healed(deps, key, cause);
   if (tokens.accessToken === "") {
     throw new BrokerError(Reason.PROVIDER_UNAVAILABLE, `provider ${JSON.stringify(key.providerId)} answered a refresh without an access token; its new refresh token is stored, so try again`, {
       retryAfterMs: 0,
       metadata: { provider_id: key.providerId },
     });
   }
-  await deps.validator.validate(key, provider, committed);
+  await deps.validator.validate(key, provider, committed, cause);
   const now = deps.clock.now();
   const lifetime = minValidityUnreachable(committed, answer.minValidMs, now);
   if (lifetime !== undefined) throw minValidityUnreachableError(key.providerId, lifetime, answer.minValidMs);
@@ -123,9 +126,9 @@ export async function commitAnswer(deps: RefreshDeps, answer: Answer): Promise<C
   return { kind: "done", record: committed };
 }
 
-function healed(deps: RefreshDeps, key: LinkKey): void {
+function healed(deps: RefreshDeps, key: LinkKey, cause: CallScope | undefined): void {
   deps.log.info({ provider: key.providerId, user: key.userId }, "a refresh answer that arrived after its lease was taken or its link was failed was stored: the link is healed");
-  deps.events.healed(key);
+  deps.events.healed(key, cause);
 }
 
 /** The row changed under the refresh (re-linked, unlinked, failed by another writer): its data wins. */

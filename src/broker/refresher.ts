@@ -1,5 +1,5 @@
 import { BrokerError, Reason, linkNotFound, providerMisconfigured, refreshInterrupted, storeUnavailable } from "../errors/index.js";
-import { noteProviderContacted } from "../audit/call-scope.js";
+import { noteProviderContacted, type CallScope } from "../audit/call-scope.js";
 import { OAuthError, refreshWithRetry, type TokenSet } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/index.js";
 import { StoreUnavailableError } from "../store/store-errors.js";
@@ -74,7 +74,8 @@ export class Refresher {
 
   constructor(private readonly deps: RefreshDeps) {}
 
-  async attempt(key: LinkKey, provider: ProviderEntry, want: Want): Promise<Outcome> {
+  /** `cause`: the call this refresh is for (undefined: a refresh ahead of expiry), named by its audit lines. */
+  async attempt(key: LinkKey, provider: ProviderEntry, want: Want, cause: CallScope | undefined): Promise<Outcome> {
     const deps = this.deps;
     // Invariant 9: queue for a provider slot first and claim the lease only
     // once holding one, so time spent queueing never eats into the lease.
@@ -116,13 +117,13 @@ export class Refresher {
           keepSending = true;
           throw refreshInterrupted(key.providerId, interrupted.at, describeOwner(interrupted.by), decision.retryAfterMs);
         }
-        if (decision.action === "fail") return await failInterrupted(deps, key, record, interrupted, claimed.why);
+        if (decision.action === "fail") return await failInterrupted(deps, key, record, interrupted, claimed.why, cause);
       }
 
-      const sent = await this.#send(key, provider, record, claimed.lease);
+      const sent = await this.#send(key, provider, record, claimed.lease, cause);
       slot(); // the provider call is over: committing needs no slot
       const ended = (outcome: RefreshOutcome): void => {
-        if (sent.began !== undefined) deps.events.refreshed(key, outcome, performance.now() - sent.began);
+        if (sent.began !== undefined) deps.events.refreshed(key, outcome, performance.now() - sent.began, cause);
       };
       switch (sent.kind) {
         case "lease-lost":
@@ -144,7 +145,7 @@ export class Refresher {
         }
         case "refused":
           try {
-            const outcome = await onProviderError(deps, key, provider, refreshToken, sent.err, interrupted);
+            const outcome = await onProviderError(deps, key, provider, refreshToken, sent.err, interrupted, cause);
             ended(outcome.kind === "done" ? "OK" : "DISCARDED");
             return outcome;
           } catch (answer) {
@@ -152,7 +153,7 @@ export class Refresher {
             throw answer;
           }
         case "tokens": {
-          const outcome = await commitAnswer(deps, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs: want.minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost });
+          const outcome = await commitAnswer(deps, { key, provider, held: record, lease: claimed.lease, tokens: sent.tokens, minValidMs: want.minValidMs, sentAt: sent.sentAt, began: sent.began, leaseLost: sent.leaseLost, cause });
           if (outcome.kind === "held") {
             held = undefined; // PendingCommits keeps it renewed until its commit lands: never released here
             if (outcome.answer !== undefined) throw outcome.answer;
@@ -245,7 +246,7 @@ export class Refresher {
    * before its backoff); a written request waited for up to
    * refresh.answer_timeout, renewing the lease meanwhile.
    */
-  async #send(key: LinkKey, provider: ProviderEntry, record: LinkRecord, lease: HeldLease): Promise<Sent> {
+  async #send(key: LinkKey, provider: ProviderEntry, record: LinkRecord, lease: HeldLease, cause: CallScope | undefined): Promise<Sent> {
     const deps = this.deps;
     const keeper = new LeaseKeeper({ store: deps.store, key, lease, version: record.version, ttlMs: deps.leaseTtlMs, clock: deps.clock, log: deps.log }).start();
     let began: number | undefined;
@@ -268,7 +269,7 @@ export class Refresher {
         beforeAttempt: async () => {
           this.#clearing.delete(linkKeyId(key)); // this send's record is not one to clear in the background
           if (!(await keeper.confirmSending())) throw new LeaseLost();
-          noteProviderContacted();
+          noteProviderContacted(cause);
           sentAt = deps.clock.now();
           requestAt = performance.now();
           began ??= requestAt;

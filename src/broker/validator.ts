@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 import { validateToken } from "../oauth/index.js";
 import type { ProviderEntry } from "../providers/index.js";
 import type { LinkKey, LinkRecord } from "../store/link-store.js";
-import { noteProviderContacted } from "../audit/call-scope.js";
+import { noteProviderContacted, type CallScope } from "../audit/call-scope.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvents } from "./engine-events.js";
 
@@ -25,10 +25,10 @@ export class Validator {
     private readonly events: Pick<EngineEvents, "rateLimitRemaining">,
   ) {}
 
-  async validate(key: LinkKey, provider: ProviderEntry, rec: LinkRecord): Promise<void> {
+  async validate(key: LinkKey, provider: ProviderEntry, rec: LinkRecord, cause: CallScope | undefined): Promise<void> {
     const url = provider.config.validateUrl;
     if (!this.settings.validate || url === undefined) return;
-    noteProviderContacted();
+    noteProviderContacted(cause);
     const result = await validateToken(url, rec.accessToken, { timeoutMs: this.settings.timeoutMs, quirks: provider.config.quirks });
     if (result.rateLimitRemaining !== undefined) this.events.rateLimitRemaining(provider.config.id, result.rateLimitRemaining);
     switch (result.outcome) {

@@ -1,3 +1,4 @@
+import type { CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason, domainError, linkNotFound, reauthRecorded, refreshInProgress } from "../errors/index.js";
 import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import type { Clock } from "./clock.js";
@@ -125,8 +126,8 @@ export interface WatchOptions {
   minValidMs: number;
   /** The stream's end: the caller went away, its deadline passed, or shutdown. */
   signal: AbortSignal;
-  /** Runs an engine call in the stream's audit scope (so its refresh lines name the caller). */
-  inScope?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** The stream's audit scope, the cause of the refreshes it starts (so their lines name its caller). */
+  cause?: CallScope | undefined;
   pollMs?: number;
 }
 
@@ -138,10 +139,9 @@ export interface WatchOptions {
  */
 export async function* watchLink(opts: WatchOptions): AsyncGenerator<WatchState, never> {
   const { engine, store, clock, key, minValidMs, signal } = opts;
-  const inScope = opts.inScope ?? (<T>(work: () => Promise<T>) => work());
   const pollMs = opts.pollMs ?? (store.changed === undefined ? POLL_MS : NOTIFIED_POLL_MS);
   linkInUseByWatch(engine, key, minValidMs);
-  let rec = await inScope(() => engine.obtain(key, minValidMs, signal));
+  let rec = await engine.obtain(key, minValidMs, signal, undefined, opts.cause);
   let generation = rec.version;
   let failing: BrokerError | undefined;
   let retryAt: number | undefined;
@@ -177,7 +177,7 @@ export async function* watchLink(opts: WatchOptions): AsyncGenerator<WatchState,
     try {
       const ask = step.minValidMs;
       const patience = step.final ? Math.max(MIN_LEAD_MS, ((rec.expiresAt ?? clock.now()) - clock.now()) / 2) : Math.max(MIN_LEAD_MS, (rec.expiresAt ?? 0) - minValidMs - clock.now());
-      const got = await withPatience(signal, patience, (attempt) => inScope(() => engine.obtain(key, ask, attempt)));
+      const got = await withPatience(signal, patience, (attempt) => engine.obtain(key, ask, attempt, undefined, opts.cause));
       const changed = adopt(got);
       if (changed) yield { record: rec, generation };
       else if (failing !== undefined) {

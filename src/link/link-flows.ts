@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { BrokerError, Reason, fromOAuthError } from "../errors/index.js";
-import { noteProviderContacted } from "../audit/call-scope.js";
+import { noteProviderContacted, type CallScope } from "../audit/call-scope.js";
 import type { Logger } from "../log.js";
 import {
   OAuthError,
@@ -92,8 +92,10 @@ export class LinkFlows {
   /**
    * Finishes a code flow. The state is consumed first (single use) whatever
    * happens next; `expectProvider` guards the callback path's provider id.
+   * `cause` (here and below): the RPC asking, whose audit line says whether
+   * a provider was contacted; none for the browser's callback.
    */
-  async complete(state: string, code: string, expectProvider?: string): Promise<{ link: LinkRecord; redirectAfter: string | null }> {
+  async complete(state: string, code: string, expectProvider?: string, cause?: CallScope): Promise<{ link: LinkRecord; redirectAfter: string | null }> {
     const flow = state === "" ? undefined : await this.#o.flows.takeAuthFlow(hash(state), this.#now());
     if (flow === undefined) throw BrokerError.invalidArgument("state", "unknown, expired or already used");
     if (expectProvider !== undefined && flow.providerId !== expectProvider) throw BrokerError.invalidArgument("state", "belongs to another provider");
@@ -102,7 +104,7 @@ export class LinkFlows {
     const p = entry.config;
     let tokens: TokenSet;
     try {
-      noteProviderContacted();
+      noteProviderContacted(cause);
       tokens = await exchangeCode(p, {
         code,
         redirectUri: entry.redirectUri,
@@ -112,12 +114,12 @@ export class LinkFlows {
     } catch (err) {
       throw grantError(entry, err, "code", [code, flow.codeVerifier ?? ""]);
     }
-    const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, tokens);
+    const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, tokens, cause);
     this.#o.log.info({ provider: p.id }, "link created by authorization code");
     return { link, redirectAfter: flow.redirectAfter };
   }
 
-  async startDevice(key: LinkKey): Promise<{ sessionId: string; userCode: string; verificationUri: string; verificationUriComplete: string; intervalMs: number; expiresAt: number }> {
+  async startDevice(key: LinkKey, cause?: CallScope): Promise<{ sessionId: string; userCode: string; verificationUri: string; verificationUriComplete: string; intervalMs: number; expiresAt: number }> {
     const entry = this.#o.providers.require(key.providerId);
     const p = entry.config;
     if (!p.deviceFlow || p.deviceCodeUrl === undefined) {
@@ -125,7 +127,7 @@ export class LinkFlows {
     }
     let auth;
     try {
-      noteProviderContacted();
+      noteProviderContacted(cause);
       auth = await startDeviceAuthorization(p, { scopes: p.scopes, timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       throw grantError(entry, err, "provider_id", []);
@@ -151,7 +153,7 @@ export class LinkFlows {
    * One poll, never faster than the provider allows: before `nextPollAt` the
    * answer is PENDING without contacting the provider.
    */
-  async pollDevice(sessionId: string): Promise<DevicePoll> {
+  async pollDevice(sessionId: string, cause?: CallScope): Promise<DevicePoll> {
     if (sessionId === "") throw BrokerError.invalidArgument("session_id", "must not be empty");
     const h = hash(sessionId);
     const flow = await this.#o.flows.getDeviceFlow(h);
@@ -168,7 +170,7 @@ export class LinkFlows {
     const p = entry.config;
     let result;
     try {
-      noteProviderContacted();
+      noteProviderContacted(cause);
       result = await pollDeviceToken(p, claimed.deviceCode, { timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       throw grantError(entry, err, "session_id", [claimed.deviceCode]);
@@ -189,7 +191,7 @@ export class LinkFlows {
         return { state: "expired" };
       case "linked": {
         await this.#o.flows.deleteDeviceFlow(h);
-        const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, result.tokens);
+        const link = await this.#store({ providerId: flow.providerId, userId: flow.userId }, result.tokens, cause);
         this.#o.log.info({ provider: p.id }, "link created by device flow");
         return { state: "linked", link };
       }
@@ -215,9 +217,9 @@ export class LinkFlows {
    * Deletes first, so a concurrent ObtainAccessToken sees LINK_NOT_FOUND and
    * never a token about to be revoked; then revokes, best effort.
    */
-  async unlink(key: LinkKey, deleted: LinkRecord): Promise<{ tokenRevoked: boolean; revocationError: string }> {
+  async unlink(key: LinkKey, deleted: LinkRecord, cause?: CallScope): Promise<{ tokenRevoked: boolean; revocationError: string }> {
     const p = this.#o.providers.require(key.providerId).config;
-    if (p.revocation !== "none") noteProviderContacted();
+    if (p.revocation !== "none") noteProviderContacted(cause);
     const result = await revokeTokens(p, {
       ...(deleted.refreshToken !== null ? { refreshToken: deleted.refreshToken } : {}),
       ...(deleted.accessToken !== "" ? { accessToken: deleted.accessToken } : {}),
@@ -237,8 +239,8 @@ export class LinkFlows {
     return verdict.allowed ? verdict.location : undefined;
   }
 
-  async #store(key: LinkKey, tokens: TokenSet): Promise<LinkRecord> {
-    const account = await this.#account(key, tokens);
+  async #store(key: LinkKey, tokens: TokenSet, cause: CallScope | undefined): Promise<LinkRecord> {
+    const account = await this.#account(key, tokens, cause);
     const grantedScopes = grantedScopesOf(tokens.scope);
     const now = this.#now();
     return this.#o.store.put(
@@ -262,12 +264,12 @@ export class LinkFlows {
    * validate URL: GitHub's /user, OIDC userinfo), asked once with the new
    * access token. Best effort: unknown never fails the link.
    */
-  async #account(key: LinkKey, tokens: TokenSet): Promise<string | undefined> {
+  async #account(key: LinkKey, tokens: TokenSet, cause: CallScope | undefined): Promise<string | undefined> {
     const fromIdToken = accountFromIdToken(tokens.extra["id_token"]);
     if (fromIdToken !== undefined) return fromIdToken;
     const url = this.#o.providers.require(key.providerId).config.validateUrl;
     if (url === undefined || tokens.accessToken === "") return undefined;
-    noteProviderContacted();
+    noteProviderContacted(cause);
     return fetchAccount(url, tokens.accessToken, { timeoutMs: this.#o.timeoutMs });
   }
 }

@@ -7,6 +7,7 @@ import type { ListenerFact } from "../listen/listener-facts.js";
 import type { KeyRotation } from "../store/key-rotation.js";
 import { MAX_BATCH } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { callScopeOf } from "./context.js";
 
 const DEFAULT_BATCH = 200;
 
@@ -75,7 +76,7 @@ export function adminService({ providers, rotation, audit, server }: AdminServic
           providerContacted: false,
           durationMs: performance.now() - started,
           facts: { reencrypted_rows: rows, remaining_values: remaining },
-        });
+        }, callScopeOf(ctx));
         return { reencryptedRows: rows, remainingValues: remaining };
       },
 

@@ -1,4 +1,6 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
+import type { CallScope } from "../audit/call-scope.js";
 import type { PeerCredentials } from "../listen/peer-credentials.js";
 
 /**
@@ -61,5 +63,16 @@ export interface PeerInfo {
  * handler (415, 429, 431, a bad `connect-timeout-ms`) can still be audited.
  */
 export const reachedHandlerKey = createContextKey<{ reached: boolean } | undefined>(undefined, { description: "reached a handler" });
+
+/**
+ * The call's audit scope (audit/call-scope.ts), set by the service wrapper
+ * before caller auth: handlers pass it as the cause of the work they start.
+ */
+export const callScopeKey = createContextKey<CallScope | undefined>(undefined, { description: "audit call scope" });
+
+/** The scope of the call `ctx` belongs to; undefined outside a unary call. */
+export function callScopeOf(ctx: HandlerContext): CallScope | undefined {
+  return ctx.values.get(callScopeKey);
+}
 
 export const peerKey = createContextKey<PeerInfo>({ tls: false, certNames: undefined }, { description: "peer" });

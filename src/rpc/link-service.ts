@@ -12,7 +12,7 @@ import {
   type UnlinkRequest,
 } from "../../gen/tokenbroker/v1/link_service_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
-import { currentCallScope } from "../audit/call-scope.js";
+import type { CallScope } from "../audit/call-scope.js";
 import type { LinkFlows } from "../link/link-flows.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError, domainError, linkNotFound, nothingToUnlink } from "../errors/index.js";
@@ -21,6 +21,7 @@ import type { LinkKey, LinkRecord, LinkStore } from "../store/link-store.js";
 import { linkOf } from "./convert.js";
 import { MAX_CODE_BYTES, MAX_PAGE, MAX_STATE_BYTES, MAX_URL_BYTES, accountName, extraMap, grantedScopes, limitBytes, optionalId, requireId, requireSecret, timestampMs, tokenType } from "./input.js";
 import { defineService, type RpcService } from "./service.js";
+import { callScopeOf } from "./context.js";
 
 const DEFAULT_PAGE = 100;
 
@@ -43,13 +44,13 @@ export function linkService(options: LinkServiceOptions): RpcService {
     LinkService,
     {
       startLink: (req) => handlers.startLink(req),
-      completeLink: (req) => handlers.completeLink(req),
-      startDeviceLink: (req) => handlers.startDeviceLink(req),
-      pollDeviceLink: (req) => handlers.pollDeviceLink(req),
+      completeLink: (req, ctx) => handlers.completeLink(req, callScopeOf(ctx)),
+      startDeviceLink: (req, ctx) => handlers.startDeviceLink(req, callScopeOf(ctx)),
+      pollDeviceLink: (req, ctx) => handlers.pollDeviceLink(req, callScopeOf(ctx)),
       importLink: (req) => handlers.importLink(req),
       getLink: (req) => handlers.getLink(req),
       listLinks: (req) => handlers.listLinks(req),
-      unlink: (req) => handlers.unlink(req),
+      unlink: (req, ctx) => handlers.unlink(req, callScopeOf(ctx)),
     },
     "link",
   );
@@ -80,16 +81,16 @@ class LinkHandlers {
     return { authorizeUrl: started.authorizeUrl, state: started.state, expiresAt: timestampFromMs(started.expiresAt) };
   }
 
-  async completeLink(req: CompleteLinkRequest) {
+  async completeLink(req: CompleteLinkRequest, cause: CallScope | undefined) {
     limitBytes("state", req.state, MAX_STATE_BYTES, "too long");
     limitBytes("code", req.code, MAX_CODE_BYTES, "too long");
-    const { link } = await this.#flows.complete(req.state, req.code);
+    const { link } = await this.#flows.complete(req.state, req.code, undefined, cause);
     return { link: linkOf(link) };
   }
 
-  async startDeviceLink(req: StartDeviceLinkRequest) {
+  async startDeviceLink(req: StartDeviceLinkRequest, cause: CallScope | undefined) {
     const key = this.#keyOf(req);
-    const session = await this.#flows.startDevice(key);
+    const session = await this.#flows.startDevice(key, cause);
     return {
       sessionId: session.sessionId,
       userCode: session.userCode,
@@ -100,9 +101,9 @@ class LinkHandlers {
     };
   }
 
-  async pollDeviceLink(req: PollDeviceLinkRequest) {
+  async pollDeviceLink(req: PollDeviceLinkRequest, cause: CallScope | undefined) {
     limitBytes("session_id", req.sessionId, MAX_STATE_BYTES, "too long");
-    const poll = await this.#flows.pollDevice(req.sessionId);
+    const poll = await this.#flows.pollDevice(req.sessionId, cause);
     switch (poll.state) {
       case "pending":
         return { state: DeviceLinkState.PENDING, retryAfter: durationFromMs(poll.retryAfterMs) };
@@ -159,7 +160,7 @@ class LinkHandlers {
     };
   }
 
-  async unlink(req: UnlinkRequest) {
+  async unlink(req: UnlinkRequest, cause: CallScope | undefined) {
     const started = performance.now();
     const key = this.#keyOf(req);
     let record: LinkRecord | undefined;
@@ -172,17 +173,17 @@ class LinkHandlers {
       throw domainError(err, key);
     }
     if (record === undefined) throw nothingToUnlink(key);
-    const result = await this.#flows.unlink(key, record);
+    const result = await this.#flows.unlink(key, record, cause);
     this.#audit.action({
       event: "unlink",
       method: "unlink",
       userId: key.userId,
       providerId: key.providerId,
       outcome: { grpcCode: "OK", reason: "" },
-      providerContacted: currentCallScope()?.providerContacted ?? false,
+      providerContacted: cause?.providerContacted ?? false,
       durationMs: performance.now() - started,
       facts: { token_revoked: result.tokenRevoked },
-    });
+    }, cause);
     return result;
   }
 

@@ -1,11 +1,11 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { runInCallScope, type CallScope } from "../audit/call-scope.js";
+import type { CallScope } from "../audit/call-scope.js";
 import { BrokerError, Reason } from "../errors/index.js";
 import type { CallerScope } from "../config/schema.js";
 import { checkedAnswer } from "./answer-encoding.js";
 import { callerOf } from "./audit-caller.js";
-import { reachedHandlerKey } from "./context.js";
+import { callScopeKey, reachedHandlerKey } from "./context.js";
 import { refuseMalformed } from "./request-decoding.js";
 import { stoppedWaitingForRefresh } from "./caller-deadline.js";
 import { subjectOf, toConnectError } from "./wire-error.js";
@@ -101,7 +101,9 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
     const scope: CallScope = { providerContacted: false };
     const request = unaryInput ? input : undefined;
     markReached(ctx);
-    return runInCallScope(scope, async () => {
+    // The handler passes the scope on as the cause of the work it starts (audit/call-scope.ts).
+    ctx.values.set(callScopeKey, scope);
+    return (async () => {
       const started = performance.now();
       let observed: void | Promise<void> = undefined;
       try {
@@ -121,7 +123,7 @@ function wrapUnary(service: RpcService, method: DescMethod, impl: AnyImpl, hooks
         if (observed !== undefined) await observed;
         throw toConnectError(failure, subjectOf(input));
       }
-    });
+    })();
   };
 }
 
@@ -150,9 +152,9 @@ function guard(hooks: Hooks, ctx: HandlerContext, service: RpcService, scope: Ca
 }
 
 function wrapStream(service: RpcService, method: DescMethod, impl: AnyImpl, hooks: Hooks): AnyImpl {
-  // Streams (health Watch, reflection) run outside a call scope: an async
-  // generator resumes in its consumer's context, and none of them contacts a
-  // provider.
+  // A stream's scope only collects its caller for its closing line: the
+  // refreshes WatchAccessToken starts get a scope of their own
+  // (watch-handler.ts), and no other stream contacts a provider.
   const request = method.methodKind === "server_streaming" ? (input: unknown) => input : () => undefined;
   return async function* (input: unknown, ctx: HandlerContext) {
     const started = performance.now();

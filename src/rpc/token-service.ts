@@ -4,6 +4,7 @@ import type { RefreshEngine } from "../broker/engine.js";
 import { BrokerError } from "../errors/index.js";
 import { gitCredentialStyle, type ProviderRegistry } from "../providers/index.js";
 import { callerPatience } from "./caller-deadline.js";
+import { callScopeOf } from "./context.js";
 import { tokenOf } from "./convert.js";
 import { tokenAnswer } from "./token-answers.js";
 import { MAX_PROVIDERS_PER_CALL, MAX_URL_BYTES, durationMs, limitBytes, requireId, requireSecret } from "./input.js";
@@ -34,7 +35,7 @@ export function tokenService({ engine, providers, defaultMinValidMs, served, wat
         const minValid = durationMs("min_valid_for", req.minValidFor, defaultMinValidMs);
         // The erase compare-and-swap of `tokenbroker git-credential erase` (broker/rejected-token.ts).
         const rejectedAccessToken = requireSecret("rejected_access_token", req.rejectedAccessToken, false);
-        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken });
+        const rec = await engine.obtain(key, minValid, () => callerPatience(ctx), rejectedAccessToken === "" ? undefined : { rejectedAccessToken }, callScopeOf(ctx));
         served(rec.providerId, rec.expiresAt);
         return tokenAnswer(rec);
       },
@@ -50,7 +51,7 @@ export function tokenService({ engine, providers, defaultMinValidMs, served, wat
         const results = await Promise.all(
           ids.map(async (providerId) => {
             try {
-              const rec = await engine.obtain({ userId, providerId }, minValid, waitFor);
+              const rec = await engine.obtain({ userId, providerId }, minValid, waitFor, undefined, callScopeOf(ctx));
               served(rec.providerId, rec.expiresAt);
               return { providerId, outcome: { case: "token" as const, value: tokenOf(rec) } };
             } catch (err) {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { WatchAccessTokenResponseSchema, type WatchAccessTokenRequest, type WatchAccessTokenResponse } from "../../gen/tokenbroker/v1/token_service_pb.js";
 import type { AuditLog } from "../audit/audit-log.js";
-import { runInCallScope, type CallScope } from "../audit/call-scope.js";
+import type { CallScope } from "../audit/call-scope.js";
 import { systemClock, type Clock } from "../broker/clock.js";
 import type { RefreshEngine } from "../broker/engine.js";
 import { watchLink } from "../broker/watch.js";
@@ -57,7 +57,7 @@ export async function* watchAccessToken(
       key,
       minValidMs,
       signal,
-      inScope: (work) => runInCallScope(scope, work),
+      cause: scope,
       ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
     });
     for await (const state of states) {

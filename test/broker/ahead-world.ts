@@ -5,7 +5,7 @@
  * proactive.test.ts and ahead-capacity.test.ts.
  */
 import { RefreshEngine } from "../../src/broker/engine.js";
-import type { AheadOutcome } from "../../src/broker/engine-events.js";
+import type { AheadOutcome, EngineEvents } from "../../src/broker/engine-events.js";
 import { noEvents } from "../../src/broker/engine-events.js";
 import type { Clock } from "../../src/broker/clock.js";
 import type { RefreshRequest, TokenEndpoint } from "../../src/broker/token-endpoint.js";
@@ -137,7 +137,8 @@ export interface World {
   store: LinkStore;
   engines: RefreshEngine[];
   outcomes: AheadOutcome[];
-  engine(opts?: { settings?: Partial<RefreshSettings>; providers?: ProviderConfig[]; seed?: number }): RefreshEngine;
+  /** `events`: reports a test listens to besides the background outcomes (`outcomes`). */
+  engine(opts?: { settings?: Partial<RefreshSettings>; providers?: ProviderConfig[]; seed?: number; events?: Partial<EngineEvents> }): RefreshEngine;
   seed(link: string, lifetimeSec?: number | null, providerId?: string): Promise<void>;
   run(ms: number): Promise<void>;
 }
@@ -171,7 +172,7 @@ export function world(lifetimeSec = 100, latencyMs = 200): World {
         tokenEndpoint: provider,
         identity: { host: me.host, bootId: "b", pidNamespace: "1", pid: me.pid, startTicks: "1", nonce: me.name },
         probe: () => "1",
-        events: { ...noEvents, refreshedAhead: (_k, outcome) => outcomes.push(outcome) },
+        events: { ...noEvents, ...o.events, refreshedAhead: (_k, outcome) => outcomes.push(outcome) },
       });
       w.engines.push(engine);
       return engine;

@@ -11,6 +11,7 @@ import { followToCallback } from "../support/fake-oidc-login.js";
 import type { FakeProvider } from "../support/fake-provider.js";
 import { useFakeProvider } from "../support/scoped-fakes.js";
 import { detailOf, grpcFailure, unary } from "../support/grpc.js";
+import { pollUntil } from "../support/poll.js";
 import { recordVerifiers, secretsInStore, secretsInText, startLinkDaemon, storeFiles, visit, type LinkDaemon } from "./link-helpers.js";
 
 /**
@@ -336,6 +337,14 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
 
     const unknown = await grpcFailure(unary(tb.links, "completeLink", { state: "never-issued", code }));
     expect(detailOf(unknown)?.field).toBe("state");
+
+    // Their audit lines: the exchange contacted the provider; the refused second use did not.
+    const lines = await pollUntil("the CompleteLink audit lines", () => completeLinkLines(tb), (l) => l.length >= 3, 5_000);
+    expect(lines.value.map((l) => [l.outcome.grpc_code, l.provider_contacted, l.caller.name])).toEqual([
+      ["OK", true, "test"],
+      ["INVALID_ARGUMENT", false, "test"],
+      ["INVALID_ARGUMENT", false, "test"],
+    ]);
   });
 
   it("linking again replaces a link whose refresh failed (REAUTH_REQUIRED → working link)", async () => {
@@ -582,3 +591,12 @@ describe("authorization code + PKCE against a GitHub-like fake, through the daem
     }
   });
 });
+
+/** The daemon's audit lines for LinkService.CompleteLink, in order. */
+function completeLinkLines(d: LinkDaemon): Array<{ outcome: { grpc_code: string }; provider_contacted: boolean; caller: { name: string | null } }> {
+  return d.daemon
+    .output()
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes('"audit":true') && l.includes("/tokenbroker.v1.LinkService/CompleteLink"))
+    .map((l) => JSON.parse(l) as { outcome: { grpc_code: string }; provider_contacted: boolean; caller: { name: string | null } });
+}
