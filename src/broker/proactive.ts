@@ -187,9 +187,13 @@ export class Proactive {
     this.#wake(entry.dueAt);
   }
 
-  /** Forgets the link: no longer tracked, nothing scheduled. */
+  /**
+   * Forgets the link: no longer tracked, nothing scheduled. Only this entry:
+   * should the link have a newer one by then, that one stays (no path is
+   * known to drop a stale entry, but the map must not depend on that).
+   */
   #drop(entry: AheadEntry): void {
-    this.#entries.delete(entry);
+    if (this.#entries.get(entry) === entry) this.#entries.delete(entry);
     this.#heap.remove(entry);
   }
 
