@@ -86,6 +86,25 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
 );
 
 export const scheduleArb = fc.record({ config: configArb, commands: fc.array(commandArb, { maxLength: 40 }) });
+
+/** Refreshing ahead in every fault-free run: links stay in use for 20 s after each call. */
+export const CALM_KEEP_FRESH_FOR_MS = 20_000;
+
+/**
+ * Fault-free schedules (liveness.ts): callers and time only, every answer on
+ * time, refreshing ahead always on — the runs where no link in use may go
+ * without a valid token.
+ */
+export const calmScheduleArb = fc.record({
+  config: configArb.map((c): RunConfig => ({ ...c, keepFreshForMs: CALM_KEEP_FRESH_FOR_MS })),
+  commands: fc.array(
+    fc.oneof(
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("obtain" as const), e: engine, link: fc.nat(3), minValid: fc.constantFrom(0, 5_000, 20_000, 29_000), deadline: fc.constantFrom(2_000, 10_000) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("advance" as const), ms: fc.constantFrom(50, 500, 1_500, 4_000, 12_000, 35_000) }) },
+    ),
+    { maxLength: 40 },
+  ),
+});
 export type Schedule = { config: RunConfig; commands: Command[] };
 
 /** One line per command, for a failure report. */

@@ -2,8 +2,10 @@
  * `npm run sim -- [--runs N] [--seed S] [--path P]`: explores N seeded
  * schedules (default 1,000) and prints the seed; a failure prints seed,
  * path and the shrunk command list, and exits 1. With --seed and --path it
- * replays that failure. --census runs the batch to the end and groups what
- * failed by kind (census.ts).
+ * replays that failure. Each batch is followed by as many fault-free
+ * schedules, held to liveness as well (liveness.ts); --calm
+ * explores (or, with --path, replays) only those. --census runs the batch to
+ * the end and groups what failed by kind (census.ts).
  */
 import { parseArgs } from "node:util";
 import type { LinkStore } from "../src/store/link-store.js";
@@ -14,7 +16,14 @@ import { regressions, unmetExpectations } from "./regressions.js";
 import { runSchedule } from "./run.js";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "1000" }, seed: { type: "string" }, path: { type: "string" }, census: { type: "boolean", default: false }, regressions: { type: "boolean", default: false } },
+  options: {
+    runs: { type: "string", default: "1000" },
+    seed: { type: "string" },
+    path: { type: "string" },
+    census: { type: "boolean", default: false },
+    regressions: { type: "boolean", default: false },
+    calm: { type: "boolean", default: false },
+  },
   strict: true,
 });
 /** One in-memory database per run, on the clock the run gives it (the simulation's true time). */
@@ -52,6 +61,8 @@ if (values.census) {
   process.stdout.write(`${found.length} kinds of failure; ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   process.exit(found.length > 0 ? 1 : 0);
 }
-const result = await explore({ runs, seed, path: values.path, openDb });
+// A replay's path belongs to one family: the fault-free one with --calm, else the one with faults.
+const only = values.calm ? "calm" : values.path !== undefined ? "faults" : undefined;
+const result = await explore({ runs, seed, path: values.path, openDb, only });
 process.stdout.write(`${result.report}\n${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 process.exit(result.failed ? 1 : 0);

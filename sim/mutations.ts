@@ -15,6 +15,8 @@ export interface Edit {
 export interface Mutation {
   name: string;
   edits: Edit[];
+  /** A liveness defect: the fault-free schedules (sim/liveness.ts) must catch it on their own too. */
+  calm?: true;
 }
 
 export const mutations: Mutation[] = [
@@ -56,7 +58,7 @@ export const mutations: Mutation[] = [
     // key's lock, a caller of the same process refreshing the same link claims the lease as "own"
     // and sends the same refresh token again.
     name: "background refreshes skip the per-key lock",
-    edits: [{ file: "src/broker/engine.ts", from: "const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran))", to: "const work = this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, ran)" }],
+    edits: [{ file: "src/broker/engine.ts", from: "const work = this.#locks.run(linkKeyId(key), () => this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, undefined, ran))", to: "const work = this.#refreshLocked(key, provider, { minValidMs: 0, ahead: plan }, arrived, undefined, ran)" }],
   },
   {
     // Issue 22 item 2: only the advisory window serves the current token at once; a token that
@@ -74,6 +76,15 @@ export const mutations: Mutation[] = [
     // An early start is judged by the plan's earliest edge; judged by the 75 % edge it is "not needed".
     name: "judge an early background refresh by the 75 % edge (AheadPlan.earliest ignored)",
     edits: [{ file: "src/broker/ahead.ts", from: "want.ahead.earliest ?? AHEAD_EARLIEST", to: "AHEAD_EARLIEST" }],
+  },
+  {
+    // A link noted in use whose background refresh is due before the scheduler's next wake-up:
+    // unless the sleeping loop is woken, it learns of it only when it wakes for something else,
+    // or never — the token expires in use. No safety check notices; the fault-free schedules'
+    // liveness check does (sim/liveness.ts).
+    name: "the background scheduler is not woken for an earlier due time",
+    edits: [{ file: "src/broker/proactive.ts", from: "    if (at < this.#sleepUntil) this.#sleep?.abort();", to: "    void at;" }],
+    calm: true,
   },
   {
     name: "refuse a heal whose digest matches",

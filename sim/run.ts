@@ -6,6 +6,7 @@
 import type { LinkStore } from "../src/store/link-store.js";
 import { checkCallers, checkHistory, checkQuiet, type Violation } from "./checks.js";
 import type { Schedule } from "./commands.js";
+import type { Use } from "./liveness.js";
 import type { Gap } from "./provider-model.js";
 import { LIFETIME_MS, World } from "./world.js";
 
@@ -31,8 +32,10 @@ export interface RunResult {
   violations: Violation[];
   /** What each caller was answered, in the order they asked (undefined: not answered). */
   outcomes: Array<string | undefined>;
-  /** Times a link had no valid access token (provider-model.ts); checked by the regressions that expect none. */
+  /** Times a link had no valid access token (provider-model.ts); checked by the regressions that expect none, and in fault-free runs (liveness.ts). */
   gaps: Gap[];
+  /** Every caller answered OK, by link and time: what keeps a link in use (liveness.ts). */
+  uses: Use[];
   /** Timer callbacks run: the run's cost. */
   steps: number;
 }
@@ -50,7 +53,7 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
     violations.push(...world.provider.violations.splice(0), ...world.violations.splice(0));
     return !exhaustive && violations.length > 0;
   };
-  const result = (): RunResult => ({ violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, coverage: coverageOf(world) });
+  const result = (): RunResult => ({ violations, steps: world.time.steps, outcomes: world.callers.map((c) => c.outcome), gaps: world.provider.gaps, uses: usesOf(world), coverage: coverageOf(world) });
   for (const c of s.commands) {
     await world.apply(c);
     violations.push(...(await checkHistory(world, history)));
@@ -73,6 +76,10 @@ export async function runSchedule(s: Schedule, openDb: OpenDb, exhaustive = fals
   found();
   violations.push(...(await checkHistory(world, history)), ...(await checkQuiet(world, finals)), ...checkCallers(world));
   return result();
+}
+
+function usesOf(world: World): Use[] {
+  return world.callers.filter((c) => c.outcome === "OK").map((c) => ({ link: c.link, at: c.settledAt ?? c.startedAt }));
 }
 
 function coverageOf(world: World): Coverage {

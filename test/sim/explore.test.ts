@@ -3,7 +3,9 @@
  * schedules of callers, pauses, crashes, cut-off stores and providers,
  * stepped clocks and odd answers against several engines on one store, each
  * checked for (a) no replay, (b) nothing lost, (c) nothing replaced or
- * expired served, (d) history never going back, (e) every caller answered.
+ * expired served, (d) history never going back, (e) every caller answered;
+ * then as many fault-free schedules, also checked for (f) no link in use
+ * going without a valid token (sim/liveness.ts).
  * Fixed seeds, so a run is reproducible: a failure prints the seed, the
  * path and the shrunk command list (replay with `npm run sim -- --seed S
  * --path P`). Two files of this size run side by side on CI's two cores.

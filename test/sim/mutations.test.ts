@@ -14,6 +14,8 @@ import { mutations, type Mutation } from "../../sim/mutations.js";
 const ROOT = resolve(import.meta.dirname, "../..");
 /** Schedules explored per mutant when no regression catches it. */
 const EXPLORE_RUNS = 3_000;
+/** Fault-free schedules explored for a liveness mutant, which must catch it without the regressions. */
+const CALM_RUNS = 3_000;
 
 interface SimModules {
   regressions: typeof import("../../sim/regressions.js");
@@ -70,5 +72,13 @@ describe("the simulation catches every deliberate defect", () => {
       console.info(`mutant "${m.name}": caught by ${by ?? "nothing"}`);
       expect(by, `mutant "${m.name}" survived ${EXPLORE_RUNS} schedules`).toBeDefined();
     }, 120_000);
+    if (m.calm) {
+      it(`${m.name}: caught by the fault-free schedules alone`, async () => {
+        const s = await load(mutant(m));
+        const explored = await s.explore.explore({ runs: CALM_RUNS, seed: 7, openDb: (clock) => s.memory.openMemoryStore({ clock }).links, only: "calm" });
+        expect(explored.failed, `survived ${CALM_RUNS} fault-free schedules`).toBe(true);
+        expect(explored.violations.some((v) => v.check === "liveness")).toBe(true);
+      }, 120_000);
+    }
   }
 });
