@@ -87,6 +87,13 @@ export const mutations: Mutation[] = [
     calm: true,
   },
   {
+    // The defect the fault-free schedules found: a link kept only for its provider's idle
+    // lifetime, used again, keeps the due time planned while nobody used it.
+    name: "a link back in use keeps the due time planned while it was idle",
+    edits: [{ file: "src/broker/proactive.ts", from: "let changed = entry.holds === 0 && now - entry.lastUsedAt > this.#options.keepFreshForMs;", to: "let changed = false;" }],
+    calm: true,
+  },
+  {
     name: "refuse a heal whose digest matches",
     edits: [{ file: "src/store/link-core.ts", from: "return holds || healAllows(row, expect, digestMatches);", to: "return holds;" }],
   },

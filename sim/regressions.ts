@@ -6,6 +6,7 @@
  * runs them; so does `npm test` (test/sim/).
  */
 import type { Command, RunConfig, Schedule } from "./commands.js";
+import { unexplainedGaps } from "./liveness.js";
 import type { RunResult } from "./run.js";
 
 export interface Regression {
@@ -20,6 +21,12 @@ export interface Regression {
    * stay in use and whose provider answers: refreshing ahead is never late.
    */
   unbroken?: true;
+  /**
+   * Beyond the checks: the liveness of the fault-free schedules (liveness.ts)
+   * — no link a caller used within keep_fresh_for went without a valid token;
+   * links nobody uses may.
+   */
+  live?: true;
 }
 
 const base: RunConfig = { seed: 0, engines: 1, hosts: 1, links: 1, graceMs: 0, killsOlderAccess: false };
@@ -358,15 +365,33 @@ export const regressions: Regression[] = [
       ],
     },
   },
+  {
+    // A link of an idle-lifetime provider stays tracked while nobody uses it, its next background
+    // refresh planned for the refresh token's idle deadline. A caller using it again did not plan
+    // it anew (nothing in its min_valid_for or its token had changed), so the token expired in
+    // use and was refreshed at the idle deadline, half a minute later.
+    name: "a link of an idle-lifetime provider used again after keep_fresh_for ran out is refreshed ahead before it expires",
+    found: "the fault-free schedules' liveness check (sim/liveness.ts) on its first batch: --calm --seed 20261206 --path 91:0:0:4:3:12:13:7",
+    live: true,
+    schedule: {
+      config: { seed: 0, engines: 1, hosts: 1, links: 1, graceMs: 0, killsOlderAccess: false, keepFreshForMs: 20_000, idleLifetimeMs: 80_000 },
+      commands: [
+        { t: "obtain", e: 0, link: 0, minValid: 5_000, deadline: 2_000 },
+        { t: "advance", ms: 35_000 },
+        { t: "obtain", e: 0, link: 0, minValid: 5_000, deadline: 2_000 },
+      ],
+    },
+  },
 ];
 
 /** Violations of a regression's own expectations, given what its run did. */
-export function unmetExpectations(r: Regression, result: Pick<RunResult, "outcomes" | "gaps">): string[] {
+export function unmetExpectations(r: Regression, result: Pick<RunResult, "outcomes" | "gaps" | "uses">): string[] {
   const out: string[] = [];
   for (const [i, want] of Object.entries(r.outcomes ?? {})) {
     const got = result.outcomes[Number(i)];
     if (got !== want) out.push(`caller ${i} was answered ${got ?? "nothing"}, expected ${want}`);
   }
   if (r.unbroken) for (const g of result.gaps) out.push(`${g.link} had no valid access token for ${g.to - g.from} ms: refreshed ahead too late`);
+  if (r.live) for (const v of unexplainedGaps(result.gaps, result.uses, r.schedule.config.keepFreshForMs ?? 0)) out.push(v.detail);
   return out;
 }

@@ -112,10 +112,13 @@ export class Proactive {
       entry = new AheadEntry(this.#table, ids.providerId, ids.userId, now, minValidMs, now);
       this.#entries.set(ids, entry);
     }
+    // Back in use after keep_fresh_for ran out (kept meanwhile only for its provider's idle
+    // lifetime): its due time was planned for a link nobody uses, so it is planned again
+    // (found by the simulation's fault-free schedules: refreshed at the idle deadline, after expiry).
+    let changed = entry.holds === 0 && now - entry.lastUsedAt > this.#options.keepFreshForMs;
     entry.lastUsedAt = now;
-    let changed = false;
     if (minValidMs >= entry.minValidMs || now - entry.minValidAt > this.#options.keepFreshForMs) {
-      changed = minValidMs !== entry.minValidMs;
+      if (minValidMs !== entry.minValidMs) changed = true;
       entry.minValidMs = minValidMs;
       entry.minValidAt = now;
     }

@@ -95,6 +95,29 @@ describe("refreshing ahead (docs/design.md §3.4), in virtual time", () => {
     await stopAll(w);
   });
 
+  it("plans an idle-lifetime provider's link as in use again when a caller uses it after keep_fresh_for ran out: refreshed before its token expires", async () => {
+    // Tokens live 30 s; a call keeps the link in use for 20 s. While in use, the first token is
+    // refreshed ahead (at 75-80 % of the 25 s it can satisfy min_valid_for). Once keep_fresh_for
+    // ran out the link is kept only for the idle lifetime (200 s), its next refresh planned for that
+    // deadline — until a caller uses it again.
+    const w = world(30);
+    const engine = w.engine({ settings: { keepFreshForMs: 20 * SEC }, providers: [providerConfig("idle", { refreshTokenIdleLifetimeMs: 200 * SEC })] });
+    await w.seed("a", 30, "idle");
+    const t0 = w.time.now;
+    await settle(w, engine.obtain(key("a", "idle"), 5 * SEC));
+    await w.run(30 * SEC - (w.time.now - t0));
+    const first = w.provider.of("a");
+    expect(first, "refreshed ahead once while in use").toHaveLength(1);
+    const expiresAt = first[0]! + 30 * SEC;
+    await settle(w, engine.obtain(key("a", "idle"), 5 * SEC)); // answered at once (its token has ~19 s left), and in use again
+    await w.run(15 * SEC);
+    const sent = w.provider.of("a");
+    expect(sent, "refreshed ahead again before the token expires, not at the idle deadline").toHaveLength(2);
+    expect(sent[1]! - t0).toBeGreaterThanOrEqual(30 * SEC);
+    expect(sent[1]!).toBeLessThan(expiresAt - 5 * SEC);
+    await stopAll(w);
+  });
+
   it("keeps background refreshes within the provider's concurrency limit (half of it, leaving room for callers)", async () => {
     const w = world(60, 2_000);
     const engine = w.engine({ settings: { providerConcurrency: 4 } });
