@@ -90,7 +90,7 @@ export const mutations: Mutation[] = [
     // The defect the fault-free schedules found: a link kept only for its provider's idle
     // lifetime, used again, keeps the due time planned while nobody used it.
     name: "a link back in use keeps the due time planned while it was idle",
-    edits: [{ file: "src/broker/proactive.ts", from: "let changed = entry.holds === 0 && now - entry.lastUsedAt > this.#options.keepFreshForMs;", to: "let changed = false;" }],
+    edits: [{ file: "src/broker/proactive.ts", from: "let changed = !this.#inUse(entry, now);", to: "let changed = false;" }],
     calm: true,
   },
   {

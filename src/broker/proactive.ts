@@ -115,7 +115,7 @@ export class Proactive {
     // Back in use after keep_fresh_for ran out (kept meanwhile only for its provider's idle
     // lifetime): its due time was planned for a link nobody uses, so it is planned again
     // (found by the simulation's fault-free schedules: refreshed at the idle deadline, after expiry).
-    let changed = entry.holds === 0 && now - entry.lastUsedAt > this.#options.keepFreshForMs;
+    let changed = !this.#inUse(entry, now);
     entry.lastUsedAt = now;
     if (minValidMs >= entry.minValidMs || now - entry.minValidAt > this.#options.keepFreshForMs) {
       if (minValidMs !== entry.minValidMs) changed = true;
@@ -164,8 +164,13 @@ export class Proactive {
     return this.#entries.size;
   }
 
+  /** Held by a watch, or asked for within keep_fresh_for. */
+  #inUse(entry: AheadEntry, now: number): boolean {
+    return entry.holds > 0 || now - entry.lastUsedAt <= this.#options.keepFreshForMs;
+  }
+
   #plan(entry: AheadEntry, now: number): AheadPlan {
-    const inUse = entry.holds > 0 || now - entry.lastUsedAt <= this.#options.keepFreshForMs;
+    const inUse = this.#inUse(entry, now);
     const idle = this.#options.providers.get(entry.providerId)?.config.refreshTokenIdleLifetimeMs;
     return { inUse, maxMinValidMs: inUse ? entry.minValidMs : 0, idleLifetimeMs: idle };
   }
