@@ -44,7 +44,9 @@ const server = http.createServer((req, res) => {
       res.writeHead(u.pathname.endsWith("503") ? 503 : 200, { "content-type": "application/json" });
       return res.write('{"access_token":');
     }
-    Atomics.waitAsync(state, GO, 0).value.then(() => {
+    // "not-equal" at once (no promise) when the test said go before this request got here.
+    const wait = Atomics.waitAsync(state, GO, 0);
+    (wait.async ? wait.value : Promise.resolve()).then(() => {
       const text = JSON.stringify(workerData.rotated);
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       res.end(text, () => set(${STATE_ANSWERED}));
@@ -77,6 +79,15 @@ export async function startWorkerServer(): Promise<WorkerServer> {
     worker.once("message", resolve);
     worker.once("error", reject);
   });
+  // The server's thread is not expected to end before close(): if it does, say why, since every
+  // later request of the file then fails as unreachable (how a race in its go signal showed itself).
+  let exited = false;
+  worker.on("error", (err) => process.stderr.write(`worker-server: the server's thread threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
+  worker.once("exit", (code) => {
+    exited = true;
+    if (!closing) process.stderr.write(`worker-server: the server's thread exited (code ${code}) before close()\n`);
+  });
+  let closing = false;
   return {
     url: `http://127.0.0.1:${port}`,
     state,
@@ -85,9 +96,11 @@ export async function startWorkerServer(): Promise<WorkerServer> {
       Atomics.store(state, GO, 0);
     },
     close: async () => {
-      const exited = new Promise((resolve) => worker.once("exit", resolve));
+      closing = true;
+      if (exited) return;
+      const done = new Promise((resolve) => worker.once("exit", resolve));
       worker.postMessage("close");
-      await exited;
+      await done;
     },
   };
 }
